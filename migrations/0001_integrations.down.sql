@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS brand_admins;
+DROP TABLE IF EXISTS integrations;
