@@ -1,0 +1,264 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/microapps/microapps/seal"
+)
+
+// config is every setting of the service, read once from the environment.
+type config struct {
+	DatabaseURL           string
+	HTTPAddr              string
+	PublicURL             *url.URL
+	AdminTokens           []string
+	Keyring               *seal.Keyring // nil when MICROAPPS_ENCRYPTION_KEYS is unset
+	AuthMode              string
+	AuthHeader            string
+	TrustedProxies        []netip.Prefix
+	OIDCIssuer            string
+	OIDCClientID          string
+	OIDCClientSecret      string
+	QualtricsAllowedHosts []string
+	Workers               int
+	SMTPURL               *url.URL // nil: email off
+	MailFrom              string
+}
+
+// envVar documents one variable; the list is the single source for parsing,
+// the README table and the deploy manifests' test.
+type envVar struct {
+	Name    string
+	Default string
+	Secret  bool
+}
+
+var envVars = []envVar{
+	{Name: "MICROAPPS_DATABASE_URL", Default: "postgres://postgres@localhost:5432/microapps?sslmode=disable", Secret: true},
+	{Name: "MICROAPPS_HTTP_ADDR", Default: ":8080"},
+	{Name: "MICROAPPS_PUBLIC_URL", Default: "http://localhost:8080"},
+	{Name: "MICROAPPS_ADMIN_TOKENS", Secret: true},
+	{Name: "MICROAPPS_ENCRYPTION_KEYS", Secret: true},
+	{Name: "MICROAPPS_AUTH_MODE", Default: "oidc"},
+	{Name: "MICROAPPS_AUTH_HEADER", Default: "X-Forwarded-Email"},
+	{Name: "MICROAPPS_TRUSTED_PROXIES", Default: "127.0.0.1/32,::1/128"},
+	{Name: "MICROAPPS_OIDC_ISSUER"},
+	{Name: "MICROAPPS_OIDC_CLIENT_ID"},
+	{Name: "MICROAPPS_OIDC_CLIENT_SECRET", Secret: true},
+	{Name: "MICROAPPS_QUALTRICS_ALLOWED_HOSTS"},
+	{Name: "MICROAPPS_WORKERS", Default: "4"},
+	{Name: "MICROAPPS_SMTP_URL", Secret: true},
+	{Name: "MICROAPPS_MAIL_FROM"},
+}
+
+// configUse says what the command needs, because demo and migrate need less
+// than serve.
+type configUse int
+
+const (
+	useServe configUse = iota
+	useMigrate
+	useDemo
+)
+
+// loadConfig parses and validates the environment. Every problem is reported
+// at once, each naming its variable.
+func loadConfig(getenv func(string) string, use configUse) (*config, error) {
+	get := func(name string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		for _, ev := range envVars {
+			if ev.Name == name {
+				return ev.Default
+			}
+		}
+		return ""
+	}
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	c := &config{
+		DatabaseURL:      get("MICROAPPS_DATABASE_URL"),
+		HTTPAddr:         get("MICROAPPS_HTTP_ADDR"),
+		AuthMode:         get("MICROAPPS_AUTH_MODE"),
+		AuthHeader:       get("MICROAPPS_AUTH_HEADER"),
+		OIDCIssuer:       get("MICROAPPS_OIDC_ISSUER"),
+		OIDCClientID:     get("MICROAPPS_OIDC_CLIENT_ID"),
+		OIDCClientSecret: get("MICROAPPS_OIDC_CLIENT_SECRET"),
+		MailFrom:         get("MICROAPPS_MAIL_FROM"),
+	}
+
+	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		bad("MICROAPPS_DATABASE_URL", "must be a postgres:// URL")
+	}
+	if use == useMigrate {
+		return c, errors.Join(errs...)
+	}
+
+	if _, port, err := splitAddr(c.HTTPAddr); err != nil {
+		bad("MICROAPPS_HTTP_ADDR", "%v", err)
+	} else if port < 0 || port > 65535 {
+		bad("MICROAPPS_HTTP_ADDR", "port %d is out of range", port)
+	}
+
+	if u, err := url.Parse(get("MICROAPPS_PUBLIC_URL")); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("MICROAPPS_PUBLIC_URL", "must be an absolute http(s) URL such as https://surveys.example.com")
+	} else {
+		u.Path = strings.TrimSuffix(u.Path, "/")
+		c.PublicURL = u
+	}
+
+	for _, tok := range strings.Split(get("MICROAPPS_ADMIN_TOKENS"), ",") {
+		if tok = strings.TrimSpace(tok); tok == "" {
+			continue
+		}
+		if len(tok) < 16 {
+			bad("MICROAPPS_ADMIN_TOKENS", "token %d is %d characters, need at least 16", len(c.AdminTokens)+1, len(tok))
+		}
+		c.AdminTokens = append(c.AdminTokens, tok)
+	}
+
+	if raw := get("MICROAPPS_ENCRYPTION_KEYS"); raw != "" {
+		kr, err := seal.ParseKeyring(raw)
+		if err != nil {
+			bad("MICROAPPS_ENCRYPTION_KEYS", "%v", err)
+		}
+		c.Keyring = kr
+	} else if use == useServe {
+		bad("MICROAPPS_ENCRYPTION_KEYS", "required: give keyid:base64(32 random bytes), e.g. k1:$(openssl rand -base64 32)")
+	}
+
+	switch c.AuthMode {
+	case "oidc":
+		if use == useServe {
+			if u, err := url.Parse(c.OIDCIssuer); c.OIDCIssuer == "" || err != nil || u.Scheme == "" || u.Host == "" {
+				bad("MICROAPPS_OIDC_ISSUER", "required in oidc mode: the issuer URL of your identity provider")
+			}
+			if c.OIDCClientID == "" {
+				bad("MICROAPPS_OIDC_CLIENT_ID", "required in oidc mode")
+			}
+			if c.OIDCClientSecret == "" {
+				bad("MICROAPPS_OIDC_CLIENT_SECRET", "required in oidc mode")
+			}
+		}
+	case "header":
+		if c.AuthHeader == "" || strings.ContainsAny(c.AuthHeader, " :\t") {
+			bad("MICROAPPS_AUTH_HEADER", "%q is not a header name", c.AuthHeader)
+		}
+	case "dev":
+		if use != useDemo {
+			bad("MICROAPPS_AUTH_MODE", "dev sign-in lets anyone act as anyone and is only allowed under `microapps demo`")
+		}
+	default:
+		bad("MICROAPPS_AUTH_MODE", "%q is not one of oidc, header, dev", c.AuthMode)
+	}
+
+	for _, s := range strings.Split(get("MICROAPPS_TRUSTED_PROXIES"), ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(s); aerr == nil {
+				p = netip.PrefixFrom(a, a.BitLen())
+			} else {
+				bad("MICROAPPS_TRUSTED_PROXIES", "%q is not a CIDR such as 10.0.0.0/8", s)
+				continue
+			}
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+	}
+
+	for _, h := range strings.Split(get("MICROAPPS_QUALTRICS_ALLOWED_HOSTS"), ",") {
+		if h = strings.ToLower(strings.TrimSpace(h)); h == "" {
+			continue
+		}
+		if strings.ContainsAny(h, "/:@ ") && !isIPv6(h) {
+			bad("MICROAPPS_QUALTRICS_ALLOWED_HOSTS", "%q must be a bare host name such as 127.0.0.1 (no scheme, port or path)", h)
+			continue
+		}
+		c.QualtricsAllowedHosts = append(c.QualtricsAllowedHosts, h)
+	}
+
+	if n, err := strconv.Atoi(get("MICROAPPS_WORKERS")); err != nil || n < 0 || n > 256 {
+		bad("MICROAPPS_WORKERS", "%q must be a whole number from 0 (web only) to 256", get("MICROAPPS_WORKERS"))
+	} else {
+		c.Workers = n
+	}
+
+	if raw := get("MICROAPPS_SMTP_URL"); raw != "" {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+			bad("MICROAPPS_SMTP_URL", "must look like smtp://user:password@host:587 or smtps://host:465")
+		} else {
+			c.SMTPURL = u
+		}
+		if c.MailFrom == "" {
+			bad("MICROAPPS_MAIL_FROM", "required when MICROAPPS_SMTP_URL is set")
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+func splitAddr(addr string) (string, int, error) {
+	i := strings.LastIndex(addr, ":")
+	if i < 0 {
+		return "", 0, fmt.Errorf("%q must be host:port or :port", addr)
+	}
+	port, err := strconv.Atoi(addr[i+1:])
+	if err != nil {
+		return "", 0, fmt.Errorf("%q has no numeric port", addr)
+	}
+	return addr[:i], port, nil
+}
+
+func isIPv6(h string) bool {
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.Is6()
+}
+
+// logFields describes the configuration for the start-up log with every
+// secret masked.
+func (c *config) logFields() []zap.Field {
+	redacted := func(raw string) string {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return "(unparsable)"
+		}
+		return u.Redacted()
+	}
+	fields := []zap.Field{
+		zap.String("databaseURL", redacted(c.DatabaseURL)),
+		zap.String("httpAddr", c.HTTPAddr),
+		zap.Int("adminTokens", len(c.AdminTokens)),
+		zap.String("authMode", c.AuthMode),
+		zap.Int("workers", c.Workers),
+		zap.Strings("qualtricsAllowedHosts", c.QualtricsAllowedHosts),
+		zap.Bool("email", c.SMTPURL != nil),
+	}
+	if c.PublicURL != nil {
+		fields = append(fields, zap.String("publicURL", c.PublicURL.String()))
+	}
+	if c.Keyring != nil {
+		fields = append(fields, zap.Strings("encryptionKeyIDs", c.Keyring.KeyIDs()))
+	}
+	if c.AuthMode == "header" {
+		fields = append(fields, zap.String("authHeader", c.AuthHeader))
+	}
+	if c.AuthMode == "oidc" {
+		fields = append(fields, zap.String("oidcIssuer", c.OIDCIssuer), zap.String("oidcClientID", c.OIDCClientID))
+	}
+	if c.SMTPURL != nil {
+		fields = append(fields, zap.String("smtp", c.SMTPURL.Redacted()))
+	}
+	return fields
+}

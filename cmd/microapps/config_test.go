@@ -1,0 +1,116 @@
+package main
+
+import (
+	"encoding/base64"
+	"strings"
+	"testing"
+)
+
+func envOf(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+var goodKey = "k1:" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+
+func TestLoadConfigNamesTheBadVariable(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{
+		"MICROAPPS_ENCRYPTION_KEYS": goodKey,
+		"MICROAPPS_AUTH_MODE":       "header",
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		use  configUse
+		want string
+	}{
+		{"serve without an encryption key is refused", map[string]string{"MICROAPPS_ENCRYPTION_KEYS": "", "MICROAPPS_AUTH_MODE": "header"}, useServe, "MICROAPPS_ENCRYPTION_KEYS: required"},
+		{"a 16-byte key says how long it is", map[string]string{"MICROAPPS_ENCRYPTION_KEYS": "k1:" + base64.StdEncoding.EncodeToString(make([]byte, 16))}, useServe, `MICROAPPS_ENCRYPTION_KEYS: key "k1" is 16 bytes, need 32`},
+		{"a key without an id is refused", map[string]string{"MICROAPPS_ENCRYPTION_KEYS": "abc"}, useServe, "MICROAPPS_ENCRYPTION_KEYS: entry 1 is not keyid:base64"},
+		{"a database URL of another scheme is refused", map[string]string{"MICROAPPS_DATABASE_URL": "mysql://x"}, useServe, "MICROAPPS_DATABASE_URL: must be a postgres:// URL"},
+		{"migrate checks the database URL too", map[string]string{"MICROAPPS_DATABASE_URL": "::"}, useMigrate, "MICROAPPS_DATABASE_URL"},
+		{"a relative public URL is refused", map[string]string{"MICROAPPS_PUBLIC_URL": "surveys.example.com"}, useServe, "MICROAPPS_PUBLIC_URL: must be an absolute"},
+		{"an unknown auth mode is refused", map[string]string{"MICROAPPS_AUTH_MODE": "ldap"}, useServe, `MICROAPPS_AUTH_MODE: "ldap" is not one of`},
+		{"dev sign-in is refused outside the demo", map[string]string{"MICROAPPS_AUTH_MODE": "dev"}, useServe, "MICROAPPS_AUTH_MODE: dev sign-in"},
+		{"oidc needs an issuer", map[string]string{"MICROAPPS_AUTH_MODE": "oidc"}, useServe, "MICROAPPS_OIDC_ISSUER: required"},
+		{"a bad proxy CIDR is named", map[string]string{"MICROAPPS_TRUSTED_PROXIES": "10.0.0.0/33"}, useServe, `MICROAPPS_TRUSTED_PROXIES: "10.0.0.0/33"`},
+		{"negative workers are refused", map[string]string{"MICROAPPS_WORKERS": "-1"}, useServe, "MICROAPPS_WORKERS"},
+		{"an address without port is refused", map[string]string{"MICROAPPS_HTTP_ADDR": "localhost"}, useServe, "MICROAPPS_HTTP_ADDR"},
+		{"a short admin token is refused", map[string]string{"MICROAPPS_ADMIN_TOKENS": "short"}, useServe, "MICROAPPS_ADMIN_TOKENS: token 1 is 5 characters"},
+		{"SMTP needs a sender", map[string]string{"MICROAPPS_SMTP_URL": "smtp://mail.example.com:25"}, useServe, "MICROAPPS_MAIL_FROM: required"},
+		{"allowed hosts are bare names", map[string]string{"MICROAPPS_QUALTRICS_ALLOWED_HOSTS": "http://127.0.0.1"}, useServe, "MICROAPPS_QUALTRICS_ALLOWED_HOSTS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{}
+			for k, v := range base {
+				env[k] = v
+			}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			_, err := loadConfig(envOf(env), tc.use)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v\nwant it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadConfigDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := loadConfig(envOf(map[string]string{
+		"MICROAPPS_ENCRYPTION_KEYS":    goodKey,
+		"MICROAPPS_OIDC_ISSUER":        "https://login.example.com",
+		"MICROAPPS_OIDC_CLIENT_ID":     "microapps",
+		"MICROAPPS_OIDC_CLIENT_SECRET": "s3cret-value",
+		"MICROAPPS_TRUSTED_PROXIES":    "10.1.2.3, 192.168.0.0/16",
+	}), useServe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != ":8080" || c.AuthMode != "oidc" || c.AuthHeader != "X-Forwarded-Email" || c.Workers != 4 {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+	if c.DatabaseURL != "postgres://postgres@localhost:5432/microapps?sslmode=disable" {
+		t.Fatalf("database URL default = %q", c.DatabaseURL)
+	}
+	if c.PublicURL.String() != "http://localhost:8080" {
+		t.Fatalf("public URL = %s", c.PublicURL)
+	}
+	if len(c.TrustedProxies) != 2 || c.TrustedProxies[0].String() != "10.1.2.3/32" {
+		t.Fatalf("trusted proxies = %v", c.TrustedProxies)
+	}
+	if c.Keyring.Primary() != "k1" || c.SMTPURL != nil {
+		t.Fatalf("keyring/smtp: %v %v", c.Keyring.KeyIDs(), c.SMTPURL)
+	}
+}
+
+func TestLogFieldsMaskSecrets(t *testing.T) {
+	t.Parallel()
+	c, err := loadConfig(envOf(map[string]string{
+		"MICROAPPS_DATABASE_URL":       "postgres://app:db-password-123@db:5432/microapps",
+		"MICROAPPS_ENCRYPTION_KEYS":    goodKey,
+		"MICROAPPS_ADMIN_TOKENS":       "admin-token-abcdefghijkl",
+		"MICROAPPS_OIDC_ISSUER":        "https://login.example.com",
+		"MICROAPPS_OIDC_CLIENT_ID":     "microapps",
+		"MICROAPPS_OIDC_CLIENT_SECRET": "oidc-secret-xyz",
+		"MICROAPPS_SMTP_URL":           "smtp://mailer:smtp-password-456@mail:587",
+		"MICROAPPS_MAIL_FROM":          "surveys@example.com",
+	}), useServe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	log := newLogger(&out, false, 0)
+	log.Info("start", c.logFields()...)
+	_ = log.Sync()
+	for _, secret := range []string{"db-password-123", "admin-token-abcdefghijkl", "oidc-secret-xyz", "smtp-password-456", strings.TrimPrefix(goodKey, "k1:")} {
+		if strings.Contains(out.String(), secret) {
+			t.Errorf("start-up log contains a secret %q:\n%s", secret, out.String())
+		}
+	}
+	if !strings.Contains(out.String(), `"encryptionKeyIDs":["k1"]`) {
+		t.Errorf("log should name the key ids: %s", out.String())
+	}
+}

@@ -1,0 +1,126 @@
+// Command microapps is the Qualtrics micro-apps service: an HTTP server with
+// background workers (serve), its schema tool (migrate), a zero-configuration
+// demo (demo) and a Qualtrics simulator (sim).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/microapps/microapps/migrations"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=…".
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "microapps:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: microapps <command> [arguments]
+
+commands:
+  serve                    run the HTTP server and background workers
+  migrate up|down|version  manage the database schema
+  demo                     run a self-contained demo (simulated Qualtrics, dev sign-in)
+  sim [--addr host:port]   run the Qualtrics simulator alone
+  reseal                   re-seal every stored secret with the first encryption key
+  version                  print the version`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("no command given\n" + usage)
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], getenv, stdout)
+	case "migrate":
+		return runMigrate(ctx, args[1:], getenv, stdout)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "microapps", buildVersion())
+		return nil
+	case "help", "--help", "-h":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	default:
+		if cmd, ok := extraCommands[args[0]]; ok {
+			return cmd(ctx, args[1:], getenv, stdout)
+		}
+		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+	}
+}
+
+// extraCommands holds commands defined in their own files (demo, sim, reseal).
+var extraCommands = map[string]func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error{}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("usage: microapps migrate up|down|version")
+	}
+	cfg, err := loadConfig(getenv, useMigrate)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	switch args[0] {
+	case "up":
+		if err := migrations.Up(ctx, cfg.DatabaseURL); err != nil {
+			return err
+		}
+	case "down":
+		if err := migrations.Down(ctx, cfg.DatabaseURL); err != nil {
+			return err
+		}
+	case "version":
+	default:
+		return fmt.Errorf("unknown migrate direction %q: use up, down or version", args[0])
+	}
+	st, err := migrations.Version(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, st.String())
+	return nil
+}
+
+// newLogger builds the process logger: JSON for machines, console for people
+// running the demo.
+func newLogger(w io.Writer, console bool, level zapcore.Level) *zap.Logger {
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.TimeKey = "time"
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	if console {
+		encCfg.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		encCfg.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05")
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	} else {
+		enc = zapcore.NewJSONEncoder(encCfg)
+	}
+	core := zapcore.NewCore(enc, zapcore.AddSync(w), level)
+	return zap.New(core, zap.ErrorOutput(zapcore.AddSync(w)))
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/microapps/microapps/store/storetest"
+)
+
+// syncBuffer is an io.Writer safe for the server goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func TestServeRefusesAnEmptyDatabase(t *testing.T) {
+	t.Parallel()
+	dbURL := storetest.NewDatabase(t)
+	env := envOf(map[string]string{
+		"MICROAPPS_DATABASE_URL":    dbURL,
+		"MICROAPPS_ENCRYPTION_KEYS": goodKey,
+		"MICROAPPS_AUTH_MODE":       "header",
+		"MICROAPPS_HTTP_ADDR":       freeAddr(t),
+	})
+	err := run(context.Background(), []string{"serve"}, env, &syncBuffer{})
+	if err == nil || !strings.Contains(err.Error(), "run `microapps migrate up`") {
+		t.Fatalf("err = %v, want the migrate-up advice", err)
+	}
+}
+
+func TestMigrateUpDownUpThroughTheCommand(t *testing.T) {
+	t.Parallel()
+	dbURL := storetest.NewDatabase(t)
+	env := envOf(map[string]string{"MICROAPPS_DATABASE_URL": dbURL})
+	for _, step := range []struct{ arg, want string }{
+		{"up", "schema 5 of 5"},
+		{"down", "schema 0 of 5"},
+		{"up", "schema 5 of 5"},
+		{"version", "schema 5 of 5"},
+	} {
+		var out syncBuffer
+		if err := run(context.Background(), []string{"migrate", step.arg}, env, &out); err != nil {
+			t.Fatalf("migrate %s: %v", step.arg, err)
+		}
+		if !strings.Contains(out.String(), step.want) {
+			t.Fatalf("migrate %s printed %q, want %q", step.arg, out.String(), step.want)
+		}
+	}
+	if err := run(context.Background(), []string{"migrate", "sideways"}, env, &syncBuffer{}); err == nil {
+		t.Fatal("unknown direction accepted")
+	}
+}
+
+func TestUnknownCommandShowsUsage(t *testing.T) {
+	t.Parallel()
+	err := run(context.Background(), []string{"frobnicate"}, envOf(nil), &syncBuffer{})
+	if err == nil || !strings.Contains(err.Error(), "usage: microapps") {
+		t.Fatalf("err = %v", err)
+	}
+	var out syncBuffer
+	if err := run(context.Background(), []string{"version"}, envOf(nil), &out); err != nil || !strings.HasPrefix(out.String(), "microapps ") {
+		t.Fatalf("version: %q %v", out.String(), err)
+	}
+}
+
+func TestServeIsReadyThenShutsDownCleanly(t *testing.T) {
+	t.Parallel()
+	dbURL := storetest.NewMigrated(t)
+	addr := freeAddr(t)
+	env := envOf(map[string]string{
+		"MICROAPPS_DATABASE_URL":    dbURL,
+		"MICROAPPS_ENCRYPTION_KEYS": goodKey,
+		"MICROAPPS_AUTH_MODE":       "header",
+		"MICROAPPS_HTTP_ADDR":       addr,
+		"MICROAPPS_WORKERS":         "2",
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, env, &out) }()
+
+	base := "http://" + addr
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				if resp.Header.Get("X-Request-Id") == "" {
+					t.Fatal("no X-Request-Id on the response")
+				}
+				break
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited early: %v\n%s", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never ready: %v\n%s", err, out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	resp, err := http.Get(base + "/livez")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("livez: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v on shutdown", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop within 10 s")
+	}
+	t.Logf("shutdown took %v", time.Since(start))
+	logs := out.String()
+	for _, want := range []string{`"msg":"listening"`, `"msg":"http request"`, `"route":"/readyz"`, `"msg":"stopped"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %s", want)
+		}
+	}
+	if _, err := http.Get(base + "/livez"); err == nil {
+		t.Error("server still answers after shutdown")
+	}
+}
