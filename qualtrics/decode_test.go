@@ -270,9 +270,18 @@ func FuzzDecodePage(f *testing.F) {
 	f.Add([]byte(`{"result":{"elements":[null,{"sentAt":1}],"nextPage":"x"}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, check := range []func() (int, string, error){
-			func() (int, string, error) { p, err := decodePage[HistoryEntry](body); return len(p.Elements), p.NextPage, pageInvariant(p, err) },
-			func() (int, string, error) { p, err := decodePage[Link](body); return len(p.Elements), p.NextPage, pageInvariant(p, err) },
-			func() (int, string, error) { p, err := decodePage[Distribution](body); return len(p.Elements), p.NextPage, pageInvariant(p, err) },
+			func() (int, string, error) {
+				p, err := decodePage[HistoryEntry](body)
+				return len(p.Elements), p.NextPage, pageInvariant(p, err)
+			},
+			func() (int, string, error) {
+				p, err := decodePage[Link](body)
+				return len(p.Elements), p.NextPage, pageInvariant(p, err)
+			},
+			func() (int, string, error) {
+				p, err := decodePage[Distribution](body)
+				return len(p.Elements), p.NextPage, pageInvariant(p, err)
+			},
 		} {
 			n, next, err := check()
 			if err != nil {
