@@ -250,6 +250,9 @@ type attemptResult struct {
 	retryable  bool
 	authValue  string
 	took       time.Duration
+	// unsent: the rate limiter gave up before any HTTP request, so there is
+	// nothing for the request log.
+	unsent bool
 }
 
 func (r attemptResult) duration() time.Duration { return r.took }
@@ -317,7 +320,7 @@ func (c *Client) emit(cl call, attempt int, res attemptResult, retry bool) {
 			c.suggested.Store(&h)
 		}
 	}
-	if c.observe == nil {
+	if c.observe == nil || res.unsent {
 		return
 	}
 	c.observe(RequestEvent{
@@ -329,7 +332,7 @@ func (c *Client) emit(cl call, attempt int, res attemptResult, retry bool) {
 
 func (c *Client) attempt(ctx context.Context, cl call, decode func([]byte) (wireMeta, error)) (res attemptResult) {
 	if err := c.wait(ctx, cl.endpoint); err != nil {
-		return attemptResult{err: err}
+		return attemptResult{err: err, unsent: true}
 	}
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

@@ -119,7 +119,11 @@ var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 
 func (t *lenientTime) UnmarshalJSON(b []byte) error {
 	t.Time = time.Time{}
 	var s string
-	if json.Unmarshal(b, &s) != nil {
+	// Timestamps never hold escapes, so the common case skips a second
+	// reflection-driven decode per field.
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 {
+		s = string(b[1 : len(b)-1])
+	} else if json.Unmarshal(b, &s) != nil {
 		return nil
 	}
 	s = strings.TrimSpace(s)
