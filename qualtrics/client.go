@@ -266,7 +266,7 @@ func (c *Client) do(ctx context.Context, cl call, decode func([]byte) (wireMeta,
 	for attempt := 1; attempt <= c.maxAttempts; attempt++ {
 		sent++
 		res := c.attempt(ctx, cl, decode)
-		if ctx.Err() != nil {
+		if res.err != nil && ctx.Err() != nil {
 			c.emit(cl, sent, res, false)
 			return fmt.Errorf("qualtrics: %s: %w", cl.endpoint, context.Cause(ctx))
 		}
