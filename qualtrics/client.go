@@ -1,0 +1,449 @@
+package qualtrics
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Endpoint template names, as they appear in RequestEvent.Endpoint, Stats and
+// APIError.Endpoint. They are stable: request logs and metrics key on them.
+const (
+	EndpointWhoAmI                   = "whoami"
+	EndpointSurveysList              = "surveys.list"
+	EndpointSurveysGet               = "surveys.get"
+	EndpointSurveyDefinitionsGet     = "surveydefinitions.get"
+	EndpointDistributionsList        = "distributions.list"
+	EndpointDistributionsGet         = "distributions.get"
+	EndpointDistributionsHistory     = "distributions.history"
+	EndpointDistributionsLinks       = "distributions.links"
+	EndpointEventSubscriptionsCreate = "eventsubscriptions.create"
+	EndpointEventSubscriptionsList   = "eventsubscriptions.list"
+	EndpointEventSubscriptionsGet    = "eventsubscriptions.get"
+	EndpointEventSubscriptionsDelete = "eventsubscriptions.delete"
+)
+
+// DefaultEndpointLimits are Qualtrics' per-endpoint caps in requests per
+// minute. They apply whether or not the integration's own budget is enabled,
+// because exceeding them only buys 429s.
+var DefaultEndpointLimits = map[string]int{
+	EndpointDistributionsHistory: 300,
+	EndpointDistributionsLinks:   500,
+}
+
+// Config of one Client. Zero values pick the defaults documented per field.
+type Config struct {
+	BaseURL string
+	// AllowedHosts are extra host names (any port, http allowed) besides
+	// https://*.qualtrics.com, e.g. a local simulator.
+	AllowedHosts []string
+	Auth         Auth
+	// Timeout bounds one HTTP attempt, body included. Default 120 s.
+	Timeout time.Duration
+	// RequestsPerMinute is the integration's own budget; 0 disables it.
+	// Burst defaults to 5.
+	RequestsPerMinute int
+	Burst             int
+	// EndpointLimits override DefaultEndpointLimits per endpoint name.
+	EndpointLimits map[string]int
+	// MaxAttempts per call, first attempt included. Default 5.
+	MaxAttempts int
+	// BackoffBase and BackoffMax shape the capped exponential backoff with full
+	// jitter. Defaults 500 ms and 30 s.
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+	// MaxRetryAfter caps how long a Retry-After header may make a call wait.
+	// Default 2 min.
+	MaxRetryAfter time.Duration
+	// Transport replaces http.DefaultTransport (tests, proxies).
+	Transport http.RoundTripper
+	// Observe is called once per HTTP attempt, from the calling goroutine.
+	Observe func(RequestEvent)
+}
+
+// RequestEvent describes one HTTP attempt, for the request log and metrics.
+// It never holds credentials or bodies.
+type RequestEvent struct {
+	Method    string
+	Endpoint  string // template name, e.g. "distributions.history"
+	Host      string
+	Path      string // URL path only, never the query
+	Status    int    // 0 when no response arrived
+	Duration  time.Duration
+	RequestID string
+	ErrorCode string
+	Attempt   int  // 1 for the first attempt
+	Retry     bool // the client will retry after this attempt
+	Err       error
+	// SuggestedHost is the datacenter the API advised in a "Request proxied"
+	// notice on this answer; empty otherwise.
+	SuggestedHost string
+}
+
+// Client talks to the API on behalf of one integration. It is safe for
+// concurrent use.
+type Client struct {
+	base         *url.URL
+	allowedHosts []string
+	http         *http.Client
+	auth         authorizer
+	timeout      time.Duration
+	maxAttempts  int
+	backoffBase  time.Duration
+	backoffMax   time.Duration
+	maxRetryWait time.Duration
+	observe      func(RequestEvent)
+
+	limiter   *rate.Limiter
+	endpoints map[string]*rate.Limiter
+
+	suggested atomic.Pointer[string]
+
+	statsMu sync.Mutex
+	stats   map[string]int
+}
+
+// New checks cfg and builds a Client. The base URL must pass NormalizeBaseURL.
+func New(cfg Config) (*Client, error) {
+	base, err := NormalizeBaseURL(cfg.BaseURL, cfg.AllowedHosts)
+	if err != nil {
+		return nil, fmt.Errorf("qualtrics: %w", err)
+	}
+	u, _ := url.Parse(base)
+	c := &Client{
+		base:         u,
+		allowedHosts: append([]string(nil), cfg.AllowedHosts...),
+		timeout:      orDefault(cfg.Timeout, 120*time.Second),
+		maxAttempts:  cfg.MaxAttempts,
+		backoffBase:  orDefault(cfg.BackoffBase, 500*time.Millisecond),
+		backoffMax:   orDefault(cfg.BackoffMax, 30*time.Second),
+		maxRetryWait: orDefault(cfg.MaxRetryAfter, 2*time.Minute),
+		observe:      cfg.Observe,
+		endpoints:    map[string]*rate.Limiter{},
+		stats:        map[string]int{},
+	}
+	if c.maxAttempts <= 0 {
+		c.maxAttempts = 5
+	}
+	transport := cfg.Transport
+	if transport == nil {
+		transport = http.DefaultTransport
+	}
+	c.http = &http.Client{
+		Transport: transport,
+		// A redirect could carry the token to a host the policy never
+		// checked; Qualtrics does not redirect API calls, so none is followed.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	switch {
+	case cfg.Auth.Token != "" && cfg.Auth.OAuth != nil:
+		return nil, errors.New("qualtrics: auth: set either a token or an OAuth client, not both")
+	case cfg.Auth.Token != "":
+		c.auth = staticToken(cfg.Auth.Token)
+	case cfg.Auth.OAuth != nil:
+		if cfg.Auth.OAuth.ClientID == "" || cfg.Auth.OAuth.ClientSecret == "" {
+			return nil, errors.New("qualtrics: auth: OAuth needs a client ID and a client secret")
+		}
+		tokenURL := u.Scheme + "://" + u.Host + "/oauth2/token"
+		c.auth = newOAuthSource(cfg.Auth.OAuth, tokenURL, c.http)
+	default:
+		return nil, errors.New("qualtrics: auth: a token or an OAuth client is required")
+	}
+	if cfg.RequestsPerMinute > 0 {
+		burst := cfg.Burst
+		if burst <= 0 {
+			burst = 5
+		}
+		c.limiter = rate.NewLimiter(perMinute(cfg.RequestsPerMinute), burst)
+	}
+	limits := map[string]int{}
+	for k, v := range DefaultEndpointLimits {
+		limits[k] = v
+	}
+	for k, v := range cfg.EndpointLimits {
+		limits[k] = v
+	}
+	for k, v := range limits {
+		if v > 0 {
+			c.endpoints[k] = rate.NewLimiter(perMinute(v), 5)
+		}
+	}
+	return c, nil
+}
+
+func perMinute(n int) rate.Limit { return rate.Limit(float64(n) / 60) }
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// BaseURL is the normalised base URL the client was built with.
+func (c *Client) BaseURL() string { return c.base.String() }
+
+// SuggestedHost is the datacenter host of the latest "Request proxied" notice,
+// e.g. "sjc1.qualtrics.com"; empty while the API has not complained. Calls go
+// on working through the proxy; storing the advice is the caller's job.
+func (c *Client) SuggestedHost() string {
+	if p := c.suggested.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// Stats returns how many HTTP requests the client sent per endpoint name since
+// it was built or last reset, retries included (not OAuth token requests).
+func (c *Client) Stats() map[string]int {
+	c.statsMu.Lock()
+	defer c.statsMu.Unlock()
+	out := make(map[string]int, len(c.stats))
+	for k, v := range c.stats {
+		out[k] = v
+	}
+	return out
+}
+
+// TakeStats returns Stats and resets the counters in one step, so a sync run
+// can record exactly its own calls.
+func (c *Client) TakeStats() map[string]int {
+	c.statsMu.Lock()
+	defer c.statsMu.Unlock()
+	out := c.stats
+	c.stats = map[string]int{}
+	return out
+}
+
+type call struct {
+	method   string
+	endpoint string
+	url      *url.URL
+	body     []byte
+	// idempotent calls retry on 5xx and network errors; others only on 429,
+	// which the API answers before doing anything.
+	idempotent bool
+}
+
+const maxBody = 64 << 20
+
+type attemptResult struct {
+	status     int
+	requestID  string
+	errorCode  string
+	notice     string
+	retryAfter time.Duration
+	hasRA      bool
+	err        error
+	retryable  bool
+	authValue  string
+	took       time.Duration
+	// unsent: the rate limiter gave up before any HTTP request, so there is
+	// nothing for the request log.
+	unsent bool
+}
+
+func (r attemptResult) duration() time.Duration { return r.took }
+
+// do runs a call with retries. decode is given each 2xx body and returns the
+// meta it found; its errors are classified by classifyDecode.
+func (c *Client) do(ctx context.Context, cl call, decode func([]byte) (wireMeta, error)) error {
+	refreshed := false
+	sent := 0
+	var lastErr error
+	for attempt := 1; attempt <= c.maxAttempts; attempt++ {
+		sent++
+		res := c.attempt(ctx, cl, decode)
+		if res.err != nil && ctx.Err() != nil {
+			c.emit(cl, sent, res, false)
+			return fmt.Errorf("qualtrics: %s: %w", cl.endpoint, context.Cause(ctx))
+		}
+		oauthRetry := res.status == http.StatusUnauthorized && !refreshed && c.auth.invalidate(res.authValue)
+		willRetry := oauthRetry || (res.retryable && attempt < c.maxAttempts)
+		c.emit(cl, sent, res, willRetry)
+		if res.err == nil {
+			return nil
+		}
+		lastErr = res.err
+		if !willRetry {
+			break
+		}
+		if oauthRetry {
+			// One fresh credential is worth one immediate retry that does not
+			// eat into the attempts meant for transient failures.
+			refreshed = true
+			attempt--
+			continue
+		}
+		wait := c.backoff(attempt)
+		if res.hasRA {
+			wait = min(res.retryAfter, c.maxRetryWait)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("qualtrics: %s: %w", cl.endpoint, context.Cause(ctx))
+		case <-t.C:
+		}
+	}
+	var apiErr *APIError
+	if errors.As(lastErr, &apiErr) {
+		return lastErr
+	}
+	return fmt.Errorf("qualtrics: %s: %w", cl.endpoint, lastErr)
+}
+
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.backoffBase << min(attempt-1, 30)
+	if d <= 0 || d > c.backoffMax {
+		d = c.backoffMax
+	}
+	return time.Duration(rand.Int64N(int64(d) + 1))
+}
+
+func (c *Client) emit(cl call, attempt int, res attemptResult, retry bool) {
+	if res.notice != "" {
+		if h := suggestedHost(res.notice); h != "" {
+			c.suggested.Store(&h)
+		}
+	}
+	if c.observe == nil || res.unsent {
+		return
+	}
+	c.observe(RequestEvent{
+		Method: cl.method, Endpoint: cl.endpoint, Host: cl.url.Host, Path: cl.url.Path,
+		Status: res.status, Duration: res.duration(), RequestID: res.requestID, ErrorCode: res.errorCode,
+		Attempt: attempt, Retry: retry, Err: res.err, SuggestedHost: suggestedHost(res.notice),
+	})
+}
+
+func (c *Client) attempt(ctx context.Context, cl call, decode func([]byte) (wireMeta, error)) (res attemptResult) {
+	if err := c.wait(ctx, cl.endpoint); err != nil {
+		return attemptResult{err: err, unsent: true}
+	}
+	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	start := time.Now()
+	defer func() { res.took = time.Since(start) }()
+
+	name, value, err := c.auth.header(actx)
+	if err != nil {
+		var te *tokenError
+		return attemptResult{err: err, retryable: errors.As(err, &te) && te.retryable()}
+	}
+	var body io.Reader
+	if cl.body != nil {
+		body = bytes.NewReader(cl.body)
+	}
+	req, err := http.NewRequestWithContext(actx, cl.method, cl.url.String(), body)
+	if err != nil {
+		return attemptResult{err: err}
+	}
+	req.Header.Set(name, value)
+	req.Header.Set("Accept", "application/json")
+	if cl.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	c.count(cl.endpoint)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return attemptResult{err: scrubURLError(err), retryable: cl.idempotent, authValue: value}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	res = attemptResult{status: resp.StatusCode, authValue: value}
+	if err != nil {
+		res.err, res.retryable = fmt.Errorf("read body: %w", scrubURLError(err)), cl.idempotent
+		return res
+	}
+	if len(raw) > maxBody {
+		res.err = errors.New("response body exceeds 64 MiB")
+		return res
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		meta, err := decode(raw)
+		res.requestID, res.notice = meta.RequestID, meta.Notice
+		if err != nil {
+			var de *decodeError
+			res.err, res.retryable = err, errors.As(err, &de) && de.retryable && cl.idempotent
+		}
+		return res
+	}
+	_, meta, _ := decodeEnvelope[struct{}](raw)
+	code, msg, reqID := meta.errorFields()
+	res.requestID, res.errorCode, res.notice = reqID, code, meta.Notice
+	res.err = &APIError{
+		Endpoint: cl.endpoint, Method: cl.method, Path: cl.url.Path, StatusCode: resp.StatusCode,
+		ErrorCode: code, ErrorMessage: msg, RequestID: reqID,
+	}
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests:
+		res.retryable = true
+	case resp.StatusCode >= 500:
+		res.retryable = cl.idempotent
+	}
+	if res.retryable {
+		res.retryAfter, res.hasRA = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
+	return res
+}
+
+// scrubURLError drops the URL from transport errors: nextPage URLs carry
+// opaque proxy state that only bloats logs.
+func scrubURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", strings.ToLower(ue.Op), ue.Err)
+	}
+	return err
+}
+
+func (c *Client) wait(ctx context.Context, endpoint string) error {
+	if l := c.endpoints[endpoint]; l != nil {
+		if err := l.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	if c.limiter != nil {
+		return c.limiter.Wait(ctx)
+	}
+	return nil
+}
+
+func (c *Client) count(endpoint string) {
+	c.statsMu.Lock()
+	c.stats[endpoint]++
+	c.statsMu.Unlock()
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP date. A date in the past
+// means "now".
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return 0, false
+		}
+		return time.Duration(min(n, 1<<30)) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}

@@ -1,0 +1,200 @@
+package qualtrics
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// wireMeta is the "meta" of every answer. Old answers (2015) put the error
+// straight into meta (errorMessage, internalErrorCode, errorId); both shapes
+// are read.
+type wireMeta struct {
+	RequestID string `json:"requestId"`
+	Notice    string `json:"notice"`
+	Error     *struct {
+		ErrorMessage string `json:"errorMessage"`
+		ErrorCode    string `json:"errorCode"`
+	} `json:"error"`
+	ErrorMessage      string `json:"errorMessage"`
+	InternalErrorCode string `json:"internalErrorCode"`
+	ErrorID           string `json:"errorId"`
+}
+
+func (m *wireMeta) errorFields() (code, msg, requestID string) {
+	code, msg, requestID = m.InternalErrorCode, m.ErrorMessage, m.RequestID
+	if m.Error != nil {
+		code, msg = m.Error.ErrorCode, m.Error.ErrorMessage
+	}
+	if requestID == "" {
+		requestID = m.ErrorID
+	}
+	return code, msg, requestID
+}
+
+type envelope[T any] struct {
+	Result T        `json:"result"`
+	Meta   wireMeta `json:"meta"`
+}
+
+type pageResult[T any] struct {
+	Elements []T    `json:"elements"`
+	NextPage string `json:"nextPage"`
+}
+
+// page is one decoded list answer.
+type page[T any] struct {
+	Elements []T
+	NextPage string
+	Meta     wireMeta
+}
+
+// decodeError marks a 2xx body that could not be decoded. Syntax errors and
+// truncation mean the transfer went wrong, so they are worth retrying; a body
+// of the wrong shape will not get better by asking again.
+type decodeError struct {
+	err       error
+	retryable bool
+}
+
+func (e *decodeError) Error() string { return "decode response: " + e.err.Error() }
+func (e *decodeError) Unwrap() error { return e.err }
+
+func classifyDecode(err error) error {
+	var syn *json.SyntaxError
+	retry := errors.As(err, &syn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+	return &decodeError{err: err, retryable: retry}
+}
+
+func decodeEnvelope[T any](body []byte) (T, wireMeta, error) {
+	var env envelope[T]
+	if err := json.Unmarshal(body, &env); err != nil {
+		var zero T
+		return zero, wireMeta{}, classifyDecode(err)
+	}
+	return env.Result, env.Meta, nil
+}
+
+// decodePage decodes a list answer. It returns no elements on error, and never
+// a nil slice on success, so a caller can tell "empty page" from "no page".
+func decodePage[T any](body []byte) (page[T], error) {
+	var env envelope[*pageResult[T]]
+	if err := json.Unmarshal(body, &env); err != nil {
+		return page[T]{}, classifyDecode(err)
+	}
+	if env.Result == nil {
+		return page[T]{}, classifyDecode(errors.New("list answer has no result"))
+	}
+	p := page[T]{Elements: env.Result.Elements, NextPage: strings.TrimSpace(env.Result.NextPage), Meta: env.Meta}
+	if p.Elements == nil {
+		p.Elements = []T{}
+	}
+	return p, nil
+}
+
+var noticeHost = regexp.MustCompile(`(?i)use this host instead:\s*([a-z0-9][a-z0-9.-]*[a-z0-9])`)
+
+// suggestedHost extracts the datacenter advice of a proxied request.
+func suggestedHost(notice string) string {
+	m := noticeHost.FindStringSubmatch(notice)
+	if m == nil {
+		return ""
+	}
+	return strings.ToLower(m[1])
+}
+
+// lenientTime accepts RFC 3339 with or without fractional seconds, a few
+// zone-less forms seen in exports, and turns null, "" or garbage into the zero
+// time rather than failing a whole page over one field.
+type lenientTime struct{ time.Time }
+
+var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02T15:04:05.999999999", "2006-01-02"}
+
+func (t *lenientTime) UnmarshalJSON(b []byte) error {
+	t.Time = time.Time{}
+	var s string
+	// Timestamps never hold escapes, so the common case skips a second
+	// reflection-driven decode per field.
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 {
+		s = string(b[1 : len(b)-1])
+	} else if json.Unmarshal(b, &s) != nil {
+		return nil
+	}
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil
+	}
+	for _, layout := range timeLayouts {
+		if v, err := time.Parse(layout, s); err == nil {
+			t.Time = v.UTC()
+			return nil
+		}
+	}
+	return nil
+}
+
+// lenientBool reads true/false, "0"/"1", 0/1 and "true"/"false"; anything
+// else (null included) is false.
+type lenientBool bool
+
+func (v *lenientBool) UnmarshalJSON(b []byte) error {
+	s := strings.ToLower(strings.Trim(string(bytes.TrimSpace(b)), `"`))
+	switch s {
+	case "true", "1", "yes", "y", "t":
+		*v = true
+	default:
+		if f, err := strconv.ParseFloat(s, 64); err == nil && f != 0 {
+			*v = true
+			return nil
+		}
+		*v = false
+	}
+	return nil
+}
+
+// lenientInt reads numbers and numeric strings ("1000"); anything else is 0.
+type lenientInt int
+
+func (v *lenientInt) UnmarshalJSON(b []byte) error {
+	*v = 0
+	s := strings.Trim(string(bytes.TrimSpace(b)), `"`)
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		*v = lenientInt(n)
+		return nil
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && math.Abs(f) < 1<<53 {
+		*v = lenientInt(f)
+	}
+	return nil
+}
+
+// lenientString reads strings, and numbers or bools as their JSON text, since
+// fields such as externalDataReference come as either.
+type lenientString string
+
+func (v *lenientString) UnmarshalJSON(b []byte) error {
+	*v = ""
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || string(b) == "null" {
+		return nil
+	}
+	if b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*v = lenientString(s)
+		return nil
+	}
+	if b[0] == '{' || b[0] == '[' {
+		return nil
+	}
+	*v = lenientString(b)
+	return nil
+}
