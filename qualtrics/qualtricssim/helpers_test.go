@@ -213,3 +213,18 @@ func keys(m map[string]any) []string {
 }
 
 func keyString(ks []string) string { return strings.Join(ks, ",") }
+
+func httptestRequest(target, token string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, target, nil)
+	r.Header.Set("X-API-TOKEN", token)
+	return r
+}
+
+type discardWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(s int)           { w.status = s }

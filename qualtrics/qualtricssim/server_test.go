@@ -203,8 +203,6 @@ func TestAuthentication(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, Spec{Surveys: 8, Recipients: 40})
 	revoked := f.brand.Users[0].Tokens[0]
-	other := New(Options{Brands: []*Brand{Generate(9, Spec{Surveys: 1, Recipients: 5, Now: testNow})}})
-	_ = other
 	tests := []struct {
 		name   string
 		header string
@@ -322,7 +320,9 @@ func TestRateLimits(t *testing.T) {
 		{"history over 3 a minute is refused with Retry-After", Limits{HistoryPerMinute: 3, RetryAfter: true},
 			func(f *fixture, d Distribution) string { return "distributions/" + d.ID + "/history" }, 3, true},
 		{"links over 2 a minute are refused without Retry-After", Limits{LinksPerMinute: 2},
-			func(f *fixture, d Distribution) string { return "distributions/" + d.ID + "/links?surveyId=" + d.SurveyID }, 2, false},
+			func(f *fixture, d Distribution) string {
+				return "distributions/" + d.ID + "/links?surveyId=" + d.SurveyID
+			}, 2, false},
 		{"any call over the brand's 5 a minute is refused", Limits{BrandPerMinute: 5, HistoryPerMinute: 300, RetryAfter: true},
 			func(f *fixture, d Distribution) string { return "whoami" }, 5, true},
 	}
