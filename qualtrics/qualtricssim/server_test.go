@@ -448,3 +448,41 @@ func TestCallCounters(t *testing.T) {
 		t.Fatal("ResetCalls left counts")
 	}
 }
+
+func TestPathsWithATrailingSlashAreServed(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Spec{Surveys: 2, Recipients: 10})
+	sv := f.sim.Surveys(f.brand.ID)[0]
+	for _, p := range []string{"surveys/", "surveys/" + sv.ID + "/", "whoami/"} {
+		if r := f.get(t, p, f.adminToken()); r.status != 200 {
+			t.Errorf("GET %s: %d", p, r.status)
+		}
+	}
+	if r := f.get(t, "no-such-thing", f.adminToken()); r.status != 404 || r.errorCode(t) == "" {
+		t.Errorf("unknown path: %d %s", r.status, r.body)
+	}
+}
+
+func TestChangesWhileServingAreSafe(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Spec{Surveys: 2, Recipients: 10})
+	d, rs := pendingDistribution(t, f, 20)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i, rc := range rs {
+			_, _ = f.sim.SetRecipientStatus(d.ID, rc.ContactID, AllStatuses[i%len(AllStatuses)], testNow)
+			f.sim.SetFaults(Faults{})
+			_ = f.sim.RevokeToken(f.userToken())
+		}
+	}()
+	for range 10 {
+		walk(t, f.http.URL+"/API/v3/distributions/"+d.ID+"/history", f.adminToken())
+		f.get(t, "distributions?surveyId="+d.SurveyID, f.adminToken())
+	}
+	<-done
+	got, _ := f.sim.Distribution(d.ID)
+	if got.Stats != ComputeStats(f.sim.Recipients(d.ID)) {
+		t.Errorf("stats %+v drifted from recipients", got.Stats)
+	}
+}
