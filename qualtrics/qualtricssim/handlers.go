@@ -9,6 +9,9 @@ import (
 	"time"
 )
 
+// Error codes QMST_2.2, GED_3, DCD_7, CP_TD_GER_NP, ESSG_2 and MSTC_3 are recorded from the real
+// API; the others (GD_*, GSI_1, RL_1, Q_500, GED_4, ESS_*) are ours, because clients must key on
+// the HTTP status and store the code, never branch on an unknown code.
 var (
 	errSurveyNotFound = &apiError{http.StatusNotFound, "QMST_2.2", "Survey not found."}
 	errDistNotFound   = &apiError{http.StatusNotFound, "GED_3", "Distribution not found."}
