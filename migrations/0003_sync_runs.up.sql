@@ -4,6 +4,8 @@ CREATE TABLE sync_runs (
     kind                    text NOT NULL CHECK (kind IN ('full', 'incremental')),
     status                  text NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
     trigger                 text NOT NULL DEFAULT 'schedule',
+    -- The River job working this run, so deleting an integration can cancel it.
+    river_job_id            bigint,
     queued_at               timestamptz NOT NULL DEFAULT now(),
     started_at              timestamptz,
     finished_at             timestamptz,

@@ -1,0 +1,60 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// AuditEvent records an admin change: who (a label or hash of the admin
+// token, never the token), what, when.
+type AuditEvent struct {
+	ID            int64
+	At            time.Time
+	Actor         string
+	Action        string
+	IntegrationID string
+	Details       map[string]any
+}
+
+func insertAudit(ctx context.Context, tx pgx.Tx, ev AuditEvent) error {
+	if ev.Details == nil {
+		ev.Details = map[string]any{}
+	}
+	var integrationID any
+	if ev.IntegrationID != "" {
+		integrationID = ev.IntegrationID
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO audit_events (actor, action, integration_id, details) VALUES ($1, $2, $3, $4)`,
+		ev.Actor, ev.Action, integrationID, ev.Details)
+	return err
+}
+
+// RecordAudit stores one audit event on its own.
+func (s *Store) RecordAudit(ctx context.Context, ev AuditEvent) error {
+	return mapErr("record audit", s.WithTx(ctx, func(tx pgx.Tx) error { return insertAudit(ctx, tx, ev) }))
+}
+
+// ListAuditEvents returns the newest events first, at most limit, before the
+// id given (0 = from the newest).
+func (s *Store) ListAuditEvents(ctx context.Context, beforeID int64, limit int) ([]AuditEvent, error) {
+	if beforeID <= 0 {
+		beforeID = 1<<63 - 1
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, at, actor, action, coalesce(integration_id::text, ''), details
+		FROM audit_events WHERE id < $1 ORDER BY id DESC LIMIT $2`, beforeID, limit)
+	if err != nil {
+		return nil, mapErr("list audit events", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditEvent, error) {
+		var ev AuditEvent
+		var details []byte
+		if err := r.Scan(&ev.ID, &ev.At, &ev.Actor, &ev.Action, &ev.IntegrationID, &details); err != nil {
+			return ev, err
+		}
+		return ev, json.Unmarshal(details, &ev.Details)
+	})
+	return out, mapErr("list audit events", err)
+}

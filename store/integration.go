@@ -1,0 +1,258 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Integration is one tenant: a Qualtrics credential for one functional group.
+type Integration struct {
+	ID              string
+	Name            string
+	FunctionalGroup string
+	BaseURL         string
+	Icon            string
+
+	AuthMethod    string // "token" or "oauth"
+	SecretSealed  []byte // the API token or OAuth client secret, sealed
+	SecretKeyID   string
+	SecretHint    string
+	OAuthClientID string
+	OAuthScope    string
+
+	RateLimitEnabled      bool
+	RequestsPerMinute     int
+	RequestTimeoutSeconds int
+	LoggingEnabled        bool
+	FullSyncEvery         time.Duration
+	IncrementalSyncEvery  time.Duration
+	FullSyncWindow        *SyncWindow
+	EventsEnabled         bool
+	DeepLinks             map[string]string
+
+	BrandID         string
+	Datacenter      string
+	AccountType     string
+	QualtricsUserID string
+	BrandBaseURL    string
+
+	Status                string // "active", "paused", "error"
+	StatusMessage         string
+	NextFullSyncAt        *time.Time
+	NextIncrementalSyncAt *time.Time
+	LastSyncAt            *time.Time
+	LastSuccessAt         *time.Time
+	FirstFullSyncAt       *time.Time
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
+}
+
+// SyncWindow restricts full syncs to a daily time window in a time zone.
+type SyncWindow struct {
+	Start    string `json:"start"` // "00:00"
+	End      string `json:"end"`   // "04:00"
+	TimeZone string `json:"timeZone"`
+}
+
+const integrationColumns = `id, name, functional_group, base_url, icon,
+	auth_method, secret_sealed, secret_key_id, secret_hint, oauth_client_id, oauth_scope,
+	rate_limit_enabled, requests_per_minute, request_timeout_seconds, logging_enabled,
+	(extract(epoch from full_sync_every) * 1000)::bigint, (extract(epoch from incremental_sync_every) * 1000)::bigint,
+	full_sync_window, events_enabled, deep_links,
+	brand_id, datacenter, account_type, qualtrics_user_id, brand_base_url,
+	status, status_message, next_full_sync_at, next_incremental_sync_at, last_sync_at, last_success_at,
+	first_full_sync_at, created_at, updated_at`
+
+func scanIntegration(row pgx.Row) (Integration, error) {
+	var (
+		in              Integration
+		fullMS, incrMS  int64
+		window, deepRaw []byte
+	)
+	err := row.Scan(&in.ID, &in.Name, &in.FunctionalGroup, &in.BaseURL, &in.Icon,
+		&in.AuthMethod, &in.SecretSealed, &in.SecretKeyID, &in.SecretHint, &in.OAuthClientID, &in.OAuthScope,
+		&in.RateLimitEnabled, &in.RequestsPerMinute, &in.RequestTimeoutSeconds, &in.LoggingEnabled,
+		&fullMS, &incrMS, &window, &in.EventsEnabled, &deepRaw,
+		&in.BrandID, &in.Datacenter, &in.AccountType, &in.QualtricsUserID, &in.BrandBaseURL,
+		&in.Status, &in.StatusMessage, &in.NextFullSyncAt, &in.NextIncrementalSyncAt, &in.LastSyncAt, &in.LastSuccessAt,
+		&in.FirstFullSyncAt, &in.CreatedAt, &in.UpdatedAt)
+	if err != nil {
+		return in, err
+	}
+	in.FullSyncEvery = time.Duration(fullMS) * time.Millisecond
+	in.IncrementalSyncEvery = time.Duration(incrMS) * time.Millisecond
+	if len(window) > 0 && string(window) != "null" {
+		in.FullSyncWindow = new(SyncWindow)
+		if err := json.Unmarshal(window, in.FullSyncWindow); err != nil {
+			return in, fmt.Errorf("full_sync_window: %w", err)
+		}
+	}
+	in.DeepLinks = map[string]string{}
+	if len(deepRaw) > 0 {
+		if err := json.Unmarshal(deepRaw, &in.DeepLinks); err != nil {
+			return in, fmt.Errorf("deep_links: %w", err)
+		}
+	}
+	return in, nil
+}
+
+func integrationArgs(in *Integration) []any {
+	var window any
+	if in.FullSyncWindow != nil {
+		window = in.FullSyncWindow
+	}
+	deep := in.DeepLinks
+	if deep == nil {
+		deep = map[string]string{}
+	}
+	return []any{in.ID, in.Name, in.FunctionalGroup, in.BaseURL, in.Icon,
+		in.AuthMethod, in.SecretSealed, in.SecretKeyID, in.SecretHint, in.OAuthClientID, in.OAuthScope,
+		in.RateLimitEnabled, in.RequestsPerMinute, in.RequestTimeoutSeconds, in.LoggingEnabled,
+		in.FullSyncEvery.Milliseconds(), in.IncrementalSyncEvery.Milliseconds(), window, in.EventsEnabled, deep,
+		in.BrandID, in.Datacenter, in.AccountType, in.QualtricsUserID, in.BrandBaseURL,
+		in.Status, in.StatusMessage, in.NextFullSyncAt, in.NextIncrementalSyncAt}
+}
+
+// CreateIntegration inserts in (its ID chosen by the caller, because the ID is
+// the associated data of the sealed secret) and records the audit event in the
+// same transaction.
+func (s *Store) CreateIntegration(ctx context.Context, in Integration, audit AuditEvent) (Integration, error) {
+	var out Integration
+	err := s.WithTx(ctx, func(tx pgx.Tx) error {
+		row := tx.QueryRow(ctx, `INSERT INTO integrations (id, name, functional_group, base_url, icon,
+			auth_method, secret_sealed, secret_key_id, secret_hint, oauth_client_id, oauth_scope,
+			rate_limit_enabled, requests_per_minute, request_timeout_seconds, logging_enabled,
+			full_sync_every, incremental_sync_every, full_sync_window, events_enabled, deep_links,
+			brand_id, datacenter, account_type, qualtrics_user_id, brand_base_url,
+			status, status_message, next_full_sync_at, next_incremental_sync_at)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,
+			make_interval(secs => $16::bigint / 1000.0), make_interval(secs => $17::bigint / 1000.0),
+			$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29)
+			RETURNING `+integrationColumns, integrationArgs(&in)...)
+		var err error
+		if out, err = scanIntegration(row); err != nil {
+			return err
+		}
+		audit.IntegrationID = out.ID
+		return insertAudit(ctx, tx, audit)
+	})
+	return out, mapErr("create integration", err)
+}
+
+// GetIntegration returns one integration.
+func (s *Store) GetIntegration(ctx context.Context, id string) (Integration, error) {
+	if !validUUID(id) {
+		return Integration{}, fmt.Errorf("store: get integration: %w", ErrNotFound)
+	}
+	in, err := scanIntegration(s.pool.QueryRow(ctx, `SELECT `+integrationColumns+` FROM integrations WHERE id = $1`, id))
+	return in, mapErr("get integration", err)
+}
+
+// ListIntegrations returns every integration, oldest first.
+func (s *Store) ListIntegrations(ctx context.Context) ([]Integration, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+integrationColumns+` FROM integrations ORDER BY created_at, id`)
+	if err != nil {
+		return nil, mapErr("list integrations", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Integration, error) { return scanIntegration(r) })
+	return out, mapErr("list integrations", err)
+}
+
+// UpdateIntegration reads the integration under a row lock, lets fn change it,
+// and writes every writable column back with the audit event, atomically. fn
+// returning an error aborts with nothing written.
+func (s *Store) UpdateIntegration(ctx context.Context, id string, audit AuditEvent, fn func(*Integration) error) (Integration, error) {
+	if !validUUID(id) {
+		return Integration{}, fmt.Errorf("store: update integration: %w", ErrNotFound)
+	}
+	var out Integration
+	err := s.WithTx(ctx, func(tx pgx.Tx) error {
+		in, err := scanIntegration(tx.QueryRow(ctx, `SELECT `+integrationColumns+` FROM integrations WHERE id = $1 FOR UPDATE`, id))
+		if err != nil {
+			return err
+		}
+		if err := fn(&in); err != nil {
+			return &callbackError{err}
+		}
+		in.ID = id
+		row := tx.QueryRow(ctx, `UPDATE integrations SET name = $2, functional_group = $3, base_url = $4, icon = $5,
+			auth_method = $6, secret_sealed = $7, secret_key_id = $8, secret_hint = $9, oauth_client_id = $10, oauth_scope = $11,
+			rate_limit_enabled = $12, requests_per_minute = $13, request_timeout_seconds = $14, logging_enabled = $15,
+			full_sync_every = make_interval(secs => $16::bigint / 1000.0), incremental_sync_every = make_interval(secs => $17::bigint / 1000.0),
+			full_sync_window = $18, events_enabled = $19, deep_links = $20,
+			brand_id = $21, datacenter = $22, account_type = $23, qualtrics_user_id = $24, brand_base_url = $25,
+			status = $26, status_message = $27, next_full_sync_at = $28, next_incremental_sync_at = $29,
+			updated_at = now()
+			WHERE id = $1 RETURNING `+integrationColumns, integrationArgs(&in)...)
+		if out, err = scanIntegration(row); err != nil {
+			return err
+		}
+		audit.IntegrationID = id
+		if audit.Action == "" {
+			return nil
+		}
+		return insertAudit(ctx, tx, audit)
+	})
+	var cbErr *callbackError
+	if errors.As(err, &cbErr) {
+		return out, cbErr.err // the caller's own error, unchanged
+	}
+	return out, mapErr("update integration", err)
+}
+
+type callbackError struct{ err error }
+
+func (e *callbackError) Error() string { return e.err.Error() }
+
+// DeleteIntegration removes the integration; ON DELETE CASCADE removes every
+// row synced for it. It returns the River job ids of runs still queued or
+// running, for the caller to cancel.
+func (s *Store) DeleteIntegration(ctx context.Context, id string, audit AuditEvent) (jobIDs []int64, err error) {
+	if !validUUID(id) {
+		return nil, fmt.Errorf("store: delete integration: %w", ErrNotFound)
+	}
+	err = s.WithTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT river_job_id FROM sync_runs
+			WHERE integration_id = $1 AND status IN ('queued', 'running') AND river_job_id IS NOT NULL`, id)
+		if err != nil {
+			return err
+		}
+		if jobIDs, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM integrations WHERE id = $1`, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return pgx.ErrNoRows
+		}
+		audit.IntegrationID = id
+		return insertAudit(ctx, tx, audit)
+	})
+	return jobIDs, mapErr("delete integration", err)
+}
+
+func validUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,145 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// SyncRun is one sync of one integration.
+type SyncRun struct {
+	ID                 int64
+	IntegrationID      string
+	Kind               string // "full" or "incremental"
+	Status             string // "queued", "running", "succeeded", "failed"
+	Trigger            string // "schedule", "admin", "create", "token"
+	RiverJobID         *int64
+	QueuedAt           time.Time
+	StartedAt          *time.Time
+	FinishedAt         *time.Time
+	APICalls           int
+	APICallsByEndpoint map[string]int
+	Surveys            int
+	Distributions      int
+	Recipients         int
+	Notifications      int
+	Warnings           []string
+	Changes            []Change
+	Error              string
+}
+
+// Change is one thing a sync found different from what was stored, handed to
+// the notification rules.
+type Change struct {
+	Kind           string `json:"kind"` // e.g. "recipient_delivered", "distribution_new", "survey_deactivated"
+	SurveyID       string `json:"surveyId,omitempty"`
+	DistributionID string `json:"distributionId,omitempty"`
+	ContactID      string `json:"contactId,omitempty"`
+}
+
+const syncRunColumns = `id, integration_id, kind, status, trigger, river_job_id, queued_at, started_at, finished_at,
+	api_calls, api_calls_by_endpoint, surveys, distributions, recipients, notifications, warnings, changes, error`
+
+func scanSyncRun(row pgx.Row) (SyncRun, error) {
+	var r SyncRun
+	var byEndpoint, warnings, changes []byte
+	err := row.Scan(&r.ID, &r.IntegrationID, &r.Kind, &r.Status, &r.Trigger, &r.RiverJobID, &r.QueuedAt, &r.StartedAt, &r.FinishedAt,
+		&r.APICalls, &byEndpoint, &r.Surveys, &r.Distributions, &r.Recipients, &r.Notifications, &warnings, &changes, &r.Error)
+	if err != nil {
+		return r, err
+	}
+	r.APICallsByEndpoint = map[string]int{}
+	if err := json.Unmarshal(byEndpoint, &r.APICallsByEndpoint); err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal(warnings, &r.Warnings); err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal(changes, &r.Changes); err != nil {
+		return r, err
+	}
+	if r.Warnings == nil {
+		r.Warnings = []string{}
+	}
+	return r, nil
+}
+
+// QueueSyncRunTx records a queued run unless the integration already has a
+// queued or running one, which it returns instead with created = false. The
+// partial unique index makes this safe across replicas.
+func (s *Store) QueueSyncRunTx(ctx context.Context, tx pgx.Tx, integrationID, kind, trigger string) (SyncRun, bool, error) {
+	run, err := scanSyncRun(tx.QueryRow(ctx, `INSERT INTO sync_runs (integration_id, kind, trigger) VALUES ($1, $2, $3)
+		ON CONFLICT (integration_id) WHERE status IN ('queued', 'running') DO NOTHING
+		RETURNING `+syncRunColumns, integrationID, kind, trigger))
+	if err == nil {
+		return run, true, nil
+	}
+	if err != pgx.ErrNoRows {
+		return run, false, mapErr("queue sync run", err)
+	}
+	run, err = scanSyncRun(tx.QueryRow(ctx, `SELECT `+syncRunColumns+` FROM sync_runs
+		WHERE integration_id = $1 AND status IN ('queued', 'running')`, integrationID))
+	return run, false, mapErr("queue sync run", err)
+}
+
+// SetSyncRunJobTx links a run to the River job that works it.
+func (s *Store) SetSyncRunJobTx(ctx context.Context, tx pgx.Tx, runID, jobID int64) error {
+	_, err := tx.Exec(ctx, `UPDATE sync_runs SET river_job_id = $2 WHERE id = $1`, runID, jobID)
+	return mapErr("set sync run job", err)
+}
+
+// GetSyncRun returns one run of one integration.
+func (s *Store) GetSyncRun(ctx context.Context, integrationID string, id int64) (SyncRun, error) {
+	if !validUUID(integrationID) {
+		return SyncRun{}, mapErr("get sync run", pgx.ErrNoRows)
+	}
+	run, err := scanSyncRun(s.pool.QueryRow(ctx, `SELECT `+syncRunColumns+` FROM sync_runs WHERE integration_id = $1 AND id = $2`, integrationID, id))
+	return run, mapErr("get sync run", err)
+}
+
+// ListSyncRuns returns an integration's runs, newest first.
+func (s *Store) ListSyncRuns(ctx context.Context, integrationID string, limit int) ([]SyncRun, error) {
+	if !validUUID(integrationID) {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+syncRunColumns+` FROM sync_runs WHERE integration_id = $1 ORDER BY id DESC LIMIT $2`, integrationID, limit)
+	if err != nil {
+		return nil, mapErr("list sync runs", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (SyncRun, error) { return scanSyncRun(r) })
+	return out, mapErr("list sync runs", err)
+}
+
+// StartSyncRun marks a queued run running. It returns ErrNotFound when the
+// run is gone (its integration was deleted) or already finished.
+func (s *Store) StartSyncRun(ctx context.Context, integrationID string, id int64, now time.Time) (SyncRun, error) {
+	run, err := scanSyncRun(s.pool.QueryRow(ctx, `UPDATE sync_runs SET status = 'running', started_at = coalesce(started_at, $3)
+		WHERE integration_id = $1 AND id = $2 AND status IN ('queued', 'running') RETURNING `+syncRunColumns, integrationID, id, now))
+	return run, mapErr("start sync run", err)
+}
+
+// FinishSyncRun stores a run's outcome and figures.
+func (s *Store) FinishSyncRun(ctx context.Context, run SyncRun) error {
+	return s.WithTx(ctx, func(tx pgx.Tx) error { return s.FinishSyncRunTx(ctx, tx, run) })
+}
+
+// FinishSyncRunTx is FinishSyncRun inside the caller's transaction.
+func (s *Store) FinishSyncRunTx(ctx context.Context, tx pgx.Tx, run SyncRun) error {
+	if run.APICallsByEndpoint == nil {
+		run.APICallsByEndpoint = map[string]int{}
+	}
+	if run.Warnings == nil {
+		run.Warnings = []string{}
+	}
+	if run.Changes == nil {
+		run.Changes = []Change{}
+	}
+	_, err := tx.Exec(ctx, `UPDATE sync_runs SET status = $3, finished_at = $4, api_calls = $5, api_calls_by_endpoint = $6,
+		surveys = $7, distributions = $8, recipients = $9, notifications = $10, warnings = $11, changes = $12, error = $13
+		WHERE integration_id = $1 AND id = $2`,
+		run.IntegrationID, run.ID, run.Status, run.FinishedAt, run.APICalls, run.APICallsByEndpoint,
+		run.Surveys, run.Distributions, run.Recipients, run.Notifications, run.Warnings, run.Changes, run.Error)
+	return mapErr("finish sync run", err)
+}
