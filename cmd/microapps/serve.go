@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"go.uber.org/zap"
@@ -53,6 +54,10 @@ type app struct {
 
 	schemaMu      atomic.Pointer[schemaCheck]
 	shutdownGrace time.Duration
+
+	// Metrics: served at /metrics from a registry of this app's own.
+	registry *prometheus.Registry
+	metrics  *metrics
 }
 
 type schemaCheck struct {
@@ -66,6 +71,7 @@ func newApp(ctx context.Context, cfg *config, log *zap.Logger) (*app, error) {
 		return nil, err
 	}
 	a := &app{cfg: cfg, log: log, store: st, shutdownGrace: 20 * time.Second}
+	a.registry, a.metrics = newMetricsRegistry(st.Pool(), log)
 	if err := a.checkSchema(ctx); err != nil {
 		st.Close()
 		return nil, err
@@ -183,7 +189,9 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 
 func (a *app) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(requestID, accessLog(a.log), recoverer(a.log))
+	// metricsMiddleware sits outside recoverer so a panic is counted as the 500 it becomes.
+	r.Use(requestID, accessLog(a.log), metricsMiddleware(a.metrics), recoverer(a.log))
+	r.Method(http.MethodGet, "/metrics", metricsHandler(a.registry, a.log))
 	r.Get("/livez", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")

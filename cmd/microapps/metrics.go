@@ -1,0 +1,265 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/riverqueue/river/rivertype"
+	"go.uber.org/zap"
+)
+
+// metrics holds every application metric of one replica. It is registered on
+// a registry of its own (never the process-global default), so tests and
+// several apps in one process do not collide.
+//
+// Other packages get it through small interfaces declared where they are
+// used, for example in qualtrics:
+//
+//	type callObserver interface{ ObserveQualtricsCall(endpoint, outcome string, retry bool) }
+type metrics struct {
+	httpRequests       *prometheus.CounterVec
+	httpDuration       *prometheus.HistogramVec
+	qualtricsRequests  *prometheus.CounterVec
+	qualtricsRetries   *prometheus.CounterVec
+	qualtricsLimited   *prometheus.CounterVec
+	syncRuns           *prometheus.CounterVec
+	syncDuration       *prometheus.HistogramVec
+	lastSuccessfulSync *prometheus.GaugeVec
+	notifications      *prometheus.CounterVec
+	deliveries         *prometheus.CounterVec
+}
+
+// Outcomes of one HTTP request to Qualtrics, the values of the outcome label.
+const (
+	qualtricsOK          = "ok"
+	qualtricsRateLimited = "rate_limited" // 429
+	qualtricsClientError = "client_error" // other 4xx
+	qualtricsServerError = "server_error" // 5xx
+	qualtricsTimeout     = "timeout"
+	qualtricsNetwork     = "network_error"
+)
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	const ns = "microapps"
+	m := &metrics{
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "http_requests_total",
+			Help: "HTTP requests served, by chi route pattern, method and status code.",
+		}, []string{"route", "method", "status"}),
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: ns, Name: "http_request_duration_seconds",
+			Help:    "Time to serve an HTTP request, by chi route pattern and method.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route", "method"}),
+		qualtricsRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "qualtrics_requests_total",
+			Help: "HTTP requests sent to Qualtrics (retries included), by endpoint template and outcome.",
+		}, []string{"endpoint", "outcome"}),
+		qualtricsRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "qualtrics_retries_total",
+			Help: "Requests to Qualtrics that were retries of an earlier attempt, by endpoint template.",
+		}, []string{"endpoint"}),
+		qualtricsLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "qualtrics_rate_limited_total",
+			Help: "Responses 429 Too Many Requests from Qualtrics, by endpoint template.",
+		}, []string{"endpoint"}),
+		syncRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "sync_runs_total",
+			Help: "Finished sync runs, by kind (full, incremental) and result (succeeded, failed).",
+		}, []string{"kind", "result"}),
+		syncDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: ns, Name: "sync_duration_seconds",
+			Help: "Duration of finished sync runs, by kind.",
+			// A small brand syncs in seconds; a large one's full sync can reach
+			// the 15-minute job timeout.
+			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 900, 1800},
+		}, []string{"kind"}),
+		lastSuccessfulSync: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "last_successful_sync_timestamp_seconds",
+			Help: "Unix time at which the last successful sync of an integration finished, as seen by this replica.",
+		}, []string{"integration_id"}),
+		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "notifications_raised_total",
+			Help: "Notifications raised, by kind (new_survey, survey_expiring, survey_statistics).",
+		}, []string{"kind"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "deliveries_total",
+			Help: "Notification delivery attempts, by channel (feed, email, webhook) and result.",
+		}, []string{"channel", "result"}),
+	}
+	reg.MustRegister(m.httpRequests, m.httpDuration, m.qualtricsRequests, m.qualtricsRetries,
+		m.qualtricsLimited, m.syncRuns, m.syncDuration, m.lastSuccessfulSync, m.notifications, m.deliveries)
+	return m
+}
+
+// newMetricsRegistry builds the registry a replica serves at /metrics: the
+// application metrics, River's queue depth read from pool at scrape time, and
+// the Go runtime and process collectors.
+func newMetricsRegistry(pool rowQuerier, log *zap.Logger) (*prometheus.Registry, *metrics) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newRiverJobsCollector(pool, 2*time.Second, log),
+	)
+	return reg, newMetrics(reg)
+}
+
+// metricsHandler serves reg. A collector that fails (the database is down, so
+// River's queue depth is unknown) is logged and left out; the other metrics
+// are still served, because a failing scrape would also hide the HTTP and
+// runtime metrics that help diagnose the outage.
+func metricsHandler(reg *prometheus.Registry, log *zap.Logger) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:            zap.NewStdLog(log.Named("metrics")),
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: 4,
+		Timeout:             10 * time.Second,
+	})
+}
+
+// ObserveQualtricsCall counts one HTTP request sent to Qualtrics. endpoint must
+// be a template such as "/distributions/{id}/history", never a raw path, to
+// keep the label set bounded; outcome is one of the qualtrics* outcomes; retry
+// says whether the request repeated an earlier attempt.
+func (m *metrics) ObserveQualtricsCall(endpoint, outcome string, retry bool) {
+	m.qualtricsRequests.WithLabelValues(endpoint, outcome).Inc()
+	if retry {
+		m.qualtricsRetries.WithLabelValues(endpoint).Inc()
+	}
+	if outcome == qualtricsRateLimited {
+		m.qualtricsLimited.WithLabelValues(endpoint).Inc()
+	}
+}
+
+// SyncFinished records a finished sync run. result is the run's final status
+// (succeeded or failed); at is when it finished.
+func (m *metrics) SyncFinished(kind, result string, d time.Duration, integrationID string, at time.Time) {
+	m.syncRuns.WithLabelValues(kind, result).Inc()
+	m.syncDuration.WithLabelValues(kind).Observe(d.Seconds())
+	if result == "succeeded" {
+		m.lastSuccessfulSync.WithLabelValues(integrationID).Set(float64(at.UnixNano()) / 1e9)
+	}
+}
+
+// ForgetIntegration drops the series of a deleted integration.
+func (m *metrics) ForgetIntegration(integrationID string) {
+	m.lastSuccessfulSync.DeleteLabelValues(integrationID)
+}
+
+// NotificationRaised counts one notification raised (not its deliveries).
+func (m *metrics) NotificationRaised(kind string) {
+	m.notifications.WithLabelValues(kind).Inc()
+}
+
+// Delivery counts one delivery attempt of a notification on a channel.
+func (m *metrics) Delivery(channel, result string) {
+	m.deliveries.WithLabelValues(channel, result).Inc()
+}
+
+// metricsMiddleware counts requests and their latency by chi route pattern.
+// The pattern (/surveys/{integrationId}/{distributionId}), never the raw
+// path, is the label, so a crawler cannot create unbounded series; requests
+// that match no route share route="unmatched".
+func metricsMiddleware(m *metrics) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			next.ServeHTTP(ww, r)
+			route := ""
+			if rc := chi.RouteContext(r.Context()); rc != nil {
+				route = rc.RoutePattern()
+			}
+			if route == "" {
+				route = "unmatched"
+			}
+			status := ww.Status()
+			if status == 0 {
+				status = http.StatusOK
+			}
+			method := metricMethod(r.Method)
+			m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+			m.httpDuration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
+		})
+	}
+}
+
+// metricMethod folds methods a client made up into one label value.
+func metricMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "OTHER"
+}
+
+// rowQuerier is the part of *pgxpool.Pool the queue-depth collector uses.
+type rowQuerier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// riverJobsCollector reports River's jobs by state, counted in the database at
+// scrape time. Every replica reports the same cluster-wide numbers, so
+// aggregate them with max(), not sum().
+type riverJobsCollector struct {
+	db      rowQuerier
+	timeout time.Duration
+	log     *zap.Logger
+	desc    *prometheus.Desc
+}
+
+func newRiverJobsCollector(db rowQuerier, timeout time.Duration, log *zap.Logger) *riverJobsCollector {
+	return &riverJobsCollector{
+		db: db, timeout: timeout, log: log,
+		desc: prometheus.NewDesc("microapps_river_jobs",
+			"River jobs in the database by state (queue depth: available, scheduled, retryable); the same for every replica.",
+			[]string{"state"}, nil),
+	}
+}
+
+func (c *riverJobsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+const riverJobsByStateSQL = `SELECT state::text, count(*) FROM river_job GROUP BY state`
+
+func (c *riverJobsCollector) Collect(ch chan<- prometheus.Metric) {
+	counts, err := c.count()
+	if err != nil {
+		c.log.Warn("metrics: counting river jobs", zap.Error(err))
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
+	// Every state is reported, zero included, so a rule on an absent series
+	// does not silently never fire.
+	for _, s := range rivertype.JobStates() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[string(s)]), string(s))
+	}
+}
+
+func (c *riverJobsCollector) count() (map[string]int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	rows, err := c.db.Query(ctx, riverJobsByStateSQL)
+	if err != nil {
+		return nil, err
+	}
+	counts := map[string]int64{}
+	var (
+		state string
+		n     int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&state, &n}, func() error {
+		counts[state] = n
+		return nil
+	})
+	return counts, err
+}
