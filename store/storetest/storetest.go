@@ -98,17 +98,25 @@ func create(t testing.TB, template string) string {
 	if template != "" {
 		stmt += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
 	}
-	// Cloning fails while another session is connected to the template; a
-	// concurrent package may be finishing it, so retry briefly.
+	// Cloning fails while another session is connected to the template (a
+	// concurrent package may be finishing it), so retry for a while.
 	for attempt := 0; ; attempt++ {
 		_, err = admin.Exec(ctx, stmt)
-		if err == nil || attempt >= 20 {
+		if err == nil || attempt >= 40 || ctx.Err() != nil {
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond)
 	}
 	if err != nil {
-		t.Fatalf("storetest: create database: %v", err)
+		var who []string
+		if template != "" {
+			rows, qerr := admin.Query(context.Background(), `SELECT coalesce(application_name, '') || ' pid ' || pid || ' ' || coalesce(state, '')
+				FROM pg_stat_activity WHERE datname = $1`, template)
+			if qerr == nil {
+				who, _ = pgx.CollectRows(rows, pgx.RowTo[string])
+			}
+		}
+		t.Fatalf("storetest: create database %s: %v (sessions on the template: %v)", name, err, who)
 	}
 	t.Cleanup(func() { drop(t, name) })
 	return withDatabase(AdminURL(), name)

@@ -1,0 +1,178 @@
+// Package api is the admin REST API under /api/v1: integrations with sealed
+// credentials, Brand Admins, sync control, request logs and the audit trail.
+// Errors are application/problem+json; no answer ever carries a secret.
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"go.uber.org/zap"
+
+	"github.com/microapps/microapps/seal"
+	"github.com/microapps/microapps/store"
+)
+
+// Store is what the API needs from persistence.
+type Store interface {
+	CreateIntegration(ctx context.Context, in store.Integration, audit store.AuditEvent) (store.Integration, error)
+	GetIntegration(ctx context.Context, id string) (store.Integration, error)
+	ListIntegrations(ctx context.Context) ([]store.Integration, error)
+	UpdateIntegration(ctx context.Context, id string, audit store.AuditEvent, fn func(*store.Integration) error) (store.Integration, error)
+	DeleteIntegration(ctx context.Context, id string, audit store.AuditEvent) ([]int64, error)
+	ListBrandAdmins(ctx context.Context, integrationID string) ([]string, error)
+	PutBrandAdmin(ctx context.Context, integrationID, email string, audit store.AuditEvent) error
+	DeleteBrandAdmin(ctx context.Context, integrationID, email string, audit store.AuditEvent) error
+	ListSyncRuns(ctx context.Context, integrationID string, limit int) ([]store.SyncRun, error)
+	GetSyncRun(ctx context.Context, integrationID string, id int64) (store.SyncRun, error)
+	ListRequestLogs(ctx context.Context, integrationID string, since time.Time, limit int) ([]store.RequestLog, error)
+	ListAuditEvents(ctx context.Context, beforeID int64, limit int) ([]store.AuditEvent, error)
+	RecordAudit(ctx context.Context, ev store.AuditEvent) error
+}
+
+// Syncs starts and cancels sync runs; the syncer implements it.
+type Syncs interface {
+	// Trigger queues a run unless one is queued or running, which it returns
+	// instead (created = false).
+	Trigger(ctx context.Context, integrationID, kind, trigger string) (run store.SyncRun, created bool, err error)
+	// CancelJobs cancels queued or running jobs of a deleted integration.
+	CancelJobs(ctx context.Context, jobIDs []int64) error
+}
+
+// Options configure the API.
+type Options struct {
+	Store        Store
+	Syncs        Syncs
+	Keyring      *seal.Keyring
+	AdminTokens  []string
+	AllowedHosts []string // extra Qualtrics hosts (MICROAPPS_QUALTRICS_ALLOWED_HOSTS)
+	Log          *zap.Logger
+	Now          func() time.Time
+	// VerifyTimeout bounds the /whoami check on create and token change.
+	VerifyTimeout time.Duration
+	// RequestIDFrom returns the request id set by the app's middleware, for
+	// the instance field of problems and for logs.
+	RequestIDFrom func(context.Context) string
+}
+
+type handler struct {
+	Options
+	tokenHashes [][32]byte
+}
+
+// New returns the router for /api/v1 (mount it there).
+func New(opts Options) http.Handler {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = zap.NewNop()
+	}
+	if opts.VerifyTimeout == 0 {
+		opts.VerifyTimeout = 30 * time.Second
+	}
+	if opts.RequestIDFrom == nil {
+		opts.RequestIDFrom = func(context.Context) string { return "" }
+	}
+	h := &handler{Options: opts}
+	for _, t := range opts.AdminTokens {
+		h.tokenHashes = append(h.tokenHashes, sha256.Sum256([]byte(t)))
+	}
+
+	r := chi.NewRouter()
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) { h.fail(w, r, errNotFound("This route")) })
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		h.fail(w, r, &apiError{status: http.StatusMethodNotAllowed, kind: "method-not-allowed", title: "Method not allowed",
+			detail: r.Method + " is not allowed on this route."})
+	})
+	r.Get("/openapi.yaml", serveSpec)
+	r.Group(func(r chi.Router) {
+		r.Use(h.requireAdmin)
+		r.Post("/integrations", h.wrap(h.createIntegration))
+		r.Get("/integrations", h.wrap(h.listIntegrations))
+		r.Get("/integrations/{id}", h.wrap(h.getIntegration))
+		r.Patch("/integrations/{id}", h.wrap(h.patchIntegration))
+		r.Delete("/integrations/{id}", h.wrap(h.deleteIntegration))
+		r.Put("/integrations/{id}/token", h.wrap(h.putToken))
+		r.Post("/integrations/{id}/syncs", h.wrap(h.triggerSync))
+		r.Get("/integrations/{id}/syncs", h.wrap(h.listSyncs))
+		r.Get("/integrations/{id}/syncs/{syncId}", h.wrap(h.getSync))
+		r.Get("/integrations/{id}/logs", h.wrap(h.listLogs))
+		r.Get("/integrations/{id}/brand-admins", h.wrap(h.listBrandAdmins))
+		r.Put("/integrations/{id}/brand-admins/{email}", h.wrap(h.putBrandAdmin))
+		r.Delete("/integrations/{id}/brand-admins/{email}", h.wrap(h.deleteBrandAdmin))
+		r.Get("/audit-events", h.wrap(h.listAuditEvents))
+	})
+	return r
+}
+
+type actorKey struct{}
+
+// requireAdmin checks the bearer token against every admin token in constant
+// time; the actor recorded in the audit trail is a hash prefix, never the token.
+func (h *handler) requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		scheme, token, ok := strings.Cut(auth, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="microapps admin"`)
+			h.fail(w, r, &apiError{status: http.StatusUnauthorized, kind: "unauthorized", title: "Unauthorized",
+				detail: "Send an admin token as Authorization: Bearer <token>."})
+			return
+		}
+		sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
+		match := 0
+		for _, want := range h.tokenHashes {
+			match |= subtle.ConstantTimeCompare(sum[:], want[:])
+		}
+		if match != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="microapps admin", error="invalid_token"`)
+			h.fail(w, r, &apiError{status: http.StatusUnauthorized, kind: "unauthorized", title: "Unauthorized",
+				detail: "The admin token is not valid."})
+			return
+		}
+		actor := "admin-token:" + hex.EncodeToString(sum[:4])
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, actor)))
+	})
+}
+
+func actorFrom(ctx context.Context) string {
+	a, _ := ctx.Value(actorKey{}).(string)
+	return a
+}
+
+// wrap adapts handlers that return an error: an *apiError becomes its problem,
+// anything else a generic 500 with the detail only in the log.
+func (h *handler) wrap(fn func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			h.fail(w, r, err)
+		}
+	}
+}
+
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	reqID := h.RequestIDFrom(r.Context())
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		if errors.Is(err, store.ErrNotFound) {
+			ae = errNotFound("This resource")
+		} else {
+			h.Log.Error("admin api: internal error", zap.String("requestId", reqID), zap.String("path", r.URL.Path), zap.Error(err))
+			ae = &apiError{status: http.StatusInternalServerError, kind: "internal", title: "Internal server error",
+				detail: "Something went wrong on our side; the request id helps an operator find it in the logs."}
+		}
+	}
+	p := problem{Type: "https://microapps.dev/problems/" + ae.kind, Title: ae.title, Status: ae.status, Detail: ae.detail, Errors: ae.fields}
+	if reqID != "" {
+		p.Instance = "urn:request:" + reqID
+	}
+	writeProblem(w, p)
+}

@@ -1,0 +1,279 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/microapps/microapps/api"
+	"github.com/microapps/microapps/qualtrics/qualtricssim"
+	"github.com/microapps/microapps/seal"
+	"github.com/microapps/microapps/store"
+	"github.com/microapps/microapps/store/storetest"
+)
+
+const adminToken = "test-admin-token-0123456789"
+
+var (
+	specOnce   sync.Once
+	specRouter routers.Router
+	specErr    error
+)
+
+func openAPIRouter(t *testing.T) routers.Router {
+	t.Helper()
+	specOnce.Do(func() {
+		raw, err := io.ReadAll(mustOpenSpec(t))
+		if err != nil {
+			specErr = err
+			return
+		}
+		loader := openapi3.NewLoader()
+		doc, err := loader.LoadFromData(raw)
+		if err != nil {
+			specErr = err
+			return
+		}
+		if err := doc.Validate(context.Background()); err != nil {
+			specErr = fmt.Errorf("openapi.yaml is not valid: %w", err)
+			return
+		}
+		doc.Servers = openapi3.Servers{{URL: "/api/v1"}}
+		specRouter, specErr = gorillamux.NewRouter(doc)
+	})
+	if specErr != nil {
+		t.Fatal(specErr)
+	}
+	return specRouter
+}
+
+func mustOpenSpec(t *testing.T) io.Reader {
+	// The spec is served by the API itself; read it through a bare handler.
+	h := api.New(api.Options{})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/openapi.yaml", nil))
+	if rec.Code != 200 {
+		t.Fatalf("GET /openapi.yaml = %d", rec.Code)
+	}
+	return rec.Body
+}
+
+// fakeSyncs records triggers and keeps one queued run per integration, like
+// the syncer does through the partial unique index.
+type fakeSyncs struct {
+	mu       sync.Mutex
+	store    *store.Store
+	cancels  [][]int64
+	triggers int
+}
+
+func (f *fakeSyncs) Trigger(ctx context.Context, integrationID, kind, trigger string) (store.SyncRun, bool, error) {
+	f.mu.Lock()
+	f.triggers++
+	f.mu.Unlock()
+	var run store.SyncRun
+	var created bool
+	err := f.store.WithTx(ctx, func(tx pgxTx) error {
+		var err error
+		run, created, err = f.store.QueueSyncRunTx(ctx, tx, integrationID, kind, trigger)
+		return err
+	})
+	return run, created, err
+}
+
+func (f *fakeSyncs) CancelJobs(_ context.Context, ids []int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cancels = append(f.cancels, ids)
+	return nil
+}
+
+type env struct {
+	t      *testing.T
+	store  *store.Store
+	sim    *qualtricssim.Server
+	simURL string
+	brand  *qualtricssim.Brand
+	server *httptest.Server
+	logs   *observer.ObservedLogs
+	syncs  *fakeSyncs
+	router routers.Router
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	st := storetest.New(t)
+	brand := qualtricssim.Generate(1, qualtricssim.Spec{BrandID: "brandone", Surveys: 2, Recipients: 20})
+	sim := qualtricssim.New(qualtricssim.Options{Brands: []*qualtricssim.Brand{brand}})
+	simSrv := httptest.NewServer(sim)
+	t.Cleanup(simSrv.Close)
+	kr, err := seal.ParseKeyring("k1:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zapcore.DebugLevel)
+	syncs := &fakeSyncs{store: st}
+	h := api.New(api.Options{Store: st, Syncs: syncs, Keyring: kr, AdminTokens: []string{adminToken},
+		AllowedHosts: []string{"127.0.0.1"}, Log: zap.New(core), VerifyTimeout: 10 * time.Second})
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/", http.StripPrefix("/api/v1", h))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return &env{t: t, store: st, sim: sim, simURL: simSrv.URL + "/API/v3/", brand: brand, server: srv, logs: logs,
+		syncs: syncs, router: openAPIRouter(t)}
+}
+
+func (e *env) adminTok() string { return e.brand.Users[0].Tokens[0] }
+func (e *env) userTok() string  { return e.brand.Users[1].Tokens[0] }
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body is not a JSON object: %v\n%s", err, r.body)
+	}
+	return m
+}
+
+// do sends a request with the admin token and validates request and response
+// against openapi.yaml.
+func (e *env) do(method, path string, body any) response {
+	e.t.Helper()
+	return e.doAuth(method, path, body, "Bearer "+adminToken)
+}
+
+func (e *env) doAuth(method, path string, body any, auth string) response {
+	e.t.Helper()
+	var raw []byte
+	switch b := body.(type) {
+	case nil:
+	case string:
+		raw = []byte(b)
+	case []byte:
+		raw = b
+	default:
+		var err error
+		if raw, err = json.Marshal(b); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	req, err := http.NewRequest(method, e.server.URL+"/api/v1"+path, bytes.NewReader(raw))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if raw != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	r := response{status: resp.StatusCode, header: resp.Header, body: out}
+	e.validate(req, raw, r)
+	return r
+}
+
+func (e *env) validate(req *http.Request, raw []byte, r response) {
+	e.t.Helper()
+	vreq := req.Clone(context.Background())
+	vreq.URL.Host, vreq.URL.Scheme = "", ""
+	vreq.Body = io.NopCloser(bytes.NewReader(raw))
+	route, params, err := e.router.FindRoute(vreq)
+	if err != nil {
+		if r.status == http.StatusNotFound || r.status == http.StatusMethodNotAllowed {
+			return // not a documented route, and the API said so
+		}
+		e.t.Errorf("%s %s answered %d but is not in openapi.yaml: %v", req.Method, req.URL.Path, r.status, err)
+		return
+	}
+	in := &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+	// Only requests the API accepts must match the spec; rejected ones are the
+	// point of many tests.
+	if r.status < 400 {
+		if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
+			e.t.Errorf("accepted request does not match openapi.yaml: %v", err)
+		}
+	}
+	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: r.status, Header: r.header,
+		Body: io.NopCloser(bytes.NewReader(r.body)), Options: &openapi3filter.Options{IncludeResponseStatus: true}}
+	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+		e.t.Errorf("%s %s → %d does not match openapi.yaml: %v\n%s", req.Method, req.URL.Path, r.status, err, r.body)
+	}
+}
+
+func (e *env) createBody(extra map[string]any) map[string]any {
+	b := map[string]any{"name": "Customer Success", "functionalGroup": "Customer Success",
+		"baseUrl": e.simURL, "token": e.adminTok()}
+	for k, v := range extra {
+		if v == nil {
+			delete(b, k)
+			continue
+		}
+		b[k] = v
+	}
+	return b
+}
+
+func (e *env) create(extra map[string]any) map[string]any {
+	e.t.Helper()
+	r := e.do("POST", "/integrations", e.createBody(extra))
+	if r.status != http.StatusCreated {
+		e.t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	return r.json(e.t)
+}
+
+// assertNoSecret fails when any secret shows in the bodies, headers or logs seen so far.
+func (e *env) assertNoSecret(bodies []response, secrets ...string) {
+	e.t.Helper()
+	for _, s := range secrets {
+		for _, r := range bodies {
+			if bytes.Contains(r.body, []byte(s)) {
+				e.t.Errorf("a response body contains a secret: %s", r.body)
+			}
+			for k, v := range r.header {
+				if strings.Contains(strings.Join(v, ","), s) {
+					e.t.Errorf("header %s contains a secret", k)
+				}
+			}
+		}
+		for _, entry := range e.logs.All() {
+			line := entry.Message
+			for k, v := range entry.ContextMap() {
+				line += fmt.Sprintf(" %s=%v", k, v)
+			}
+			if strings.Contains(line, s) {
+				e.t.Errorf("a log line contains a secret: %s", line)
+			}
+		}
+	}
+}

@@ -1,0 +1,349 @@
+package api_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestCreateChecksTheTokenSealsItAndQueuesAFullSync(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.do("POST", "/integrations", e.createBody(map[string]any{"icon": "chart",
+		"schedule": map[string]any{"fullSyncEvery": "2h", "incrementalSyncEvery": "10m"}}))
+	if r.status != http.StatusCreated {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	got := r.json(t)
+	id, _ := got["id"].(string)
+	if loc := r.header.Get("Location"); loc != "/api/v1/integrations/"+id {
+		t.Errorf("Location = %q", loc)
+	}
+	tok := e.adminTok()
+	if got["tokenHint"] != "…"+tok[len(tok)-4:] {
+		t.Errorf("tokenHint = %v", got["tokenHint"])
+	}
+	brand := got["brand"].(map[string]any)
+	if brand["brandId"] != "brandone" || brand["accountType"] != "UT_BRANDADMIN" {
+		t.Errorf("brand = %v", brand)
+	}
+	if got["icon"] != "chart" || got["status"] != "active" || got["authMethod"] != "token" {
+		t.Errorf("resource = %v", got)
+	}
+	sched := got["schedule"].(map[string]any)
+	if sched["fullSyncEvery"] != "2h" || sched["incrementalSyncEvery"] != "10m" {
+		t.Errorf("schedule = %v", sched)
+	}
+	last, _ := got["lastSync"].(map[string]any)
+	if last == nil || last["kind"] != "full" || last["status"] != "queued" {
+		t.Errorf("lastSync = %v, want a queued full sync", got["lastSync"])
+	}
+
+	// The stored secret is sealed, not the token.
+	in, err := e.store.GetIntegration(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(in.SecretSealed), tok) || in.SecretKeyID != "k1" {
+		t.Fatalf("secret not sealed with k1: key %q", in.SecretKeyID)
+	}
+
+	list := e.do("GET", "/integrations", nil)
+	get := e.do("GET", "/integrations/"+id, nil)
+	if list.status != 200 || get.status != 200 {
+		t.Fatalf("list %d get %d", list.status, get.status)
+	}
+	if n := len(list.json(t)["items"].([]any)); n != 1 {
+		t.Fatalf("list has %d items", n)
+	}
+	e.assertNoSecret([]response{r, list, get}, tok)
+}
+
+func TestCreateRejectsBadInputAndWritesNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	long := strings.Repeat("x", 201)
+	for _, tc := range []struct {
+		name   string
+		body   any
+		status int
+		field  string
+	}{
+		{"an empty name is refused", e.createBody(map[string]any{"name": " "}), 400, "name"},
+		{"a 201-character name is refused", e.createBody(map[string]any{"name": long}), 400, "name"},
+		{"a missing name is refused", e.createBody(map[string]any{"name": nil}), 400, "name"},
+		{"a look-alike host is refused", e.createBody(map[string]any{"baseUrl": "https://iad1.qualtrics.com.evil.example/API/v3/"}), 400, "baseUrl"},
+		{"plain http to qualtrics is refused", e.createBody(map[string]any{"baseUrl": "http://iad1.qualtrics.com/API/v3/"}), 400, "baseUrl"},
+		{"userinfo in the base URL is refused", e.createBody(map[string]any{"baseUrl": "https://user@iad1.qualtrics.com/API/v3/"}), 400, "baseUrl"},
+		{"a missing token is refused", e.createBody(map[string]any{"token": nil}), 400, "token"},
+		{"a token with spaces is refused", e.createBody(map[string]any{"token": "abc def"}), 400, "token"},
+		{"a 201-character token is refused", e.createBody(map[string]any{"token": long}), 400, "token"},
+		{"token and oauth together are refused", e.createBody(map[string]any{"oauth": map[string]any{"clientId": "a", "clientSecret": "b"}}), 400, "token"},
+		{"a timeout of 0 is refused", e.createBody(map[string]any{"requestTimeoutSeconds": 0}), 400, "requestTimeoutSeconds"},
+		{"a timeout of 601 is refused", e.createBody(map[string]any{"requestTimeoutSeconds": 601}), 400, "requestTimeoutSeconds"},
+		{"3001 requests per minute are refused", e.createBody(map[string]any{"rateLimit": map[string]any{"enabled": true, "requestsPerMinute": 3001}}), 400, "rateLimit.requestsPerMinute"},
+		{"a full sync under 5m is refused", e.createBody(map[string]any{"schedule": map[string]any{"fullSyncEvery": "4m"}}), 400, "schedule.fullSyncEvery"},
+		{"an unparsable duration is refused", e.createBody(map[string]any{"schedule": map[string]any{"fullSyncEvery": "hourly"}}), 400, "schedule.fullSyncEvery"},
+		{"an incremental under 1m is refused", e.createBody(map[string]any{"schedule": map[string]any{"incrementalSyncEvery": "30s"}}), 400, "schedule.incrementalSyncEvery"},
+		{"an incremental as long as the full sync is refused", e.createBody(map[string]any{"schedule": map[string]any{"fullSyncEvery": "1h", "incrementalSyncEvery": "1h"}}), 400, "schedule.incrementalSyncEvery"},
+		{"an unknown time zone is refused", e.createBody(map[string]any{"schedule": map[string]any{"fullSyncWindow": map[string]any{"start": "00:00", "end": "04:00", "timeZone": "Mars/Olympus"}}}), 400, "schedule.fullSyncWindow.timeZone"},
+		{"a window that starts when it ends is refused", e.createBody(map[string]any{"schedule": map[string]any{"fullSyncWindow": map[string]any{"start": "02:00", "end": "02:00", "timeZone": "UTC"}}}), 400, "schedule.fullSyncWindow.end"},
+		{"an unknown icon is refused", e.createBody(map[string]any{"icon": "rocket"}), 400, "icon"},
+		{"an unknown field is refused", e.createBody(map[string]any{"colour": "blue"}), 400, "colour"},
+		{"a javascript deep link is refused", e.createBody(map[string]any{"deepLinks": map[string]any{"results": "javascript:alert(1)"}}), 400, "deepLinks.results"},
+		{"a string where a number belongs is refused", e.createBody(map[string]any{"requestTimeoutSeconds": "120"}), 400, "requestTimeoutSeconds"},
+		{"malformed JSON says where", `{"name": "x",}`, 400, ""},
+		{"an empty body is refused", "", 400, ""},
+		{"two objects are refused", `{"name":"a"} {"name":"b"}`, 400, ""},
+		{"a body over 1 MiB is 413", `{"name": "` + strings.Repeat("a", 1<<20) + `"}`, 413, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do("POST", "/integrations", tc.body)
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
+			}
+			if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			p := r.json(t)
+			if tc.field != "" {
+				found := false
+				errs, _ := p["errors"].([]any)
+				for _, fe := range errs {
+					if fe.(map[string]any)["field"] == tc.field {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("no error for field %q: %s", tc.field, r.body)
+				}
+			}
+			if strings.Contains(string(r.body), e.adminTok()) {
+				t.Error("problem echoes the token")
+			}
+		})
+	}
+	if list, _ := e.store.ListIntegrations(t.Context()); len(list) != 0 {
+		t.Fatalf("rejected requests wrote %d integrations", len(list))
+	}
+	if ev, _ := e.store.ListAuditEvents(t.Context(), 0, 10); len(ev) != 0 {
+		t.Fatalf("rejected requests wrote %d audit events", len(ev))
+	}
+	if r := e.do("POST", "/integrations", `{"name": "x",}`); !strings.Contains(string(r.body), "at byte") {
+		t.Errorf("malformed JSON should say where: %s", r.body)
+	}
+}
+
+func TestCreateAnswersForQualtricsFailures(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+
+	r := e.do("POST", "/integrations", e.createBody(map[string]any{"token": "not-a-real-token-123"}))
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(string(r.body), "DCD_7") {
+		t.Errorf("rejected token: %d %s", r.status, r.body)
+	}
+	e.assertNoSecret([]response{r}, "not-a-real-token-123")
+
+	r = e.do("POST", "/integrations", e.createBody(map[string]any{"baseUrl": "http://127.0.0.1:1/API/v3/"}))
+	if r.status != http.StatusBadGateway || !strings.Contains(string(r.body), "127.0.0.1:1") {
+		t.Errorf("unreachable Qualtrics: %d %s", r.status, r.body)
+	}
+
+	r = e.do("POST", "/integrations", e.createBody(map[string]any{"token": e.userTok()}))
+	if r.status != http.StatusCreated {
+		t.Fatalf("non-admin token: %d %s", r.status, r.body)
+	}
+	warnings, _ := r.json(t)["warnings"].([]any)
+	if len(warnings) != 1 || !strings.Contains(warnings[0].(string), "only surveys that user owns or that are shared") {
+		t.Errorf("warnings = %v", warnings)
+	}
+	if list, _ := e.store.ListIntegrations(t.Context()); len(list) != 1 {
+		t.Fatalf("%d integrations stored, want only the accepted one", len(list))
+	}
+}
+
+func TestAdminAuth(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, tc := range []struct{ name, auth string }{
+		{"no header is refused", ""},
+		{"a wrong token is refused", "Bearer wrong-token-0123456789"},
+		{"a basic header is refused", "Basic " + adminToken},
+		{"the token without scheme is refused", adminToken},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.doAuth("GET", "/integrations", nil, tc.auth)
+			if r.status != http.StatusUnauthorized || r.header.Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("%d %s", r.status, r.body)
+			}
+		})
+	}
+	if r := e.doAuth("GET", "/openapi.yaml", nil, ""); r.status != 200 {
+		t.Errorf("the spec needs no auth: %d", r.status)
+	}
+}
+
+func TestPatchChangesOnlyWhatItNames(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	created := e.create(nil)
+	id := created["id"].(string)
+
+	r := e.do("PATCH", "/integrations/"+id, map[string]any{"name": "Sales", "logging": map[string]any{"enabled": true},
+		"schedule": map[string]any{"fullSyncWindow": map[string]any{"start": "22:00", "end": "04:00", "timeZone": "Europe/Paris"}}})
+	if r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	got := r.json(t)
+	if got["name"] != "Sales" || got["functionalGroup"] != "Customer Success" || got["logging"].(map[string]any)["enabled"] != true {
+		t.Errorf("patched resource = %v", got)
+	}
+	if w := got["schedule"].(map[string]any)["fullSyncWindow"].(map[string]any); w["timeZone"] != "Europe/Paris" {
+		t.Errorf("window = %v", w)
+	}
+
+	bad := e.do("PATCH", "/integrations/"+id, map[string]any{"name": "", "requestTimeoutSeconds": 5})
+	if bad.status != 400 {
+		t.Fatalf("%d %s", bad.status, bad.body)
+	}
+	after := e.do("GET", "/integrations/"+id, nil).json(t)
+	if after["name"] != "Sales" || after["requestTimeoutSeconds"] != float64(120) {
+		t.Errorf("a rejected PATCH changed something: %v", after)
+	}
+
+	r = e.do("PATCH", "/integrations/"+id, map[string]any{"status": "paused", "schedule": map[string]any{"fullSyncWindow": nil}})
+	if r.status != 200 || r.json(t)["status"] != "paused" || r.json(t)["schedule"].(map[string]any)["fullSyncWindow"] != nil {
+		t.Fatalf("pause/clear window: %d %s", r.status, r.body)
+	}
+	if r := e.do("PATCH", "/integrations/"+id, map[string]any{"status": "error"}); r.status != 400 {
+		t.Errorf("status error is not writable: %d", r.status)
+	}
+	if r := e.do("PATCH", "/integrations/00000000-0000-0000-0000-000000000000", map[string]any{"name": "x"}); r.status != 404 {
+		t.Errorf("unknown id: %d", r.status)
+	}
+	if r := e.do("PATCH", "/integrations/not-a-uuid", map[string]any{"name": "x"}); r.status != 404 {
+		t.Errorf("malformed id: %d", r.status)
+	}
+}
+
+func TestTokenChangeIsVerifiedAndClearsError(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.create(nil)["id"].(string)
+	if _, err := e.store.UpdateIntegration(t.Context(), id, storeAudit(), func(in *storeIntegration) error {
+		in.Status, in.StatusMessage = "error", "token rejected"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.do("PUT", "/integrations/"+id+"/token", map[string]any{"token": "bogus-token-xyz"}); r.status != 422 {
+		t.Fatalf("bad token: %d %s", r.status, r.body)
+	}
+	if r := e.do("PUT", "/integrations/"+id+"/token", map[string]any{}); r.status != 400 {
+		t.Fatalf("missing token: %d %s", r.status, r.body)
+	}
+	newTok := e.userTok()
+	r := e.do("PUT", "/integrations/"+id+"/token", map[string]any{"token": newTok})
+	if r.status != http.StatusNoContent {
+		t.Fatalf("good token: %d %s", r.status, r.body)
+	}
+	got := e.do("GET", "/integrations/"+id, nil).json(t)
+	if got["status"] != "active" || got["tokenHint"] != "…"+newTok[len(newTok)-4:] {
+		t.Errorf("after token change: %v", got)
+	}
+	e.assertNoSecret([]response{r}, newTok, "bogus-token-xyz")
+}
+
+func TestSyncTriggerIsIdempotent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.create(nil)["id"].(string) // queues the first full sync
+	first := e.do("POST", "/integrations/"+id+"/syncs", map[string]any{"kind": "full"})
+	second := e.do("POST", "/integrations/"+id+"/syncs", nil)
+	if first.status != 202 || second.status != 202 {
+		t.Fatalf("%d %d", first.status, second.status)
+	}
+	if first.json(t)["id"] != second.json(t)["id"] {
+		t.Errorf("a second trigger queued another run: %v vs %v", first.json(t)["id"], second.json(t)["id"])
+	}
+	if r := e.do("POST", "/integrations/"+id+"/syncs", map[string]any{"kind": "incremental"}); r.status != 409 {
+		t.Errorf("incremental before a full sync: %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/integrations/"+id+"/syncs", map[string]any{"kind": "partial"}); r.status != 400 {
+		t.Errorf("unknown kind: %d", r.status)
+	}
+	list := e.do("GET", "/integrations/"+id+"/syncs", nil).json(t)["items"].([]any)
+	if len(list) != 1 {
+		t.Fatalf("%d runs listed, want 1", len(list))
+	}
+	runID := int(list[0].(map[string]any)["id"].(float64))
+	if r := e.do("GET", "/integrations/"+id+"/syncs/"+itoa(runID), nil); r.status != 200 || r.json(t)["status"] != "queued" {
+		t.Errorf("get run: %d %s", r.status, r.body)
+	}
+	if r := e.do("GET", "/integrations/"+id+"/syncs/999999", nil); r.status != 404 {
+		t.Errorf("unknown run: %d", r.status)
+	}
+	if r := e.do("GET", "/integrations/"+id+"/logs", nil); r.status != 200 || len(r.json(t)["items"].([]any)) != 0 {
+		t.Errorf("logs: %d %s", r.status, r.body)
+	}
+}
+
+func TestBrandAdminsAreNormalised(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.create(nil)["id"].(string)
+	for _, email := range []string{"%20Ana.Admin@Example.COM%20", "bo@example.com", "bo@example.com"} {
+		if r := e.do("PUT", "/integrations/"+id+"/brand-admins/"+email, nil); r.status != 204 {
+			t.Fatalf("put %s: %d %s", email, r.status, r.body)
+		}
+	}
+	if r := e.do("PUT", "/integrations/"+id+"/brand-admins/not-an-email", nil); r.status != 400 {
+		t.Errorf("bad email: %d", r.status)
+	}
+	items := e.do("GET", "/integrations/"+id+"/brand-admins", nil).json(t)["items"].([]any)
+	if len(items) != 2 || items[0].(map[string]any)["email"] != "ana.admin@example.com" {
+		t.Fatalf("brand admins = %v", items)
+	}
+	if r := e.do("DELETE", "/integrations/"+id+"/brand-admins/BO@example.com", nil); r.status != 204 {
+		t.Fatalf("delete: %d", r.status)
+	}
+	if items := e.do("GET", "/integrations/"+id+"/brand-admins", nil).json(t)["items"].([]any); len(items) != 1 {
+		t.Fatalf("after delete: %v", items)
+	}
+	if r := e.do("GET", "/integrations/00000000-0000-0000-0000-000000000000/brand-admins", nil); r.status != 404 {
+		t.Errorf("unknown integration: %d", r.status)
+	}
+}
+
+func TestDeleteRemovesDataAndIsAudited(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.create(nil)["id"].(string)
+	e.do("PUT", "/integrations/"+id+"/brand-admins/ana@example.com", nil)
+	if r := e.do("DELETE", "/integrations/"+id, nil); r.status != 204 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	if r := e.do("GET", "/integrations/"+id, nil); r.status != 404 {
+		t.Errorf("after delete: %d", r.status)
+	}
+	if r := e.do("DELETE", "/integrations/"+id, nil); r.status != 404 {
+		t.Errorf("second delete: %d", r.status)
+	}
+	var n int
+	if err := e.store.Pool().QueryRow(t.Context(), `SELECT count(*) FROM brand_admins`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("brand admins left: %d %v", n, err)
+	}
+	audit := e.do("GET", "/audit-events", nil).json(t)["items"].([]any)
+	var actions []string
+	for _, a := range audit {
+		m := a.(map[string]any)
+		actions = append(actions, m["action"].(string))
+		if !strings.HasPrefix(m["actor"].(string), "admin-token:") || strings.Contains(m["actor"].(string), adminToken) {
+			t.Errorf("actor %q", m["actor"])
+		}
+	}
+	if strings.Join(actions, ",") != "integration.delete,brand_admin.add,integration.create" {
+		t.Errorf("audit actions = %v", actions)
+	}
+	e.assertNoSecret(nil, e.adminTok(), adminToken)
+}
