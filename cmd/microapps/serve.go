@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/exp/zapslog"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/microapps/microapps/api"
 	"github.com/microapps/microapps/migrations"
 	"github.com/microapps/microapps/store"
 )
@@ -197,8 +198,20 @@ func (a *app) routes() http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	r.Get("/readyz", a.readyz)
+	r.Mount("/api/v1", api.New(api.Options{
+		Store:         a.store,
+		Syncs:         a.syncs(),
+		Keyring:       a.cfg.Keyring,
+		AdminTokens:   a.cfg.AdminTokens,
+		AllowedHosts:  a.cfg.QualtricsAllowedHosts,
+		Log:           a.log.Named("api"),
+		RequestIDFrom: requestIDFrom,
+	}))
 	return r
 }
+
+// syncs is the sync control the admin API uses; nil until the syncer is wired.
+func (a *app) syncs() api.Syncs { return nil }
 
 // readyz answers 200 only when this replica can serve: not shutting down, the
 // database answering and its schema current.
