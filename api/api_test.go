@@ -37,7 +37,7 @@ var (
 	specErr    error
 )
 
-func openAPIRouter(t *testing.T) routers.Router {
+func openAPIRouter(t testing.TB) routers.Router {
 	t.Helper()
 	specOnce.Do(func() {
 		raw, err := io.ReadAll(mustOpenSpec(t))
@@ -64,7 +64,7 @@ func openAPIRouter(t *testing.T) routers.Router {
 	return specRouter
 }
 
-func mustOpenSpec(t *testing.T) io.Reader {
+func mustOpenSpec(t testing.TB) io.Reader {
 	// The spec is served by the API itself; read it through a bare handler.
 	h := api.New(api.Options{})
 	rec := httptest.NewRecorder()
@@ -106,7 +106,7 @@ func (f *fakeSyncs) CancelJobs(_ context.Context, ids []int64) error {
 }
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	store  *store.Store
 	sim    *qualtricssim.Server
 	simURL string
@@ -117,7 +117,7 @@ type env struct {
 	router routers.Router
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	st := storetest.New(t)
 	brand := qualtricssim.Generate(1, qualtricssim.Spec{BrandID: "brandone", Surveys: 2, Recipients: 20})
@@ -149,7 +149,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
