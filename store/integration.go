@@ -256,3 +256,42 @@ func validUUID(s string) bool {
 	}
 	return true
 }
+
+// ResealSecrets re-seals every integration's credential: reseal gets the
+// stored key id and sealed bytes and returns new ones. Each row is rewritten
+// under a row lock, so a concurrent token change is never lost. It returns how
+// many secrets were rewritten.
+func (s *Store) ResealSecrets(ctx context.Context, reseal func(integrationID, keyID string, sealed []byte) (string, []byte, error)) (int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM integrations ORDER BY id`)
+	if err != nil {
+		return 0, mapErr("reseal", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, mapErr("reseal", err)
+	}
+	n := 0
+	for _, id := range ids {
+		err := s.WithTx(ctx, func(tx pgx.Tx) error {
+			var keyID string
+			var sealed []byte
+			if err := tx.QueryRow(ctx, `SELECT secret_key_id, secret_sealed FROM integrations WHERE id = $1 FOR UPDATE`, id).Scan(&keyID, &sealed); err != nil {
+				if errors.Is(err, pgx.ErrNoRows) {
+					return nil // deleted meanwhile
+				}
+				return err
+			}
+			newID, newSealed, err := reseal(id, keyID, sealed)
+			if err != nil {
+				return fmt.Errorf("integration %s: %w", id, err)
+			}
+			_, err = tx.Exec(ctx, `UPDATE integrations SET secret_key_id = $2, secret_sealed = $3, updated_at = now() WHERE id = $1`, id, newID, newSealed)
+			return err
+		})
+		if err != nil {
+			return n, mapErr("reseal", err)
+		}
+		n++
+	}
+	return n, nil
+}

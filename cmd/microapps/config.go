@@ -66,6 +66,7 @@ const (
 	useServe configUse = iota
 	useMigrate
 	useDemo
+	useReseal
 )
 
 // loadConfig parses and validates the environment. Every problem is reported
@@ -103,6 +104,12 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 	if use == useMigrate {
 		return c, errors.Join(errs...)
 	}
+	if use == useReseal {
+		if c.Keyring, errs = parseKeys(get("MICROAPPS_ENCRYPTION_KEYS"), errs); c.Keyring == nil && len(errs) == 0 {
+			bad("MICROAPPS_ENCRYPTION_KEYS", "required: reseal seals with its first key")
+		}
+		return c, errors.Join(errs...)
+	}
 
 	if _, port, err := splitAddr(c.HTTPAddr); err != nil {
 		bad("MICROAPPS_HTTP_ADDR", "%v", err)
@@ -127,13 +134,7 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 		c.AdminTokens = append(c.AdminTokens, tok)
 	}
 
-	if raw := get("MICROAPPS_ENCRYPTION_KEYS"); raw != "" {
-		kr, err := seal.ParseKeyring(raw)
-		if err != nil {
-			bad("MICROAPPS_ENCRYPTION_KEYS", "%v", err)
-		}
-		c.Keyring = kr
-	} else if use == useServe {
+	if c.Keyring, errs = parseKeys(get("MICROAPPS_ENCRYPTION_KEYS"), errs); c.Keyring == nil && use == useServe && get("MICROAPPS_ENCRYPTION_KEYS") == "" {
 		bad("MICROAPPS_ENCRYPTION_KEYS", "required: give keyid:base64(32 random bytes), e.g. k1:$(openssl rand -base64 32)")
 	}
 
@@ -207,6 +208,17 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 		}
 	}
 	return c, errors.Join(errs...)
+}
+
+func parseKeys(raw string, errs []error) (*seal.Keyring, []error) {
+	if raw == "" {
+		return nil, errs
+	}
+	kr, err := seal.ParseKeyring(raw)
+	if err != nil {
+		return nil, append(errs, fmt.Errorf("MICROAPPS_ENCRYPTION_KEYS: %v", err))
+	}
+	return kr, errs
 }
 
 func splitAddr(addr string) (string, int, error) {

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/microapps/microapps/migrations"
+	"github.com/microapps/microapps/qualtrics/qualtricssim"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=…".
@@ -51,6 +52,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return runServe(ctx, args[1:], getenv, stdout)
 	case "migrate":
 		return runMigrate(ctx, args[1:], getenv, stdout)
+	case "demo":
+		return runDemo(ctx, args[1:], getenv, stdout)
+	case "reseal":
+		return runReseal(ctx, args[1:], getenv, stdout)
+	case "sim":
+		return qualtricssim.Main(ctx, args[1:], stdout)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "microapps", buildVersion())
 		return nil
@@ -58,15 +65,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		fmt.Fprintln(stdout, usage)
 		return nil
 	default:
-		if cmd, ok := extraCommands[args[0]]; ok {
-			return cmd(ctx, args[1:], getenv, stdout)
-		}
 		return fmt.Errorf("unknown command %q\n%s", args[0], usage)
 	}
 }
-
-// extraCommands holds commands defined in their own files (demo, sim, reseal).
-var extraCommands = map[string]func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error{}
 
 func buildVersion() string {
 	if version != "" {

@@ -59,6 +59,9 @@ type app struct {
 	// Metrics: served at /metrics from a registry of this app's own.
 	registry *prometheus.Registry
 	metrics  *metrics
+
+	// devUsers are offered by the dev sign-in page; only the demo sets them.
+	devUsers []string
 }
 
 type schemaCheck struct {

@@ -1,0 +1,379 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/microapps/microapps/migrations"
+	"github.com/microapps/microapps/qualtrics/qualtricssim"
+)
+
+// The demo organisation: two functional groups on two simulated brands, four
+// people. Alice and Bob answer surveys; Carol and Dave run them.
+var demoUsers = []string{"alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com"}
+
+type demoGroup struct {
+	name, brandID, icon, admin string
+	seed                       int64
+	surveys, recipients        int
+}
+
+var demoGroups = []demoGroup{
+	{name: "Sales", brandID: "demo-sales", icon: "chart", admin: "carol@example.com", seed: 11, surveys: 14, recipients: 900},
+	{name: "Customer Success", brandID: "demo-cs", icon: "people", admin: "dave@example.com", seed: 12, surveys: 10, recipients: 700},
+}
+
+// demoEncryptionKey seals demo tokens when MICROAPPS_ENCRYPTION_KEYS is unset.
+// It is derived from a fixed phrase so a second demo run can open what the
+// first sealed; it protects nothing and is never used by serve.
+func demoEncryptionKey() string {
+	sum := sha256.Sum256([]byte("microapps demo key: not a secret, never use outside the demo"))
+	return "demo:" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+func runDemo(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) != 0 {
+		return errors.New("demo takes no arguments")
+	}
+	adminToken := "demo-admin-" + randomHex(12)
+	env := func(name string) string {
+		switch name {
+		case "MICROAPPS_AUTH_MODE":
+			if v := getenv(name); v != "" {
+				return v
+			}
+			return "dev"
+		case "MICROAPPS_ENCRYPTION_KEYS":
+			if v := getenv(name); v != "" {
+				return v
+			}
+			return demoEncryptionKey()
+		case "MICROAPPS_ADMIN_TOKENS":
+			return adminToken
+		case "MICROAPPS_QUALTRICS_ALLOWED_HOSTS":
+			return strings.Trim(getenv(name)+",127.0.0.1", ",")
+		case "MICROAPPS_HTTP_ADDR":
+			if v := getenv(name); v != "" {
+				return v
+			}
+			return "127.0.0.1:8080"
+		}
+		return getenv(name)
+	}
+	cfg, err := loadConfig(env, useDemo)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	say := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }
+	say("microapps demo %s — preparing (Ctrl-C stops everything)", buildVersion())
+
+	if err := ensureDatabase(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	if err := migrations.Up(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	st, err := migrations.Version(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	say("  ✓ database %s ready (%s)", redactURL(cfg.DatabaseURL), st)
+
+	// The simulated Qualtrics, on loopback only.
+	now := time.Now()
+	var brands []*qualtricssim.Brand
+	total := 0
+	for _, g := range demoGroups {
+		b := qualtricssim.Generate(g.seed, qualtricssim.Spec{BrandID: g.brandID, Surveys: g.surveys,
+			Recipients: g.recipients, Emails: demoUsers, Now: now})
+		brands = append(brands, b)
+		for _, d := range b.Distributions {
+			total += len(d.Recipients)
+		}
+	}
+	sim := qualtricssim.New(qualtricssim.Options{Brands: brands})
+	simLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("simulator: %w", err)
+	}
+	simSrv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
+	go simSrv.Serve(simLn) //nolint:errcheck // closed on shutdown
+	defer simSrv.Close()
+	simURL := "http://" + simLn.Addr().String() + "/API/v3/"
+	say("  ✓ simulated Qualtrics at %s: %d brands, %d recipient rows", simURL, len(brands), total)
+
+	log := newLogger(&prefixWriter{w: stdout, prefix: "    "}, true, zapcore.WarnLevel)
+	defer log.Sync() //nolint:errcheck
+	a, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	a.devUsers = demoUsers
+	if err := a.forgetDemoIntegrations(ctx); err != nil {
+		return err
+	}
+
+	serveCtx, stopServe := context.WithCancel(ctx)
+	defer stopServe()
+	ready := make(chan string, 1)
+	served := make(chan error, 1)
+	go func() { served <- a.serve(serveCtx, ready) }()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-served:
+		return err
+	}
+	base := "http://" + addr
+	say("  ✓ serving on %s", base)
+
+	client := &demoClient{base: base + "/api/v1", token: adminToken, http: &http.Client{Timeout: 60 * time.Second}}
+	ids := make([]string, len(demoGroups))
+	for i, g := range demoGroups {
+		var created struct {
+			ID string `json:"id"`
+		}
+		body := map[string]any{"name": g.name, "functionalGroup": g.name, "icon": g.icon, "baseUrl": simURL,
+			"token": brands[i].Users[0].Tokens[0], "logging": map[string]any{"enabled": true}}
+		if err := client.call(ctx, "POST", "/integrations", body, &created); err != nil {
+			return fmt.Errorf("register %s: %w", g.name, err)
+		}
+		ids[i] = created.ID
+		if err := client.call(ctx, "PUT", "/integrations/"+created.ID+"/brand-admins/"+url.PathEscape(g.admin), nil, nil); err != nil {
+			return err
+		}
+		say("  ✓ registered integration %q (Brand Admin %s)", g.name, g.admin)
+	}
+	for i, g := range demoGroups {
+		run, err := client.waitSync(ctx, ids[i], "full", func(s string) { say("    … %s: %s", g.name, s) })
+		if err != nil {
+			return fmt.Errorf("first sync of %s: %w", g.name, err)
+		}
+		say("  ✓ first full sync of %s: %d surveys, %d distributions, %d recipients, %d API calls", g.name,
+			run.Surveys, run.Distributions, run.Recipients, run.APICalls)
+	}
+
+	// Something happens in Qualtrics after the first sync, so the incremental
+	// sync has news: Alice gets a new survey.
+	if n, err := demoNews(sim, brands[0].ID, now); err != nil {
+		say("  ! could not stage a change in the simulator: %v", err)
+	} else {
+		say("  ✓ staged a change in Qualtrics: a new survey for %d people", n)
+	}
+	for i, g := range demoGroups {
+		run, err := client.waitSync(ctx, ids[i], "incremental", func(s string) { say("    … %s: %s", g.name, s) })
+		if err != nil {
+			return fmt.Errorf("incremental sync of %s: %w", g.name, err)
+		}
+		say("  ✓ incremental sync of %s: %d notifications, %d API calls", g.name, run.Notifications, run.APICalls)
+	}
+
+	say("")
+	say("microapps is running at %s", base)
+	say("  sign in as one of (dev sign-in, no password):")
+	say("    alice@example.com, bob@example.com  — employees with surveys to answer")
+	say("    carol@example.com                   — Brand Admin of Sales")
+	say("    dave@example.com                    — Brand Admin of Customer Success")
+	say("  admin API: curl -H 'Authorization: Bearer %s' %s/api/v1/integrations", adminToken, base)
+	say("  simulated Qualtrics: %s", simURL)
+	say("Press Ctrl-C to stop.")
+
+	select {
+	case <-ctx.Done():
+		stopServe()
+		return <-served
+	case err := <-served:
+		return err
+	}
+}
+
+// demoNews adds a survey with one invitation to the demo users in the
+// simulator and returns how many people received it.
+func demoNews(sim *qualtricssim.Server, brandID string, now time.Time) (int, error) {
+	sv, err := sim.AddSurvey(brandID, qualtricssim.Survey{Name: "Quarterly pulse: how are we doing?", IsActive: true,
+		CreationDate: now, LastModifiedDate: now, StartDate: now, EndDate: now.Add(10 * 24 * time.Hour)})
+	if err != nil {
+		return 0, err
+	}
+	var rs []qualtricssim.Recipient
+	for i, e := range demoUsers[:2] {
+		first := strings.ToUpper(e[:1]) + e[1:strings.Index(e, "@")]
+		rs = append(rs, qualtricssim.Recipient{Email: e, FirstName: first, LastName: "Demo", Status: "Success",
+			SentAt: now, LinkExpiration: now.Add(time.Duration(7+i) * 24 * time.Hour)})
+	}
+	_, err = sim.AddDistribution(qualtricssim.Distribution{SurveyID: sv.ID, RequestType: "Invite", SendDate: now,
+		LinkExpiration: now.Add(7 * 24 * time.Hour), Headers: qualtricssim.Headers{FromName: "People team",
+			FromEmail: "noreply@example.com", Subject: "Quarterly pulse"}, Recipients: rs})
+	return len(rs), err
+}
+
+// forgetDemoIntegrations removes integrations left by an earlier demo run:
+// their simulator is gone. Only the demo's own brands are touched.
+func (a *app) forgetDemoIntegrations(ctx context.Context) error {
+	var brandIDs []string
+	for _, g := range demoGroups {
+		brandIDs = append(brandIDs, g.brandID)
+	}
+	_, err := a.store.Pool().Exec(ctx, `DELETE FROM integrations WHERE brand_id = ANY($1)`, brandIDs)
+	if err != nil {
+		return fmt.Errorf("demo: forget earlier demo integrations: %w", err)
+	}
+	return nil
+}
+
+// ensureDatabase creates the database named in databaseURL when it does not
+// exist, connecting to the server's postgres database to do so.
+func ensureDatabase(ctx context.Context, databaseURL string) error {
+	conn, err := pgx.Connect(ctx, databaseURL)
+	if err == nil {
+		return conn.Close(ctx)
+	}
+	u, perr := url.Parse(databaseURL)
+	if perr != nil {
+		return fmt.Errorf("MICROAPPS_DATABASE_URL: %w", perr)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	if name == "" || !strings.Contains(err.Error(), "does not exist") {
+		return fmt.Errorf("cannot reach PostgreSQL at %s: %w\nStart PostgreSQL, or set MICROAPPS_DATABASE_URL", redactURL(databaseURL), err)
+	}
+	admin := *u
+	admin.Path = "/postgres"
+	aconn, err := pgx.Connect(ctx, admin.String())
+	if err != nil {
+		return fmt.Errorf("cannot reach PostgreSQL at %s to create database %q: %w", redactURL(admin.String()), name, err)
+	}
+	defer aconn.Close(ctx)
+	if _, err := aconn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil && !strings.Contains(err.Error(), "already exists") {
+		return fmt.Errorf("create database %q: %w", name, err)
+	}
+	return nil
+}
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+type demoClient struct {
+	base, token string
+	http        *http.Client
+}
+
+func (c *demoClient) call(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, bytes.TrimSpace(raw))
+	}
+	if out != nil {
+		return json.Unmarshal(raw, out)
+	}
+	return nil
+}
+
+type demoRun struct {
+	ID            int64   `json:"id"`
+	Kind          string  `json:"kind"`
+	Status        string  `json:"status"`
+	APICalls      int     `json:"apiCalls"`
+	Surveys       int     `json:"surveys"`
+	Distributions int     `json:"distributions"`
+	Recipients    int     `json:"recipients"`
+	Notifications int     `json:"notifications"`
+	Error         *string `json:"error"`
+}
+
+// waitSync asks for a sync of the kind (or joins the one queued) and waits
+// for it to end, reporting progress.
+func (c *demoClient) waitSync(ctx context.Context, id, kind string, progress func(string)) (demoRun, error) {
+	var run demoRun
+	if err := c.call(ctx, "POST", "/integrations/"+id+"/syncs", map[string]string{"kind": kind}, &run); err != nil {
+		return run, err
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	last := time.Now()
+	for run.Status == "queued" || run.Status == "running" {
+		if time.Now().After(deadline) {
+			return run, fmt.Errorf("sync %d still %s after 5 minutes", run.ID, run.Status)
+		}
+		select {
+		case <-ctx.Done():
+			return run, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if err := c.call(ctx, "GET", fmt.Sprintf("/integrations/%s/syncs/%d", id, run.ID), nil, &run); err != nil {
+			return run, err
+		}
+		if time.Since(last) > 3*time.Second {
+			progress(fmt.Sprintf("%s sync %s, %d recipients so far", run.Kind, run.Status, run.Recipients))
+			last = time.Now()
+		}
+	}
+	if run.Status != "succeeded" {
+		msg := ""
+		if run.Error != nil {
+			msg = *run.Error
+		}
+		return run, fmt.Errorf("sync %d %s: %s", run.ID, run.Status, msg)
+	}
+	return run, nil
+}
+
+// prefixWriter indents the demo's log lines under its progress lines.
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	if _, err := p.w.Write(append([]byte(p.prefix), b...)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
