@@ -1,0 +1,68 @@
+package qualtrics
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func TestPublicAddress(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		ip     string
+		public bool
+	}{
+		{"52.5.10.20", true},
+		{"2600:1f18::1", true},
+		{"127.0.0.1", false},
+		{"::1", false},
+		{"10.1.2.3", false},
+		{"172.16.0.1", false},
+		{"192.168.1.1", false},
+		{"169.254.169.254", false}, // cloud metadata
+		{"100.64.0.1", false},
+		{"0.0.0.0", false},
+		{"::ffff:127.0.0.1", false},
+		{"fd00::1", false},
+		{"fe80::1", false},
+		{"224.0.0.1", false},
+	} {
+		if got := publicAddress(netip.MustParseAddr(tc.ip)); got != tc.public {
+			t.Errorf("publicAddress(%s) = %v, want %v", tc.ip, got, tc.public)
+		}
+	}
+}
+
+func TestGuardedDialRefusesInternalAddressesUnlessAllowed(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	d := &net.Dialer{Timeout: 2 * time.Second}
+	ctx := context.Background()
+
+	// "localhost" stands in for a DNS name that resolves to loopback.
+	if _, err := guardedDial(nil, d)(ctx, "tcp", "localhost:"+port); !errors.Is(err, ErrForbiddenAddress) {
+		t.Fatalf("a name resolving to loopback was dialled: %v", err)
+	}
+	conn, err := guardedDial([]string{"localhost"}, d)(ctx, "tcp", "localhost:"+port)
+	if err != nil {
+		t.Fatalf("an allowed host was refused: %v", err)
+	}
+	conn.Close()
+}
