@@ -94,6 +94,7 @@ func (s *Server) layout(rc *reqCtx, title string) Layout {
 		JS:      s.static.url("app.js"),
 		Path:    rc.path,
 		SignOut: rc.email != "" && s.sessions != nil,
+		TZ:      rc.loc.String(),
 	}
 }
 
