@@ -81,6 +81,7 @@ type Layout struct {
 	Path    string
 	SignOut bool
 	Stale   []string
+	TZ      string // the zone times are shown in; app.js reloads once when it learns the real one
 }
 
 func (s *Server) layout(rc *reqCtx, title string) Layout {
