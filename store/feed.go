@@ -53,13 +53,15 @@ type UserSummary struct {
 	IsAdmin bool // Brand Admin of at least one integration
 }
 
+const userSummarySQL = `SELECT
+  (SELECT count(*) FROM notifications WHERE email = $1 AND expires_at > $2 AND read_at IS NULL),
+  EXISTS (SELECT 1 FROM brand_admins WHERE email = $1)`
+
 // UserSummary counts email's unread notifications and says whether the user
 // administers any integration, in one round trip.
 func (s *Store) UserSummary(ctx context.Context, email string, now time.Time) (UserSummary, error) {
 	var u UserSummary
-	err := s.pool.QueryRow(ctx, `SELECT
-  (SELECT count(*) FROM notifications WHERE email = $1 AND expires_at > $2 AND read_at IS NULL),
-  EXISTS (SELECT 1 FROM brand_admins WHERE email = $1)`, email, now).Scan(&u.Unread, &u.IsAdmin)
+	err := s.pool.QueryRow(ctx, userSummarySQL, email, now).Scan(&u.Unread, &u.IsAdmin)
 	return u, mapErr("user summary", err)
 }
 

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Freshness says how current an integration's synced data is, so pages can
@@ -89,12 +91,40 @@ ORDER BY l.expires_at ASC NULLS LAST, l.survey_name, l.integration_id, l.survey_
 
 // MyActiveSurveys lists the surveys email still has to answer across all
 // integrations, one row per survey (the invitation that expires last), the
-// soonest expiry first. email must already be normalised (NormalizeEmail).
+// soonest expiry first. email must already be normalised (trimmed, lower case).
 func (s *Store) MyActiveSurveys(ctx context.Context, email string, now time.Time) ([]MySurvey, error) {
 	rows, err := s.pool.Query(ctx, myActiveSurveysSQL, email, now)
 	if err != nil {
 		return nil, mapErr("my active surveys", err)
 	}
+	return scanMySurveys(rows)
+}
+
+// MyActiveSurveysAndSummary is MyActiveSurveys plus the page frame's
+// UserSummary in a single round trip: the busiest page pays one network
+// exchange with PostgreSQL, not two.
+func (s *Store) MyActiveSurveysAndSummary(ctx context.Context, email string, now time.Time) ([]MySurvey, UserSummary, error) {
+	var sum UserSummary
+	b := &pgx.Batch{}
+	b.Queue(userSummarySQL, email, now)
+	b.Queue(myActiveSurveysSQL, email, now)
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	if err := br.QueryRow().Scan(&sum.Unread, &sum.IsAdmin); err != nil {
+		return nil, sum, mapErr("user summary", err)
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, sum, mapErr("my active surveys", err)
+	}
+	out, err := scanMySurveys(rows)
+	if err != nil {
+		return nil, sum, err
+	}
+	return out, sum, mapErr("my active surveys", br.Close())
+}
+
+func scanMySurveys(rows pgx.Rows) ([]MySurvey, error) {
 	defer rows.Close()
 	var out []MySurvey
 	for rows.Next() {

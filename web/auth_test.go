@@ -21,6 +21,9 @@ type nopStore struct{}
 func (nopStore) MyActiveSurveys(context.Context, string, time.Time) ([]store.MySurvey, error) {
 	return nil, nil
 }
+func (nopStore) MyActiveSurveysAndSummary(context.Context, string, time.Time) ([]store.MySurvey, store.UserSummary, error) {
+	return nil, store.UserSummary{}, nil
+}
 func (nopStore) MySurveyDetail(context.Context, string, string, string) (store.MySurveyDetail, error) {
 	return store.MySurveyDetail{}, store.ErrNotFound
 }

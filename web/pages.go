@@ -79,10 +79,11 @@ type SurveyRowVM struct {
 }
 
 func (s *Server) myActiveSurveys(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	rows, err := s.opts.Store.MyActiveSurveys(r.Context(), rc.email, rc.now)
+	rows, sum, err := s.opts.Store.MyActiveSurveysAndSummary(r.Context(), rc.email, rc.now)
 	if err != nil {
 		return err
 	}
+	rc.summary = sum
 	l := s.layout(rc, rc.lang.T("my.title"))
 	l.Nav = "my"
 	vm := make([]SurveyRowVM, 0, len(rows))

@@ -44,7 +44,11 @@ type pageHandler func(w http.ResponseWriter, r *http.Request, rc *reqCtx) error
 
 // page authenticates the user, loads what the layout shows, and turns
 // handler errors into the 404 or 500 page.
-func (s *Server) page(h pageHandler) http.HandlerFunc {
+func (s *Server) page(h pageHandler) http.HandlerFunc { return s.pageWith(h, true) }
+
+// pageWith is page for handlers that may load the layout's UserSummary
+// themselves (summary false), together with their own data.
+func (s *Server) pageWith(h pageHandler, summary bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		rc := s.newReqCtx(r)
 		email, err := s.userEmail(r)
@@ -53,9 +57,11 @@ func (s *Server) page(h pageHandler) http.HandlerFunc {
 			return
 		}
 		rc.email = email
-		if rc.summary, err = s.opts.Store.UserSummary(r.Context(), email, rc.now); err != nil {
-			s.serverError(w, r, err)
-			return
+		if summary {
+			if rc.summary, err = s.opts.Store.UserSummary(r.Context(), email, rc.now); err != nil {
+				s.serverError(w, r, err)
+				return
+			}
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Vary", "Cookie, Accept-Language")

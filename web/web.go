@@ -27,6 +27,7 @@ import (
 // Store is what the pages read. *store.Store satisfies it.
 type Store interface {
 	MyActiveSurveys(ctx context.Context, email string, now time.Time) ([]store.MySurvey, error)
+	MyActiveSurveysAndSummary(ctx context.Context, email string, now time.Time) ([]store.MySurvey, store.UserSummary, error)
 	MySurveyDetail(ctx context.Context, email, integrationID, distributionID string) (store.MySurveyDetail, error)
 	AdminIntegrations(ctx context.Context, email string) ([]store.AdminIntegration, error)
 	OpenSurveys(ctx context.Context, q store.OpenSurveysQuery, now time.Time) ([]store.OpenSurvey, int, error)
@@ -179,7 +180,7 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) buildHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /static/{file}", s.static)
-	mux.HandleFunc("GET /{$}", s.page(s.myActiveSurveys))
+	mux.HandleFunc("GET /{$}", s.pageWith(s.myActiveSurveys, false))
 	mux.HandleFunc("GET /surveys/{integrationId}/{distributionId}", s.page(s.surveyDetails))
 	mux.HandleFunc("GET /admin/surveys", s.page(s.openSurveys))
 	mux.HandleFunc("GET /admin/surveys/{integrationId}/{surveyId}", s.page(s.surveyResults))
