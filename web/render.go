@@ -87,6 +87,7 @@ type Layout struct {
 	Path    string
 	SignOut bool
 	Stale   []string
+	Icon    string
 	TZ      string // the zone times are shown in; app.js reloads once when it learns the real one
 }
 
@@ -99,6 +100,7 @@ func (s *Server) layout(rc *reqCtx, title string) Layout {
 		IsAdmin: rc.summary.IsAdmin,
 		CSS:     s.static.url("app.css"),
 		JS:      s.static.url("app.js"),
+		Icon:    s.static.url("favicon.svg"),
 		Path:    rc.path,
 		SignOut: rc.email != "" && s.sessions != nil,
 		TZ:      rc.loc.String(),
