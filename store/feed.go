@@ -69,7 +69,7 @@ func (s *Store) UserSummary(ctx context.Context, email string, now time.Time) (U
 // (id == 0) and returns how many changed. Another user's id changes nothing.
 func (s *Store) MarkRead(ctx context.Context, email string, id int64, now time.Time) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE notifications SET read_at = $3
-WHERE email = $1 AND ($2::bigint = 0 OR id = $2::bigint) AND read_at IS NULL`, email, id, now)
+WHERE email = $1 AND ($2::bigint = 0 OR id = $2::bigint) AND read_at IS NULL AND expires_at > $3`, email, id, now)
 	if err != nil {
 		return 0, mapErr("mark read", err)
 	}
