@@ -123,8 +123,8 @@ func (s *Server) feedItemVM(f store.FeedItem, rc *reqCtx) FeedItemVM {
 		vm.Title = rc.lang.T(key + ".title")
 		due := s.timeVM(d.ExpiresAt, rc)
 		tmpl := rc.lang.T(key + ".body")
-		if !due.Set && key == "feed.new" {
-			tmpl = rc.lang.T("feed.new.body.nodue")
+		if !due.Set {
+			tmpl = rc.lang.T(key + ".body.nodue")
 		}
 		vm.Body = sentence(tmpl, map[string]Seg{"survey": name, "due": {Time: &due}})
 		if f.DistributionID != "" {
