@@ -1,0 +1,121 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// MeAPI serves the caller's own data as JSON: GET /surveys and GET
+// /notifications, to be mounted at /api/v1/me (with or without the prefix
+// stripped). It uses the same sign-in as the pages.
+func (s *Server) MeAPI() http.Handler {
+	var h http.Handler = http.HandlerFunc(s.serveMe)
+	if s.sessions != nil {
+		h = s.sessions.LoadAndSave(h)
+	}
+	return h
+}
+
+type meSurvey struct {
+	IntegrationID   string     `json:"integrationId"`
+	SurveyID        string     `json:"surveyId"`
+	DistributionID  string     `json:"distributionId"`
+	SurveyName      string     `json:"surveyName"`
+	FunctionalGroup string     `json:"functionalGroup"`
+	Status          string     `json:"status"`
+	SentAt          *time.Time `json:"sentAt"`
+	ExpiresAt       *time.Time `json:"expiresAt"`
+	RespondLink     *string    `json:"respondLink"`
+	DetailsPath     string     `json:"detailsPath"`
+}
+
+type meNotification struct {
+	ID             int64           `json:"id"`
+	Kind           string          `json:"kind"`
+	IntegrationID  string          `json:"integrationId"`
+	SurveyID       string          `json:"surveyId"`
+	DistributionID string          `json:"distributionId"`
+	Data           json.RawMessage `json:"data"`
+	CreatedAt      time.Time       `json:"createdAt"`
+	ExpiresAt      time.Time       `json:"expiresAt"`
+	Read           bool            `json:"read"`
+}
+
+type problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+}
+
+func (s *Server) serveMe(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	p := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/api/v1/me"), "/")
+	if p != "/surveys" && p != "/notifications" {
+		writeProblem(w, http.StatusNotFound, "Not found", "There is no such resource.")
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeProblem(w, http.StatusMethodNotAllowed, "Method not allowed", "Only GET is supported here.")
+		return
+	}
+	email, err := s.userEmail(r)
+	if err != nil {
+		writeProblem(w, http.StatusUnauthorized, "Unauthorized", "Sign in to see your own surveys and notifications.")
+		return
+	}
+	now := s.now()
+	var items any
+	switch p {
+	case "/surveys":
+		rows, err := s.opts.Store.MyActiveSurveys(r.Context(), email, now)
+		if err != nil {
+			s.apiError(w, r, err)
+			return
+		}
+		out := make([]meSurvey, 0, len(rows))
+		for _, m := range rows {
+			ms := meSurvey{IntegrationID: m.Integration.ID, SurveyID: m.SurveyID, DistributionID: m.DistributionID,
+				SurveyName: m.SurveyName, FunctionalGroup: groupName(m.Integration), Status: m.Status,
+				SentAt: m.SentAt, ExpiresAt: m.ExpiresAt, DetailsPath: surveyDetailsPath(m.Integration.ID, m.DistributionID)}
+			if u, ok := safeHTTPURL(m.RespondLink); ok {
+				ms.RespondLink = &u
+			}
+			out = append(out, ms)
+		}
+		items = out
+	case "/notifications":
+		rows, err := s.opts.Store.Feed(r.Context(), email, now, 200)
+		if err != nil {
+			s.apiError(w, r, err)
+			return
+		}
+		out := make([]meNotification, 0, len(rows))
+		for _, f := range rows {
+			data := f.Data
+			if len(data) == 0 {
+				data = json.RawMessage("{}")
+			}
+			out = append(out, meNotification{ID: f.ID, Kind: f.Kind, IntegrationID: f.IntegrationID, SurveyID: f.SurveyID,
+				DistributionID: f.DistributionID, Data: data, CreatedAt: f.CreatedAt, ExpiresAt: f.ExpiresAt, Read: f.ReadAt != nil})
+		}
+		items = out
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"items": items})
+}
+
+func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Sugar().Errorw("me api", "error", err, "requestId", w.Header().Get("X-Request-Id"), "path", r.URL.Path)
+	writeProblem(w, http.StatusInternalServerError, "Internal server error", "Something went wrong on our side.")
+}
+
+func writeProblem(w http.ResponseWriter, status int, title, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(problem{Type: "about:blank", Title: title, Status: status, Detail: detail})
+}

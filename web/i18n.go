@@ -1,0 +1,382 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Lang is a page language. Messages are looked up by key; a key missing from
+// French falls back to English, and a key missing everywhere shows itself so
+// the gap is visible rather than silent.
+type Lang string
+
+const (
+	langEN Lang = "en"
+	langFR Lang = "fr"
+)
+
+// T returns the message for key, with fmt verbs filled from args.
+func (l Lang) T(key string, args ...any) string {
+	m, ok := messages[l][key]
+	if !ok {
+		m, ok = messages[langEN][key]
+	}
+	if !ok {
+		return key
+	}
+	if len(args) > 0 {
+		return fmt.Sprintf(m, args...)
+	}
+	return m
+}
+
+// pickLang chooses the language: the cookie set by the switch wins, then the
+// first supported language in Accept-Language, then English.
+func pickLang(r *http.Request) Lang {
+	if c, err := r.Cookie(langCookie); err == nil {
+		if l, ok := parseLang(c.Value); ok {
+			return l
+		}
+	}
+	best, bestQ := langEN, 0.0
+	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
+		fields := strings.Split(part, ";")
+		q := 1.0
+		for _, p := range fields[1:] {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(p), "q="); ok {
+				if f, err := strconv.ParseFloat(v, 64); err == nil {
+					q = f
+				}
+			}
+		}
+		primary, _, _ := strings.Cut(strings.TrimSpace(fields[0]), "-")
+		if l, ok := parseLang(primary); ok && q > bestQ {
+			best, bestQ = l, q
+		}
+	}
+	return best
+}
+
+func parseLang(s string) (Lang, bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "en":
+		return langEN, true
+	case "fr":
+		return langFR, true
+	}
+	return "", false
+}
+
+const langCookie = "microapps_lang"
+
+var messages = map[Lang]map[string]string{
+	langEN: {
+		"product":             "microapps",
+		"skip":                "Skip to main content",
+		"nav.label":           "Main",
+		"nav.my":              "My active surveys",
+		"nav.admin":           "Open surveys",
+		"nav.notifications":   "Notifications",
+		"nav.unread":          "%d unread",
+		"signout":             "Sign out",
+		"signedin":            "Signed in as %s",
+		"lang.label":          "Language",
+		"lang.switch":         "Language",
+		"external":            "(opens Qualtrics)",
+		"stale":               "%s: data as of %s — Qualtrics could not be reached since.",
+		"stale.never":         "%s: Qualtrics could not be reached; data may be incomplete.",
+		"my.title":            "My active surveys",
+		"my.lead":             "Surveys you still have to answer, the soonest deadline first.",
+		"my.empty":            "You have no surveys waiting for you.",
+		"my.empty.hint":       "New survey requests appear here as soon as they are sent to you.",
+		"col.survey":          "Survey",
+		"col.group":           "Functional group",
+		"col.ends":            "Ends on",
+		"col.status":          "Status",
+		"col.details":         "Details",
+		"col.responses":       "Responses",
+		"col.completion":      "Completion",
+		"col.email":           "Email",
+		"col.date":            "Last activity",
+		"col.sent":            "Sent",
+		"col.finished":        "Finished",
+		"view.details":        "View details",
+		"view.details.of":     "View details of %s",
+		"no.end":              "No end date",
+		"detail.title":        "Survey details",
+		"detail.sent":         "Sent",
+		"detail.expires":      "Expires",
+		"detail.status":       "Status",
+		"detail.sender":       "Sender",
+		"detail.group":        "Functional group",
+		"detail.respond":      "Respond to survey in Qualtrics",
+		"detail.finished":     "You have completed this survey. Thank you!",
+		"detail.expired":      "This survey link has expired.",
+		"detail.inactive":     "This survey is no longer active.",
+		"detail.nolink":       "Your personal link is not available yet. Use the link in the invitation email.",
+		"detail.back":         "Back to my active surveys",
+		"admin.title":         "Open surveys",
+		"admin.lead":          "Active surveys of the integrations you administer.",
+		"admin.search":        "Search by survey name",
+		"admin.search.button": "Search",
+		"admin.empty":         "No active surveys in %s.",
+		"admin.empty.search":  "No open survey matches “%s”.",
+		"admin.rate":          "%d%% completed",
+		"results.title":       "Survey results",
+		"results.recorded":    "Recorded responses",
+		"results.generated":   "Generated responses",
+		"results.deleted":     "Deleted responses",
+		"results.sent":        "Invitations sent",
+		"results.finished":    "Finished",
+		"results.open":        "View results in Qualtrics",
+		"results.dists":       "Distributions",
+		"results.dists.empty": "This survey has not been distributed yet.",
+		"results.dist.label":  "%s sent %s",
+		"results.selected":    "Selected",
+		"results.select":      "Show recipients",
+		"results.recipients":  "Recipients",
+		"results.filter":      "Filter by status",
+		"results.filter.all":  "All statuses",
+		"results.filter.go":   "Filter",
+		"results.nobody":      "No recipient matches this filter.",
+		"results.data":        "Distribution data",
+		"results.completion":  "%d of %d finished (%d%%)",
+		"dist.title":          "Distribution data",
+		"dist.created":        "Created",
+		"dist.sent":           "Sent",
+		"dist.expires":        "Link expires",
+		"dist.type":           "Type",
+		"dist.subject":        "Subject",
+		"dist.rate":           "Response rate",
+		"dist.review":         "Review distributions in Qualtrics",
+		"dist.chart":          "Opened, started and finished over time",
+		"dist.chart.empty":    "The chart appears after the figures have been read twice.",
+		"dist.survey":         "Survey",
+		"stat.sent":           "Sent",
+		"stat.opened":         "Opened",
+		"stat.started":        "Started",
+		"stat.finished":       "Finished",
+		"stat.bounced":        "Bounced",
+		"stat.failed":         "Failed",
+		"stat.skipped":        "Skipped",
+		"stat.blocked":        "Blocked",
+		"stat.complaints":     "Complaints",
+		"feed.title":          "Notifications",
+		"feed.empty":          "You have no notifications.",
+		"feed.unread":         "Unread",
+		"feed.markread":       "Mark as read",
+		"feed.markall":        "Mark all as read",
+		"feed.new.title":      "New survey",
+		"feed.new.body":       "You have received a new survey request: {survey}, due on {due}.",
+		"feed.new.body.nodue": "You have received a new survey request: {survey}.",
+		"feed.exp.title":      "Survey about to expire",
+		"feed.exp.body":       "{survey} expires on {due}.",
+		"feed.exp.body.nodue": "{survey} expires soon.",
+		"feed.stat.title":     "Active survey statistics",
+		"feed.stat.body":      "{survey} sent {sent}: {finished} of {count} completed.",
+		"feed.details":        "Survey details",
+		"feed.data":           "Distribution data",
+		"feed.review":         "Review distributions",
+		"pager.label":         "Pages",
+		"pager.prev":          "Previous",
+		"pager.next":          "Next",
+		"pager.of":            "Page %d of %d",
+		"notfound.title":      "Page not found",
+		"notfound.body":       "If you typed the web address, check it is correct. If you followed a link, the item may no longer exist or may not be shared with you.",
+		"unauth.title":        "Sign-in required",
+		"unauth.body":         "We could not tell who you are. Open this service through your company's sign-in.",
+		"error.title":         "Sorry, there is a problem",
+		"error.body":          "Something went wrong on our side. Try again in a few minutes.",
+		"error.ref":           "Reference: %s",
+		"forbidden.title":     "Request refused",
+		"forbidden.body":      "This request came from another site and was refused.",
+		"signin.title":        "Sign in",
+		"signin.lead":         "Choose a demo user.",
+		"signin.as":           "Sign in as %s",
+		"signin.failed":       "Sign-in failed",
+		"signin.failed.body":  "Your identity provider did not confirm a verified email address. Try again, or contact your administrator.",
+		"signin.again":        "Try again",
+		"signedout.title":     "You are signed out",
+		"rel.now":             "now",
+		"rel.in.min":          "in %d minutes",
+		"rel.in.min1":         "in 1 minute",
+		"rel.in.hour":         "in %d hours",
+		"rel.in.hour1":        "in 1 hour",
+		"rel.in.day":          "in %d days",
+		"rel.in.day1":         "in 1 day",
+		"rel.ago.min":         "%d minutes ago",
+		"rel.ago.min1":        "1 minute ago",
+		"rel.ago.hour":        "%d hours ago",
+		"rel.ago.hour1":       "1 hour ago",
+		"rel.ago.day":         "%d days ago",
+		"rel.ago.day1":        "1 day ago",
+		"status.not_started":  "Not started",
+		"status.opened":       "Opened",
+		"status.in_progress":  "In progress",
+		"status.partial":      "Partially finished",
+		"status.finished":     "Finished",
+		"status.screened_out": "Screened out",
+		"status.bounced":      "Bounced",
+		"status.failed":       "Not delivered",
+		"status.expired":      "Expired",
+		"status.unknown":      "Unknown",
+		"type.Invite":         "Invitation",
+		"type.Reminder":       "Reminder",
+		"type.ThankYou":       "Thank you",
+	},
+	langFR: {
+		"skip":                "Aller au contenu principal",
+		"nav.label":           "Principale",
+		"nav.my":              "Mes enquêtes actives",
+		"nav.admin":           "Enquêtes ouvertes",
+		"nav.notifications":   "Notifications",
+		"nav.unread":          "%d non lues",
+		"signout":             "Se déconnecter",
+		"signedin":            "Connecté en tant que %s",
+		"lang.label":          "Langue",
+		"lang.switch":         "Langue",
+		"external":            "(ouvre Qualtrics)",
+		"stale":               "%s : données du %s — Qualtrics est injoignable depuis.",
+		"stale.never":         "%s : Qualtrics est injoignable ; les données peuvent être incomplètes.",
+		"my.title":            "Mes enquêtes actives",
+		"my.lead":             "Les enquêtes auxquelles vous devez encore répondre, la plus urgente d’abord.",
+		"my.empty":            "Aucune enquête ne vous attend.",
+		"my.empty.hint":       "Les nouvelles demandes apparaissent ici dès qu’elles vous sont envoyées.",
+		"col.survey":          "Enquête",
+		"col.group":           "Groupe fonctionnel",
+		"col.ends":            "Se termine le",
+		"col.status":          "Statut",
+		"col.details":         "Détails",
+		"col.responses":       "Réponses",
+		"col.completion":      "Achèvement",
+		"col.email":           "E-mail",
+		"col.date":            "Dernière activité",
+		"col.sent":            "Envoyés",
+		"col.finished":        "Terminés",
+		"view.details":        "Voir les détails",
+		"view.details.of":     "Voir les détails de %s",
+		"no.end":              "Sans date de fin",
+		"detail.title":        "Détails de l’enquête",
+		"detail.sent":         "Envoyée",
+		"detail.expires":      "Expire",
+		"detail.status":       "Statut",
+		"detail.sender":       "Expéditeur",
+		"detail.group":        "Groupe fonctionnel",
+		"detail.respond":      "Répondre à l’enquête dans Qualtrics",
+		"detail.finished":     "Vous avez terminé cette enquête. Merci !",
+		"detail.expired":      "Le lien de cette enquête a expiré.",
+		"detail.inactive":     "Cette enquête n’est plus active.",
+		"detail.nolink":       "Votre lien personnel n’est pas encore disponible. Utilisez le lien de l’e-mail d’invitation.",
+		"detail.back":         "Retour à mes enquêtes actives",
+		"admin.title":         "Enquêtes ouvertes",
+		"admin.lead":          "Les enquêtes actives des intégrations que vous administrez.",
+		"admin.search":        "Rechercher par nom d’enquête",
+		"admin.search.button": "Rechercher",
+		"admin.empty":         "Aucune enquête active dans %s.",
+		"admin.empty.search":  "Aucune enquête ouverte ne correspond à « %s ».",
+		"admin.rate":          "%d %% terminé",
+		"results.title":       "Résultats de l’enquête",
+		"results.recorded":    "Réponses enregistrées",
+		"results.generated":   "Réponses générées",
+		"results.deleted":     "Réponses supprimées",
+		"results.sent":        "Invitations envoyées",
+		"results.finished":    "Terminées",
+		"results.open":        "Voir les résultats dans Qualtrics",
+		"results.dists":       "Distributions",
+		"results.dists.empty": "Cette enquête n’a pas encore été distribuée.",
+		"results.dist.label":  "%s envoyée le %s",
+		"results.selected":    "Sélectionnée",
+		"results.select":      "Voir les destinataires",
+		"results.recipients":  "Destinataires",
+		"results.filter":      "Filtrer par statut",
+		"results.filter.all":  "Tous les statuts",
+		"results.filter.go":   "Filtrer",
+		"results.nobody":      "Aucun destinataire ne correspond à ce filtre.",
+		"results.data":        "Données de distribution",
+		"results.completion":  "%d sur %d terminés (%d %%)",
+		"dist.title":          "Données de distribution",
+		"dist.created":        "Créée",
+		"dist.sent":           "Envoyée",
+		"dist.expires":        "Le lien expire",
+		"dist.type":           "Type",
+		"dist.subject":        "Objet",
+		"dist.rate":           "Taux de réponse",
+		"dist.review":         "Examiner les distributions dans Qualtrics",
+		"dist.chart":          "Ouvertes, commencées et terminées dans le temps",
+		"dist.chart.empty":    "Le graphique apparaît une fois les chiffres lus deux fois.",
+		"dist.survey":         "Enquête",
+		"stat.sent":           "Envoyés",
+		"stat.opened":         "Ouverts",
+		"stat.started":        "Commencés",
+		"stat.finished":       "Terminés",
+		"stat.bounced":        "Rejetés",
+		"stat.failed":         "Échecs",
+		"stat.skipped":        "Ignorés",
+		"stat.blocked":        "Bloqués",
+		"stat.complaints":     "Plaintes",
+		"feed.title":          "Notifications",
+		"feed.empty":          "Vous n’avez aucune notification.",
+		"feed.unread":         "Non lue",
+		"feed.markread":       "Marquer comme lue",
+		"feed.markall":        "Tout marquer comme lu",
+		"feed.new.title":      "Nouvelle enquête",
+		"feed.new.body":       "Vous avez reçu une nouvelle demande d’enquête : {survey}, à remplir avant le {due}.",
+		"feed.new.body.nodue": "Vous avez reçu une nouvelle demande d’enquête : {survey}.",
+		"feed.exp.title":      "Enquête bientôt expirée",
+		"feed.exp.body":       "{survey} expire le {due}.",
+		"feed.exp.body.nodue": "{survey} expire bientôt.",
+		"feed.stat.title":     "Statistiques d’une enquête active",
+		"feed.stat.body":      "{survey} envoyée le {sent} : {finished} sur {count} terminées.",
+		"feed.details":        "Détails de l’enquête",
+		"feed.data":           "Données de distribution",
+		"feed.review":         "Examiner les distributions",
+		"pager.label":         "Pages",
+		"pager.prev":          "Précédente",
+		"pager.next":          "Suivante",
+		"pager.of":            "Page %d sur %d",
+		"notfound.title":      "Page introuvable",
+		"notfound.body":       "Si vous avez saisi l’adresse, vérifiez-la. Si vous avez suivi un lien, l’élément n’existe peut-être plus ou ne vous est pas partagé.",
+		"unauth.title":        "Connexion requise",
+		"unauth.body":         "Nous n’avons pas pu vous identifier. Ouvrez ce service via la connexion de votre entreprise.",
+		"error.title":         "Désolé, un problème est survenu",
+		"error.body":          "Une erreur s’est produite de notre côté. Réessayez dans quelques minutes.",
+		"error.ref":           "Référence : %s",
+		"forbidden.title":     "Requête refusée",
+		"forbidden.body":      "Cette requête venait d’un autre site et a été refusée.",
+		"signin.title":        "Connexion",
+		"signin.lead":         "Choisissez un utilisateur de démonstration.",
+		"signin.as":           "Se connecter en tant que %s",
+		"signin.failed":       "Échec de la connexion",
+		"signin.failed.body":  "Votre fournisseur d’identité n’a pas confirmé d’adresse e-mail vérifiée. Réessayez ou contactez votre administrateur.",
+		"signin.again":        "Réessayer",
+		"signedout.title":     "Vous êtes déconnecté",
+		"rel.now":             "maintenant",
+		"rel.in.min":          "dans %d minutes",
+		"rel.in.min1":         "dans 1 minute",
+		"rel.in.hour":         "dans %d heures",
+		"rel.in.hour1":        "dans 1 heure",
+		"rel.in.day":          "dans %d jours",
+		"rel.in.day1":         "dans 1 jour",
+		"rel.ago.min":         "il y a %d minutes",
+		"rel.ago.min1":        "il y a 1 minute",
+		"rel.ago.hour":        "il y a %d heures",
+		"rel.ago.hour1":       "il y a 1 heure",
+		"rel.ago.day":         "il y a %d jours",
+		"rel.ago.day1":        "il y a 1 jour",
+		"status.not_started":  "Pas commencée",
+		"status.opened":       "Ouverte",
+		"status.in_progress":  "En cours",
+		"status.partial":      "Partiellement terminée",
+		"status.finished":     "Terminée",
+		"status.screened_out": "Exclue",
+		"status.bounced":      "Rejetée",
+		"status.failed":       "Non distribuée",
+		"status.expired":      "Expirée",
+		"status.unknown":      "Inconnu",
+		"type.Invite":         "Invitation",
+		"type.Reminder":       "Rappel",
+		"type.ThankYou":       "Remerciement",
+	},
+}

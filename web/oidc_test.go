@@ -1,0 +1,145 @@
+package web
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oauth2-proxy/mockoidc"
+)
+
+func TestOIDCSignIn(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	idp, err := mockoidc.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = idp.Shutdown() })
+	cfg := idp.Config()
+
+	var h http.Handler
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	t.Cleanup(app.Close)
+	public, _ := url.Parse(app.URL)
+	srv, err := New(Options{Store: f.store, AuthMode: AuthOIDC, OIDCIssuer: cfg.Issuer, OIDCClientID: cfg.ClientID,
+		OIDCClientSecret: cfg.ClientSecret, PublicURL: public, Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h = srv.Handler()
+
+	newClient := func(follow bool) *http.Client {
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+		if !follow {
+			c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		}
+		return c
+	}
+	body := func(resp *http.Response) string {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return string(b)
+	}
+
+	t.Run("a visitor is sent to the provider with state, nonce and PKCE, and comes back signed in", func(t *testing.T) {
+		c := newClient(false)
+		resp, err := c.Get(app.URL + "/notifications")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body(resp)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin?next=%2Fnotifications" {
+			t.Fatalf("anonymous page: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		resp, err = c.Get(app.URL + "/signin?next=%2Fnotifications")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body(resp)
+		auth, _ := url.Parse(resp.Header.Get("Location"))
+		q := auth.Query()
+		if !strings.HasPrefix(auth.String(), idp.AuthorizationEndpoint()) || q.Get("state") == "" || q.Get("nonce") == "" ||
+			q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" || q.Get("redirect_uri") != app.URL+"/auth/callback" {
+			t.Fatalf("authorization request %s", auth)
+		}
+		idp.QueueUser(&mockoidc.MockUser{Subject: "u1", Email: " Alice@Example.com", EmailVerified: true})
+		c.CheckRedirect = nil
+		resp, err = c.Get(auth.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		page := body(resp)
+		if resp.StatusCode != 200 || resp.Request.URL.Path != "/notifications" || !strings.Contains(page, "alice@example.com") ||
+			!strings.Contains(page, `data-testid="notification"`) {
+			t.Fatalf("after callback: %d %s", resp.StatusCode, resp.Request.URL)
+		}
+		var n int
+		if err := f.store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM sessions WHERE expiry > now()`).Scan(&n); err != nil || n == 0 {
+			t.Fatalf("no session row in PostgreSQL (%d, %v)", n, err)
+		}
+		// Signing out ends the session.
+		req, _ := http.NewRequest("POST", app.URL+"/signout", nil)
+		req.Header.Set("Origin", app.URL)
+		resp, err = c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body(resp)
+		if resp.StatusCode != 200 {
+			t.Fatalf("sign out: %d", resp.StatusCode)
+		}
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		resp, _ = c.Get(app.URL + "/")
+		body(resp)
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Errorf("still signed in after sign-out: %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("an unverified email is refused", func(t *testing.T) {
+		c := newClient(true)
+		idp.QueueUser(&mockoidc.MockUser{Subject: "u2", Email: "mallory@example.com", EmailVerified: false})
+		resp, err := c.Get(app.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		page := body(resp)
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "Sign-in failed") {
+			t.Fatalf("unverified: %d %s", resp.StatusCode, resp.Request.URL)
+		}
+	})
+
+	t.Run("a callback with a forged state is refused", func(t *testing.T) {
+		c := newClient(false)
+		resp, err := c.Get(app.URL + "/signin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body(resp)
+		resp, err = c.Get(app.URL + "/auth/callback?code=whatever&state=forged")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body(resp)
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("forged state: %d", resp.StatusCode)
+		}
+		for _, ck := range c.Jar.Cookies(public) {
+			if ck.Name == "microapps_session" {
+				resp, _ := c.Get(app.URL + "/")
+				body(resp)
+				if resp.StatusCode != http.StatusSeeOther {
+					t.Fatalf("forged callback signed the user in: %d", resp.StatusCode)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,459 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/microapps/microapps/store"
+)
+
+// Pager is the position in a paginated list.
+type Pager struct {
+	Page, Pages, Total int
+	PrevURL, NextURL   string
+}
+
+func newPager(r *http.Request, total, size int) Pager {
+	p := Pager{Page: pageParam(r), Total: total, Pages: (total + size - 1) / size}
+	if p.Pages < 1 {
+		p.Pages = 1
+	}
+	link := func(n int) string {
+		q := r.URL.Query()
+		q.Set("page", strconv.Itoa(n))
+		return r.URL.Path + "?" + q.Encode()
+	}
+	if p.Page > 1 {
+		p.PrevURL = link(min(p.Page-1, p.Pages))
+	}
+	if p.Page < p.Pages {
+		p.NextURL = link(p.Page + 1)
+	}
+	return p
+}
+
+func pageParam(r *http.Request) int {
+	n, err := strconv.Atoi(r.URL.Query().Get("page"))
+	if err != nil || n < 1 {
+		return 1
+	}
+	return min(n, 100000)
+}
+
+// validUUID keeps malformed integration ids away from the uuid column: they
+// are simply not found.
+func validUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func validID(s string) bool { return s != "" && len(s) <= 200 }
+
+// ---- My active surveys
+
+// SurveyRowVM is one row of My active surveys.
+type SurveyRowVM struct {
+	SurveyID   string
+	Name       string
+	Group      string
+	Icon       string
+	Ends       TimeVM
+	Status     Tag
+	DetailsURL string
+}
+
+func (s *Server) myActiveSurveys(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	rows, sum, err := s.opts.Store.MyActiveSurveysAndSummary(r.Context(), rc.email, rc.now)
+	if err != nil {
+		return err
+	}
+	rc.summary = sum
+	l := s.layout(rc, rc.lang.T("my.title"))
+	l.Nav = "my"
+	vm := make([]SurveyRowVM, 0, len(rows))
+	refs := make([]store.IntegrationRef, 0, len(rows))
+	for _, m := range rows {
+		vm = append(vm, SurveyRowVM{
+			SurveyID:   m.SurveyID,
+			Name:       m.SurveyName,
+			Group:      groupName(m.Integration),
+			Icon:       m.Integration.Icon,
+			Ends:       s.timeVM(m.ExpiresAt, rc),
+			Status:     statusTag(m.Status, rc.lang),
+			DetailsURL: surveyDetailsPath(m.Integration.ID, m.DistributionID),
+		})
+		refs = append(refs, m.Integration)
+	}
+	l.Stale = s.staleNotes(rc, refs...)
+	s.render(w, r, myActivePage(l, vm))
+	return nil
+}
+
+func groupName(in store.IntegrationRef) string {
+	if in.FunctionalGroup != "" {
+		return in.FunctionalGroup
+	}
+	return in.Name
+}
+
+// ---- Survey details
+
+// SurveyDetailVM is the Survey details page.
+type SurveyDetailVM struct {
+	SurveyID   string
+	Name       string
+	Group      string
+	Icon       string
+	Sent       TimeVM
+	Expires    TimeVM
+	Status     Tag
+	Sender     string
+	RespondURL string // "" when there is nothing safe to link to
+	Finished   bool
+	Expired    bool
+	Inactive   bool
+}
+
+func (s *Server) surveyDetails(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	integ, dist := r.PathValue("integrationId"), r.PathValue("distributionId")
+	if !validUUID(integ) || !validID(dist) {
+		return errNotFound
+	}
+	d, err := s.opts.Store.MySurveyDetail(r.Context(), rc.email, integ, dist)
+	if err != nil {
+		return err
+	}
+	vm := SurveyDetailVM{
+		SurveyID: d.SurveyID,
+		Name:     d.SurveyName,
+		Group:    groupName(d.Integration),
+		Icon:     d.Integration.Icon,
+		Sent:     s.timeVM(d.SentAt, rc),
+		Expires:  s.timeVM(d.ExpiresAt, rc),
+		Status:   statusTag(d.Status, rc.lang),
+		Sender:   sender(d.FromName, d.FromEmail),
+		Finished: isFinished(d.Status) || d.FinishedElsewhere,
+		Expired:  d.ExpiresAt != nil && !d.ExpiresAt.After(rc.now),
+		Inactive: !d.SurveyActive,
+	}
+	if d.FinishedElsewhere && !isFinished(d.Status) {
+		vm.Status = statusTag("SurveyFinished", rc.lang)
+	}
+	if !vm.Finished && !vm.Expired && !vm.Inactive {
+		vm.RespondURL, _ = safeHTTPURL(d.RespondLink)
+	}
+	l := s.layout(rc, d.SurveyName)
+	l.Nav = "my"
+	l.Stale = s.staleNotes(rc, d.Integration)
+	s.render(w, r, surveyDetailPage(l, vm))
+	return nil
+}
+
+func sender(name, email string) string {
+	switch {
+	case name != "" && email != "":
+		return name + " <" + email + ">"
+	case name != "":
+		return name
+	}
+	return email
+}
+
+// ---- Open surveys
+
+const openSurveysPageSize = 25
+
+// OpenSurveyVM is a row of Open surveys.
+type OpenSurveyVM struct {
+	SurveyID   string
+	Name       string
+	Group      string
+	Icon       string
+	Responses  int
+	Sent       int
+	Finished   int
+	Rate       int // percent finished of sent
+	Ends       TimeVM
+	ResultsURL string
+}
+
+// OpenSurveysVM is the Open surveys page.
+type OpenSurveysVM struct {
+	Search     string
+	Rows       []OpenSurveyVM
+	Pager      Pager
+	EmptyLabel string
+}
+
+func percent(part, whole int) int {
+	if whole <= 0 {
+		return 0
+	}
+	p := part * 100 / whole
+	return max(0, min(p, 100))
+}
+
+func (s *Server) openSurveys(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	if !rc.summary.IsAdmin {
+		return errNotFound
+	}
+	admin, err := s.opts.Store.AdminIntegrations(r.Context(), rc.email)
+	if err != nil {
+		return err
+	}
+	search := strings.TrimSpace(r.URL.Query().Get("q"))
+	if len(search) > 200 {
+		search = search[:200]
+	}
+	page := pageParam(r)
+	rows, total, err := s.opts.Store.OpenSurveys(r.Context(), store.OpenSurveysQuery{
+		Email: rc.email, Search: search, Limit: openSurveysPageSize, Offset: (page - 1) * openSurveysPageSize,
+	}, rc.now)
+	if err != nil {
+		return err
+	}
+	vm := OpenSurveysVM{Search: search, Pager: newPager(r, total, openSurveysPageSize)}
+	for _, o := range rows {
+		vm.Rows = append(vm.Rows, OpenSurveyVM{
+			SurveyID: o.SurveyID, Name: o.Name, Group: groupName(o.Integration), Icon: o.Integration.Icon,
+			Responses: o.Responses, Sent: o.Sent, Finished: o.Finished, Rate: percent(o.Finished, o.Sent),
+			Ends: s.timeVM(o.EndDate, rc), ResultsURL: surveyResultsPath(o.Integration.ID, o.SurveyID),
+		})
+	}
+	names := make([]string, 0, len(admin))
+	refs := make([]store.IntegrationRef, 0, len(admin))
+	for _, a := range admin {
+		names = append(names, groupName(a.IntegrationRef))
+		refs = append(refs, a.IntegrationRef)
+	}
+	if search != "" {
+		vm.EmptyLabel = rc.lang.T("admin.empty.search", search)
+	} else {
+		vm.EmptyLabel = rc.lang.T("admin.empty", strings.Join(names, ", "))
+	}
+	l := s.layout(rc, rc.lang.T("admin.title"))
+	l.Nav = "admin"
+	l.Stale = s.staleNotes(rc, refs...)
+	s.render(w, r, openSurveysPage(l, vm))
+	return nil
+}
+
+// ---- Survey results
+
+const recipientsPageSize = 50
+
+// DistributionVM is a distribution in the Survey results list.
+type DistributionVM struct {
+	ID        string
+	Type      string
+	Subject   string
+	Sent      TimeVM
+	SentCount int
+	Finished  int
+	Rate      int
+	Selected  bool
+	SelectURL string
+	DataURL   string
+}
+
+// RecipientVM is a row of the recipients table.
+type RecipientVM struct {
+	Email  string
+	Status Tag
+	At     TimeVM
+}
+
+// FilterVM is one option of the status filter.
+type FilterVM struct {
+	Key, Label string
+	Selected   bool
+}
+
+// SurveyResultsVM is the Survey results page.
+type SurveyResultsVM struct {
+	SurveyID      string
+	Name          string
+	Group         string
+	Icon          string
+	Recorded      int
+	Generated     int
+	Deleted       int
+	Sent          int
+	Finished      int
+	Ends          TimeVM
+	ResultsURL    string // Qualtrics
+	Distributions []DistributionVM
+	Selected      *DistributionVM
+	Filters       []FilterVM
+	Status        string
+	Recipients    []RecipientVM
+	Pager         Pager
+	Path          string
+}
+
+func (s *Server) surveyResults(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	integ, surveyID := r.PathValue("integrationId"), r.PathValue("surveyId")
+	if !validUUID(integ) || !validID(surveyID) || !rc.summary.IsAdmin {
+		return errNotFound
+	}
+	res, err := s.opts.Store.SurveyResults(r.Context(), rc.email, integ, surveyID)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	vm := SurveyResultsVM{
+		SurveyID: res.SurveyID, Name: res.Name, Group: groupName(res.Integration.IntegrationRef), Icon: res.Integration.Icon,
+		Recorded: res.ResponsesAuditable, Generated: res.ResponsesGenerated, Deleted: res.ResponsesDeleted,
+		Ends:       s.timeVM(res.EndDate, rc),
+		ResultsURL: deepLink(res.Integration, linkResults, map[string]string{"surveyId": res.SurveyID}),
+		Path:       r.URL.Path,
+	}
+	want := q.Get("distribution")
+	base := surveyResultsPath(integ, res.SurveyID)
+	for i, d := range res.Distributions {
+		dv := DistributionVM{
+			ID: d.ID, Type: rc.lang.T("type." + d.RequestType), Subject: d.Subject,
+			Sent: s.timeVM(d.SendDate, rc), SentCount: d.Sent, Finished: d.Finished, Rate: percent(d.Finished, d.Sent),
+			SelectURL: base + "?distribution=" + url.QueryEscape(d.ID),
+			DataURL:   distributionDataPath(integ, d.ID),
+		}
+		if strings.HasPrefix(dv.Type, "type.") {
+			dv.Type = d.RequestType
+		}
+		dv.Selected = d.ID == want || (want == "" && i == 0)
+		vm.Sent += d.Sent
+		vm.Finished += d.Finished
+		vm.Distributions = append(vm.Distributions, dv)
+	}
+	for i := range vm.Distributions {
+		if vm.Distributions[i].Selected {
+			vm.Selected = &vm.Distributions[i]
+		}
+	}
+	if want != "" && vm.Selected == nil {
+		return errNotFound
+	}
+	status := q.Get("status")
+	vm.Filters = append(vm.Filters, FilterVM{Key: "", Label: rc.lang.T("results.filter.all"), Selected: status == ""})
+	known := false
+	for _, k := range filterKeys {
+		vm.Filters = append(vm.Filters, FilterVM{Key: k, Label: rc.lang.T("status." + k), Selected: k == status})
+		known = known || k == status
+	}
+	if !known {
+		status = ""
+	}
+	vm.Status = status
+	if vm.Selected != nil {
+		page := pageParam(r)
+		rq := store.RecipientsQuery{Email: rc.email, IntegrationID: integ, DistributionID: vm.Selected.ID,
+			Limit: recipientsPageSize, Offset: (page - 1) * recipientsPageSize}
+		if status != "" {
+			rq.Statuses = statusesFor(status)
+		}
+		recips, total, err := s.opts.Store.DistributionRecipients(r.Context(), rq)
+		if err != nil {
+			return err
+		}
+		for _, rr := range recips {
+			vm.Recipients = append(vm.Recipients, RecipientVM{Email: rr.Email, Status: statusTag(rr.Status, rc.lang), At: s.timeVM(rr.LatestAt(), rc)})
+		}
+		vm.Pager = newPager(r, total, recipientsPageSize)
+	}
+	l := s.layout(rc, res.Name)
+	l.Nav = "admin"
+	l.Stale = s.staleNotes(rc, res.Integration.IntegrationRef)
+	s.render(w, r, surveyResultsPage(l, vm))
+	return nil
+}
+
+// ---- Distribution data
+
+// StatVM is one of the nine figures.
+type StatVM struct {
+	Key   string
+	Label string
+	Value int
+}
+
+// DistributionDataVM is the Distribution data page.
+type DistributionDataVM struct {
+	ID         string
+	SurveyName string
+	SurveyURL  string
+	Group      string
+	Icon       string
+	Type       string
+	Subject    string
+	Sender     string
+	Created    TimeVM
+	Sent       TimeVM
+	Expires    TimeVM
+	Stats      []StatVM
+	RateLabel  string
+	ReviewURL  string
+	Chart      ChartVM
+}
+
+func (s *Server) distributionData(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	integ, distID := r.PathValue("integrationId"), r.PathValue("distributionId")
+	if !validUUID(integ) || !validID(distID) || !rc.summary.IsAdmin {
+		return errNotFound
+	}
+	d, err := s.opts.Store.DistributionData(r.Context(), rc.email, integ, distID)
+	if err != nil {
+		return err
+	}
+	st := d.Stats
+	vm := DistributionDataVM{
+		ID: d.ID, SurveyName: d.SurveyName, SurveyURL: surveyResultsPath(integ, d.SurveyID) + "?distribution=" + url.QueryEscape(d.ID),
+		Group: groupName(d.Integration.IntegrationRef), Icon: d.Integration.Icon,
+		Type: rc.lang.T("type." + d.RequestType), Subject: d.Subject, Sender: sender(d.FromName, d.FromEmail),
+		Created: s.timeVM(d.CreatedDate, rc), Sent: s.timeVM(d.SendDate, rc), Expires: s.timeVM(d.LinkExpiration, rc),
+		Stats: []StatVM{
+			{"sent", rc.lang.T("stat.sent"), st.Sent},
+			{"opened", rc.lang.T("stat.opened"), st.Opened},
+			{"started", rc.lang.T("stat.started"), st.Started},
+			{"finished", rc.lang.T("stat.finished"), st.Finished},
+			{"bounced", rc.lang.T("stat.bounced"), st.Bounced},
+			{"failed", rc.lang.T("stat.failed"), st.Failed},
+			{"skipped", rc.lang.T("stat.skipped"), st.Skipped},
+			{"blocked", rc.lang.T("stat.blocked"), st.Blocked},
+			{"complaints", rc.lang.T("stat.complaints"), st.Complaints},
+		},
+		RateLabel: strconv.Itoa(percent(st.Finished, st.Sent)) + "%",
+		ReviewURL: deepLink(d.Integration, linkReviewDistributions, map[string]string{"surveyId": d.SurveyID, "distributionId": d.ID}),
+		Chart:     buildChart(d.History, rc),
+	}
+	if strings.HasPrefix(vm.Type, "type.") {
+		vm.Type = d.RequestType
+	}
+	if rc.lang == langFR {
+		vm.RateLabel = strconv.Itoa(percent(st.Finished, st.Sent)) + " %"
+	}
+	title := rc.lang.T("dist.title")
+	if d.SurveyName != "" {
+		title += " – " + d.SurveyName
+	}
+	l := s.layout(rc, title)
+	l.Nav = "admin"
+	l.Stale = s.staleNotes(rc, d.Integration.IntegrationRef)
+	s.render(w, r, distributionDataPage(l, vm))
+	return nil
+}

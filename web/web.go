@@ -1,0 +1,237 @@
+// Package web serves the pages people use every day (My active surveys,
+// Survey details, the Brand Admin views and the notification feed) and the
+// caller's own JSON under /api/v1/me. Pages read only PostgreSQL through the
+// store; every action that changes Qualtrics is a deep link.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alexedwards/scs/pgxstore"
+	"github.com/alexedwards/scs/v2"
+	"github.com/alexedwards/scs/v2/memstore"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+
+	"github.com/microapps/microapps/store"
+)
+
+// Store is what the pages read. *store.Store satisfies it.
+type Store interface {
+	MyActiveSurveys(ctx context.Context, email string, now time.Time) ([]store.MySurvey, error)
+	MyActiveSurveysAndSummary(ctx context.Context, email string, now time.Time) ([]store.MySurvey, store.UserSummary, error)
+	MySurveyDetail(ctx context.Context, email, integrationID, distributionID string) (store.MySurveyDetail, error)
+	AdminIntegrations(ctx context.Context, email string) ([]store.AdminIntegration, error)
+	OpenSurveys(ctx context.Context, q store.OpenSurveysQuery, now time.Time) ([]store.OpenSurvey, int, error)
+	SurveyResults(ctx context.Context, email, integrationID, surveyID string) (store.SurveyResult, error)
+	DistributionRecipients(ctx context.Context, q store.RecipientsQuery) ([]store.RecipientRow, int, error)
+	DistributionData(ctx context.Context, email, integrationID, distributionID string) (store.DistributionData, error)
+	Feed(ctx context.Context, email string, now time.Time, limit int) ([]store.FeedItem, error)
+	UserSummary(ctx context.Context, email string, now time.Time) (store.UserSummary, error)
+	MarkRead(ctx context.Context, email string, id int64, now time.Time) (int64, error)
+}
+
+// Auth modes.
+const (
+	AuthOIDC   = "oidc"
+	AuthHeader = "header"
+	AuthDev    = "dev"
+)
+
+// Options configure a Server.
+type Options struct {
+	Store Store
+	// Sessions stores sign-in sessions (oidc and dev modes). When nil and
+	// Store has a Pool() method (as *store.Store does), sessions live in the
+	// PostgreSQL sessions table so any replica can serve any user; otherwise
+	// in memory.
+	Sessions scs.Store
+	Log      *zap.Logger
+
+	AuthMode       string         // "oidc", "header" or "dev"
+	AuthHeader     string         // header mode: the header holding the email (default X-Forwarded-Email)
+	TrustedProxies []netip.Prefix // header mode: only these peers may set it
+
+	OIDCIssuer       string
+	OIDCClientID     string
+	OIDCClientSecret string
+	// PublicURL is the external URL of the service: the OIDC redirect URL is
+	// derived from it, and an https URL makes cookies Secure.
+	PublicURL *url.URL
+
+	// AllowDevAuth must be true for AuthMode "dev": anyone can act as anyone,
+	// so only `microapps demo` sets it.
+	AllowDevAuth bool
+	DevUsers     []string // the demo users offered on the dev sign-in page
+
+	Now func() time.Time // default time.Now
+}
+
+// Server serves the pages and the user API.
+type Server struct {
+	opts     Options
+	log      *zap.Logger
+	now      func() time.Time
+	sessions *scs.SessionManager // nil in header mode
+	oidc     *oidcAuth           // nil unless oidc mode
+	static   *staticFiles
+	zones    zones
+	devUsers map[string]bool
+
+	handlerOnce sync.Once
+	handler     http.Handler
+}
+
+// New checks opts and builds a Server. It makes no network call: the OIDC
+// provider is discovered on the first sign-in, so a slow identity provider
+// never stops the pages from starting.
+func New(opts Options) (*Server, error) {
+	if opts.Store == nil {
+		return nil, errors.New("web: Options.Store is required")
+	}
+	s := &Server{opts: opts, log: opts.Log, now: opts.Now, devUsers: map[string]bool{}}
+	if s.log == nil {
+		s.log = zap.NewNop()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	var err error
+	if s.static, err = newStaticFiles(); err != nil {
+		return nil, err
+	}
+	switch opts.AuthMode {
+	case AuthHeader:
+		if s.opts.AuthHeader == "" {
+			s.opts.AuthHeader = "X-Forwarded-Email"
+		}
+		if len(opts.TrustedProxies) == 0 {
+			return nil, errors.New("web: header auth needs at least one trusted proxy prefix")
+		}
+	case AuthDev:
+		if !opts.AllowDevAuth {
+			return nil, errors.New("web: dev sign-in is only allowed under `microapps demo`")
+		}
+		for _, e := range opts.DevUsers {
+			if n := normalizeEmail(e); validEmail(n) {
+				s.devUsers[n] = true
+			}
+		}
+		if len(s.devUsers) == 0 {
+			return nil, errors.New("web: dev sign-in needs at least one demo user")
+		}
+		s.sessions = s.newSessions()
+	case AuthOIDC:
+		if opts.OIDCIssuer == "" || opts.OIDCClientID == "" || opts.OIDCClientSecret == "" {
+			return nil, errors.New("web: oidc auth needs an issuer, a client id and a client secret")
+		}
+		if opts.PublicURL == nil || opts.PublicURL.Host == "" {
+			return nil, errors.New("web: oidc auth needs the public URL for its redirect URL")
+		}
+		s.sessions = s.newSessions()
+		s.oidc = newOIDCAuth(opts)
+	default:
+		return nil, fmt.Errorf("web: unknown auth mode %q (want oidc, header or dev)", opts.AuthMode)
+	}
+	return s, nil
+}
+
+func (s *Server) newSessions() *scs.SessionManager {
+	sm := scs.New()
+	switch {
+	case s.opts.Sessions != nil:
+		sm.Store = s.opts.Sessions
+	default:
+		if p, ok := s.opts.Store.(interface{ Pool() *pgxpool.Pool }); ok {
+			// The store's purge job deletes expired sessions; no cleanup goroutine here.
+			sm.Store = pgxstore.NewWithCleanupInterval(p.Pool(), 0)
+		} else {
+			sm.Store = memstore.NewWithCleanupInterval(0)
+		}
+	}
+	sm.Lifetime = 12 * time.Hour
+	sm.IdleTimeout = 4 * time.Hour
+	sm.Cookie.Name = "microapps_session"
+	sm.Cookie.HttpOnly = true
+	sm.Cookie.SameSite = http.SameSiteLaxMode // the IdP's redirect back is a top-level GET
+	sm.Cookie.Secure = s.opts.PublicURL != nil && s.opts.PublicURL.Scheme == "https"
+	sm.Cookie.Persist = false
+	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+		s.serverError(w, r, fmt.Errorf("session: %w", err))
+	}
+	return sm
+}
+
+// Handler serves every page, the sign-in routes and the static assets. It
+// does not serve /livez, /readyz or /metrics.
+func (s *Server) Handler() http.Handler {
+	s.handlerOnce.Do(func() { s.handler = s.buildHandler() })
+	return s.handler
+}
+
+func (s *Server) buildHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /static/{file}", s.static)
+	mux.HandleFunc("GET /{$}", s.pageWith(s.myActiveSurveys, false))
+	mux.HandleFunc("GET /surveys/{integrationId}/{distributionId}", s.page(s.surveyDetails))
+	mux.HandleFunc("GET /admin/surveys", s.page(s.openSurveys))
+	mux.HandleFunc("GET /admin/surveys/{integrationId}/{surveyId}", s.page(s.surveyResults))
+	mux.HandleFunc("GET /admin/distributions/{integrationId}/{distributionId}", s.page(s.distributionData))
+	mux.HandleFunc("GET /notifications", s.page(s.notifications))
+	mux.HandleFunc("POST /notifications/read", s.page(s.markRead))
+	mux.HandleFunc("POST /lang", s.setLang)
+	mux.HandleFunc("GET /signin", s.signIn)
+	mux.HandleFunc("POST /signin/dev", s.devSignIn)
+	mux.HandleFunc("GET /auth/callback", s.oidcCallback)
+	mux.HandleFunc("POST /signout", s.signOut)
+	mux.HandleFunc("/", s.notFoundHandler)
+
+	var h http.Handler = mux
+	if s.sessions != nil {
+		h = s.sessions.LoadAndSave(h)
+	}
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(s.forbidden))
+	h = cop.Handler(h)
+	return securityHeaders(h)
+}
+
+// securityHeaders sets a strict policy on every response: no inline script or
+// style, no framing, nothing loaded from another origin.
+func securityHeaders(next http.Handler) http.Handler {
+	const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+		"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// normalizeEmail matches how the sync stores emails: trimmed and lower-cased.
+func normalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
+
+func validEmail(e string) bool {
+	if len(e) < 3 || len(e) > 320 || strings.Count(e, "@") != 1 || e[0] == '@' || e[len(e)-1] == '@' {
+		return false
+	}
+	for _, c := range e {
+		if c <= ' ' || c == 0x7f || c == '<' || c == '>' || c == '"' || c == ',' {
+			return false
+		}
+	}
+	return true
+}
