@@ -107,6 +107,9 @@ func Up(ctx context.Context, databaseURL string) error {
 	if err != nil {
 		return err
 	}
+	// Close releases the dedicated connection the driver holds for its lock;
+	// left open, it keeps the database busy (a template could not be cloned).
+	defer m.Close()
 	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
 		return fmt.Errorf("migrations: up: %w", err)
 	}
@@ -146,6 +149,7 @@ func Down(ctx context.Context, databaseURL string) error {
 	if err != nil {
 		return err
 	}
+	defer m.Close()
 	if err := m.Down(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
 		return fmt.Errorf("migrations: down: %w", err)
 	}

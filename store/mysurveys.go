@@ -53,8 +53,8 @@ type MySurvey struct {
 const finishedStatusList = `('SurveyFinished', 'SurveyScreenedOut')`
 
 // The user's candidate rows come from the partial email index (finished rows are
-// not in it). The "finished elsewhere" check walks the survey's distributions and
-// the recipients primary key, so it never scans recipients by email alone.
+// not in it); the "finished through another invitation" check uses the partial
+// index of finished rows (migration 0008), so neither scans a survey's recipients.
 const myActiveSurveysSQL = `
 WITH mine AS (
     SELECT r.integration_id, r.survey_id, r.distribution_id, r.status, r.sent_at, r.respond_link,
@@ -82,11 +82,9 @@ JOIN integrations i ON i.id = l.integration_id
 WHERE (l.expires_at IS NULL OR l.expires_at > $2)
   AND NOT EXISTS (
     SELECT 1
-    FROM distributions fd
-    JOIN recipients f ON f.integration_id = fd.integration_id AND f.distribution_id = fd.qualtrics_id
-    WHERE fd.integration_id = l.integration_id AND fd.survey_id = l.survey_id
-      AND fd.deleted_at IS NULL
-      AND f.email = $1 AND f.deleted_at IS NULL AND f.status IN ` + finishedStatusList + `)
+    FROM recipients f
+    WHERE f.email = $1 AND f.integration_id = l.integration_id AND f.survey_id = l.survey_id
+      AND f.deleted_at IS NULL AND f.status IN ` + finishedStatusList + `)
 ORDER BY l.expires_at ASC NULLS LAST, l.survey_name, l.integration_id, l.survey_id`
 
 // MyActiveSurveys lists the surveys email still has to answer across all
@@ -170,10 +168,9 @@ SELECT i.id::text, i.name, i.functional_group, i.icon,
        d.qualtrics_id, d.request_type, r.status, r.sent_at, r.opened_at, r.response_started_at, r.response_completed_at,
        coalesce(r.link_expiration, d.link_expiration, s.end_date), d.from_name, d.from_email, r.respond_link,
        EXISTS (
-         SELECT 1 FROM distributions fd
-         JOIN recipients f ON f.integration_id = fd.integration_id AND f.distribution_id = fd.qualtrics_id
-         WHERE fd.integration_id = r.integration_id AND fd.survey_id = r.survey_id AND fd.deleted_at IS NULL
-           AND f.email = r.email AND f.deleted_at IS NULL AND f.status IN ` + finishedStatusList + `)
+         SELECT 1 FROM recipients f
+         WHERE f.email = r.email AND f.integration_id = r.integration_id AND f.survey_id = r.survey_id
+           AND f.deleted_at IS NULL AND f.status IN ` + finishedStatusList + `)
 FROM recipients r
 JOIN distributions d ON d.integration_id = r.integration_id AND d.qualtrics_id = r.distribution_id
 JOIN surveys s ON s.integration_id = r.integration_id AND s.qualtrics_id = r.survey_id
