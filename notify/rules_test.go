@@ -52,13 +52,17 @@ func TestCheckWindowsExpiringRules(t *testing.T) {
 			name:  "a link expiring in 23 hours gets one notice, and a re-run raises nothing",
 			setup: func(i string) { one(i, at(23*h), "Success") },
 			steps: []step{{at: 0, raised: 1}, {at: 0, raised: 0}, {at: 2 * h, raised: 0}},
-			keys:  func(i string) []string { return []string{key("survey_expiring", i, "SV_1", "ann@example.com", unix(23*h))} },
+			keys: func(i string) []string {
+				return []string{key("survey_expiring", i, "SV_1", "ann@example.com", unix(23*h))}
+			},
 		},
 		{
 			name:  "a link expiring in 25 hours waits for the window to open",
 			setup: func(i string) { one(i, at(25*h), "SurveyStarted") },
 			steps: []step{{at: 0, raised: 0}, {at: 59 * time.Minute, raised: 0}, {at: h, raised: 1}, {at: 3 * h, raised: 0}},
-			keys:  func(i string) []string { return []string{key("survey_expiring", i, "SV_1", "ann@example.com", unix(25*h))} },
+			keys: func(i string) []string {
+				return []string{key("survey_expiring", i, "SV_1", "ann@example.com", unix(25*h))}
+			},
 		},
 		{
 			name:  "a recipient who finished before the window opens gets nothing",
@@ -69,7 +73,9 @@ func TestCheckWindowsExpiringRules(t *testing.T) {
 			name:  "a recipient who finishes after the window opened keeps the one notice",
 			setup: func(i string) { one(i, at(20*h), "Success") },
 			steps: []step{{at: 0, raised: 1}, {at: h, mutate: `UPDATE recipients SET status = 'SurveyFinished' WHERE integration_id = $1`, raised: 0}},
-			keys:  func(i string) []string { return []string{key("survey_expiring", i, "SV_1", "ann@example.com", unix(20*h))} },
+			keys: func(i string) []string {
+				return []string{key("survey_expiring", i, "SV_1", "ann@example.com", unix(20*h))}
+			},
 		},
 		{
 			name:  "a screened-out recipient gets nothing",
@@ -91,7 +97,9 @@ func TestCheckWindowsExpiringRules(t *testing.T) {
 			integ: integrationRow{NeverSynced: true},
 			setup: func(i string) { one(i, at(20*h), "Success") },
 			steps: []step{{at: 0, raised: 0}, {at: h, mutate: `UPDATE integrations SET first_full_sync_at = now() WHERE id = $1`, raised: 1}},
-			keys:  func(i string) []string { return []string{key("survey_expiring", i, "SV_1", "ann@example.com", unix(20*h))} },
+			keys: func(i string) []string {
+				return []string{key("survey_expiring", i, "SV_1", "ann@example.com", unix(20*h))}
+			},
 		},
 		{
 			name: "a test email gets nothing",
@@ -160,7 +168,9 @@ func TestCheckWindowsExpiringRules(t *testing.T) {
 				f.recip(i, recipRow{Dist: "EMD_3", Contact: "CID_1", Survey: "SV_1", Email: "ann@example.com", LinkExpiration: at(10 * h)})
 			},
 			steps: []step{{at: 0, raised: 1}, {at: 11 * h, raised: 0}},
-			keys:  func(i string) []string { return []string{key("survey_expiring", i, "SV_1", "ann@example.com", unix(20*h))} },
+			keys: func(i string) []string {
+				return []string{key("survey_expiring", i, "SV_1", "ann@example.com", unix(20*h))}
+			},
 		},
 		{
 			name: "an invitation still open past the window holds the notice back",
@@ -172,7 +182,9 @@ func TestCheckWindowsExpiringRules(t *testing.T) {
 				f.recip(i, recipRow{Dist: "EMD_2", Contact: "CID_9", Survey: "SV_1", Email: "ann@example.com", LinkExpiration: at(40 * h)})
 			},
 			steps: []step{{at: 0, raised: 0}, {at: 16 * h, raised: 1}},
-			keys:  func(i string) []string { return []string{key("survey_expiring", i, "SV_1", "ann@example.com", unix(40*h))} },
+			keys: func(i string) []string {
+				return []string{key("survey_expiring", i, "SV_1", "ann@example.com", unix(40*h))}
+			},
 		},
 		{
 			name: "finishing through one invitation silences the others",
