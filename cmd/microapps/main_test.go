@@ -61,10 +61,10 @@ func TestMigrateUpDownUpThroughTheCommand(t *testing.T) {
 	dbURL := storetest.NewDatabase(t)
 	env := envOf(map[string]string{"MICROAPPS_DATABASE_URL": dbURL})
 	for _, step := range []struct{ arg, want string }{
-		{"up", "schema 5 of 5"},
+		{"up", "schema 6 of 6"},
 		{"down", "schema 0 of 5"},
-		{"up", "schema 5 of 5"},
-		{"version", "schema 5 of 5"},
+		{"up", "schema 6 of 6"},
+		{"version", "schema 6 of 6"},
 	} {
 		var out syncBuffer
 		if err := run(context.Background(), []string{"migrate", step.arg}, env, &out); err != nil {
