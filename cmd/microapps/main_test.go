@@ -62,7 +62,7 @@ func TestMigrateUpDownUpThroughTheCommand(t *testing.T) {
 	env := envOf(map[string]string{"MICROAPPS_DATABASE_URL": dbURL})
 	for _, step := range []struct{ arg, want string }{
 		{"up", "schema 6 of 6"},
-		{"down", "schema 0 of 5"},
+		{"down", "schema 0 of 6"},
 		{"up", "schema 6 of 6"},
 		{"version", "schema 6 of 6"},
 	} {
