@@ -22,6 +22,7 @@ import (
 
 	"github.com/microapps/microapps/api"
 	"github.com/microapps/microapps/migrations"
+	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/store"
 )
 
@@ -51,6 +52,7 @@ type app struct {
 	log      *zap.Logger
 	store    *store.Store
 	river    *river.Client[pgx.Tx]
+	notifier *notify.Notifier
 	draining atomic.Bool
 
 	schemaMu      atomic.Pointer[schemaCheck]
@@ -107,8 +109,19 @@ func (a *app) checkSchema(ctx context.Context) error {
 }
 
 func (a *app) setupRiver() error {
+	var mailer notify.Mailer
+	if a.cfg.SMTPURL != nil {
+		m, err := notify.NewSMTPMailer(a.cfg.SMTPURL.String(), a.cfg.MailFrom)
+		if err != nil {
+			return err
+		}
+		mailer = m
+	}
+	a.notifier = notify.New(notify.Options{Store: a.store, Keyring: a.cfg.Keyring, Log: a.log.Named("notify"),
+		PublicURL: a.cfg.PublicURL, Mailer: mailer})
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &purgeWorker{store: a.store, log: a.log})
+	a.notifier.Register(workers)
 	rcfg := &river.Config{
 		Logger:  slog.New(zapslog.NewHandler(a.log.Named("river").Core(), zapslog.WithName("river"))),
 		Workers: workers,
@@ -125,12 +138,14 @@ func (a *app) setupRiver() error {
 				return purgeArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: 10 * time.Minute}}
 			}, &river.PeriodicJobOpts{ID: "purge", RunOnStart: true}),
 		}
+		rcfg.PeriodicJobs = append(rcfg.PeriodicJobs, a.notifier.PeriodicJobs()...)
 	}
 	c, err := river.NewClient(riverpgxv5.New(a.store.Pool()), rcfg)
 	if err != nil {
 		return fmt.Errorf("river: %w", err)
 	}
 	a.river = c
+	a.notifier.SetRiver(c)
 	return nil
 }
 

@@ -1,0 +1,200 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/riverqueue/river"
+	"go.uber.org/zap"
+
+	"github.com/microapps/microapps/seal"
+	"github.com/microapps/microapps/store"
+)
+
+// permanentError is a failure that retrying cannot fix (a 4xx answer, a
+// secret that no key opens): the delivery fails at once.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Deliver works one delivery: sends it unless it was already sent or
+// skipped, and records the outcome. final says this is the last attempt River
+// will make, so a failure is recorded as "failed" rather than "pending". An
+// error return makes River retry with its backoff.
+func (n *Notifier) Deliver(ctx context.Context, deliveryID int64, final bool, now time.Time) error {
+	w, err := n.o.Store.GetDeliveryWork(ctx, deliveryID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // the integration and its deliveries are gone
+	}
+	if err != nil {
+		return err
+	}
+	d := w.Delivery
+	if d.Status == "sent" || d.Status == "skipped" {
+		return nil
+	}
+	log := n.o.Log.With(zap.Int64("delivery", d.ID), zap.String("channel", d.Channel),
+		zap.String("integration", d.IntegrationID), zap.String("kind", w.Notification.Kind))
+
+	var sendErr error
+	switch {
+	case d.Channel == ChannelEmail && n.o.Mailer == nil:
+		return n.finish(ctx, d, "skipped", "email is not configured", now, nil)
+	case d.Channel == ChannelWebhook && w.Webhook.URL == "":
+		return n.finish(ctx, d, "skipped", "the integration has no webhook", now, nil)
+	case d.Channel == ChannelEmail:
+		var msg Message
+		if msg, sendErr = n.emailMessage(w); sendErr == nil {
+			sendErr = n.o.Mailer.Send(ctx, msg)
+		}
+	case d.Channel == ChannelWebhook:
+		sendErr = n.postWebhook(ctx, w)
+	default:
+		sendErr = &permanentError{fmt.Errorf("unknown channel %q", d.Channel)}
+	}
+	if sendErr == nil {
+		log.Info("notification delivered")
+		return n.finish(ctx, d, "sent", "", now, nil)
+	}
+	var perm *permanentError
+	switch {
+	case errors.As(sendErr, &perm):
+		log.Warn("notification delivery failed for good", zap.Error(sendErr))
+		return n.finish(ctx, d, "failed", sendErr.Error(), now, river.JobCancel(sendErr))
+	case final:
+		log.Warn("notification delivery failed, no attempts left", zap.Error(sendErr))
+		return n.finish(ctx, d, "failed", sendErr.Error(), now, sendErr)
+	default:
+		log.Info("notification delivery failed, will retry", zap.Error(sendErr))
+		return n.finish(ctx, d, "pending", sendErr.Error(), now, sendErr)
+	}
+}
+
+// finish records the outcome and returns ret, the error River should see.
+func (n *Notifier) finish(ctx context.Context, d store.Delivery, status, lastError string, now time.Time, ret error) error {
+	if _, err := n.o.Store.FinishDelivery(ctx, d.ID, status, truncate(lastError, 1000), now); err != nil {
+		return err
+	}
+	if n.o.Metrics != nil {
+		result := status
+		if status == "pending" {
+			result = "retry"
+		}
+		n.o.Metrics.Delivery(d.Channel, result)
+	}
+	return ret
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// WebhookPayload is the JSON body of a "json" format webhook.
+type WebhookPayload struct {
+	ID             int64           `json:"id"`
+	Kind           string          `json:"kind"`
+	IntegrationID  string          `json:"integrationId"`
+	Email          string          `json:"email"`
+	SurveyID       string          `json:"surveyId"`
+	DistributionID string          `json:"distributionId"`
+	Data           json.RawMessage `json:"data"`
+	CreatedAt      time.Time       `json:"createdAt"`
+}
+
+// SignatureHeader carries "sha256=" and the hex HMAC-SHA256 of the body under
+// the integration's webhook secret.
+const SignatureHeader = "X-Microapps-Signature"
+
+// Sign returns the SignatureHeader value of body under secret.
+func Sign(secret, body []byte) string {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// webhookAD binds a sealed webhook secret to its integration (and keeps it
+// apart from the integration's Qualtrics credential).
+func webhookAD(integrationID string) []byte { return []byte("webhook:" + integrationID) }
+
+// SealWebhookSecret seals a webhook secret for store.Webhook.
+func SealWebhookSecret(kr *seal.Keyring, integrationID, secret string) (keyID string, sealed []byte, err error) {
+	return kr.Seal([]byte(secret), webhookAD(integrationID))
+}
+
+func (n *Notifier) webhookBody(w store.DeliveryWork) ([]byte, error) {
+	nt := w.Notification
+	switch w.Webhook.Format {
+	case "slack", "teams":
+		t, err := n.texts(nt.Kind, nt.Data)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(map[string]string{"text": t.chat(w.Webhook.Format, n.feedURL())})
+	default:
+		return json.Marshal(WebhookPayload{ID: nt.ID, Kind: nt.Kind, IntegrationID: nt.IntegrationID, Email: nt.Email,
+			SurveyID: nt.SurveyID, DistributionID: nt.DistributionID, Data: nt.Data, CreatedAt: nt.CreatedAt.UTC()})
+	}
+}
+
+func (n *Notifier) postWebhook(ctx context.Context, w store.DeliveryWork) error {
+	body, err := n.webhookBody(w)
+	if err != nil {
+		return &permanentError{err}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.Webhook.URL, bytes.NewReader(body))
+	if err != nil {
+		return &permanentError{errors.New("webhook URL is not valid")}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "microapps-webhook/1")
+	req.Header.Set("Idempotency-Key", w.Delivery.IdempotencyKey)
+	if len(w.Webhook.SecretSealed) > 0 {
+		if n.o.Keyring == nil {
+			return &permanentError{errors.New("webhook secret set but no key ring to open it")}
+		}
+		secret, err := n.o.Keyring.Open(w.Webhook.SecretKeyID, w.Webhook.SecretSealed, webhookAD(w.Delivery.IntegrationID))
+		if err != nil {
+			return &permanentError{fmt.Errorf("webhook secret: %w", err)}
+		}
+		req.Header.Set(SignatureHeader, Sign(secret, body))
+	}
+	resp, err := n.o.HTTPClient.Do(req)
+	if err != nil {
+		// The URL may hold a token (Slack and Teams put one in the path):
+		// never let it reach last_error or the log.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return fmt.Errorf("webhook: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return nil
+	case resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooEarly,
+		resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode >= 500:
+		return fmt.Errorf("webhook: HTTP %d", resp.StatusCode)
+	default:
+		return &permanentError{fmt.Errorf("webhook: HTTP %d", resp.StatusCode)}
+	}
+}
+
+func (n *Notifier) feedURL() string {
+	return n.o.PublicURL.JoinPath("notifications").String()
+}

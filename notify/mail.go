@@ -1,0 +1,172 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"github.com/microapps/microapps/store"
+)
+
+// Message is one email: a text and an HTML alternative of the same content.
+type Message struct {
+	To        string
+	Subject   string
+	Text      string
+	HTML      string
+	MessageID string // without angle brackets; the same on every retry
+}
+
+// Mailer sends email.
+type Mailer interface {
+	Send(ctx context.Context, m Message) error
+}
+
+func (n *Notifier) emailMessage(w store.DeliveryWork) (Message, error) {
+	t, err := n.texts(w.Notification.Kind, w.Notification.Data)
+	if err != nil {
+		return Message{}, &permanentError{err}
+	}
+	feed := n.feedURL()
+	var html bytes.Buffer
+	v := emailView{Lang: t.lang, Subject: t.Subject, Body: t.Body, ButtonLabel: t.ButtonLabel, ButtonURL: t.ButtonURL,
+		FeedLabel: t.FeedLabel, FeedURL: feed, Footer: t.Footer}
+	if err := emailHTML(v).Render(context.Background(), &html); err != nil {
+		return Message{}, &permanentError{fmt.Errorf("render email: %w", err)}
+	}
+	host := n.o.PublicURL.Hostname()
+	if host == "" {
+		host = "microapps.invalid"
+	}
+	return Message{
+		To:        w.Notification.Email,
+		Subject:   t.Subject,
+		Text:      t.plain(feed),
+		HTML:      html.String(),
+		MessageID: w.Delivery.IdempotencyKey + "@" + host,
+	}, nil
+}
+
+// SMTPMailer sends email over SMTP with go-mail.
+type SMTPMailer struct {
+	host     string
+	port     int
+	ssl      bool
+	policy   gomail.TLSPolicy
+	user     string
+	password string
+	from     string
+	timeout  time.Duration
+}
+
+// NewSMTPMailer builds a mailer from MICROAPPS_SMTP_URL and
+// MICROAPPS_MAIL_FROM:
+//
+//	smtp://[user:password@]host[:port][?tls=mandatory|opportunistic|none]
+//	smtps://[user:password@]host[:port]
+//
+// smtp uses STARTTLS (port 587 by default): mandatory when credentials are
+// given, so they never cross the network in the clear, opportunistic
+// otherwise; tls=none is for a relay on loopback. smtps is TLS from the first
+// byte (port 465 by default). Error messages never include the password.
+func NewSMTPMailer(rawURL, from string) (Mailer, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, errors.New("notify: SMTP URL is not a valid URL")
+	}
+	m := &SMTPMailer{host: u.Hostname(), timeout: 30 * time.Second}
+	switch u.Scheme {
+	case "smtp":
+		m.port = 587
+	case "smtps":
+		m.port, m.ssl = 465, true
+	default:
+		return nil, fmt.Errorf("notify: SMTP URL scheme must be smtp or smtps, not %q", u.Scheme)
+	}
+	if m.host == "" {
+		return nil, errors.New("notify: SMTP URL has no host")
+	}
+	if p := u.Port(); p != "" {
+		if m.port, err = strconv.Atoi(p); err != nil || m.port <= 0 || m.port > 65535 {
+			return nil, fmt.Errorf("notify: SMTP URL port %q is not valid", p)
+		}
+	}
+	if u.User != nil {
+		m.user = u.User.Username()
+		m.password, _ = u.User.Password()
+	}
+	m.policy = gomail.TLSOpportunistic
+	if m.user != "" {
+		m.policy = gomail.TLSMandatory
+	}
+	switch tlsMode := u.Query().Get("tls"); tlsMode {
+	case "":
+	case "mandatory":
+		m.policy = gomail.TLSMandatory
+	case "opportunistic":
+		m.policy = gomail.TLSOpportunistic
+	case "none":
+		m.policy = gomail.NoTLS
+	default:
+		return nil, fmt.Errorf("notify: SMTP URL tls=%q, want mandatory, opportunistic or none", tlsMode)
+	}
+	if m.ssl && u.Query().Get("tls") != "" {
+		return nil, errors.New("notify: smtps URLs take no tls parameter (TLS is always on)")
+	}
+	if _, err := mail.ParseAddress(from); err != nil {
+		return nil, fmt.Errorf("notify: mail from %q is not an email address", from)
+	}
+	m.from = from
+	return m, nil
+}
+
+// Send sends one message; a new connection per message keeps the mailer
+// safe to use from several workers at once.
+func (m *SMTPMailer) Send(ctx context.Context, msg Message) error {
+	gm := gomail.NewMsg()
+	if err := gm.From(m.from); err != nil {
+		return &permanentError{fmt.Errorf("mail from: %w", err)}
+	}
+	if err := gm.To(msg.To); err != nil {
+		return &permanentError{fmt.Errorf("mail to: %w", err)}
+	}
+	gm.Subject(msg.Subject)
+	gm.SetDate()
+	if msg.MessageID != "" {
+		gm.SetMessageIDWithValue(msg.MessageID)
+	} else {
+		gm.SetMessageID()
+	}
+	gm.SetBodyString(gomail.TypeTextPlain, msg.Text)
+	gm.AddAlternativeString(gomail.TypeTextHTML, msg.HTML)
+
+	opts := []gomail.Option{gomail.WithPort(m.port), gomail.WithTimeout(m.timeout), gomail.WithTLSPolicy(m.policy)}
+	if m.ssl {
+		opts = append(opts, gomail.WithSSL())
+	}
+	if m.user != "" {
+		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
+			gomail.WithUsername(m.user), gomail.WithPassword(m.password))
+	}
+	c, err := gomail.NewClient(m.host, opts...)
+	if err != nil {
+		return fmt.Errorf("smtp: %w", err)
+	}
+	if err := c.DialAndSendWithContext(ctx, gm); err != nil {
+		var se *gomail.SendError
+		if errors.As(err, &se) && !se.IsTemp() && se.ErrorCode() >= 500 && se.ErrorCode() < 600 &&
+			strings.Contains(se.Error(), "recipient") {
+			return &permanentError{fmt.Errorf("smtp: %w", err)}
+		}
+		return fmt.Errorf("smtp: %w", err)
+	}
+	return nil
+}

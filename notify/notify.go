@@ -1,0 +1,243 @@
+// Package notify raises the notifications of the domain (a new survey, a
+// survey about to expire, a distribution's statistics before it expires) and
+// delivers them: in the in-app feed (the notifications table), by email and to
+// a per-integration webhook.
+//
+// Rules are set-based SQL: one INSERT … SELECT per rule, keyed by a unique
+// dedupe key with ON CONFLICT DO NOTHING, so a re-run, an overlapping job or a
+// second replica never raises a notification twice. Deliveries are rows plus
+// River jobs inserted in the same transaction as the notification (outbox).
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/riverqueue/river"
+	"go.uber.org/zap"
+
+	"github.com/microapps/microapps/seal"
+	"github.com/microapps/microapps/store"
+)
+
+// Kinds of notification, as stored in notifications.kind.
+const (
+	KindNewSurvey        = "new_survey"
+	KindSurveyExpiring   = "survey_expiring"
+	KindSurveyStatistics = "survey_statistics"
+)
+
+// Channels of delivery, as stored in deliveries.channel.
+const (
+	ChannelEmail   = "email"
+	ChannelWebhook = "webhook"
+)
+
+// Defaults of Options.
+const (
+	DefaultFeedLifetime  = 48 * time.Hour
+	DefaultExpiryWindow  = 24 * time.Hour
+	DefaultCheckInterval = 5 * time.Minute
+)
+
+// Store is what the notifier needs from persistence; *store.Store has it.
+type Store interface {
+	WithTx(ctx context.Context, fn func(pgx.Tx) error) error
+	RaiseNewSurveyTx(ctx context.Context, tx pgx.Tx, o store.RaiseOptions, refs []store.RecipientRef) (store.Raised, error)
+	RaiseSurveyExpiringTx(ctx context.Context, tx pgx.Tx, o store.RaiseOptions) (store.Raised, error)
+	RaiseSurveyStatisticsTx(ctx context.Context, tx pgx.Tx, o store.RaiseOptions) (store.Raised, error)
+	GetDeliveryWork(ctx context.Context, id int64) (store.DeliveryWork, error)
+	FinishDelivery(ctx context.Context, id int64, status, lastError string, now time.Time) (bool, error)
+}
+
+// Metrics receives counts; nil means none are kept.
+type Metrics interface {
+	NotificationRaised(kind string)
+	// Delivery is called once per attempt with result "sent", "retry",
+	// "failed" or "skipped".
+	Delivery(channel, result string)
+}
+
+// Options configure a Notifier. Zero values take the defaults.
+type Options struct {
+	Store   Store
+	Keyring *seal.Keyring // opens webhook secrets
+	Log     *zap.Logger
+	// PublicURL is the external URL of the service, for the link to the feed
+	// in emails.
+	PublicURL *url.URL
+	// Mailer sends email; nil turns email delivery off.
+	Mailer     Mailer
+	HTTPClient *http.Client // webhooks; default: 10 s timeout
+	// FeedLifetime is how long a notification stays in the feed (48 h).
+	FeedLifetime time.Duration
+	// ExpiryWindow is how long before an expiry the notice goes out (24 h).
+	ExpiryWindow time.Duration
+	// CheckInterval is the period of the time-based check job (5 min).
+	CheckInterval time.Duration
+	// Language of emails and chat messages: "en" (default) or "fr".
+	Language string
+	Metrics  Metrics
+}
+
+// Notifier raises and delivers notifications.
+type Notifier struct {
+	o     Options
+	mu    sync.RWMutex
+	river *river.Client[pgx.Tx]
+}
+
+// New returns a Notifier. Call SetRiver before raising anything that needs
+// delivering, and Register to have its workers run.
+func New(o Options) *Notifier {
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if o.FeedLifetime <= 0 {
+		o.FeedLifetime = DefaultFeedLifetime
+	}
+	if o.ExpiryWindow <= 0 {
+		o.ExpiryWindow = DefaultExpiryWindow
+	}
+	if o.CheckInterval <= 0 {
+		o.CheckInterval = DefaultCheckInterval
+	}
+	if o.PublicURL == nil {
+		o.PublicURL = &url.URL{Scheme: "http", Host: "localhost:8080"}
+	}
+	if o.Language == "" {
+		o.Language = "en"
+	}
+	return &Notifier{o: o}
+}
+
+// SetRiver gives the notifier the client it enqueues delivery jobs with. It
+// exists apart from New because the River client is built from the workers
+// that Register adds.
+func (n *Notifier) SetRiver(c *river.Client[pgx.Tx]) {
+	n.mu.Lock()
+	n.river = c
+	n.mu.Unlock()
+}
+
+func (n *Notifier) riverClient() *river.Client[pgx.Tx] {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.river
+}
+
+func (n *Notifier) raiseOptions(integrationID string, now time.Time) store.RaiseOptions {
+	// Without a job queue no delivery would ever be worked: enqueue none.
+	queue := n.riverClient() != nil
+	return store.RaiseOptions{
+		IntegrationID: integrationID,
+		Now:           now,
+		Window:        n.o.ExpiryWindow,
+		FeedLifetime:  n.o.FeedLifetime,
+		Email:         queue && n.o.Mailer != nil,
+		Webhook:       queue,
+	}
+}
+
+// OnChanges is the sync's hook: it raises new_survey for the recipients the
+// changes say were delivered, and enqueues their deliveries, all in tx. The
+// sync never calls it during an integration's first full sync; the rule
+// checks first_full_sync_at all the same.
+func (n *Notifier) OnChanges(ctx context.Context, tx pgx.Tx, in store.Integration, changes []store.Change, now time.Time) (int, error) {
+	var refs []store.RecipientRef
+	for _, c := range changes {
+		if c.Kind == "recipient_delivered" && c.DistributionID != "" && c.ContactID != "" {
+			refs = append(refs, store.RecipientRef{DistributionID: c.DistributionID, ContactID: c.ContactID})
+		}
+	}
+	if len(refs) == 0 {
+		return 0, nil
+	}
+	r, err := n.o.Store.RaiseNewSurveyTx(ctx, tx, n.raiseOptions(in.ID, now), refs)
+	if err != nil {
+		return 0, fmt.Errorf("notify: %w", err)
+	}
+	if err := n.enqueue(ctx, tx, r.DeliveryIDs); err != nil {
+		return 0, err
+	}
+	n.count(KindNewSurvey, r.Count)
+	return r.Count, nil
+}
+
+// CheckWindows raises the time-based notifications (survey_expiring and
+// survey_statistics) due at now for one integration, or for all when
+// integrationID is "", in one transaction with their deliveries.
+func (n *Notifier) CheckWindows(ctx context.Context, integrationID string, now time.Time) (int, error) {
+	var expiring, stats store.Raised
+	var err error
+	// Raisers insert in key order and so wait on each other rather than
+	// deadlock; a deadlock with some other writer is still retried.
+	for attempt := 1; ; attempt++ {
+		err = n.o.Store.WithTx(ctx, func(tx pgx.Tx) error {
+			o := n.raiseOptions(integrationID, now)
+			var err error
+			if expiring, err = n.o.Store.RaiseSurveyExpiringTx(ctx, tx, o); err != nil {
+				return err
+			}
+			if stats, err = n.o.Store.RaiseSurveyStatisticsTx(ctx, tx, o); err != nil {
+				return err
+			}
+			return n.enqueue(ctx, tx, append(expiring.DeliveryIDs, stats.DeliveryIDs...))
+		})
+		if err == nil || attempt == 3 || !retryable(err) {
+			break
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("notify: check windows: %w", err)
+	}
+	n.count(KindSurveyExpiring, expiring.Count)
+	n.count(KindSurveyStatistics, stats.Count)
+	return expiring.Count + stats.Count, nil
+}
+
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+}
+
+func (n *Notifier) count(kind string, c int) {
+	if c > 0 {
+		n.o.Log.Info("notifications raised", zap.String("kind", kind), zap.Int("count", c))
+	}
+	if n.o.Metrics == nil {
+		return
+	}
+	for range c {
+		n.o.Metrics.NotificationRaised(kind)
+	}
+}
+
+// enqueue inserts one deliver job per delivery in tx.
+func (n *Notifier) enqueue(ctx context.Context, tx pgx.Tx, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	rc := n.riverClient()
+	if rc == nil {
+		return errors.New("notify: deliveries to enqueue but no River client (SetRiver)")
+	}
+	params := make([]river.InsertManyParams, len(ids))
+	for i, id := range ids {
+		params[i] = river.InsertManyParams{Args: DeliverArgs{DeliveryID: id}}
+	}
+	if _, err := rc.InsertManyTx(ctx, tx, params); err != nil {
+		return fmt.Errorf("notify: enqueue deliveries: %w", err)
+	}
+	return nil
+}

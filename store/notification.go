@@ -1,0 +1,259 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Notification is one item of a user's feed. Data holds what the templates need
+// to render it in any language; its keys depend on Kind.
+type Notification struct {
+	ID             int64
+	IntegrationID  string
+	Kind           string // "new_survey", "survey_expiring", "survey_statistics"
+	DedupeKey      string
+	Email          string
+	SurveyID       string
+	DistributionID string
+	ContactID      string
+	Data           json.RawMessage
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
+	ReadAt         *time.Time
+}
+
+// RaiseOptions are what every rule query needs. Times are computed by the
+// caller so tests control the clock.
+type RaiseOptions struct {
+	// IntegrationID limits the time-based rules to one integration; "" means
+	// every integration. The change-based rule always needs one.
+	IntegrationID string
+	Now           time.Time
+	// Window is how long before an expiry the notice goes out.
+	Window time.Duration
+	// FeedLifetime is how long a notification stays in the feed.
+	FeedLifetime time.Duration
+	// Email enqueues an email delivery for each notification raised; Webhook
+	// a webhook delivery when the integration has a webhook URL.
+	Email, Webhook bool
+}
+
+// Raised says what one rule query inserted.
+type Raised struct {
+	Count int
+	// DeliveryIDs are the deliveries enqueued for the new notifications, for
+	// the caller to hand to the job queue in the same transaction.
+	DeliveryIDs []int64
+}
+
+// RecipientRef names one recipient row of an integration.
+type RecipientRef struct {
+	DistributionID string
+	ContactID      string
+}
+
+// activeRecipient is the domain's "this survey is active for this recipient",
+// less the expiry test, which each rule states with its own bound. It expects
+// r (recipients), d (distributions), s (surveys) and i (integrations).
+const activeRecipient = `i.first_full_sync_at IS NOT NULL
+	AND s.is_active AND s.deleted_at IS NULL
+	AND d.deleted_at IS NULL AND d.request_type <> 'TestEmail'
+	AND r.deleted_at IS NULL AND r.email <> ''
+	AND r.status NOT IN ('', 'Pending', 'SurveyFinished', 'SurveyScreenedOut')`
+
+const effectiveExpiry = `coalesce(r.link_expiration, d.link_expiration, s.end_date)`
+
+// utc renders a timestamp as RFC 3339 in UTC (null stays null), the format the
+// pages parse from notifications.data.
+func utc(expr string) string {
+	return `to_char(` + expr + ` AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`
+}
+
+// raiseTail inserts the rows of the CTE "cand" (which must have the columns
+// integration_id, kind, dedupe_key, email, survey_id, distribution_id,
+// contact_id, data) as notifications, skipping keys already raised, then
+// enqueues their deliveries. Rows are inserted in key order so concurrent
+// raisers wait on each other in the same order and cannot deadlock.
+// Parameters: $1 now, $2 feed expiry, $3 email deliveries on, $4 webhook
+// deliveries on; the rules' own start at $5.
+const raiseTail = `, raised AS (
+	INSERT INTO notifications (integration_id, kind, dedupe_key, email, survey_id, distribution_id, contact_id, data, created_at, expires_at)
+	SELECT integration_id, kind, dedupe_key, email, survey_id, distribution_id, contact_id, data, $1, $2
+	FROM cand ORDER BY dedupe_key
+	ON CONFLICT (dedupe_key) DO NOTHING
+	RETURNING id, integration_id, dedupe_key
+), dl AS (
+	INSERT INTO deliveries (notification_id, integration_id, channel, idempotency_key, created_at, updated_at)
+	SELECT n.id, n.integration_id, ch.channel,
+		'ntf_' || left(encode(sha256(convert_to(ch.channel || ':' || n.dedupe_key, 'UTF8')), 'hex'), 40), $1, $1
+	FROM raised n
+	JOIN integrations wi ON wi.id = n.integration_id
+	CROSS JOIN LATERAL (VALUES ('email', $3::boolean), ('webhook', $4::boolean AND wi.webhook_url <> '')) AS ch (channel, enabled)
+	WHERE ch.enabled
+	ORDER BY n.id, ch.channel
+	ON CONFLICT (idempotency_key) DO NOTHING
+	RETURNING id
+)
+SELECT (SELECT count(*) FROM raised)::int, coalesce((SELECT array_agg(id ORDER BY id) FROM dl), '{}')`
+
+func runRaise(ctx context.Context, tx pgx.Tx, op, sql string, args ...any) (Raised, error) {
+	var r Raised
+	err := tx.QueryRow(ctx, sql, args...).Scan(&r.Count, &r.DeliveryIDs)
+	return r, mapErr(op, err)
+}
+
+// new_survey: one per integration, survey and email; the recipient rows named
+// by the sync's changes that are delivered and active, invitations only
+// (a reminder never announces a survey again). Several invitations of one
+// survey in one page give one notification, with the link expiring last.
+var raiseNewSurveySQL = `WITH c AS (
+	SELECT * FROM unnest($6::text[], $7::text[]) AS c (distribution_id, contact_id)
+), pick AS (
+	SELECT DISTINCT ON (r.survey_id, r.email)
+		r.integration_id, r.survey_id, r.email, r.distribution_id, r.contact_id, r.respond_link,
+		s.name AS survey_name, i.functional_group, ` + effectiveExpiry + ` AS expiry
+	FROM c
+	JOIN recipients r ON r.integration_id = $5 AND r.distribution_id = c.distribution_id AND r.contact_id = c.contact_id
+	JOIN distributions d ON d.integration_id = r.integration_id AND d.qualtrics_id = r.distribution_id
+	JOIN surveys s ON s.integration_id = r.integration_id AND s.qualtrics_id = r.survey_id
+	JOIN integrations i ON i.id = r.integration_id
+	WHERE ` + activeRecipient + `
+		AND d.parent_distribution_id = ''
+		AND (` + effectiveExpiry + ` IS NULL OR ` + effectiveExpiry + ` > $1)
+	ORDER BY r.survey_id, r.email, expiry DESC NULLS FIRST, r.distribution_id, r.contact_id
+), cand AS (
+	SELECT integration_id, 'new_survey' AS kind,
+		'new_survey:' || integration_id || ':' || survey_id || ':' || email AS dedupe_key,
+		email, survey_id, distribution_id, contact_id,
+		jsonb_build_object('surveyName', survey_name, 'functionalGroup', functional_group,
+			'expiresAt', ` + utc("expiry") + `, 'respondLink', respond_link) AS data
+	FROM pick
+)` + raiseTail
+
+// RaiseNewSurveyTx raises new_survey notifications for the recipient rows a
+// sync found delivered, inside the sync's transaction.
+func (s *Store) RaiseNewSurveyTx(ctx context.Context, tx pgx.Tx, o RaiseOptions, refs []RecipientRef) (Raised, error) {
+	if len(refs) == 0 || !validUUID(o.IntegrationID) {
+		return Raised{DeliveryIDs: []int64{}}, nil
+	}
+	dists := make([]string, len(refs))
+	contacts := make([]string, len(refs))
+	for i, r := range refs {
+		dists[i], contacts[i] = r.DistributionID, r.ContactID
+	}
+	return runRaise(ctx, tx, "raise new survey", raiseNewSurveySQL,
+		o.Now, o.Now.Add(o.FeedLifetime), o.Email, o.Webhook, o.IntegrationID, dists, contacts)
+}
+
+// survey_expiring: per integration, survey and email, the active invitation
+// expiring last (as My active surveys shows it); raised once its expiry is
+// within the window. A user who finished the survey through any of its rows
+// gets nothing. The expiry is part of the key: a link extended later may be
+// announced again when the new expiry comes near.
+var raiseExpiringSQL = `WITH pick AS (
+	SELECT DISTINCT ON (r.integration_id, r.survey_id, r.email)
+		r.integration_id, r.survey_id, r.email, r.distribution_id, r.contact_id, r.respond_link,
+		s.name AS survey_name, i.functional_group, ` + effectiveExpiry + ` AS expiry
+	FROM recipients r
+	JOIN distributions d ON d.integration_id = r.integration_id AND d.qualtrics_id = r.distribution_id
+	JOIN surveys s ON s.integration_id = r.integration_id AND s.qualtrics_id = r.survey_id
+	JOIN integrations i ON i.id = r.integration_id
+	WHERE ($5::uuid IS NULL OR r.integration_id = $5::uuid)
+		AND ` + activeRecipient + `
+		AND (` + effectiveExpiry + ` IS NULL OR ` + effectiveExpiry + ` > $1)
+	ORDER BY r.integration_id, r.survey_id, r.email, expiry DESC NULLS FIRST, r.distribution_id, r.contact_id
+), cand AS (
+	SELECT p.integration_id, 'survey_expiring' AS kind,
+		'survey_expiring:' || p.integration_id || ':' || p.survey_id || ':' || p.email || ':' || extract(epoch FROM p.expiry)::bigint AS dedupe_key,
+		p.email, p.survey_id, p.distribution_id, p.contact_id,
+		jsonb_build_object('surveyName', p.survey_name, 'functionalGroup', p.functional_group,
+			'expiresAt', ` + utc("p.expiry") + `, 'respondLink', p.respond_link) AS data
+	FROM pick p
+	WHERE p.expiry <= $6
+		AND NOT EXISTS (SELECT 1 FROM recipients f
+			WHERE f.integration_id = p.integration_id AND f.survey_id = p.survey_id AND f.email = p.email
+				AND f.deleted_at IS NULL AND f.status IN ('SurveyFinished', 'SurveyScreenedOut'))
+)` + raiseTail
+
+// RaiseSurveyExpiringTx raises survey_expiring notifications for recipients
+// whose link expires within the window.
+func (s *Store) RaiseSurveyExpiringTx(ctx context.Context, tx pgx.Tx, o RaiseOptions) (Raised, error) {
+	return runRaise(ctx, tx, "raise survey expiring", raiseExpiringSQL,
+		o.Now, o.Now.Add(o.FeedLifetime), o.Email, o.Webhook, nullUUID(o.IntegrationID), o.Now.Add(o.Window))
+}
+
+// survey_statistics: to every Brand Admin of the integration, for each
+// invitation (not a reminder, not a test email) of an active survey whose link
+// expires within the window. The review link is the integration's
+// reviewDistributions deep link ({host}, {surveyId} and {distributionId}
+// replaced) or Qualtrics' projects page on the brand's host.
+var raiseStatisticsSQL = `WITH pick AS (
+	SELECT d.integration_id, d.survey_id, d.qualtrics_id AS distribution_id, ba.email,
+		s.name AS survey_name, i.functional_group, d.send_date, d.sent, d.finished, d.link_expiration,
+		replace(replace(replace(
+			coalesce(nullif(i.deep_links->>'reviewDistributions', ''), 'https://{host}/Q/MyProjectsSection'),
+			'{host}', coalesce(
+				nullif(substring(i.brand_base_url FROM '^(?:[A-Za-z][A-Za-z0-9+.-]*://)?([^/?#]+)'), ''),
+				substring(i.base_url FROM '^(?:[A-Za-z][A-Za-z0-9+.-]*://)?([^/?#]+)'), '')),
+			'{surveyId}', d.survey_id), '{distributionId}', d.qualtrics_id) AS review_link
+	FROM distributions d
+	JOIN surveys s ON s.integration_id = d.integration_id AND s.qualtrics_id = d.survey_id
+	JOIN integrations i ON i.id = d.integration_id
+	JOIN brand_admins ba ON ba.integration_id = d.integration_id
+	WHERE ($5::uuid IS NULL OR d.integration_id = $5::uuid)
+		AND i.first_full_sync_at IS NOT NULL
+		AND d.deleted_at IS NULL AND d.link_expiration IS NOT NULL
+		AND d.link_expiration > $1 AND d.link_expiration <= $6
+		AND d.request_type <> 'TestEmail' AND d.parent_distribution_id = ''
+		AND s.is_active AND s.deleted_at IS NULL
+), cand AS (
+	SELECT integration_id, 'survey_statistics' AS kind,
+		'survey_statistics:' || integration_id || ':' || distribution_id || ':' || email AS dedupe_key,
+		email, survey_id, distribution_id, '' AS contact_id,
+		jsonb_build_object('surveyName', survey_name, 'functionalGroup', functional_group,
+			'sentAt', ` + utc("send_date") + `, 'sent', sent, 'finished', finished,
+			'expiresAt', ` + utc("link_expiration") + `, 'reviewLink', review_link) AS data
+	FROM pick
+)` + raiseTail
+
+// RaiseSurveyStatisticsTx raises survey_statistics notifications for
+// distributions whose link expires within the window.
+func (s *Store) RaiseSurveyStatisticsTx(ctx context.Context, tx pgx.Tx, o RaiseOptions) (Raised, error) {
+	return runRaise(ctx, tx, "raise survey statistics", raiseStatisticsSQL,
+		o.Now, o.Now.Add(o.FeedLifetime), o.Email, o.Webhook, nullUUID(o.IntegrationID), o.Now.Add(o.Window))
+}
+
+func nullUUID(id string) any {
+	if id == "" {
+		return nil
+	}
+	return id
+}
+
+const notificationColumns = `id, integration_id, kind, dedupe_key, email, survey_id, distribution_id, contact_id,
+	data, created_at, expires_at, read_at`
+
+func scanNotification(row pgx.Row) (Notification, error) {
+	var n Notification
+	err := row.Scan(&n.ID, &n.IntegrationID, &n.Kind, &n.DedupeKey, &n.Email, &n.SurveyID, &n.DistributionID, &n.ContactID,
+		&n.Data, &n.CreatedAt, &n.ExpiresAt, &n.ReadAt)
+	return n, err
+}
+
+// ListIntegrationNotifications returns an integration's notifications, newest
+// first, for admins and tests; the user's feed is read elsewhere.
+func (s *Store) ListIntegrationNotifications(ctx context.Context, integrationID string, limit int) ([]Notification, error) {
+	if !validUUID(integrationID) {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+notificationColumns+` FROM notifications
+		WHERE integration_id = $1 ORDER BY id DESC LIMIT $2`, integrationID, limit)
+	if err != nil {
+		return nil, mapErr("list notifications", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Notification, error) { return scanNotification(r) })
+	return out, mapErr("list notifications", err)
+}
