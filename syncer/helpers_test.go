@@ -229,8 +229,14 @@ func (e *env) checkMatchesSim(ctx context.Context) {
 			e.checkRecipients(ctx, d, isLive(d, now))
 		}
 	}
-	if len(dists) != wantDists {
-		t.Errorf("stored %d distributions, want %d (those of active surveys)", len(dists), wantDists)
+	activeDists := 0
+	for _, d := range dists {
+		if stored[d.SurveyID].IsActive {
+			activeDists++
+		}
+	}
+	if activeDists != wantDists {
+		t.Errorf("stored %d distributions of active surveys, want %d", activeDists, wantDists)
 	}
 }
 

@@ -41,9 +41,10 @@ type runState struct {
 	notify bool
 	start  time.Time
 
-	changes     int
-	capped      bool
-	moreWarning int
+	changes      int
+	capped       bool
+	figuresMoved bool // a distribution of the current survey is new or has new figures
+	moreWarning  int
 
 	mu   sync.Mutex // guards logs: Observe may run on the client's goroutines
 	logs []store.RequestLog
@@ -254,13 +255,16 @@ func (rs *runState) surveyPage(ctx context.Context, page []qualtrics.Survey) err
 		if !sv.IsActive || sv.ID == "" {
 			continue
 		}
-		if rs.full || stale[sv.ID] {
+		rs.figuresMoved = false
+		if err := rs.distributions(ctx, sv.ID); err != nil {
+			return err
+		}
+		// Response counts follow the distributions' figures, which the
+		// survey's lastModified does not: read the details again when those moved.
+		if rs.full || stale[sv.ID] || rs.figuresMoved {
 			if err := rs.details(ctx, sv.ID); err != nil {
 				return err
 			}
-		}
-		if err := rs.distributions(ctx, sv.ID); err != nil {
-			return err
 		}
 	}
 	return nil
@@ -329,6 +333,9 @@ func (rs *runState) distributionPage(ctx context.Context, surveyID string, page 
 	})
 	if err != nil {
 		return fmt.Errorf("write distributions of %s: %w", surveyID, err)
+	}
+	if len(res.Changes) > 0 {
+		rs.figuresMoved = true
 	}
 	stale := set(res.StaleRecipients)
 	now := rs.s.now()

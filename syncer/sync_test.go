@@ -84,4 +84,3 @@ func TestFullSyncBringsInExactlyWhatTheSimulatorHolds(t *testing.T) {
 		e.checkMatchesSim(ctx)
 	})
 }
-
