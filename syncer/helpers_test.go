@@ -69,12 +69,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	e.in = e.createIntegration(o.logging)
 	opts := syncer.Options{
 		Store: st, Keyring: kr, AllowedHosts: []string{"127.0.0.1"}, Notifier: e.notifier,
-		ClientConfig: func(c *qualtrics.Config) {
-			c.BackoffBase, c.BackoffMax, c.MaxRetryAfter = time.Millisecond, 5*time.Millisecond, 10*time.Millisecond
-			c.MaxAttempts = 8
-			// The client's per-endpoint caps (history 300/min) would make tests wait.
-			c.EndpointLimits = map[string]int{qualtrics.EndpointDistributionsHistory: 0, qualtrics.EndpointDistributionsLinks: 0}
-		},
+		ClientConfig: fastClient,
 	}
 	if o.syncOpts != nil {
 		o.syncOpts(&opts)
@@ -307,4 +302,12 @@ func kinds(changes []store.Change) map[string]int {
 		m[c.Kind]++
 	}
 	return m
+}
+
+// fastClient makes retries quick and lifts the client's per-endpoint caps
+// (history 300/min), which would only make tests wait.
+func fastClient(c *qualtrics.Config) {
+	c.BackoffBase, c.BackoffMax, c.MaxRetryAfter = time.Millisecond, 5*time.Millisecond, 10*time.Millisecond
+	c.MaxAttempts = 8
+	c.EndpointLimits = map[string]int{qualtrics.EndpointDistributionsHistory: 0, qualtrics.EndpointDistributionsLinks: 0}
 }
