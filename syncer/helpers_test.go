@@ -41,6 +41,7 @@ type envOptions struct {
 	logging  bool
 	limits   *qualtricssim.Limits
 	store    *store.Store // share a database between envs
+	simNow   func() time.Time
 	syncOpts func(*syncer.Options)
 }
 
@@ -57,7 +58,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if limits == nil {
 		limits = &qualtricssim.Limits{Disabled: true}
 	}
-	sim := qualtricssim.New(qualtricssim.Options{Brands: []*qualtricssim.Brand{brand}, Seed: o.seed, Limits: limits})
+	sim := qualtricssim.New(qualtricssim.Options{Brands: []*qualtricssim.Brand{brand}, Seed: o.seed, Limits: limits, Now: o.simNow})
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	st := o.store

@@ -186,4 +186,3 @@ func waitRun(t *testing.T, e *env, id int64) store.SyncRun {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-

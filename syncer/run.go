@@ -566,8 +566,13 @@ func (rs *runState) switchedBaseURL() (string, bool) {
 		return "", false
 	}
 	u, err := url.Parse(rs.in.BaseURL)
-	if err != nil || strings.EqualFold(u.Host, host) {
+	if err != nil || strings.EqualFold(u.Host, host) || strings.EqualFold(u.Hostname(), host) {
 		return "", false
+	}
+	// A notice names a host without a port; a base URL with an explicit port
+	// keeps it (Qualtrics' never has one).
+	if u.Port() != "" && !strings.Contains(host, ":") {
+		host += ":" + u.Port()
 	}
 	u.Host = host
 	base, err := qualtrics.NormalizeBaseURL(u.String(), rs.s.allowed)
