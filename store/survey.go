@@ -9,13 +9,13 @@ import (
 
 // Change kinds a sync reports. The notification rules key on these strings.
 const (
-	ChangeSurveyNew            = "survey_new"
-	ChangeSurveyActivated      = "survey_activated"
-	ChangeSurveyDeactivated    = "survey_deactivated"
-	ChangeDistributionNew      = "distribution_new"
-	ChangeDistributionStats    = "distribution_stats"
-	ChangeRecipientDelivered   = "recipient_delivered"
-	ChangeRecipientStatus      = "recipient_status"
+	ChangeSurveyNew          = "survey_new"
+	ChangeSurveyActivated    = "survey_activated"
+	ChangeSurveyDeactivated  = "survey_deactivated"
+	ChangeDistributionNew    = "distribution_new"
+	ChangeDistributionStats  = "distribution_stats"
+	ChangeRecipientDelivered = "recipient_delivered"
+	ChangeRecipientStatus    = "recipient_status"
 )
 
 // SurveyInput is one element of the survey listing, as the sync writes it.
