@@ -65,12 +65,13 @@ const changeStaging = `contact_id text PRIMARY KEY, kind text NOT NULL`
 
 // BeginRecipientsTx starts staging one distribution's recipients in tx.
 func BeginRecipientsTx(ctx context.Context, tx pgx.Tx, integrationID, distributionID, surveyID string) (*RecipientBatch, error) {
-	for _, st := range []struct{ name, cols string }{
-		{"sync_history_stage", historyStaging}, {"sync_links_stage", linkStaging}, {"sync_recipient_changes", changeStaging},
-	} {
-		if err := createStaging(ctx, tx, st.name, st.cols); err != nil {
-			return nil, mapErr("stage recipients", err)
-		}
+	// One round trip for the three tables: a sync stages every live distribution.
+	_, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS sync_history_stage (`+historyStaging+`) ON COMMIT DELETE ROWS;
+		CREATE TEMP TABLE IF NOT EXISTS sync_links_stage (`+linkStaging+`) ON COMMIT DELETE ROWS;
+		CREATE TEMP TABLE IF NOT EXISTS sync_recipient_changes (`+changeStaging+`) ON COMMIT DELETE ROWS;
+		DELETE FROM sync_history_stage; DELETE FROM sync_links_stage; DELETE FROM sync_recipient_changes`)
+	if err != nil {
+		return nil, mapErr("stage recipients", err)
 	}
 	return &RecipientBatch{tx: tx, integrationID: integrationID, distributionID: distributionID, surveyID: surveyID}, nil
 }
@@ -110,7 +111,10 @@ func (b *RecipientBatch) AddLinks(ctx context.Context, page []LinkInput) error {
 // the snapshot in old and written to a staging table, which Merge then reads
 // in chunks so a 100,000-recipient distribution never sits in Go memory.
 const mergeRecipientsSQL = `
-WITH h AS (
+WITH test AS (
+	SELECT coalesce((SELECT request_type = 'TestEmail' FROM distributions
+		WHERE integration_id = $1 AND qualtrics_id = $2), false) AS is_test
+), h AS (
 	SELECT DISTINCT ON (contact_id) * FROM sync_history_stage ORDER BY contact_id, ord DESC
 ), l AS (
 	SELECT DISTINCT ON (contact_id) * FROM sync_links_stage ORDER BY contact_id, ord DESC
@@ -155,10 +159,10 @@ WITH h AS (
 	SELECT contact_id, kind FROM (
 		SELECT up.contact_id, CASE
 			WHEN old.contact_id IS NULL THEN
-				CASE WHEN up.status NOT IN ('', 'Pending') AND NOT $5 THEN 'recipient_delivered' END
+				CASE WHEN up.status NOT IN ('', 'Pending') AND NOT (SELECT is_test FROM test) THEN 'recipient_delivered' END
 			WHEN old.status = up.status THEN NULL
 			WHEN old.status IN ('', 'Pending') AND up.status NOT IN ('', 'Pending') THEN
-				CASE WHEN NOT $5 THEN 'recipient_delivered' END
+				CASE WHEN NOT (SELECT is_test FROM test) THEN 'recipient_delivered' END
 			ELSE 'recipient_status' END AS kind
 		FROM up LEFT JOIN old USING (contact_id)
 	) k WHERE kind IS NOT NULL
@@ -175,13 +179,7 @@ const changeChunk = 1000
 // recipient_delivered is never reported for a TestEmail distribution.
 func (b *RecipientBatch) Merge(ctx context.Context, now time.Time, fn func([]Change) error) (RecipientMerge, error) {
 	var m RecipientMerge
-	var isTest bool
-	err := b.tx.QueryRow(ctx, `SELECT coalesce((SELECT request_type = 'TestEmail' FROM distributions
-		WHERE integration_id = $1 AND qualtrics_id = $2), false)`, b.integrationID, b.distributionID).Scan(&isTest)
-	if err != nil {
-		return m, mapErr("merge recipients", err)
-	}
-	err = b.tx.QueryRow(ctx, mergeRecipientsSQL, b.integrationID, b.distributionID, b.surveyID, now, isTest).
+	err := b.tx.QueryRow(ctx, mergeRecipientsSQL, b.integrationID, b.distributionID, b.surveyID, now).
 		Scan(&m.Recipients, &m.Changed, &m.Changes)
 	if err != nil {
 		return m, mapErr("merge recipients", err)

@@ -92,7 +92,11 @@ func benchOnce(b *testing.B, recipients int) {
 	}
 
 	b.StartTimer()
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestBenchChild$", "-test.count", "1")
+	args := []string{"-test.run", "^TestBenchChild$", "-test.count", "1"}
+	if p := os.Getenv("BENCH_CPUPROFILE"); p != "" {
+		args = append(args, "-test.cpuprofile", p)
+	}
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "MICROAPPS_BENCH_CHILD=1", "BENCH_DB="+dbURL, "BENCH_KEYS="+spec,
 		"BENCH_INTEGRATION="+id, "BENCH_RUN="+strconv.FormatInt(run.ID, 10))
 	out, err := cmd.CombinedOutput()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/store"
@@ -46,12 +47,10 @@ type runState struct {
 	figuresMoved bool // a distribution of the current survey is new or has new figures
 	moreWarning  int
 
-	mu   sync.Mutex // guards logs: Observe may run on the client's goroutines
+	// mu guards what concurrent distributions update: logs, warnings,
+	// counts and changes.
+	mu   sync.Mutex
 	logs []store.RequestLog
-
-	// written inside a page transaction, kept only once it commits
-	pendingChanges []store.Change
-	pendingRaised  int
 }
 
 // RunNow works one queued (or resumed running) sync run of an integration
@@ -162,6 +161,12 @@ func (rs *runState) flushLogs(ctx context.Context) {
 }
 
 func (rs *runState) warn(format string, args ...any) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.warnLocked(format, args...)
+}
+
+func (rs *runState) warnLocked(format string, args ...any) {
 	if len(rs.run.Warnings) >= maxWarnings {
 		rs.moreWarning++
 		return
@@ -169,33 +174,54 @@ func (rs *runState) warn(format string, args ...any) {
 	rs.run.Warnings = append(rs.run.Warnings, fmt.Sprintf(format, args...))
 }
 
-// page runs fn in one transaction; the changes fn reported through changed
-// count only once it commits.
-func (rs *runState) page(ctx context.Context, fn func(tx pgx.Tx) error) error {
+// pageTx is one page's transaction and the changes it reported, which count
+// only once it commits.
+type pageTx struct {
+	rs         *runState
+	tx         pgx.Tx
+	changes    []store.Change
+	raised     int
+	recipients int
+	warning    string
+}
+
+// page runs fn in one transaction. Pages of different distributions may run
+// concurrently, each in its own transaction.
+func (rs *runState) page(ctx context.Context, fn func(p *pageTx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err // stop at a page boundary
 	}
-	rs.pendingChanges, rs.pendingRaised = rs.pendingChanges[:0], 0
-	err := rs.s.store.WithTx(ctx, fn)
+	p := &pageTx{rs: rs}
+	err := rs.s.store.WithTx(ctx, func(tx pgx.Tx) error {
+		p.tx = tx
+		return fn(p)
+	})
 	if err == nil {
-		rs.keep(rs.pendingChanges, rs.pendingRaised)
+		rs.mu.Lock()
+		rs.keep(p.changes, p.raised)
+		rs.run.Recipients += p.recipients
+		if p.warning != "" {
+			rs.warnLocked("%s", p.warning)
+		}
+		rs.mu.Unlock()
 	}
 	rs.flushLogs(ctx)
 	return err
 }
 
 // changed hands changes to the notifier inside the page's transaction.
-func (rs *runState) changed(ctx context.Context, tx pgx.Tx, changes []store.Change) error {
+func (p *pageTx) changed(ctx context.Context, changes []store.Change) error {
 	if len(changes) == 0 {
 		return nil
 	}
-	rs.pendingChanges = append(rs.pendingChanges, changes...)
+	p.changes = append(p.changes, changes...)
+	rs := p.rs
 	if rs.notify && rs.s.notifier != nil {
-		n, err := rs.s.notifier.OnChanges(ctx, tx, rs.in, changes, rs.s.now())
+		n, err := rs.s.notifier.OnChanges(ctx, p.tx, rs.in, changes, rs.s.now())
 		if err != nil {
 			return fmt.Errorf("notify: %w", err)
 		}
-		rs.pendingRaised += n
+		p.raised += n
 	}
 	return nil
 }
@@ -221,8 +247,8 @@ func (rs *runState) walk(ctx context.Context) error {
 		}
 	}
 	if rs.full {
-		return rs.page(ctx, func(tx pgx.Tx) error {
-			n, err := store.MarkSurveysDeletedTx(ctx, tx, rs.in.ID, rs.start, rs.s.now())
+		return rs.page(ctx, func(p *pageTx) error {
+			n, err := store.MarkSurveysDeletedTx(ctx, p.tx, rs.in.ID, rs.start, rs.s.now())
 			if n > 0 {
 				rs.s.log.Info("surveys gone from Qualtrics marked deleted", zap.String("integration", rs.in.ID), zap.Int64("surveys", n))
 			}
@@ -240,12 +266,12 @@ func (rs *runState) surveyPage(ctx context.Context, page []qualtrics.Survey) err
 			CreationDate: sv.CreationDate, LastModified: sv.LastModified}
 	}
 	var res store.SurveyPage
-	err := rs.page(ctx, func(tx pgx.Tx) error {
+	err := rs.page(ctx, func(p *pageTx) error {
 		var err error
-		if res, err = store.UpsertSurveysTx(ctx, tx, rs.in.ID, in, rs.s.now()); err != nil {
+		if res, err = store.UpsertSurveysTx(ctx, p.tx, rs.in.ID, in, rs.s.now()); err != nil {
 			return err
 		}
-		return rs.changed(ctx, tx, res.Changes)
+		return p.changed(ctx, res.Changes)
 	})
 	if err != nil {
 		return fmt.Errorf("write surveys: %w", err)
@@ -279,8 +305,8 @@ func (rs *runState) details(ctx context.Context, surveyID string) error {
 	case err != nil:
 		return fmt.Errorf("survey %s details: %w", surveyID, err)
 	}
-	err = rs.page(ctx, func(tx pgx.Tx) error {
-		return store.SetSurveyDetailsTx(ctx, tx, rs.in.ID, store.SurveyDetails{
+	err = rs.page(ctx, func(p *pageTx) error {
+		return store.SetSurveyDetailsTx(ctx, p.tx, rs.in.ID, store.SurveyDetails{
 			ID: surveyID, StartDate: d.Expiration.StartDate, EndDate: d.Expiration.EndDate,
 			ResponsesAuditable: d.ResponseCounts.Auditable, ResponsesGenerated: d.ResponseCounts.Generated,
 			ResponsesDeleted: d.ResponseCounts.Deleted,
@@ -306,8 +332,8 @@ func (rs *runState) distributions(ctx context.Context, surveyID string) error {
 		}
 	}
 	if rs.full {
-		err := rs.page(ctx, func(tx pgx.Tx) error {
-			_, err := store.MarkDistributionsDeletedTx(ctx, tx, rs.in.ID, surveyID, rs.start, rs.s.now())
+		err := rs.page(ctx, func(p *pageTx) error {
+			_, err := store.MarkDistributionsDeletedTx(ctx, p.tx, rs.in.ID, surveyID, rs.start, rs.s.now())
 			return err
 		})
 		if err != nil {
@@ -324,12 +350,12 @@ func (rs *runState) distributionPage(ctx context.Context, surveyID string, page 
 		in[i] = distributionInput(surveyID, &page[i])
 	}
 	var res store.DistributionPage
-	err := rs.page(ctx, func(tx pgx.Tx) error {
+	err := rs.page(ctx, func(p *pageTx) error {
 		var err error
-		if res, err = store.UpsertDistributionsTx(ctx, tx, rs.in.ID, in, rs.s.now()); err != nil {
+		if res, err = store.UpsertDistributionsTx(ctx, p.tx, rs.in.ID, in, rs.s.now()); err != nil {
 			return err
 		}
-		return rs.changed(ctx, tx, res.Changes)
+		return p.changed(ctx, res.Changes)
 	})
 	if err != nil {
 		return fmt.Errorf("write distributions of %s: %w", surveyID, err)
@@ -339,16 +365,19 @@ func (rs *runState) distributionPage(ctx context.Context, surveyID string, page 
 	}
 	stale := set(res.StaleRecipients)
 	now := rs.s.now()
+	// The recipients of a page's distributions are read a few at a time: a
+	// distribution is a chain of round trips to Qualtrics and PostgreSQL
+	// that mostly waits.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(rs.s.concurrency)
 	for i := range in {
 		d := &in[i]
 		if !live(d, now) || (!rs.full && !stale[d.ID]) {
 			continue
 		}
-		if err := rs.recipients(ctx, d); err != nil {
-			return err
-		}
+		g.Go(func() error { return rs.recipients(gctx, d) })
 	}
-	return nil
+	return g.Wait()
 }
 
 // live distributions are the ones whose recipients matter: not test sends,
@@ -382,8 +411,8 @@ func distributionInput(surveyID string, d *qualtrics.Distribution) store.Distrib
 // and merges them, all in one transaction: the join needs both sides, and a
 // half-read distribution must not mark its other recipients deleted.
 func (rs *runState) recipients(ctx context.Context, d *store.DistributionInput) error {
-	err := rs.page(ctx, func(tx pgx.Tx) error {
-		b, err := store.BeginRecipientsTx(ctx, tx, rs.in.ID, d.ID, d.SurveyID)
+	err := rs.page(ctx, func(p *pageTx) error {
+		b, err := store.BeginRecipientsTx(ctx, p.tx, rs.in.ID, d.ID, d.SurveyID)
 		if err != nil {
 			return err
 		}
@@ -435,15 +464,16 @@ func (rs *runState) recipients(ctx context.Context, d *store.DistributionInput) 
 				return err
 			}
 		}
-		m, err := b.Merge(ctx, rs.s.now(), func(ch []store.Change) error { return rs.changed(ctx, tx, ch) })
+		m, err := b.Merge(ctx, rs.s.now(), func(ch []store.Change) error { return p.changed(ctx, ch) })
 		if err != nil {
 			return err
 		}
-		rs.run.Recipients += m.Recipients
-		if warning != "" {
-			rs.warn("%s", warning)
+		if err := store.SetRecipientsSyncedTx(ctx, p.tx, rs.in.ID, d.ID, warning, rs.s.now()); err != nil {
+			return err
 		}
-		return store.SetRecipientsSyncedTx(ctx, tx, rs.in.ID, d.ID, warning, rs.s.now())
+		p.recipients = m.Recipients
+		p.warning = warning
+		return nil
 	})
 	if errors.Is(err, errSkipDistribution) {
 		return nil

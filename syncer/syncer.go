@@ -80,6 +80,10 @@ type Options struct {
 	JobTimeout time.Duration
 	// MaxChanges caps the changes stored on a run; default 1000.
 	MaxChanges int
+	// Concurrency is how many distributions of a page have their recipients
+	// read at once, each in its own transaction; default 4. The Notifier must
+	// then be safe for concurrent use.
+	Concurrency int
 }
 
 // Syncer syncs integrations. It is safe for concurrent use.
@@ -94,6 +98,7 @@ type Syncer struct {
 	clientConfig func(*qualtrics.Config)
 	jobTimeout   time.Duration
 	maxChanges   int
+	concurrency  int
 	river        *river.Client[pgx.Tx]
 }
 
@@ -104,7 +109,7 @@ func New(o Options) (*Syncer, error) {
 	}
 	s := &Syncer{store: o.Store, keyring: o.Keyring, allowed: append([]string(nil), o.AllowedHosts...),
 		notifier: o.Notifier, metrics: o.Metrics, log: o.Log, now: o.Now, clientConfig: o.ClientConfig,
-		jobTimeout: o.JobTimeout, maxChanges: o.MaxChanges}
+		jobTimeout: o.JobTimeout, maxChanges: o.MaxChanges, concurrency: o.Concurrency}
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
@@ -113,6 +118,9 @@ func New(o Options) (*Syncer, error) {
 	}
 	if s.jobTimeout <= 0 {
 		s.jobTimeout = 15 * time.Minute
+	}
+	if s.concurrency <= 0 {
+		s.concurrency = 4
 	}
 	if s.maxChanges <= 0 {
 		s.maxChanges = 1000
