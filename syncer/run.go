@@ -42,10 +42,9 @@ type runState struct {
 	notify bool
 	start  time.Time
 
-	changes      int
-	capped       bool
-	figuresMoved bool // a distribution of the current survey is new or has new figures
-	moreWarning  int
+	changes     int
+	capped      bool
+	moreWarning int
 
 	// mu guards what concurrent distributions update: logs, warnings,
 	// counts and changes.
@@ -277,21 +276,28 @@ func (rs *runState) surveyPage(ctx context.Context, page []qualtrics.Survey) err
 		return fmt.Errorf("write surveys: %w", err)
 	}
 	stale := set(res.NeedDetails)
+	// Active surveys are synced a few at a time, each with its own
+	// transactions: a survey is a chain of round trips that mostly waits.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(rs.s.concurrency)
 	for _, sv := range page {
 		if !sv.IsActive || sv.ID == "" {
 			continue
 		}
-		rs.figuresMoved = false
-		if err := rs.distributions(ctx, sv.ID); err != nil {
-			return err
-		}
-		// Response counts follow the distributions' figures, which the
-		// survey's lastModified does not: read the details again when those moved.
-		if rs.full || stale[sv.ID] || rs.figuresMoved {
-			if err := rs.details(ctx, sv.ID); err != nil {
-				return err
-			}
-		}
+		g.Go(func() error { return rs.survey(gctx, sv.ID, stale[sv.ID]) })
+	}
+	return g.Wait()
+}
+
+func (rs *runState) survey(ctx context.Context, surveyID string, staleDetails bool) error {
+	moved, err := rs.distributions(ctx, surveyID)
+	if err != nil {
+		return err
+	}
+	// Response counts follow the distributions' figures, which the survey's
+	// lastModified does not: read the details again when those moved.
+	if rs.full || staleDetails || moved {
+		return rs.details(ctx, surveyID)
 	}
 	return nil
 }
@@ -318,18 +324,22 @@ func (rs *runState) details(ctx context.Context, surveyID string) error {
 	return nil
 }
 
-func (rs *runState) distributions(ctx context.Context, surveyID string) error {
+// distributions syncs a survey's distributions and reports whether any is
+// new or has new figures.
+func (rs *runState) distributions(ctx context.Context, surveyID string) (moved bool, err error) {
 	for page, err := range rs.client.Distributions(ctx, qualtrics.DistributionsQuery{SurveyID: surveyID}) {
 		if qualtrics.IsNotFound(err) {
 			rs.warn("survey %s: distributions not found (deleted meanwhile?)", surveyID)
-			return nil
+			return moved, nil
 		}
 		if err != nil {
-			return fmt.Errorf("list distributions of %s: %w", surveyID, err)
+			return moved, fmt.Errorf("list distributions of %s: %w", surveyID, err)
 		}
-		if err := rs.distributionPage(ctx, surveyID, page); err != nil {
-			return err
+		m, err := rs.distributionPage(ctx, surveyID, page)
+		if err != nil {
+			return moved, err
 		}
+		moved = moved || m
 	}
 	if rs.full {
 		err := rs.page(ctx, func(p *pageTx) error {
@@ -337,20 +347,22 @@ func (rs *runState) distributions(ctx context.Context, surveyID string) error {
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("mark distributions of %s deleted: %w", surveyID, err)
+			return moved, fmt.Errorf("mark distributions of %s deleted: %w", surveyID, err)
 		}
 	}
-	return nil
+	return moved, nil
 }
 
-func (rs *runState) distributionPage(ctx context.Context, surveyID string, page []qualtrics.Distribution) error {
+func (rs *runState) distributionPage(ctx context.Context, surveyID string, page []qualtrics.Distribution) (moved bool, err error) {
+	rs.mu.Lock()
 	rs.run.Distributions += len(page)
+	rs.mu.Unlock()
 	in := make([]store.DistributionInput, len(page))
 	for i := range page {
 		in[i] = distributionInput(surveyID, &page[i])
 	}
 	var res store.DistributionPage
-	err := rs.page(ctx, func(p *pageTx) error {
+	err = rs.page(ctx, func(p *pageTx) error {
 		var err error
 		if res, err = store.UpsertDistributionsTx(ctx, p.tx, rs.in.ID, in, rs.s.now()); err != nil {
 			return err
@@ -358,10 +370,7 @@ func (rs *runState) distributionPage(ctx context.Context, surveyID string, page 
 		return p.changed(ctx, res.Changes)
 	})
 	if err != nil {
-		return fmt.Errorf("write distributions of %s: %w", surveyID, err)
-	}
-	if len(res.Changes) > 0 {
-		rs.figuresMoved = true
+		return false, fmt.Errorf("write distributions of %s: %w", surveyID, err)
 	}
 	stale := set(res.StaleRecipients)
 	now := rs.s.now()
@@ -377,7 +386,7 @@ func (rs *runState) distributionPage(ctx context.Context, surveyID string, page 
 		}
 		g.Go(func() error { return rs.recipients(gctx, d) })
 	}
-	return g.Wait()
+	return len(res.Changes) > 0, g.Wait()
 }
 
 // live distributions are the ones whose recipients matter: not test sends,
