@@ -1,0 +1,280 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// HistoryInput is one element of a distribution's history: status and dates.
+type HistoryInput struct {
+	ContactID           string
+	ContactLookupID     string
+	Status              string
+	SurveyLink          string
+	ResponseID          string
+	SentAt              time.Time
+	OpenedAt            time.Time
+	ResponseStartedAt   time.Time
+	ResponseCompletedAt time.Time
+}
+
+// LinkInput is one element of a distribution's links: who the contact is and
+// their personal link. Its status is not kept: history is the source of truth.
+type LinkInput struct {
+	ContactID                string
+	Email                    string
+	FirstName                string
+	LastName                 string
+	Link                     string
+	LinkExpiration           time.Time
+	Unsubscribed             bool
+	ExceededContactFrequency bool
+}
+
+// RecipientBatch stages the history and links pages of ONE distribution in
+// the database, then joins them on contactId and merges them into recipients
+// in one statement. Nothing of the distribution is held in Go memory: a
+// distribution can have 100,000 recipients. It lives in one transaction.
+type RecipientBatch struct {
+	tx             pgx.Tx
+	integrationID  string
+	distributionID string
+	surveyID       string
+	ord            int
+}
+
+// RecipientMerge is what Merge did.
+type RecipientMerge struct {
+	Recipients int // rows read (history joined with links)
+	Changed    int // rows inserted or updated
+	Deleted    int // rows no longer listed, marked deleted
+	Changes    int // changes reported
+}
+
+const historyStaging = `ord int NOT NULL, contact_id text NOT NULL, contact_lookup_id text NOT NULL, status text NOT NULL,
+	survey_link text NOT NULL, response_id text NOT NULL, sent_at timestamptz, opened_at timestamptz,
+	response_started_at timestamptz, response_completed_at timestamptz`
+
+const linkStaging = `ord int NOT NULL, contact_id text NOT NULL, email text NOT NULL, first_name text NOT NULL,
+	last_name text NOT NULL, link text NOT NULL, link_expiration timestamptz, unsubscribed boolean NOT NULL,
+	exceeded boolean NOT NULL`
+
+const changeStaging = `contact_id text PRIMARY KEY, kind text NOT NULL`
+
+// BeginRecipientsTx starts staging one distribution's recipients in tx.
+func BeginRecipientsTx(ctx context.Context, tx pgx.Tx, integrationID, distributionID, surveyID string) (*RecipientBatch, error) {
+	// One round trip for the three tables: a sync stages every live distribution.
+	_, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS sync_history_stage (`+historyStaging+`) ON COMMIT DELETE ROWS;
+		CREATE TEMP TABLE IF NOT EXISTS sync_links_stage (`+linkStaging+`) ON COMMIT DELETE ROWS;
+		CREATE TEMP TABLE IF NOT EXISTS sync_recipient_changes (`+changeStaging+`) ON COMMIT DELETE ROWS;
+		DELETE FROM sync_history_stage; DELETE FROM sync_links_stage; DELETE FROM sync_recipient_changes`)
+	if err != nil {
+		return nil, mapErr("stage recipients", err)
+	}
+	return &RecipientBatch{tx: tx, integrationID: integrationID, distributionID: distributionID, surveyID: surveyID}, nil
+}
+
+// AddHistory stages one page of history.
+func (b *RecipientBatch) AddHistory(ctx context.Context, page []HistoryInput) error {
+	base := b.ord
+	b.ord += len(page)
+	_, err := b.tx.CopyFrom(ctx, pgx.Identifier{"sync_history_stage"},
+		[]string{"ord", "contact_id", "contact_lookup_id", "status", "survey_link", "response_id", "sent_at", "opened_at",
+			"response_started_at", "response_completed_at"},
+		pgx.CopyFromSlice(len(page), func(i int) ([]any, error) {
+			h := &page[i]
+			return []any{base + i, h.ContactID, h.ContactLookupID, h.Status, h.SurveyLink, h.ResponseID, timeArg(h.SentAt),
+				timeArg(h.OpenedAt), timeArg(h.ResponseStartedAt), timeArg(h.ResponseCompletedAt)}, nil
+		}))
+	return mapErr("stage history", err)
+}
+
+// AddLinks stages one page of links.
+func (b *RecipientBatch) AddLinks(ctx context.Context, page []LinkInput) error {
+	base := b.ord
+	b.ord += len(page)
+	_, err := b.tx.CopyFrom(ctx, pgx.Identifier{"sync_links_stage"},
+		[]string{"ord", "contact_id", "email", "first_name", "last_name", "link", "link_expiration", "unsubscribed", "exceeded"},
+		pgx.CopyFromSlice(len(page), func(i int) ([]any, error) {
+			l := &page[i]
+			return []any{base + i, l.ContactID, l.Email, l.FirstName, l.LastName, l.Link, timeArg(l.LinkExpiration),
+				l.Unsubscribed, l.ExceededContactFrequency}, nil
+		}))
+	return mapErr("stage links", err)
+}
+
+// The join: status and dates from history, email, names and the personal
+// link from links (history's surveyLink when links have none). A contact in
+// only one of the two still makes a row. The change kinds are decided against
+// the snapshot in old and written to a staging table, which Merge then reads
+// in chunks so a 100,000-recipient distribution never sits in Go memory.
+const mergeRecipientsSQL = `
+WITH test AS (
+	SELECT coalesce((SELECT request_type = 'TestEmail' FROM distributions
+		WHERE integration_id = $1 AND qualtrics_id = $2), false) AS is_test
+), h AS (
+	SELECT DISTINCT ON (contact_id) * FROM sync_history_stage ORDER BY contact_id, ord DESC
+), l AS (
+	SELECT DISTINCT ON (contact_id) * FROM sync_links_stage ORDER BY contact_id, ord DESC
+), src AS (
+	SELECT coalesce(h.contact_id, l.contact_id) AS contact_id,
+		coalesce(lower(btrim(l.email)), '') AS email, coalesce(l.first_name, '') AS first_name,
+		coalesce(l.last_name, '') AS last_name, coalesce(h.contact_lookup_id, '') AS contact_lookup_id,
+		coalesce(h.status, '') AS status, h.sent_at, h.opened_at, h.response_started_at, h.response_completed_at,
+		coalesce(h.response_id, '') AS response_id,
+		coalesce(nullif(l.link, ''), h.survey_link, '') AS respond_link, l.link_expiration,
+		coalesce(l.unsubscribed, false) AS unsubscribed, coalesce(l.exceeded, false) AS exceeded
+	FROM h FULL JOIN l ON l.contact_id = h.contact_id
+), old AS (
+	SELECT r.contact_id, r.status FROM recipients r JOIN src USING (contact_id)
+	WHERE r.integration_id = $1 AND r.distribution_id = $2
+), up AS (
+	INSERT INTO recipients AS r (integration_id, distribution_id, contact_id, survey_id, email, first_name, last_name,
+		contact_lookup_id, status, sent_at, opened_at, response_started_at, response_completed_at, response_id,
+		respond_link, link_expiration, unsubscribed, exceeded_contact_frequency, synced_at, created_at, updated_at)
+	SELECT $1, $2, contact_id, $3, email, first_name, last_name, contact_lookup_id, status, sent_at, opened_at,
+		response_started_at, response_completed_at, response_id, respond_link, link_expiration, unsubscribed, exceeded,
+		$4, $4, $4
+	FROM src
+	ON CONFLICT (integration_id, distribution_id, contact_id) DO UPDATE SET
+		survey_id = excluded.survey_id, email = excluded.email, first_name = excluded.first_name,
+		last_name = excluded.last_name, contact_lookup_id = excluded.contact_lookup_id, status = excluded.status,
+		sent_at = excluded.sent_at, opened_at = excluded.opened_at, response_started_at = excluded.response_started_at,
+		response_completed_at = excluded.response_completed_at, response_id = excluded.response_id,
+		respond_link = excluded.respond_link, link_expiration = excluded.link_expiration,
+		unsubscribed = excluded.unsubscribed, exceeded_contact_frequency = excluded.exceeded_contact_frequency,
+		deleted_at = NULL, synced_at = excluded.synced_at, updated_at = excluded.updated_at
+	WHERE (r.survey_id, r.email, r.first_name, r.last_name, r.contact_lookup_id, r.status, r.sent_at, r.opened_at,
+		r.response_started_at, r.response_completed_at, r.response_id, r.respond_link, r.link_expiration,
+		r.unsubscribed, r.exceeded_contact_frequency, r.deleted_at IS NULL)
+		IS DISTINCT FROM (excluded.survey_id, excluded.email, excluded.first_name, excluded.last_name,
+		excluded.contact_lookup_id, excluded.status, excluded.sent_at, excluded.opened_at, excluded.response_started_at,
+		excluded.response_completed_at, excluded.response_id, excluded.respond_link, excluded.link_expiration,
+		excluded.unsubscribed, excluded.exceeded_contact_frequency, true)
+	RETURNING r.contact_id, r.status
+), ch AS (
+	INSERT INTO sync_recipient_changes (contact_id, kind)
+	SELECT contact_id, kind FROM (
+		SELECT up.contact_id, CASE
+			WHEN old.contact_id IS NULL THEN
+				CASE WHEN up.status NOT IN ('', 'Pending') AND NOT (SELECT is_test FROM test) THEN 'recipient_delivered' END
+			WHEN old.status = up.status THEN NULL
+			WHEN old.status IN ('', 'Pending') AND up.status NOT IN ('', 'Pending') THEN
+				CASE WHEN NOT (SELECT is_test FROM test) THEN 'recipient_delivered' END
+			ELSE 'recipient_status' END AS kind
+		FROM up LEFT JOIN old USING (contact_id)
+	) k WHERE kind IS NOT NULL
+	RETURNING 1
+)
+SELECT (SELECT count(*) FROM src), (SELECT count(*) FROM up), (SELECT count(*) FROM ch)`
+
+const changeChunk = 1000
+
+// Merge joins the staged pages and merges them into recipients as of now.
+// Recipients of the distribution that were not staged are marked deleted, so
+// call it only after the whole history and links were read. fn, when not nil,
+// receives the changes in chunks of at most 1000, inside the transaction.
+// recipient_delivered is never reported for a TestEmail distribution.
+func (b *RecipientBatch) Merge(ctx context.Context, now time.Time, fn func([]Change) error) (RecipientMerge, error) {
+	var m RecipientMerge
+	err := b.tx.QueryRow(ctx, mergeRecipientsSQL, b.integrationID, b.distributionID, b.surveyID, now).
+		Scan(&m.Recipients, &m.Changed, &m.Changes)
+	if err != nil {
+		return m, mapErr("merge recipients", err)
+	}
+	tag, err := b.tx.Exec(ctx, `UPDATE recipients r SET deleted_at = $3, updated_at = $3
+		WHERE r.integration_id = $1 AND r.distribution_id = $2 AND r.deleted_at IS NULL
+		AND NOT EXISTS (SELECT 1 FROM sync_history_stage h WHERE h.contact_id = r.contact_id)
+		AND NOT EXISTS (SELECT 1 FROM sync_links_stage l WHERE l.contact_id = r.contact_id)`,
+		b.integrationID, b.distributionID, now)
+	if err != nil {
+		return m, mapErr("merge recipients: mark deleted", err)
+	}
+	m.Deleted = int(tag.RowsAffected())
+	if fn == nil || m.Changes == 0 {
+		return m, nil
+	}
+	after := ""
+	for {
+		rows, err := b.tx.Query(ctx, `SELECT contact_id, kind FROM sync_recipient_changes
+			WHERE contact_id > $1 ORDER BY contact_id LIMIT $2`, after, changeChunk)
+		if err != nil {
+			return m, mapErr("merge recipients: changes", err)
+		}
+		chunk, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Change, error) {
+			c := Change{SurveyID: b.surveyID, DistributionID: b.distributionID}
+			err := r.Scan(&c.ContactID, &c.Kind)
+			return c, err
+		})
+		if err != nil {
+			return m, mapErr("merge recipients: changes", err)
+		}
+		if len(chunk) == 0 {
+			return m, nil
+		}
+		if err := fn(chunk); err != nil {
+			return m, err
+		}
+		if len(chunk) < changeChunk {
+			return m, nil
+		}
+		after = chunk[len(chunk)-1].ContactID
+	}
+}
+
+// SetRecipientsSyncedTx records that a distribution's recipients were read
+// (warning says what was missing, e.g. no history without a licence).
+func SetRecipientsSyncedTx(ctx context.Context, tx pgx.Tx, integrationID, distributionID, warning string, now time.Time) error {
+	_, err := tx.Exec(ctx, `UPDATE distributions SET recipients_synced_at = $3, recipients_warning = $4
+		WHERE integration_id = $1 AND qualtrics_id = $2`, integrationID, distributionID, now, warning)
+	return mapErr("set recipients synced", err)
+}
+
+// StoredRecipient is a recipient row as the sync left it (tests, tools).
+type StoredRecipient struct {
+	DistributionID      string
+	ContactID           string
+	SurveyID            string
+	Email               string
+	FirstName           string
+	LastName            string
+	ContactLookupID     string
+	Status              string
+	RespondLink         string
+	ResponseID          string
+	SentAt              *time.Time
+	ResponseCompletedAt *time.Time
+	LinkExpiration      *time.Time
+	Unsubscribed        bool
+	DeletedAt           *time.Time
+}
+
+// ListStoredRecipients returns the recipient rows of one distribution, by contact.
+func (s *Store) ListStoredRecipients(ctx context.Context, integrationID, distributionID string) ([]StoredRecipient, error) {
+	rows, err := s.pool.Query(ctx, `SELECT distribution_id, contact_id, survey_id, email, first_name, last_name,
+		contact_lookup_id, status, respond_link, response_id, sent_at, response_completed_at, link_expiration, unsubscribed, deleted_at
+		FROM recipients WHERE integration_id = $1 AND distribution_id = $2 ORDER BY contact_id`, integrationID, distributionID)
+	if err != nil {
+		return nil, mapErr("list stored recipients", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (StoredRecipient, error) {
+		var v StoredRecipient
+		err := r.Scan(&v.DistributionID, &v.ContactID, &v.SurveyID, &v.Email, &v.FirstName, &v.LastName, &v.ContactLookupID,
+			&v.Status, &v.RespondLink, &v.ResponseID, &v.SentAt, &v.ResponseCompletedAt, &v.LinkExpiration, &v.Unsubscribed, &v.DeletedAt)
+		return v, err
+	})
+	return out, mapErr("list stored recipients", err)
+}
+
+// KeepStoredHistory stages the stored status and dates of the distribution's
+// recipients in place of a history the API refused (404 without an XM
+// Directory licence), so links alone do not blank them.
+func (b *RecipientBatch) KeepStoredHistory(ctx context.Context) error {
+	_, err := b.tx.Exec(ctx, `INSERT INTO sync_history_stage (ord, contact_id, contact_lookup_id, status, survey_link,
+		response_id, sent_at, opened_at, response_started_at, response_completed_at)
+		SELECT -1, contact_id, contact_lookup_id, status, '', response_id, sent_at, opened_at, response_started_at, response_completed_at
+		FROM recipients WHERE integration_id = $1 AND distribution_id = $2 AND deleted_at IS NULL`, b.integrationID, b.distributionID)
+	return mapErr("stage stored history", err)
+}

@@ -1,0 +1,196 @@
+package syncer_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/microapps/microapps/qualtrics/qualtricssim"
+	"github.com/microapps/microapps/syncer"
+)
+
+// fakeMetrics counts call outcomes and can cancel a run after n calls.
+type fakeMetrics struct {
+	mu       sync.Mutex
+	outcomes map[string]int
+	retries  int
+	finished []string
+	calls    atomic.Int64
+	cancelAt int64
+	cancel   context.CancelFunc
+}
+
+func (m *fakeMetrics) ObserveQualtricsCall(_, outcome string, retry bool) {
+	m.mu.Lock()
+	if m.outcomes == nil {
+		m.outcomes = map[string]int{}
+	}
+	m.outcomes[outcome]++
+	if retry {
+		m.retries++
+	}
+	m.mu.Unlock()
+	if n := m.calls.Add(1); m.cancel != nil && n == m.cancelAt {
+		m.cancel()
+	}
+}
+
+func (m *fakeMetrics) SyncFinished(kind, result string, _ time.Duration, _ string, _ time.Time) {
+	m.mu.Lock()
+	m.finished = append(m.finished, kind+":"+result)
+	m.mu.Unlock()
+}
+
+func TestARunThrough500s504s429sCompletesWithNothingLost(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// The simulator's clock runs ten seconds per call, so its one-minute
+	// rate windows turn over every six calls: a budget of 4 per minute
+	// answers a third of the calls 429, without a test that waits minutes.
+	var ticks atomic.Int64
+	base := time.Now()
+	simNow := func() time.Time { return base.Add(time.Duration(ticks.Add(1)) * 10 * time.Second) }
+	m := &fakeMetrics{}
+	e := newEnv(t, envOptions{seed: 3, simNow: simNow,
+		limits:   &qualtricssim.Limits{BrandPerMinute: 4, RetryAfter: true},
+		syncOpts: func(o *syncer.Options) { o.Metrics = m }})
+	e.sim.SetFaults(qualtricssim.Faults{ErrorRate500: 0.08, ErrorRate504: 0.04, TruncateRate: 0.03})
+
+	run := e.sync(ctx, syncer.KindFull)
+	e.mustSucceed(run)
+	e.sim.SetFaults(qualtricssim.Faults{})
+	e.checkMatchesSim(ctx)
+	t.Run("the faults happened and were retried", func(t *testing.T) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.outcomes["server_error"] == 0 || m.outcomes["rate_limited"] == 0 || m.retries == 0 {
+			t.Errorf("outcomes %v, %d retries", m.outcomes, m.retries)
+		}
+		if run.APICalls != e.sim.TotalCalls() {
+			t.Errorf("run counts %d calls, the simulator saw %d (retries included)", run.APICalls, e.sim.TotalCalls())
+		}
+		if len(m.finished) != 1 || m.finished[0] != "full:succeeded" {
+			t.Errorf("SyncFinished calls %v", m.finished)
+		}
+	})
+}
+
+func TestARevokedTokenFailsCleanlyAndStopsScheduling(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, envOptions{})
+	e.mustSucceed(e.sync(ctx, syncer.KindFull))
+	surveysBefore, _ := e.st.ListStoredSurveys(ctx, e.in.ID)
+	if err := e.sim.RevokeToken(e.token); err != nil {
+		t.Fatal(err)
+	}
+	run := e.sync(ctx, syncer.KindIncremental)
+	in := e.integration()
+	cases := []struct {
+		name string
+		ok   bool
+		got  any
+	}{
+		{"the run failed with the cause", run.Status == "failed" && strings.Contains(run.Error, "401"), run.Error},
+		{"the integration is in error", in.Status == "error", in.Status},
+		{"the message tells the admin to replace the token", strings.Contains(in.StatusMessage, "PUT /api/v1/integrations/"+e.in.ID+"/token"), in.StatusMessage},
+		{"the message holds no token", !strings.Contains(in.StatusMessage, e.token) && !strings.Contains(run.Error, e.token), in.StatusMessage},
+		{"the scheduler skips it", func() bool { _, due := syncer.DueKind(in, time.Now().Add(24*time.Hour)); return !due }(), in.Status},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if !tc.ok {
+				t.Errorf("got %v", tc.got)
+			}
+		})
+	}
+	t.Run("its data stays for the pages", func(t *testing.T) {
+		after, _ := e.st.ListStoredSurveys(ctx, e.in.ID)
+		if len(after) != len(surveysBefore) || len(after) == 0 {
+			t.Errorf("%d surveys before, %d after", len(surveysBefore), len(after))
+		}
+	})
+}
+
+func TestHistoryWithoutLicenceIsAWarning(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, envOptions{})
+	if err := e.sim.SetDirectoryLicence(e.brand.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	run := e.sync(ctx, syncer.KindFull)
+	e.mustSucceed(run)
+	warned := false
+	for _, w := range run.Warnings {
+		warned = warned || strings.Contains(w, "no history") && strings.Contains(w, "404")
+	}
+	if !warned {
+		t.Errorf("no warning about the history: %v", run.Warnings)
+	}
+	if run.Recipients == 0 {
+		t.Errorf("no recipients stored from links")
+	}
+	t.Run("once licensed again, statuses come in as deliveries", func(t *testing.T) {
+		_ = e.sim.SetDirectoryLicence(e.brand.ID, true)
+		run := e.sync(ctx, syncer.KindFull)
+		e.mustSucceed(run)
+		e.checkMatchesSim(ctx)
+	})
+}
+
+func TestADatacenterNoticeSwitchesTheHost(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, envOptions{syncOpts: func(o *syncer.Options) { o.AllowedHosts = []string{"127.0.0.1", "localhost"} }})
+	// The notice names a host without a port, as Qualtrics does; localhost
+	// reaches the same simulator.
+	e.sim.SetFaults(qualtricssim.Faults{ProxyNoticeHost: "localhost"})
+	run := e.sync(ctx, syncer.KindFull)
+	e.mustSucceed(run)
+	want := strings.Replace(e.srv.URL, "127.0.0.1", "localhost", 1) + "/API/v3/"
+	if got := e.integration().BaseURL; got != want {
+		t.Errorf("base URL %s, want %s", got, want)
+	}
+	if !strings.Contains(strings.Join(run.Warnings, "\n"), want) {
+		t.Errorf("no warning names the new base URL: %v", run.Warnings)
+	}
+	t.Run("the next run uses the new host and stays there", func(t *testing.T) {
+		run := e.sync(ctx, syncer.KindIncremental)
+		e.mustSucceed(run)
+		if got := e.integration().BaseURL; got != want {
+			t.Errorf("base URL %s, want %s", got, want)
+		}
+	})
+}
+
+func TestAKilledSyncResumesToTheSameState(t *testing.T) {
+	t.Parallel()
+	for _, cut := range []int64{1, 4, 15, 40} {
+		t.Run("cancelled after "+strconv.FormatInt(cut, 10)+" calls, a second run completes it", func(t *testing.T) {
+			t.Parallel()
+			m := &fakeMetrics{cancelAt: cut}
+			e := newEnv(t, envOptions{seed: 11, syncOpts: func(o *syncer.Options) { o.Metrics = m }})
+			ctx, cancel := context.WithCancel(context.Background())
+			m.cancel = cancel
+			run := e.sync(ctx, syncer.KindFull)
+			if run.Status != "failed" || run.Error != syncer.Interrupted {
+				t.Fatalf("killed run: %s %q", run.Status, run.Error)
+			}
+			in := e.integration()
+			if in.FirstFullSyncAt != nil || in.NextFullSyncAt == nil || in.NextFullSyncAt.After(time.Now()) {
+				t.Errorf("an interrupted run must be due again at once: %+v", in.NextFullSyncAt)
+			}
+			m.cancel = nil
+			e.mustSucceed(e.sync(context.Background(), syncer.KindFull))
+			e.checkMatchesSim(context.Background())
+			if calls, _ := e.notifier.take(); calls != 0 {
+				t.Errorf("the first successful full sync notified %d times", calls)
+			}
+		})
+	}
+}

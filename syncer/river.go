@@ -1,0 +1,178 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"go.uber.org/zap"
+
+	"github.com/microapps/microapps/store"
+)
+
+// SyncArgs is the River job that works one sync run. (The run kind is
+// SyncKind: a field named Kind would clash with the JobArgs method.)
+type SyncArgs struct {
+	IntegrationID string `json:"integrationId"`
+	RunID         int64  `json:"runId"`
+	SyncKind      string `json:"kind"`
+}
+
+// Kind implements river.JobArgs.
+func (SyncArgs) Kind() string { return "sync" }
+
+// ScheduleArgs is the periodic job that triggers the due syncs.
+type ScheduleArgs struct{}
+
+// Kind implements river.JobArgs.
+func (ScheduleArgs) Kind() string { return "sync_schedule" }
+
+// ScheduleEvery is how often the leader looks for due integrations.
+const ScheduleEvery = 30 * time.Second
+
+// orphanGrace is how old a queued or running run whose job is gone must be
+// before the scheduler fails it: longer than a job's timeout plus River's
+// rescue of jobs whose replica died.
+const orphanGrace = 45 * time.Minute
+
+// SetRiver gives the syncer the River client it inserts and cancels jobs
+// with. The app builds the client after Register, hence a setter.
+func (s *Syncer) SetRiver(c *river.Client[pgx.Tx]) { s.river = c }
+
+// Register adds the sync and schedule workers.
+func (s *Syncer) Register(workers *river.Workers) {
+	river.AddWorker(workers, &syncWorker{s: s})
+	river.AddWorker(workers, &scheduleWorker{s: s})
+}
+
+// PeriodicJobs is the scheduler's job; River runs periodic jobs on the
+// elected leader only, so one replica schedules for all.
+func (s *Syncer) PeriodicJobs() []*river.PeriodicJob {
+	return []*river.PeriodicJob{
+		river.NewPeriodicJob(river.PeriodicInterval(ScheduleEvery), func() (river.JobArgs, *river.InsertOpts) {
+			return ScheduleArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: ScheduleEvery}}
+		}, &river.PeriodicJobOpts{ID: "sync_schedule", RunOnStart: true}),
+	}
+}
+
+// Trigger queues a sync of an integration unless one is already queued or
+// running, which it returns instead with created = false. The run and its
+// River job are inserted in one transaction: the partial unique index on
+// sync_runs makes two replicas (or two admins) that trigger at once end up
+// with one run and one job.
+func (s *Syncer) Trigger(ctx context.Context, integrationID, kind, trigger string) (store.SyncRun, bool, error) {
+	if s.river == nil {
+		return store.SyncRun{}, false, errors.New("syncer: trigger: no River client (SetRiver)")
+	}
+	if kind != KindFull && kind != KindIncremental {
+		return store.SyncRun{}, false, fmt.Errorf("syncer: trigger: unknown kind %q", kind)
+	}
+	var (
+		run     store.SyncRun
+		created bool
+	)
+	err := s.store.WithTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		run, created, err = s.store.QueueSyncRunTx(ctx, tx, integrationID, kind, trigger)
+		if err != nil || !created {
+			return err
+		}
+		// Unique by args (the run id among them): the same run is never
+		// worked by two jobs. Uniqueness per integration is the partial
+		// index's job; River's would also count a job that is completing
+		// after its run finished, and skip the insert of the next run's job.
+		res, err := s.river.InsertTx(ctx, tx, SyncArgs{IntegrationID: integrationID, RunID: run.ID, SyncKind: kind},
+			&river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}})
+		if err != nil {
+			return fmt.Errorf("insert job: %w", err)
+		}
+		jobID := res.Job.ID
+		run.RiverJobID = &jobID
+		return s.store.SetSyncRunJobTx(ctx, tx, run.ID, jobID)
+	})
+	if err != nil {
+		return store.SyncRun{}, false, fmt.Errorf("syncer: trigger: %w", err)
+	}
+	return run, created, nil
+}
+
+// CancelJobs cancels River jobs, e.g. those of a deleted integration's runs.
+// A running sync sees its context cancelled and stops at a page boundary.
+func (s *Syncer) CancelJobs(ctx context.Context, jobIDs []int64) error {
+	if s.river == nil {
+		return errors.New("syncer: cancel jobs: no River client (SetRiver)")
+	}
+	var errs []error
+	for _, id := range jobIDs {
+		if _, err := s.river.JobCancel(ctx, id); err != nil && !errors.Is(err, river.ErrNotFound) {
+			errs = append(errs, fmt.Errorf("job %d: %w", id, err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("syncer: cancel jobs: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// ScheduleDue triggers a sync for every integration that is due at now and
+// returns how many runs it queued.
+func (s *Syncer) ScheduleDue(ctx context.Context) (int, error) {
+	now := s.now()
+	if n, err := s.store.FailOrphanSyncRuns(ctx, now, orphanGrace); err != nil {
+		return 0, fmt.Errorf("syncer: schedule: %w", err)
+	} else if n > 0 {
+		s.log.Warn("failed sync runs whose job had ended", zap.Int64("runs", n))
+	}
+	due, err := s.store.DueIntegrations(ctx, now)
+	if err != nil {
+		return 0, fmt.Errorf("syncer: schedule: %w", err)
+	}
+	queued := 0
+	var errs []error
+	for _, in := range due {
+		kind, ok := DueKind(in, now)
+		if !ok {
+			continue
+		}
+		if _, created, err := s.Trigger(ctx, in.ID, kind, "schedule"); err != nil {
+			errs = append(errs, err)
+		} else if created {
+			queued++
+		}
+	}
+	return queued, errors.Join(errs...)
+}
+
+type syncWorker struct {
+	river.WorkerDefaults[SyncArgs]
+	s *Syncer
+}
+
+func (w *syncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return w.s.jobTimeout }
+
+// Work runs the sync. A sync that fails is recorded as a failed run and the
+// job completes: the scheduler decides when to try again. Only a run that
+// could not be recorded returns an error, for River to retry the job, which
+// resumes the same run. A job that runs out of time or is stopped by a
+// shutdown records its run failed as Interrupted; its pages are committed and
+// the integration is due again at once, so the next run continues.
+func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
+	_, err := w.s.RunNow(ctx, job.Args.IntegrationID, job.Args.RunID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // the integration was deleted or the run finished already
+	}
+	return err
+}
+
+type scheduleWorker struct {
+	river.WorkerDefaults[ScheduleArgs]
+	s *Syncer
+}
+
+func (w *scheduleWorker) Work(ctx context.Context, _ *river.Job[ScheduleArgs]) error {
+	_, err := w.s.ScheduleDue(ctx)
+	return err
+}

@@ -1,0 +1,129 @@
+// Package syncer brings one integration's Qualtrics surveys, distributions and
+// recipients into PostgreSQL, a page at a time, and schedules the syncs of all
+// integrations on River.
+//
+// A full sync reads the survey listing, the details of active surveys, the
+// distributions of active surveys and the history and links of every live
+// distribution (not expired, not TestEmail); it then marks deleted what the
+// listings no longer hold. An incremental sync reads the survey listing and the
+// distributions of active surveys, and history and links only for the
+// distributions whose figures or modifiedDate moved, that are new, or whose
+// recipients were never read completely; survey details only for surveys that
+// are new, activated or modified. Every page is written in its own transaction
+// (a distribution's recipients in one), so an interrupted or failed run keeps
+// what it fetched and the next run continues from there.
+package syncer
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"go.uber.org/zap"
+
+	"github.com/microapps/microapps/qualtrics"
+	"github.com/microapps/microapps/store"
+)
+
+// Notifier turns a page's changes into notifications, in the transaction that
+// writes the page, so a change is notified exactly when it is stored. It is
+// not called during an integration's first successful full sync.
+type Notifier interface {
+	OnChanges(ctx context.Context, tx pgx.Tx, in store.Integration, changes []store.Change, now time.Time) (raised int, err error)
+}
+
+// Metrics receives what the sync measures; nil disables it.
+type Metrics interface {
+	// ObserveQualtricsCall is called once per HTTP attempt. outcome is one of
+	// "ok", "rate_limited", "client_error", "server_error", "network_error".
+	ObserveQualtricsCall(endpoint, outcome string, retry bool)
+	// SyncFinished is called once per run; result is "succeeded" or "failed".
+	SyncFinished(kind, result string, d time.Duration, integrationID string, at time.Time)
+}
+
+// Store is what the syncer needs of *store.Store.
+type Store interface {
+	WithTx(ctx context.Context, fn func(pgx.Tx) error) error
+	GetIntegration(ctx context.Context, id string) (store.Integration, error)
+	StartSyncRun(ctx context.Context, integrationID string, id int64, now time.Time) (store.SyncRun, error)
+	FinishSyncRunTx(ctx context.Context, tx pgx.Tx, run store.SyncRun) error
+	SetSyncRunKind(ctx context.Context, integrationID string, runID int64, kind string) error
+	QueueSyncRunTx(ctx context.Context, tx pgx.Tx, integrationID, kind, trigger string) (store.SyncRun, bool, error)
+	SetSyncRunJobTx(ctx context.Context, tx pgx.Tx, runID, jobID int64) error
+	InsertRequestLogs(ctx context.Context, integrationID string, logs []store.RequestLog) error
+	DueIntegrations(ctx context.Context, now time.Time) ([]store.Integration, error)
+	FailOrphanSyncRuns(ctx context.Context, now time.Time, grace time.Duration) (int64, error)
+}
+
+// Keyring opens sealed secrets; *seal.Keyring satisfies it.
+type Keyring interface {
+	Open(keyID string, sealed, associatedData []byte) ([]byte, error)
+}
+
+// Options configure New.
+type Options struct {
+	Store   Store
+	Keyring Keyring
+	// AllowedHosts are extra Qualtrics hosts besides *.qualtrics.com (the
+	// simulator in tests and the demo).
+	AllowedHosts []string
+	Notifier     Notifier // may be nil
+	Metrics      Metrics  // may be nil
+	Log          *zap.Logger
+	Now          func() time.Time
+	// ClientConfig adjusts each run's client configuration (tests: fast backoff).
+	ClientConfig func(*qualtrics.Config)
+	// JobTimeout bounds one sync job; default 15 minutes. A job that runs out
+	// of time stops at a page boundary and its run is failed as interrupted.
+	JobTimeout time.Duration
+	// MaxChanges caps the changes stored on a run; default 1000.
+	MaxChanges int
+	// Concurrency is how many distributions of a page have their recipients
+	// read at once, each in its own transaction; default 4. The Notifier must
+	// then be safe for concurrent use.
+	Concurrency int
+}
+
+// Syncer syncs integrations. It is safe for concurrent use.
+type Syncer struct {
+	store        Store
+	keyring      Keyring
+	allowed      []string
+	notifier     Notifier
+	metrics      Metrics
+	log          *zap.Logger
+	now          func() time.Time
+	clientConfig func(*qualtrics.Config)
+	jobTimeout   time.Duration
+	maxChanges   int
+	concurrency  int
+	river        *river.Client[pgx.Tx]
+}
+
+// New builds a Syncer.
+func New(o Options) (*Syncer, error) {
+	if o.Store == nil || o.Keyring == nil {
+		return nil, errors.New("syncer: a store and a keyring are required")
+	}
+	s := &Syncer{store: o.Store, keyring: o.Keyring, allowed: append([]string(nil), o.AllowedHosts...),
+		notifier: o.Notifier, metrics: o.Metrics, log: o.Log, now: o.Now, clientConfig: o.ClientConfig,
+		jobTimeout: o.JobTimeout, maxChanges: o.MaxChanges, concurrency: o.Concurrency}
+	if s.log == nil {
+		s.log = zap.NewNop()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.jobTimeout <= 0 {
+		s.jobTimeout = 15 * time.Minute
+	}
+	if s.concurrency <= 0 {
+		s.concurrency = 4
+	}
+	if s.maxChanges <= 0 {
+		s.maxChanges = 1000
+	}
+	return s, nil
+}
