@@ -59,7 +59,7 @@ const myActiveSurveysSQL = `
 WITH mine AS (
     SELECT r.integration_id, r.survey_id, r.distribution_id, r.status, r.sent_at, r.respond_link,
            coalesce(r.link_expiration, d.link_expiration, s.end_date) AS expires_at,
-           s.name AS survey_name, d.send_date, d.created_date
+           s.name AS survey_name, d.send_date, d.created_date, d.parent_distribution_id <> '' AS is_reminder
     FROM recipients r
     JOIN distributions d ON d.integration_id = r.integration_id AND d.qualtrics_id = r.distribution_id
     JOIN surveys s ON s.integration_id = r.integration_id AND s.qualtrics_id = r.survey_id
@@ -72,7 +72,7 @@ WITH mine AS (
     SELECT DISTINCT ON (m.integration_id, m.survey_id) m.*
     FROM mine m
     ORDER BY m.integration_id, m.survey_id, m.expires_at DESC NULLS FIRST,
-             m.send_date DESC NULLS LAST, m.distribution_id
+             m.is_reminder, m.send_date DESC NULLS LAST, m.distribution_id
 )
 SELECT l.integration_id::text, i.name, i.functional_group, i.icon,
        i.status, i.last_success_at, extract(epoch FROM i.full_sync_every)::float8,

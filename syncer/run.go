@@ -84,6 +84,13 @@ func (s *Syncer) RunNow(ctx context.Context, integrationID string, runID int64) 
 	if syncErr == nil {
 		syncErr = rs.walk(ctx)
 	}
+	if syncErr == nil && s.afterSync != nil {
+		raised, err := s.afterSync(ctx, rs.in, rs.client, !rs.notify)
+		rs.run.Notifications += raised
+		if err != nil {
+			rs.warn("after the sync: %v", err)
+		}
+	}
 	return rs.finish(ctx, syncErr)
 }
 

@@ -80,6 +80,11 @@ type Options struct {
 	JobTimeout time.Duration
 	// MaxChanges caps the changes stored on a run; default 1000.
 	MaxChanges int
+	// AfterSync runs after a successful walk, before the run is recorded: the
+	// notification window check and event subscription upkeep. Its count is
+	// added to the run's notifications; an error becomes a warning on the run.
+	// firstSync is true during the integration's first successful full sync.
+	AfterSync func(ctx context.Context, in store.Integration, client *qualtrics.Client, firstSync bool) (raised int, err error)
 	// Concurrency is how many distributions of a page have their recipients
 	// read at once, each in its own transaction; default 4. The Notifier must
 	// then be safe for concurrent use.
@@ -93,6 +98,7 @@ type Syncer struct {
 	allowed      []string
 	notifier     Notifier
 	metrics      Metrics
+	afterSync    func(ctx context.Context, in store.Integration, client *qualtrics.Client, firstSync bool) (int, error)
 	log          *zap.Logger
 	now          func() time.Time
 	clientConfig func(*qualtrics.Config)
@@ -108,7 +114,7 @@ func New(o Options) (*Syncer, error) {
 		return nil, errors.New("syncer: a store and a keyring are required")
 	}
 	s := &Syncer{store: o.Store, keyring: o.Keyring, allowed: append([]string(nil), o.AllowedHosts...),
-		notifier: o.Notifier, metrics: o.Metrics, log: o.Log, now: o.Now, clientConfig: o.ClientConfig,
+		notifier: o.Notifier, metrics: o.Metrics, afterSync: o.AfterSync, log: o.Log, now: o.Now, clientConfig: o.ClientConfig,
 		jobTimeout: o.JobTimeout, maxChanges: o.MaxChanges, concurrency: o.Concurrency}
 	if s.log == nil {
 		s.log = zap.NewNop()

@@ -120,12 +120,11 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 
 	log := newLogger(&prefixWriter{w: stdout, prefix: "    "}, true, zapcore.WarnLevel)
 	defer log.Sync() //nolint:errcheck
-	a, err := newApp(ctx, cfg, log)
+	a, err := newApp(ctx, cfg, log, demoUsers...)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	a.devUsers = demoUsers
 	if err := a.forgetDemoIntegrations(ctx); err != nil {
 		return err
 	}

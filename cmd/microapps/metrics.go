@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -179,12 +180,14 @@ func metricsMiddleware(m *metrics) func(http.Handler) http.Handler {
 			if rc := chi.RouteContext(r.Context()); rc != nil {
 				route = rc.RoutePattern()
 			}
-			if route == "" {
-				route = "unmatched"
-			}
 			status := ww.Status()
 			if status == 0 {
 				status = http.StatusOK
+			}
+			// A mounted router's catch-all ("/*", "/api/v1/*") answering 404
+			// matched no real route either.
+			if route == "" || status == http.StatusNotFound && strings.HasSuffix(route, "/*") {
+				route = "unmatched"
 			}
 			method := metricMethod(r.Method)
 			m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()

@@ -23,7 +23,10 @@ import (
 	"github.com/microapps/microapps/api"
 	"github.com/microapps/microapps/migrations"
 	"github.com/microapps/microapps/notify"
+	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/store"
+	"github.com/microapps/microapps/syncer"
+	"github.com/microapps/microapps/web"
 )
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -64,6 +67,9 @@ type app struct {
 
 	// devUsers are offered by the dev sign-in page; only the demo sets them.
 	devUsers []string
+
+	syncer *syncer.Syncer
+	web    *web.Server
 }
 
 type schemaCheck struct {
@@ -71,18 +77,25 @@ type schemaCheck struct {
 	err error
 }
 
-func newApp(ctx context.Context, cfg *config, log *zap.Logger) (*app, error) {
+func newApp(ctx context.Context, cfg *config, log *zap.Logger, devUsers ...string) (*app, error) {
 	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{AppName: "microapps"})
 	if err != nil {
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: log, store: st, shutdownGrace: 20 * time.Second}
+	a := &app{cfg: cfg, log: log, store: st, shutdownGrace: 20 * time.Second, devUsers: devUsers}
 	a.registry, a.metrics = newMetricsRegistry(st.Pool(), log)
 	if err := a.checkSchema(ctx); err != nil {
 		st.Close()
 		return nil, err
 	}
 	if err := a.setupRiver(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	a.web, err = web.New(web.Options{Store: st, Log: log.Named("web"), AuthMode: cfg.AuthMode, AuthHeader: cfg.AuthHeader,
+		TrustedProxies: cfg.TrustedProxies, OIDCIssuer: cfg.OIDCIssuer, OIDCClientID: cfg.OIDCClientID,
+		OIDCClientSecret: cfg.OIDCClientSecret, PublicURL: cfg.PublicURL, AllowDevAuth: cfg.AuthMode == "dev", DevUsers: a.devUsers})
+	if err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -118,10 +131,17 @@ func (a *app) setupRiver() error {
 		mailer = m
 	}
 	a.notifier = notify.New(notify.Options{Store: a.store, Keyring: a.cfg.Keyring, Log: a.log.Named("notify"),
-		PublicURL: a.cfg.PublicURL, Mailer: mailer})
+		PublicURL: a.cfg.PublicURL, Mailer: mailer, Metrics: a.metrics})
+	sy, err := syncer.New(syncer.Options{Store: a.store, Keyring: a.cfg.Keyring, AllowedHosts: a.cfg.QualtricsAllowedHosts,
+		Notifier: a.notifier, Metrics: a.metrics, Log: a.log.Named("syncer"), AfterSync: a.afterSync})
+	if err != nil {
+		return err
+	}
+	a.syncer = sy
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &purgeWorker{store: a.store, log: a.log})
 	a.notifier.Register(workers)
+	a.syncer.Register(workers)
 	rcfg := &river.Config{
 		Logger:  slog.New(zapslog.NewHandler(a.log.Named("river").Core(), zapslog.WithName("river"))),
 		Workers: workers,
@@ -139,6 +159,7 @@ func (a *app) setupRiver() error {
 			}, &river.PeriodicJobOpts{ID: "purge", RunOnStart: true}),
 		}
 		rcfg.PeriodicJobs = append(rcfg.PeriodicJobs, a.notifier.PeriodicJobs()...)
+		rcfg.PeriodicJobs = append(rcfg.PeriodicJobs, a.syncer.PeriodicJobs()...)
 	}
 	c, err := river.NewClient(riverpgxv5.New(a.store.Pool()), rcfg)
 	if err != nil {
@@ -146,7 +167,18 @@ func (a *app) setupRiver() error {
 	}
 	a.river = c
 	a.notifier.SetRiver(c)
+	a.syncer.SetRiver(c)
 	return nil
+}
+
+// afterSync runs after each successful sync: the time-based notification
+// rules for that integration, so an expiry window that opened is announced
+// now rather than at the next periodic check. The first sync raises nothing.
+func (a *app) afterSync(ctx context.Context, in store.Integration, _ *qualtrics.Client, firstSync bool) (int, error) {
+	if firstSync {
+		return 0, nil
+	}
+	return a.notifier.CheckWindows(ctx, in.ID, time.Now())
 }
 
 // serve runs until ctx is cancelled, then drains: readiness turns 503, the
@@ -216,6 +248,8 @@ func (a *app) routes() http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	r.Get("/readyz", a.readyz)
+	r.Mount("/api/v1/me", a.web.MeAPI())
+	r.Mount("/", a.web.Handler())
 	r.Mount("/api/v1", api.New(api.Options{
 		Store:         a.store,
 		Syncs:         a.syncs(),
@@ -228,8 +262,8 @@ func (a *app) routes() http.Handler {
 	return r
 }
 
-// syncs is the sync control the admin API uses; nil until the syncer is wired.
-func (a *app) syncs() api.Syncs { return nil }
+// syncs is the sync control the admin API uses.
+func (a *app) syncs() api.Syncs { return a.syncer }
 
 // readyz answers 200 only when this replica can serve: not shutting down, the
 // database answering and its schema current.
