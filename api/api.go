@@ -35,6 +35,9 @@ type Store interface {
 	ListRequestLogs(ctx context.Context, integrationID string, since time.Time, limit int) ([]store.RequestLog, error)
 	ListAuditEvents(ctx context.Context, beforeID int64, limit int) ([]store.AuditEvent, error)
 	RecordAudit(ctx context.Context, ev store.AuditEvent) error
+	ListDeliveries(ctx context.Context, integrationID string, limit int) ([]store.Delivery, error)
+	GetWebhook(ctx context.Context, integrationID string) (store.Webhook, error)
+	SetWebhook(ctx context.Context, integrationID string, w store.Webhook, audit store.AuditEvent) error
 }
 
 // Syncs starts and cancels sync runs; the syncer implements it.
@@ -57,6 +60,9 @@ type Options struct {
 	Now          func() time.Time
 	// VerifyTimeout bounds the /whoami check on create and token change.
 	VerifyTimeout time.Duration
+	// SealWebhookSecret seals a webhook signing secret for an integration
+	// (the notify package owns how).
+	SealWebhookSecret func(integrationID, secret string) (keyID string, sealed []byte, err error)
 	// RequestIDFrom returns the request id set by the app's middleware, for
 	// the instance field of problems and for logs.
 	RequestIDFrom func(context.Context) string
@@ -108,6 +114,10 @@ func New(opts Options) http.Handler {
 		r.Get("/integrations/{id}/brand-admins", h.wrap(h.listBrandAdmins))
 		r.Put("/integrations/{id}/brand-admins/{email}", h.wrap(h.putBrandAdmin))
 		r.Delete("/integrations/{id}/brand-admins/{email}", h.wrap(h.deleteBrandAdmin))
+		r.Get("/integrations/{id}/deliveries", h.wrap(h.listDeliveries))
+		r.Get("/integrations/{id}/webhook", h.wrap(h.getWebhook))
+		r.Put("/integrations/{id}/webhook", h.wrap(h.putWebhook))
+		r.Delete("/integrations/{id}/webhook", h.wrap(h.deleteWebhook))
 		r.Get("/audit-events", h.wrap(h.listAuditEvents))
 	})
 	return r

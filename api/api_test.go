@@ -131,7 +131,8 @@ func newEnv(t testing.TB) *env {
 	core, logs := observer.New(zapcore.DebugLevel)
 	syncs := &fakeSyncs{store: st}
 	h := api.New(api.Options{Store: st, Syncs: syncs, Keyring: kr, AdminTokens: []string{adminToken},
-		AllowedHosts: []string{"127.0.0.1"}, Log: zap.New(core), VerifyTimeout: 10 * time.Second})
+		AllowedHosts: []string{"127.0.0.1"}, Log: zap.New(core), VerifyTimeout: 10 * time.Second,
+		SealWebhookSecret: func(id, secret string) (string, []byte, error) { return kr.Seal([]byte(secret), []byte("webhook:"+id)) }})
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", http.StripPrefix("/api/v1", h))
 	srv := httptest.NewServer(mux)

@@ -258,6 +258,9 @@ func (a *app) routes() http.Handler {
 		AllowedHosts:  a.cfg.QualtricsAllowedHosts,
 		Log:           a.log.Named("api"),
 		RequestIDFrom: requestIDFrom,
+		SealWebhookSecret: func(integrationID, secret string) (string, []byte, error) {
+			return notify.SealWebhookSecret(a.cfg.Keyring, integrationID, secret)
+		},
 	}))
 	return r
 }
