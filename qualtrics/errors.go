@@ -1,6 +1,8 @@
 package qualtrics
 
 import (
+	"golang.org/x/oauth2"
+
 	"errors"
 	"fmt"
 	"net/http"
@@ -44,7 +46,23 @@ func statusOf(err error) int {
 }
 
 // IsUnauthorized reports a 401: the token or OAuth client is wrong or revoked.
-func IsUnauthorized(err error) bool { return statusOf(err) == http.StatusUnauthorized }
+// A token endpoint that refuses the client (invalid_client, unauthorized_client,
+// or any 400/401 answer to the client credentials grant) counts too.
+func IsUnauthorized(err error) bool {
+	if statusOf(err) == http.StatusUnauthorized {
+		return true
+	}
+	var te *tokenError
+	var re *oauth2.RetrieveError
+	if errors.As(err, &te) && errors.As(err, &re) {
+		switch re.ErrorCode {
+		case "invalid_client", "unauthorized_client", "invalid_grant":
+			return true
+		}
+		return re.Response != nil && (re.Response.StatusCode == http.StatusUnauthorized || re.Response.StatusCode == http.StatusBadRequest)
+	}
+	return false
+}
 
 // IsNotFound reports a 404, e.g. an unknown survey or a history without licence.
 func IsNotFound(err error) bool { return statusOf(err) == http.StatusNotFound }

@@ -553,7 +553,10 @@ func (rs *runState) finish(ctx context.Context, syncErr error) (store.SyncRun, e
 		out.NextIncrementalSyncAt = at(incrEvery)
 		if rs.full {
 			out.FullSucceeded = true
-			out.NextFullSyncAt = at(fullEvery)
+			// Full syncs only start inside the window: the next one is due at the
+			// window's next opening after a period has passed.
+			next := NextInWindow(rs.in.FullSyncWindow, now.Add(fullEvery))
+			out.NextFullSyncAt = &next
 		}
 	default:
 		run.Status = "failed"
@@ -569,6 +572,10 @@ func (rs *runState) finish(ctx context.Context, syncErr error) (store.SyncRun, e
 			out.Unauthorized = true
 			out.StatusMessage = fmt.Sprintf("Qualtrics rejected the integration's credentials (401). "+
 				"Replace the token with PUT /api/v1/integrations/%s/token; syncs are stopped until then.", rs.in.ID)
+			if rs.in.AuthMethod == "oauth" {
+				out.StatusMessage = fmt.Sprintf("Qualtrics refused the integration's OAuth client. "+
+					"Replace it with PATCH /api/v1/integrations/%s {\"oauth\": {…}}; syncs are stopped until then.", rs.in.ID)
+			}
 			run.Error = "unauthorized: " + syncErr.Error()
 		default:
 			run.Error = syncErr.Error()

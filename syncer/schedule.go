@@ -89,3 +89,31 @@ func clockMinutes(s string) (int, error) {
 	}
 	return hh*60 + mm, nil
 }
+
+// NextInWindow is the earliest time at or after t inside the window w: t
+// itself when the window is open then (or when w is nil or invalid), else the
+// window's next start on the zone's wall clock. On a day when DST skips the
+// start time, the start falls where time.Date puts it, which is inside the
+// window or the next day's start is used.
+func NextInWindow(w *store.SyncWindow, t time.Time) time.Time {
+	inside, err := InWindow(w, t)
+	if inside || err != nil {
+		return t
+	}
+	start, _ := clockMinutes(w.Start)
+	loc := time.UTC
+	if w.TimeZone != "" {
+		loc, _ = time.LoadLocation(w.TimeZone)
+	}
+	local := t.In(loc)
+	for day := 0; day <= 2; day++ {
+		c := time.Date(local.Year(), local.Month(), local.Day()+day, start/60, start%60, 0, 0, loc)
+		if c.Before(t) {
+			continue
+		}
+		if ok, _ := InWindow(w, c); ok {
+			return c
+		}
+	}
+	return t
+}

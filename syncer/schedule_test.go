@@ -104,3 +104,31 @@ func TestDueKind(t *testing.T) {
 		})
 	}
 }
+
+func TestNextInWindow(t *testing.T) {
+	t.Parallel()
+	paris, _ := time.LoadLocation("Europe/Paris")
+	ny, _ := time.LoadLocation("America/New_York")
+	night := &store.SyncWindow{Start: "00:00", End: "04:00", TimeZone: "Europe/Paris"}
+	late := &store.SyncWindow{Start: "22:00", End: "02:00", TimeZone: "America/New_York"}
+	for _, tc := range []struct {
+		name string
+		w    *store.SyncWindow
+		at   time.Time
+		want time.Time
+	}{
+		{"no window means now", nil, time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC), time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)},
+		{"inside the window means now", night, time.Date(2026, 6, 1, 1, 30, 0, 0, paris), time.Date(2026, 6, 1, 1, 30, 0, 0, paris)},
+		{"after the window means tomorrow's start", night, time.Date(2026, 6, 1, 9, 0, 0, 0, paris), time.Date(2026, 6, 2, 0, 0, 0, 0, paris)},
+		{"a window across midnight opens the same evening", late, time.Date(2026, 6, 1, 15, 0, 0, 0, ny), time.Date(2026, 6, 1, 22, 0, 0, 0, ny)},
+		{"the window start is read in its own zone", night, time.Date(2026, 6, 1, 20, 0, 0, 0, time.UTC), time.Date(2026, 6, 1, 22, 0, 0, 0, time.UTC)},
+		{"spring forward keeps the midnight start", night, time.Date(2026, 3, 28, 12, 0, 0, 0, paris), time.Date(2026, 3, 29, 0, 0, 0, 0, paris)},
+		{"fall back keeps the midnight start", night, time.Date(2026, 10, 24, 12, 0, 0, 0, paris), time.Date(2026, 10, 25, 0, 0, 0, 0, paris)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := syncer.NextInWindow(tc.w, tc.at); !got.Equal(tc.want) {
+				t.Fatalf("NextInWindow(%v) = %v, want %v", tc.at, got, tc.want)
+			}
+		})
+	}
+}
