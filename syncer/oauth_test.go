@@ -63,7 +63,7 @@ func TestOAuthIntegrationSyncsThroughTokenExpiryAndStopsWhenRevoked(t *testing.T
 		t.Fatalf("sync with a revoked client: %s", failed.Status)
 	}
 	in := e.integration()
-	if in.Status != "error" || !strings.Contains(in.StatusMessage, "PUT /api/v1/integrations/") {
+	if in.Status != "error" || !strings.Contains(in.StatusMessage, "PATCH /api/v1/integrations/"+in.ID) {
 		t.Fatalf("integration after revocation: %s %q (run error %q)", in.Status, in.StatusMessage, failed.Error)
 	}
 
