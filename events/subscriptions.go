@@ -16,7 +16,7 @@ import (
 	"github.com/microapps/microapps/store"
 )
 
-// brandTopics is the brand-level subscription's topics (survey_id '').
+// brandTopics is the brand-level subscription's topics (survey_id ”).
 const brandTopics = topicActivate + "," + topicDeactivate
 
 // surveyTopics is the subscription of one active survey.
