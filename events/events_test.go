@@ -138,8 +138,8 @@ func TestSubscriptionSyncRepairsWhatQualtricsLost(t *testing.T) {
 	}
 
 	for _, tc := range []struct {
-		name  string
-		break_ func(t *testing.T)
+		name   string
+		change func(t *testing.T)
 	}{
 		{"a subscription deleted in Qualtrics is created again", func(t *testing.T) {
 			sub := e.sim.Subscriptions("brandrep")[0]
@@ -159,7 +159,7 @@ func TestSubscriptionSyncRepairsWhatQualtricsLost(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.break_(t)
+			tc.change(t)
 			if err := e.svc.SyncSubscriptions(ctx, in.Integration, client, e.publicURL()); err != nil {
 				t.Fatal(err)
 			}

@@ -109,8 +109,8 @@ func (e *env) checkLogs() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, entry := range e.logs.All() {
-		b, _ := json.Marshal(entry.ContextMap())
-		line := entry.Message + " " + string(b)
+		// %v keeps values unescaped, so a JSON body shows as it was posted.
+		line := fmt.Sprintf("%s %v", entry.Message, entry.ContextMap())
 		for _, s := range e.secrets {
 			if s != "" && strings.Contains(line, s) {
 				e.t.Errorf("a log line holds a secret or a body: %q", line)
@@ -138,7 +138,7 @@ func simBrand(id, surveyID, distID string, now time.Time) *qualtricssim.Brand {
 	d := qualtricssim.Distribution{ID: distID, SurveyID: surveyID, OwnerID: "UR_" + id, RequestType: qualtricssim.RequestInvite,
 		RequestStatus: "Done", SendDate: now.Add(-24 * time.Hour), CreatedDate: now.Add(-24 * time.Hour), ModifiedDate: now.Add(-24 * time.Hour),
 		LinkExpiration: now.Add(7 * 24 * time.Hour)}
-	for i := 1; i <= 3; i++ {
+	for i := 1; i <= 5; i++ {
 		d.Recipients = append(d.Recipients, qualtricssim.Recipient{
 			ContactID: fmt.Sprintf("CID_%s%d", id, i), ContactLookupID: fmt.Sprintf("MLRP_%s%d", id, i),
 			Email: fmt.Sprintf("user%d@%s.example", i, id), Status: qualtricssim.StatusSuccess,
