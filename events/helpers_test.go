@@ -49,13 +49,25 @@ type env struct {
 }
 
 type envOptions struct {
-	river   bool // start a River client working the queue
-	options events.Options
+	river        bool // start a River client working the queue
+	riverWorkers int  // default 8
+	maxConns     int32
+	options      events.Options
 }
 
 func newEnv(t testing.TB, o envOptions, brands ...*qualtricssim.Brand) *env {
 	t.Helper()
-	st := storetest.New(t)
+	var st *store.Store
+	if o.maxConns == 0 {
+		st = storetest.New(t)
+	} else {
+		var err error
+		st, err = store.Open(context.Background(), storetest.NewMigrated(t), store.Options{MaxConns: o.maxConns})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(st.Close)
+	}
 	kr, err := seal.ParseKeyring("k1:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)))
 	if err != nil {
 		t.Fatal(err)
@@ -77,12 +89,15 @@ func newEnv(t testing.TB, o envOptions, brands ...*qualtricssim.Brand) *env {
 		e.simURL = simSrv.URL + "/API/v3/"
 	}
 	if o.river {
+		if o.riverWorkers == 0 {
+			o.riverWorkers = 8
+		}
 		workers := river.NewWorkers()
 		svc.Register(workers)
 		rc, err := river.NewClient(riverpgxv5.New(st.Pool()), &river.Config{
 			Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
 			Workers:           workers,
-			Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 8}},
+			Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: o.riverWorkers}},
 			FetchCooldown:     20 * time.Millisecond,
 			FetchPollInterval: 100 * time.Millisecond,
 			TestOnly:          true,

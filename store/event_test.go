@@ -96,7 +96,9 @@ func TestConcurrentEventsOfOneRecipientMoveItOnce(t *testing.T) {
 			}
 		}
 	}
-	effect := func(ev store.QualtricsEvent) store.EventEffect { return store.EventEffect{RecipientStatus: statuses[ev.Topic]} }
+	effect := func(ev store.QualtricsEvent) store.EventEffect {
+		return store.EventEffect{RecipientStatus: statuses[ev.Topic]}
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(ids)*2)
 	for _, evID := range append(ids, ids...) { // every event twice, at once
