@@ -50,7 +50,7 @@ type env struct {
 
 type envOptions struct {
 	river        bool // start a River client working the queue
-	riverWorkers int  // default 8
+	riverWorkers int  // default events.QueueConfig()'s
 	maxConns     int32
 	options      events.Options
 }
@@ -89,16 +89,16 @@ func newEnv(t testing.TB, o envOptions, brands ...*qualtricssim.Brand) *env {
 		e.simURL = simSrv.URL + "/API/v3/"
 	}
 	if o.river {
-		if o.riverWorkers == 0 {
-			o.riverWorkers = 8
+		qc := events.QueueConfig()
+		if o.riverWorkers > 0 {
+			qc.MaxWorkers = o.riverWorkers
 		}
 		workers := river.NewWorkers()
 		svc.Register(workers)
 		rc, err := river.NewClient(riverpgxv5.New(st.Pool()), &river.Config{
 			Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
 			Workers:           workers,
-			Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: o.riverWorkers}},
-			FetchCooldown:     20 * time.Millisecond,
+			Queues:            map[string]river.QueueConfig{events.Queue: qc},
 			FetchPollInterval: 100 * time.Millisecond,
 			TestOnly:          true,
 		})

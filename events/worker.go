@@ -19,9 +19,25 @@ type ApplyArgs struct {
 // Kind is the River job kind.
 func (ApplyArgs) Kind() string { return "qualtrics_event" }
 
-// InsertOpts: applying is idempotent, so a few retries of a failed apply are
-// safe; an event still pending afterwards is ReapplyPending's.
-func (ApplyArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 5} }
+// InsertOpts: applies run on their own queue, and applying is idempotent, so
+// a few retries of a failed apply are safe; an event still pending afterwards
+// is ReapplyPending's.
+func (ApplyArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: Queue, MaxAttempts: 5} }
+
+// Queue is the River queue of apply jobs. It is separate from the default
+// queue because applies are short and latency-bound while syncs run for
+// minutes: on a shared queue, a few running syncs would hold every worker and
+// events would wait for them. A replica that works jobs must configure it,
+// e.g. Queues[events.Queue] = events.QueueConfig().
+const Queue = "qualtrics_events"
+
+// QueueConfig is the configuration Queue needs: enough workers for bursts of
+// short jobs, and a fetch cooldown short enough that fetching is not the
+// bottleneck (River fetches at most once per cooldown, so throughput is at
+// most MaxWorkers per cooldown).
+func QueueConfig() river.QueueConfig {
+	return river.QueueConfig{MaxWorkers: 16, FetchCooldown: 10 * time.Millisecond}
+}
 
 // Worker applies events on River.
 type Worker struct {

@@ -250,11 +250,19 @@ func countsFinished(status string) int {
 func (s *Store) ApplyEvent(ctx context.Context, id int64, now time.Time, effect func(QualtricsEvent) EventEffect) (EventOutcome, error) {
 	var outcome EventOutcome
 	err := s.WithTx(ctx, func(tx pgx.Tx) error {
+		// An apply need not wait for its commit to reach the disk: if a crash
+		// loses it, it loses applied_at with it and the event is applied again
+		// by ReapplyPending. This halves what an apply costs.
 		var ev QualtricsEvent
-		err := tx.QueryRow(ctx, `SELECT id, integration_id, topic, survey_id, response_id, recipient_id, distribution_id,
+		b := &pgx.Batch{}
+		b.Queue(`SET LOCAL synchronous_commit = off`)
+		b.Queue(`SELECT id, integration_id, topic, survey_id, response_id, recipient_id, distribution_id,
 				status, occurred_at, received_at, applied_at, attempts
-			FROM qualtrics_events WHERE id = $1 FOR UPDATE`, id).Scan(&ev.ID, &ev.IntegrationID, &ev.Topic, &ev.SurveyID,
-			&ev.ResponseID, &ev.RecipientID, &ev.DistributionID, &ev.Status, &ev.OccurredAt, &ev.ReceivedAt, &ev.AppliedAt, &ev.Attempts)
+			FROM qualtrics_events WHERE id = $1 FOR UPDATE`, id).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&ev.ID, &ev.IntegrationID, &ev.Topic, &ev.SurveyID, &ev.ResponseID, &ev.RecipientID,
+				&ev.DistributionID, &ev.Status, &ev.OccurredAt, &ev.ReceivedAt, &ev.AppliedAt, &ev.Attempts)
+		})
+		err := tx.SendBatch(ctx, b).Close()
 		if errors.Is(err, pgx.ErrNoRows) {
 			outcome = EventMissing
 			return nil
@@ -266,48 +274,48 @@ func (s *Store) ApplyEvent(ctx context.Context, id int64, now time.Time, effect 
 			outcome = EventAlreadyApplied
 			return nil
 		}
-		if outcome, err = applyEventTx(ctx, tx, ev, effect(ev), now); err != nil {
+		writes := &pgx.Batch{}
+		if outcome, err = applyEventTx(ctx, tx, writes, ev, effect(ev), now); err != nil {
 			return err
 		}
 		var applied *time.Time
 		if outcome == EventApplied {
 			applied = &now
 		}
-		_, err = tx.Exec(ctx, `UPDATE qualtrics_events SET attempts = attempts + 1, applied_at = $2 WHERE id = $1`, id, applied)
-		return err
+		writes.Queue(`UPDATE qualtrics_events SET attempts = attempts + 1, applied_at = $2 WHERE id = $1`, id, applied)
+		return tx.SendBatch(ctx, writes).Close()
 	})
 	return outcome, mapErr("apply event", err)
 }
 
-func applyEventTx(ctx context.Context, tx pgx.Tx, ev QualtricsEvent, eff EventEffect, now time.Time) (EventOutcome, error) {
-	if eff.RecipientStatus == "" && eff.SurveyActive == nil {
-		return EventApplied, nil // nothing to do: done
-	}
-	var known bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM surveys WHERE integration_id = $1 AND qualtrics_id = $2)`,
-		ev.IntegrationID, ev.SurveyID).Scan(&known); err != nil {
-		return 0, err
-	}
-	if !known {
-		return EventPending, nil
-	}
+// applyEventTx reads what the event needs under row locks and queues its
+// writes on writes, to be sent in one round trip.
+func applyEventTx(ctx context.Context, tx pgx.Tx, writes *pgx.Batch, ev QualtricsEvent, eff EventEffect, now time.Time) (EventOutcome, error) {
 	if eff.SurveyActive != nil {
-		_, err := tx.Exec(ctx, `UPDATE surveys SET is_active = $3, updated_at = $4
-			WHERE integration_id = $1 AND qualtrics_id = $2 AND is_active IS DISTINCT FROM $3`,
-			ev.IntegrationID, ev.SurveyID, *eff.SurveyActive, now)
-		if err != nil {
+		var known bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM surveys WHERE integration_id = $1 AND qualtrics_id = $2)`,
+			ev.IntegrationID, ev.SurveyID).Scan(&known); err != nil {
 			return 0, err
 		}
+		if !known {
+			return EventPending, nil
+		}
+		writes.Queue(`UPDATE surveys SET is_active = $3, updated_at = $4
+			WHERE integration_id = $1 AND qualtrics_id = $2 AND is_active IS DISTINCT FROM $3`,
+			ev.IntegrationID, ev.SurveyID, *eff.SurveyActive, now)
 	}
 	if eff.RecipientStatus == "" {
 		return EventApplied, nil
 	}
+	// The survey must be one of the integration's, and the recipient known.
 	// RecipientID is the contact id (CID_…); older payloads were seen with the
 	// lookup id, so both are tried, an exact contact id first.
 	var contactID, old string
-	err := tx.QueryRow(ctx, `SELECT contact_id, status FROM recipients
-		WHERE integration_id = $1 AND distribution_id = $2 AND survey_id = $3 AND (contact_id = $4 OR contact_lookup_id = $4)
-		ORDER BY contact_id = $4 DESC LIMIT 1 FOR UPDATE`,
+	err := tx.QueryRow(ctx, `SELECT r.contact_id, r.status FROM recipients r
+		WHERE r.integration_id = $1 AND r.distribution_id = $2 AND r.survey_id = $3
+			AND (r.contact_id = $4 OR r.contact_lookup_id = $4)
+			AND EXISTS (SELECT 1 FROM surveys s WHERE s.integration_id = $1 AND s.qualtrics_id = $3)
+		ORDER BY r.contact_id = $4 DESC LIMIT 1 FOR UPDATE OF r`,
 		ev.IntegrationID, ev.DistributionID, ev.SurveyID, ev.RecipientID).Scan(&contactID, &old)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return EventPending, nil
@@ -327,24 +335,18 @@ func applyEventTx(ctx context.Context, tx pgx.Tx, ev QualtricsEvent, eff EventEf
 	if len(responseID) >= 5 && responseID[:5] == "none:" {
 		responseID = ""
 	}
-	_, err = tx.Exec(ctx, `UPDATE recipients SET status = $4,
+	writes.Queue(`UPDATE recipients SET status = $4,
 			response_started_at = coalesce(response_started_at, $5),
 			response_completed_at = CASE WHEN $6 THEN coalesce(response_completed_at, $5) ELSE response_completed_at END,
 			response_id = CASE WHEN $7 <> '' THEN $7 ELSE response_id END,
 			updated_at = $8
 		WHERE integration_id = $1 AND distribution_id = $2 AND contact_id = $3`,
 		ev.IntegrationID, ev.DistributionID, contactID, next, at, progressRank(next) == 3, responseID, now)
-	if err != nil {
-		return 0, err
-	}
 	dStarted := countsStarted(next) - countsStarted(old)
 	dFinished := countsFinished(next) - countsFinished(old)
 	if dStarted != 0 || dFinished != 0 {
-		_, err = tx.Exec(ctx, `UPDATE distributions SET started = started + $3, finished = finished + $4, updated_at = $5
+		writes.Queue(`UPDATE distributions SET started = started + $3, finished = finished + $4, updated_at = $5
 			WHERE integration_id = $1 AND qualtrics_id = $2`, ev.IntegrationID, ev.DistributionID, dStarted, dFinished, now)
-		if err != nil {
-			return 0, err
-		}
 	}
 	return EventApplied, nil
 }

@@ -123,4 +123,10 @@ func TestConcurrentEventsOfOneRecipientMoveItOnce(t *testing.T) {
 	if started != 10 || finished != 10 || done != 10 {
 		t.Fatalf("started %d finished %d, %d recipients finished; want 10, 10, 10", started, finished, done)
 	}
+	if out, err := st.ApplyEvent(ctx, ids[0], time.Now(), effect); err != nil || out != store.EventAlreadyApplied {
+		t.Fatalf("applying an applied event again: %v (%v), want already applied", out, err)
+	}
+	if out, err := st.ApplyEvent(ctx, 1<<40, time.Now(), effect); err != nil || out != store.EventMissing {
+		t.Fatalf("applying a missing event: %v (%v), want missing", out, err)
+	}
 }
