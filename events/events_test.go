@@ -87,6 +87,22 @@ func TestAFinishedRecipientIsFinishedHereWithinTwoSecondsWithoutASync(t *testing
 		t.Errorf("distribution started/finished = %d/%d, want 1/1", s, f)
 	}
 
+	// Qualtrics retrying the callback changes nothing: one row, applied once.
+	replay := msg("SV_one", simRecipient.ResponseID, "CID_brandone1", "EMD_one", "brandone", "Complete", now)
+	if r := e.post(in.ID, "surveyengine.completedResponse.SV_one", replay, subs[1].SharedKey, ""); r.status != http.StatusOK {
+		t.Fatalf("replayed callback answered %d: %s", r.status, r.body)
+	}
+	time.Sleep(100 * time.Millisecond) // room for a wrongly queued second apply
+	if n := e.count(`SELECT count(*) FROM qualtrics_events WHERE integration_id = $1 AND attempts = 1 AND applied_at IS NOT NULL`, in.ID); n != 1 {
+		t.Errorf("%d events applied once, want 1", n)
+	}
+	if n := e.count(`SELECT count(*) FROM qualtrics_events WHERE integration_id = $1`, in.ID); n != 1 {
+		t.Errorf("%d events stored, want 1", n)
+	}
+	if s, f := e.counters(in.ID, "EMD_one"); s != 1 || f != 1 {
+		t.Errorf("after the replay started/finished = %d/%d, want 1/1", s, f)
+	}
+
 	// Deactivating the survey reaches is_active, and the next subscription
 	// sync removes the survey's subscription.
 	d, err = e.sim.SetSurveyActive("SV_one", false)
