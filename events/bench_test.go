@@ -22,6 +22,7 @@ import (
 // recipients (spread over 20 distributions) from 16 concurrent posters to the
 // receiver over HTTP, with a River client applying them, and reports the
 // accept rate and the time from the first post until every event is applied.
+// River works the queue with events.QueueConfig(), as a replica would.
 //
 //	go test -run '^$' -bench BenchmarkEvents -count 3 ./events/
 func BenchmarkEvents(b *testing.B) {
@@ -31,7 +32,7 @@ func BenchmarkEvents(b *testing.B) {
 		posters = 16
 	)
 	ctx := context.Background()
-	e := newEnv(b, envOptions{river: true, riverWorkers: 16, maxConns: 32,
+	e := newEnv(b, envOptions{river: true, maxConns: 32,
 		options: events.Options{RatePerSecond: 1e6, Burst: 1e6}})
 	in := e.addIntegration(simBrand("brandbench", "SV_bench", "EMD_bench0", time.Now()), true)
 	key := e.sharedKey(in)
