@@ -11,6 +11,17 @@
 // sync overwrites whatever an event got wrong. Events whose survey or
 // recipient is not synced yet stay pending, are re-applied after each sync by
 // ReapplyPending and dropped after 24 h.
+//
+// Wiring, in the command that composes the app:
+//   - every replica: svc.Register(workers) (River refuses to insert a job kind
+//     its client has no worker for) and svc.SetRiver(client);
+//   - replicas that work jobs: Queues[events.Queue] = events.QueueConfig(),
+//     and a pool big enough for those workers besides the sync's;
+//   - the router: svc.Receiver() at the root, e.g. r.Handle("/hooks/qualtrics/*", …),
+//     without stripping the path;
+//   - after each successful sync: SyncSubscriptions (it removes them all when
+//     events are disabled) and ReapplyPending; before deleting an
+//     integration: RemoveAll, while its token is still at hand.
 package events
 
 import (

@@ -246,7 +246,9 @@ func countsFinished(status string) int {
 // of one recipient move it forward in any order and adjust the distribution's
 // started/finished counters by exactly the transition made. An event whose
 // survey is not one of the integration's, or whose recipient is not known,
-// changes nothing and stays pending.
+// changes nothing and stays pending. id comes from the service's own job or
+// pending list, never from a request; every write is scoped by the event
+// row's integration.
 func (s *Store) ApplyEvent(ctx context.Context, id int64, now time.Time, effect func(QualtricsEvent) EventEffect) (EventOutcome, error) {
 	var outcome EventOutcome
 	err := s.WithTx(ctx, func(tx pgx.Tx) error {
