@@ -25,16 +25,23 @@ func runReseal(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	defer st.Close()
 	kr := cfg.Keyring
-	n, err := st.ResealSecrets(ctx, func(integrationID, keyID string, sealed []byte) (string, []byte, error) {
+	reseal := func(integrationID, keyID string, sealed []byte) (string, []byte, error) {
 		plain, err := kr.Open(keyID, sealed, []byte(integrationID))
 		if err != nil {
 			return "", nil, err
 		}
 		return kr.Seal(plain, []byte(integrationID))
-	})
+	}
+	n, err := st.ResealSecrets(ctx, reseal)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "re-sealed %d secrets with key %q\n", n, kr.Primary())
+	// The shared keys of event subscriptions are sealed the same way.
+	n, err = st.ResealEventKeys(ctx, reseal)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "re-sealed %d event keys with key %q\n", n, kr.Primary())
 	return nil
 }

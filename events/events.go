@@ -1,0 +1,227 @@
+// Package events is the push side of the Qualtrics integration: it registers
+// event subscriptions for the integrations that opt in, receives the signed
+// callbacks at POST /hooks/qualtrics/{integrationId}, and applies them to the
+// stored recipients, distributions and surveys in a River job, so a finished
+// survey leaves a user's list within seconds instead of at the next sync.
+//
+// Events are an accelerator, not the source of truth: the receiver answers
+// fast and stores the event with a River job in one transaction; the worker
+// moves a recipient forward only (a finished response stays finished) and
+// adjusts the distribution's counters by the transition; the next incremental
+// sync overwrites whatever an event got wrong. Events whose survey or
+// recipient is not synced yet stay pending, are re-applied after each sync by
+// ReapplyPending and dropped after 24 h.
+//
+// Wiring, in the command that composes the app:
+//   - every replica: svc.Register(workers) (River refuses to insert a job kind
+//     its client has no worker for) and svc.SetRiver(client);
+//   - replicas that work jobs: Queues[events.Queue] = events.QueueConfig(),
+//     and a pool big enough for those workers besides the sync's;
+//   - the router: svc.Receiver() at the root, e.g. r.Handle("/hooks/qualtrics/*", …),
+//     without stripping the path;
+//   - after each successful sync: SyncSubscriptions (it removes them all when
+//     events are disabled) and ReapplyPending; before deleting an
+//     integration: RemoveAll, while its token is still at hand.
+package events
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+
+	"github.com/microapps/microapps/store"
+)
+
+// Store is what the package needs of *store.Store.
+type Store interface {
+	WithTx(ctx context.Context, fn func(pgx.Tx) error) error
+	GetEventsKey(ctx context.Context, integrationID string) (store.EventsKey, error)
+	SetEventsKeyIfMissing(ctx context.Context, integrationID, keyID string, sealed []byte) (store.EventsKey, error)
+	InsertEventTx(ctx context.Context, tx pgx.Tx, ev store.QualtricsEvent) (id int64, inserted bool, err error)
+	ApplyEvent(ctx context.Context, id int64, now time.Time, effect func(store.QualtricsEvent) store.EventEffect) (store.EventOutcome, error)
+	PendingEventIDs(ctx context.Context, integrationID string, afterID int64, limit int) ([]int64, error)
+	DropStaleEvents(ctx context.Context, integrationID string, pendingBefore, appliedBefore time.Time) (int64, error)
+	ListEventSubscriptions(ctx context.Context, integrationID string) ([]store.EventSubscription, error)
+	PutEventSubscription(ctx context.Context, e store.EventSubscription) error
+	DeleteEventSubscription(ctx context.Context, integrationID, surveyID string) error
+	ActiveSurveyIDs(ctx context.Context, integrationID string) ([]string, error)
+}
+
+// Keyring seals and opens the per-integration shared keys; *seal.Keyring
+// satisfies it.
+type Keyring interface {
+	Seal(plaintext, associatedData []byte) (keyID string, sealed []byte, err error)
+	Open(keyID string, sealed, associatedData []byte) ([]byte, error)
+}
+
+// Options configure New.
+type Options struct {
+	Store   Store
+	Keyring Keyring
+	Log     *zap.Logger
+	Now     func() time.Time
+
+	// MaxBody bounds a callback's body; default 64 KiB. Larger bodies get 413.
+	MaxBody int64
+	// RatePerSecond and Burst limit callbacks per integration (per replica);
+	// defaults 50/s and 200. Over the limit the answer is 429.
+	RatePerSecond float64
+	Burst         int
+	// KeyCacheTTL is how long a replica keeps an integration's opened shared
+	// key, saving a query per callback; default 5 s, negative disables. Only
+	// usable keys are cached, so disabling events takes effect within it.
+	KeyCacheTTL time.Duration
+	// PendingTTL is how long an event waits for its survey or recipient;
+	// default 24 h.
+	PendingTTL time.Duration
+	// AppliedTTL is how long an applied event is kept to recognise replays;
+	// default 7 days.
+	AppliedTTL time.Duration
+}
+
+// Service receives, applies and subscribes. It is safe for concurrent use.
+type Service struct {
+	store      Store
+	keyring    Keyring
+	log        *zap.Logger
+	now        func() time.Time
+	maxBody    int64
+	rps        rate.Limit
+	burst      int
+	keyTTL     time.Duration
+	pendingTTL time.Duration
+	appliedTTL time.Duration
+
+	riverMu sync.RWMutex
+	river   *river.Client[pgx.Tx]
+
+	limMu    sync.Mutex
+	limiters map[string]*rate.Limiter
+
+	keyMu sync.Mutex
+	keys  map[string]cachedKey
+}
+
+type cachedKey struct {
+	key     []byte
+	brandID string
+	until   time.Time
+}
+
+// New builds a Service.
+func New(o Options) (*Service, error) {
+	if o.Store == nil || o.Keyring == nil {
+		return nil, errors.New("events: a store and a keyring are required")
+	}
+	s := &Service{store: o.Store, keyring: o.Keyring, log: o.Log, now: o.Now, maxBody: o.MaxBody,
+		rps: rate.Limit(o.RatePerSecond), burst: o.Burst, keyTTL: o.KeyCacheTTL,
+		pendingTTL: o.PendingTTL, appliedTTL: o.AppliedTTL,
+		limiters: map[string]*rate.Limiter{}, keys: map[string]cachedKey{}}
+	if s.log == nil {
+		s.log = zap.NewNop()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = 64 << 10
+	}
+	if s.rps <= 0 {
+		s.rps = 50
+	}
+	if s.burst <= 0 {
+		s.burst = 200
+	}
+	if s.keyTTL == 0 {
+		s.keyTTL = 5 * time.Second
+	}
+	if s.pendingTTL <= 0 {
+		s.pendingTTL = 24 * time.Hour
+	}
+	if s.appliedTTL <= 0 {
+		s.appliedTTL = 7 * 24 * time.Hour
+	}
+	return s, nil
+}
+
+// SetRiver gives the receiver the client that inserts apply jobs. Until it is
+// set, received events are stored and wait for ReapplyPending.
+func (s *Service) SetRiver(c *river.Client[pgx.Tx]) {
+	s.riverMu.Lock()
+	s.river = c
+	s.riverMu.Unlock()
+}
+
+func (s *Service) riverClient() *river.Client[pgx.Tx] {
+	s.riverMu.RLock()
+	defer s.riverMu.RUnlock()
+	return s.river
+}
+
+// limiter returns the integration's rate limiter. The map is bounded: a flood
+// of made-up integration ids resets it rather than growing it.
+func (s *Service) limiter(integrationID string) *rate.Limiter {
+	s.limMu.Lock()
+	defer s.limMu.Unlock()
+	l := s.limiters[integrationID]
+	if l == nil {
+		if len(s.limiters) >= 10000 {
+			clear(s.limiters)
+		}
+		l = rate.NewLimiter(s.rps, s.burst)
+		s.limiters[integrationID] = l
+	}
+	return l
+}
+
+var errNoKey = errors.New("events: integration unknown, events disabled or no key")
+
+// receiverKey returns the opened shared key of an integration that accepts
+// events, and its brand id.
+func (s *Service) receiverKey(ctx context.Context, integrationID string) ([]byte, string, error) {
+	now := time.Now()
+	if s.keyTTL > 0 {
+		s.keyMu.Lock()
+		c, ok := s.keys[integrationID]
+		s.keyMu.Unlock()
+		if ok && now.Before(c.until) {
+			return c.key, c.brandID, nil
+		}
+	}
+	k, err := s.store.GetEventsKey(ctx, integrationID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, "", errNoKey
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	if !k.Enabled || len(k.Sealed) == 0 {
+		return nil, "", errNoKey
+	}
+	key, err := s.keyring.Open(k.KeyID, k.Sealed, []byte(integrationID))
+	if err != nil {
+		return nil, "", err
+	}
+	if s.keyTTL > 0 {
+		s.keyMu.Lock()
+		if len(s.keys) >= 10000 {
+			clear(s.keys)
+		}
+		s.keys[integrationID] = cachedKey{key: key, brandID: k.BrandID, until: now.Add(s.keyTTL)}
+		s.keyMu.Unlock()
+	}
+	return key, k.BrandID, nil
+}
+
+// forgetKey drops a cached key, e.g. when events were disabled here.
+func (s *Service) forgetKey(integrationID string) {
+	s.keyMu.Lock()
+	delete(s.keys, integrationID)
+	s.keyMu.Unlock()
+}
