@@ -63,6 +63,10 @@ type Options struct {
 	// SealWebhookSecret seals a webhook signing secret for an integration
 	// (the notify package owns how).
 	SealWebhookSecret func(integrationID, secret string) (keyID string, sealed []byte, err error)
+	// BeforeDelete runs before an integration is deleted, while its
+	// credential is still stored (removing its event subscriptions in
+	// Qualtrics). Its error is logged; the delete goes on.
+	BeforeDelete func(ctx context.Context, in store.Integration) error
 	// RequestIDFrom returns the request id set by the app's middleware, for
 	// the instance field of problems and for logs.
 	RequestIDFrom func(context.Context) string

@@ -736,6 +736,11 @@ func (h *handler) deleteIntegration(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	if h.BeforeDelete != nil {
+		if err := h.BeforeDelete(r.Context(), in); err != nil {
+			h.Log.Warn("admin api: clean-up before deleting an integration failed", zap.String("integrationId", in.ID), zap.Error(err))
+		}
+	}
 	jobIDs, err := h.Store.DeleteIntegration(r.Context(), in.ID, h.audit(r, "integration.delete", map[string]any{"name": in.Name}))
 	if errors.Is(err, store.ErrNotFound) {
 		return errNotFound("This integration")

@@ -95,16 +95,28 @@ func (s *Syncer) RunNow(ctx context.Context, integrationID string, runID int64) 
 }
 
 func (rs *runState) setupClient() error {
-	in := rs.in
-	secret, err := rs.s.keyring.Open(in.SecretKeyID, in.SecretSealed, []byte(in.ID))
+	c, err := rs.s.newClient(rs.in, rs.observe)
+	rs.client = c
+	return err
+}
+
+// Client builds a Qualtrics client for an integration with its own
+// credential, for work outside a sync (removing event subscriptions of an
+// integration being deleted).
+func (s *Syncer) Client(in store.Integration) (*qualtrics.Client, error) {
+	return s.newClient(in, nil)
+}
+
+func (s *Syncer) newClient(in store.Integration, observe func(qualtrics.RequestEvent)) (*qualtrics.Client, error) {
+	secret, err := s.keyring.Open(in.SecretKeyID, in.SecretSealed, []byte(in.ID))
 	if err != nil {
-		return fmt.Errorf("open the integration's secret: %w", err)
+		return nil, fmt.Errorf("open the integration's secret: %w", err)
 	}
 	cfg := qualtrics.Config{
 		BaseURL:      in.BaseURL,
-		AllowedHosts: rs.s.allowed,
+		AllowedHosts: s.allowed,
 		Timeout:      time.Duration(in.RequestTimeoutSeconds) * time.Second,
-		Observe:      rs.observe,
+		Observe:      observe,
 	}
 	if in.RateLimitEnabled {
 		cfg.RequestsPerMinute = in.RequestsPerMinute
@@ -114,11 +126,10 @@ func (rs *runState) setupClient() error {
 	} else {
 		cfg.Auth.Token = string(secret)
 	}
-	if rs.s.clientConfig != nil {
-		rs.s.clientConfig(&cfg)
+	if s.clientConfig != nil {
+		s.clientConfig(&cfg)
 	}
-	rs.client, err = qualtrics.New(cfg)
-	return err
+	return qualtrics.New(cfg)
 }
 
 func (rs *runState) observe(ev qualtrics.RequestEvent) {

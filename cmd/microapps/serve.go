@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/microapps/microapps/api"
+	"github.com/microapps/microapps/events"
 	"github.com/microapps/microapps/migrations"
 	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/qualtrics"
@@ -69,6 +70,7 @@ type app struct {
 	devUsers []string
 
 	syncer *syncer.Syncer
+	events *events.Service
 	web    *web.Server
 }
 
@@ -78,7 +80,9 @@ type schemaCheck struct {
 }
 
 func newApp(ctx context.Context, cfg *config, log *zap.Logger, devUsers ...string) (*app, error) {
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{AppName: "microapps"})
+	// Syncs, event applies, deliveries and page views share the pool: size it
+	// for the workers plus headroom for requests.
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{AppName: "microapps", MaxConns: int32(max(12, 2*cfg.Workers+10))})
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +142,13 @@ func (a *app) setupRiver() error {
 		return err
 	}
 	a.syncer = sy
+	ev, err := events.New(events.Options{Store: a.store, Keyring: a.cfg.Keyring, Log: a.log.Named("events")})
+	if err != nil {
+		return err
+	}
+	a.events = ev
 	workers := river.NewWorkers()
+	a.events.Register(workers)
 	river.AddWorker(workers, &purgeWorker{store: a.store, log: a.log})
 	a.notifier.Register(workers)
 	a.syncer.Register(workers)
@@ -152,7 +162,9 @@ func (a *app) setupRiver() error {
 		RescueStuckJobsAfter: 16 * time.Minute,
 	}
 	if a.cfg.Workers > 0 {
-		rcfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: a.cfg.Workers}}
+		// Event applies get their own queue: minutes-long syncs on the default
+		// queue must not hold back a finished survey leaving a user's list.
+		rcfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: a.cfg.Workers}, events.Queue: events.QueueConfig()}
 		rcfg.PeriodicJobs = []*river.PeriodicJob{
 			river.NewPeriodicJob(river.PeriodicInterval(10*time.Minute), func() (river.JobArgs, *river.InsertOpts) {
 				return purgeArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: 10 * time.Minute}}
@@ -168,17 +180,55 @@ func (a *app) setupRiver() error {
 	a.river = c
 	a.notifier.SetRiver(c)
 	a.syncer.SetRiver(c)
+	a.events.SetRiver(c)
 	return nil
 }
 
-// afterSync runs after each successful sync: the time-based notification
-// rules for that integration, so an expiry window that opened is announced
-// now rather than at the next periodic check. The first sync raises nothing.
-func (a *app) afterSync(ctx context.Context, in store.Integration, _ *qualtrics.Client, firstSync bool) (int, error) {
-	if firstSync {
-		return 0, nil
+// afterSync runs after each successful sync: events that waited for their
+// survey or recipient are applied, event subscriptions follow the active
+// surveys (or go when events were turned off), and the time-based
+// notification rules run for that integration, so an expiry window that
+// opened is announced now rather than at the next periodic check. The first
+// sync raises nothing.
+func (a *app) afterSync(ctx context.Context, in store.Integration, client *qualtrics.Client, firstSync bool) (int, error) {
+	var errs []error
+	if _, err := a.events.ReapplyPending(ctx, in.ID, time.Now()); err != nil {
+		errs = append(errs, err)
 	}
-	return a.notifier.CheckWindows(ctx, in.ID, time.Now())
+	if in.EventsEnabled {
+		if err := a.events.SyncSubscriptions(ctx, in, client, a.cfg.PublicURL); err != nil {
+			errs = append(errs, err)
+		}
+	} else if subs, err := a.store.ListEventSubscriptions(ctx, in.ID); err == nil && len(subs) > 0 {
+		if err := a.events.RemoveAll(ctx, in, client); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	raised := 0
+	if !firstSync {
+		n, err := a.notifier.CheckWindows(ctx, in.ID, time.Now())
+		raised += n
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return raised, errors.Join(errs...)
+}
+
+// beforeDelete removes an integration's event subscriptions from Qualtrics
+// while its credential is still stored.
+func (a *app) beforeDelete(ctx context.Context, in store.Integration) error {
+	subs, err := a.store.ListEventSubscriptions(ctx, in.ID)
+	if err != nil || len(subs) == 0 {
+		return err
+	}
+	client, err := a.syncer.Client(in)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	return a.events.RemoveAll(ctx, in, client)
 }
 
 // serve runs until ctx is cancelled, then drains: readiness turns 503, the
@@ -248,6 +298,7 @@ func (a *app) routes() http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	r.Get("/readyz", a.readyz)
+	r.Handle("/hooks/qualtrics/*", a.events.Receiver())
 	r.Mount("/api/v1/me", a.web.MeAPI())
 	r.Mount("/", a.web.Handler())
 	r.Mount("/api/v1", api.New(api.Options{
@@ -258,6 +309,7 @@ func (a *app) routes() http.Handler {
 		AllowedHosts:  a.cfg.QualtricsAllowedHosts,
 		Log:           a.log.Named("api"),
 		RequestIDFrom: requestIDFrom,
+		BeforeDelete:  a.beforeDelete,
 		SealWebhookSecret: func(integrationID, secret string) (string, []byte, error) {
 			return notify.SealWebhookSecret(a.cfg.Keyring, integrationID, secret)
 		},
