@@ -73,6 +73,19 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 				return v
 			}
 			return "127.0.0.1:8080"
+		case "MICROAPPS_PUBLIC_URL":
+			// The simulator posts its events here, so it must be this server.
+			if v := getenv(name); v != "" {
+				return v
+			}
+			addr := getenv("MICROAPPS_HTTP_ADDR")
+			if addr == "" {
+				addr = "127.0.0.1:8080"
+			}
+			if strings.HasPrefix(addr, ":") {
+				addr = "127.0.0.1" + addr
+			}
+			return "http://" + addr
 		}
 		return getenv(name)
 	}
@@ -150,7 +163,9 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 			ID string `json:"id"`
 		}
 		body := map[string]any{"name": g.name, "functionalGroup": g.name, "icon": g.icon, "baseUrl": simURL,
-			"token": brands[i].Users[0].Tokens[0], "logging": map[string]any{"enabled": true}}
+			"token": brands[i].Users[0].Tokens[0], "logging": map[string]any{"enabled": true},
+			// Sales shows real-time events: a finished survey leaves the list at once.
+			"events": map[string]any{"enabled": i == 0}}
 		if err := client.call(ctx, "POST", "/integrations", body, &created); err != nil {
 			return fmt.Errorf("register %s: %w", g.name, err)
 		}
