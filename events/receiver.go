@@ -69,7 +69,7 @@ func (s *Service) receive(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusUnauthorized, "unauthorized", "Unauthorized",
 			"The callback is not signed with this integration's key.")
 	}
-	if !validUUID(integrationID) {
+	if !store.ValidUUID(integrationID) {
 		unauthorized("not an integration id")
 		return
 	}
@@ -295,23 +295,4 @@ func parseTime(s string) *time.Time {
 		}
 	}
 	return nil
-}
-
-func validUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, c := range s {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-				return false
-			}
-		}
-	}
-	return true
 }

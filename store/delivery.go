@@ -57,7 +57,7 @@ func scanDelivery(row pgx.Row) (Delivery, error) {
 // ListDeliveries returns an integration's deliveries, newest first, at most
 // limit.
 func (s *Store) ListDeliveries(ctx context.Context, integrationID string, limit int) ([]Delivery, error) {
-	if !validUUID(integrationID) {
+	if !ValidUUID(integrationID) {
 		return []Delivery{}, nil
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries d
@@ -121,7 +121,7 @@ func (s *Store) FinishDelivery(ctx context.Context, id int64, status, lastError 
 
 // GetWebhook returns an integration's webhook settings.
 func (s *Store) GetWebhook(ctx context.Context, integrationID string) (Webhook, error) {
-	if !validUUID(integrationID) {
+	if !ValidUUID(integrationID) {
 		return Webhook{}, mapErr("get webhook", pgx.ErrNoRows)
 	}
 	var w Webhook
@@ -134,7 +134,7 @@ func (s *Store) GetWebhook(ctx context.Context, integrationID string) (Webhook, 
 // event (which must not carry the secret) in the same transaction. An empty
 // Format means "json".
 func (s *Store) SetWebhook(ctx context.Context, integrationID string, w Webhook, audit AuditEvent) error {
-	if !validUUID(integrationID) {
+	if !ValidUUID(integrationID) {
 		return mapErr("set webhook", pgx.ErrNoRows)
 	}
 	if w.Format == "" {

@@ -21,7 +21,7 @@ type EventsKey struct {
 
 // GetEventsKey returns the event settings of one integration.
 func (s *Store) GetEventsKey(ctx context.Context, integrationID string) (EventsKey, error) {
-	if !validUUID(integrationID) {
+	if !ValidUUID(integrationID) {
 		return EventsKey{}, fmt.Errorf("store: get events key: %w", ErrNotFound)
 	}
 	k := EventsKey{IntegrationID: integrationID}
@@ -34,7 +34,7 @@ func (s *Store) GetEventsKey(ctx context.Context, integrationID string) (EventsK
 // already has one, and returns the key that is stored: two replicas creating a
 // key at once agree on the first.
 func (s *Store) SetEventsKeyIfMissing(ctx context.Context, integrationID, keyID string, sealed []byte) (EventsKey, error) {
-	if !validUUID(integrationID) {
+	if !ValidUUID(integrationID) {
 		return EventsKey{}, fmt.Errorf("store: set events key: %w", ErrNotFound)
 	}
 	if _, err := s.pool.Exec(ctx, `UPDATE integrations SET events_key_id = $2, events_key_sealed = $3, updated_at = now()

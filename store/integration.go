@@ -146,7 +146,7 @@ func (s *Store) CreateIntegration(ctx context.Context, in Integration, audit Aud
 
 // GetIntegration returns one integration.
 func (s *Store) GetIntegration(ctx context.Context, id string) (Integration, error) {
-	if !validUUID(id) {
+	if !ValidUUID(id) {
 		return Integration{}, fmt.Errorf("store: get integration: %w", ErrNotFound)
 	}
 	in, err := scanIntegration(s.pool.QueryRow(ctx, `SELECT `+integrationColumns+` FROM integrations WHERE id = $1`, id))
@@ -167,7 +167,7 @@ func (s *Store) ListIntegrations(ctx context.Context) ([]Integration, error) {
 // and writes every writable column back with the audit event, atomically. fn
 // returning an error aborts with nothing written.
 func (s *Store) UpdateIntegration(ctx context.Context, id string, audit AuditEvent, fn func(*Integration) error) (Integration, error) {
-	if !validUUID(id) {
+	if !ValidUUID(id) {
 		return Integration{}, fmt.Errorf("store: update integration: %w", ErrNotFound)
 	}
 	var out Integration
@@ -213,7 +213,7 @@ func (e *callbackError) Error() string { return e.err.Error() }
 // row synced for it. It returns the River job ids of runs still queued or
 // running, for the caller to cancel.
 func (s *Store) DeleteIntegration(ctx context.Context, id string, audit AuditEvent) (jobIDs []int64, err error) {
-	if !validUUID(id) {
+	if !ValidUUID(id) {
 		return nil, fmt.Errorf("store: delete integration: %w", ErrNotFound)
 	}
 	err = s.WithTx(ctx, func(tx pgx.Tx) error {
@@ -238,7 +238,10 @@ func (s *Store) DeleteIntegration(ctx context.Context, id string, audit AuditEve
 	return jobIDs, mapErr("delete integration", err)
 }
 
-func validUUID(s string) bool {
+// ValidUUID reports whether s is a UUID in its canonical 36-character form.
+// Integration ids that are not never reach the uuid column: they are simply
+// not found, whoever asks.
+func ValidUUID(s string) bool {
 	if len(s) != 36 {
 		return false
 	}

@@ -136,7 +136,7 @@ var raiseNewSurveySQL = `WITH c AS (
 // RaiseNewSurveyTx raises new_survey notifications for the recipient rows a
 // sync found delivered, inside the sync's transaction.
 func (s *Store) RaiseNewSurveyTx(ctx context.Context, tx pgx.Tx, o RaiseOptions, refs []RecipientRef) (Raised, error) {
-	if len(refs) == 0 || !validUUID(o.IntegrationID) {
+	if len(refs) == 0 || !ValidUUID(o.IntegrationID) {
 		return Raised{DeliveryIDs: []int64{}}, nil
 	}
 	dists := make([]string, len(refs))
@@ -246,7 +246,7 @@ func scanNotification(row pgx.Row) (Notification, error) {
 // ListIntegrationNotifications returns an integration's notifications, newest
 // first, for admins and tests; the user's feed is read elsewhere.
 func (s *Store) ListIntegrationNotifications(ctx context.Context, integrationID string, limit int) ([]Notification, error) {
-	if !validUUID(integrationID) {
+	if !ValidUUID(integrationID) {
 		return nil, nil
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+notificationColumns+` FROM notifications

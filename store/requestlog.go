@@ -36,7 +36,7 @@ func (s *Store) InsertRequestLogs(ctx context.Context, integrationID string, log
 
 // ListRequestLogs returns an integration's calls since a time, newest first.
 func (s *Store) ListRequestLogs(ctx context.Context, integrationID string, since time.Time, limit int) ([]RequestLog, error) {
-	if !validUUID(integrationID) {
+	if !ValidUUID(integrationID) {
 		return nil, nil
 	}
 	rows, err := s.pool.Query(ctx, `SELECT at, sync_run_id, method, path, status, duration_ms, request_id, error_code

@@ -92,7 +92,7 @@ func (s *Store) SetSyncRunJobTx(ctx context.Context, tx pgx.Tx, runID, jobID int
 
 // GetSyncRun returns one run of one integration.
 func (s *Store) GetSyncRun(ctx context.Context, integrationID string, id int64) (SyncRun, error) {
-	if !validUUID(integrationID) {
+	if !ValidUUID(integrationID) {
 		return SyncRun{}, mapErr("get sync run", pgx.ErrNoRows)
 	}
 	run, err := scanSyncRun(s.pool.QueryRow(ctx, `SELECT `+syncRunColumns+` FROM sync_runs WHERE integration_id = $1 AND id = $2`, integrationID, id))
@@ -101,7 +101,7 @@ func (s *Store) GetSyncRun(ctx context.Context, integrationID string, id int64) 
 
 // ListSyncRuns returns an integration's runs, newest first.
 func (s *Store) ListSyncRuns(ctx context.Context, integrationID string, limit int) ([]SyncRun, error) {
-	if !validUUID(integrationID) {
+	if !ValidUUID(integrationID) {
 		return nil, nil
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+syncRunColumns+` FROM sync_runs WHERE integration_id = $1 ORDER BY id DESC LIMIT $2`, integrationID, limit)

@@ -42,27 +42,6 @@ func pageParam(r *http.Request) int {
 	return min(n, 100000)
 }
 
-// validUUID keeps malformed integration ids away from the uuid column: they
-// are simply not found.
-func validUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, c := range s {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 func validID(s string) bool { return s != "" && len(s) <= 200 }
 
 // ---- My active surveys
@@ -132,7 +111,7 @@ type SurveyDetailVM struct {
 
 func (s *Server) surveyDetails(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	integ, dist := r.PathValue("integrationId"), r.PathValue("distributionId")
-	if !validUUID(integ) || !validID(dist) {
+	if !store.ValidUUID(integ) || !validID(dist) {
 		return errNotFound
 	}
 	d, err := s.opts.Store.MySurveyDetail(r.Context(), rc.email, integ, dist)
@@ -309,7 +288,7 @@ type SurveyResultsVM struct {
 
 func (s *Server) surveyResults(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	integ, surveyID := r.PathValue("integrationId"), r.PathValue("surveyId")
-	if !validUUID(integ) || !validID(surveyID) || !rc.summary.IsAdmin {
+	if !store.ValidUUID(integ) || !validID(surveyID) || !rc.summary.IsAdmin {
 		return errNotFound
 	}
 	res, err := s.opts.Store.SurveyResults(r.Context(), rc.email, integ, surveyID)
@@ -413,7 +392,7 @@ type DistributionDataVM struct {
 
 func (s *Server) distributionData(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	integ, distID := r.PathValue("integrationId"), r.PathValue("distributionId")
-	if !validUUID(integ) || !validID(distID) || !rc.summary.IsAdmin {
+	if !store.ValidUUID(integ) || !validID(distID) || !rc.summary.IsAdmin {
 		return errNotFound
 	}
 	d, err := s.opts.Store.DistributionData(r.Context(), rc.email, integ, distID)
