@@ -27,8 +27,9 @@ func TestOAuthIntegrationSyncsThroughTokenExpiryAndStopsWhenRevoked(t *testing.T
 				if next != nil {
 					next(ev)
 				}
-				// Every 7th call, every access token the simulator issued expires.
-				if calls.Add(1)%7 == 0 && sim != nil {
+				// Twice during the sync, every access token the simulator issued
+				// expires, as an hour-long token would at some point of a long sync.
+				if n := calls.Add(1); (n == 10 || n == 40) && sim != nil {
 					sim()
 				}
 			}
@@ -50,7 +51,7 @@ func TestOAuthIntegrationSyncsThroughTokenExpiryAndStopsWhenRevoked(t *testing.T
 	run := e.sync(ctx, "full")
 	e.mustSucceed(run)
 	e.checkMatchesSim(ctx)
-	if calls.Load() < 14 {
+	if calls.Load() < 40 {
 		t.Fatalf("only %d calls: the tokens never expired mid-sync", calls.Load())
 	}
 
