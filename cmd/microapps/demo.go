@@ -344,8 +344,9 @@ func (c *demoClient) waitSync(ctx context.Context, id, kind string, progress fun
 	if err := c.call(ctx, "POST", "/integrations/"+id+"/syncs", map[string]string{"kind": kind}, &run); err != nil {
 		return run, err
 	}
-	deadline := time.Now().Add(5 * time.Minute)
-	last := time.Now()
+	started := time.Now()
+	deadline := started.Add(5 * time.Minute)
+	last := started
 	for run.Status == "queued" || run.Status == "running" {
 		if time.Now().After(deadline) {
 			return run, fmt.Errorf("sync %d still %s after 5 minutes", run.ID, run.Status)
@@ -359,7 +360,7 @@ func (c *demoClient) waitSync(ctx context.Context, id, kind string, progress fun
 			return run, err
 		}
 		if time.Since(last) > 3*time.Second {
-			progress(fmt.Sprintf("%s sync %s, %d recipients so far", run.Kind, run.Status, run.Recipients))
+			progress(fmt.Sprintf("%s sync %s (%s so far)", run.Kind, run.Status, time.Since(started).Round(time.Second)))
 			last = time.Now()
 		}
 	}
