@@ -69,6 +69,7 @@ func TestQualtricsFaults(t *testing.T) {
 		timeout time.Duration      // client timeout per call; default the integration's 10 s
 		during  func(*qsim) func() // returns what to do at the 12th call
 		want    string             // "succeeded" or "failed"
+		retried bool               // the faults must have cost extra calls
 		check   func(*testing.T, store.SyncRun, *callCounter, *qsim, store.Integration)
 	}
 	small := qualtricssim.Spec{Surveys: 3, Recipients: 60}
