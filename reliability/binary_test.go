@@ -2,6 +2,7 @@ package reliability
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/http"
 	"os"
@@ -22,6 +23,14 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	// Property tests run 30 cases unless -rapid.checks says otherwise: enough
+	// to find a leak between tenants, short enough for every `go test`.
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "rapid.checks" })
+	if !explicit {
+		_ = flag.Set("rapid.checks", "30")
+	}
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
