@@ -214,7 +214,7 @@ func TestNoSecretLeaksFromAWholeSync(t *testing.T) {
 // so the next sync raises a new_survey notification.
 func addInvitation(t testing.TB, q *qsim, email, name string) qualtricssim.Distribution {
 	t.Helper()
-	now := time.Now()
+	now := time.Now().UTC().Truncate(time.Second) // Qualtrics dates have whole seconds
 	sv, err := q.sim.AddSurvey(q.brand.ID, qualtricssim.Survey{Name: name, IsActive: true,
 		CreationDate: now, LastModifiedDate: now, StartDate: now, EndDate: now.Add(10 * 24 * time.Hour)})
 	if err != nil {
