@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/microapps/microapps/migrations"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/store"
@@ -172,4 +173,120 @@ func TestTerminatedConnectionsMidSync(t *testing.T) {
 		}
 		resp.Body.Close()
 	})
+}
+
+// TestPostgresRestartDuringASync runs `microapps serve` (the real binary) on
+// a throwaway cluster, restarts PostgreSQL while a full sync works, and
+// measures what /readyz reports: 503 while the database is down, 200 again
+// after it is back, without restarting the service. A later run completes
+// and the data equals the simulator's.
+func TestPostgresRestartDuringASync(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts its own PostgreSQL cluster: skipped under -short")
+	}
+	t.Parallel()
+	ctx := context.Background()
+	c := newCluster(t)
+	dbURL := c.url("microapps")
+	if err := migrations.Up(ctx, dbURL); err != nil {
+		t.Fatal(err)
+	}
+	q := newSim(t, simOptions{seed: 31, spec: qualtricssim.Spec{Surveys: 8, Recipients: 600}})
+	_, rawKeys := newKeyring(t)
+	p := startServe(t, serveEnv(dbURL, rawKeys, 2))
+	p.waitReady(30 * time.Second)
+	in := createThroughAPI(t, p.base, map[string]any{"name": "Sales", "baseUrl": q.baseURL(), "token": q.token})
+
+	// Slow Qualtrics so the run is still working when the database goes away.
+	q.sim.SetFaults(qualtricssim.Faults{Latency: 40 * time.Millisecond})
+	r := call(t, nil, "POST", p.base+"/api/v1/integrations/"+in.ID+"/syncs", map[string]string{"kind": "full"}, adminToken)
+	if r.status != http.StatusAccepted {
+		t.Fatalf("POST sync: %d %s", r.status, r.body)
+	}
+	firstRun := decode[syncRunResource](t, r)
+	time.Sleep(time.Second)
+	ready := func() int {
+		resp, err := (&http.Client{Timeout: 3 * time.Second}).Get(p.base + "/readyz")
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := ready(); got != http.StatusOK {
+		t.Fatalf("/readyz before the restart: %d", got)
+	}
+	stopAt := time.Now()
+	if err := c.stop(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Since(stopAt)
+	seen503 := time.Duration(-1)
+	for d := time.Now().Add(10 * time.Second); time.Now().Before(d); time.Sleep(50 * time.Millisecond) {
+		if ready() == http.StatusServiceUnavailable {
+			seen503 = time.Since(stopAt)
+			break
+		}
+	}
+	if seen503 < 0 {
+		t.Fatal("/readyz never reported the outage")
+	}
+	time.Sleep(2 * time.Second) // an outage of a few seconds
+	if got := ready(); got != http.StatusServiceUnavailable {
+		t.Errorf("/readyz during the outage: %d", got)
+	}
+	outage := time.Since(stopAt)
+	startAt := time.Now()
+	if err := c.start(); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Since(startAt)
+	recovered := time.Duration(-1)
+	for d := time.Now().Add(60 * time.Second); time.Now().Before(d); time.Sleep(50 * time.Millisecond) {
+		if ready() == http.StatusOK {
+			recovered = time.Since(startAt)
+			break
+		}
+	}
+	if recovered < 0 {
+		t.Fatalf("/readyz not 200 within 60 s of PostgreSQL's start\n%s", tail(p.logs(), 3000))
+	}
+	t.Logf("pg_ctl stop took %v; /readyz 503 %v after the stop; outage %v; pg_ctl start took %v; /readyz 200 %v after the start",
+		stopped.Round(time.Millisecond), seen503.Round(time.Millisecond), outage.Round(time.Millisecond),
+		started.Round(time.Millisecond), recovered.Round(time.Millisecond))
+
+	// The interrupted run ends (failed, or finished by River's retry of its
+	// job); then a later run completes.
+	q.sim.SetFaults(qualtricssim.Faults{})
+	recoverStart := time.Now()
+	var interrupted syncRunResource
+	for d := time.Now().Add(90 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		r := call(t, nil, "GET", fmt.Sprintf("%s/api/v1/integrations/%s/syncs/%d", p.base, in.ID, firstRun.ID), nil, adminToken)
+		if r.status == http.StatusOK {
+			interrupted = decode[syncRunResource](t, r)
+			if interrupted.Status == "succeeded" || interrupted.Status == "failed" {
+				break
+			}
+		}
+		if time.Now().After(d) {
+			t.Fatalf("the interrupted run is still %q after 90 s\n%s", interrupted.Status, tail(p.logs(), 3000))
+		}
+	}
+	t.Logf("the run under the restart ended %s (%q) %v after recovery", interrupted.Status, interrupted.Error, time.Since(recoverStart).Round(time.Millisecond))
+	run, _ := syncThroughAPI(t, p.base, in.ID, "full", 2*time.Minute)
+	if run.Status != "succeeded" {
+		t.Fatalf("the next run: %s %q", run.Status, run.Error)
+	}
+	t.Logf("a later full run succeeded %v after recovery", time.Since(recoverStart).Round(time.Millisecond))
+	st, err := store.Open(ctx, dbURL, store.Options{AppName: "reliability-check"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	checkMatchesSim(t, st, in.ID, q)
+	var open int
+	_ = st.Pool().QueryRow(ctx, `SELECT count(*) FROM sync_runs WHERE status IN ('queued', 'running')`).Scan(&open)
+	if open != 0 {
+		t.Errorf("%d runs left queued or running", open)
+	}
 }
