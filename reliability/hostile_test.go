@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -219,8 +220,8 @@ func TestBaseURLsCannotReachInternalAddresses(t *testing.T) {
 	kr, _ := newKeyring(t)
 	// A canary on loopback that must never be reached, and a "Qualtrics" on
 	// an allowed host that redirects there.
-	canaryHits := 0
-	canary := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { canaryHits++ }))
+	var canaryHits atomic.Int64
+	canary := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { canaryHits.Add(1) }))
 	defer canary.Close()
 	canaryPort := canary.URL[strings.LastIndex(canary.URL, ":")+1:]
 	q := newSim(t, simOptions{spec: qualtricssim.Spec{Surveys: 1, Recipients: 5}})
@@ -284,8 +285,8 @@ func TestBaseURLsCannotReachInternalAddresses(t *testing.T) {
 			}
 		})
 	}
-	if canaryHits != 0 {
-		t.Errorf("the loopback canary was reached %d times", canaryHits)
+	if n := canaryHits.Load(); n != 0 {
+		t.Errorf("the loopback canary was reached %d times", n)
 	}
 	if ins, _ := st.ListIntegrations(context.Background()); len(ins) != 0 {
 		t.Errorf("%d integrations were created", len(ins))
