@@ -125,32 +125,38 @@ func TestSoak(t *testing.T) {
 	if len(errs) > 0 {
 		t.Errorf("%d errors, first: %v", len(errs), errs[:min(5, len(errs))])
 	}
+	// The p99 of each second, and the median of those per quarter: a single
+	// second of CPU contention on a shared machine (a full sync under the
+	// race detector, another test package) moves one window, not the verdict.
 	quarter := *soak / 4
-	var first, last []time.Duration
+	windows := map[int][]time.Duration{}
 	for _, s := range samples {
+		w := int(s.at / time.Second)
+		windows[w] = append(windows[w], s.d)
+	}
+	var firstP99s, lastP99s, first, last []time.Duration
+	for w, ds := range windows {
+		at := time.Duration(w) * time.Second
 		switch {
-		case s.at < quarter:
-			first = append(first, s.d)
-		case s.at >= *soak-quarter:
-			last = append(last, s.d)
+		case at < quarter:
+			firstP99s, first = append(firstP99s, percentile(ds, 99)), append(first, ds...)
+		case at >= *soak-quarter && at+time.Second <= *soak:
+			lastP99s, last = append(lastP99s, percentile(ds, 99)), append(last, ds...)
 		}
 	}
-	if len(first) < 50 || len(last) < 50 {
+	if len(first) < 50 || len(last) < 50 || len(firstP99s) == 0 || len(lastP99s) == 0 {
 		t.Fatalf("too few requests to judge: %d in the first quarter, %d in the last", len(first), len(last))
 	}
-	p99 := func(ds []time.Duration) time.Duration {
-		slices.Sort(ds)
-		return ds[len(ds)*99/100]
-	}
-	p1, p4 := p99(first), p99(last)
+	p1, p4 := percentile(firstP99s, 50), percentile(lastP99s, 50)
 	all := make([]time.Duration, len(samples))
 	for i, s := range samples {
 		all[i] = s.d
 	}
-	t.Logf("soak %v: %d requests (%.0f/s), %d syncs, p50 %v, p99 %v overall; p99 first quarter %v, last quarter %v",
-		*soak, len(samples), float64(len(samples))/soak.Seconds(), syncs.Load(), percentile(all, 50), p99(all), p1, p4)
+	t.Logf("soak %v: %d requests (%.0f/s), %d syncs, p50 %v, p99 %v overall; p99 first quarter %v, last quarter %v; median per-second p99 first quarter %v, last quarter %v",
+		*soak, len(samples), float64(len(samples))/soak.Seconds(), syncs.Load(), percentile(all, 50), percentile(all, 99),
+		percentile(first, 99), percentile(last, 99), p1, p4)
 	if p4 > 3*p1+50*time.Millisecond {
-		t.Errorf("p99 grew from %v in the first quarter to %v in the last", p1, p4)
+		t.Errorf("the per-second p99 grew from %v in the first quarter to %v in the last", p1, p4)
 	}
 	if syncs.Load() < 2 {
 		t.Errorf("only %d syncs ran during the soak", syncs.Load())
