@@ -96,10 +96,7 @@ func (s *Server) serveMe(w http.ResponseWriter, r *http.Request) {
 		}
 		out := make([]meNotification, 0, len(rows))
 		for _, f := range rows {
-			data := f.Data
-			if len(data) == 0 {
-				data = json.RawMessage("{}")
-			}
+			data := safeLinks(f.Data)
 			out = append(out, meNotification{ID: f.ID, Kind: f.Kind, IntegrationID: f.IntegrationID, SurveyID: f.SurveyID,
 				DistributionID: f.DistributionID, Data: data, CreatedAt: f.CreatedAt, ExpiresAt: f.ExpiresAt, Read: f.ReadAt != nil})
 		}
@@ -118,4 +115,31 @@ func writeProblem(w http.ResponseWriter, status int, title, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(problem{Type: "about:blank", Title: title, Status: status, Detail: detail})
+}
+
+// safeLinks drops from a notification's data every link that is not plain
+// http(s), as /surveys does for respond links: the data holds what Qualtrics
+// sent, and a client rendering it must never be handed a javascript: URL.
+func safeLinks(raw json.RawMessage) json.RawMessage {
+	var m map[string]any
+	if len(raw) == 0 || json.Unmarshal(raw, &m) != nil || m == nil {
+		return json.RawMessage("{}")
+	}
+	changed := false
+	for k, v := range m {
+		if s, ok := v.(string); ok && strings.HasSuffix(k, "Link") {
+			if _, safe := safeHTTPURL(s); !safe {
+				m[k] = nil
+				changed = true
+			}
+		}
+	}
+	if !changed {
+		return raw
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return json.RawMessage("{}")
+	}
+	return out
 }

@@ -1,0 +1,300 @@
+package reliability
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/PuerkitoBio/goquery"
+	"go.uber.org/zap"
+
+	"github.com/microapps/microapps/api"
+	"github.com/microapps/microapps/qualtrics/qualtricssim"
+	"github.com/microapps/microapps/store"
+	"github.com/microapps/microapps/store/storetest"
+	"github.com/microapps/microapps/web"
+)
+
+// Hostile names and emails as a Qualtrics brand could hold them.
+const (
+	scriptName = `<script>alert("pwned")</script> Pulse`
+	attrName   = `"><img src=x onerror=alert(1)> 'quoted' & more`
+	rtlName    = "\u202Eexe.fdp\u202C استطلاع الرضا"
+	htmlEmail  = `o'brien+<i>x</i>@example.com`
+)
+
+const hostileInt = "00000000-0000-4000-8000-0000000000e1"
+
+// hostileWorld stores one integration whose surveys, distribution subjects,
+// recipients and notifications carry hostile text; viewer@example.com is a
+// recipient of each and its Brand Admin.
+func hostileWorld(t testing.TB) (*store.Store, http.Handler, http.Handler) {
+	t.Helper()
+	st := storetest.New(t)
+	now := time.Now().UTC()
+	ex := func(sql string, args ...any) {
+		if _, err := st.Pool().Exec(context.Background(), sql, args...); err != nil {
+			t.Fatalf("%v\n%s", err, sql)
+		}
+	}
+	ex(`INSERT INTO integrations (id, name, functional_group, base_url, secret_sealed, secret_key_id, status, last_success_at)
+		VALUES ($1, $2, $2, 'https://iad1.qualtrics.com/API/v3/', '\x00', 'k1', 'active', $3)`, hostileInt, `<b>Sales</b> "EMEA"`, now)
+	ex(`INSERT INTO brand_admins (integration_id, email) VALUES ($1, 'viewer@example.com')`, hostileInt)
+	for i, name := range []string{scriptName, attrName, rtlName} {
+		sv, d := "SV_h"+string(rune('1'+i)), "EMD_h"+string(rune('1'+i))
+		ex(`INSERT INTO surveys (integration_id, qualtrics_id, name, is_active, end_date, responses_auditable) VALUES ($1, $2, $3, true, $4, 3)`,
+			hostileInt, sv, name, now.Add(30*24*time.Hour))
+		ex(`INSERT INTO distributions (integration_id, qualtrics_id, survey_id, request_type, send_date, created_date, link_expiration, sent, finished, from_name, subject)
+			VALUES ($1, $2, $3, 'Invite', $4, $4, $5, 2, 1, $6, $6)`, hostileInt, d, sv, now.Add(-time.Hour), now.Add(7*24*time.Hour), name)
+		ex(`INSERT INTO recipients (integration_id, distribution_id, contact_id, survey_id, email, status, sent_at, respond_link, first_name, last_name)
+			VALUES ($1, $2, 'CID_v', $3, 'viewer@example.com', 'Success', $4, $5, $6, $6),
+			       ($1, $2, 'CID_h', $3, $7, 'SurveyFinished', $4, 'javascript:alert(1)', $6, $6)`,
+			hostileInt, d, sv, now.Add(-time.Hour), "https://iad1.qualtrics.com/jfe/form/"+sv+"?x=\"><script>", name, htmlEmail)
+		ex(`INSERT INTO notifications (integration_id, kind, dedupe_key, email, survey_id, distribution_id, data, created_at, expires_at)
+			VALUES ($1, 'new_survey', $2, 'viewer@example.com', $3, $4,
+			  jsonb_build_object('surveyName', $5::text, 'functionalGroup', '<b>Sales</b>', 'respondLink', 'javascript:alert(1)'), $6, $7)`,
+			hostileInt, "h"+sv, sv, d, name, now.Add(-time.Minute), now.Add(47*time.Hour))
+	}
+	srv, err := web.New(web.Options{Store: st, AuthMode: web.AuthHeader, AuthHeader: "X-Forwarded-Email",
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, srv.Handler(), srv.MeAPI()
+}
+
+func asUser(h http.Handler, email, target string) *httptest.ResponseRecorder {
+	req, err := http.NewRequest(http.MethodGet, "http://pages.test"+target, nil)
+	if err != nil {
+		return nil
+	}
+	req.RequestURI = target
+	req.RemoteAddr = "127.0.0.1:40000"
+	if email != "" {
+		req.Header.Set("X-Forwarded-Email", email)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// leaks are what an answer must never contain: a stack trace, a Go source
+// position, a database error.
+var leaks = []string{"goroutine ", "panic", ".go:", "SQLSTATE", "pgx", "runtime error", "pq:", "syntax error at"}
+
+// FuzzPageURL requests arbitrary paths and queries of the pages and of
+// /api/v1/me as a user and as a Brand Admin: never a 5xx, never a stack
+// trace or database error. Its seeds run with every `go test`.
+func FuzzPageURL(f *testing.F) {
+	_, pages, me := hostileWorld(f)
+	for _, seed := range []string{
+		"/", "/?page=-1", "/?page=99999999999999999999", "/surveys/" + hostileInt + "/EMD_h1", "/surveys/x/y", "/surveys/" + hostileInt + "/..%2f..%2fetc",
+		"/surveys/%00/%ff", "/admin/surveys?q=%27%20OR%201=1--", "/admin/surveys?q=" + strings.Repeat("a", 5000), "/admin/surveys?page=0",
+		"/admin/surveys/" + hostileInt + "/SV_h1?distribution=EMD_h1&status=SurveyFinished&page=2", "/admin/surveys/" + hostileInt + "/SV_h1?status=%3Cscript%3E",
+		"/admin/distributions/" + hostileInt + "/EMD_h1", "/admin/distributions/00000000-0000-0000-0000-000000000000/EMD_h1",
+		"/notifications?page=abc", "/static/..%2f..%2fgo.mod", "/static/app.css%00", "//evil.example/", "/%2e%2e/", "/api/v1/me/surveys",
+		"/api/v1/me/notifications?limit=-1", "/api/v1/me/../../etc/passwd", "/admin/surveys/" + hostileInt + "/SV_h1?distribution=" + strings.Repeat("%", 3),
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		if !strings.HasPrefix(target, "/") || !utf8.ValidString(target) {
+			return
+		}
+		h := pages
+		if strings.HasPrefix(target, "/api/v1/me") {
+			h = me
+		}
+		for _, user := range []string{"viewer@example.com", "nobody@example.com", ""} {
+			rec := asUser(h, user, target)
+			if rec == nil {
+				return // not a URL the server could receive
+			}
+			if rec.Code >= 500 {
+				t.Fatalf("GET %q as %q: %d\n%s", target, user, rec.Code, rec.Body)
+			}
+			if l := containsAny(rec.Body.String(), leaks...); l != "" {
+				t.Fatalf("GET %q as %q leaks %q:\n%s", target, user, l, rec.Body)
+			}
+		}
+	})
+}
+
+// TestHostileTextIsRenderedSafely renders every page that shows a survey
+// name, a subject, an email or a notification and checks the hostile text is
+// shown as text: no injected element or attribute, no javascript: link, and
+// right-to-left overrides isolated so they cannot reorder the page around
+// them.
+func TestHostileTextIsRenderedSafely(t *testing.T) {
+	t.Parallel()
+	_, pages, me := hostileWorld(t)
+	targets := []string{"/", "/notifications", "/admin/surveys"}
+	for i := range 3 {
+		n := string(rune('1' + i))
+		targets = append(targets, "/surveys/"+hostileInt+"/EMD_h"+n, "/admin/surveys/"+hostileInt+"/SV_h"+n,
+			"/admin/surveys/"+hostileInt+"/SV_h"+n+"?distribution=EMD_h"+n, "/admin/distributions/"+hostileInt+"/EMD_h"+n)
+	}
+	for _, target := range targets {
+		t.Run(target, func(t *testing.T) {
+			rec := asUser(pages, "Viewer@Example.com", target)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("%d", rec.Code)
+			}
+			body := rec.Body.String()
+			for _, raw := range []string{`<script>alert`, `<img src=x`, `<i>x</i>`, `<b>Sales</b>`, `javascript:`, `"><script>`} {
+				if strings.Contains(body, raw) {
+					t.Errorf("the page holds %q unescaped", raw)
+				}
+			}
+			doc, err := goquery.NewDocumentFromReader(strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc.Find("script").Each(func(_ int, s *goquery.Selection) {
+				if src, ok := s.Attr("src"); !ok || !strings.HasPrefix(src, "/static/") || strings.TrimSpace(s.Text()) != "" {
+					t.Errorf("a script that is not one of ours: %s", goquery.NodeName(s))
+				}
+			})
+			doc.Find("*").Each(func(_ int, s *goquery.Selection) {
+				for _, a := range s.Nodes[0].Attr {
+					if strings.HasPrefix(strings.ToLower(a.Key), "on") {
+						t.Errorf("an event handler attribute %s=%q", a.Key, a.Val)
+					}
+				}
+			})
+			text := doc.Find("main").Text()
+			shown := 0
+			for _, name := range []string{scriptName, attrName, rtlName, htmlEmail} {
+				if strings.Contains(text, name) {
+					shown++
+				}
+			}
+			if shown == 0 {
+				t.Errorf("no hostile text is shown as text: the page proves nothing\n%s", text)
+			}
+			// Every text node holding a bidi override sits in an element that
+			// isolates it (dir="auto", <bdi>), or it would reverse what follows.
+			doc.Find("main *").Each(func(_ int, s *goquery.Selection) {
+				own := ""
+				for c := s.Nodes[0].FirstChild; c != nil; c = c.NextSibling {
+					if c.Type == 1 { // html.TextNode
+						own += c.Data
+					}
+				}
+				if !strings.ContainsRune(own, '\u202E') {
+					return
+				}
+				if goquery.NodeName(s) == "bdi" || s.AttrOr("dir", "") == "auto" || s.Closest("[dir=auto], bdi").Length() > 0 {
+					return
+				}
+				t.Errorf("a right-to-left override is not isolated in <%s class=%q>", goquery.NodeName(s), s.AttrOr("class", ""))
+			})
+		})
+	}
+	t.Run("the JSON answers escape nothing away and stay JSON", func(t *testing.T) {
+		for _, target := range []string{"/api/v1/me/surveys", "/api/v1/me/notifications"} {
+			rec := asUser(me, "viewer@example.com", target)
+			if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+				t.Fatalf("%s: %d %s", target, rec.Code, rec.Header().Get("Content-Type"))
+			}
+			if strings.Contains(rec.Body.String(), "<script>") || strings.Contains(rec.Body.String(), "javascript:") {
+				t.Errorf("%s holds raw markup or a javascript: link: %s", target, rec.Body)
+			}
+		}
+	})
+}
+
+// TestBaseURLsCannotReachInternalAddresses registers integrations through the
+// admin API with base URLs aimed at internal addresses and checks each is
+// refused before any call leaves, or (for a redirect off the host) that the
+// redirect is not followed.
+func TestBaseURLsCannotReachInternalAddresses(t *testing.T) {
+	t.Parallel()
+	st := storetest.New(t)
+	kr, _ := newKeyring(t)
+	// A canary on loopback that must never be reached, and a "Qualtrics" on
+	// an allowed host that redirects there.
+	var canaryHits atomic.Int64
+	canary := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { canaryHits.Add(1) }))
+	defer canary.Close()
+	canaryPort := canary.URL[strings.LastIndex(canary.URL, ":")+1:]
+	q := newSim(t, simOptions{spec: qualtricssim.Spec{Surveys: 1, Recipients: 5}})
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://localhost:"+canaryPort+r.URL.Path, http.StatusFound)
+	}))
+	defer redirector.Close()
+	metadata := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://169.254.169.254/latest/meta-data/", http.StatusTemporaryRedirect)
+	}))
+	defer metadata.Close()
+
+	newAPI := func(allowed ...string) http.Handler {
+		return api.New(api.Options{Store: st, Keyring: kr, AdminTokens: []string{adminToken}, AllowedHosts: allowed,
+			Log: zap.NewNop(), VerifyTimeout: 3 * time.Second})
+	}
+	strict, loopback := newAPI(), newAPI("127.0.0.1")
+	cases := []struct {
+		name    string
+		h       http.Handler
+		baseURL string
+	}{
+		{"the cloud metadata address", strict, "https://169.254.169.254/API/v3/"},
+		{"the metadata address over http", strict, "http://169.254.169.254/latest/meta-data/"},
+		{"a 10/8 address", strict, "https://10.0.0.1/API/v3/"},
+		{"a 172.16/12 address", strict, "https://172.16.5.4/API/v3/"},
+		{"a 192.168/16 address", strict, "https://192.168.1.1/API/v3/"},
+		{"loopback by address", strict, "https://127.0.0.1/API/v3/"},
+		{"loopback in decimal", strict, "https://2130706433/API/v3/"},
+		{"loopback in octal", strict, "https://0177.0.0.1/API/v3/"},
+		{"the unspecified address", strict, "https://0.0.0.0/API/v3/"},
+		{"an IPv6 loopback literal", strict, "https://[::1]/API/v3/"},
+		{"an IPv4-mapped IPv6 metadata literal", strict, "https://[::ffff:169.254.169.254]/API/v3/"},
+		{"an IPv6 unique local literal", strict, "https://[fd00::1]/API/v3/"},
+		{"an IPv6 literal on an allowing setup", loopback, "http://[::1]:" + canaryPort + "/API/v3/"},
+		{"userinfo before a Qualtrics host", strict, "https://admin:secret@iad1.qualtrics.com/API/v3/"},
+		{"a Qualtrics host as userinfo", strict, "https://iad1.qualtrics.com@169.254.169.254/API/v3/"},
+		{"a look-alike suffix", strict, "https://iad1.qualtrics.com.evil.example/API/v3/"},
+		{"a look-alike without the dot", strict, "https://evilqualtrics.com/API/v3/"},
+		{"a look-alike top-level domain", strict, "https://iad1.qualtrics.co/API/v3/"},
+		{"a trailing dot", strict, "https://iad1.qualtrics.com./API/v3/"},
+		{"an encoded dot", strict, "https://iad1.qualtrics%2ecom/API/v3/"},
+		{"a punycode look-alike", strict, "https://iad1.xn--qualtrcs-s4a.com/API/v3/"},
+		{"plain http to Qualtrics", strict, "http://iad1.qualtrics.com/API/v3/"},
+		{"another scheme", strict, "file:///etc/passwd"},
+		{"gopher", strict, "gopher://127.0.0.1:6379/_INFO"},
+		{"localhost with no allowed hosts", strict, "http://localhost:" + canaryPort + "/API/v3/"},
+		{"localhost when only 127.0.0.1 is allowed", loopback, "http://localhost:" + canaryPort + "/API/v3/"},
+		{"a redirect off the allowed host to loopback", loopback, redirector.URL + "/API/v3/"},
+		{"a redirect to the metadata address", loopback, metadata.URL + "/API/v3/"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := serveOnce(t, tc.h, "POST", "/integrations", map[string]any{"name": "Probe", "baseUrl": tc.baseURL, "token": q.token})
+			t.Logf("%s → %d", tc.baseURL, r.status)
+			if r.status == http.StatusCreated || r.status >= 500 && r.status != http.StatusBadGateway {
+				t.Fatalf("base URL %s: %d %s", tc.baseURL, r.status, r.body)
+			}
+			if l := containsAny(string(r.body), append(leaks, q.token, "dial tcp", "lookup ")...); l != "" {
+				t.Errorf("the answer leaks %q: %s", l, r.body)
+			}
+		})
+	}
+	if n := canaryHits.Load(); n != 0 {
+		t.Errorf("the loopback canary was reached %d times", n)
+	}
+	if ins, _ := st.ListIntegrations(context.Background()); len(ins) != 0 {
+		t.Errorf("%d integrations were created", len(ins))
+	}
+	t.Run("the allowed simulator is accepted, so the refusals are the policy's", func(t *testing.T) {
+		r := serveOnce(t, loopback, "POST", "/integrations", map[string]any{"name": "Sim", "baseUrl": q.baseURL(), "token": q.token})
+		if r.status != http.StatusCreated {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+	})
+}
