@@ -126,17 +126,23 @@ func (t *lenientTime) UnmarshalJSON(b []byte) error {
 	} else if json.Unmarshal(b, &s) != nil {
 		return nil
 	}
+	t.Time = parseLenientTime(s)
+	return nil
+}
+
+// parseLenientTime is lenientTime's reading of a string: the zero time for
+// anything it does not recognise.
+func parseLenientTime(s string) time.Time {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return nil
+		return time.Time{}
 	}
 	for _, layout := range timeLayouts {
 		if v, err := time.Parse(layout, s); err == nil {
-			t.Time = v.UTC()
-			return nil
+			return v.UTC()
 		}
 	}
-	return nil
+	return time.Time{}
 }
 
 // lenientBool reads true/false, "0"/"1", 0/1 and "true"/"false"; anything
@@ -144,6 +150,15 @@ func (t *lenientTime) UnmarshalJSON(b []byte) error {
 type lenientBool bool
 
 func (v *lenientBool) UnmarshalJSON(b []byte) error {
+	// The spellings the API actually sends, without building strings.
+	switch string(b) {
+	case "true", "1", `"1"`:
+		*v = true
+		return nil
+	case "false", "0", `"0"`, "null":
+		*v = false
+		return nil
+	}
 	s := strings.ToLower(strings.Trim(string(bytes.TrimSpace(b)), `"`))
 	switch s {
 	case "true", "1", "yes", "y", "t":

@@ -1,0 +1,46 @@
+package qualtrics
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+// The one-pass decoders must agree with the reflective decode on every input
+// encoding/json accepts, errors included.
+func FuzzFastDecodeAgrees(f *testing.F) {
+	for _, s := range []string{
+		`null`, `{}`, ` { } `, `[]`, `1`, `"x"`,
+		`{"contactId":"a","sentAt":"2021-06-01T18:59:23.161Z","status":"SurveyStarted","responseId":null}`,
+		`{"contactId":"a","contactId":null}`, `{"contactId":"a","contactId":"b"}`, `{"ContactId":"a"}`, `{"CONTACTID":"a"}`,
+		`{"contactId":1}`, `{"contactId":"a\u00e9\n"}`, "{\"contactId\":\"\xff\"}", `{"co\u006etactId":"x"}`,
+		`{"sentAt":null}`, `{"sentAt":"2021-06-01T18:59:23.161Z","sentAt":null}`, `{"sentAt":" 2021-06-01 18:59:23 "}`,
+		`{"sentAt":1}`, `{"sentAt":{"a":[1,"]"]}}`, `{"sentAt":"2021-06-01T18:59:23\u002e161Z"}`,
+		`{"unsubscribed":"1","exceededContactFrequency":true,"linkExpiration":"2024-04-01T00:00:00.5Z","externalDataReference":29}`,
+		`{"unsubscribed":"TRUE","exceededContactFrequency":"yes","externalDataReference":"r\"1"}`,
+		`{"externalDataReference":"x","externalDataReference":null}`, `{"externalDataReference":[1]}`, `{"externalDataReference":{}}`,
+		`{"unknown":{"a":{"b":["}",{}]}},"email":"E@x.com","firstName":null,"ſtatus":"x"}`, `{"x":1,"link":"https://l?a=1&b=2"}`,
+		`{"contactId":"a","extra":[1,2,{"contactId":"b"}],"surveyLink":"s"}`, `{"email":true}`, `{"status":["x"]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) {
+			return // encoding/json never calls UnmarshalJSON with invalid JSON
+		}
+		var fh, sh HistoryEntry
+		if fh.decodeFast(b) {
+			err := sh.decodeSlow(b)
+			if err != nil || !reflect.DeepEqual(fh, sh) {
+				t.Fatalf("history %q: fast %+v, slow %+v (%v)", b, fh, sh, err)
+			}
+		}
+		var fl, sl Link
+		if fl.decodeFast(b) {
+			err := sl.decodeSlow(b)
+			if err != nil || !reflect.DeepEqual(fl, sl) {
+				t.Fatalf("link %q: fast %+v, slow %+v (%v)", b, fl, sl, err)
+			}
+		}
+	})
+}
