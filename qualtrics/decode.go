@@ -84,6 +84,64 @@ func decodeEnvelope[T any](body []byte) (T, wireMeta, error) {
 // decodePage decodes a list answer. It returns no elements on error, and never
 // a nil slice on success, so a caller can tell "empty page" from "no page".
 func decodePage[T any](body []byte) (page[T], error) {
+	if p, ok := decodePageFast[T](body); ok {
+		return p, nil
+	}
+	return decodePageReflect[T](body)
+}
+
+// fastElement is an element type with a one-pass decoder (see fastdecode.go).
+type fastElement interface{ decodeFast([]byte) bool }
+
+// decodePageFast decodes a list answer whose elements have a one-pass
+// decoder without running encoding/json over each element again. false means
+// the page is out of the ordinary (an element the fast decoder refuses, a
+// result that is not a list, any error): decodePageReflect decides then, so
+// results and errors stay encoding/json's.
+func decodePageFast[T any](body []byte) (page[T], bool) {
+	if _, ok := any((*T)(nil)).(fastElement); !ok {
+		return page[T]{}, false
+	}
+	var env envelope[*struct {
+		Elements json.RawMessage `json:"elements"`
+		NextPage string          `json:"nextPage"`
+	}]
+	if json.Unmarshal(body, &env) != nil || env.Result == nil {
+		return page[T]{}, false
+	}
+	raw := env.Result.Elements
+	var elems []T
+	switch i := skipSpace(raw, 0); {
+	case len(raw) == 0 || string(raw) == "null":
+		elems = []T{}
+	case raw[i] != '[':
+		return page[T]{}, false
+	default:
+		// Count first so the slice is made once, then decode in place.
+		var bounds [][2]int
+		for i = skipSpace(raw, i+1); i < len(raw) && raw[i] != ']'; {
+			end := skipValue(raw, i)
+			if end < 0 {
+				return page[T]{}, false
+			}
+			bounds = append(bounds, [2]int{i, end})
+			i = skipSpace(raw, end)
+			if i < len(raw) && raw[i] == ',' {
+				i = skipSpace(raw, i+1)
+			}
+		}
+		elems = make([]T, len(bounds))
+		for k, b := range bounds {
+			if !any(&elems[k]).(fastElement).decodeFast(raw[b[0]:b[1]]) {
+				return page[T]{}, false
+			}
+		}
+	}
+	return page[T]{Elements: elems, NextPage: strings.TrimSpace(env.Result.NextPage), Meta: env.Meta}, true
+}
+
+// decodePageReflect is decodePage through encoding/json alone.
+func decodePageReflect[T any](body []byte) (page[T], error) {
 	var env envelope[*pageResult[T]]
 	if err := json.Unmarshal(body, &env); err != nil {
 		return page[T]{}, classifyDecode(err)
@@ -118,6 +176,9 @@ var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 
 
 func (t *lenientTime) UnmarshalJSON(b []byte) error {
 	t.Time = time.Time{}
+	if string(b) == "null" {
+		return nil
+	}
 	var s string
 	// Timestamps never hold escapes, so the common case skips a second
 	// reflection-driven decode per field.

@@ -166,7 +166,12 @@ func (e *elementText) str(raw []byte, start, end int, dst *string) bool {
 	inner := raw[1 : len(raw)-1]
 	if bytes.IndexByte(inner, '\\') >= 0 || !utf8.Valid(inner) {
 		// Escapes or bytes to replace: rare, let encoding/json do it.
-		return json.Unmarshal(raw, dst) == nil
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return false
+		}
+		*dst = s
+		return true
 	}
 	if !e.n {
 		e.s, e.n = string(e.b), true

@@ -44,3 +44,28 @@ func FuzzFastDecodeAgrees(f *testing.F) {
 		}
 	})
 }
+
+// A page the fast path takes must decode the same through encoding/json.
+func FuzzFastPageAgrees(f *testing.F) {
+	f.Add([]byte(`{"result":{"elements":[],"nextPage":null},"meta":{"requestId":null}}`))
+	f.Add([]byte(`{"result":{"elements":null}}`))
+	f.Add([]byte(`{"result":{"Elements":[{"contactId":"a"}],"elements":[null, {"sentAt":1} ]}}`))
+	f.Add([]byte(`{"result":{"elements":{"a":1}}}`))
+	f.Add(historyPage(3))
+	f.Add(readTestdata(f, "history-lenient.json"))
+	f.Add(readTestdata(f, "links-lenient.json"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if p, ok := decodePageFast[HistoryEntry](body); ok {
+			q, err := decodePageReflect[HistoryEntry](body)
+			if err != nil || !reflect.DeepEqual(p, q) {
+				t.Fatalf("history page %q: fast %+v, reflect %+v (%v)", body, p, q, err)
+			}
+		}
+		if p, ok := decodePageFast[Link](body); ok {
+			q, err := decodePageReflect[Link](body)
+			if err != nil || !reflect.DeepEqual(p, q) {
+				t.Fatalf("links page %q: fast %+v, reflect %+v (%v)", body, p, q, err)
+			}
+		}
+	})
+}
