@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -69,5 +70,54 @@ func TestMergeMarksUnlistedRecipientsDeleted(t *testing.T) {
 	}
 	if d := deleted(); len(d) != 3 || d["a"] || d["b"] || !d["c"] {
 		t.Fatalf("deleted %v", d)
+	}
+}
+
+// Changes come in chunks of at most 1000, in contact order, each once.
+func TestMergeReportsChangesInChunks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := storetest.New(t)
+	id := newIntegration(t, s)
+	const n = 2345
+	var sizes []int
+	var seen []string
+	err := s.WithTx(ctx, func(tx pgx.Tx) error {
+		b, err := store.BeginRecipientsTx(ctx, tx, id, "EMD_1", "SV_1")
+		if err != nil {
+			return err
+		}
+		h := make([]store.HistoryInput, n)
+		for i := range h {
+			h[i] = store.HistoryInput{ContactID: fmt.Sprintf("CID_%05d", (i*7919)%n), Status: "Success"}
+		}
+		if err := b.AddHistory(ctx, h); err != nil {
+			return err
+		}
+		m, err := b.Merge(ctx, time.Now(), func(ch []store.Change) error {
+			sizes = append(sizes, len(ch))
+			for _, c := range ch {
+				if c.Kind != "recipient_delivered" || c.SurveyID != "SV_1" || c.DistributionID != "EMD_1" {
+					return fmt.Errorf("change %+v", c)
+				}
+				seen = append(seen, c.ContactID)
+			}
+			return nil
+		})
+		if err == nil && (m.Changes != n || m.Recipients != n) {
+			err = fmt.Errorf("merge %+v", m)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(sizes) != "[1000 1000 345]" {
+		t.Fatalf("chunks %v", sizes)
+	}
+	for i, c := range seen {
+		if c != fmt.Sprintf("CID_%05d", i) {
+			t.Fatalf("change %d is %s", i, c)
+		}
 	}
 }
