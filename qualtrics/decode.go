@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // wireMeta is the "meta" of every answer. Old answers (2015) put the error
@@ -102,14 +103,10 @@ func decodePageFast[T any](body []byte) (page[T], bool) {
 	if _, ok := any((*T)(nil)).(fastElement); !ok {
 		return page[T]{}, false
 	}
-	var env envelope[*struct {
-		Elements json.RawMessage `json:"elements"`
-		NextPage string          `json:"nextPage"`
-	}]
-	if json.Unmarshal(body, &env) != nil || env.Result == nil {
+	raw, nextPage, meta, ok := splitPage(body)
+	if !ok {
 		return page[T]{}, false
 	}
-	raw := env.Result.Elements
 	var elems []T
 	switch i := skipSpace(raw, 0); {
 	case len(raw) == 0 || string(raw) == "null":
@@ -137,7 +134,78 @@ func decodePageFast[T any](body []byte) (page[T], bool) {
 			}
 		}
 	}
-	return page[T]{Elements: elems, NextPage: strings.TrimSpace(env.Result.NextPage), Meta: env.Meta}, true
+	return page[T]{Elements: elems, NextPage: strings.TrimSpace(nextPage), Meta: meta}, true
+}
+
+var (
+	envelopeKeys = []string{"result", "meta"}
+	resultKeys   = []string{"elements", "nextPage"}
+)
+
+// splitPage finds the elements (raw), nextPage and meta of a list answer in
+// one pass over a body encoding/json accepts. false means the body is out of
+// the ordinary (invalid, no result object, a key named twice or only
+// case-insensitively, a nextPage that is no string) and encoding/json must
+// decide.
+func splitPage(body []byte) (elements []byte, nextPage string, meta wireMeta, ok bool) {
+	if !json.Valid(body) {
+		return nil, "", wireMeta{}, false
+	}
+	var result, metaRaw []byte
+	if !scanObject(body, func(key, raw []byte, _, _ int) bool {
+		switch string(key) {
+		case "result":
+			if result != nil {
+				return false
+			}
+			result = raw
+		case "meta":
+			if metaRaw != nil {
+				return false
+			}
+			metaRaw = raw
+		default:
+			return !foldsToAny(key, envelopeKeys)
+		}
+		return true
+	}) || len(result) == 0 || result[0] != '{' {
+		return nil, "", wireMeta{}, false
+	}
+	var next []byte
+	if !scanObject(result, func(key, raw []byte, _, _ int) bool {
+		switch string(key) {
+		case "elements":
+			if elements != nil {
+				return false
+			}
+			elements = raw
+		case "nextPage":
+			if next != nil {
+				return false
+			}
+			next = raw
+		default:
+			return !foldsToAny(key, resultKeys)
+		}
+		return true
+	}) {
+		return nil, "", wireMeta{}, false
+	}
+	switch {
+	case next == nil || string(next) == "null":
+	case next[0] == '"' && bytes.IndexByte(next, '\\') < 0 && utf8.Valid(next):
+		nextPage = string(next[1 : len(next)-1])
+	case next[0] == '"':
+		if json.Unmarshal(next, &nextPage) != nil {
+			return nil, "", wireMeta{}, false
+		}
+	default:
+		return nil, "", wireMeta{}, false
+	}
+	if metaRaw != nil && json.Unmarshal(metaRaw, &meta) != nil {
+		return nil, "", wireMeta{}, false
+	}
+	return elements, nextPage, meta, true
 }
 
 // decodePageReflect is decodePage through encoding/json alone.

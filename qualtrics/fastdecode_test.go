@@ -45,6 +45,8 @@ func FuzzFastDecodeAgrees(f *testing.F) {
 	})
 }
 
+var fastPageSeeds []string
+
 // A page the fast path takes must decode the same through encoding/json.
 func FuzzFastPageAgrees(f *testing.F) {
 	f.Add([]byte(`{"result":{"elements":[],"nextPage":null},"meta":{"requestId":null}}`))
@@ -52,6 +54,9 @@ func FuzzFastPageAgrees(f *testing.F) {
 	f.Add([]byte(`{"result":{"Elements":[{"contactId":"a"}],"elements":[null, {"sentAt":1} ]}}`))
 	f.Add([]byte(`{"result":{"elements":{"a":1}}}`))
 	f.Add(historyPage(3))
+	for _, s := range fastPageSeeds {
+		f.Add([]byte(s))
+	}
 	f.Add(readTestdata(f, "history-lenient.json"))
 	f.Add(readTestdata(f, "links-lenient.json"))
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -68,4 +73,12 @@ func FuzzFastPageAgrees(f *testing.F) {
 			}
 		}
 	})
+}
+
+func init() {
+	fastPageSeeds = append(fastPageSeeds,
+		`{"result":{"elements":[],"nextPage":"a\u0062"},"meta":{"requestId":"r"}}`, "{\"result\":{\"elements\":[],\"nextPage\":\"\xff\"}}",
+		`{"result":{"elements":[],"nextPage":1}}`, `{"result":{},"result":{"elements":[]}}`, `{"Result":{"elements":[]}}`,
+		`{"result":{"elements":[],"NEXTPAGE":"x"}}`, `{"result":{"elements":[]},"meta":1}`, `{"meta":{"error":{"errorCode":"x"}},"result":{"elements":[]}}`,
+		`null`, `[]`, `{"result":[]}`, `{"result":{"elements":[{}],"elements":[]}}`, ` {"result" : {"elements" : [ {} , null ] , "nextPage" : " x "} } `)
 }
