@@ -180,7 +180,7 @@ func (e *elementText) str(raw []byte, start, end int, dst *string) bool {
 	return true
 }
 
-// lenientTimeField parses a lenient time value without copying it when it is
+// time parses a lenient time value without copying it when it is
 // a plain quoted string.
 func (e *elementText) time(raw []byte, start, end int, dst *lenientTime) {
 	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
