@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -166,11 +167,27 @@ WITH test AS (
 			ELSE 'recipient_status' END AS kind
 		FROM up LEFT JOIN old USING (contact_id)
 	) k WHERE kind IS NOT NULL
+	RETURNING contact_id, kind
+), first AS (
+	-- The first chunk of changes comes back with the counts, which spares
+	-- the usual distribution a round trip to read them.
+	SELECT contact_id, kind FROM ch WHERE $5 ORDER BY contact_id LIMIT ` + changeChunkSQL + `
+), del AS (
+	-- Recipients no longer listed. They are never in src, so this touches
+	-- none of the rows up writes, and one statement saves a round trip.
+	UPDATE recipients r SET deleted_at = $4, updated_at = $4
+	WHERE r.integration_id = $1 AND r.distribution_id = $2 AND r.deleted_at IS NULL
+	AND NOT EXISTS (SELECT 1 FROM sync_history_stage h WHERE h.contact_id = r.contact_id)
+	AND NOT EXISTS (SELECT 1 FROM sync_links_stage l WHERE l.contact_id = r.contact_id)
 	RETURNING 1
 )
-SELECT (SELECT count(*) FROM src), (SELECT count(*) FROM up), (SELECT count(*) FROM ch)`
+SELECT (SELECT count(*) FROM src), (SELECT count(*) FROM up), (SELECT count(*) FROM ch), (SELECT count(*) FROM del),
+	(SELECT array_agg(contact_id ORDER BY contact_id) FROM first), (SELECT array_agg(kind ORDER BY contact_id) FROM first)`
 
-const changeChunk = 1000
+const (
+	changeChunk    = 1000
+	changeChunkSQL = "1000"
+)
 
 // Merge joins the staged pages and merges them into recipients as of now.
 // Recipients of the distribution that were not staged are marked deleted, so
@@ -179,24 +196,29 @@ const changeChunk = 1000
 // recipient_delivered is never reported for a TestEmail distribution.
 func (b *RecipientBatch) Merge(ctx context.Context, now time.Time, fn func([]Change) error) (RecipientMerge, error) {
 	var m RecipientMerge
-	err := b.tx.QueryRow(ctx, mergeRecipientsSQL, b.integrationID, b.distributionID, b.surveyID, now).
-		Scan(&m.Recipients, &m.Changed, &m.Changes)
+	var ids, kinds []string
+	err := b.tx.QueryRow(ctx, mergeRecipientsSQL, b.integrationID, b.distributionID, b.surveyID, now, fn != nil).
+		Scan(&m.Recipients, &m.Changed, &m.Changes, &m.Deleted, &ids, &kinds)
 	if err != nil {
 		return m, mapErr("merge recipients", err)
 	}
-	tag, err := b.tx.Exec(ctx, `UPDATE recipients r SET deleted_at = $3, updated_at = $3
-		WHERE r.integration_id = $1 AND r.distribution_id = $2 AND r.deleted_at IS NULL
-		AND NOT EXISTS (SELECT 1 FROM sync_history_stage h WHERE h.contact_id = r.contact_id)
-		AND NOT EXISTS (SELECT 1 FROM sync_links_stage l WHERE l.contact_id = r.contact_id)`,
-		b.integrationID, b.distributionID, now)
-	if err != nil {
-		return m, mapErr("merge recipients: mark deleted", err)
-	}
-	m.Deleted = int(tag.RowsAffected())
 	if fn == nil || m.Changes == 0 {
 		return m, nil
 	}
-	after := ""
+	if len(ids) == 0 || len(ids) != len(kinds) {
+		return m, mapErr("merge recipients: changes", errors.New("the first chunk of changes is missing"))
+	}
+	first := make([]Change, len(ids))
+	for i := range ids {
+		first[i] = Change{SurveyID: b.surveyID, DistributionID: b.distributionID, ContactID: ids[i], Kind: kinds[i]}
+	}
+	if err := fn(first); err != nil {
+		return m, err
+	}
+	if len(first) < changeChunk {
+		return m, nil
+	}
+	after := first[len(first)-1].ContactID
 	for {
 		rows, err := b.tx.Query(ctx, `SELECT contact_id, kind FROM sync_recipient_changes
 			WHERE contact_id > $1 ORDER BY contact_id LIMIT $2`, after, changeChunk)
