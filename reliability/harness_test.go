@@ -11,18 +11,17 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/syncer"
+	"github.com/microapps/microapps/syncer/synctest"
 )
 
 // adminToken authorises the admin API in every test of the suite.
@@ -106,14 +105,6 @@ func createIntegration(t testing.TB, st *store.Store, kr *seal.Keyring, q *qsim,
 	return in
 }
 
-// fastClient makes retries quick and lifts the client's per-endpoint caps, so
-// fault tests do not wait for real back-off.
-func fastClient(c *qualtrics.Config) {
-	c.BackoffBase, c.BackoffMax, c.MaxRetryAfter = time.Millisecond, 5*time.Millisecond, 10*time.Millisecond
-	c.MaxAttempts = 8
-	c.EndpointLimits = map[string]int{qualtrics.EndpointDistributionsHistory: 0, qualtrics.EndpointDistributionsLinks: 0}
-}
-
 // queueRun queues a run of kind without River.
 func queueRun(t testing.TB, st *store.Store, integrationID, kind string) store.SyncRun {
 	t.Helper()
@@ -161,112 +152,6 @@ func mustSucceed(t testing.TB, run store.SyncRun) {
 	if run.Status != "succeeded" {
 		t.Fatalf("%s run %d: status %s, error %q, warnings %v", run.Kind, run.ID, run.Status, run.Error, run.Warnings)
 	}
-}
-
-// isLive mirrors the sync's rule: history and links are read for these.
-func isLive(d qualtricssim.Distribution, now time.Time) bool {
-	return d.RequestType != qualtricssim.RequestTestEmail && (d.LinkExpiration.IsZero() || d.LinkExpiration.After(now))
-}
-
-// checkMatchesSim compares every stored survey, distribution and recipient
-// of an integration with the simulator's ground truth.
-func checkMatchesSim(t testing.TB, st *store.Store, integrationID string, q *qsim) {
-	t.Helper()
-	ctx := context.Background()
-	now := time.Now()
-	surveys, err := st.ListStoredSurveys(ctx, integrationID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stored := map[string]store.StoredSurvey{}
-	for _, s := range surveys {
-		stored[s.SurveyInput.ID] = s
-	}
-	truth := q.sim.Surveys(q.brand.ID)
-	if len(surveys) != len(truth) {
-		t.Fatalf("stored %d surveys, the simulator holds %d", len(surveys), len(truth))
-	}
-	dists, err := st.ListStoredDistributions(ctx, integrationID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	storedDists := map[string]store.StoredDistribution{}
-	for _, d := range dists {
-		storedDists[d.ID] = d
-	}
-	wantDists, recipients := 0, 0
-	for _, sv := range truth {
-		got, ok := stored[sv.ID]
-		if !ok {
-			t.Fatalf("survey %s missing", sv.ID)
-		}
-		if got.Name != sv.Name || got.IsActive != sv.IsActive || got.OwnerID != sv.OwnerID || got.DeletedAt != nil {
-			t.Errorf("survey %s: stored %+v, want name %q active %v owner %s", sv.ID, got, sv.Name, sv.IsActive, sv.OwnerID)
-		}
-		if !sv.IsActive {
-			continue
-		}
-		if !got.EndDate.Equal(sv.EndDate) || got.ResponsesAuditable != sv.ResponseCounts.Auditable || got.DetailsSyncedAt == nil {
-			t.Errorf("survey %s details: end %v auditable %d, want %v %d", sv.ID, got.EndDate, got.ResponsesAuditable, sv.EndDate, sv.ResponseCounts.Auditable)
-		}
-		for _, d := range q.sim.Distributions(sv.ID) {
-			wantDists++
-			gd, ok := storedDists[d.ID]
-			if !ok {
-				t.Fatalf("distribution %s of %s missing", d.ID, sv.ID)
-			}
-			if gd.SurveyID != sv.ID || gd.RequestType != d.RequestType || gd.ParentDistributionID != d.ParentDistributionID ||
-				gd.Stats != store.DistributionStats(d.Stats) || !gd.LinkExpiration.Equal(d.LinkExpiration) || gd.DeletedAt != nil {
-				t.Errorf("distribution %s: stored %+v, want %+v", d.ID, gd, d)
-			}
-			recipients += checkRecipients(t, st, integrationID, q, d, isLive(d, now))
-		}
-	}
-	activeDists := 0
-	for _, d := range dists {
-		if stored[d.SurveyID].IsActive {
-			activeDists++
-		}
-	}
-	if activeDists != wantDists {
-		t.Errorf("stored %d distributions of active surveys, want %d", activeDists, wantDists)
-	}
-	if recipients == 0 {
-		t.Errorf("no recipient compared: the simulator's brand is too small to prove anything")
-	}
-}
-
-func checkRecipients(t testing.TB, st *store.Store, integrationID string, q *qsim, d qualtricssim.Distribution, live bool) int {
-	t.Helper()
-	got, err := st.ListStoredRecipients(context.Background(), integrationID, d.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !live {
-		if len(got) != 0 {
-			t.Errorf("distribution %s is not live but has %d recipients", d.ID, len(got))
-		}
-		return 0
-	}
-	want := q.sim.Recipients(d.ID)
-	if len(got) != len(want) {
-		t.Fatalf("distribution %s: %d recipients stored, simulator holds %d", d.ID, len(got), len(want))
-	}
-	byContact := map[string]store.StoredRecipient{}
-	for _, r := range got {
-		byContact[r.ContactID] = r
-	}
-	for _, w := range want {
-		g, ok := byContact[w.ContactID]
-		if !ok {
-			t.Fatalf("recipient %s of %s missing", w.ContactID, d.ID)
-		}
-		email := strings.ToLower(strings.TrimSpace(w.Email))
-		if g.Email != email || g.Status != w.Status || g.RespondLink != w.Link || g.SurveyID != d.SurveyID || g.DeletedAt != nil {
-			t.Errorf("recipient %s of %s: stored %+v, want %+v", w.ContactID, d.ID, g, w)
-		}
-	}
-	return len(want)
 }
 
 // syncBuffer is an io.Writer safe for concurrent writers and readers.
@@ -369,3 +254,14 @@ func serveOnce(t testing.TB, h http.Handler, method, path string, body any) http
 	h.ServeHTTP(rec, req)
 	return httpResult{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
 }
+
+// checkMatchesSim compares every stored survey, distribution and recipient of
+// an integration with the simulator's ground truth.
+func checkMatchesSim(t testing.TB, st *store.Store, integrationID string, q *qsim) {
+	t.Helper()
+	if synctest.MatchesSim(t, st, q.sim, q.brand.ID, integrationID) == 0 {
+		t.Errorf("no recipient compared: the simulator's brand is too small to prove anything")
+	}
+}
+
+var fastClient = synctest.FastClient
