@@ -98,6 +98,27 @@ func riverMigrator(pool *pgxpool.Pool) (*rivermigrate.Migrator[pgx.Tx], error) {
 
 // Up applies every pending migration, the product's first, then River's.
 func Up(ctx context.Context, databaseURL string) error {
+	err := withMigrate(databaseURL, func(m *migrate.Migrate) error { return m.Up() })
+	if err != nil {
+		return fmt.Errorf("migrations: up: %w", err)
+	}
+	return migrateRiver(ctx, databaseURL, rivermigrate.DirectionUp, nil)
+}
+
+// Down removes River's tables, then rolls every product migration back.
+func Down(ctx context.Context, databaseURL string) error {
+	if err := migrateRiver(ctx, databaseURL, rivermigrate.DirectionDown, &rivermigrate.MigrateOpts{TargetVersion: -1}); err != nil {
+		return err
+	}
+	if err := withMigrate(databaseURL, func(m *migrate.Migrate) error { return m.Down() }); err != nil {
+		return fmt.Errorf("migrations: down: %w", err)
+	}
+	return nil
+}
+
+// withMigrate runs fn on a golang-migrate instance over the embedded files;
+// "nothing to do" is not an error.
+func withMigrate(databaseURL string, fn func(*migrate.Migrate) error) error {
 	db, err := openSQL(databaseURL)
 	if err != nil {
 		return err
@@ -110,50 +131,23 @@ func Up(ctx context.Context, databaseURL string) error {
 	// Close releases the dedicated connection the driver holds for its lock;
 	// left open, it keeps the database busy (a template could not be cloned).
 	defer m.Close()
-	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
-		return fmt.Errorf("migrations: up: %w", err)
+	if err := fn(m); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		return err
 	}
+	return nil
+}
+
+func migrateRiver(ctx context.Context, databaseURL string, dir rivermigrate.Direction, opts *rivermigrate.MigrateOpts) error {
 	return withPool(ctx, databaseURL, func(pool *pgxpool.Pool) error {
 		rm, err := riverMigrator(pool)
 		if err != nil {
 			return fmt.Errorf("migrations: river: %w", err)
 		}
-		if _, err := rm.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-			return fmt.Errorf("migrations: river up: %w", err)
+		if _, err := rm.Migrate(ctx, dir, opts); err != nil {
+			return fmt.Errorf("migrations: river %s: %w", dir, err)
 		}
 		return nil
 	})
-}
-
-// Down removes River's tables, then rolls every product migration back.
-func Down(ctx context.Context, databaseURL string) error {
-	err := withPool(ctx, databaseURL, func(pool *pgxpool.Pool) error {
-		rm, err := riverMigrator(pool)
-		if err != nil {
-			return fmt.Errorf("migrations: river: %w", err)
-		}
-		if _, err := rm.Migrate(ctx, rivermigrate.DirectionDown, &rivermigrate.MigrateOpts{TargetVersion: -1}); err != nil {
-			return fmt.Errorf("migrations: river down: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	db, err := openSQL(databaseURL)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	m, err := newMigrate(db)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	if err := m.Down(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
-		return fmt.Errorf("migrations: down: %w", err)
-	}
-	return nil
 }
 
 // Check reports the schema's status using an existing pool; it changes nothing.

@@ -116,29 +116,13 @@ func TestServeIsReadyThenShutsDownCleanly(t *testing.T) {
 	go func() { done <- run(ctx, []string{"serve"}, env, &out) }()
 
 	base := "http://" + addr
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				if resp.Header.Get("X-Request-Id") == "" {
-					t.Fatal("no X-Request-Id on the response")
-				}
-				break
-			}
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("serve exited early: %v\n%s", err, out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("never ready: %v\n%s", err, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	waitReady(t, base, done, &out)
+	resp, err := http.Get(base + "/readyz")
+	if err != nil || resp.Header.Get("X-Request-Id") == "" {
+		t.Fatalf("no X-Request-Id on the response (%v)", err)
 	}
-	resp, err := http.Get(base + "/livez")
+	resp.Body.Close()
+	resp, err = http.Get(base + "/livez")
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("livez: %v %v", resp, err)
 	}

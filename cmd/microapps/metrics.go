@@ -3,12 +3,8 @@ package main
 import (
 	"context"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -164,36 +160,6 @@ func (m *metrics) NotificationRaised(kind string) {
 // Delivery counts one delivery attempt of a notification on a channel.
 func (m *metrics) Delivery(channel, result string) {
 	m.deliveries.WithLabelValues(channel, result).Inc()
-}
-
-// metricsMiddleware counts requests and their latency by chi route pattern.
-// The pattern (/surveys/{integrationId}/{distributionId}), never the raw
-// path, is the label, so a crawler cannot create unbounded series; requests
-// that match no route share route="unmatched".
-func metricsMiddleware(m *metrics) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			start := time.Now()
-			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-			next.ServeHTTP(ww, r)
-			route := ""
-			if rc := chi.RouteContext(r.Context()); rc != nil {
-				route = rc.RoutePattern()
-			}
-			status := ww.Status()
-			if status == 0 {
-				status = http.StatusOK
-			}
-			// A mounted router's catch-all ("/*", "/api/v1/*") answering 404
-			// matched no real route either.
-			if route == "" || status == http.StatusNotFound && strings.HasSuffix(route, "/*") {
-				route = "unmatched"
-			}
-			method := metricMethod(r.Method)
-			m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-			m.httpDuration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
-		})
-	}
 }
 
 // metricMethod folds methods a client made up into one label value.

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"net/http"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -50,14 +52,19 @@ func requestIDFrom(ctx context.Context) string {
 	return id
 }
 
-// accessLog logs one line per request, after it is served. The query string is
-// left out: it may carry an OIDC code or state.
-func accessLog(log *zap.Logger) func(http.Handler) http.Handler {
+// observe logs one line per request, after it is served, and counts it with
+// its latency by chi route pattern. The pattern
+// (/surveys/{integrationId}/{distributionId}), never the raw path, is the
+// metric label, so a crawler cannot create unbounded series; requests that
+// match no route share route="unmatched". The query string is left out of the
+// log: it may carry an OIDC code or state.
+func observe(log *zap.Logger, m *metrics) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 			next.ServeHTTP(ww, r)
+			elapsed := time.Since(start)
 			route := ""
 			if rc := chi.RouteContext(r.Context()); rc != nil {
 				route = rc.RoutePattern()
@@ -73,9 +80,17 @@ func accessLog(log *zap.Logger) func(http.Handler) http.Handler {
 				zap.String("route", route),
 				zap.Int("status", status),
 				zap.Int("bytes", ww.BytesWritten()),
-				zap.Duration("duration", time.Since(start)),
+				zap.Duration("duration", elapsed),
 				zap.String("remote", r.RemoteAddr),
 			)
+			// A mounted router's catch-all ("/*", "/api/v1/*") answering 404
+			// matched no real route either.
+			if route == "" || status == http.StatusNotFound && strings.HasSuffix(route, "/*") {
+				route = "unmatched"
+			}
+			method := metricMethod(r.Method)
+			m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+			m.httpDuration.WithLabelValues(route, method).Observe(elapsed.Seconds())
 		})
 	}
 }

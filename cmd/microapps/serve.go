@@ -290,8 +290,8 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 
 func (a *app) routes() http.Handler {
 	r := chi.NewRouter()
-	// metricsMiddleware sits outside recoverer so a panic is counted as the 500 it becomes.
-	r.Use(requestID, accessLog(a.log), metricsMiddleware(a.metrics), recoverer(a.log))
+	// observe sits outside recoverer so a panic is logged and counted as the 500 it becomes.
+	r.Use(requestID, observe(a.log, a.metrics), recoverer(a.log))
 	r.Method(http.MethodGet, "/metrics", metricsHandler(a.registry, a.log))
 	r.Get("/livez", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
