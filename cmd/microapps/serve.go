@@ -92,7 +92,7 @@ func newApp(ctx context.Context, cfg *config, log *zap.Logger, devUsers ...strin
 		st.Close()
 		return nil, err
 	}
-	if err := a.setupRiver(); err != nil {
+	if err := a.setupBackground(); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -125,7 +125,10 @@ func (a *app) checkSchema(ctx context.Context) error {
 	return nil
 }
 
-func (a *app) setupRiver() error {
+// setupBackground builds the notifier, the syncer and the event service and
+// the River client that runs their jobs. A web-only replica (no workers) gets
+// a client that only inserts jobs.
+func (a *app) setupBackground() error {
 	var mailer notify.Mailer
 	if a.cfg.SMTPURL != nil {
 		m, err := notify.NewSMTPMailer(a.cfg.SMTPURL.String(), a.cfg.MailFrom)
