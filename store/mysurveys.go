@@ -61,13 +61,24 @@ WITH mine AS (
            coalesce(r.link_expiration, d.link_expiration, s.end_date) AS expires_at,
            s.name AS survey_name, d.send_date, d.created_date, d.parent_distribution_id <> '' AS is_reminder
     FROM recipients r
-    JOIN distributions d ON d.integration_id = r.integration_id AND d.qualtrics_id = r.distribution_id
-    JOIN surveys s ON s.integration_id = r.integration_id AND s.qualtrics_id = r.survey_id
+    -- A user has a handful of rows: look each one's distribution and survey up
+    -- by primary key. (OFFSET 0 keeps the planner from turning these into a
+    -- hash join that reads every active survey on every page view.)
+    CROSS JOIN LATERAL (
+        SELECT d.link_expiration, d.send_date, d.created_date, d.parent_distribution_id
+        FROM distributions d
+        WHERE d.integration_id = r.integration_id AND d.qualtrics_id = r.distribution_id
+          AND d.deleted_at IS NULL AND d.request_type <> 'TestEmail'
+        OFFSET 0) d
+    CROSS JOIN LATERAL (
+        SELECT s.name, s.end_date
+        FROM surveys s
+        WHERE s.integration_id = r.integration_id AND s.qualtrics_id = r.survey_id
+          AND s.is_active AND s.deleted_at IS NULL
+        OFFSET 0) s
     WHERE r.email = $1
       AND r.deleted_at IS NULL
       AND r.status NOT IN ` + finishedStatusList + `
-      AND d.deleted_at IS NULL AND d.request_type <> 'TestEmail'
-      AND s.is_active AND s.deleted_at IS NULL
 ), latest AS (
     SELECT DISTINCT ON (m.integration_id, m.survey_id) m.*
     FROM mine m
