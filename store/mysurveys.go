@@ -109,28 +109,50 @@ func (s *Store) MyActiveSurveys(ctx context.Context, email string, now time.Time
 	return scanMySurveys(rows)
 }
 
+// myActiveSurveysAndSummarySQL is the busiest page's one statement: the page
+// frame's summary (unread notifications, Brand Admin or not) on every row,
+// and the user's surveys, if any, beside it.
+const myActiveSurveysAndSummarySQL = `
+WITH page AS (` + myActiveSurveysSQL + `)
+SELECT sum.unread, sum.is_admin, p.*
+FROM (` + userSummarySQL + `) sum (unread, is_admin)
+LEFT JOIN page p ON true
+ORDER BY p.expires_at ASC NULLS LAST, p.survey_name, p.integration_id, p.survey_id`
+
 // MyActiveSurveysAndSummary is MyActiveSurveys plus the page frame's
-// UserSummary in a single round trip: the busiest page pays one network
-// exchange with PostgreSQL, not two.
+// UserSummary in a single statement: the busiest page pays one statement,
+// not two.
 func (s *Store) MyActiveSurveysAndSummary(ctx context.Context, email string, now time.Time) ([]MySurvey, UserSummary, error) {
 	var sum UserSummary
-	b := &pgx.Batch{}
-	b.Queue(userSummarySQL, email, now)
-	b.Queue(myActiveSurveysSQL, email, now)
-	br := s.pool.SendBatch(ctx, b)
-	defer br.Close()
-	if err := br.QueryRow().Scan(&sum.Unread, &sum.IsAdmin); err != nil {
-		return nil, sum, mapErr("user summary", err)
-	}
-	rows, err := br.Query()
+	rows, err := s.pool.Query(ctx, myActiveSurveysAndSummarySQL, email, now)
 	if err != nil {
 		return nil, sum, mapErr("my active surveys", err)
 	}
-	out, err := scanMySurveys(rows)
-	if err != nil {
-		return nil, sum, err
+	defer rows.Close()
+	var out []MySurvey
+	for rows.Next() {
+		var (
+			integrationID, name, group, icon, status, surveyID, surveyName, distID, rstatus, link *string
+			lastSuccess, sentAt, expiresAt                                                        *time.Time
+			every                                                                                 *float64
+		)
+		if err := rows.Scan(&sum.Unread, &sum.IsAdmin, &integrationID, &name, &group, &icon, &status, &lastSuccess, &every,
+			&surveyID, &surveyName, &distID, &rstatus, &sentAt, &expiresAt, &link); err != nil {
+			return nil, sum, mapErr("my active surveys", err)
+		}
+		if integrationID == nil {
+			continue // the summary row of a user without active surveys
+		}
+		m := MySurvey{SurveyID: *surveyID, SurveyName: *surveyName, DistributionID: *distID, Status: *rstatus,
+			SentAt: sentAt, ExpiresAt: expiresAt, RespondLink: *link}
+		m.Integration.ID, m.Integration.Name, m.Integration.FunctionalGroup, m.Integration.Icon = *integrationID, *name, *group, *icon
+		m.Integration.Freshness.Status, m.Integration.Freshness.LastSuccessAt = *status, lastSuccess
+		if every != nil {
+			m.Integration.Freshness.FullSyncEvery = seconds(*every)
+		}
+		out = append(out, m)
 	}
-	return out, sum, mapErr("my active surveys", br.Close())
+	return out, sum, mapErr("my active surveys", rows.Err())
 }
 
 func scanMySurveys(rows pgx.Rows) ([]MySurvey, error) {
