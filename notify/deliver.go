@@ -45,7 +45,7 @@ func (n *Notifier) Deliver(ctx context.Context, deliveryID int64, final bool, no
 		return nil
 	}
 	log := n.o.Log.With(zap.Int64("delivery", d.ID), zap.String("channel", d.Channel),
-		zap.String("integration", d.IntegrationID), zap.String("kind", w.Notification.Kind))
+		zap.String("integrationId", d.IntegrationID), zap.String("kind", w.Notification.Kind))
 
 	var sendErr error
 	switch {

@@ -173,7 +173,7 @@ func (rs *runState) flushLogs(ctx context.Context) {
 		return
 	}
 	if err := rs.s.store.InsertRequestLogs(ctx, rs.in.ID, logs); err != nil {
-		rs.s.log.Warn("request log not written", zap.String("integration", rs.in.ID), zap.Error(err))
+		rs.s.log.Warn("request log not written", zap.String("integrationId", rs.in.ID), zap.Error(err))
 	}
 }
 
@@ -267,7 +267,7 @@ func (rs *runState) walk(ctx context.Context) error {
 		return rs.page(ctx, func(p *pageTx) error {
 			n, err := store.MarkSurveysDeletedTx(ctx, p.tx, rs.in.ID, rs.start, rs.s.now())
 			if n > 0 {
-				rs.s.log.Info("surveys gone from Qualtrics marked deleted", zap.String("integration", rs.in.ID), zap.Int64("surveys", n))
+				rs.s.log.Info("surveys gone from Qualtrics marked deleted", zap.String("integrationId", rs.in.ID), zap.Int64("surveys", n))
 			}
 			return err
 		})
@@ -609,7 +609,7 @@ func (rs *runState) finish(ctx context.Context, syncErr error) (store.SyncRun, e
 	if m := rs.s.metrics; m != nil {
 		m.SyncFinished(run.Kind, run.Status, now.Sub(rs.start), rs.in.ID, now)
 	}
-	fields := []zap.Field{zap.String("integration", rs.in.ID), zap.Int64("run", run.ID), zap.String("kind", run.Kind),
+	fields := []zap.Field{zap.String("integrationId", rs.in.ID), zap.Int64("syncRunId", run.ID), zap.String("kind", run.Kind),
 		zap.String("status", run.Status), zap.Int("apiCalls", run.APICalls), zap.Int("surveys", run.Surveys),
 		zap.Int("distributions", run.Distributions), zap.Int("recipients", run.Recipients), zap.Int("changes", rs.changes)}
 	if syncErr != nil {
