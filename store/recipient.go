@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,13 +40,28 @@ type LinkInput struct {
 // the database, then joins them on contactId and merges them into recipients
 // in one statement. Nothing of the distribution is held in Go memory: a
 // distribution can have 100,000 recipients. It lives in one transaction.
+//
+// A small distribution (the usual one) is held in memory instead, up to
+// memRecipientRows rows, and merged from arrays: staging costs a table
+// truncation at every commit and four more round trips, which cost more than
+// the merge itself for a few dozen rows. A batch moves to staging for good
+// the moment it outgrows the limit.
 type RecipientBatch struct {
 	tx             pgx.Tx
 	integrationID  string
 	distributionID string
 	surveyID       string
 	ord            int
+	staged         bool
+	history        []HistoryInput
+	links          []LinkInput
 }
+
+// memRecipientRows is how many staged rows (history and links) a batch holds
+// in memory before it moves them to the staging tables.
+var memRecipientRows atomic.Int64
+
+func init() { memRecipientRows.Store(1000) }
 
 // RecipientMerge is what Merge did.
 type RecipientMerge struct {
@@ -65,20 +82,57 @@ const linkStaging = `ord int NOT NULL, contact_id text NOT NULL, email text NOT 
 const changeStaging = `contact_id text PRIMARY KEY, kind text NOT NULL`
 
 // BeginRecipientsTx starts staging one distribution's recipients in tx.
+// Nothing is sent to the database until the batch outgrows memory or merges.
 func BeginRecipientsTx(ctx context.Context, tx pgx.Tx, integrationID, distributionID, surveyID string) (*RecipientBatch, error) {
-	// One round trip for the three tables: a sync stages every live distribution.
-	_, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS sync_history_stage (`+historyStaging+`) ON COMMIT DELETE ROWS;
-		CREATE TEMP TABLE IF NOT EXISTS sync_links_stage (`+linkStaging+`) ON COMMIT DELETE ROWS;
-		CREATE TEMP TABLE IF NOT EXISTS sync_recipient_changes (`+changeStaging+`) ON COMMIT DELETE ROWS;
-		DELETE FROM sync_history_stage; DELETE FROM sync_links_stage; DELETE FROM sync_recipient_changes`)
-	if err != nil {
-		return nil, mapErr("stage recipients", err)
-	}
 	return &RecipientBatch{tx: tx, integrationID: integrationID, distributionID: distributionID, surveyID: surveyID}, nil
+}
+
+// stage creates the staging tables (once per connection) and moves the rows
+// held in memory into them. Staging tables are empty at the start of every
+// transaction: ON COMMIT DELETE ROWS empties them at commit, and rows of a
+// rolled-back transaction are gone with it.
+func (b *RecipientBatch) stage(ctx context.Context) error {
+	if b.staged {
+		return nil
+	}
+	// One round trip for the three tables: a sync stages every large distribution.
+	_, err := b.tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS sync_history_stage (`+historyStaging+`) ON COMMIT DELETE ROWS;
+		CREATE TEMP TABLE IF NOT EXISTS sync_links_stage (`+linkStaging+`) ON COMMIT DELETE ROWS;
+		CREATE TEMP TABLE IF NOT EXISTS sync_recipient_changes (`+changeStaging+`) ON COMMIT DELETE ROWS`)
+	if err != nil {
+		return mapErr("stage recipients", err)
+	}
+	b.staged = true
+	h, l := b.history, b.links
+	b.history, b.links, b.ord = nil, nil, 0
+	if len(h) > 0 {
+		if err := b.copyHistory(ctx, h); err != nil {
+			return err
+		}
+	}
+	if len(l) > 0 {
+		if err := b.copyLinks(ctx, l); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // AddHistory stages one page of history.
 func (b *RecipientBatch) AddHistory(ctx context.Context, page []HistoryInput) error {
+	if !b.staged {
+		if int64(len(b.history)+len(b.links)+len(page)) <= memRecipientRows.Load() {
+			b.history = append(b.history, page...)
+			return nil
+		}
+		if err := b.stage(ctx); err != nil {
+			return err
+		}
+	}
+	return b.copyHistory(ctx, page)
+}
+
+func (b *RecipientBatch) copyHistory(ctx context.Context, page []HistoryInput) error {
 	base := b.ord
 	b.ord += len(page)
 	_, err := b.tx.CopyFrom(ctx, pgx.Identifier{"sync_history_stage"},
@@ -94,6 +148,19 @@ func (b *RecipientBatch) AddHistory(ctx context.Context, page []HistoryInput) er
 
 // AddLinks stages one page of links.
 func (b *RecipientBatch) AddLinks(ctx context.Context, page []LinkInput) error {
+	if !b.staged {
+		if int64(len(b.history)+len(b.links)+len(page)) <= memRecipientRows.Load() {
+			b.links = append(b.links, page...)
+			return nil
+		}
+		if err := b.stage(ctx); err != nil {
+			return err
+		}
+	}
+	return b.copyLinks(ctx, page)
+}
+
+func (b *RecipientBatch) copyLinks(ctx context.Context, page []LinkInput) error {
 	base := b.ord
 	b.ord += len(page)
 	_, err := b.tx.CopyFrom(ctx, pgx.Identifier{"sync_links_stage"},
@@ -111,14 +178,14 @@ func (b *RecipientBatch) AddLinks(ctx context.Context, page []LinkInput) error {
 // only one of the two still makes a row. The change kinds are decided against
 // the snapshot in old and written to a staging table, which Merge then reads
 // in chunks so a 100,000-recipient distribution never sits in Go memory.
-const mergeRecipientsSQL = `
+const mergeRecipientsTmpl = `
 WITH test AS (
 	SELECT coalesce((SELECT request_type = 'TestEmail' FROM distributions
 		WHERE integration_id = $1 AND qualtrics_id = $2), false) AS is_test
 ), h AS (
-	SELECT DISTINCT ON (contact_id) * FROM sync_history_stage ORDER BY contact_id, ord DESC
+	SELECT DISTINCT ON (contact_id) * FROM {history} ORDER BY contact_id, ord DESC
 ), l AS (
-	SELECT DISTINCT ON (contact_id) * FROM sync_links_stage ORDER BY contact_id, ord DESC
+	SELECT DISTINCT ON (contact_id) * FROM {links} ORDER BY contact_id, ord DESC
 ), src AS (
 	SELECT coalesce(h.contact_id, l.contact_id) AS contact_id,
 		coalesce(lower(btrim(l.email)), '') AS email, coalesce(l.first_name, '') AS first_name,
@@ -156,8 +223,7 @@ WITH test AS (
 		excluded.unsubscribed, excluded.exceeded_contact_frequency, true)
 	RETURNING r.contact_id, r.status
 ), ch AS (
-	INSERT INTO sync_recipient_changes (contact_id, kind)
-	SELECT contact_id, kind FROM (
+	{insertChanges} SELECT contact_id, kind FROM (
 		SELECT up.contact_id, CASE
 			WHEN old.contact_id IS NULL THEN
 				CASE WHEN up.status NOT IN ('', 'Pending') AND NOT (SELECT is_test FROM test) THEN 'recipient_delivered' END
@@ -167,18 +233,17 @@ WITH test AS (
 			ELSE 'recipient_status' END AS kind
 		FROM up LEFT JOIN old USING (contact_id)
 	) k WHERE kind IS NOT NULL
-	RETURNING contact_id, kind
+	{returningChanges}
 ), first AS (
 	-- The first chunk of changes comes back with the counts, which spares
 	-- the usual distribution a round trip to read them.
-	SELECT contact_id, kind FROM ch WHERE $5 ORDER BY contact_id LIMIT ` + changeChunkSQL + `
+	SELECT contact_id, kind FROM ch WHERE $5 ORDER BY contact_id {firstLimit}
 ), del AS (
 	-- Recipients no longer listed. They are never in src, so this touches
 	-- none of the rows up writes, and one statement saves a round trip.
 	UPDATE recipients r SET deleted_at = $4, updated_at = $4
 	WHERE r.integration_id = $1 AND r.distribution_id = $2 AND r.deleted_at IS NULL
-	AND NOT EXISTS (SELECT 1 FROM sync_history_stage h WHERE h.contact_id = r.contact_id)
-	AND NOT EXISTS (SELECT 1 FROM sync_links_stage l WHERE l.contact_id = r.contact_id)
+	AND {unlisted}
 	RETURNING 1
 )
 SELECT (SELECT count(*) FROM src), (SELECT count(*) FROM up), (SELECT count(*) FROM ch), (SELECT count(*) FROM del),
@@ -189,6 +254,67 @@ const (
 	changeChunkSQL = "1000"
 )
 
+// mergeStagedSQL merges from the staging tables; the changes go to a staging
+// table too and come back in chunks.
+var mergeStagedSQL = strings.NewReplacer(
+	"{history}", "sync_history_stage",
+	"{links}", "sync_links_stage",
+	"{insertChanges}", "INSERT INTO sync_recipient_changes (contact_id, kind)",
+	"{returningChanges}", "RETURNING contact_id, kind",
+	"{firstLimit}", "LIMIT "+changeChunkSQL,
+	"{unlisted}", `NOT EXISTS (SELECT 1 FROM sync_history_stage h WHERE h.contact_id = r.contact_id)
+	AND NOT EXISTS (SELECT 1 FROM sync_links_stage l WHERE l.contact_id = r.contact_id)`,
+).Replace(mergeRecipientsTmpl)
+
+// mergeArraysSQL merges a batch held in memory, passed as arrays ($6…$22);
+// its changes (at most one per row) all come back at once.
+var mergeArraysSQL = strings.NewReplacer(
+	"{history}", `unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[],
+		$12::timestamptz[], $13::timestamptz[], $14::timestamptz[]) WITH ORDINALITY
+		AS t(contact_id, contact_lookup_id, status, survey_link, response_id, sent_at, opened_at,
+		response_started_at, response_completed_at, ord)`,
+	"{links}", `unnest($15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::timestamptz[],
+		$21::boolean[], $22::boolean[]) WITH ORDINALITY
+		AS t(contact_id, email, first_name, last_name, link, link_expiration, unsubscribed, exceeded, ord)`,
+	"{insertChanges}", "",
+	"{returningChanges}", "",
+	"{firstLimit}", "",
+	"{unlisted}", "NOT EXISTS (SELECT 1 FROM src WHERE src.contact_id = r.contact_id)",
+).Replace(mergeRecipientsTmpl)
+
+func timeArray(n int, at func(int) time.Time) []*time.Time {
+	out := make([]*time.Time, n)
+	for i := range out {
+		if t := at(i); !t.IsZero() {
+			out[i] = &t
+		}
+	}
+	return out
+}
+
+// mergeArgs are the arguments of mergeArraysSQL after the first five.
+func (b *RecipientBatch) mergeArgs() []any {
+	h, l := b.history, b.links
+	hc, hl, hs, hsl, hr := make([]string, len(h)), make([]string, len(h)), make([]string, len(h)), make([]string, len(h)), make([]string, len(h))
+	for i := range h {
+		hc[i], hl[i], hs[i], hsl[i], hr[i] = h[i].ContactID, h[i].ContactLookupID, h[i].Status, h[i].SurveyLink, h[i].ResponseID
+	}
+	lc, le, lf, ll, lk := make([]string, len(l)), make([]string, len(l)), make([]string, len(l)), make([]string, len(l)), make([]string, len(l))
+	lu, lx := make([]bool, len(l)), make([]bool, len(l))
+	for i := range l {
+		lc[i], le[i], lf[i], ll[i], lk[i] = l[i].ContactID, l[i].Email, l[i].FirstName, l[i].LastName, l[i].Link
+		lu[i], lx[i] = l[i].Unsubscribed, l[i].ExceededContactFrequency
+	}
+	return []any{hc, hl, hs, hsl, hr,
+		timeArray(len(h), func(i int) time.Time { return h[i].SentAt }),
+		timeArray(len(h), func(i int) time.Time { return h[i].OpenedAt }),
+		timeArray(len(h), func(i int) time.Time { return h[i].ResponseStartedAt }),
+		timeArray(len(h), func(i int) time.Time { return h[i].ResponseCompletedAt }),
+		lc, le, lf, ll, lk,
+		timeArray(len(l), func(i int) time.Time { return l[i].LinkExpiration }),
+		lu, lx}
+}
+
 // Merge joins the staged pages and merges them into recipients as of now.
 // Recipients of the distribution that were not staged are marked deleted, so
 // call it only after the whole history and links were read. fn, when not nil,
@@ -197,20 +323,34 @@ const (
 func (b *RecipientBatch) Merge(ctx context.Context, now time.Time, fn func([]Change) error) (RecipientMerge, error) {
 	var m RecipientMerge
 	var ids, kinds []string
-	err := b.tx.QueryRow(ctx, mergeRecipientsSQL, b.integrationID, b.distributionID, b.surveyID, now, fn != nil).
-		Scan(&m.Recipients, &m.Changed, &m.Changes, &m.Deleted, &ids, &kinds)
+	sql, args := mergeStagedSQL, []any{b.integrationID, b.distributionID, b.surveyID, now, fn != nil}
+	if !b.staged {
+		sql, args = mergeArraysSQL, append(args, b.mergeArgs()...)
+	}
+	err := b.tx.QueryRow(ctx, sql, args...).Scan(&m.Recipients, &m.Changed, &m.Changes, &m.Deleted, &ids, &kinds)
 	if err != nil {
 		return m, mapErr("merge recipients", err)
 	}
 	if fn == nil || m.Changes == 0 {
 		return m, nil
 	}
-	if len(ids) == 0 || len(ids) != len(kinds) {
+	if len(ids) == 0 || len(ids) != len(kinds) || (!b.staged && len(ids) != m.Changes) {
 		return m, mapErr("merge recipients: changes", errors.New("the first chunk of changes is missing"))
 	}
 	first := make([]Change, len(ids))
 	for i := range ids {
 		first[i] = Change{SurveyID: b.surveyID, DistributionID: b.distributionID, ContactID: ids[i], Kind: kinds[i]}
+	}
+	if !b.staged {
+		// All the changes came back: hand them over in chunks.
+		for len(first) > 0 {
+			n := min(len(first), changeChunk)
+			if err := fn(first[:n]); err != nil {
+				return m, err
+			}
+			first = first[n:]
+		}
+		return m, nil
 	}
 	if err := fn(first); err != nil {
 		return m, err
@@ -294,6 +434,9 @@ func (s *Store) ListStoredRecipients(ctx context.Context, integrationID, distrib
 // recipients in place of a history the API refused (404 without an XM
 // Directory licence), so links alone do not blank them.
 func (b *RecipientBatch) KeepStoredHistory(ctx context.Context) error {
+	if err := b.stage(ctx); err != nil {
+		return err
+	}
 	_, err := b.tx.Exec(ctx, `INSERT INTO sync_history_stage (ord, contact_id, contact_lookup_id, status, survey_link,
 		response_id, sent_at, opened_at, response_started_at, response_completed_at)
 		SELECT -1, contact_id, contact_lookup_id, status, '', response_id, sent_at, opened_at, response_started_at, response_completed_at
