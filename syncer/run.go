@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"net/url"
 	"strings"
 	"sync"
@@ -437,23 +438,99 @@ func distributionInput(surveyID string, d *qualtrics.Distribution) store.Distrib
 // recipients reads one distribution's history and links into staging tables
 // and merges them, all in one transaction: the join needs both sides, and a
 // half-read distribution must not mark its other recipients deleted.
+// readAheadRows is how many history and link rows of a distribution are
+// read from Qualtrics before its transaction opens. The usual distribution
+// fits: it is then written in a transaction that never waits on Qualtrics,
+// and holds a connection only for the writes. Larger ones stream the rest
+// inside the transaction, a page at a time.
+const readAheadRows = 600
+
+// pageSource is a paginated listing read ahead into memory, then drained.
+type pageSource[T any] struct {
+	next     func() ([]T, error, bool)
+	buffered [][]T
+	rows     int
+	done     bool
+	err      error
+}
+
+func newPageSource[T any](seq iter.Seq2[[]T, error]) (*pageSource[T], func()) {
+	next, stop := iter.Pull2(seq)
+	return &pageSource[T]{next: next}, stop
+}
+
+// fill buffers pages while the total stays under limit rows.
+func (ps *pageSource[T]) fill(limit int, total *int) {
+	for !ps.done && *total < limit {
+		page, err, ok := ps.next()
+		switch {
+		case !ok:
+			ps.done = true
+		case err != nil:
+			ps.done, ps.err = true, err
+		default:
+			ps.buffered = append(ps.buffered, page)
+			ps.rows += len(page)
+			*total += len(page)
+		}
+	}
+}
+
+// each hands every page to fn: the buffered ones, then the rest as they are
+// read. It returns the listing's error, if any, after the pages before it.
+func (ps *pageSource[T]) each(fn func([]T) error) error {
+	for _, page := range ps.buffered {
+		if err := fn(page); err != nil {
+			return err
+		}
+	}
+	ps.buffered = nil
+	for !ps.done {
+		page, err, ok := ps.next()
+		switch {
+		case !ok:
+			ps.done = true
+		case err != nil:
+			ps.done, ps.err = true, err
+		default:
+			if err := fn(page); err != nil {
+				return err
+			}
+		}
+	}
+	return ps.err
+}
+
 func (rs *runState) recipients(ctx context.Context, d *store.DistributionInput) error {
+	history, stopHistory := newPageSource(rs.client.DistributionHistory(ctx, d.ID))
+	defer stopHistory()
+	links, stopLinks := newPageSource(rs.client.DistributionLinks(ctx, d.ID, d.SurveyID))
+	defer stopLinks()
+	total := 0
+	history.fill(readAheadRows, &total)
+	if history.done {
+		links.fill(readAheadRows, &total)
+	}
+	if history.done && history.err != nil && !skippable(history.err) {
+		return fmt.Errorf("recipients of %s: history of %s: %w", d.ID, d.ID, history.err)
+	}
+	if links.done && links.err != nil {
+		if skippable(links.err) {
+			// Without links there is no email to match users by; keep what is
+			// stored rather than blank it.
+			rs.warn("distribution %s: no links (%v); recipients left as they were", d.ID, links.err)
+			return nil
+		}
+		return fmt.Errorf("recipients of %s: links of %s: %w", d.ID, d.ID, links.err)
+	}
+
 	err := rs.page(ctx, func(p *pageTx) error {
 		b, err := store.BeginRecipientsTx(ctx, p.tx, rs.in.ID, d.ID, d.SurveyID)
 		if err != nil {
 			return err
 		}
 		warning := ""
-		historyRead := true
-		for page, err := range rs.client.DistributionHistory(ctx, d.ID) {
-			if qualtrics.IsNotFound(err) || qualtrics.IsBadRequest(err) {
-				warning = fmt.Sprintf("distribution %s: no history (%v); statuses kept as they were", d.ID, err)
-				historyRead = false
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("history of %s: %w", d.ID, err)
-			}
+		err = history.each(func(page []qualtrics.HistoryEntry) error {
 			h := make([]store.HistoryInput, len(page))
 			for i := range page {
 				e := &page[i]
@@ -461,25 +538,20 @@ func (rs *runState) recipients(ctx context.Context, d *store.DistributionInput) 
 					SurveyLink: e.SurveyLink, ResponseID: e.ResponseID, SentAt: e.SentAt, OpenedAt: e.OpenedAt,
 					ResponseStartedAt: e.ResponseStartedAt, ResponseCompletedAt: e.ResponseCompletedAt}
 			}
-			if err := b.AddHistory(ctx, h); err != nil {
-				return err
-			}
-		}
-		if !historyRead {
+			return b.AddHistory(ctx, h)
+		})
+		switch {
+		case skippable(history.err) && errors.Is(err, history.err):
+			// No XM Directory licence (404) or a test send (400): keep the
+			// statuses stored, take email and links from links.
+			warning = fmt.Sprintf("distribution %s: no history (%v); statuses kept as they were", d.ID, err)
 			if err := b.KeepStoredHistory(ctx); err != nil {
 				return err
 			}
+		case err != nil:
+			return fmt.Errorf("history of %s: %w", d.ID, err)
 		}
-		for page, err := range rs.client.DistributionLinks(ctx, d.ID, d.SurveyID) {
-			if qualtrics.IsNotFound(err) || qualtrics.IsBadRequest(err) {
-				// Without links there is no email to match users by; keep what
-				// is stored rather than blank it.
-				rs.warn("distribution %s: no links (%v); recipients left as they were", d.ID, err)
-				return errSkipDistribution
-			}
-			if err != nil {
-				return fmt.Errorf("links of %s: %w", d.ID, err)
-			}
+		err = links.each(func(page []qualtrics.Link) error {
 			l := make([]store.LinkInput, len(page))
 			for i := range page {
 				e := &page[i]
@@ -487,9 +559,14 @@ func (rs *runState) recipients(ctx context.Context, d *store.DistributionInput) 
 					Link: e.Link, LinkExpiration: e.LinkExpiration, Unsubscribed: e.Unsubscribed,
 					ExceededContactFrequency: e.ExceededContactFrequency}
 			}
-			if err := b.AddLinks(ctx, l); err != nil {
-				return err
-			}
+			return b.AddLinks(ctx, l)
+		})
+		switch {
+		case skippable(links.err) && errors.Is(err, links.err):
+			rs.warn("distribution %s: no links (%v); recipients left as they were", d.ID, err)
+			return errSkipDistribution
+		case err != nil:
+			return fmt.Errorf("links of %s: %w", d.ID, err)
 		}
 		m, err := b.Merge(ctx, rs.s.now(), func(ch []store.Change) error { return p.changed(ctx, ch) })
 		if err != nil {
@@ -510,6 +587,10 @@ func (rs *runState) recipients(ctx context.Context, d *store.DistributionInput) 
 	}
 	return nil
 }
+
+// skippable says a listing is unavailable for this distribution (no XM
+// Directory licence, a test send) rather than failing.
+func skippable(err error) bool { return qualtrics.IsNotFound(err) || qualtrics.IsBadRequest(err) }
 
 var errSkipDistribution = errors.New("skip distribution")
 
