@@ -484,6 +484,18 @@ func (h *handler) seal(id string, cred credentialChange, in *store.Integration) 
 	return nil
 }
 
+// storeCredential seals a verified credential into in. A new credential is the
+// fix an integration in error asked for, so its scheduling resumes.
+func (h *handler) storeCredential(in *store.Integration, cred credentialChange) error {
+	if err := h.seal(in.ID, cred, in); err != nil {
+		return err
+	}
+	if in.Status == "error" {
+		in.Status, in.StatusMessage = "active", ""
+	}
+	return nil
+}
+
 func applyIdentity(in *store.Integration, v verified) {
 	in.BaseURL = v.baseURL
 	in.BrandID, in.Datacenter, in.AccountType, in.QualtricsUserID = v.who.BrandID, v.who.Datacenter, v.who.AccountType, v.who.UserID
@@ -631,12 +643,7 @@ func (h *handler) patchIntegration(w http.ResponseWriter, r *http.Request) error
 				applyIdentity(in, *v)
 			}
 			if cred2 != nil {
-				if err := h.seal(in.ID, *cred2, in); err != nil {
-					return err
-				}
-				if in.Status == "error" {
-					in.Status, in.StatusMessage = "active", ""
-				}
+				return h.storeCredential(in, *cred2)
 			}
 			return nil
 		})
@@ -715,14 +722,7 @@ func (h *handler) putToken(w http.ResponseWriter, r *http.Request) error {
 	_, err = h.Store.UpdateIntegration(r.Context(), current.ID, h.audit(r, "integration.token", map[string]any{"tokenHint": cred.hint()}),
 		func(in *store.Integration) error {
 			applyIdentity(in, v)
-			if err := h.seal(in.ID, cred, in); err != nil {
-				return err
-			}
-			if in.Status == "error" {
-				// A new token is the fix the error asked for: scheduling resumes.
-				in.Status, in.StatusMessage = "active", ""
-			}
-			return nil
+			return h.storeCredential(in, cred)
 		})
 	if err != nil {
 		return err

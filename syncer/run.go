@@ -449,7 +449,6 @@ const readAheadRows = 600
 type pageSource[T any] struct {
 	next     func() ([]T, error, bool)
 	buffered [][]T
-	rows     int
 	done     bool
 	err      error
 }
@@ -459,20 +458,28 @@ func newPageSource[T any](seq iter.Seq2[[]T, error]) (*pageSource[T], func()) {
 	return &pageSource[T]{next: next}, stop
 }
 
+// pull reads the next page; false once the listing ended or failed (err).
+func (ps *pageSource[T]) pull() ([]T, bool) {
+	if ps.done {
+		return nil, false
+	}
+	page, err, ok := ps.next()
+	if !ok || err != nil {
+		ps.done, ps.err = true, err
+		return nil, false
+	}
+	return page, true
+}
+
 // fill buffers pages while the total stays under limit rows.
 func (ps *pageSource[T]) fill(limit int, total *int) {
-	for !ps.done && *total < limit {
-		page, err, ok := ps.next()
-		switch {
-		case !ok:
-			ps.done = true
-		case err != nil:
-			ps.done, ps.err = true, err
-		default:
-			ps.buffered = append(ps.buffered, page)
-			ps.rows += len(page)
-			*total += len(page)
+	for *total < limit {
+		page, ok := ps.pull()
+		if !ok {
+			return
 		}
+		ps.buffered = append(ps.buffered, page)
+		*total += len(page)
 	}
 }
 
@@ -485,20 +492,15 @@ func (ps *pageSource[T]) each(fn func([]T) error) error {
 		}
 	}
 	ps.buffered = nil
-	for !ps.done {
-		page, err, ok := ps.next()
-		switch {
-		case !ok:
-			ps.done = true
-		case err != nil:
-			ps.done, ps.err = true, err
-		default:
-			if err := fn(page); err != nil {
-				return err
-			}
+	for {
+		page, ok := ps.pull()
+		if !ok {
+			return ps.err
+		}
+		if err := fn(page); err != nil {
+			return err
 		}
 	}
-	return ps.err
 }
 
 func (rs *runState) recipients(ctx context.Context, d *store.DistributionInput) error {
