@@ -50,6 +50,9 @@ func BenchmarkMyActiveSurveys(b *testing.B) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 64, MaxIdleConnsPerHost: 64}, Timeout: 10 * time.Second}
 
 	b.Run("livez", func(b *testing.B) { loadTest(b, client, ts.URL+"/livez", false) })
+	// /readyz is one empty database round trip and no page: the floor under
+	// any page that reads PostgreSQL.
+	b.Run("readyz", func(b *testing.B) { loadTest(b, client, ts.URL+"/readyz", false) })
 	b.Run("my-active-surveys", func(b *testing.B) { loadTest(b, client, ts.URL+"/", true) })
 }
 
