@@ -148,7 +148,7 @@ var (
 // case-insensitively, a nextPage that is no string) and encoding/json must
 // decide.
 func splitPage(body []byte) (elements []byte, nextPage string, meta wireMeta, ok bool) {
-	if !json.Valid(body) {
+	if !validJSON(body) {
 		return nil, "", wireMeta{}, false
 	}
 	var result, metaRaw []byte

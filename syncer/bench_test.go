@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -130,7 +131,6 @@ func benchOnce(b *testing.B, recipients int) {
 }
 
 func rawCopyRate(b *testing.B, st *store.Store, sim *qualtricssim.Server, n int) float64 {
-	ctx := context.Background()
 	rows := make([][]any, 0, n)
 	for _, sid := range sim.BrandIDs() {
 		for _, sv := range sim.Surveys(sid) {
@@ -146,8 +146,20 @@ func rawCopyRate(b *testing.B, st *store.Store, sim *qualtricssim.Server, n int)
 			}
 		}
 	}
+	// One COPY of a few seconds is at the mercy of a noisy neighbour: take
+	// the median of three, each into a fresh table.
+	rates := make([]float64, 3)
+	for i := range rates {
+		rates[i] = copyOnce(b, st, rows)
+	}
+	slices.Sort(rates)
+	return rates[1]
+}
+
+func copyOnce(b *testing.B, st *store.Store, rows [][]any) float64 {
+	ctx := context.Background()
 	id := newUUID()
-	if _, err := st.Pool().Exec(ctx, `CREATE TABLE bench_copy (LIKE recipients INCLUDING ALL)`); err != nil {
+	if _, err := st.Pool().Exec(ctx, `DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy (LIKE recipients INCLUDING ALL)`); err != nil {
 		b.Fatal(err)
 	}
 	start := time.Now()
@@ -161,7 +173,7 @@ func rawCopyRate(b *testing.B, st *store.Store, sim *qualtricssim.Server, n int)
 				if i >= len(rows) {
 					return nil, nil
 				}
-				r := append(rows[i], id)
+				r := append(rows[i][:len(rows[i]):len(rows[i])], id)
 				i++
 				return r, nil
 			}
