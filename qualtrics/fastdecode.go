@@ -130,16 +130,24 @@ func skipValue(b []byte, i int) int {
 }
 
 // skipString returns the end of the string starting at b[i] (a quote), or -1.
+// It jumps from quote to quote (bytes.IndexByte is vectorised); a quote ends
+// the string unless an odd run of backslashes escapes it.
 func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
+	for i++; ; {
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			return -1
+		}
+		i += q
+		n := 0
+		for j := i - 1; j >= 0 && b[j] == '\\'; j-- {
+			n++
+		}
+		if n%2 == 0 {
 			return i + 1
 		}
+		i++
 	}
-	return -1
 }
 
 // elementText is one element's bytes as a string, made once and only when a

@@ -1,6 +1,7 @@
 package qualtricssim
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -379,7 +380,7 @@ func (s *Server) api(endpoint string, h handler) http.Handler {
 			writeError(w, reqID, notice, aerr)
 			return
 		}
-		body, err := json.Marshal(envelope{Result: res, Meta: meta{HTTPStatus: httpStatus(http.StatusOK), RequestID: reqID, Notice: notice}})
+		body, err := marshal(envelope{Result: res, Meta: meta{HTTPStatus: httpStatus(http.StatusOK), RequestID: reqID, Notice: notice}})
 		if err != nil {
 			writeError(w, reqID, notice, &apiError{http.StatusInternalServerError, "Q_500", "An unexpected error occurred."})
 			return
@@ -511,8 +512,21 @@ func writeError(w http.ResponseWriter, reqID, notice string, e *apiError) {
 	}{meta{HTTPStatus: httpStatus(e.status), Error: &wireError{e.msg, e.code}, RequestID: reqID, Notice: notice}})
 }
 
+// marshal encodes v the way Qualtrics does: '&', '<' and '>' stay as they
+// are (recorded answers carry links like "…?Q_CHL=email&Q_DL=…"), where
+// json.Marshal would write \u0026.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, _ := json.Marshal(v)
+	body, _ := marshal(v)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
