@@ -18,10 +18,10 @@ import (
 // equal to the simulator's, each notification raised once.
 //
 // River rescues a job whose replica died once it has been running for
-// RescueStuckJobsAfter (16 minutes in serve.go). Rather than wait, or add a
-// test-only knob to the binary's contract, the test moves the stuck job's
-// attempted_at 17 minutes into the past: the production settings are what
-// is exercised, only the clock is moved.
+// RescueStuckJobsAfter (16 minutes in internal/replica). Rather than wait,
+// or add a test-only knob to the binary's contract, the test moves the stuck
+// job's attempted_at 17 minutes into the past: the production settings are
+// what is exercised, only the clock is moved.
 func TestAKilledReplicasSyncIsFinishedByTheOther(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two replicas and a leader failover: skipped under -short")

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap/zapcore"
 
+	"github.com/microapps/microapps/internal/replica"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/store/storetest"
 )
@@ -40,12 +41,12 @@ func BenchmarkMyActiveSurveys(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a, err := newApp(ctx, cfg, newLogger(io.Discard, false, zapcore.InfoLevel))
+	a, err := replica.New(ctx, cfg.replicaOptions(), newLogger(io.Discard, false, zapcore.InfoLevel))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer a.close()
-	ts := httptest.NewServer(a.routes())
+	defer a.Close()
+	ts := httptest.NewServer(a.Routes())
 	defer ts.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 64, MaxIdleConnsPerHost: 64}, Timeout: 10 * time.Second}
 

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps/internal/replica"
 	"github.com/microapps/microapps/seal"
 )
 
@@ -273,4 +274,25 @@ func (c *config) logFields() []zap.Field {
 		fields = append(fields, zap.String("smtp", c.SMTPURL.Redacted()))
 	}
 	return fields
+}
+
+// replicaOptions is the replica the configuration describes.
+func (c *config) replicaOptions() replica.Options {
+	return replica.Options{
+		DatabaseURL:           c.DatabaseURL,
+		HTTPAddr:              c.HTTPAddr,
+		PublicURL:             c.PublicURL,
+		AdminTokens:           c.AdminTokens,
+		Keyring:               c.Keyring,
+		AuthMode:              c.AuthMode,
+		AuthHeader:            c.AuthHeader,
+		TrustedProxies:        c.TrustedProxies,
+		OIDCIssuer:            c.OIDCIssuer,
+		OIDCClientID:          c.OIDCClientID,
+		OIDCClientSecret:      c.OIDCClientSecret,
+		QualtricsAllowedHosts: c.QualtricsAllowedHosts,
+		Workers:               c.Workers,
+		SMTPURL:               c.SMTPURL,
+		MailFrom:              c.MailFrom,
+	}
 }

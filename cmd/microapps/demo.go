@@ -20,8 +20,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/microapps/microapps/internal/replica"
 	"github.com/microapps/microapps/migrations"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
+	"github.com/microapps/microapps/store"
 )
 
 // The demo organisation: two functional groups on two simulated brands, four
@@ -133,12 +135,14 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 
 	log := newLogger(&prefixWriter{w: stdout, prefix: "    "}, true, zapcore.WarnLevel)
 	defer log.Sync() //nolint:errcheck
-	a, err := newApp(ctx, cfg, log, demoUsers...)
+	opts := cfg.replicaOptions()
+	opts.DevUsers = demoUsers
+	a, err := replica.New(ctx, opts, log)
 	if err != nil {
 		return err
 	}
-	defer a.close()
-	if err := a.forgetDemoIntegrations(ctx); err != nil {
+	defer a.Close()
+	if err := forgetDemoIntegrations(ctx, a.Store()); err != nil {
 		return err
 	}
 
@@ -146,7 +150,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	defer stopServe()
 	ready := make(chan string, 1)
 	served := make(chan error, 1)
-	go func() { served <- a.serve(serveCtx, ready) }()
+	go func() { served <- a.Serve(serveCtx, ready) }()
 	var addr string
 	select {
 	case addr = <-ready:
@@ -240,12 +244,12 @@ func demoNews(sim *qualtricssim.Server, brandID string, now time.Time) (int, err
 
 // forgetDemoIntegrations removes integrations left by an earlier demo run:
 // their simulator is gone. Only the demo's own brands are touched.
-func (a *app) forgetDemoIntegrations(ctx context.Context) error {
+func forgetDemoIntegrations(ctx context.Context, st *store.Store) error {
 	var brandIDs []string
 	for _, g := range demoGroups {
 		brandIDs = append(brandIDs, g.brandID)
 	}
-	_, err := a.store.Pool().Exec(ctx, `DELETE FROM integrations WHERE brand_id = ANY($1)`, brandIDs)
+	_, err := st.Pool().Exec(ctx, `DELETE FROM integrations WHERE brand_id = ANY($1)`, brandIDs)
 	if err != nil {
 		return fmt.Errorf("demo: forget earlier demo integrations: %w", err)
 	}

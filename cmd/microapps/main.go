@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/microapps/microapps/internal/replica"
 	"github.com/microapps/microapps/migrations"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 )
@@ -77,6 +78,27 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "dev"
+}
+
+// runServe runs one replica until ctx is cancelled (SIGINT, SIGTERM).
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) != 0 {
+		return fmt.Errorf("serve takes no arguments, configuration comes from MICROAPPS_* variables")
+	}
+	cfg, err := loadConfig(getenv, useServe)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	log := newLogger(stdout, false, zapcore.InfoLevel)
+	defer log.Sync() //nolint:errcheck
+	log.Info("starting microapps", append([]zap.Field{zap.String("version", buildVersion())}, cfg.logFields()...)...)
+
+	a, err := replica.New(ctx, cfg.replicaOptions(), log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return a.Serve(ctx, nil)
 }
 
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {

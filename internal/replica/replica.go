@@ -1,4 +1,10 @@
-package main
+// Package replica wires one replica of the service: its database pool, the
+// notifier, syncer and event service with the River client that runs their
+// jobs, and the HTTP routes (admin API, pages, /api/v1/me, event callbacks,
+// /metrics, /livez, /readyz) behind the request-id, access-log and recovery
+// middleware. `microapps serve` and `microapps demo` run it, and so do the
+// tests of cmd/microapps and reliability/, so what they test is what ships.
+package replica
 
 import (
 	"context"
@@ -8,6 +14,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"sync/atomic"
 	"time"
 
@@ -18,56 +26,76 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/microapps/microapps/api"
 	"github.com/microapps/microapps/events"
 	"github.com/microapps/microapps/migrations"
 	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/qualtrics"
+	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/syncer"
 	"github.com/microapps/microapps/web"
 )
 
-func runServe(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) != 0 {
-		return fmt.Errorf("serve takes no arguments, configuration comes from MICROAPPS_* variables")
-	}
-	cfg, err := loadConfig(getenv, useServe)
-	if err != nil {
-		return fmt.Errorf("configuration:\n%w", err)
-	}
-	log := newLogger(stdout, false, zapcore.InfoLevel)
-	defer log.Sync() //nolint:errcheck
-	log.Info("starting microapps", append([]zap.Field{zap.String("version", buildVersion())}, cfg.logFields()...)...)
+// Options is what a replica is built from. The command fills it from its
+// MICROAPPS_* configuration; the fields after DevUsers exist for tests only.
+type Options struct {
+	// DatabaseURL is the PostgreSQL database the replica opens its pool on.
+	// It is not read when Store is set.
+	DatabaseURL string
+	// Store, when not nil, is used instead of opening DatabaseURL, and Close
+	// leaves it open: tests that share one database between two replicas, or
+	// kill its sessions, keep their own handle on it.
+	Store *store.Store
 
-	a, err := newApp(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer a.close()
-	return a.serve(ctx, nil)
+	HTTPAddr              string   // where Serve listens, e.g. ":8080"
+	PublicURL             *url.URL // how users and Qualtrics reach this service
+	AdminTokens           []string
+	Keyring               *seal.Keyring
+	AuthMode              string // "oidc", "header" or "dev"
+	AuthHeader            string
+	TrustedProxies        []netip.Prefix
+	OIDCIssuer            string
+	OIDCClientID          string
+	OIDCClientSecret      string
+	QualtricsAllowedHosts []string
+	Workers               int      // River workers on the default queue; 0 = web only
+	SMTPURL               *url.URL // nil: email off
+	MailFrom              string
+
+	// DevUsers are offered by the dev sign-in page; only the demo sets them.
+	DevUsers []string
+
+	// QualtricsClientConfig adjusts each sync's Qualtrics client (tests: fast
+	// back-off, request observers).
+	QualtricsClientConfig func(*qualtrics.Config)
+	// FetchCooldown and FetchPollInterval, when not zero, replace River's
+	// defaults so tests pick up jobs within milliseconds.
+	FetchCooldown     time.Duration
+	FetchPollInterval time.Duration
+	// NoPeriodicJobs leaves out the leader's periodic jobs (the sync
+	// scheduler, the notification check, the purge), for tests that queue
+	// every sync themselves and count what happens.
+	NoPeriodicJobs bool
 }
 
-// app is one running replica: its pool, its job client and its HTTP server.
-type app struct {
-	cfg      *config
-	log      *zap.Logger
-	store    *store.Store
-	river    *river.Client[pgx.Tx]
-	notifier *notify.Notifier
-	draining atomic.Bool
+// Replica is one running replica: its pool, its job client and its HTTP server.
+type Replica struct {
+	opts      Options
+	log       *zap.Logger
+	store     *store.Store
+	ownsStore bool
+	river     *river.Client[pgx.Tx]
+	notifier  *notify.Notifier
+	draining  atomic.Bool
 
 	schemaMu      atomic.Pointer[schemaCheck]
 	shutdownGrace time.Duration
 
-	// Metrics: served at /metrics from a registry of this app's own.
+	// Metrics: served at /metrics from a registry of this replica's own.
 	registry *prometheus.Registry
 	metrics  *metrics
-
-	// devUsers are offered by the dev sign-in page; only the demo sets them.
-	devUsers []string
 
 	syncer *syncer.Syncer
 	events *events.Service
@@ -79,37 +107,69 @@ type schemaCheck struct {
 	err error
 }
 
-func newApp(ctx context.Context, cfg *config, log *zap.Logger, devUsers ...string) (*app, error) {
-	// Syncs, event applies, deliveries and page views share the pool: size it
-	// for the workers plus headroom for requests.
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{AppName: "microapps", MaxConns: int32(max(12, 2*cfg.Workers+10))})
-	if err != nil {
-		return nil, err
+// New opens the replica's pool (unless o.Store is given), refuses a schema
+// that is not current, and builds its services and River client. River is
+// not started: Serve starts it when there are workers.
+func New(ctx context.Context, o Options, log *zap.Logger) (*Replica, error) {
+	a := &Replica{opts: o, log: log, store: o.Store, shutdownGrace: 20 * time.Second}
+	if a.store == nil {
+		// Syncs, event applies, deliveries and page views share the pool: size it
+		// for the workers plus headroom for requests.
+		st, err := store.Open(ctx, o.DatabaseURL, store.Options{AppName: "microapps", MaxConns: int32(max(12, 2*o.Workers+10))})
+		if err != nil {
+			return nil, err
+		}
+		a.store, a.ownsStore = st, true
 	}
-	a := &app{cfg: cfg, log: log, store: st, shutdownGrace: 20 * time.Second, devUsers: devUsers}
+	st := a.store
 	a.registry, a.metrics = newMetricsRegistry(st.Pool(), log)
 	if err := a.checkSchema(ctx); err != nil {
-		st.Close()
+		a.Close()
 		return nil, err
 	}
 	if err := a.setupBackground(); err != nil {
-		st.Close()
+		a.Close()
 		return nil, err
 	}
-	a.web, err = web.New(web.Options{Store: st, Log: log.Named("web"), AuthMode: cfg.AuthMode, AuthHeader: cfg.AuthHeader,
-		TrustedProxies: cfg.TrustedProxies, OIDCIssuer: cfg.OIDCIssuer, OIDCClientID: cfg.OIDCClientID,
-		OIDCClientSecret: cfg.OIDCClientSecret, PublicURL: cfg.PublicURL, AllowDevAuth: cfg.AuthMode == "dev", DevUsers: a.devUsers})
+	var err error
+	a.web, err = web.New(web.Options{Store: st, Log: log.Named("web"), AuthMode: o.AuthMode, AuthHeader: o.AuthHeader,
+		TrustedProxies: o.TrustedProxies, OIDCIssuer: o.OIDCIssuer, OIDCClientID: o.OIDCClientID,
+		OIDCClientSecret: o.OIDCClientSecret, PublicURL: o.PublicURL, AllowDevAuth: o.AuthMode == "dev", DevUsers: o.DevUsers})
 	if err != nil {
-		st.Close()
+		a.Close()
 		return nil, err
 	}
 	return a, nil
 }
 
-func (a *app) close() { a.store.Close() }
+// Close closes the replica's pool, unless it was given one in Options.Store.
+func (a *Replica) Close() {
+	if a.ownsStore {
+		a.store.Close()
+	}
+}
+
+// Store is the replica's store.
+func (a *Replica) Store() *store.Store { return a.store }
+
+// River is the replica's River client. Serve starts and stops it; a caller
+// that serves the routes itself starts it (when there are workers).
+func (a *Replica) River() *river.Client[pgx.Tx] { return a.river }
+
+// Syncer is the replica's syncer.
+func (a *Replica) Syncer() *syncer.Syncer { return a.syncer }
+
+// Notifier is the replica's notifier.
+func (a *Replica) Notifier() *notify.Notifier { return a.notifier }
+
+// Events is the replica's event service.
+func (a *Replica) Events() *events.Service { return a.events }
+
+// Web is the replica's pages and /api/v1/me.
+func (a *Replica) Web() *web.Server { return a.web }
 
 // checkSchema refuses to run against a schema this binary does not expect.
-func (a *app) checkSchema(ctx context.Context) error {
+func (a *Replica) checkSchema(ctx context.Context) error {
 	st, err := migrations.Check(ctx, a.store.Pool())
 	if err != nil {
 		return err
@@ -128,24 +188,25 @@ func (a *app) checkSchema(ctx context.Context) error {
 // setupBackground builds the notifier, the syncer and the event service and
 // the River client that runs their jobs. A web-only replica (no workers) gets
 // a client that only inserts jobs.
-func (a *app) setupBackground() error {
+func (a *Replica) setupBackground() error {
 	var mailer notify.Mailer
-	if a.cfg.SMTPURL != nil {
-		m, err := notify.NewSMTPMailer(a.cfg.SMTPURL.String(), a.cfg.MailFrom)
+	if a.opts.SMTPURL != nil {
+		m, err := notify.NewSMTPMailer(a.opts.SMTPURL.String(), a.opts.MailFrom)
 		if err != nil {
 			return err
 		}
 		mailer = m
 	}
-	a.notifier = notify.New(notify.Options{Store: a.store, Keyring: a.cfg.Keyring, Log: a.log.Named("notify"),
-		PublicURL: a.cfg.PublicURL, Mailer: mailer, Metrics: a.metrics})
-	sy, err := syncer.New(syncer.Options{Store: a.store, Keyring: a.cfg.Keyring, AllowedHosts: a.cfg.QualtricsAllowedHosts,
-		Notifier: a.notifier, Metrics: a.metrics, Log: a.log.Named("syncer"), AfterSync: a.afterSync})
+	a.notifier = notify.New(notify.Options{Store: a.store, Keyring: a.opts.Keyring, Log: a.log.Named("notify"),
+		PublicURL: a.opts.PublicURL, Mailer: mailer, Metrics: a.metrics})
+	sy, err := syncer.New(syncer.Options{Store: a.store, Keyring: a.opts.Keyring, AllowedHosts: a.opts.QualtricsAllowedHosts,
+		Notifier: a.notifier, Metrics: a.metrics, Log: a.log.Named("syncer"), AfterSync: a.afterSync,
+		ClientConfig: a.opts.QualtricsClientConfig})
 	if err != nil {
 		return err
 	}
 	a.syncer = sy
-	ev, err := events.New(events.Options{Store: a.store, Keyring: a.cfg.Keyring, Log: a.log.Named("events")})
+	ev, err := events.New(events.Options{Store: a.store, Keyring: a.opts.Keyring, Log: a.log.Named("events")})
 	if err != nil {
 		return err
 	}
@@ -163,11 +224,15 @@ func (a *app) setupBackground() error {
 		// running; River hands it to another replica once it is past the timeout.
 		JobTimeout:           15 * time.Minute,
 		RescueStuckJobsAfter: 16 * time.Minute,
+		FetchCooldown:        a.opts.FetchCooldown,
+		FetchPollInterval:    a.opts.FetchPollInterval,
 	}
-	if a.cfg.Workers > 0 {
+	if a.opts.Workers > 0 {
 		// Event applies get their own queue: minutes-long syncs on the default
 		// queue must not hold back a finished survey leaving a user's list.
-		rcfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: a.cfg.Workers}, events.Queue: events.QueueConfig()}
+		rcfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: a.opts.Workers}, events.Queue: events.QueueConfig()}
+	}
+	if a.opts.Workers > 0 && !a.opts.NoPeriodicJobs {
 		rcfg.PeriodicJobs = []*river.PeriodicJob{
 			river.NewPeriodicJob(river.PeriodicInterval(10*time.Minute), func() (river.JobArgs, *river.InsertOpts) {
 				return purgeArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: 10 * time.Minute}}
@@ -193,13 +258,13 @@ func (a *app) setupBackground() error {
 // notification rules run for that integration, so an expiry window that
 // opened is announced now rather than at the next periodic check. The first
 // sync raises nothing.
-func (a *app) afterSync(ctx context.Context, in store.Integration, client *qualtrics.Client, firstSync bool) (int, error) {
+func (a *Replica) afterSync(ctx context.Context, in store.Integration, client *qualtrics.Client, firstSync bool) (int, error) {
 	var errs []error
 	if _, err := a.events.ReapplyPending(ctx, in.ID, time.Now()); err != nil {
 		errs = append(errs, err)
 	}
 	if in.EventsEnabled {
-		if err := a.events.SyncSubscriptions(ctx, in, client, a.cfg.PublicURL); err != nil {
+		if err := a.events.SyncSubscriptions(ctx, in, client, a.opts.PublicURL); err != nil {
 			errs = append(errs, err)
 		}
 	} else if subs, err := a.store.ListEventSubscriptions(ctx, in.ID); err == nil && len(subs) > 0 {
@@ -220,7 +285,7 @@ func (a *app) afterSync(ctx context.Context, in store.Integration, client *qualt
 
 // beforeDelete removes an integration's event subscriptions from Qualtrics
 // while its credential is still stored.
-func (a *app) beforeDelete(ctx context.Context, in store.Integration) error {
+func (a *Replica) beforeDelete(ctx context.Context, in store.Integration) error {
 	subs, err := a.store.ListEventSubscriptions(ctx, in.ID)
 	if err != nil || len(subs) == 0 {
 		return err
@@ -234,17 +299,18 @@ func (a *app) beforeDelete(ctx context.Context, in store.Integration) error {
 	return a.events.RemoveAll(ctx, in, client)
 }
 
-// serve runs until ctx is cancelled, then drains: readiness turns 503, the
+// Serve listens on Options.HTTPAddr, starts River when there are workers, and
+// runs until ctx is cancelled, then drains: readiness turns 503, the
 // listener closes, in-flight requests finish, and River stops softly so
 // running jobs end at a safe point. ready, when not nil, receives the bound
 // address once the server accepts connections.
-func (a *app) serve(ctx context.Context, ready chan<- string) error {
-	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+func (a *Replica) Serve(ctx context.Context, ready chan<- string) error {
+	ln, err := net.Listen("tcp", a.opts.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", a.cfg.HTTPAddr, err)
+		return fmt.Errorf("listen on %s: %w", a.opts.HTTPAddr, err)
 	}
 	srv := &http.Server{
-		Handler:           a.routes(),
+		Handler:           a.Routes(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -253,7 +319,7 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	}
 	riverCtx, stopRiver := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRiver()
-	if a.cfg.Workers > 0 {
+	if a.opts.Workers > 0 {
 		if err := a.river.Start(riverCtx); err != nil {
 			ln.Close()
 			return fmt.Errorf("river: start: %w", err)
@@ -261,7 +327,7 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	a.log.Info("listening", zap.String("addr", ln.Addr().String()), zap.Int("workers", a.cfg.Workers))
+	a.log.Info("listening", zap.String("addr", ln.Addr().String()), zap.Int("workers", a.opts.Workers))
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
@@ -279,7 +345,7 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	if err := srv.Shutdown(shutCtx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 	}
-	if a.cfg.Workers > 0 {
+	if a.opts.Workers > 0 {
 		if err := a.river.Stop(shutCtx); err != nil {
 			a.log.Warn("river did not stop softly in time; cancelling running jobs", zap.Error(err))
 			hardCtx, hardCancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -291,7 +357,9 @@ func (a *app) serve(ctx context.Context, ready chan<- string) error {
 	return errors.Join(errs...)
 }
 
-func (a *app) routes() http.Handler {
+// Routes is the replica's whole HTTP handler, middleware included, as Serve
+// serves it.
+func (a *Replica) Routes() http.Handler {
 	r := chi.NewRouter()
 	// observe sits outside recoverer so a panic is logged and counted as the 500 it becomes.
 	r.Use(requestID, observe(a.log, a.metrics), recoverer(a.log))
@@ -307,25 +375,25 @@ func (a *app) routes() http.Handler {
 	r.Mount("/api/v1", api.New(api.Options{
 		Store:         a.store,
 		Syncs:         a.syncs(),
-		Keyring:       a.cfg.Keyring,
-		AdminTokens:   a.cfg.AdminTokens,
-		AllowedHosts:  a.cfg.QualtricsAllowedHosts,
+		Keyring:       a.opts.Keyring,
+		AdminTokens:   a.opts.AdminTokens,
+		AllowedHosts:  a.opts.QualtricsAllowedHosts,
 		Log:           a.log.Named("api"),
 		RequestIDFrom: requestIDFrom,
 		BeforeDelete:  a.beforeDelete,
 		SealWebhookSecret: func(integrationID, secret string) (string, []byte, error) {
-			return notify.SealWebhookSecret(a.cfg.Keyring, integrationID, secret)
+			return notify.SealWebhookSecret(a.opts.Keyring, integrationID, secret)
 		},
 	}))
 	return r
 }
 
 // syncs is the sync control the admin API uses.
-func (a *app) syncs() api.Syncs { return a.syncer }
+func (a *Replica) syncs() api.Syncs { return a.syncer }
 
 // readyz answers 200 only when this replica can serve: not shutting down, the
 // database answering and its schema current.
-func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
+func (a *Replica) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	if a.draining.Load() {

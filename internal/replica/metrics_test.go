@@ -1,10 +1,13 @@
-package main
+package replica
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"net/url"
 	"testing"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store/storetest"
 )
 
@@ -70,23 +74,22 @@ next:
 
 func TestMetricsAreServedWithRoutePatternsAndAppMetrics(t *testing.T) {
 	t.Parallel()
-	cfg, err := loadConfig(envOf(map[string]string{
-		"MICROAPPS_DATABASE_URL":    storetest.NewMigrated(t),
-		"MICROAPPS_ENCRYPTION_KEYS": goodKey,
-		"MICROAPPS_AUTH_MODE":       "header",
-		"MICROAPPS_WORKERS":         "0",
-	}), useServe)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	a, err := newApp(ctx, cfg, zap.NewNop())
+	a, err := New(ctx, Options{
+		DatabaseURL:    storetest.NewMigrated(t),
+		Keyring:        testKeyring(t),
+		AuthMode:       "header",
+		AuthHeader:     "X-Forwarded-Email",
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")},
+		PublicURL:      &url.URL{Scheme: "http", Host: "localhost:8080"},
+		Workers:        0,
+	}, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.close()
-	srv := httptest.NewServer(a.routes())
+	defer a.Close()
+	srv := httptest.NewServer(a.Routes())
 	defer srv.Close()
 
 	for range 3 {
@@ -203,6 +206,16 @@ func TestMetricMethodFoldsUnknownMethods(t *testing.T) {
 			t.Errorf("metricMethod(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// testKeyring is a fixed one-key keyring.
+func testKeyring(t *testing.T) *seal.Keyring {
+	t.Helper()
+	kr, err := seal.ParseKeyring("k1:" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
 }
 
 type failingQuerier struct{}

@@ -1,4 +1,4 @@
-package main
+package replica
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 
 // metrics holds every application metric of one replica. It is registered on
 // a registry of its own (never the process-global default), so tests and
-// several apps in one process do not collide.
+// several replicas in one process do not collide.
 //
 // Other packages get it through small interfaces declared where they are
 // used, for example in qualtrics:
