@@ -14,23 +14,10 @@ import (
 	"github.com/microapps/microapps/seal"
 )
 
-// config is every setting of the service, read once from the environment.
+// config is every setting of the service, read once from the environment:
+// the settings of the replica it runs (see replica.Options for each field).
 type config struct {
-	DatabaseURL           string
-	HTTPAddr              string
-	PublicURL             *url.URL
-	AdminTokens           []string
-	Keyring               *seal.Keyring // nil when MICROAPPS_ENCRYPTION_KEYS is unset
-	AuthMode              string
-	AuthHeader            string
-	TrustedProxies        []netip.Prefix
-	OIDCIssuer            string
-	OIDCClientID          string
-	OIDCClientSecret      string
-	QualtricsAllowedHosts []string
-	Workers               int
-	SMTPURL               *url.URL // nil: email off
-	MailFrom              string
+	replica.Options
 }
 
 // envVar documents one variable; the list is the single source for parsing,
@@ -88,7 +75,7 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 	bad := func(name, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
 	}
-	c := &config{
+	c := &config{replica.Options{
 		DatabaseURL:      get("MICROAPPS_DATABASE_URL"),
 		HTTPAddr:         get("MICROAPPS_HTTP_ADDR"),
 		AuthMode:         get("MICROAPPS_AUTH_MODE"),
@@ -97,7 +84,7 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 		OIDCClientID:     get("MICROAPPS_OIDC_CLIENT_ID"),
 		OIDCClientSecret: get("MICROAPPS_OIDC_CLIENT_SECRET"),
 		MailFrom:         get("MICROAPPS_MAIL_FROM"),
-	}
+	}}
 
 	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		bad("MICROAPPS_DATABASE_URL", "must be a postgres:// URL")
@@ -277,22 +264,4 @@ func (c *config) logFields() []zap.Field {
 }
 
 // replicaOptions is the replica the configuration describes.
-func (c *config) replicaOptions() replica.Options {
-	return replica.Options{
-		DatabaseURL:           c.DatabaseURL,
-		HTTPAddr:              c.HTTPAddr,
-		PublicURL:             c.PublicURL,
-		AdminTokens:           c.AdminTokens,
-		Keyring:               c.Keyring,
-		AuthMode:              c.AuthMode,
-		AuthHeader:            c.AuthHeader,
-		TrustedProxies:        c.TrustedProxies,
-		OIDCIssuer:            c.OIDCIssuer,
-		OIDCClientID:          c.OIDCClientID,
-		OIDCClientSecret:      c.OIDCClientSecret,
-		QualtricsAllowedHosts: c.QualtricsAllowedHosts,
-		Workers:               c.Workers,
-		SMTPURL:               c.SMTPURL,
-		MailFrom:              c.MailFrom,
-	}
-}
+func (c *config) replicaOptions() replica.Options { return c.Options }
