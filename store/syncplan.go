@@ -338,3 +338,28 @@ func (s *Store) DeleteSyncUnits(ctx context.Context, runID int64) error {
 	}
 	return nil
 }
+
+// AnalyzeChanged runs ANALYZE on those of tables whose rows changed by more
+// than fraction of their estimated size (and at least minRows) since they
+// were last analyzed, or on all of them when force is set, so pages get plans
+// for the data they read rather than for the tables before a large sync. It
+// returns the tables it analyzed.
+func (s *Store) AnalyzeChanged(ctx context.Context, tables []string, fraction float64, minRows int64, force bool) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT t.relname FROM pg_stat_user_tables t JOIN pg_class c ON c.oid = t.relid
+		WHERE t.relname = ANY($1) AND t.schemaname = current_schema()
+		AND ($4 OR (t.n_mod_since_analyze >= $3 AND t.n_mod_since_analyze > $2 * greatest(c.reltuples, 0)))
+		ORDER BY t.relname`, tables, fraction, minRows, force)
+	if err != nil {
+		return nil, mapErr("analyze changed tables", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, mapErr("analyze changed tables", err)
+	}
+	for _, n := range names {
+		if _, err := s.pool.Exec(ctx, `ANALYZE `+pgx.Identifier{n}.Sanitize()); err != nil {
+			return nil, mapErr("analyze "+n, err)
+		}
+	}
+	return names, nil
+}

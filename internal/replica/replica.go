@@ -70,6 +70,13 @@ type Options struct {
 	// QualtricsClientConfig adjusts each sync's Qualtrics client (tests: fast
 	// back-off, request observers).
 	QualtricsClientConfig func(*qualtrics.Config)
+	// BrandLimits is each Qualtrics brand's budget (zero: Qualtrics' own);
+	// benchmarks scale it with the simulator's time scale. Not read from the
+	// environment.
+	BrandLimits syncer.BrandLimits
+	// SyncSliceBudget is how long one sync job works a run before handing it
+	// over (zero: 30 s).
+	SyncSliceBudget time.Duration
 	// FetchCooldown and FetchPollInterval, when not zero, replace River's
 	// defaults so tests pick up jobs within milliseconds.
 	FetchCooldown     time.Duration
@@ -201,7 +208,7 @@ func (a *Replica) setupBackground() error {
 		PublicURL: a.opts.PublicURL, Mailer: mailer, Metrics: a.metrics})
 	sy, err := syncer.New(syncer.Options{Store: a.store, Keyring: a.opts.Keyring, AllowedHosts: a.opts.QualtricsAllowedHosts,
 		Notifier: a.notifier, Metrics: a.metrics, Log: a.log.Named("syncer"), AfterSync: a.afterSync,
-		ClientConfig: a.opts.QualtricsClientConfig})
+		ClientConfig: a.opts.QualtricsClientConfig, BrandLimits: a.opts.BrandLimits, SliceBudget: a.opts.SyncSliceBudget})
 	if err != nil {
 		return err
 	}
@@ -219,18 +226,27 @@ func (a *Replica) setupBackground() error {
 	rcfg := &river.Config{
 		Logger:  slog.New(zapslog.NewHandler(a.log.Named("river").Core(), zapslog.WithName("river"))),
 		Workers: workers,
-		// A sync that runs out of time stops at a page boundary and the next run
-		// continues, so a bounded job is safe. A replica killed mid-job leaves it
-		// running; River hands it to another replica once it is past the timeout.
-		JobTimeout:           15 * time.Minute,
-		RescueStuckJobsAfter: 16 * time.Minute,
+		// A sync run is worked in slices of SliceBudget (30 s), each a job of
+		// at most a minute whose progress is recorded, so jobs can be short:
+		// a replica killed mid-slice leaves its job running, and River hands
+		// it to another replica once it is past its timeout and
+		// RescueStuckJobsAfter, well within two minutes. Workers that need
+		// longer declare their own Timeout, which the rescuer respects.
+		JobTimeout:           time.Minute,
+		RescueStuckJobsAfter: 90 * time.Second,
 		FetchCooldown:        a.opts.FetchCooldown,
 		FetchPollInterval:    a.opts.FetchPollInterval,
 	}
 	if a.opts.Workers > 0 {
-		// Event applies get their own queue: minutes-long syncs on the default
-		// queue must not hold back a finished survey leaving a user's list.
-		rcfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: a.opts.Workers}, events.Queue: events.QueueConfig()}
+		// Syncs have their own queue, sized by MICROAPPS_WORKERS; event
+		// applies have theirs, and notification checks, deliveries and
+		// purges run on the default queue: none of them waits behind a sync
+		// backlog.
+		rcfg.Queues = map[string]river.QueueConfig{
+			syncer.Queue:       {MaxWorkers: a.opts.Workers},
+			river.QueueDefault: {MaxWorkers: defaultQueueWorkers},
+			events.Queue:       events.QueueConfig(),
+		}
 	}
 	if a.opts.Workers > 0 && !a.opts.NoPeriodicJobs {
 		rcfg.PeriodicJobs = []*river.PeriodicJob{
@@ -251,6 +267,9 @@ func (a *Replica) setupBackground() error {
 	a.events.SetRiver(c)
 	return nil
 }
+
+// defaultQueueWorkers works notification checks, deliveries and purges.
+const defaultQueueWorkers = 4
 
 // afterSync runs after each successful sync: events that waited for their
 // survey or recipient are applied, event subscriptions follow the active
