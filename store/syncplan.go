@@ -262,7 +262,9 @@ func (b *RecipientBatch) AddStaged(ctx context.Context, runID int64) error {
 // all of verifyEvery (spread by a hash of its id, so a brand's distributions
 // come due a slice at a time rather than all at once), less slack (the full
 // sync period, so a distribution is re-read at least once per verifyEvery).
-// Distributions backing off after missing links wait until their retry time.
+// A full sync also reads again those whose last read was incomplete (a
+// warning: no history without a licence). Distributions backing off after
+// missing links wait until their retry time.
 func (s *Store) RecipientsToRead(ctx context.Context, integrationID string, live, moved []string, verify bool,
 	verifyEvery, slack time.Duration, now time.Time) ([]string, error) {
 	if len(live) == 0 {
@@ -275,6 +277,7 @@ func (s *Store) RecipientsToRead(ctx context.Context, integrationID string, live
 		WHERE integration_id = $1 AND qualtrics_id = ANY($2)
 		AND (recipients_retry_at IS NULL OR recipients_retry_at <= $5)
 		AND (qualtrics_id = ANY($3) OR recipients_synced_at IS NULL
+			OR ($4 AND recipients_warning <> '')
 			OR ($4 AND recipients_synced_at <= $5 - make_interval(secs => greatest(0,
 				$6::double precision * (0.5 + 0.5 * ((hashtext(qualtrics_id) & 1023) / 1023.0)) - $7::double precision))))
 		ORDER BY qualtrics_id`,

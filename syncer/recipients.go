@@ -27,8 +27,11 @@ func (rs *runState) recipients(ctx context.Context, u store.SyncUnit) error {
 		links []store.LinkInput
 	)
 	d := u.DistributionID
-	for !u.HistoryDone || !u.LinksDone {
-		if u.Staged && !rs.s.now().Before(rs.deadline) {
+	pages := 0
+	for ; !u.HistoryDone || !u.LinksDone; pages++ {
+		// A staged distribution hands over between pages when the slice's
+		// time is up, after at least one page of progress.
+		if u.Staged && pages > 0 && !rs.s.now().Before(rs.deadline) {
 			return errYield
 		}
 		if !u.HistoryDone {

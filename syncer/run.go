@@ -371,7 +371,6 @@ func (rs *runState) keep(changes []store.Change, raised int) {
 	rs.run.Changes = append(rs.run.Changes, changes...)
 }
 
-
 // finish records the run and the integration's bookkeeping in one transaction,
 // on a context that outlives the job's so an interrupted run is recorded.
 func (rs *runState) finish(ctx context.Context, syncErr error) (store.SyncRun, error) {

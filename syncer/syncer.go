@@ -118,17 +118,17 @@ type Options struct {
 
 // Syncer syncs integrations. It is safe for concurrent use.
 type Syncer struct {
-	store        Store
-	keyring      Keyring
-	allowed      []string
-	notifier     Notifier
-	metrics      Metrics
-	afterSync    func(ctx context.Context, in store.Integration, client *qualtrics.Client, firstSync bool) (int, error)
-	log          *zap.Logger
-	now          func() time.Time
-	clientConfig func(*qualtrics.Config)
-	jobTimeout   time.Duration
-	maxChanges   int
+	store         Store
+	keyring       Keyring
+	allowed       []string
+	notifier      Notifier
+	metrics       Metrics
+	afterSync     func(ctx context.Context, in store.Integration, client *qualtrics.Client, firstSync bool) (int, error)
+	log           *zap.Logger
+	now           func() time.Time
+	clientConfig  func(*qualtrics.Config)
+	jobTimeout    time.Duration
+	maxChanges    int
 	concurrency   int
 	sliceBudget   time.Duration
 	failureBudget float64

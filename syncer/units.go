@@ -115,8 +115,9 @@ func (rs *runState) units(ctx context.Context) error {
 			fatal = r.err
 		}
 	}
+	started := false // every slice starts at least one batch, however short its budget
 	for {
-		if fatal != nil || ctx.Err() != nil || !rs.s.now().Before(rs.deadline) {
+		if fatal != nil || ctx.Err() != nil || (started && !rs.s.now().Before(rs.deadline)) {
 			break
 		}
 		room := rs.s.concurrency - len(inflight)
@@ -140,6 +141,7 @@ func (rs *runState) units(ctx context.Context) error {
 			wait()
 			continue
 		}
+		started = true
 		for _, u := range pending {
 			inflight[u.Key] = true
 			go func() { done <- result{u.Key, rs.unit(ctx, u)} }()
