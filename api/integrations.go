@@ -57,6 +57,7 @@ type enabledWrite struct {
 type scheduleWrite struct {
 	FullSyncEvery        *string         `json:"fullSyncEvery"`
 	IncrementalSyncEvery *string         `json:"incrementalSyncEvery"`
+	VerifyEvery          *string         `json:"verifyEvery"`
 	FullSyncWindow       json.RawMessage `json:"fullSyncWindow"` // null clears it
 }
 
@@ -322,6 +323,20 @@ func applySchedule(s *scheduleWrite, in *store.Integration) []fieldError {
 			incr = d
 		}
 	}
+	verify := verifyEvery(*in)
+	if s.VerifyEvery != nil {
+		d, err := time.ParseDuration(*s.VerifyEvery)
+		switch {
+		case err != nil:
+			errs = append(errs, fieldError{"schedule.verifyEvery", `must be a duration such as "24h"`})
+		case d < time.Hour:
+			errs = append(errs, fieldError{"schedule.verifyEvery", "must be at least 1h"})
+		case d > 30*24*time.Hour:
+			errs = append(errs, fieldError{"schedule.verifyEvery", "must be at most 720h (30 days)"})
+		default:
+			verify = d
+		}
+	}
 	if len(errs) == 0 && incr >= full {
 		errs = append(errs, fieldError{"schedule.incrementalSyncEvery", fmt.Sprintf("must be shorter than fullSyncEvery (%s)", formatDuration(full))})
 	}
@@ -342,8 +357,11 @@ func applySchedule(s *scheduleWrite, in *store.Integration) []fieldError {
 			}
 		}
 	}
+	if len(errs) == 0 && verify < full {
+		errs = append(errs, fieldError{"schedule.verifyEvery", fmt.Sprintf("must be at least fullSyncEvery (%s)", formatDuration(full))})
+	}
 	if len(errs) == 0 {
-		in.FullSyncEvery, in.IncrementalSyncEvery = full, incr
+		in.FullSyncEvery, in.IncrementalSyncEvery, in.VerifyEvery = full, incr, verify
 	}
 	return errs
 }

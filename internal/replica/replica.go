@@ -233,7 +233,7 @@ func (a *Replica) setupBackground() error {
 		// RescueStuckJobsAfter, well within two minutes. Workers that need
 		// longer declare their own Timeout, which the rescuer respects.
 		JobTimeout:           time.Minute,
-		RescueStuckJobsAfter: 90 * time.Second,
+		RescueStuckJobsAfter: 75 * time.Second,
 		FetchCooldown:        a.opts.FetchCooldown,
 		FetchPollInterval:    a.opts.FetchPollInterval,
 	}
