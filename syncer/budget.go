@@ -22,6 +22,10 @@ type BrandLimits struct {
 	// rest, and a burst of at most the rest, keeps the calls of any minute
 	// under the cap however Qualtrics counts its minutes.
 	Share float64
+	// TimeScale makes every limit apply per minute/TimeScale instead of per
+	// minute, for benchmarks against a simulator run as many times faster.
+	// 0 or 1 is real time.
+	TimeScale float64
 	// Disabled turns the shared budget off (each client then keeps only its
 	// own per-endpoint limits).
 	Disabled bool
@@ -46,6 +50,9 @@ func (l BrandLimits) withDefaults() BrandLimits {
 	if l.Share <= 0 || l.Share > 1 {
 		l.Share = d.Share
 	}
+	if l.TimeScale < 1 {
+		l.TimeScale = 1
+	}
 	return l
 }
 
@@ -53,7 +60,7 @@ func (l BrandLimits) withDefaults() BrandLimits {
 // burst no larger than the headroom the share leaves (at least one token),
 // so that in any window of a minute no more than the cap is sent.
 func (l BrandLimits) bucket(endpoint string, perMinute int) store.RateBucket {
-	rate := float64(perMinute) * l.Share / 60
+	rate := float64(perMinute) * l.Share / 60 * l.TimeScale
 	burst := max(1, float64(perMinute)*(1-l.Share))
 	return store.RateBucket{Endpoint: endpoint, Rate: rate, Burst: burst}
 }
