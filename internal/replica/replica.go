@@ -59,6 +59,7 @@ type Options struct {
 	OIDCIssuer            string
 	OIDCClientID          string
 	OIDCClientSecret      string
+	OIDCScopes            []string // empty: web.DefaultOIDCScopes
 	QualtricsAllowedHosts []string
 	Workers               int      // River workers on the default queue; 0 = web only
 	SMTPURL               *url.URL // nil: email off
@@ -134,7 +135,7 @@ func New(ctx context.Context, o Options, log *zap.Logger) (*Replica, error) {
 	var err error
 	a.web, err = web.New(web.Options{Store: st, Log: log.Named("web"), AuthMode: o.AuthMode, AuthHeader: o.AuthHeader,
 		TrustedProxies: o.TrustedProxies, OIDCIssuer: o.OIDCIssuer, OIDCClientID: o.OIDCClientID,
-		OIDCClientSecret: o.OIDCClientSecret, PublicURL: o.PublicURL, AllowDevAuth: o.AuthMode == "dev", DevUsers: o.DevUsers})
+		OIDCClientSecret: o.OIDCClientSecret, OIDCScopes: o.OIDCScopes, PublicURL: o.PublicURL, AllowDevAuth: o.AuthMode == "dev", DevUsers: o.DevUsers})
 	if err != nil {
 		a.Close()
 		return nil, err
