@@ -49,6 +49,16 @@ var envVars = []envVar{
 	{Name: "MICROAPPS_MAIL_FROM"},
 }
 
+// envDefault is the default value of variable name.
+func envDefault(name string) string {
+	for _, ev := range envVars {
+		if ev.Name == name {
+			return ev.Default
+		}
+	}
+	return ""
+}
+
 // configUse says what the command needs, because demo and migrate need less
 // than serve.
 type configUse int
@@ -67,12 +77,7 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
 			return v
 		}
-		for _, ev := range envVars {
-			if ev.Name == name {
-				return ev.Default
-			}
-		}
-		return ""
+		return envDefault(name)
 	}
 	var errs []error
 	bad := func(name, format string, args ...any) {
