@@ -26,27 +26,16 @@ func TestDemoServesSurveysToADemoUser(t *testing.T) {
 	t.Parallel()
 	dbURL := storetest.NewDatabase(t)
 	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"demo"}, envOf(map[string]string{
+	out, stop := startDemo(t, func(ctx context.Context, out io.Writer) error {
+		return run(ctx, []string{"demo"}, envOf(map[string]string{
 			"MICROAPPS_DATABASE_URL": dbURL,
 			"MICROAPPS_HTTP_ADDR":    addr,
-		}), &out)
-	}()
-	deadline := time.After(3 * time.Minute)
-	for !strings.Contains(out.String(), "Press Ctrl-C to stop.") {
-		select {
-		case err := <-done:
-			t.Fatalf("demo exited early: %v\n%s", err, out.String())
-		case <-deadline:
-			t.Fatalf("demo not ready after 3 minutes:\n%s", out.String())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+		}), out)
+	})
 	printed := out.String()
+	if !strings.Contains(printed, "an existing server, whose data the demo keeps") {
+		t.Errorf("the demo does not say it uses the server it was given:\n%s", printed)
+	}
 	for _, want := range []string{"first full sync of Sales", "first full sync of Customer Success", "alice@example.com", "Bearer demo-admin-"} {
 		if !strings.Contains(printed, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, printed)
@@ -74,15 +63,51 @@ func TestDemoServesSurveysToADemoUser(t *testing.T) {
 		t.Errorf("no new_survey notification in alice's feed")
 	}
 	t.Logf("alice sees %d surveys", len(rows))
+	stop(30 * time.Second)
+}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("demo returned %v after Ctrl-C", err)
+// startDemo runs demo in the background until it says it is ready, and
+// returns its output and a stop that presses Ctrl-C and waits for the demo
+// to return, failing the test if it does not within the given time or
+// returns an error.
+func startDemo(t *testing.T, demo func(context.Context, io.Writer) error) (*syncBuffer, func(time.Duration)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done, finished := make(chan error, 1), make(chan struct{})
+	go func() {
+		done <- demo(ctx, out)
+		close(finished)
+	}()
+	// Even when the test fails early, the demo stops and cleans up first.
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-finished:
+		case <-time.After(time.Minute):
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("demo did not stop within 30 s of Ctrl-C")
+	})
+	deadline := time.After(3 * time.Minute)
+	for !strings.Contains(out.String(), "Press Ctrl-C to stop.") {
+		select {
+		case err := <-done:
+			t.Fatalf("demo exited early: %v\n%s", err, out.String())
+		case <-deadline:
+			t.Fatalf("demo not ready after 3 minutes:\n%s", out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return out, func(within time.Duration) {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("demo returned %v after Ctrl-C", err)
+			}
+		case <-time.After(within):
+			t.Fatalf("demo did not stop within %v of Ctrl-C", within)
+		}
 	}
 }
 
@@ -118,23 +143,9 @@ func TestDemoStartsAThrowawayPostgreSQL(t *testing.T) {
 	closed := freeAddr(t) // listened on, then closed: nothing answers there
 	defaultURL := "postgres://postgres@" + closed + "/microapps?sslmode=disable"
 	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- runDemoWith(ctx, nil, envOf(map[string]string{"MICROAPPS_HTTP_ADDR": addr}), &out, defaultURL)
-	}()
-	deadline := time.After(3 * time.Minute)
-	for !strings.Contains(out.String(), "Press Ctrl-C to stop.") {
-		select {
-		case err := <-done:
-			t.Fatalf("demo exited early: %v\n%s", err, out.String())
-		case <-deadline:
-			t.Fatalf("demo not ready after 3 minutes:\n%s", out.String())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	out, stop := startDemo(t, func(ctx context.Context, out io.Writer) error {
+		return runDemoWith(ctx, nil, envOf(map[string]string{"MICROAPPS_HTTP_ADDR": addr}), out, defaultURL)
+	})
 	printed := out.String()
 	m := regexp.MustCompile(`database (postgres://\S+) ready \(.*\): throwaway PostgreSQL \S+ in (\S+?)[ ,]`).FindStringSubmatch(printed)
 	if m == nil || !strings.Contains(printed, "no usable PostgreSQL at the default URL") {
@@ -161,15 +172,7 @@ func TestDemoStartsAThrowawayPostgreSQL(t *testing.T) {
 		t.Fatalf("/readyz = %d", resp.StatusCode)
 	}
 
-	cancel() // Ctrl-C
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("demo returned %v after Ctrl-C", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("demo did not stop within 60 s of Ctrl-C")
-	}
+	stop(60 * time.Second)
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("the throwaway cluster's directory %s is still there (%v)", dir, err)
 	}
