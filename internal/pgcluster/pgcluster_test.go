@@ -126,3 +126,25 @@ func TestFindBinariesPrefersTheNewest(t *testing.T) {
 		t.Fatalf("newest = %+v, want 16.10", best)
 	}
 }
+
+// BenchmarkNewAndRemove measures what the demo's fallback costs: initdb,
+// start, and stop and removal.
+func BenchmarkNewAndRemove(b *testing.B) {
+	bin, err := FindBinaries()
+	if err != nil {
+		b.Skip(err)
+	}
+	var up time.Duration
+	for b.Loop() {
+		start := time.Now()
+		c, err := New(context.Background(), Options{Binaries: bin, Settings: []string{"fsync=off"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		up += time.Since(start)
+		if err := c.Remove(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(up.Seconds()*1000/float64(b.N), "ms-to-ready/op")
+}
