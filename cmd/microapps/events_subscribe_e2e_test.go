@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
-	"github.com/microapps/microapps/store/storetest"
 )
 
 // TestEnablingEventsRegistersAtOnce runs the service and turns real-time
@@ -24,26 +21,8 @@ func TestEnablingEventsRegistersAtOnce(t *testing.T) {
 	simSrv := httptest.NewServer(sim)
 	defer simSrv.Close()
 
-	addr := freeAddr(t)
-	admin := "events-subscribe-admin-token-0123456789"
-	env := envOf(map[string]string{
-		"MICROAPPS_DATABASE_URL":            storetest.NewMigrated(t),
-		"MICROAPPS_ENCRYPTION_KEYS":         goodKey,
-		"MICROAPPS_AUTH_MODE":               "header",
-		"MICROAPPS_HTTP_ADDR":               addr,
-		"MICROAPPS_PUBLIC_URL":              "http://" + addr,
-		"MICROAPPS_ADMIN_TOKENS":            admin,
-		"MICROAPPS_QUALTRICS_ALLOWED_HOSTS": "127.0.0.1",
-		"MICROAPPS_WORKERS":                 "2",
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out syncBuffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, env, &out) }()
-	base := "http://" + addr
-	waitReady(t, base, done, &out)
-	c := &demoClient{base: base + "/api/v1", token: admin, http: &http.Client{Timeout: 30 * time.Second}}
+	s := serveWithSim(t)
+	ctx, c, out := s.ctx, s.admin, &s.out
 
 	// subscriptions counts the brand's subscriptions that post to an integration.
 	subscriptions := func(integrationID string) int {
@@ -118,8 +97,5 @@ func TestEnablingEventsRegistersAtOnce(t *testing.T) {
 	if strings.Contains(out.String(), brand.Users[0].Tokens[0]) {
 		t.Fatal("the service logged the token")
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	s.stop()
 }
