@@ -207,7 +207,8 @@ func (a *Replica) setupBackground() error {
 		return err
 	}
 	a.syncer = sy
-	ev, err := events.New(events.Options{Store: a.store, Keyring: a.opts.Keyring, Log: a.log.Named("events")})
+	ev, err := events.New(events.Options{Store: a.store, Keyring: a.opts.Keyring, Log: a.log.Named("events"),
+		PublicURL: a.opts.PublicURL, Client: a.syncer.Client})
 	if err != nil {
 		return err
 	}
@@ -382,6 +383,8 @@ func (a *Replica) Routes() http.Handler {
 		Log:           a.log.Named("api"),
 		RequestIDFrom: requestIDFrom,
 		BeforeDelete:  a.beforeDelete,
+		// Turning events on or off registers or removes the subscriptions at once.
+		QueueSubscriptions: a.events.QueueSubscriptions,
 		SealWebhookSecret: func(integrationID, secret string) (string, []byte, error) {
 			return notify.SealWebhookSecret(a.opts.Keyring, integrationID, secret)
 		},
