@@ -33,7 +33,6 @@ func paginate[T any](ctx context.Context, c *Client, endpoint string, first *url
 				yield(nil, err)
 				return
 			}
-			noteMalformed(c, endpoint, p.Elements)
 			if !yield(p.Elements, nil) || p.NextPage == "" {
 				return
 			}
@@ -54,6 +53,9 @@ func fetchPage[T any](ctx context.Context, c *Client, endpoint string, u *url.UR
 		p, err = decodePage[T](b)
 		return p.Meta, err
 	})
+	if err == nil {
+		noteMalformed(c, endpoint, p.Elements)
+	}
 	return p, err
 }
 

@@ -167,6 +167,7 @@ func (rs *runState) takeStats() {
 	for k, n := range rs.client.TakeStats() {
 		rs.run.APICallsByEndpoint[k] += n
 	}
+	noteDecodeWarnings(rs.client, rs.s.metrics, rs.warn)
 	rs.run.APICalls = 0
 	for _, n := range rs.run.APICallsByEndpoint {
 		rs.run.APICalls += n
@@ -382,7 +383,11 @@ func (rs *runState) finish(ctx context.Context, syncErr error) (store.SyncRun, e
 	run := &rs.run
 	run.FinishedAt = &now
 	rs.takeStats()
-	out := store.SyncOutcome{IntegrationID: rs.in.ID, At: now, SecretSealed: rs.in.SecretSealed}
+	startBase := rs.run.BaseURL
+	if startBase == "" {
+		startBase = rs.in.BaseURL
+	}
+	out := store.SyncOutcome{IntegrationID: rs.in.ID, At: now, SecretSealed: rs.in.SecretSealed, StartBaseURL: startBase}
 	// An admin who changed the base URL during the run has the last word.
 	if rs.client != nil && (rs.run.BaseURL == "" || rs.run.BaseURL == rs.in.BaseURL) {
 		if base, ok := rs.switchedBaseURL(); ok {
