@@ -43,12 +43,12 @@ func BenchmarkFullSync(b *testing.B) {
 }
 
 type childResult struct {
-	Recipients int     `json:"recipients"`
-	APICalls   int     `json:"apiCalls"`
-	Seconds    float64 `json:"seconds"`
-	PeakRSSKiB int     `json:"peakRssKiB"`
-	Status     string  `json:"status"`
-	Error      string  `json:"error"`
+	Recipients int            `json:"recipients"`
+	APICalls   int            `json:"apiCalls"`
+	Seconds    float64        `json:"seconds"`
+	PeakRSSKiB int            `json:"peakRssKiB"`
+	Status     string         `json:"status"`
+	Error      string         `json:"error"`
 	ByEndpoint map[string]int `json:"byEndpoint"`
 	Jobs       int            `json:"jobs"`
 	Units      int            `json:"units"`

@@ -38,14 +38,16 @@ import (
 //   - the first full sync's wall time against the rate-limit floor of the
 //     calls it made, max(history/300, links/500, all/3000) minutes, divided
 //     by the time scale (target ≤ 1.15×);
+//
 //   - the 429s the simulator sent (target 0) and the child's peak RSS;
+//
 //   - the calls of one simulated day of the default schedule (a full sync
 //     every hour, an incremental every 15 minutes, verifyEvery 24 h), with
 //     about 1% of the live distributions moving each hour, as shares of the
 //     brand's daily history budget (300 × 1,440) and whole budget (3,000 ×
 //     1,440) (target ≤ 20% of the history budget).
 //
-//	go test ./syncer/ -run '^$' -bench LargeBrand -benchtime 1x -timeout 60m
+//     go test ./syncer/ -run '^$' -bench LargeBrand -benchtime 1x -timeout 60m
 //
 // MICROAPPS_BENCH_RECIPIENTS and MICROAPPS_BENCH_TIMESCALE change the size
 // (default 1,000,000) and the time scale (default 10).
@@ -225,4 +227,3 @@ func simulateDay(b *testing.B, st *store.Store, kr *seal.Keyring, sim *qualtrics
 	day["other"] = sim.TotalCalls() - totalBefore - day[qualtricssim.EndpointHistory] - day[qualtricssim.EndpointLinks]
 	return day
 }
-
