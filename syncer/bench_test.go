@@ -201,7 +201,7 @@ func TestBenchChild(t *testing.T) {
 		return
 	}
 	ctx := context.Background()
-	st, err := store.Open(ctx, os.Getenv("BENCH_DB"), store.Options{MaxConns: 4})
+	st, err := store.Open(ctx, os.Getenv("BENCH_DB"), store.Options{MaxConns: 12}) // as serve with one worker
 	if err != nil {
 		t.Fatal(err)
 	}
