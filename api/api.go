@@ -56,8 +56,11 @@ type Options struct {
 	Keyring      *seal.Keyring
 	AdminTokens  []string
 	AllowedHosts []string // extra Qualtrics hosts (MICROAPPS_QUALTRICS_ALLOWED_HOSTS)
-	Log          *zap.Logger
-	Now          func() time.Time
+	// WebhookAllowedHosts may be webhook hosts although they are loopback or
+	// private addresses (MICROAPPS_WEBHOOK_ALLOWED_HOSTS).
+	WebhookAllowedHosts []string
+	Log                 *zap.Logger
+	Now                 func() time.Time
 	// VerifyTimeout bounds the /whoami check on create and token change.
 	VerifyTimeout time.Duration
 	// SealWebhookSecret seals a webhook signing secret for an integration

@@ -150,6 +150,10 @@ func (n *Notifier) webhookBody(w store.DeliveryWork) ([]byte, error) {
 	}
 }
 
+// errWebhookUnreachable is all a delivery records of a failure before an
+// answer: which of refused, timed out, unresolvable or forbidden is logged.
+var errWebhookUnreachable = errors.New("webhook: the destination is unreachable")
+
 func (n *Notifier) postWebhook(ctx context.Context, w store.DeliveryWork) error {
 	body, err := n.webhookBody(w)
 	if err != nil {
@@ -180,7 +184,12 @@ func (n *Notifier) postWebhook(ctx context.Context, w store.DeliveryWork) error 
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return fmt.Errorf("webhook: %w", err)
+		// The cause goes to the operator's log only. last_error is shown to
+		// API callers, and a refused connection, a timeout or a forbidden
+		// address told apart there would make the webhook a port scanner.
+		n.o.Log.Info("webhook unreachable", zap.Int64("delivery", w.Delivery.ID),
+			zap.String("integrationId", w.Delivery.IntegrationID), zap.Error(err))
+		return errWebhookUnreachable
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

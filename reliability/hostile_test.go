@@ -12,9 +12,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/PuerkitoBio/goquery"
+	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 
 	"github.com/microapps/microapps/api"
+	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/store/storetest"
@@ -295,6 +297,124 @@ func TestBaseURLsCannotReachInternalAddresses(t *testing.T) {
 		r := serveOnce(t, loopback, "POST", "/integrations", map[string]any{"name": "Sim", "baseUrl": q.baseURL(), "token": q.token})
 		if r.status != http.StatusCreated {
 			t.Fatalf("%d %s", r.status, r.body)
+		}
+	})
+}
+
+// webhookWorld stores one integration with a notification and a webhook
+// delivery of it pointing at url, and returns the integration and delivery ids.
+func webhookWorld(t testing.TB, st *store.Store, url string) (string, int64) {
+	t.Helper()
+	ctx := context.Background()
+	id := newUUID()
+	var deliveryID int64
+	err := st.WithTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO integrations (id, name, functional_group, base_url, secret_sealed, secret_key_id, status, webhook_url)
+			VALUES ($1, 'Hooks', 'Hooks', 'https://iad1.qualtrics.com/API/v3/', '\x00', 'k1', 'active', $2)`, id, url); err != nil {
+			return err
+		}
+		var nid int64
+		if err := tx.QueryRow(ctx, `INSERT INTO notifications (integration_id, kind, dedupe_key, email, data, expires_at)
+			VALUES ($1, 'new_survey', $2, 'ann@example.com', '{"surveyName":"Pulse"}', now() + interval '1 day') RETURNING id`, id, "hook:"+id).Scan(&nid); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `INSERT INTO deliveries (notification_id, integration_id, channel, idempotency_key)
+			VALUES ($1, $2, 'webhook', $3) RETURNING id`, nid, id, "hook:"+id).Scan(&deliveryID)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, deliveryID
+}
+
+// TestWebhooksCannotReachInternalAddresses (issue 18, item 1): webhook URLs
+// aimed at internal addresses are refused by PUT …/webhook, and a stored one
+// (set before the check existed, or a name that resolves inward) is never
+// dialled; no redirect is followed; and the recorded error is the same
+// whatever happened, so the deliveries list is no port scanner.
+func TestWebhooksCannotReachInternalAddresses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := storetest.New(t)
+	kr, _ := newKeyring(t)
+	var canaryHits atomic.Int64
+	canary := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { canaryHits.Add(1) }))
+	defer canary.Close()
+	canaryPort := canary.URL[strings.LastIndex(canary.URL, ":")+1:]
+
+	h := api.New(api.Options{Store: st, Keyring: kr, AdminTokens: []string{adminToken}, Log: zap.NewNop(),
+		SealWebhookSecret: func(id, secret string) (string, []byte, error) { return notify.SealWebhookSecret(kr, id, secret) }})
+	in, _ := webhookWorld(t, st, "")
+	t.Run("PUT …/webhook refuses internal destinations", func(t *testing.T) {
+		for _, u := range []string{
+			"http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:5432/", "http://[::1]:6379/", "http://10.0.0.1/x",
+			"http://127.0.0.1:" + canaryPort + "/internal-admin/only", "http://localhost:" + canaryPort + "/", "http://api.localhost/",
+			"http://2130706433/", "http://0177.0.0.1/", "http://0x7f.1/", "http://[::ffff:127.0.0.1]/", "http://[64:ff9b::a9fe:a9fe]/",
+			"http://[2002:a9fe:a9fe::1]/", "http://[fd00::1]/", "http://192.168.1.1/", "http://100.64.0.1/", "http://0.0.0.0/",
+			"http://198.18.0.1/", "http://240.0.0.1/",
+		} {
+			r := serveOnce(t, h, "PUT", "/integrations/"+in+"/webhook", map[string]any{"url": u})
+			if r.status != http.StatusBadRequest {
+				t.Errorf("PUT webhook %s: %d %s", u, r.status, r.body)
+			}
+		}
+		if wh, err := st.GetWebhook(ctx, in); err != nil || wh.URL != "" {
+			t.Errorf("a webhook was stored: %q %v", wh.URL, err)
+		}
+		// A public destination is accepted, so the refusals are the policy's.
+		if r := serveOnce(t, h, "PUT", "/integrations/"+in+"/webhook", map[string]any{"url": "https://hooks.example.com/services/T/B/x"}); r.status != http.StatusNoContent {
+			t.Errorf("a public webhook: %d %s", r.status, r.body)
+		}
+	})
+
+	deliver := func(t *testing.T, n *notify.Notifier, url string) string {
+		t.Helper()
+		_, id := webhookWorld(t, st, url)
+		_ = n.Deliver(ctx, id, false, time.Now())
+		var status, lastError string
+		if err := st.Pool().QueryRow(ctx, `SELECT status, last_error FROM deliveries WHERE id = $1`, id).Scan(&status, &lastError); err != nil {
+			t.Fatal(err)
+		}
+		if status == "sent" {
+			t.Fatalf("the delivery to %s was sent", url)
+		}
+		return lastError
+	}
+	t.Run("a stored internal destination is never dialled and its error says nothing", func(t *testing.T) {
+		n := notify.New(notify.Options{Store: st, Keyring: kr})
+		open := deliver(t, n, "http://localhost:"+canaryPort+"/internal-admin/only")
+		closed := deliver(t, n, "http://127.0.0.1:1/")
+		metadata := deliver(t, n, "http://169.254.169.254/latest/meta-data/")
+		for _, e := range []string{open, closed, metadata} {
+			if l := containsAny(e, "dial tcp", "connection refused", "127.0.0.1", "169.254", "forbidden", "lookup"); l != "" || e != open {
+				t.Errorf("last_error %q tells the destinations apart (%q)", e, l)
+			}
+		}
+		if canaryHits.Load() != 0 {
+			t.Errorf("the loopback canary was reached %d times", canaryHits.Load())
+		}
+	})
+	t.Run("a redirect is not followed, even to an allowed host", func(t *testing.T) {
+		redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, canary.URL+"/internal-admin/only", http.StatusTemporaryRedirect)
+		}))
+		defer redirector.Close()
+		n := notify.New(notify.Options{Store: st, Keyring: kr, WebhookAllowedHosts: []string{"127.0.0.1"}})
+		if e := deliver(t, n, redirector.URL+"/hook"); e != "webhook: HTTP 307" {
+			t.Errorf("last_error %q, want the redirect answered as a failure", e)
+		}
+		if canaryHits.Load() != 0 {
+			t.Errorf("the redirect was followed to the canary (%d hits)", canaryHits.Load())
+		}
+	})
+	t.Run("an allowed host receives the delivery, so the refusals are the guard's", func(t *testing.T) {
+		n := notify.New(notify.Options{Store: st, Keyring: kr, WebhookAllowedHosts: []string{"127.0.0.1"}})
+		_, id := webhookWorld(t, st, canary.URL+"/hook")
+		if err := n.Deliver(ctx, id, false, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if canaryHits.Load() != 1 {
+			t.Errorf("the allowed receiver got %d requests, want 1", canaryHits.Load())
 		}
 	})
 }

@@ -41,6 +41,7 @@ var envVars = []envVar{
 	{Name: "MICROAPPS_OIDC_CLIENT_ID"},
 	{Name: "MICROAPPS_OIDC_CLIENT_SECRET", Secret: true},
 	{Name: "MICROAPPS_QUALTRICS_ALLOWED_HOSTS"},
+	{Name: "MICROAPPS_WEBHOOK_ALLOWED_HOSTS"},
 	{Name: "MICROAPPS_WORKERS", Default: "4"},
 	{Name: "MICROAPPS_SMTP_URL", Secret: true},
 	{Name: "MICROAPPS_MAIL_FROM"},
@@ -167,16 +168,22 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 	}
 
-	for _, h := range strings.Split(get("MICROAPPS_QUALTRICS_ALLOWED_HOSTS"), ",") {
-		if h = strings.ToLower(strings.TrimSpace(h)); h == "" {
-			continue
+	hosts := func(name string) []string {
+		var out []string
+		for _, h := range strings.Split(get(name), ",") {
+			if h = strings.ToLower(strings.TrimSpace(h)); h == "" {
+				continue
+			}
+			if strings.ContainsAny(h, "/:@ ") && !isIPv6(h) {
+				bad(name, "%q must be a bare host name such as 127.0.0.1 (no scheme, port or path)", h)
+				continue
+			}
+			out = append(out, h)
 		}
-		if strings.ContainsAny(h, "/:@ ") && !isIPv6(h) {
-			bad("MICROAPPS_QUALTRICS_ALLOWED_HOSTS", "%q must be a bare host name such as 127.0.0.1 (no scheme, port or path)", h)
-			continue
-		}
-		c.QualtricsAllowedHosts = append(c.QualtricsAllowedHosts, h)
+		return out
 	}
+	c.QualtricsAllowedHosts = hosts("MICROAPPS_QUALTRICS_ALLOWED_HOSTS")
+	c.WebhookAllowedHosts = hosts("MICROAPPS_WEBHOOK_ALLOWED_HOSTS")
 
 	if n, err := strconv.Atoi(get("MICROAPPS_WORKERS")); err != nil || n < 0 || n > 256 {
 		bad("MICROAPPS_WORKERS", "%q must be a whole number from 0 (web only) to 256", get("MICROAPPS_WORKERS"))
@@ -243,6 +250,7 @@ func (c *config) logFields() []zap.Field {
 		zap.String("authMode", c.AuthMode),
 		zap.Int("workers", c.Workers),
 		zap.Strings("qualtricsAllowedHosts", c.QualtricsAllowedHosts),
+		zap.Strings("webhookAllowedHosts", c.WebhookAllowedHosts),
 		zap.Bool("email", c.SMTPURL != nil),
 	}
 	if c.PublicURL != nil {

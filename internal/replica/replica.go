@@ -60,9 +60,12 @@ type Options struct {
 	OIDCClientID          string
 	OIDCClientSecret      string
 	QualtricsAllowedHosts []string
-	Workers               int      // River workers on the default queue; 0 = web only
-	SMTPURL               *url.URL // nil: email off
-	MailFrom              string
+	// WebhookAllowedHosts may receive webhooks although they resolve to a
+	// loopback or private address (tests, an in-network relay).
+	WebhookAllowedHosts []string
+	Workers             int      // River workers on the default queue; 0 = web only
+	SMTPURL             *url.URL // nil: email off
+	MailFrom            string
 
 	// DevUsers are offered by the dev sign-in page; only the demo sets them.
 	DevUsers []string
@@ -198,7 +201,7 @@ func (a *Replica) setupBackground() error {
 		mailer = m
 	}
 	a.notifier = notify.New(notify.Options{Store: a.store, Keyring: a.opts.Keyring, Log: a.log.Named("notify"),
-		PublicURL: a.opts.PublicURL, Mailer: mailer, Metrics: a.metrics})
+		PublicURL: a.opts.PublicURL, Mailer: mailer, Metrics: a.metrics, WebhookAllowedHosts: a.opts.WebhookAllowedHosts})
 	sy, err := syncer.New(syncer.Options{Store: a.store, Keyring: a.opts.Keyring, AllowedHosts: a.opts.QualtricsAllowedHosts,
 		Notifier: a.notifier, Metrics: a.metrics, Log: a.log.Named("syncer"), AfterSync: a.afterSync,
 		ClientConfig: a.opts.QualtricsClientConfig})
@@ -373,14 +376,15 @@ func (a *Replica) Routes() http.Handler {
 	r.Mount("/api/v1/me", a.web.MeAPI())
 	r.Mount("/", a.web.Handler())
 	r.Mount("/api/v1", api.New(api.Options{
-		Store:         a.store,
-		Syncs:         a.syncs(),
-		Keyring:       a.opts.Keyring,
-		AdminTokens:   a.opts.AdminTokens,
-		AllowedHosts:  a.opts.QualtricsAllowedHosts,
-		Log:           a.log.Named("api"),
-		RequestIDFrom: requestIDFrom,
-		BeforeDelete:  a.beforeDelete,
+		Store:               a.store,
+		Syncs:               a.syncs(),
+		Keyring:             a.opts.Keyring,
+		AdminTokens:         a.opts.AdminTokens,
+		AllowedHosts:        a.opts.QualtricsAllowedHosts,
+		WebhookAllowedHosts: a.opts.WebhookAllowedHosts,
+		Log:                 a.log.Named("api"),
+		RequestIDFrom:       requestIDFrom,
+		BeforeDelete:        a.beforeDelete,
 		SealWebhookSecret: func(integrationID, secret string) (string, []byte, error) {
 			return notify.SealWebhookSecret(a.opts.Keyring, integrationID, secret)
 		},
