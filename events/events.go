@@ -35,6 +35,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
+	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 )
 
@@ -204,7 +205,7 @@ func (s *Service) receiverKey(ctx context.Context, integrationID string) ([]byte
 	if !k.Enabled || len(k.Sealed) == 0 {
 		return nil, "", errNoKey
 	}
-	key, err := s.keyring.Open(k.KeyID, k.Sealed, []byte(integrationID))
+	key, _, err := seal.OpenSecret(s.keyring, seal.EventsKey, integrationID, k.KeyID, k.Sealed)
 	if err != nil {
 		return nil, "", err
 	}

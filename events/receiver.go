@@ -2,6 +2,7 @@ package events
 
 import (
 	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
@@ -26,6 +27,10 @@ const (
 	topicDeactivate  = "controlpanel.deactivateSurvey"
 	noResponsePrefix = "none:"
 )
+
+// MaxEventAge is how old (by CompletedDate) a callback may be. Qualtrics
+// retries for far less; anything older is a replay.
+const MaxEventAge = 48 * time.Hour
 
 // Receiver returns the handler of POST /hooks/qualtrics/{integrationId}.
 // Mount it at the application's root without stripping the path.
@@ -113,6 +118,11 @@ func (s *Service) receive(w http.ResponseWriter, r *http.Request) {
 	}
 
 	ev, ignore := parseEvent(integrationID, topic, msg, brandID, s.now())
+	if ignore == "" && ev.OccurredAt.Before(s.now().Add(-MaxEventAge)) {
+		// Applied events are purged after a week; an old signed MSG posted
+		// again after that would otherwise be new to the dedupe keys.
+		ignore = "CompletedDate is older than 48 hours"
+	}
 	if ignore != "" {
 		log.Info("event callback ignored", zap.String("reason", ignore), zap.String("topic", topic))
 		writeStatus(w, http.StatusOK, "ignored")
@@ -143,6 +153,11 @@ func (s *Service) receive(w http.ResponseWriter, r *http.Request) {
 	}
 	log.Debug("event callback stored", zap.Int64("eventId", id), zap.String("topic", ev.Topic))
 	writeStatus(w, http.StatusAccepted, "accepted")
+}
+
+func msgDigest(msg string) []byte {
+	d := sha256.Sum256([]byte(msg))
+	return d[:]
 }
 
 // validHMAC compares the hex HMAC-SHA512 of msg in constant time.
@@ -218,6 +233,16 @@ func parseEvent(integrationID, topic, msg, brandID string, now time.Time) (ev st
 	if brandID != "" && m.BrandID != "" && string(m.BrandID) != brandID {
 		return ev, "another brand"
 	}
+	// Qualtrics signs MSG but not Topic: the MSG must be of the topic's kind,
+	// so a signed survey-engine MSG cannot be posted as a control-panel
+	// event (deactivating the survey), nor the reverse.
+	switch {
+	case kind == kindSurvey && (m.ResponseID != "" || m.RecipientID != "" || m.DistributionID != ""):
+		return ev, "a control-panel topic with a response's MSG"
+	case kind == kindRecipient && !strings.HasPrefix(topic, topicStarted) && m.ResponseID == "":
+		return ev, "a response topic without a response id"
+	}
+	occurred := parseTime(string(m.CompletedDate))
 	ev = store.QualtricsEvent{
 		IntegrationID:  integrationID,
 		Topic:          topic,
@@ -226,11 +251,17 @@ func parseEvent(integrationID, topic, msg, brandID string, now time.Time) (ev st
 		RecipientID:    string(m.RecipientID),
 		DistributionID: string(m.DistributionID),
 		Status:         string(m.Status),
-		OccurredAt:     parseTime(string(m.CompletedDate)),
+		OccurredAt:     occurred,
 		ReceivedAt:     now,
+		MsgSHA256:      msgDigest(msg),
 	}
 	if kind != kindSurvey && (ev.RecipientID == "" || ev.DistributionID == "") {
 		return ev, "no recipient or distribution"
+	}
+	if occurred == nil {
+		// Without a date an old MSG cannot be told from a new one once its
+		// first copy is purged; Qualtrics always sends one.
+		return ev, "no CompletedDate"
 	}
 	if ev.ResponseID == "" {
 		// The dedupe key needs something that identifies the event (see the migration).

@@ -126,13 +126,11 @@ func Sign(secret, body []byte) string {
 	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
 }
 
-// webhookAD binds a sealed webhook secret to its integration (and keeps it
-// apart from the integration's Qualtrics credential).
-func webhookAD(integrationID string) []byte { return []byte("webhook:" + integrationID) }
-
-// SealWebhookSecret seals a webhook secret for store.Webhook.
+// SealWebhookSecret seals a webhook secret for store.Webhook, bound to its
+// integration and kept apart from the integration's other secrets
+// (seal.WebhookSecret).
 func SealWebhookSecret(kr *seal.Keyring, integrationID, secret string) (keyID string, sealed []byte, err error) {
-	return kr.Seal([]byte(secret), webhookAD(integrationID))
+	return seal.SealSecret(kr, seal.WebhookSecret, integrationID, []byte(secret))
 }
 
 func (n *Notifier) webhookBody(w store.DeliveryWork) ([]byte, error) {
@@ -170,7 +168,7 @@ func (n *Notifier) postWebhook(ctx context.Context, w store.DeliveryWork) error 
 		if n.o.Keyring == nil {
 			return &permanentError{errors.New("webhook secret set but no key ring to open it")}
 		}
-		secret, err := n.o.Keyring.Open(w.Webhook.SecretKeyID, w.Webhook.SecretSealed, webhookAD(w.Delivery.IntegrationID))
+		secret, _, err := seal.OpenSecret(n.o.Keyring, seal.WebhookSecret, w.Delivery.IntegrationID, w.Webhook.SecretKeyID, w.Webhook.SecretSealed)
 		if err != nil {
 			return &permanentError{fmt.Errorf("webhook secret: %w", err)}
 		}

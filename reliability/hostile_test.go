@@ -2,9 +2,12 @@ package reliability
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,8 +19,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/microapps/microapps/api"
+	"github.com/microapps/microapps/events"
 	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
+	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/store/storetest"
 	"github.com/microapps/microapps/web"
@@ -417,4 +422,115 @@ func TestWebhooksCannotReachInternalAddresses(t *testing.T) {
 			t.Errorf("the allowed receiver got %d requests, want 1", canaryHits.Load())
 		}
 	})
+}
+
+// TestSignedEventsCannotBeReplayedUnderAnotherTopic (issue 18, item 2):
+// Qualtrics signs MSG, not Topic. One legitimate completedResponse callback
+// is posted, then its MSG and HMAC are replayed as controlpanel.deactivateSurvey
+// (which deactivated the survey before), as partialResponse and
+// startedRecipientSession, and a correctly signed MSG three days old is
+// posted. Only the first is stored; the survey stays active and the
+// recipient finished.
+func TestSignedEventsCannotBeReplayedUnderAnotherTopic(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := storetest.New(t)
+	kr, _ := newKeyring(t)
+	id, now := newUUID(), time.Now().UTC().Truncate(time.Second)
+	const sharedKey = "replay-shared-key-0123456789abcdef"
+	keyID, sealed, err := seal.SealSecret(kr, seal.EventsKey, id, []byte(sharedKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := func(sql string, args ...any) {
+		if _, err := st.Pool().Exec(ctx, sql, args...); err != nil {
+			t.Fatalf("%v\n%s", err, sql)
+		}
+	}
+	ex(`INSERT INTO integrations (id, name, functional_group, base_url, secret_sealed, secret_key_id, status, events_enabled, brand_id, events_key_id, events_key_sealed)
+		VALUES ($1, 'Events', 'Events', 'https://iad1.qualtrics.com/API/v3/', '\x00', 'k1', 'active', true, 'brand1', $2, $3)`, id, keyID, sealed)
+	ex(`INSERT INTO surveys (integration_id, qualtrics_id, name, is_active, end_date) VALUES ($1, 'SV_r', 'Pulse', true, $2)`, id, now.Add(72*time.Hour))
+	for _, d := range []string{"EMD_r", "EMD_s"} {
+		ex(`INSERT INTO distributions (integration_id, qualtrics_id, survey_id, request_type, send_date, created_date, link_expiration, sent)
+			VALUES ($1, $2, 'SV_r', 'Invite', $3, $3, $4, 1)`, id, d, now.Add(-time.Hour), now.Add(48*time.Hour))
+	}
+	ex(`INSERT INTO recipients (integration_id, distribution_id, contact_id, survey_id, email, status, sent_at)
+		VALUES ($1, 'EMD_r', 'CID_a', 'SV_r', 'alice@example.com', 'Success', $2), ($1, 'EMD_s', 'CID_b', 'SV_r', 'bob@example.com', 'Success', $2)`, id, now.Add(-time.Hour))
+
+	svc, err := events.New(events.Options{Store: st, Keyring: kr, KeyCacheTTL: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks := httptest.NewServer(svc.Receiver())
+	defer hooks.Close()
+	post := func(topic, msg string) (int, string) {
+		form := url.Values{"Topic": {topic}, "MSG": {msg}, "HMAC": {qualtricssim.SignEvent(sharedKey, []byte(msg))}}
+		resp, err := http.Post(hooks.URL+"/hooks/qualtrics/"+id, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	message := func(contact, dist, response string, at time.Time) string {
+		return fmt.Sprintf(`{"SurveyID":"SV_r","ResponseID":%q,"RecipientID":%q,"DistributionID":%q,"CompletedDate":%q,"BrandID":"brand1","Status":"Complete"}`,
+			response, contact, dist, at.Format(time.RFC3339))
+	}
+	active := func() (bool, int) {
+		var on bool
+		if err := st.Pool().QueryRow(ctx, `SELECT is_active FROM surveys WHERE integration_id = $1 AND qualtrics_id = 'SV_r'`, id).Scan(&on); err != nil {
+			t.Fatal(err)
+		}
+		mine, err := st.MyActiveSurveys(ctx, "bob@example.com", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return on, len(mine)
+	}
+	if on, n := active(); !on || n != 1 {
+		t.Fatalf("before: active %v, bob's list %d", on, n)
+	}
+
+	legit := message("CID_a", "EMD_r", "R_1", now)
+	if code, body := post("surveyengine.completedResponse.SV_r", legit); code != http.StatusAccepted {
+		t.Fatalf("the legitimate callback: %d %s", code, body)
+	}
+	tries := []struct{ name, topic, msg string }{
+		{"its MSG as controlpanel.deactivateSurvey", "controlpanel.deactivateSurvey", legit},
+		{"its MSG as controlpanel.activateSurvey", "controlpanel.activateSurvey", legit},
+		{"its MSG as partialResponse", "surveyengine.partialResponse.SV_r", legit},
+		{"its MSG as startedRecipientSession", "surveyengine.startedRecipientSession.SV_r", legit},
+		{"its MSG again, as itself", "surveyengine.completedResponse.SV_r", legit},
+		{"its MSG under another survey's topic", "surveyengine.completedResponse.SV_other", legit},
+		{"a signed MSG three days old", "surveyengine.completedResponse.SV_r", message("CID_b", "EMD_s", "R_2", now.Add(-72*time.Hour))},
+		{"a signed MSG without a date", "surveyengine.completedResponse.SV_r",
+			`{"SurveyID":"SV_r","ResponseID":"R_3","RecipientID":"CID_b","DistributionID":"EMD_s","BrandID":"brand1","Status":"Complete"}`},
+		{"a control-panel MSG as a completed response", "surveyengine.completedResponse.SV_r",
+			fmt.Sprintf(`{"SurveyID":"SV_r","CompletedDate":%q,"BrandID":"brand1","Status":"Complete"}`, now.Format(time.RFC3339))},
+	}
+	for _, tc := range tries {
+		code, body := post(tc.topic, tc.msg)
+		t.Logf("%s → %d %s", tc.name, code, strings.TrimSpace(body))
+		if code == http.StatusAccepted {
+			t.Errorf("%s was accepted", tc.name)
+		}
+	}
+	if _, err := svc.ReapplyPending(ctx, id, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var stored int
+	if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM qualtrics_events WHERE integration_id = $1`, id).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != 1 {
+		t.Errorf("%d events stored, want the legitimate one only", stored)
+	}
+	if on, n := active(); !on || n != 1 {
+		t.Errorf("after the replays: survey active %v, bob's list has %d surveys, want true and 1", on, n)
+	}
+	var status string
+	if err := st.Pool().QueryRow(ctx, `SELECT status FROM recipients WHERE integration_id = $1 AND contact_id = 'CID_a'`, id).Scan(&status); err != nil || status != "SurveyFinished" {
+		t.Errorf("alice's recipient is %q (%v), want SurveyFinished from the legitimate event", status, err)
+	}
 }
