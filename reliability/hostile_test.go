@@ -534,3 +534,54 @@ func TestSignedEventsCannotBeReplayedUnderAnotherTopic(t *testing.T) {
 		t.Errorf("alice's recipient is %q (%v), want SurveyFinished from the legitimate event", status, err)
 	}
 }
+
+// TestRedirectTargetsStayOnThisSite (issue 18, item 3): the next parameter of
+// the dev sign-in, of the language switch, and of GET /signin (stored for
+// after the identity provider, or put in the sign-in form) never sends the
+// browser to another site. Browsers drop tabs and newlines from URLs and read
+// "\" as "/", so "/<TAB>/evil.example" is "//evil.example".
+func TestRedirectTargetsStayOnThisSite(t *testing.T) {
+	t.Parallel()
+	st := storetest.New(t)
+	srv, err := web.New(web.Options{Store: st, AuthMode: web.AuthDev, AllowDevAuth: true, DevUsers: []string{"ann@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.Handler()
+	hostile := []string{
+		"/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "/\x00/evil.example", "/\x7f/evil.example", "/\x1f/evil.example",
+		"/\\evil.example", "/\\/evil.example", "/a\\..\\\\evil.example", "//evil.example", "///evil.example", "https://evil.example/",
+		"javascript:alert(1)", "evil.example", "/\t\t/evil.example/%2e%2e", "",
+	}
+	post := func(path string, form url.Values) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	for _, next := range hostile {
+		for name, rec := range map[string]*httptest.ResponseRecorder{
+			"POST /signin/dev": post("/signin/dev", url.Values{"email": {"ann@example.com"}, "next": {next}}),
+			"POST /lang":       post("/lang", url.Values{"lang": {"fr"}, "next": {next}}),
+		} {
+			if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/" {
+				t.Errorf("%s next=%q: %d Location %q, want 303 to /", name, next, rec.Code, rec.Header().Get("Location"))
+			}
+		}
+		rec := asUser(h, "", "/signin?next="+url.QueryEscape(next))
+		doc, err := goquery.NewDocumentFromReader(rec.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := doc.Find(`form[action="/signin/dev"] input[name="next"]`).Attr("value"); rec.Code != http.StatusOK || !ok || v != "/" {
+			t.Errorf("GET /signin?next=%q: %d, the form carries next=%q", next, rec.Code, v)
+		}
+	}
+	// A path of this site survives, so the refusals are the check's.
+	for _, next := range []string{"/notifications?page=2", "/surveys/a/b#top", "/admin/surveys?q=a%20b"} {
+		if rec := post("/lang", url.Values{"lang": {"en"}, "next": {next}}); rec.Header().Get("Location") != next {
+			t.Errorf("POST /lang next=%q: Location %q", next, rec.Header().Get("Location"))
+		}
+	}
+}
