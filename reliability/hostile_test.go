@@ -585,3 +585,87 @@ func TestRedirectTargetsStayOnThisSite(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderSignInTrustsOneValueAndOneSpelling (issue 18, items 4 and 5): in
+// header mode a trusted proxy's request with the email header twice (or a
+// list in one) signs in nobody; an address that is not ASCII signs in nobody
+// either, in the pages, /api/v1/me and the admin API, and the sync stores it
+// with no email: "\u212Aate@example.com" (a Kelvin sign) used to fold onto
+// kate@example.com and see her surveys.
+func TestHeaderSignInTrustsOneValueAndOneSpelling(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const kelvin = "\u212Aate@example.com"
+	q := newSim(t, simOptions{seed: 18, spec: qualtricssim.Spec{Surveys: 1, Recipients: 5}})
+	st := storetest.New(t)
+	kr, _ := newKeyring(t)
+	s := newStack(t, st, kr, stackOptions{workers: 1})
+	in := createThroughAPI(t, s.srv.URL, map[string]any{"name": "Sales", "baseUrl": q.baseURL(), "token": q.token})
+	addInvitation(t, q, "kate@example.com", "Kate's own survey")
+	addInvitation(t, q, kelvin, "Kelvin's survey")
+	if run, _ := syncThroughAPI(t, s.srv.URL, in.ID, "full", time.Minute); run.Status != "succeeded" {
+		t.Fatalf("sync: %s %q", run.Status, run.Error)
+	}
+
+	get := func(target string, emails ...string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, target, nil)
+		req.RemoteAddr = "127.0.0.1:40000"
+		for _, e := range emails {
+			req.Header.Add("X-Forwarded-Email", e)
+		}
+		rec := httptest.NewRecorder()
+		s.handler.ServeHTTP(rec, req)
+		return rec
+	}
+	if rec := get("/api/v1/me/surveys", "kate@example.com"); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "Kate's own survey") {
+		t.Fatalf("kate herself: %d %s", rec.Code, rec.Body)
+	}
+	for _, tc := range []struct {
+		name   string
+		emails []string
+	}{
+		{"two headers, the victim first", []string{"kate@example.com", "mallory@example.com"}},
+		{"two headers, the victim last", []string{"mallory@example.com", "kate@example.com"}},
+		{"a list in one header", []string{"kate@example.com, mallory@example.com"}},
+		{"a Kelvin sign for the K", []string{kelvin}},
+		{"a fullwidth letter", []string{"\uff4bate@example.com"}},
+	} {
+		for _, target := range []string{"/", "/api/v1/me/surveys"} {
+			if rec := get(target, tc.emails...); rec.Code != http.StatusUnauthorized {
+				t.Errorf("%s, GET %s: %d, want 401\n%.300s", tc.name, target, rec.Code, rec.Body)
+			}
+		}
+	}
+	t.Run("the admin API refuses a Brand Admin that is not ASCII", func(t *testing.T) {
+		r := call(t, nil, "PUT", s.srv.URL+"/api/v1/integrations/"+in.ID+"/brand-admins/"+url.PathEscape(kelvin), nil, adminToken)
+		if r.status != http.StatusBadRequest {
+			t.Errorf("PUT brand admin %q: %d %s", kelvin, r.status, r.body)
+		}
+		if admins, _ := st.ListBrandAdmins(ctx, in.ID); len(admins) != 0 {
+			t.Errorf("brand admins %v", admins)
+		}
+	})
+	t.Run("the sync stores the address with no email, so it is nobody's survey", func(t *testing.T) {
+		var emails []string
+		rows, err := st.Pool().Query(ctx, `SELECT r.email FROM recipients r JOIN surveys s ON s.integration_id = r.integration_id AND s.qualtrics_id = r.survey_id
+			WHERE r.integration_id = $1 AND s.name = 'Kelvin''s survey'`, in.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if emails, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil || len(emails) != 1 || emails[0] != "" {
+			t.Errorf("the Kelvin recipient is stored as %q (%v), want one row with no email", emails, err)
+		}
+		mine, err := st.MyActiveSurveys(ctx, "kate@example.com", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range mine {
+			if m.SurveyName != "Kate's own survey" {
+				t.Errorf("kate sees %q", m.SurveyName)
+			}
+		}
+		if len(mine) != 1 {
+			t.Errorf("kate sees %d surveys, want her own only", len(mine))
+		}
+	})
+}

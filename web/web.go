@@ -221,8 +221,12 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// normalizeEmail matches how the sync stores emails: trimmed and lower-cased.
-func normalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
+// normalizeEmail matches how the sync stores emails (store.NormalizeEmail):
+// trimmed, ASCII lower-cased; "" for an address that is not ASCII.
+func normalizeEmail(e string) string {
+	n, _ := store.NormalizeEmail(e)
+	return n
+}
 
 func validEmail(e string) bool {
 	if len(e) < 3 || len(e) > 320 || strings.Count(e, "@") != 1 || e[0] == '@' || e[len(e)-1] == '@' {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -714,6 +715,19 @@ func TestComposeTrialStartsInOrderWithAValidConfiguration(t *testing.T) {
 		if !strings.HasPrefix(p, "127.0.0.1:") {
 			t.Errorf("serve publishes %q beyond loopback; header sign-in must stay local", p)
 		}
+	}
+	// Header mode with nothing in front: only the network's gateway (where
+	// published requests come from) may name the user, not every private
+	// address, which includes the other containers (issue 18).
+	gateway := ""
+	for _, c := range digList(c, "networks", "default", "ipam", "config") {
+		gateway = digString(c, "gateway")
+	}
+	if gateway == "" {
+		t.Fatal("the compose network's gateway is not pinned, so it cannot be the only trusted peer")
+	}
+	if want := []netip.Prefix{netip.MustParsePrefix(gateway + "/32")}; !slices.Equal(cfg.TrustedProxies, want) {
+		t.Errorf("serve trusts %v, want only the gateway %v", cfg.TrustedProxies, want)
 	}
 }
 
