@@ -230,13 +230,18 @@ func addInvitation(t testing.TB, q *qsim, email, name string) qualtricssim.Distr
 }
 
 // TestNoSecretInServeOutputOrMetrics runs the real `microapps serve` binary:
-// its own middleware, access log and metrics registry only exist there.
+// its own middleware, access log and metrics registry only exist there. It
+// serves /metrics on MICROAPPS_METRICS_ADDR, as the Kubernetes manifests do,
+// and checks the public listener does not.
 func TestNoSecretInServeOutputOrMetrics(t *testing.T) {
 	t.Parallel()
 	q := newSim(t, simOptions{seed: 6, spec: qualtricssim.Spec{Surveys: 3, Recipients: 60}})
 	dbURL := storetest.NewMigrated(t)
 	_, rawKeys := newKeyring(t)
-	p := startServe(t, serveEnv(dbURL, rawKeys, 2))
+	env := serveEnv(dbURL, rawKeys, 2)
+	metricsBase := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	env["MICROAPPS_METRICS_ADDR"] = strings.TrimPrefix(metricsBase, "http://")
+	p := startServe(t, env)
 	p.waitReady(30 * time.Second)
 	in := createThroughAPI(t, p.base, map[string]any{"name": "Sales", "baseUrl": q.baseURL(), "token": q.token,
 		"logging": map[string]any{"enabled": true}})
@@ -249,9 +254,19 @@ func TestNoSecretInServeOutputOrMetrics(t *testing.T) {
 	if run, _ := syncThroughAPI(t, p.base, in.ID, "incremental", 2*time.Minute); run.Status != "failed" {
 		t.Fatalf("sync with a revoked token: %s", run.Status)
 	}
-	metrics := call(t, nil, "GET", p.base+"/metrics", nil, "")
-	if metrics.status != http.StatusOK || !strings.Contains(string(metrics.body), "microapps_") {
-		t.Fatalf("GET /metrics: %d\n%.500s", metrics.status, metrics.body)
+	// Issue 18, item 6: with MICROAPPS_METRICS_ADDR, /metrics (integration
+	// ids, queue depths, routes) is on that listener only, not the public one.
+	metrics := call(t, nil, "GET", metricsBase+"/metrics", nil, "")
+	if metrics.status != http.StatusOK || !strings.Contains(string(metrics.body), "microapps_") || !strings.Contains(string(metrics.body), in.ID) {
+		t.Fatalf("GET /metrics on the metrics listener: %d\n%.500s", metrics.status, metrics.body)
+	}
+	if public := call(t, nil, "GET", p.base+"/metrics", nil, ""); public.status != http.StatusNotFound || strings.Contains(string(public.body), in.ID) {
+		t.Errorf("GET /metrics on the public listener: %d\n%.300s", public.status, public.body)
+	}
+	for _, path := range []string{"/", "/readyz", "/api/v1/integrations"} {
+		if r := call(t, nil, "GET", metricsBase+path, nil, adminToken); r.status != http.StatusNotFound {
+			t.Errorf("the metrics listener serves %s: %d", path, r.status)
+		}
 	}
 	p.stop()
 	out := p.logs()

@@ -31,6 +31,7 @@ type envVar struct {
 var envVars = []envVar{
 	{Name: "MICROAPPS_DATABASE_URL", Default: "postgres://postgres@localhost:5432/microapps?sslmode=disable", Secret: true},
 	{Name: "MICROAPPS_HTTP_ADDR", Default: ":8080"},
+	{Name: "MICROAPPS_METRICS_ADDR"},
 	{Name: "MICROAPPS_PUBLIC_URL", Default: "http://localhost:8080"},
 	{Name: "MICROAPPS_ADMIN_TOKENS", Secret: true},
 	{Name: "MICROAPPS_ENCRYPTION_KEYS", Secret: true},
@@ -79,6 +80,7 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 	c := &config{replica.Options{
 		DatabaseURL:      get("MICROAPPS_DATABASE_URL"),
 		HTTPAddr:         get("MICROAPPS_HTTP_ADDR"),
+		MetricsAddr:      get("MICROAPPS_METRICS_ADDR"),
 		AuthMode:         get("MICROAPPS_AUTH_MODE"),
 		AuthHeader:       get("MICROAPPS_AUTH_HEADER"),
 		OIDCIssuer:       get("MICROAPPS_OIDC_ISSUER"),
@@ -104,6 +106,16 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 		bad("MICROAPPS_HTTP_ADDR", "%v", err)
 	} else if port < 0 || port > 65535 {
 		bad("MICROAPPS_HTTP_ADDR", "port %d is out of range", port)
+	}
+
+	if c.MetricsAddr != "" {
+		if _, port, err := splitAddr(c.MetricsAddr); err != nil {
+			bad("MICROAPPS_METRICS_ADDR", "%v", err)
+		} else if port < 0 || port > 65535 {
+			bad("MICROAPPS_METRICS_ADDR", "port %d is out of range", port)
+		} else if c.MetricsAddr == c.HTTPAddr {
+			bad("MICROAPPS_METRICS_ADDR", "must differ from MICROAPPS_HTTP_ADDR (leave it empty to serve /metrics there)")
+		}
 	}
 
 	if u, err := url.Parse(get("MICROAPPS_PUBLIC_URL")); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -246,6 +258,7 @@ func (c *config) logFields() []zap.Field {
 	fields := []zap.Field{
 		zap.String("databaseURL", redacted(c.DatabaseURL)),
 		zap.String("httpAddr", c.HTTPAddr),
+		zap.String("metricsAddr", c.MetricsAddr),
 		zap.Int("adminTokens", len(c.AdminTokens)),
 		zap.String("authMode", c.AuthMode),
 		zap.Int("workers", c.Workers),

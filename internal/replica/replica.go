@@ -49,7 +49,11 @@ type Options struct {
 	// kill its sessions, keep their own handle on it.
 	Store *store.Store
 
-	HTTPAddr              string   // where Serve listens, e.g. ":8080"
+	HTTPAddr string // where Serve listens, e.g. ":8080"
+	// MetricsAddr, when set, is a separate listener for /metrics, which is
+	// then not on HTTPAddr: integration ids, queue depths and routes are
+	// for the scraper, not for whoever reaches the public port.
+	MetricsAddr           string
 	PublicURL             *url.URL // how users and Qualtrics reach this service
 	AdminTokens           []string
 	Keyring               *seal.Keyring
@@ -320,16 +324,35 @@ func (a *Replica) Serve(ctx context.Context, ready chan<- string) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          zap.NewStdLog(a.log.Named("http")),
 	}
+	var (
+		metricsSrv *http.Server
+		mln        net.Listener
+	)
+	if a.opts.MetricsAddr != "" {
+		if mln, err = net.Listen("tcp", a.opts.MetricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s for metrics: %w", a.opts.MetricsAddr, err)
+		}
+		metricsSrv = &http.Server{Handler: a.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, ErrorLog: zap.NewStdLog(a.log.Named("http"))}
+	}
 	riverCtx, stopRiver := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRiver()
 	if a.opts.Workers > 0 {
 		if err := a.river.Start(riverCtx); err != nil {
 			ln.Close()
+			if mln != nil {
+				mln.Close()
+			}
 			return fmt.Errorf("river: start: %w", err)
 		}
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if metricsSrv != nil {
+		go func() { errc <- metricsSrv.Serve(mln) }()
+		a.log.Info("metrics listening", zap.String("addr", mln.Addr().String()))
+	}
 	a.log.Info("listening", zap.String("addr", ln.Addr().String()), zap.Int("workers", a.opts.Workers))
 	if ready != nil {
 		ready <- ln.Addr().String()
@@ -347,6 +370,10 @@ func (a *Replica) Serve(ctx context.Context, ready chan<- string) error {
 	var errs []error
 	if err := srv.Shutdown(shutCtx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	if metricsSrv != nil {
+		// Scraped until the very end; it holds no request worth draining.
+		_ = metricsSrv.Close()
 	}
 	if a.opts.Workers > 0 {
 		if err := a.river.Stop(shutCtx); err != nil {
@@ -366,7 +393,9 @@ func (a *Replica) Routes() http.Handler {
 	r := chi.NewRouter()
 	// observe sits outside recoverer so a panic is logged and counted as the 500 it becomes.
 	r.Use(requestID, observe(a.log, a.metrics), recoverer(a.log))
-	r.Method(http.MethodGet, "/metrics", metricsHandler(a.registry, a.log))
+	if a.opts.MetricsAddr == "" {
+		r.Method(http.MethodGet, "/metrics", metricsHandler(a.registry, a.log))
+	}
 	r.Get("/livez", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -390,6 +419,13 @@ func (a *Replica) Routes() http.Handler {
 		},
 	}))
 	return r
+}
+
+// MetricsHandler serves /metrics alone, as the MetricsAddr listener does.
+func (a *Replica) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metricsHandler(a.registry, a.log))
+	return mux
 }
 
 // syncs is the sync control the admin API uses.
