@@ -68,20 +68,48 @@ func writeStatus(w http.ResponseWriter, status int, outcome string) {
 func (s *Service) receive(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	integrationID := strings.ToLower(r.PathValue("integrationId"))
-	log := s.log.With(zap.String("integrationId", integrationID))
+	log := s.log.With(zap.String("integrationId", truncate(integrationID, 40)))
 	unauthorized := func(reason string) {
-		log.Warn("event callback rejected", zap.String("reason", reason), zap.String("remoteAddr", r.RemoteAddr))
+		// Rejections are the unauthenticated caller's to multiply: the
+		// warnings are rate-limited, and what they quote is bounded.
+		if s.rejectLog.Allow() {
+			log.Warn("event callback rejected", zap.String("reason", reason), zap.String("remoteAddr", truncate(r.RemoteAddr, 64)))
+		}
 		writeProblem(w, http.StatusUnauthorized, "unauthorized", "Unauthorized",
 			"The callback is not signed with this integration's key.")
 	}
-	if !store.ValidUUID(integrationID) {
-		unauthorized("not an integration id")
-		return
-	}
-	if !s.limiter(integrationID).Allow() {
+	tooMany := func() {
 		w.Header().Set("Retry-After", "1")
 		writeProblem(w, http.StatusTooManyRequests, "rate-limited", "Too many requests",
 			"Too many callbacks for this integration; retry later.")
+	}
+	// One budget for every id that is not a receiving integration, spent
+	// before any log line or query: a flood of made-up ids gets 429s, costs
+	// at most a query per token, and leaves the real integrations' budgets
+	// alone.
+	v := receivingNo
+	if !store.ValidUUID(integrationID) {
+		if !s.strangers.Allow() {
+			v = receivingLimited
+		}
+	} else {
+		var err error
+		if v, err = s.receiving(ctx, integrationID); err != nil {
+			log.Error("event callback: read the integrations receiving events", zap.Error(err))
+			writeProblem(w, http.StatusInternalServerError, "internal", "Internal error", "The callback could not be stored; retry later.")
+			return
+		}
+	}
+	switch v {
+	case receivingLimited:
+		tooMany()
+		return
+	case receivingNo:
+		unauthorized("unknown integration or events disabled")
+		return
+	}
+	if !s.limiter(integrationID).Allow() {
+		tooMany()
 		return
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
@@ -272,6 +300,14 @@ func parseEvent(integrationID, topic, msg, brandID string, now time.Time) (ev st
 		}
 	}
 	return ev, ""
+}
+
+// truncate bounds text quoted in a log line to n bytes (and valid UTF-8).
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
 type topicKind string

@@ -17,6 +17,8 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/microapps/microapps/api"
 	"github.com/microapps/microapps/events"
@@ -668,4 +670,109 @@ func TestHeaderSignInTrustsOneValueAndOneSpelling(t *testing.T) {
 			t.Errorf("kate sees %d surveys, want her own only", len(mine))
 		}
 	})
+}
+
+// countingEventsStore counts the queries the callback receiver makes to
+// decide whether an id is an integration receiving events.
+type countingEventsStore struct {
+	*store.Store
+	lookups atomic.Int64
+}
+
+func (c *countingEventsStore) GetEventsKey(ctx context.Context, id string) (store.EventsKey, error) {
+	c.lookups.Add(1)
+	return c.Store.GetEventsKey(ctx, id)
+}
+
+func (c *countingEventsStore) EventsReceivingIntegrationIDs(ctx context.Context) ([]string, error) {
+	c.lookups.Add(1)
+	return c.Store.EventsReceivingIntegrationIDs(ctx)
+}
+
+// TestCallbackFloodCostsNeitherLogsNorQueries (issue 18, item 9): 3,000
+// unauthenticated callbacks to /hooks/qualtrics/{id} with made-up ids
+// (malformed, 5,000 characters long, and well-formed random UUIDs) write a
+// bounded number of log lines, each short, make a bounded number of
+// queries, and do not spend the budget of a real integration, whose signed
+// callback is accepted in the middle of the flood.
+func TestCallbackFloodCostsNeitherLogsNorQueries(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := storetest.New(t)
+	kr, _ := newKeyring(t)
+	id := newUUID()
+	const sharedKey = "flood-shared-key-0123456789abcdef"
+	keyID, sealed, err := seal.SealSecret(kr, seal.EventsKey, id, []byte(sharedKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Pool().Exec(ctx, `INSERT INTO integrations (id, name, functional_group, base_url, secret_sealed, secret_key_id, status, events_enabled, events_key_id, events_key_sealed)
+		VALUES ($1, 'Events', 'Events', 'https://iad1.qualtrics.com/API/v3/', '\x00', 'k1', 'active', true, $2, $3)`, id, keyID, sealed); err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zapcore.DebugLevel)
+	counting := &countingEventsStore{Store: st}
+	svc, err := events.New(events.Options{Store: counting, Keyring: kr, Log: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := svc.Receiver()
+	post := func(target, topic, msg, mac string) int {
+		form := url.Values{"Topic": {topic}, "MSG": {msg}, "HMAC": {mac}}
+		req := httptest.NewRequest(http.MethodPost, target, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	legit := func() int {
+		msg := fmt.Sprintf(`{"SurveyID":"SV_f","ResponseID":"R_%d","RecipientID":"CID_f","DistributionID":"EMD_f","CompletedDate":%q,"Status":"Complete"}`,
+			time.Now().UnixNano(), time.Now().UTC().Format(time.RFC3339))
+		return post("/hooks/qualtrics/"+id, "surveyengine.completedResponse.SV_f", msg, qualtricssim.SignEvent(sharedKey, []byte(msg)))
+	}
+	if code := legit(); code != http.StatusAccepted {
+		t.Fatalf("the real integration before the flood: %d", code)
+	}
+	before := counting.lookups.Load()
+	start := time.Now()
+	statuses := map[int]int{}
+	long := strings.Repeat("x", 5000)
+	for i := range 3000 {
+		var target string
+		switch i % 3 {
+		case 0:
+			target = "/hooks/qualtrics/not-an-id-" + fmt.Sprint(i)
+		case 1:
+			target = "/hooks/qualtrics/" + long
+		default:
+			target = "/hooks/qualtrics/" + newUUID()
+		}
+		statuses[post(target, "surveyengine.completedResponse.SV_f", `{}`, strings.Repeat("0", 128))]++
+		if i == 1500 {
+			if code := legit(); code != http.StatusAccepted {
+				t.Errorf("the real integration in the middle of the flood: %d", code)
+			}
+		}
+	}
+	elapsed := time.Since(start)
+	queries := counting.lookups.Load() - before
+	rejected := logs.FilterMessage("event callback rejected").All()
+	t.Logf("3,000 made-up callbacks in %v: statuses %v, %d queries, %d rejection log lines", elapsed.Round(time.Millisecond), statuses, queries, len(rejected))
+	if statuses[http.StatusAccepted] != 0 || statuses[http.StatusUnauthorized]+statuses[http.StatusTooManyRequests] != 3000 {
+		t.Errorf("statuses %v, want only 401 and 429", statuses)
+	}
+	// The strangers' budget: a burst of 100, then 20 a second.
+	if limit := int64(100 + 20*elapsed.Seconds() + 2); queries > limit {
+		t.Errorf("%d queries for made-up ids, want at most %d", queries, limit)
+	}
+	if limit := 10 + int(elapsed.Seconds()) + 1; len(rejected) > limit {
+		t.Errorf("%d rejection log lines, want at most %d", len(rejected), limit)
+	}
+	for _, e := range logs.All() {
+		for k, v := range e.ContextMap() {
+			if s, ok := v.(string); ok && len(s) > 100 {
+				t.Errorf("a log line quotes %d characters in %s", len(s), k)
+			}
+		}
+	}
 }

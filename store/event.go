@@ -30,6 +30,17 @@ func (s *Store) GetEventsKey(ctx context.Context, integrationID string) (EventsK
 	return k, mapErr("get events key", err)
 }
 
+// EventsReceivingIntegrationIDs lists the integrations that accept event
+// callbacks: events enabled and a shared key stored.
+func (s *Store) EventsReceivingIntegrationIDs(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM integrations WHERE events_enabled AND events_key_sealed IS NOT NULL`)
+	if err != nil {
+		return nil, mapErr("events receiving integrations", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return ids, mapErr("events receiving integrations", err)
+}
+
 // SetEventsKeyIfMissing stores a sealed shared key unless the integration
 // already has one, and returns the key that is stored: two replicas creating a
 // key at once agree on the first.
