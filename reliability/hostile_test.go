@@ -776,3 +776,56 @@ func TestCallbackFloodCostsNeitherLogsNorQueries(t *testing.T) {
 		}
 	}
 }
+
+// TestFormPostsAreSmallAndURLEncoded (issue 18, item 10): the pages' POST
+// routes read at most 16 KiB of url-encoded form. A 5 MB multipart body to
+// POST /lang got 303 before, having been read whole.
+func TestFormPostsAreSmallAndURLEncoded(t *testing.T) {
+	t.Parallel()
+	st := storetest.New(t)
+	srv, err := web.New(web.Options{Store: st, AuthMode: web.AuthDev, AllowDevAuth: true, DevUsers: []string{"ann@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var multipartBody strings.Builder
+	multipartBody.WriteString("--b\r\nContent-Disposition: form-data; name=\"lang\"\r\n\r\nfr\r\n--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x\"\r\n\r\n")
+	multipartBody.WriteString(strings.Repeat("A", 5<<20))
+	multipartBody.WriteString("\r\n--b--\r\n")
+	big := "lang=fr&pad=" + strings.Repeat("a", 20<<10)
+	for _, tc := range []struct {
+		name, path, ctype string
+		body              io.Reader
+		want              int
+	}{
+		{"a 5 MB multipart body to /lang", "/lang", "multipart/form-data; boundary=b", strings.NewReader(multipartBody.String()), http.StatusRequestEntityTooLarge},
+		{"a small multipart body to /lang", "/lang", "multipart/form-data; boundary=b", strings.NewReader("--b\r\nContent-Disposition: form-data; name=\"lang\"\r\n\r\nfr\r\n--b--\r\n"), http.StatusUnsupportedMediaType},
+		{"a 20 KiB form to /lang", "/lang", "application/x-www-form-urlencoded", strings.NewReader(big), http.StatusRequestEntityTooLarge},
+		{"a 20 KiB form without a length (chunked)", "/lang", "application/x-www-form-urlencoded", io.MultiReader(strings.NewReader(big)), http.StatusRequestEntityTooLarge},
+		{"a 20 KiB form to /signin/dev", "/signin/dev", "application/x-www-form-urlencoded", strings.NewReader("email=ann%40example.com&" + big), http.StatusRequestEntityTooLarge},
+		{"a 20 KiB form to /notifications/read", "/notifications/read", "application/x-www-form-urlencoded", strings.NewReader(big), http.StatusRequestEntityTooLarge},
+		{"JSON to /signout", "/signout", "application/json", strings.NewReader(`{}`), http.StatusUnsupportedMediaType},
+		{"a small form to /lang", "/lang", "application/x-www-form-urlencoded", strings.NewReader("lang=fr&next=%2Fnotifications"), http.StatusSeeOther},
+	} {
+		req, err := http.NewRequest(http.MethodPost, ts.URL+tc.path, tc.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", tc.ctype)
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			// The server may close the connection on a body it refuses to read.
+			t.Logf("%s: %v", tc.name, err)
+			if tc.want == http.StatusSeeOther {
+				t.Errorf("%s: %v", tc.name, err)
+			}
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, resp.StatusCode, tc.want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -200,8 +201,46 @@ func (s *Server) buildHandler() http.Handler {
 	}
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(s.forbidden))
-	h = cop.Handler(h)
+	h = cop.Handler(limitForms(h))
 	return securityHeaders(h)
+}
+
+// maxFormBody bounds the body of the pages' forms: a language, a
+// notification id, a sign-in email and a next path fit many times over.
+const maxFormBody = 16 << 10
+
+// limitForms reads the body of every request that may carry one as a small
+// url-encoded form, before the handler: larger bodies get 413, multipart and
+// other media types 415, an unreadable form 400. The handlers' PostFormValue
+// would otherwise read a 5 MB multipart body and carry on as if it were empty.
+func limitForms(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.ContentLength > maxFormBody {
+			http.Error(w, "Request body too large.", http.StatusRequestEntityTooLarge)
+			return
+		}
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/x-www-form-urlencoded" {
+				http.Error(w, "Forms are accepted as application/x-www-form-urlencoded only.", http.StatusUnsupportedMediaType)
+				return
+			}
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+		if err := r.ParseForm(); err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				http.Error(w, "Request body too large.", http.StatusRequestEntityTooLarge)
+				return
+			}
+			http.Error(w, "The form could not be read.", http.StatusBadRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // securityHeaders sets a strict policy on every response: no inline script or
