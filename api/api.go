@@ -111,6 +111,7 @@ func New(opts Options) http.Handler {
 	}
 
 	r := chi.NewRouter()
+	r.Use(nosniff)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { h.fail(w, r, errNotFound("This route")) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, &apiError{status: http.StatusMethodNotAllowed, kind: "method-not-allowed", title: "Method not allowed",
@@ -139,6 +140,15 @@ func New(opts Options) http.Handler {
 		r.Get("/audit-events", h.wrap(h.listAuditEvents))
 	})
 	return r
+}
+
+// nosniff keeps every answer of the API (JSON, problems, the YAML spec) from
+// being sniffed into something a browser would render.
+func nosniff(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
 }
 
 type actorKey struct{}

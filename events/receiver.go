@@ -50,6 +50,7 @@ type problem struct {
 
 func writeProblem(w http.ResponseWriter, status int, kind, title, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(problem{Type: "/problems/" + kind, Title: title, Status: status, Detail: detail})
@@ -57,6 +58,7 @@ func writeProblem(w http.ResponseWriter, status int, kind, title, detail string)
 
 func writeStatus(w http.ResponseWriter, status int, outcome string) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]string{"status": outcome})

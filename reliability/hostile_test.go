@@ -829,3 +829,102 @@ func TestFormPostsAreSmallAndURLEncoded(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPSDeploymentsPinTransportAndCookies (issue 18, item 13): with an
+// https MICROAPPS_PUBLIC_URL every answer carries Strict-Transport-Security,
+// the cookies are "__Host-" cookies (Secure, path /, no Domain: a sibling
+// subdomain or a plain-http page cannot plant them), and every answer, the
+// API's JSON included, carries nosniff. Over http there is no HSTS.
+func TestHTTPSDeploymentsPinTransportAndCookies(t *testing.T) {
+	t.Parallel()
+	st := storetest.New(t)
+	kr, _ := newKeyring(t)
+	public, _ := url.Parse("https://surveys.example.com")
+	secure := newStack(t, st, kr, stackOptions{publicURL: public})
+	plain := newStack(t, st, kr, stackOptions{})
+	type probe struct{ method, path, bearer, user string }
+	probes := []probe{
+		{"GET", "/", "", "ann@example.com"},
+		{"GET", "/api/v1/me/surveys", "", "ann@example.com"},
+		{"GET", "/api/v1/integrations", adminToken, ""},
+		{"GET", "/api/v1/integrations/" + newUUID(), adminToken, ""},
+		{"GET", "/api/v1/openapi.yaml", "", ""},
+		{"POST", "/hooks/qualtrics/" + newUUID(), "", ""},
+		{"GET", "/readyz", "", ""},
+		{"GET", "/no-such-page", "", ""},
+	}
+	do := func(s *stack, p probe) http.Header {
+		req := httptest.NewRequest(p.method, p.path, nil)
+		req.RemoteAddr = "127.0.0.1:40000"
+		if p.bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+p.bearer)
+		}
+		if p.user != "" {
+			req.Header.Set("X-Forwarded-Email", p.user)
+		}
+		rec := httptest.NewRecorder()
+		s.handler.ServeHTTP(rec, req)
+		return rec.Header()
+	}
+	for _, p := range probes {
+		h := do(secure, p)
+		if got := h.Get("Strict-Transport-Security"); !strings.HasPrefix(got, "max-age=") || got == "max-age=0" {
+			t.Errorf("https %s %s: Strict-Transport-Security %q", p.method, p.path, got)
+		}
+		if got := h.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("https %s %s (%s): X-Content-Type-Options %q", p.method, p.path, h.Get("Content-Type"), got)
+		}
+		h = do(plain, p)
+		if got := h.Get("Strict-Transport-Security"); got != "" {
+			t.Errorf("http %s %s: Strict-Transport-Security %q", p.method, p.path, got)
+		}
+		if got := h.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("http %s %s (%s): X-Content-Type-Options %q", p.method, p.path, h.Get("Content-Type"), got)
+		}
+	}
+
+	t.Run("the session and language cookies are __Host- cookies over https", func(t *testing.T) {
+		for _, tc := range []struct {
+			public *url.URL
+			prefix string
+		}{{public, "__Host-"}, {nil, ""}} {
+			srv, err := web.New(web.Options{Store: st, AuthMode: web.AuthDev, AllowDevAuth: true, DevUsers: []string{"ann@example.com"}, PublicURL: tc.public})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := srv.Handler()
+			cookies := map[string]*http.Cookie{}
+			for _, form := range []url.Values{{"email": {"ann@example.com"}}, {"lang": {"fr"}}} {
+				path := "/signin/dev"
+				if form.Has("lang") {
+					path = "/lang"
+				}
+				req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				for _, c := range rec.Result().Cookies() {
+					cookies[c.Name] = c
+				}
+			}
+			for _, name := range []string{"microapps_session", "microapps_lang"} {
+				c := cookies[tc.prefix+name]
+				if c == nil {
+					t.Errorf("public URL %v: no cookie %s%s among %v", tc.public, tc.prefix, name, cookies)
+					continue
+				}
+				if tc.prefix != "" && (!c.Secure || c.Path != "/" || c.Domain != "") {
+					t.Errorf("%s: Secure %v, Path %q, Domain %q; a __Host- cookie needs Secure, / and no Domain", c.Name, c.Secure, c.Path, c.Domain)
+				}
+			}
+			// The prefixed language cookie is the one read back.
+			req := httptest.NewRequest(http.MethodGet, "/signin", nil)
+			req.AddCookie(&http.Cookie{Name: tc.prefix + "microapps_lang", Value: "fr"})
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if !strings.Contains(rec.Body.String(), `lang="fr"`) {
+				t.Errorf("public URL %v: the %smicroapps_lang cookie is not read back", tc.public, tc.prefix)
+			}
+		}
+	})
+}

@@ -160,15 +160,30 @@ func (s *Server) newSessions() *scs.SessionManager {
 	}
 	sm.Lifetime = 12 * time.Hour
 	sm.IdleTimeout = 4 * time.Hour
-	sm.Cookie.Name = "microapps_session"
+	sm.Cookie.Name = s.cookieName("microapps_session")
+	sm.Cookie.Path = "/"
+	sm.Cookie.Domain = ""
 	sm.Cookie.HttpOnly = true
 	sm.Cookie.SameSite = http.SameSiteLaxMode // the IdP's redirect back is a top-level GET
-	sm.Cookie.Secure = s.opts.PublicURL != nil && s.opts.PublicURL.Scheme == "https"
+	sm.Cookie.Secure = s.https()
 	sm.Cookie.Persist = false
 	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
 		s.serverError(w, r, fmt.Errorf("session: %w", err))
 	}
 	return sm
+}
+
+// https says the service is reached over https (MICROAPPS_PUBLIC_URL).
+func (s *Server) https() bool { return s.opts.PublicURL != nil && s.opts.PublicURL.Scheme == "https" }
+
+// cookieName is name with the "__Host-" prefix over https: browsers then
+// accept the cookie only if it is Secure, for "/" and without a Domain, so a
+// sibling subdomain or a plain-http page cannot plant or overwrite it.
+func (s *Server) cookieName(name string) string {
+	if s.https() {
+		return "__Host-" + name
+	}
+	return name
 }
 
 // Handler serves every page, the sign-in routes and the static assets. It
@@ -202,7 +217,7 @@ func (s *Server) buildHandler() http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(s.forbidden))
 	h = cop.Handler(limitForms(h))
-	return securityHeaders(h)
+	return securityHeaders(h, s.https())
 }
 
 // maxFormBody bounds the body of the pages' forms: a language, a
@@ -243,9 +258,14 @@ func limitForms(next http.Handler) http.Handler {
 	})
 }
 
+// HSTS is the Strict-Transport-Security value sent when the service is
+// reached over https: a year, this host only (subdomains may be other
+// services).
+const HSTS = "max-age=31536000"
+
 // securityHeaders sets a strict policy on every response: no inline script or
 // style, no framing, nothing loaded from another origin.
-func securityHeaders(next http.Handler) http.Handler {
+func securityHeaders(next http.Handler, https bool) http.Handler {
 	const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 		"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -256,6 +276,9 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		if https {
+			h.Set("Strict-Transport-Security", HSTS)
+		}
 		next.ServeHTTP(w, r)
 	})
 }

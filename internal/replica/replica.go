@@ -392,7 +392,7 @@ func (a *Replica) Serve(ctx context.Context, ready chan<- string) error {
 func (a *Replica) Routes() http.Handler {
 	r := chi.NewRouter()
 	// observe sits outside recoverer so a panic is logged and counted as the 500 it becomes.
-	r.Use(requestID, observe(a.log, a.metrics), recoverer(a.log))
+	r.Use(requestID, transportHeaders(a.opts.PublicURL != nil && a.opts.PublicURL.Scheme == "https"), observe(a.log, a.metrics), recoverer(a.log))
 	if a.opts.MetricsAddr == "" {
 		r.Method(http.MethodGet, "/metrics", metricsHandler(a.registry, a.log))
 	}
