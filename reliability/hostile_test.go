@@ -219,6 +219,16 @@ func TestHostileTextIsRenderedSafely(t *testing.T) {
 	})
 }
 
+// loopbackCanary is a server on loopback that must never be reached; it
+// counts the requests it gets.
+func loopbackCanary(t testing.TB) (srv *httptest.Server, port string, hits *atomic.Int64) {
+	t.Helper()
+	hits = &atomic.Int64{}
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	t.Cleanup(srv.Close)
+	return srv, srv.URL[strings.LastIndex(srv.URL, ":")+1:], hits
+}
+
 // TestBaseURLsCannotReachInternalAddresses registers integrations through the
 // admin API with base URLs aimed at internal addresses and checks each is
 // refused before any call leaves, or (for a redirect off the host) that the
@@ -229,10 +239,7 @@ func TestBaseURLsCannotReachInternalAddresses(t *testing.T) {
 	kr, _ := newKeyring(t)
 	// A canary on loopback that must never be reached, and a "Qualtrics" on
 	// an allowed host that redirects there.
-	var canaryHits atomic.Int64
-	canary := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { canaryHits.Add(1) }))
-	defer canary.Close()
-	canaryPort := canary.URL[strings.LastIndex(canary.URL, ":")+1:]
+	_, canaryPort, canaryHits := loopbackCanary(t)
 	q := newSim(t, simOptions{spec: qualtricssim.Spec{Surveys: 1, Recipients: 5}})
 	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "http://localhost:"+canaryPort+r.URL.Path, http.StatusFound)
@@ -344,10 +351,7 @@ func TestWebhooksCannotReachInternalAddresses(t *testing.T) {
 	ctx := context.Background()
 	st := storetest.New(t)
 	kr, _ := newKeyring(t)
-	var canaryHits atomic.Int64
-	canary := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { canaryHits.Add(1) }))
-	defer canary.Close()
-	canaryPort := canary.URL[strings.LastIndex(canary.URL, ":")+1:]
+	canary, canaryPort, canaryHits := loopbackCanary(t)
 
 	h := api.New(api.Options{Store: st, Keyring: kr, AdminTokens: []string{adminToken}, Log: zap.NewNop(),
 		SealWebhookSecret: func(id, secret string) (string, []byte, error) { return notify.SealWebhookSecret(kr, id, secret) }})
@@ -537,6 +541,17 @@ func TestSignedEventsCannotBeReplayedUnderAnotherTopic(t *testing.T) {
 	}
 }
 
+// devPages serves the pages in dev sign-in mode, ann@example.com its one user.
+func devPages(t testing.TB, public *url.URL) *web.Server {
+	t.Helper()
+	srv, err := web.New(web.Options{Store: storetest.New(t), AuthMode: web.AuthDev, AllowDevAuth: true,
+		DevUsers: []string{"ann@example.com"}, PublicURL: public})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
 // TestRedirectTargetsStayOnThisSite (issue 18, item 3): the next parameter of
 // the dev sign-in, of the language switch, and of GET /signin (stored for
 // after the identity provider, or put in the sign-in form) never sends the
@@ -544,11 +559,7 @@ func TestSignedEventsCannotBeReplayedUnderAnotherTopic(t *testing.T) {
 // "\" as "/", so "/<TAB>/evil.example" is "//evil.example".
 func TestRedirectTargetsStayOnThisSite(t *testing.T) {
 	t.Parallel()
-	st := storetest.New(t)
-	srv, err := web.New(web.Options{Store: st, AuthMode: web.AuthDev, AllowDevAuth: true, DevUsers: []string{"ann@example.com"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := devPages(t, nil)
 	h := srv.Handler()
 	hostile := []string{
 		"/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "/\x00/evil.example", "/\x7f/evil.example", "/\x1f/evil.example",
@@ -782,11 +793,7 @@ func TestCallbackFloodCostsNeitherLogsNorQueries(t *testing.T) {
 // POST /lang got 303 before, having been read whole.
 func TestFormPostsAreSmallAndURLEncoded(t *testing.T) {
 	t.Parallel()
-	st := storetest.New(t)
-	srv, err := web.New(web.Options{Store: st, AuthMode: web.AuthDev, AllowDevAuth: true, DevUsers: []string{"ann@example.com"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := devPages(t, nil)
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -888,11 +895,7 @@ func TestHTTPSDeploymentsPinTransportAndCookies(t *testing.T) {
 			public *url.URL
 			prefix string
 		}{{public, "__Host-"}, {nil, ""}} {
-			srv, err := web.New(web.Options{Store: st, AuthMode: web.AuthDev, AllowDevAuth: true, DevUsers: []string{"ann@example.com"}, PublicURL: tc.public})
-			if err != nil {
-				t.Fatal(err)
-			}
-			h := srv.Handler()
+			h := devPages(t, tc.public).Handler()
 			cookies := map[string]*http.Cookie{}
 			for _, form := range []url.Values{{"email": {"ann@example.com"}}, {"lang": {"fr"}}} {
 				path := "/signin/dev"
