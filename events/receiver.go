@@ -289,15 +289,21 @@ func parseEvent(integrationID, topic, msg, brandID string, now time.Time) (ev st
 		return ev, "no recipient or distribution"
 	}
 	if occurred == nil {
-		// Without a date an old MSG cannot be told from a new one once its
-		// first copy is purged; Qualtrics always sends one.
+		// Without a date a MSG cannot be told from its replay, ever: an
+		// undated control-panel MSG is the same bytes for every
+		// (de)activation of the survey, under either topic. Qualtrics
+		// documents CompletedDate on every callback; the sync catches up
+		// with whatever an ignored event would have said.
 		return ev, "no CompletedDate"
 	}
 	if ev.ResponseID == "" {
 		// The dedupe key needs something that identifies the event (see the migration).
-		if kind == kindSurvey {
+		// Every stored event is dated (above), so two (de)activations of a
+		// survey differ by date and neither is a "duplicate" of the other.
+		switch {
+		case kind == kindSurvey:
 			ev.ResponseID = noResponsePrefix + surveyID + "@" + string(m.CompletedDate)
-		} else {
+		default:
 			ev.ResponseID = noResponsePrefix + ev.DistributionID + "/" + ev.RecipientID
 		}
 	}
