@@ -154,7 +154,7 @@ func (s *Service) receive(w http.ResponseWriter, r *http.Request) {
 		ignore = "CompletedDate is older than 48 hours"
 	}
 	if ignore != "" {
-		log.Info("event callback ignored", zap.String("reason", ignore), zap.String("topic", topic))
+		log.Info("event callback ignored", zap.String("reason", ignore), zap.String("topic", truncate(topic, 100)))
 		writeStatus(w, http.StatusOK, "ignored")
 		return
 	}
