@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/microapps/microapps/qualtrics"
+	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 )
 
@@ -489,7 +490,7 @@ func (h *handler) seal(id string, cred credentialChange, in *store.Integration) 
 	if cred.method == "oauth" {
 		secret = cred.oauth.ClientSecret
 	}
-	keyID, sealed, err := h.Keyring.Seal([]byte(secret), []byte(id))
+	keyID, sealed, err := seal.SealSecret(h.Keyring, seal.Credential, id, []byte(secret))
 	if err != nil {
 		return err
 	}
@@ -706,7 +707,7 @@ func cloneMap(m map[string]string) map[string]string {
 }
 
 func (h *handler) storedCredential(in store.Integration) (credentialChange, error) {
-	plain, err := h.Keyring.Open(in.SecretKeyID, in.SecretSealed, []byte(in.ID))
+	plain, err := seal.OpenCredential(h.Keyring, in.ID, in.SecretKeyID, in.SecretSealed)
 	if err != nil {
 		return credentialChange{}, fmt.Errorf("open stored credential of %s: %w", in.ID, err)
 	}

@@ -165,7 +165,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	transport := cfg.Transport
 	if transport == nil {
-		transport = guardedTransport(cfg.AllowedHosts)
+		transport = GuardedTransport(cfg.AllowedHosts)
 	}
 	c.http = &http.Client{
 		Transport: transport,
