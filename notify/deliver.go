@@ -139,11 +139,11 @@ func (n *Notifier) webhookBody(w store.DeliveryWork) ([]byte, error) {
 	nt := w.Notification
 	switch w.Webhook.Format {
 	case "slack", "teams":
-		t, err := n.texts(nt.Kind, nt.Data)
+		t, err := n.compose(w, n.readerOf(w))
 		if err != nil {
 			return nil, err
 		}
-		return json.Marshal(map[string]string{"text": t.chat(w.Webhook.Format, n.feedURL())})
+		return t.chatBody(w.Webhook.Format)
 	default:
 		return json.Marshal(WebhookPayload{ID: nt.ID, Kind: nt.Kind, IntegrationID: nt.IntegrationID, Email: nt.Email,
 			SurveyID: nt.SurveyID, DistributionID: nt.DistributionID, Data: nt.Data, CreatedAt: nt.CreatedAt.UTC()})
@@ -193,8 +193,4 @@ func (n *Notifier) postWebhook(ctx context.Context, w store.DeliveryWork) error 
 	default:
 		return &permanentError{fmt.Errorf("webhook: HTTP %d", resp.StatusCode)}
 	}
-}
-
-func (n *Notifier) feedURL() string {
-	return n.o.PublicURL.JoinPath("notifications").String()
 }

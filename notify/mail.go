@@ -31,15 +31,12 @@ type Mailer interface {
 }
 
 func (n *Notifier) emailMessage(w store.DeliveryWork) (Message, error) {
-	t, err := n.texts(w.Notification.Kind, w.Notification.Data)
+	t, err := n.compose(w, n.readerOf(w))
 	if err != nil {
 		return Message{}, &permanentError{err}
 	}
-	feed := n.feedURL()
 	var html bytes.Buffer
-	v := emailView{Lang: t.lang, Subject: t.Subject, Body: t.Body, ButtonLabel: t.ButtonLabel, ButtonURL: t.ButtonURL,
-		FeedLabel: t.FeedLabel, FeedURL: feed, Footer: t.Footer}
-	if err := emailHTML(v).Render(context.Background(), &html); err != nil {
+	if err := emailHTML(t).Render(context.Background(), &html); err != nil {
 		return Message{}, &permanentError{fmt.Errorf("render email: %w", err)}
 	}
 	host := n.o.PublicURL.Hostname()
@@ -49,7 +46,7 @@ func (n *Notifier) emailMessage(w store.DeliveryWork) (Message, error) {
 	return Message{
 		To:        w.Notification.Email,
 		Subject:   t.Subject,
-		Text:      t.plain(feed),
+		Text:      t.plain(),
 		HTML:      html.String(),
 		MessageID: w.Delivery.IdempotencyKey + "@" + host,
 	}, nil
