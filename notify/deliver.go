@@ -53,9 +53,15 @@ func (n *Notifier) Deliver(ctx context.Context, deliveryID int64, final bool, no
 		return n.finish(ctx, d, "skipped", "email is not configured", now, nil)
 	case d.Channel == ChannelWebhook && w.Webhook.URL == "":
 		return n.finish(ctx, d, "skipped", "the integration has no webhook", now, nil)
+	case d.Channel == ChannelEmail && w.Unsubscribed:
+		// Qualtrics' opt-out is the person's choice: the feed still shows
+		// the item, no email goes out.
+		return n.finish(ctx, d, "skipped", "the recipient unsubscribed in Qualtrics", now, nil)
+	case d.Channel == ChannelEmail && w.User.EmailOff:
+		return n.finish(ctx, d, "skipped", "the user turned email notifications off", now, nil)
 	case d.Channel == ChannelEmail:
 		var msg Message
-		if msg, sendErr = n.emailMessage(w); sendErr == nil {
+		if msg, sendErr = n.emailMessage(ctx, w, now); sendErr == nil {
 			sendErr = n.o.Mailer.Send(ctx, msg)
 		}
 	case d.Channel == ChannelWebhook:

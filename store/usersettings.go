@@ -132,3 +132,11 @@ func (s *Store) SetNotificationDefaults(ctx context.Context, integrationID strin
 		return insertAudit(ctx, tx, audit)
 	})
 }
+
+// CountIntegrationsNeedingPublicURL counts the integrations whose webhook
+// messages or Qualtrics event callbacks carry the service's public URL.
+func (s *Store) CountIntegrationsNeedingPublicURL(ctx context.Context) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM integrations WHERE webhook_url <> '' OR events_enabled`).Scan(&n)
+	return n, mapErr("count integrations needing the public URL", err)
+}

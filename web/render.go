@@ -57,6 +57,7 @@ func (s *Server) pageWith(h pageHandler, summary bool) http.HandlerFunc {
 			return
 		}
 		rc.email = email
+		s.rememberLocale(r, rc)
 		if summary {
 			if rc.summary, err = s.opts.Store.UserSummary(r.Context(), email, rc.now); err != nil {
 				s.serverError(w, r, err)

@@ -84,6 +84,7 @@ type Server struct {
 	oidc     *oidcAuth           // nil unless oidc mode
 	static   *staticFiles
 	zones    zones
+	locales  locales
 	devUsers map[string]bool
 
 	handlerOnce sync.Once
@@ -188,6 +189,10 @@ func (s *Server) buildHandler() http.Handler {
 	mux.HandleFunc("GET /notifications", s.page(s.notifications))
 	mux.HandleFunc("POST /notifications/read", s.page(s.markRead))
 	mux.HandleFunc("POST /lang", s.setLang)
+	mux.HandleFunc("GET /settings/notifications", s.page(s.emailSettings))
+	mux.HandleFunc("POST /settings/notifications", s.page(s.saveEmailSettings))
+	mux.HandleFunc("GET /unsubscribe/{token}", s.unsubscribe)
+	mux.HandleFunc("POST /unsubscribe/{token}", s.unsubscribe)
 	mux.HandleFunc("GET /signin", s.signIn)
 	mux.HandleFunc("POST /signin/dev", s.devSignIn)
 	mux.HandleFunc("GET /auth/callback", s.oidcCallback)
@@ -200,6 +205,9 @@ func (s *Server) buildHandler() http.Handler {
 	}
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(s.forbidden))
+	// One-click unsubscribe (RFC 8058) is POSTed by mail providers from
+	// anywhere; its token is the credential and it only turns email off.
+	cop.AddInsecureBypassPattern("POST /unsubscribe/{token}")
 	h = cop.Handler(h)
 	return securityHeaders(h)
 }

@@ -63,6 +63,11 @@ type Options struct {
 	Workers               int      // River workers on the default queue; 0 = web only
 	SMTPURL               *url.URL // nil: email off
 	MailFrom              string
+	SMTPCAFile            string // PEM of extra CAs trusted for the SMTP relay only
+	// PublicURLDefaulted says PublicURL is the default, not configured: New
+	// then refuses to run when an integration has a webhook or Qualtrics
+	// events, whose messages and callbacks would name localhost.
+	PublicURLDefaulted bool
 
 	// DevUsers are offered by the dev sign-in page; only the demo sets them.
 	DevUsers []string
@@ -127,6 +132,10 @@ func New(ctx context.Context, o Options, log *zap.Logger) (*Replica, error) {
 		a.Close()
 		return nil, err
 	}
+	if err := a.checkPublicURL(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
 	if err := a.setupBackground(); err != nil {
 		a.Close()
 		return nil, err
@@ -185,13 +194,30 @@ func (a *Replica) checkSchema(ctx context.Context) error {
 	return nil
 }
 
+// checkPublicURL refuses to serve with the default public URL when links in
+// messages or Qualtrics' callbacks depend on it.
+func (a *Replica) checkPublicURL(ctx context.Context) error {
+	if !a.opts.PublicURLDefaulted {
+		return nil
+	}
+	n, err := a.store.CountIntegrationsNeedingPublicURL(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("MICROAPPS_PUBLIC_URL is required: %d integration(s) have a webhook or Qualtrics events, "+
+			"whose messages and callbacks must name this service's external URL, not the default %s", n, a.opts.PublicURL)
+	}
+	return nil
+}
+
 // setupBackground builds the notifier, the syncer and the event service and
 // the River client that runs their jobs. A web-only replica (no workers) gets
 // a client that only inserts jobs.
 func (a *Replica) setupBackground() error {
 	var mailer notify.Mailer
 	if a.opts.SMTPURL != nil {
-		m, err := notify.NewSMTPMailer(a.opts.SMTPURL.String(), a.opts.MailFrom)
+		m, err := notify.NewSMTPMailer(a.opts.SMTPURL.String(), a.opts.MailFrom, notify.WithSMTPCAFile(a.opts.SMTPCAFile))
 		if err != nil {
 			return err
 		}
