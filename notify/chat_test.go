@@ -263,7 +263,7 @@ type teamsCard struct {
 			Schema  string `json:"$schema"`
 			Type    string `json:"type"`
 			Version string `json:"version"`
-			Body []struct {
+			Body    []struct {
 				Type   string `json:"type"`
 				Text   string `json:"text"`
 				Wrap   bool   `json:"wrap"`
