@@ -110,25 +110,25 @@ func chatWants(lang, integ string) map[string]wantChat {
 		return map[string]wantChat{
 			"new_survey": {
 				title:   "Nouvelle enquête" + nb + ": " + hostileName,
-				body:    "Vous avez reçu une nouvelle demande d'enquête" + nb + ": " + hostileName + " (Sales), à remplir avant le mar. 10 mars 2026 à 21:00 CET.",
-				facts:   []string{"Enquête=" + hostileName, "Groupe fonctionnel=Sales", "À remplir avant le=mar. 10 mars 2026 à 21:00 CET"},
-				context: []string{"Sales", "À remplir avant le mar. 10 mars 2026 à 21:00 CET"},
-				buttons: []string{"Répondre à l'enquête dans Qualtrics=" + respond, "Voir vos notifications=" + feed},
+				body:    "Vous avez reçu une nouvelle demande d’enquête" + nb + ": " + hostileName + ", à remplir avant le 10 mars 2026, 21:00 CET.",
+				facts:   []string{"Enquête=" + hostileName, "Groupe fonctionnel=Sales", "À remplir avant le=10 mars 2026, 21:00 CET"},
+				context: []string{"Sales", "À remplir avant le 10 mars 2026, 21:00 CET"},
+				buttons: []string{"Répondre à l’enquête dans Qualtrics=" + respond, "Voir vos notifications=" + feed},
 			},
 			"survey_expiring": {
 				title:   "Enquête bientôt expirée" + nb + ": " + hostileName,
-				body:    "Votre enquête " + hostileName + " (Sales) expire le mar. 3 mars 2026 à 09:00 CET et vous ne l'avez pas encore terminée.",
-				facts:   []string{"Enquête=" + hostileName, "Groupe fonctionnel=Sales", "À remplir avant le=mar. 3 mars 2026 à 09:00 CET"},
-				context: []string{"Sales", "À remplir avant le mar. 3 mars 2026 à 09:00 CET"},
-				buttons: []string{"Répondre à l'enquête dans Qualtrics=" + respond, "Voir vos notifications=" + feed},
+				body:    hostileName + " expire le 3 mars 2026, 09:00 CET et vous ne l’avez pas encore terminée.",
+				facts:   []string{"Enquête=" + hostileName, "Groupe fonctionnel=Sales", "À remplir avant le=3 mars 2026, 09:00 CET"},
+				context: []string{"Sales", "À remplir avant le 3 mars 2026, 09:00 CET"},
+				buttons: []string{"Répondre à l’enquête dans Qualtrics=" + respond, "Voir vos notifications=" + feed},
 			},
 			"survey_statistics": {
-				title: "Statistiques de l'enquête" + nb + ": " + hostileName,
-				body: hostileName + " (Sales) envoyée le ven. 27 févr. 2026 à 13:00 CET" + nb + ": 2 sur 8 terminées (taux de réponse 25,0" + nnb +
-					"%). Le lien expire le mar. 3 mars 2026 à 09:00 CET.",
-				facts: []string{"Enquête=" + hostileName, "Groupe fonctionnel=Sales", "Envoyée le=ven. 27 févr. 2026 à 13:00 CET",
-					"Terminées=2 sur 8 terminées", "Taux de réponse=25,0" + nnb + "%", "Le lien expire le=mar. 3 mars 2026 à 09:00 CET"},
-				context: []string{"Sales", "2 sur 8 terminées", "Le lien expire le mar. 3 mars 2026 à 09:00 CET"},
+				title: "Statistiques de l’enquête" + nb + ": " + hostileName,
+				body: hostileName + " envoyée le 27 févr. 2026, 13:00 CET" + nb + ": 2 sur 8 terminées (taux de réponse 25,0" + nnb +
+					"%). Le lien expire le 3 mars 2026, 09:00 CET.",
+				facts: []string{"Enquête=" + hostileName, "Groupe fonctionnel=Sales", "Envoyée le=27 févr. 2026, 13:00 CET",
+					"Terminées=2 sur 8 terminées", "Taux de réponse=25,0" + nnb + "%", "Le lien expire le=3 mars 2026, 09:00 CET"},
+				context: []string{"Sales", "2 sur 8 terminées", "Le lien expire le 3 mars 2026, 09:00 CET"},
 				buttons: []string{"Voir les distributions=" + review, "Données de la distribution=" + data, "Voir vos notifications=" + feed},
 			},
 		}
@@ -136,25 +136,25 @@ func chatWants(lang, integ string) map[string]wantChat {
 	return map[string]wantChat{
 		"new_survey": {
 			title:   "New survey: " + hostileName,
-			body:    "You have received a new survey request: " + hostileName + " (Sales), due on Tue 10 Mar 2026, 20:00 UTC.",
-			facts:   []string{"Survey=" + hostileName, "Functional group=Sales", "Due=Tue 10 Mar 2026, 20:00 UTC"},
-			context: []string{"Sales", "Due Tue 10 Mar 2026, 20:00 UTC"},
+			body:    "You have received a new survey request: " + hostileName + ", due on 10 Mar 2026, 20:00 UTC.",
+			facts:   []string{"Survey=" + hostileName, "Functional group=Sales", "Due=10 Mar 2026, 20:00 UTC"},
+			context: []string{"Sales", "Due 10 Mar 2026, 20:00 UTC"},
 			buttons: []string{"Respond to survey in Qualtrics=" + respond, "See your notifications=" + feed},
 		},
 		"survey_expiring": {
 			title:   "Survey about to expire: " + hostileName,
-			body:    "Your survey " + hostileName + " (Sales) expires on Tue 3 Mar 2026, 08:00 UTC and you have not finished it yet.",
-			facts:   []string{"Survey=" + hostileName, "Functional group=Sales", "Due=Tue 3 Mar 2026, 08:00 UTC"},
-			context: []string{"Sales", "Due Tue 3 Mar 2026, 08:00 UTC"},
+			body:    hostileName + " expires on 3 Mar 2026, 08:00 UTC and you have not finished it yet.",
+			facts:   []string{"Survey=" + hostileName, "Functional group=Sales", "Due=3 Mar 2026, 08:00 UTC"},
+			context: []string{"Sales", "Due 3 Mar 2026, 08:00 UTC"},
 			buttons: []string{"Respond to survey in Qualtrics=" + respond, "See your notifications=" + feed},
 		},
 		"survey_statistics": {
 			title: "Survey statistics: " + hostileName,
-			body: hostileName + " (Sales) sent Fri 27 Feb 2026, 12:00 UTC: 2 of 8 completed (25.0% response rate). " +
-				"The link expires on Tue 3 Mar 2026, 08:00 UTC.",
-			facts: []string{"Survey=" + hostileName, "Functional group=Sales", "Sent=Fri 27 Feb 2026, 12:00 UTC",
-				"Completed=2 of 8 completed", "Response rate=25.0%", "Link expires=Tue 3 Mar 2026, 08:00 UTC"},
-			context: []string{"Sales", "2 of 8 completed", "Link expires Tue 3 Mar 2026, 08:00 UTC"},
+			body: hostileName + " sent 27 Feb 2026, 12:00 UTC: 2 of 8 completed (25.0% response rate). " +
+				"The link expires on 3 Mar 2026, 08:00 UTC.",
+			facts: []string{"Survey=" + hostileName, "Functional group=Sales", "Sent=27 Feb 2026, 12:00 UTC",
+				"Completed=2 of 8 completed", "Response rate=25.0%", "Link expires=3 Mar 2026, 08:00 UTC"},
+			context: []string{"Sales", "2 of 8 completed", "Link expires 3 Mar 2026, 08:00 UTC"},
 			buttons: []string{"Review distributions=" + review, "Distribution data=" + data, "See your notifications=" + feed},
 		},
 	}

@@ -272,8 +272,8 @@ func TestEmailThroughAPrivateRelay(t *testing.T) {
 	if s := header(t, msgOf("ann@example.com"), "Subject"); s != "Nouvelle enquête\u00a0: Pulse" {
 		t.Errorf("ann's subject %q, want French", s)
 	}
-	if text, _ := parts(t, msgOf("ann@example.com")); !strings.Contains(text, "à remplir avant le mar. 10 mars 2026 à 21:00 CET") ||
-		!strings.Contains(text, "Répondre à l'enquête dans Qualtrics:") {
+	if text, _ := parts(t, msgOf("ann@example.com")); !strings.Contains(text, "à remplir avant le 10 mars 2026, 21:00 CET") ||
+		!strings.Contains(text, "Répondre à l’enquête dans Qualtrics:") {
 		t.Errorf("ann's email is not French in her zone:\n%s", text)
 	}
 	if _, html := parts(t, msgOf("ann@example.com")); !strings.Contains(html, `<html lang="fr">`) {

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/microapps/microapps/internal/links"
+	"github.com/microapps/microapps/internal/words"
 	"github.com/microapps/microapps/store"
 )
 
@@ -136,6 +137,11 @@ func init() {
 			messages[lang][k] = v
 		}
 	}
+	// French typography on every page, as in emails: no-break spaces before
+	// ":", ";", "?", "!", "%" and inside « ».
+	for k, v := range messages[langFR] {
+		messages[langFR][k] = words.French(v)
+	}
 }
 
 // settingsMessages are the words of the settings and unsubscribe pages.
@@ -157,17 +163,17 @@ var settingsMessages = map[Lang]map[string]string{
 	},
 	langFR: {
 		"settings.title":  "Notifications par courriel",
-		"settings.lead":   "Choisissez si nous vous écrivons au sujet des nouvelles enquêtes, des enquêtes bientôt expirées et des statistiques d'enquête. Votre page de notifications les affiche dans tous les cas.",
-		"settings.on":     "M'envoyer les notifications par courriel",
-		"settings.off":    "Ne pas m'écrire",
+		"settings.lead":   "Choisissez si nous vous écrivons au sujet des nouvelles enquêtes, des enquêtes bientôt expirées et des statistiques d’enquête. Votre page de notifications les affiche dans tous les cas.",
+		"settings.on":     "M’envoyer les notifications par courriel",
+		"settings.off":    "Ne pas m’écrire",
 		"settings.save":   "Enregistrer",
 		"settings.saved":  "Votre choix est enregistré.",
 		"settings.link":   "Réglages des courriels",
 		"unsub.title":     "Ne plus recevoir de notifications par courriel",
-		"unsub.lead":      "Ne plus envoyer de notifications par courriel à %s\u202f? Votre page de notifications les affiche toujours.",
+		"unsub.lead":      "Ne plus envoyer de notifications par courriel à %s ? Votre page de notifications les affiche toujours.",
 		"unsub.button":    "Arrêter les courriels",
-		"unsub.done":      "C'est fait\u00a0: plus aucune notification par courriel ne sera envoyée à %s.",
-		"unsub.undo":      "Vous avez changé d'avis\u202f? Connectez-vous et réactivez-les dans vos réglages des courriels.",
+		"unsub.done":      "C’est fait : plus aucune notification par courriel ne sera envoyée à %s.",
+		"unsub.undo":      "Vous avez changé d’avis ? Connectez-vous et réactivez-les dans vos réglages des courriels.",
 		"unsub.undo.link": "Réglages des courriels",
 	},
 }
