@@ -49,7 +49,9 @@ func (z *zones) userLocation(r *http.Request) *time.Location {
 
 // absTime formats t in loc: "12 Mar 2026, 14:05 CET" / "12 mars 2026, 14:05 CET",
 // as emails and chat messages write it (internal/words).
-func absTime(t time.Time, loc *time.Location, l Lang) string { return words.Date(t, loc, string(l), false) }
+func absTime(t time.Time, loc *time.Location, l Lang) string {
+	return words.Date(t, loc, string(l), false)
+}
 
 // relTime says how far t is from now in words, rounding to the largest unit.
 func relTime(t, now time.Time, l Lang) string {
