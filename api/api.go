@@ -38,6 +38,8 @@ type Store interface {
 	ListDeliveries(ctx context.Context, integrationID string, limit int) ([]store.Delivery, error)
 	GetWebhook(ctx context.Context, integrationID string) (store.Webhook, error)
 	SetWebhook(ctx context.Context, integrationID string, w store.Webhook, audit store.AuditEvent) error
+	GetNotificationDefaults(ctx context.Context, integrationID string) (store.NotificationDefaults, error)
+	SetNotificationDefaults(ctx context.Context, integrationID string, d store.NotificationDefaults, audit store.AuditEvent) error
 }
 
 // Syncs starts and cancels sync runs; the syncer implements it.
@@ -122,6 +124,8 @@ func New(opts Options) http.Handler {
 		r.Get("/integrations/{id}/webhook", h.wrap(h.getWebhook))
 		r.Put("/integrations/{id}/webhook", h.wrap(h.putWebhook))
 		r.Delete("/integrations/{id}/webhook", h.wrap(h.deleteWebhook))
+		r.Get("/integrations/{id}/notification-defaults", h.wrap(h.getNotificationDefaults))
+		r.Put("/integrations/{id}/notification-defaults", h.wrap(h.putNotificationDefaults))
 		r.Get("/audit-events", h.wrap(h.listAuditEvents))
 	})
 	return r

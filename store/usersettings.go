@@ -140,3 +140,20 @@ func (s *Store) CountIntegrationsNeedingPublicURL(ctx context.Context) (int, err
 	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM integrations WHERE webhook_url <> '' OR events_enabled`).Scan(&n)
 	return n, mapErr("count integrations needing the public URL", err)
 }
+
+// AnySurveyID returns one of an integration's surveys, active ones first;
+// ErrNotFound when it has none.
+func (s *Store) AnySurveyID(ctx context.Context, integrationID string) (string, error) {
+	var id string
+	err := s.pool.QueryRow(ctx, `SELECT qualtrics_id FROM surveys WHERE integration_id = $1 AND deleted_at IS NULL
+		ORDER BY is_active DESC, qualtrics_id LIMIT 1`, integrationID).Scan(&id)
+	return id, mapErr("any survey", err)
+}
+
+// SetBrandBaseURL records the brand's web host learnt from Qualtrics, unless
+// one is already known.
+func (s *Store) SetBrandBaseURL(ctx context.Context, integrationID, brandBaseURL string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE integrations SET brand_base_url = $2 WHERE id = $1 AND brand_base_url = ''`,
+		integrationID, brandBaseURL)
+	return mapErr("set brand base URL", err)
+}

@@ -30,6 +30,7 @@ import (
 	"github.com/microapps/microapps/api"
 	"github.com/microapps/microapps/events"
 	"github.com/microapps/microapps/migrations"
+	"github.com/microapps/microapps/internal/links"
 	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/seal"
@@ -298,6 +299,11 @@ func (a *Replica) afterSync(ctx context.Context, in store.Integration, client *q
 			errs = append(errs, err)
 		}
 	}
+	if in.BrandBaseURL == "" {
+		if err := a.fillBrandBaseURL(ctx, in, client); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	raised := 0
 	if !firstSync {
 		n, err := a.notifier.CheckWindows(ctx, in.ID, time.Now())
@@ -307,6 +313,27 @@ func (a *Replica) afterSync(ctx context.Context, in store.Integration, client *q
 		}
 	}
 	return raised, errors.Join(errs...)
+}
+
+// fillBrandBaseURL learns the brand's web host (a vanity host, often) from
+// one of its surveys' definitions, once: deep links into Qualtrics (Review
+// distributions, results) use it rather than the API host.
+func (a *Replica) fillBrandBaseURL(ctx context.Context, in store.Integration, client *qualtrics.Client) error {
+	surveyID, err := a.store.AnySurveyID(ctx, in.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // no survey yet: the next sync tries again
+	}
+	if err != nil {
+		return err
+	}
+	meta, err := client.SurveyMeta(ctx, surveyID)
+	if err != nil {
+		return fmt.Errorf("brand base URL: %w", err)
+	}
+	if u, ok := links.SafeHTTP(meta.BrandBaseURL); ok {
+		return a.store.SetBrandBaseURL(ctx, in.ID, u)
+	}
+	return nil
 }
 
 // beforeDelete removes an integration's event subscriptions from Qualtrics
