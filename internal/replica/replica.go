@@ -29,8 +29,8 @@ import (
 
 	"github.com/microapps/microapps/api"
 	"github.com/microapps/microapps/events"
-	"github.com/microapps/microapps/migrations"
 	"github.com/microapps/microapps/internal/links"
+	"github.com/microapps/microapps/migrations"
 	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/seal"
