@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -201,6 +203,7 @@ func TestSlackMessagesAreBlockKitWithEscapedText(t *testing.T) {
 						} `json:"blocks"`
 					}
 					strict(t, bodies[kind], &msg)
+					keepSample(t, "slack-"+lang+"-"+kind+".json", bodies[kind])
 					if len(msg.Blocks) != 4 {
 						t.Fatalf("%d blocks, want header, section, context, actions:\n%s", len(msg.Blocks), bodies[kind])
 					}
@@ -297,6 +300,7 @@ func TestTeamsMessagesAreAdaptiveCardsInTheWorkflowsEnvelope(t *testing.T) {
 				t.Run(kind, func(t *testing.T) {
 					var m teamsCard
 					strict(t, bodies[kind], &m)
+					keepSample(t, "teams-"+lang+"-"+kind+".json", bodies[kind])
 					if m.Type != "message" || len(m.Attachments) != 1 {
 						t.Fatalf("envelope type %q with %d attachments", m.Type, len(m.Attachments))
 					}
@@ -340,5 +344,21 @@ func TestTeamsMessagesAreAdaptiveCardsInTheWorkflowsEnvelope(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// keepSample writes a message the test produced into
+// $MICROAPPS_MESSAGES_DIR, when set, for docs/render-messages.sh to picture.
+func keepSample(t *testing.T, name string, body []byte) {
+	t.Helper()
+	dir := os.Getenv("MICROAPPS_MESSAGES_DIR")
+	if dir == "" {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), body, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

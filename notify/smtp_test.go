@@ -262,6 +262,13 @@ func TestEmailThroughAPrivateRelay(t *testing.T) {
 				}
 			}
 			text, html := parts(t, msgOf(to))
+			keepSample(t, "email-"+strings.Split(to, "@")[0]+".html", []byte(html))
+			if !strings.Contains(html, "<body>") || strings.Contains(html, "max-width") || strings.Contains(html, "margin:0 auto") {
+				t.Error("the HTML relies on <body> styles or max-width centring, which Outlook drops")
+			}
+			if !strings.Contains(html, `<table role="presentation" width="100%"`) || !strings.Contains(html, `width="560"`) {
+				t.Error("the HTML has no wrapper table of fixed width")
+			}
 			if !strings.Contains(text, "https://surveys.example.com/settings/notifications") ||
 				!strings.Contains(html, `href="https://surveys.example.com/settings/notifications"`) {
 				t.Error("no link to the email settings page in the footer")
