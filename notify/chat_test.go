@@ -362,3 +362,27 @@ func keepSample(t *testing.T, name string, body []byte) {
 		t.Fatal(err)
 	}
 }
+
+// The JSON format's data carries the statistics' review link built as the
+// pages build it (the raise stores none).
+func TestJSONWebhookCarriesThePagesReviewLink(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	_, bodies := chatWorld(t, f, "json", "", "")
+	var p struct {
+		Kind string         `json:"kind"`
+		Data map[string]any `json:"data"`
+	}
+	if err := json.Unmarshal(bodies["survey_statistics"], &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Kind != "survey_statistics" || p.Data["reviewLink"] != "https://acme.qualtrics.com/Q/MyProjectsSection" || p.Data["sent"] != float64(8) {
+		t.Fatalf("payload %+v", p)
+	}
+	var q struct {
+		Data map[string]any `json:"data"`
+	}
+	if err := json.Unmarshal(bodies["new_survey"], &q); err != nil || q.Data["reviewLink"] != nil || q.Data["respondLink"] != pipeLink {
+		t.Fatalf("new survey payload %+v, %v", q, err)
+	}
+}

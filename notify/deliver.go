@@ -17,6 +17,8 @@ import (
 	"github.com/riverqueue/river"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps/internal/links"
+	"github.com/microapps/microapps/internal/words"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 )
@@ -151,8 +153,13 @@ func (n *Notifier) webhookBody(w store.DeliveryWork) ([]byte, error) {
 		}
 		return t.chatBody(w.Webhook.Format)
 	default:
+		data := nt.Data
+		if nt.Kind == KindSurveyStatistics {
+			data = words.WithReviewLink(data, links.ReviewDistributionsURL(
+				links.Integration{BaseURL: w.BaseURL, BrandBaseURL: w.BrandBaseURL, DeepLinks: w.DeepLinks}, nt.SurveyID, nt.DistributionID))
+		}
 		return json.Marshal(WebhookPayload{ID: nt.ID, Kind: nt.Kind, IntegrationID: nt.IntegrationID, Email: nt.Email,
-			SurveyID: nt.SurveyID, DistributionID: nt.DistributionID, Data: nt.Data, CreatedAt: nt.CreatedAt.UTC()})
+			SurveyID: nt.SurveyID, DistributionID: nt.DistributionID, Data: data, CreatedAt: nt.CreatedAt.UTC()})
 	}
 }
 

@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/microapps/microapps/internal/links"
+	"github.com/microapps/microapps/internal/words"
 )
 
 // MeAPI serves the caller's own data as JSON: GET /surveys and GET
@@ -96,7 +99,12 @@ func (s *Server) serveMe(w http.ResponseWriter, r *http.Request) {
 		}
 		out := make([]meNotification, 0, len(rows))
 		for _, f := range rows {
-			data := safeLinks(f.Data)
+			data := f.Data
+			if f.Kind == words.KindSurveyStatistics {
+				data = words.WithReviewLink(data, links.ReviewDistributionsURL(
+					links.Integration{BaseURL: f.BaseURL, BrandBaseURL: f.BrandBaseURL, DeepLinks: f.DeepLinks}, f.SurveyID, f.DistributionID))
+			}
+			data = safeLinks(data)
 			out = append(out, meNotification{ID: f.ID, Kind: f.Kind, IntegrationID: f.IntegrationID, SurveyID: f.SurveyID,
 				DistributionID: f.DistributionID, Data: data, CreatedAt: f.CreatedAt, ExpiresAt: f.ExpiresAt, Read: f.ReadAt != nil})
 		}

@@ -418,3 +418,21 @@ func Zone(name string) *time.Location {
 	zones.Store(name, loc)
 	return loc
 }
+
+// WithReviewLink returns notifications.data with "reviewLink" set to u (a
+// statistics notification's "Review distributions" link, built when shown),
+// for the clients that read data as JSON; raw unchanged when it is not an
+// object.
+func WithReviewLink(raw json.RawMessage, u string) json.RawMessage {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil || m == nil {
+		return raw
+	}
+	v, _ := json.Marshal(u)
+	m["reviewLink"] = v
+	out, err := json.Marshal(m)
+	if err != nil {
+		return raw
+	}
+	return out
+}
