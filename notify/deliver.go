@@ -207,3 +207,7 @@ func (n *Notifier) postWebhook(ctx context.Context, w store.DeliveryWork) error 
 		return &permanentError{fmt.Errorf("webhook: HTTP %d", resp.StatusCode)}
 	}
 }
+
+func (n *Notifier) feedURL() string {
+	return n.o.PublicURL.JoinPath("notifications").String()
+}

@@ -80,7 +80,7 @@ func (n *Notifier) compose(w store.DeliveryWork, r reader) (texts, error) {
 	txt := func(s []words.Seg) string { return words.Text(s, r.loc, wd.Lang) }
 	abs := func(l words.Link) link { return link{l.Label, links.Absolute(n.o.PublicURL, l.URL)} }
 	t := texts{lang: wd.Lang, Subject: txt(wd.Subject), Title: txt(wd.Title), Body: txt(wd.Body),
-		Button: link{wd.Qualtrics.Label, wd.Qualtrics.URL}, Feed: abs(wd.Feed), Footer: wd.Footer, Settings: abs(wd.Settings)}
+		Button: link{wd.Qualtrics.Label, wd.Qualtrics.URL}, Feed: link{wd.Feed.Label, n.feedURL()}, Footer: wd.Footer, Settings: abs(wd.Settings)}
 	if nt.Kind == KindSurveyStatistics && wd.Page.URL != "" {
 		t.Page = abs(wd.Page)
 	}

@@ -18,10 +18,6 @@ type FeedItem struct {
 	CreatedAt      time.Time
 	ExpiresAt      time.Time
 	ReadAt         *time.Time
-	// The integration's link settings, for the Qualtrics buttons.
-	BaseURL      string
-	BrandBaseURL string
-	DeepLinks    map[string]string
 }
 
 // Feed returns email's unexpired notifications, newest first.
@@ -29,12 +25,11 @@ func (s *Store) Feed(ctx context.Context, email string, now time.Time, limit int
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.pool.Query(ctx, `SELECT n.id, n.integration_id::text, n.kind, n.survey_id, n.distribution_id, n.data,
-       n.created_at, n.expires_at, n.read_at, i.base_url, i.brand_base_url, i.deep_links
-FROM notifications n
-JOIN integrations i ON i.id = n.integration_id
-WHERE n.email = $1 AND n.expires_at > $2
-ORDER BY n.created_at DESC, n.id DESC
+	rows, err := s.pool.Query(ctx, `SELECT id, integration_id::text, kind, survey_id, distribution_id, data,
+       created_at, expires_at, read_at
+FROM notifications
+WHERE email = $1 AND expires_at > $2
+ORDER BY created_at DESC, id DESC
 LIMIT $3`, email, now, limit)
 	if err != nil {
 		return nil, mapErr("feed", err)
@@ -44,7 +39,7 @@ LIMIT $3`, email, now, limit)
 	for rows.Next() {
 		var f FeedItem
 		if err := rows.Scan(&f.ID, &f.IntegrationID, &f.Kind, &f.SurveyID, &f.DistributionID, &f.Data,
-			&f.CreatedAt, &f.ExpiresAt, &f.ReadAt, &f.BaseURL, &f.BrandBaseURL, &f.DeepLinks); err != nil {
+			&f.CreatedAt, &f.ExpiresAt, &f.ReadAt); err != nil {
 			return nil, mapErr("feed", err)
 		}
 		out = append(out, f)

@@ -97,12 +97,16 @@ func (s *Server) serveMe(w http.ResponseWriter, r *http.Request) {
 			s.apiError(w, r, err)
 			return
 		}
+		ins, err := s.integrationLinks(r.Context(), rows)
+		if err != nil {
+			s.apiError(w, r, err)
+			return
+		}
 		out := make([]meNotification, 0, len(rows))
 		for _, f := range rows {
 			data := f.Data
 			if f.Kind == words.KindSurveyStatistics {
-				data = words.WithReviewLink(data, links.ReviewDistributionsURL(
-					links.Integration{BaseURL: f.BaseURL, BrandBaseURL: f.BrandBaseURL, DeepLinks: f.DeepLinks}, f.SurveyID, f.DistributionID))
+				data = words.WithReviewLink(data, links.ReviewDistributionsURL(ins[f.IntegrationID], f.SurveyID, f.DistributionID))
 			}
 			data = safeLinks(data)
 			out = append(out, meNotification{ID: f.ID, Kind: f.Kind, IntegrationID: f.IntegrationID, SurveyID: f.SurveyID,

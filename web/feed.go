@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
@@ -33,13 +34,12 @@ type FeedItemVM struct {
 
 // feedItemVM puts a notification into the words the emails and chat
 // messages use (internal/words), with its dates as <time>.
-func (s *Server) feedItemVM(f store.FeedItem, rc *reqCtx) FeedItemVM {
+func (s *Server) feedItemVM(f store.FeedItem, in links.Integration, rc *reqCtx) FeedItemVM {
 	d := words.ParseData(f.Data)
 	vm := FeedItemVM{ID: f.ID, Kind: f.Kind, Unread: f.ReadAt == nil, Group: d.FunctionalGroup,
 		Created: s.timeVM(&f.CreatedAt, rc)}
 	w, err := words.Compose(words.Notification{Kind: f.Kind, IntegrationID: f.IntegrationID, SurveyID: f.SurveyID,
-		DistributionID: f.DistributionID, Data: d}, string(rc.lang),
-		links.Integration{BaseURL: f.BaseURL, BrandBaseURL: f.BrandBaseURL, DeepLinks: f.DeepLinks})
+		DistributionID: f.DistributionID, Data: d}, string(rc.lang), in)
 	if err != nil {
 		vm.Title = f.Kind // an unknown kind shows itself rather than vanish
 		return vm
@@ -59,14 +59,48 @@ func (s *Server) feedItemVM(f store.FeedItem, rc *reqCtx) FeedItemVM {
 	return vm
 }
 
+// linkStore gives the integrations' link settings; *store.Store has it.
+type linkStore interface {
+	LinksOfIntegrations(ctx context.Context, ids []string) (map[string]store.IntegrationLinks, error)
+}
+
+// integrationLinks reads the link settings of the feed items' integrations,
+// for their "Review distributions" buttons (none without a linkStore).
+func (s *Server) integrationLinks(ctx context.Context, items []store.FeedItem) (map[string]links.Integration, error) {
+	out := map[string]links.Integration{}
+	ls, ok := s.opts.Store.(linkStore)
+	if !ok || len(items) == 0 {
+		return out, nil
+	}
+	var ids []string
+	for _, f := range items {
+		if _, seen := out[f.IntegrationID]; !seen {
+			out[f.IntegrationID] = links.Integration{}
+			ids = append(ids, f.IntegrationID)
+		}
+	}
+	m, err := ls.LinksOfIntegrations(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for id, l := range m {
+		out[id] = links.Integration{BaseURL: l.BaseURL, BrandBaseURL: l.BrandBaseURL, DeepLinks: l.DeepLinks}
+	}
+	return out, nil
+}
+
 func (s *Server) notifications(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	items, err := s.opts.Store.Feed(r.Context(), rc.email, rc.now, 200)
 	if err != nil {
 		return err
 	}
+	ins, err := s.integrationLinks(r.Context(), items)
+	if err != nil {
+		return err
+	}
 	vm := make([]FeedItemVM, 0, len(items))
 	for _, f := range items {
-		vm = append(vm, s.feedItemVM(f, rc))
+		vm = append(vm, s.feedItemVM(f, ins[f.IntegrationID], rc))
 	}
 	l := s.layout(rc, rc.lang.T("feed.title"))
 	l.Nav = "notifications"

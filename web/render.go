@@ -57,13 +57,13 @@ func (s *Server) pageWith(h pageHandler, summary bool) http.HandlerFunc {
 			return
 		}
 		rc.email = email
-		s.rememberLocale(r, rc)
 		if summary {
 			if rc.summary, err = s.opts.Store.UserSummary(r.Context(), email, rc.now); err != nil {
 				s.serverError(w, r, err)
 				return
 			}
 		}
+		s.rememberLocale(r, rc)
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Vary", "Cookie, Accept-Language")
 		switch err := h(w, r, rc); {
