@@ -38,8 +38,6 @@ type Store interface {
 	ListDeliveries(ctx context.Context, integrationID string, limit int) ([]store.Delivery, error)
 	GetWebhook(ctx context.Context, integrationID string) (store.Webhook, error)
 	SetWebhook(ctx context.Context, integrationID string, w store.Webhook, audit store.AuditEvent) error
-	GetNotificationDefaults(ctx context.Context, integrationID string) (store.NotificationDefaults, error)
-	SetNotificationDefaults(ctx context.Context, integrationID string, d store.NotificationDefaults, audit store.AuditEvent) error
 }
 
 // Syncs starts and cancels sync runs; the syncer implements it.
@@ -69,6 +67,11 @@ type Options struct {
 	// credential is still stored (removing its event subscriptions in
 	// Qualtrics). Its error is logged; the delete goes on.
 	BeforeDelete func(ctx context.Context, in store.Integration) error
+	// QueueSubscriptions runs after an integration is stored by a write that
+	// named events.enabled (a creation with events on, a PATCH): it queues the
+	// registering or removing of its event subscriptions in Qualtrics, so they
+	// need not wait for the next sync. Its error is logged.
+	QueueSubscriptions func(ctx context.Context, integrationID string, enabled bool) error
 	// RequestIDFrom returns the request id set by the app's middleware, for
 	// the instance field of problems and for logs.
 	RequestIDFrom func(context.Context) string

@@ -1,10 +1,14 @@
 package api
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/microapps/microapps/store"
 )
@@ -22,14 +26,35 @@ type notificationDefaultsResource struct {
 	TimeZone string `json:"timeZone"`
 }
 
+// defaultsStore keeps the defaults; *store.Store has it. A Store without it
+// has no such resource (404).
+type defaultsStore interface {
+	GetNotificationDefaults(ctx context.Context, integrationID string) (store.NotificationDefaults, error)
+	SetNotificationDefaults(ctx context.Context, integrationID string, d store.NotificationDefaults, audit store.AuditEvent) error
+}
+
+func (h *handler) defaults() (defaultsStore, error) {
+	if ds, ok := h.Store.(defaultsStore); ok {
+		return ds, nil
+	}
+	return nil, errNotFound("This route")
+}
+
+func notFoundIntegration(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return errNotFound("This integration")
+	}
+	return err
+}
+
 func (h *handler) getNotificationDefaults(w http.ResponseWriter, r *http.Request) error {
-	in, err := h.loadIntegration(r)
+	ds, err := h.defaults()
 	if err != nil {
 		return err
 	}
-	d, err := h.Store.GetNotificationDefaults(r.Context(), in.ID)
+	d, err := ds.GetNotificationDefaults(r.Context(), chi.URLParam(r, "id"))
 	if err != nil {
-		return err
+		return notFoundIntegration(err)
 	}
 	writeJSON(w, http.StatusOK, notificationDefaultsResource(d))
 	return nil
@@ -61,13 +86,13 @@ func (h *handler) putNotificationDefaults(w http.ResponseWriter, r *http.Request
 	if len(errs) > 0 {
 		return errValidation(errs)
 	}
-	in, err := h.loadIntegration(r)
+	ds, err := h.defaults()
 	if err != nil {
 		return err
 	}
-	if err := h.Store.SetNotificationDefaults(r.Context(), in.ID, d,
-		h.audit(r, "notification_defaults.set", map[string]any{"language": d.Language, "timeZone": d.TimeZone})); err != nil {
-		return err
+	if err := ds.SetNotificationDefaults(r.Context(), chi.URLParam(r, "id"), d, store.AuditEvent{Actor: actorFrom(r.Context()),
+		Action: "notification_defaults.set", Details: map[string]any{"language": d.Language, "timeZone": d.TimeZone}}); err != nil {
+		return notFoundIntegration(err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
