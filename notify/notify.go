@@ -23,16 +23,15 @@ import (
 	"github.com/riverqueue/river"
 	"go.uber.org/zap"
 
-	"github.com/microapps/microapps/internal/words"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 )
 
 // Kinds of notification, as stored in notifications.kind.
 const (
-	KindNewSurvey        = words.KindNewSurvey
-	KindSurveyExpiring   = words.KindSurveyExpiring
-	KindSurveyStatistics = words.KindSurveyStatistics
+	KindNewSurvey        = "new_survey"
+	KindSurveyExpiring   = "survey_expiring"
+	KindSurveyStatistics = "survey_statistics"
 )
 
 // Channels of delivery, as stored in deliveries.channel.

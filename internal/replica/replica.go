@@ -64,14 +64,16 @@ type Options struct {
 	Workers               int      // River workers on the default queue; 0 = web only
 	SMTPURL               *url.URL // nil: email off
 	MailFrom              string
-	SMTPCAFile            string // PEM of extra CAs trusted for the SMTP relay only
+
+	// DevUsers are offered by the dev sign-in page; only the demo sets them.
+	DevUsers []string
+
+	// SMTPCAFile is a PEM file of extra CAs trusted for the SMTP relay only.
+	SMTPCAFile string
 	// PublicURLDefaulted says PublicURL is the default, not configured: New
 	// then refuses to run when an integration has a webhook or Qualtrics
 	// events, whose messages and callbacks would name localhost.
 	PublicURLDefaulted bool
-
-	// DevUsers are offered by the dev sign-in page; only the demo sets them.
-	DevUsers []string
 
 	// QualtricsClientConfig adjusts each sync's Qualtrics client (tests: fast
 	// back-off, request observers).
