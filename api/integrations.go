@@ -531,6 +531,7 @@ func (h *handler) createIntegration(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	h.queueSubscriptions(r.Context(), &body, created, true)
 	res := toIntegrationResource(created, nil)
 	if in.Status == "active" && h.Syncs != nil {
 		// The first full sync starts at once rather than at the next scheduler tick.
@@ -650,6 +651,7 @@ func (h *handler) patchIntegration(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	h.queueSubscriptions(r.Context(), &body, updated, false)
 	res, err := h.resource(r.Context(), updated)
 	if err != nil {
 		return err

@@ -21,12 +21,16 @@
 //     without stripping the path;
 //   - after each successful sync: SyncSubscriptions (it removes them all when
 //     events are disabled) and ReapplyPending; before deleting an
-//     integration: RemoveAll, while its token is still at hand.
+//     integration: RemoveAll, while its token is still at hand;
+//   - after an integration is stored with events turned on or off:
+//     QueueSubscriptions (Options.PublicURL and Options.Client set), so the
+//     subscriptions follow at once instead of at the next sync.
 package events
 
 import (
 	"context"
 	"errors"
+	"net/url"
 	"sync"
 	"time"
 
@@ -35,6 +39,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
+	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/store"
 )
 
@@ -51,6 +56,7 @@ type Store interface {
 	PutEventSubscription(ctx context.Context, e store.EventSubscription) error
 	DeleteEventSubscription(ctx context.Context, integrationID, surveyID string) error
 	ActiveSurveyIDs(ctx context.Context, integrationID string) ([]string, error)
+	GetIntegration(ctx context.Context, id string) (store.Integration, error)
 }
 
 // Keyring seals and opens the per-integration shared keys; *seal.Keyring
@@ -83,6 +89,11 @@ type Options struct {
 	// AppliedTTL is how long an applied event is kept to recognise replays;
 	// default 7 days.
 	AppliedTTL time.Duration
+
+	// PublicURL and Client let the subscription job (QueueSubscriptions) work:
+	// where Qualtrics posts events, and an integration's own Qualtrics client.
+	PublicURL *url.URL
+	Client    func(store.Integration) (*qualtrics.Client, error)
 }
 
 // Service receives, applies and subscribes. It is safe for concurrent use.
@@ -97,6 +108,8 @@ type Service struct {
 	keyTTL     time.Duration
 	pendingTTL time.Duration
 	appliedTTL time.Duration
+	publicURL  *url.URL
+	clientFor  func(store.Integration) (*qualtrics.Client, error)
 
 	riverMu sync.RWMutex
 	river   *river.Client[pgx.Tx]
@@ -121,7 +134,7 @@ func New(o Options) (*Service, error) {
 	}
 	s := &Service{store: o.Store, keyring: o.Keyring, log: o.Log, now: o.Now, maxBody: o.MaxBody,
 		rps: rate.Limit(o.RatePerSecond), burst: o.Burst, keyTTL: o.KeyCacheTTL,
-		pendingTTL: o.PendingTTL, appliedTTL: o.AppliedTTL,
+		pendingTTL: o.PendingTTL, appliedTTL: o.AppliedTTL, publicURL: o.PublicURL, clientFor: o.Client,
 		limiters: map[string]*rate.Limiter{}, keys: map[string]cachedKey{}}
 	if s.log == nil {
 		s.log = zap.NewNop()

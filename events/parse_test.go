@@ -32,6 +32,8 @@ func TestParseEventIsLenient(t *testing.T) {
 			`{"SurveyID":"SV_1","RecipientID":"CID_1","DistributionID":"EMD_1","Status":"Complete"}`, "", "none:EMD_1/CID_1", nil},
 		{"a survey activation gets a stand-in key from survey and date", "controlpanel.activateSurvey",
 			`{"SurveyID":"SV_1","CompletedDate":"2026-11-28T10:30:00Z","Status":"Complete"}`, "", "none:SV_1@2026-11-28T10:30:00Z", &at},
+		{"a survey activation without a date gets a stand-in key from survey and receipt", "controlpanel.activateSurvey",
+			`{"SurveyID":"SV_1","Status":"Complete"}`, "", "none:SV_1@received:2026-11-28T12:00:00Z", nil},
 		{"another brand is ignored", "surveyengine.completedResponse.SV_1",
 			`{"SurveyID":"SV_1","ResponseID":"R_1","RecipientID":"CID_1","DistributionID":"EMD_1","BrandID":"other"}`, "another brand", "", nil},
 		{"a recipient event without a recipient is ignored", "surveyengine.completedResponse.SV_1",

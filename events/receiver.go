@@ -234,9 +234,15 @@ func parseEvent(integrationID, topic, msg, brandID string, now time.Time) (ev st
 	}
 	if ev.ResponseID == "" {
 		// The dedupe key needs something that identifies the event (see the migration).
-		if kind == kindSurvey {
+		switch {
+		case kind == kindSurvey && m.CompletedDate != "":
 			ev.ResponseID = noResponsePrefix + surveyID + "@" + string(m.CompletedDate)
-		} else {
+		case kind == kindSurvey:
+			// Without a date nothing tells two (de)activations of a survey
+			// apart: each callback is its own event (applying one twice
+			// changes nothing), lest a second activation be a "duplicate".
+			ev.ResponseID = noResponsePrefix + surveyID + "@received:" + now.UTC().Format(time.RFC3339Nano)
+		default:
 			ev.ResponseID = noResponsePrefix + ev.DistributionID + "/" + ev.RecipientID
 		}
 	}

@@ -63,6 +63,8 @@ type Options struct {
 	OIDCIssuer       string
 	OIDCClientID     string
 	OIDCClientSecret string
+	// OIDCScopes are asked of the provider; empty means DefaultOIDCScopes.
+	OIDCScopes []string
 	// PublicURL is the external URL of the service: the OIDC redirect URL is
 	// derived from it, and an https URL makes cookies Secure.
 	PublicURL *url.URL
@@ -133,6 +135,9 @@ func New(opts Options) (*Server, error) {
 	case AuthOIDC:
 		if opts.OIDCIssuer == "" || opts.OIDCClientID == "" || opts.OIDCClientSecret == "" {
 			return nil, errors.New("web: oidc auth needs an issuer, a client id and a client secret")
+		}
+		if err := CheckIssuer(opts.OIDCIssuer); err != nil {
+			return nil, fmt.Errorf("web: oidc issuer %s", err)
 		}
 		if opts.PublicURL == nil || opts.PublicURL.Host == "" {
 			return nil, errors.New("web: oidc auth needs the public URL for its redirect URL")

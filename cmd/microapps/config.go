@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/microapps/microapps/internal/replica"
 	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/seal"
+	"github.com/microapps/microapps/web"
 )
 
 // config is every setting of the service, read once from the environment:
@@ -41,11 +43,22 @@ var envVars = []envVar{
 	{Name: "MICROAPPS_OIDC_ISSUER"},
 	{Name: "MICROAPPS_OIDC_CLIENT_ID"},
 	{Name: "MICROAPPS_OIDC_CLIENT_SECRET", Secret: true},
+	{Name: "MICROAPPS_OIDC_SCOPES", Default: "openid email profile"},
 	{Name: "MICROAPPS_QUALTRICS_ALLOWED_HOSTS"},
 	{Name: "MICROAPPS_WORKERS", Default: "4"},
 	{Name: "MICROAPPS_SMTP_URL", Secret: true},
 	{Name: "MICROAPPS_MAIL_FROM"},
 	{Name: "MICROAPPS_SMTP_CA_FILE"},
+}
+
+// envDefault is the default value of variable name.
+func envDefault(name string) string {
+	for _, ev := range envVars {
+		if ev.Name == name {
+			return ev.Default
+		}
+	}
+	return ""
 }
 
 // configUse says what the command needs, because demo and migrate need less
@@ -66,12 +79,7 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
 			return v
 		}
-		for _, ev := range envVars {
-			if ev.Name == name {
-				return ev.Default
-			}
-		}
-		return ""
+		return envDefault(name)
 	}
 	var errs []error
 	bad := func(name, format string, args ...any) {
@@ -132,8 +140,10 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 	switch c.AuthMode {
 	case "oidc":
 		if use == useServe {
-			if u, err := url.Parse(c.OIDCIssuer); c.OIDCIssuer == "" || err != nil || u.Scheme == "" || u.Host == "" {
+			if c.OIDCIssuer == "" {
 				bad("MICROAPPS_OIDC_ISSUER", "required in oidc mode: the issuer URL of your identity provider")
+			} else if err := web.CheckIssuer(c.OIDCIssuer); err != nil {
+				bad("MICROAPPS_OIDC_ISSUER", "%v", err)
 			}
 			if c.OIDCClientID == "" {
 				bad("MICROAPPS_OIDC_CLIENT_ID", "required in oidc mode")
@@ -141,6 +151,10 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 			if c.OIDCClientSecret == "" {
 				bad("MICROAPPS_OIDC_CLIENT_SECRET", "required in oidc mode")
 			}
+		}
+		var errScopes error
+		if c.OIDCScopes, errScopes = parseScopes(get("MICROAPPS_OIDC_SCOPES")); errScopes != nil {
+			bad("MICROAPPS_OIDC_SCOPES", "%v", errScopes)
 		}
 	case "header":
 		if c.AuthHeader == "" || strings.ContainsAny(c.AuthHeader, " :\t") {
@@ -213,6 +227,28 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 	return c, errors.Join(errs...)
 }
 
+// parseScopes reads the OAuth scopes asked of the OpenID provider, separated
+// by spaces or commas; openid must be one of them.
+func parseScopes(raw string) ([]string, error) {
+	var scopes []string
+	hasOpenID := false
+	for _, sc := range strings.FieldsFunc(raw, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' }) {
+		// RFC 6749 §3.3: a scope token is printable ASCII but space, " and \.
+		if strings.ContainsFunc(sc, func(r rune) bool { return r < 0x21 || r > 0x7e || r == '"' || r == '\\' }) {
+			return nil, fmt.Errorf("%q is not a scope name", sc)
+		}
+		if slices.Contains(scopes, sc) {
+			continue
+		}
+		hasOpenID = hasOpenID || sc == "openid"
+		scopes = append(scopes, sc)
+	}
+	if !hasOpenID {
+		return nil, errors.New(`must include "openid", e.g. "openid email profile"`)
+	}
+	return scopes, nil
+}
+
 func parseKeys(raw string, errs []error) (*seal.Keyring, []error) {
 	if raw == "" {
 		return nil, errs
@@ -270,7 +306,8 @@ func (c *config) logFields() []zap.Field {
 		fields = append(fields, zap.String("authHeader", c.AuthHeader))
 	}
 	if c.AuthMode == "oidc" {
-		fields = append(fields, zap.String("oidcIssuer", c.OIDCIssuer), zap.String("oidcClientID", c.OIDCClientID))
+		fields = append(fields, zap.String("oidcIssuer", c.OIDCIssuer), zap.String("oidcClientID", c.OIDCClientID),
+			zap.Strings("oidcScopes", c.OIDCScopes))
 	}
 	if c.SMTPURL != nil {
 		fields = append(fields, zap.String("smtp", c.SMTPURL.Redacted()))

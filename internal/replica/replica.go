@@ -60,6 +60,7 @@ type Options struct {
 	OIDCIssuer            string
 	OIDCClientID          string
 	OIDCClientSecret      string
+	OIDCScopes            []string // empty: web.DefaultOIDCScopes
 	QualtricsAllowedHosts []string
 	Workers               int      // River workers on the default queue; 0 = web only
 	SMTPURL               *url.URL // nil: email off
@@ -146,7 +147,7 @@ func New(ctx context.Context, o Options, log *zap.Logger) (*Replica, error) {
 	var err error
 	a.web, err = web.New(web.Options{Store: st, Log: log.Named("web"), AuthMode: o.AuthMode, AuthHeader: o.AuthHeader,
 		TrustedProxies: o.TrustedProxies, OIDCIssuer: o.OIDCIssuer, OIDCClientID: o.OIDCClientID,
-		OIDCClientSecret: o.OIDCClientSecret, PublicURL: o.PublicURL, AllowDevAuth: o.AuthMode == "dev", DevUsers: o.DevUsers})
+		OIDCClientSecret: o.OIDCClientSecret, OIDCScopes: o.OIDCScopes, PublicURL: o.PublicURL, AllowDevAuth: o.AuthMode == "dev", DevUsers: o.DevUsers})
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -235,7 +236,8 @@ func (a *Replica) setupBackground() error {
 		return err
 	}
 	a.syncer = sy
-	ev, err := events.New(events.Options{Store: a.store, Keyring: a.opts.Keyring, Log: a.log.Named("events")})
+	ev, err := events.New(events.Options{Store: a.store, Keyring: a.opts.Keyring, Log: a.log.Named("events"),
+		PublicURL: a.opts.PublicURL, Client: a.syncer.Client})
 	if err != nil {
 		return err
 	}
@@ -436,6 +438,8 @@ func (a *Replica) Routes() http.Handler {
 		Log:           a.log.Named("api"),
 		RequestIDFrom: requestIDFrom,
 		BeforeDelete:  a.beforeDelete,
+		// Turning events on or off registers or removes the subscriptions at once.
+		QueueSubscriptions: a.events.QueueSubscriptions,
 		SealWebhookSecret: func(integrationID, secret string) (string, []byte, error) {
 			return notify.SealWebhookSecret(a.opts.Keyring, integrationID, secret)
 		},
