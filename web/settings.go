@@ -41,15 +41,24 @@ func (s *Server) rememberLocale(r *http.Request, rc *reqCtx) {
 	if !ok || rc.email == "" {
 		return
 	}
+	// Only what the browser said: a request with neither a language (cookie
+	// or Accept-Language) nor a zone cookie tells nothing worth a write.
+	lang := ""
+	if _, err := r.Cookie(langCookie); err == nil || r.Header.Get("Accept-Language") != "" {
+		lang = string(rc.lang)
+	}
 	zone := ""
 	if _, err := r.Cookie(tzCookie); err == nil && rc.loc != time.UTC {
 		zone = rc.loc.String()
 	}
-	key := string(rc.lang) + "|" + zone
+	if lang == "" && zone == "" {
+		return
+	}
+	key := lang + "|" + zone
 	if last, ok := s.locales.m.Load(rc.email); ok && last == key {
 		return
 	}
-	if err := ss.RememberUserLocale(r.Context(), rc.email, string(rc.lang), zone, rc.now); err != nil {
+	if err := ss.RememberUserLocale(r.Context(), rc.email, lang, zone, rc.now); err != nil {
 		s.log.Warn("remember user locale", zap.Error(err))
 		return
 	}
