@@ -37,7 +37,7 @@ import (
 
 // testCA makes a CA and a certificate it signs for 127.0.0.1, and writes the
 // CA's PEM to a file, as a company's private relay would have.
-func testCA(t *testing.T) (caFile string, cert tls.Certificate) {
+func testCA(t testing.TB) (caFile string, cert tls.Certificate) {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Test Company CA"},
@@ -106,7 +106,7 @@ func (s *authSession) Mail(from string, o *smtp.MailOptions) error {
 	return s.smtpSession.Mail(from, o)
 }
 
-func startTLSRelay(t *testing.T, cert tls.Certificate, user, pass string) (*authBackend, string) {
+func startTLSRelay(t testing.TB, cert tls.Certificate, user, pass string) (*authBackend, string) {
 	t.Helper()
 	be := &authBackend{user: user, pass: pass}
 	srv := smtp.NewServer(be)
