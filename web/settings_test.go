@@ -49,6 +49,9 @@ func TestEmailSettingsPageTurnsEmailOffAndOn(t *testing.T) {
 	f := newFixture(t)
 	h := f.headerServer(t).Handler()
 	ctx := context.Background()
+	if href, _ := parse(t, get(t, h, "bob@example.com", "/notifications")).Find(`[data-testid="email-settings-link"]`).Attr("href"); href != "/settings/notifications" {
+		t.Fatalf("the feed links to %q for email settings", href)
+	}
 	doc := parse(t, get(t, h, "bob@example.com", "/settings/notifications"))
 	if on, _ := doc.Find(`[data-testid="email-on"]`).Attr("checked"); doc.Find(`[data-testid="email-on"][checked]`).Length() != 1 {
 		t.Fatalf("email is not shown on by default (%q)", on)
