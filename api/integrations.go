@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/microapps/microapps/qualtrics"
+	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 )
 
@@ -57,6 +58,7 @@ type enabledWrite struct {
 type scheduleWrite struct {
 	FullSyncEvery        *string         `json:"fullSyncEvery"`
 	IncrementalSyncEvery *string         `json:"incrementalSyncEvery"`
+	VerifyEvery          *string         `json:"verifyEvery"`
 	FullSyncWindow       json.RawMessage `json:"fullSyncWindow"` // null clears it
 }
 
@@ -322,6 +324,20 @@ func applySchedule(s *scheduleWrite, in *store.Integration) []fieldError {
 			incr = d
 		}
 	}
+	verify := verifyEvery(*in)
+	if s.VerifyEvery != nil {
+		d, err := time.ParseDuration(*s.VerifyEvery)
+		switch {
+		case err != nil:
+			errs = append(errs, fieldError{"schedule.verifyEvery", `must be a duration such as "24h"`})
+		case d < time.Hour:
+			errs = append(errs, fieldError{"schedule.verifyEvery", "must be at least 1h"})
+		case d > 30*24*time.Hour:
+			errs = append(errs, fieldError{"schedule.verifyEvery", "must be at most 720h (30 days)"})
+		default:
+			verify = d
+		}
+	}
 	if len(errs) == 0 && incr >= full {
 		errs = append(errs, fieldError{"schedule.incrementalSyncEvery", fmt.Sprintf("must be shorter than fullSyncEvery (%s)", formatDuration(full))})
 	}
@@ -342,8 +358,11 @@ func applySchedule(s *scheduleWrite, in *store.Integration) []fieldError {
 			}
 		}
 	}
+	if len(errs) == 0 && verify < full {
+		errs = append(errs, fieldError{"schedule.verifyEvery", fmt.Sprintf("must be at least fullSyncEvery (%s)", formatDuration(full))})
+	}
 	if len(errs) == 0 {
-		in.FullSyncEvery, in.IncrementalSyncEvery = full, incr
+		in.FullSyncEvery, in.IncrementalSyncEvery, in.VerifyEvery = full, incr, verify
 	}
 	return errs
 }
@@ -471,7 +490,7 @@ func (h *handler) seal(id string, cred credentialChange, in *store.Integration) 
 	if cred.method == "oauth" {
 		secret = cred.oauth.ClientSecret
 	}
-	keyID, sealed, err := h.Keyring.Seal([]byte(secret), []byte(id))
+	keyID, sealed, err := seal.SealSecret(h.Keyring, seal.Credential, id, []byte(secret))
 	if err != nil {
 		return err
 	}
@@ -688,7 +707,7 @@ func cloneMap(m map[string]string) map[string]string {
 }
 
 func (h *handler) storedCredential(in store.Integration) (credentialChange, error) {
-	plain, err := h.Keyring.Open(in.SecretKeyID, in.SecretSealed, []byte(in.ID))
+	plain, err := seal.OpenCredential(h.Keyring, in.ID, in.SecretKeyID, in.SecretSealed)
 	if err != nil {
 		return credentialChange{}, fmt.Errorf("open stored credential of %s: %w", in.ID, err)
 	}

@@ -40,6 +40,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/microapps/microapps/qualtrics"
+	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 )
 
@@ -47,6 +48,7 @@ import (
 type Store interface {
 	WithTx(ctx context.Context, fn func(pgx.Tx) error) error
 	GetEventsKey(ctx context.Context, integrationID string) (store.EventsKey, error)
+	EventsReceivingIntegrationIDs(ctx context.Context) ([]string, error)
 	SetEventsKeyIfMissing(ctx context.Context, integrationID, keyID string, sealed []byte) (store.EventsKey, error)
 	InsertEventTx(ctx context.Context, tx pgx.Tx, ev store.QualtricsEvent) (id int64, inserted bool, err error)
 	ApplyEvent(ctx context.Context, id int64, now time.Time, effect func(store.QualtricsEvent) store.EventEffect) (store.EventOutcome, error)
@@ -79,6 +81,13 @@ type Options struct {
 	// defaults 50/s and 200. Over the limit the answer is 429.
 	RatePerSecond float64
 	Burst         int
+	// StrangerRatePerSecond and StrangerBurst limit, all together, the
+	// callbacks for ids that are not an integration receiving events (per
+	// replica); defaults 20/s and 100. Over it the answer is 429, with no
+	// log line and no query, so a flood of made-up ids costs neither logs
+	// nor database, and does not touch the real integrations' budgets.
+	StrangerRatePerSecond float64
+	StrangerBurst         int
 	// KeyCacheTTL is how long a replica keeps an integration's opened shared
 	// key, saving a query per callback; default 5 s, negative disables. Only
 	// usable keys are cached, so disabling events takes effect within it.
@@ -117,6 +126,17 @@ type Service struct {
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter
 
+	// strangers is the shared budget of callbacks for unknown ids; rejectLog
+	// bounds the warnings about rejected callbacks.
+	strangers *rate.Limiter
+	rejectLog *rate.Limiter
+	// known caches the ids of integrations receiving events, refreshed at
+	// most once a second on a miss: an unknown id never costs a query of its
+	// own.
+	knownMu sync.Mutex
+	known   map[string]bool
+	knownAt time.Time
+
 	keyMu sync.Mutex
 	keys  map[string]cachedKey
 }
@@ -151,6 +171,15 @@ func New(o Options) (*Service, error) {
 	if s.burst <= 0 {
 		s.burst = 200
 	}
+	strangerRate, strangerBurst := rate.Limit(o.StrangerRatePerSecond), o.StrangerBurst
+	if strangerRate <= 0 {
+		strangerRate = 20
+	}
+	if strangerBurst <= 0 {
+		strangerBurst = 100
+	}
+	s.strangers = rate.NewLimiter(strangerRate, strangerBurst)
+	s.rejectLog = rate.NewLimiter(1, 10)
 	if s.keyTTL == 0 {
 		s.keyTTL = 5 * time.Second
 	}
@@ -193,6 +222,53 @@ func (s *Service) limiter(integrationID string) *rate.Limiter {
 	return l
 }
 
+type verdict int
+
+const (
+	receivingYes     verdict = iota + 1 // an integration receiving events
+	receivingNo                         // not one (or not yet)
+	receivingLimited                    // a stranger over the strangers' budget
+)
+
+// receiving says whether integrationID is an integration that accepts event
+// callbacks. Known ids are answered from a cached set; any other id spends
+// one token of the strangers' budget first, and then costs at most one
+// query: a refresh of the whole set when it is a second old, else a look-up
+// of that id (an integration whose events were enabled since).
+func (s *Service) receiving(ctx context.Context, integrationID string) (verdict, error) {
+	s.knownMu.Lock()
+	defer s.knownMu.Unlock()
+	if s.known[integrationID] {
+		return receivingYes, nil
+	}
+	if !s.strangers.Allow() {
+		return receivingLimited, nil
+	}
+	if s.known == nil || s.keyTTL < 0 || time.Since(s.knownAt) >= time.Second {
+		ids, err := s.store.EventsReceivingIntegrationIDs(ctx)
+		if err != nil {
+			return 0, err
+		}
+		s.known = make(map[string]bool, len(ids))
+		for _, id := range ids {
+			s.known[id] = true
+		}
+		s.knownAt = time.Now()
+	} else {
+		k, err := s.store.GetEventsKey(ctx, integrationID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return 0, err
+		}
+		if err == nil && k.Enabled && len(k.Sealed) > 0 {
+			s.known[integrationID] = true
+		}
+	}
+	if s.known[integrationID] {
+		return receivingYes, nil
+	}
+	return receivingNo, nil
+}
+
 var errNoKey = errors.New("events: integration unknown, events disabled or no key")
 
 // receiverKey returns the opened shared key of an integration that accepts
@@ -217,7 +293,7 @@ func (s *Service) receiverKey(ctx context.Context, integrationID string) ([]byte
 	if !k.Enabled || len(k.Sealed) == 0 {
 		return nil, "", errNoKey
 	}
-	key, err := s.keyring.Open(k.KeyID, k.Sealed, []byte(integrationID))
+	key, _, err := seal.OpenSecret(s.keyring, seal.EventsKey, integrationID, k.KeyID, k.Sealed)
 	if err != nil {
 		return nil, "", err
 	}

@@ -53,7 +53,7 @@ func chatWorld(t *testing.T, f *fixture, format, lang, zone string) (integ strin
 		LinkExpiration: at(20 * h)})
 
 	public, _ := url.Parse("https://surveys.example.com/")
-	n := notify.New(notify.Options{Store: f.s, PublicURL: public})
+	n := notify.New(notify.Options{Store: f.s, PublicURL: public, WebhookAllowedHosts: []string{"127.0.0.1"}})
 	n.SetRiver(insertOnlyRiver(t, f.s))
 	if raised := onChanges(t, f, n, integ, []store.Change{delivered("EMD_1", "CID_1")}, t0); raised != 1 {
 		t.Fatalf("new_survey raised %d", raised)

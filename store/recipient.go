@@ -191,7 +191,8 @@ WITH test AS (
 	SELECT DISTINCT ON (contact_id) * FROM {links} ORDER BY contact_id, ord DESC
 ), src AS (
 	SELECT coalesce(h.contact_id, l.contact_id) AS contact_id,
-		coalesce(lower(btrim(l.email)), '') AS email, coalesce(l.first_name, '') AS first_name,
+		-- NormalizeEmail in SQL: ASCII only (lower() of ASCII is ASCII), else no email.
+		CASE WHEN btrim(l.email) ~ '^[\x21-\x7e]*$' THEN lower(btrim(l.email)) ELSE '' END AS email, coalesce(l.first_name, '') AS first_name,
 		coalesce(l.last_name, '') AS last_name, coalesce(h.contact_lookup_id, '') AS contact_lookup_id,
 		coalesce(h.status, '') AS status, h.sent_at, h.opened_at, h.response_started_at, h.response_completed_at,
 		coalesce(h.response_id, '') AS response_id,

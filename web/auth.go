@@ -50,7 +50,14 @@ func (s *Server) userEmail(r *http.Request) (string, error) {
 		if !trusted {
 			return "", errUnauthenticated
 		}
-		e := normalizeEmail(r.Header.Get(s.opts.AuthHeader))
+		// Exactly one value: a proxy that appends to the client's header
+		// instead of replacing it would otherwise let the client choose
+		// (the first value) or at least confuse which one counts.
+		vals := r.Header.Values(s.opts.AuthHeader)
+		if len(vals) != 1 {
+			return "", errUnauthenticated
+		}
+		e := normalizeEmail(vals[0])
 		if !validEmail(e) {
 			return "", errUnauthenticated
 		}

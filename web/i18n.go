@@ -34,8 +34,8 @@ func (l Lang) T(key string, args ...any) string {
 
 // pickLang chooses the language: the cookie set by the switch wins, then the
 // first supported language in Accept-Language, then English.
-func pickLang(r *http.Request) Lang {
-	if c, err := r.Cookie(langCookie); err == nil {
+func pickLang(r *http.Request, cookieName string) Lang {
+	if c, err := r.Cookie(cookieName); err == nil {
 		if l, ok := parseLang(c.Value); ok {
 			return l
 		}

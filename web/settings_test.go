@@ -115,6 +115,16 @@ func TestOneClickUnsubscribe(t *testing.T) {
 	if u, _ := f.store.GetUserSettings(ctx, "alice@example.com"); !u.EmailOff {
 		t.Fatal("one-click POST did not turn email off")
 	}
+	// Providers may send the one-click body as multipart/form-data (RFC 8058).
+	bob, _ := f.store.UnsubscribeToken(ctx, "bob@example.com", testNow)
+	body := "--b\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--b--\r\n"
+	req := httptest.NewRequest(http.MethodPost, "/unsubscribe/"+bob, strings.NewReader(body))
+	req.Header.Set("Content-Type", "multipart/form-data; boundary=b")
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if u, _ := f.store.GetUserSettings(ctx, "bob@example.com"); rec.Code != http.StatusOK || !u.EmailOff {
+		t.Fatalf("multipart one-click POST: %d, email off %v", rec.Code, u.EmailOff)
+	}
 	if rec := post(t, h, "", "/unsubscribe/not-a-token", url.Values{"List-Unsubscribe": {"One-Click"}}); rec.Code != http.StatusNotFound {
 		t.Fatalf("unknown token: %d", rec.Code)
 	}

@@ -34,6 +34,7 @@ type envVar struct {
 var envVars = []envVar{
 	{Name: "MICROAPPS_DATABASE_URL", Default: "postgres://postgres@localhost:5432/microapps?sslmode=disable", Secret: true},
 	{Name: "MICROAPPS_HTTP_ADDR", Default: ":8080"},
+	{Name: "MICROAPPS_METRICS_ADDR"},
 	{Name: "MICROAPPS_PUBLIC_URL", Default: "http://localhost:8080"},
 	{Name: "MICROAPPS_ADMIN_TOKENS", Secret: true},
 	{Name: "MICROAPPS_ENCRYPTION_KEYS", Secret: true},
@@ -45,6 +46,7 @@ var envVars = []envVar{
 	{Name: "MICROAPPS_OIDC_CLIENT_SECRET", Secret: true},
 	{Name: "MICROAPPS_OIDC_SCOPES", Default: "openid email profile"},
 	{Name: "MICROAPPS_QUALTRICS_ALLOWED_HOSTS"},
+	{Name: "MICROAPPS_WEBHOOK_ALLOWED_HOSTS"},
 	{Name: "MICROAPPS_WORKERS", Default: "4"},
 	{Name: "MICROAPPS_SMTP_URL", Secret: true},
 	{Name: "MICROAPPS_MAIL_FROM"},
@@ -88,6 +90,7 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 	c := &config{replica.Options{
 		DatabaseURL:      get("MICROAPPS_DATABASE_URL"),
 		HTTPAddr:         get("MICROAPPS_HTTP_ADDR"),
+		MetricsAddr:      get("MICROAPPS_METRICS_ADDR"),
 		AuthMode:         get("MICROAPPS_AUTH_MODE"),
 		AuthHeader:       get("MICROAPPS_AUTH_HEADER"),
 		OIDCIssuer:       get("MICROAPPS_OIDC_ISSUER"),
@@ -114,6 +117,16 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 		bad("MICROAPPS_HTTP_ADDR", "%v", err)
 	} else if port < 0 || port > 65535 {
 		bad("MICROAPPS_HTTP_ADDR", "port %d is out of range", port)
+	}
+
+	if c.MetricsAddr != "" {
+		if _, port, err := splitAddr(c.MetricsAddr); err != nil {
+			bad("MICROAPPS_METRICS_ADDR", "%v", err)
+		} else if port < 0 || port > 65535 {
+			bad("MICROAPPS_METRICS_ADDR", "port %d is out of range", port)
+		} else if c.MetricsAddr == c.HTTPAddr {
+			bad("MICROAPPS_METRICS_ADDR", "must differ from MICROAPPS_HTTP_ADDR (leave it empty to serve /metrics there)")
+		}
 	}
 
 	if u, err := url.Parse(get("MICROAPPS_PUBLIC_URL")); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -184,16 +197,22 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 	}
 
-	for _, h := range strings.Split(get("MICROAPPS_QUALTRICS_ALLOWED_HOSTS"), ",") {
-		if h = strings.ToLower(strings.TrimSpace(h)); h == "" {
-			continue
+	hosts := func(name string) []string {
+		var out []string
+		for _, h := range strings.Split(get(name), ",") {
+			if h = strings.ToLower(strings.TrimSpace(h)); h == "" {
+				continue
+			}
+			if strings.ContainsAny(h, "/:@ ") && !isIPv6(h) {
+				bad(name, "%q must be a bare host name such as 127.0.0.1 (no scheme, port or path)", h)
+				continue
+			}
+			out = append(out, h)
 		}
-		if strings.ContainsAny(h, "/:@ ") && !isIPv6(h) {
-			bad("MICROAPPS_QUALTRICS_ALLOWED_HOSTS", "%q must be a bare host name such as 127.0.0.1 (no scheme, port or path)", h)
-			continue
-		}
-		c.QualtricsAllowedHosts = append(c.QualtricsAllowedHosts, h)
+		return out
 	}
+	c.QualtricsAllowedHosts = hosts("MICROAPPS_QUALTRICS_ALLOWED_HOSTS")
+	c.WebhookAllowedHosts = hosts("MICROAPPS_WEBHOOK_ALLOWED_HOSTS")
 
 	if n, err := strconv.Atoi(get("MICROAPPS_WORKERS")); err != nil || n < 0 || n > 256 {
 		bad("MICROAPPS_WORKERS", "%q must be a whole number from 0 (web only) to 256", get("MICROAPPS_WORKERS"))
@@ -290,10 +309,12 @@ func (c *config) logFields() []zap.Field {
 	fields := []zap.Field{
 		zap.String("databaseURL", redacted(c.DatabaseURL)),
 		zap.String("httpAddr", c.HTTPAddr),
+		zap.String("metricsAddr", c.MetricsAddr),
 		zap.Int("adminTokens", len(c.AdminTokens)),
 		zap.String("authMode", c.AuthMode),
 		zap.Int("workers", c.Workers),
 		zap.Strings("qualtricsAllowedHosts", c.QualtricsAllowedHosts),
+		zap.Strings("webhookAllowedHosts", c.WebhookAllowedHosts),
 		zap.Bool("email", c.SMTPURL != nil),
 	}
 	if c.PublicURL != nil {

@@ -50,7 +50,11 @@ type Options struct {
 	// kill its sessions, keep their own handle on it.
 	Store *store.Store
 
-	HTTPAddr              string   // where Serve listens, e.g. ":8080"
+	HTTPAddr string // where Serve listens, e.g. ":8080"
+	// MetricsAddr, when set, is a separate listener for /metrics, which is
+	// then not on HTTPAddr: integration ids, queue depths and routes are
+	// for the scraper, not for whoever reaches the public port.
+	MetricsAddr           string
 	PublicURL             *url.URL // how users and Qualtrics reach this service
 	AdminTokens           []string
 	Keyring               *seal.Keyring
@@ -62,9 +66,12 @@ type Options struct {
 	OIDCClientSecret      string
 	OIDCScopes            []string // empty: web.DefaultOIDCScopes
 	QualtricsAllowedHosts []string
-	Workers               int      // River workers on the default queue; 0 = web only
-	SMTPURL               *url.URL // nil: email off
-	MailFrom              string
+	// WebhookAllowedHosts may receive webhooks although they resolve to a
+	// loopback or private address (tests, an in-network relay).
+	WebhookAllowedHosts []string
+	Workers             int      // River workers on the default queue; 0 = web only
+	SMTPURL             *url.URL // nil: email off
+	MailFrom            string
 
 	// DevUsers are offered by the dev sign-in page; only the demo sets them.
 	DevUsers []string
@@ -79,6 +86,13 @@ type Options struct {
 	// QualtricsClientConfig adjusts each sync's Qualtrics client (tests: fast
 	// back-off, request observers).
 	QualtricsClientConfig func(*qualtrics.Config)
+	// BrandLimits is each Qualtrics brand's budget (zero: Qualtrics' own);
+	// benchmarks scale it with the simulator's time scale. Not read from the
+	// environment.
+	BrandLimits syncer.BrandLimits
+	// SyncSliceBudget is how long one sync job works a run before handing it
+	// over (zero: 30 s).
+	SyncSliceBudget time.Duration
 	// FetchCooldown and FetchPollInterval, when not zero, replace River's
 	// defaults so tests pick up jobs within milliseconds.
 	FetchCooldown     time.Duration
@@ -228,10 +242,10 @@ func (a *Replica) setupBackground() error {
 		mailer = m
 	}
 	a.notifier = notify.New(notify.Options{Store: a.store, Keyring: a.opts.Keyring, Log: a.log.Named("notify"),
-		PublicURL: a.opts.PublicURL, Mailer: mailer, Metrics: a.metrics})
+		PublicURL: a.opts.PublicURL, Mailer: mailer, Metrics: a.metrics, WebhookAllowedHosts: a.opts.WebhookAllowedHosts})
 	sy, err := syncer.New(syncer.Options{Store: a.store, Keyring: a.opts.Keyring, AllowedHosts: a.opts.QualtricsAllowedHosts,
 		Notifier: a.notifier, Metrics: a.metrics, Log: a.log.Named("syncer"), AfterSync: a.afterSync,
-		ClientConfig: a.opts.QualtricsClientConfig})
+		ClientConfig: a.opts.QualtricsClientConfig, BrandLimits: a.opts.BrandLimits, SliceBudget: a.opts.SyncSliceBudget})
 	if err != nil {
 		return err
 	}
@@ -250,18 +264,27 @@ func (a *Replica) setupBackground() error {
 	rcfg := &river.Config{
 		Logger:  slog.New(zapslog.NewHandler(a.log.Named("river").Core(), zapslog.WithName("river"))),
 		Workers: workers,
-		// A sync that runs out of time stops at a page boundary and the next run
-		// continues, so a bounded job is safe. A replica killed mid-job leaves it
-		// running; River hands it to another replica once it is past the timeout.
-		JobTimeout:           15 * time.Minute,
-		RescueStuckJobsAfter: 16 * time.Minute,
+		// A sync run is worked in slices of SliceBudget (30 s), each a job of
+		// at most a minute whose progress is recorded, so jobs can be short:
+		// a replica killed mid-slice leaves its job running, and River hands
+		// it to another replica once it is past its timeout and
+		// RescueStuckJobsAfter, well within two minutes. Workers that need
+		// longer declare their own Timeout, which the rescuer respects.
+		JobTimeout:           time.Minute,
+		RescueStuckJobsAfter: 75 * time.Second,
 		FetchCooldown:        a.opts.FetchCooldown,
 		FetchPollInterval:    a.opts.FetchPollInterval,
 	}
 	if a.opts.Workers > 0 {
-		// Event applies get their own queue: minutes-long syncs on the default
-		// queue must not hold back a finished survey leaving a user's list.
-		rcfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: a.opts.Workers}, events.Queue: events.QueueConfig()}
+		// Syncs have their own queue, sized by MICROAPPS_WORKERS; event
+		// applies have theirs, and notification checks, deliveries and
+		// purges run on the default queue: none of them waits behind a sync
+		// backlog.
+		rcfg.Queues = map[string]river.QueueConfig{
+			syncer.Queue:       {MaxWorkers: a.opts.Workers},
+			river.QueueDefault: {MaxWorkers: defaultQueueWorkers},
+			events.Queue:       events.QueueConfig(),
+		}
 	}
 	if a.opts.Workers > 0 && !a.opts.NoPeriodicJobs {
 		rcfg.PeriodicJobs = []*river.PeriodicJob{
@@ -282,6 +305,9 @@ func (a *Replica) setupBackground() error {
 	a.events.SetRiver(c)
 	return nil
 }
+
+// defaultQueueWorkers works notification checks, deliveries and purges.
+const defaultQueueWorkers = 4
 
 // afterSync runs after each successful sync: events that waited for their
 // survey or recipient are applied, event subscriptions follow the active
@@ -374,16 +400,35 @@ func (a *Replica) Serve(ctx context.Context, ready chan<- string) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          zap.NewStdLog(a.log.Named("http")),
 	}
+	var (
+		metricsSrv *http.Server
+		mln        net.Listener
+	)
+	if a.opts.MetricsAddr != "" {
+		if mln, err = net.Listen("tcp", a.opts.MetricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s for metrics: %w", a.opts.MetricsAddr, err)
+		}
+		metricsSrv = &http.Server{Handler: a.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, ErrorLog: zap.NewStdLog(a.log.Named("http"))}
+	}
 	riverCtx, stopRiver := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRiver()
 	if a.opts.Workers > 0 {
 		if err := a.river.Start(riverCtx); err != nil {
 			ln.Close()
+			if mln != nil {
+				mln.Close()
+			}
 			return fmt.Errorf("river: start: %w", err)
 		}
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if metricsSrv != nil {
+		go func() { errc <- metricsSrv.Serve(mln) }()
+		a.log.Info("metrics listening", zap.String("addr", mln.Addr().String()))
+	}
 	a.log.Info("listening", zap.String("addr", ln.Addr().String()), zap.Int("workers", a.opts.Workers))
 	if ready != nil {
 		ready <- ln.Addr().String()
@@ -402,6 +447,10 @@ func (a *Replica) Serve(ctx context.Context, ready chan<- string) error {
 	if err := srv.Shutdown(shutCtx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 	}
+	if metricsSrv != nil {
+		// Scraped until the very end; it holds no request worth draining.
+		_ = metricsSrv.Close()
+	}
 	if a.opts.Workers > 0 {
 		if err := a.river.Stop(shutCtx); err != nil {
 			a.log.Warn("river did not stop softly in time; cancelling running jobs", zap.Error(err))
@@ -419,8 +468,10 @@ func (a *Replica) Serve(ctx context.Context, ready chan<- string) error {
 func (a *Replica) Routes() http.Handler {
 	r := chi.NewRouter()
 	// observe sits outside recoverer so a panic is logged and counted as the 500 it becomes.
-	r.Use(requestID, observe(a.log, a.metrics), recoverer(a.log))
-	r.Method(http.MethodGet, "/metrics", metricsHandler(a.registry, a.log))
+	r.Use(requestID, transportHeaders(a.opts.PublicURL != nil && a.opts.PublicURL.Scheme == "https"), observe(a.log, a.metrics), recoverer(a.log))
+	if a.opts.MetricsAddr == "" {
+		r.Method(http.MethodGet, "/metrics", metricsHandler(a.registry, a.log))
+	}
 	r.Get("/livez", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -430,14 +481,15 @@ func (a *Replica) Routes() http.Handler {
 	r.Mount("/api/v1/me", a.web.MeAPI())
 	r.Mount("/", a.web.Handler())
 	r.Mount("/api/v1", api.New(api.Options{
-		Store:         a.store,
-		Syncs:         a.syncs(),
-		Keyring:       a.opts.Keyring,
-		AdminTokens:   a.opts.AdminTokens,
-		AllowedHosts:  a.opts.QualtricsAllowedHosts,
-		Log:           a.log.Named("api"),
-		RequestIDFrom: requestIDFrom,
-		BeforeDelete:  a.beforeDelete,
+		Store:               a.store,
+		Syncs:               a.syncs(),
+		Keyring:             a.opts.Keyring,
+		AdminTokens:         a.opts.AdminTokens,
+		AllowedHosts:        a.opts.QualtricsAllowedHosts,
+		WebhookAllowedHosts: a.opts.WebhookAllowedHosts,
+		Log:                 a.log.Named("api"),
+		RequestIDFrom:       requestIDFrom,
+		BeforeDelete:        a.beforeDelete,
 		// Turning events on or off registers or removes the subscriptions at once.
 		QueueSubscriptions: a.events.QueueSubscriptions,
 		SealWebhookSecret: func(integrationID, secret string) (string, []byte, error) {
@@ -445,6 +497,13 @@ func (a *Replica) Routes() http.Handler {
 		},
 	}))
 	return r
+}
+
+// MetricsHandler serves /metrics alone, as the MetricsAddr listener does.
+func (a *Replica) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metricsHandler(a.registry, a.log))
+	return mux
 }
 
 // syncs is the sync control the admin API uses.
