@@ -87,6 +87,7 @@ type Server struct {
 	oidc     *oidcAuth           // nil unless oidc mode
 	static   *staticFiles
 	zones    zones
+	locales  locales
 	devUsers map[string]bool
 
 	handlerOnce sync.Once
@@ -209,6 +210,10 @@ func (s *Server) buildHandler() http.Handler {
 	mux.HandleFunc("GET /notifications", s.page(s.notifications))
 	mux.HandleFunc("POST /notifications/read", s.page(s.markRead))
 	mux.HandleFunc("POST /lang", s.setLang)
+	mux.HandleFunc("GET /settings/notifications", s.page(s.emailSettings))
+	mux.HandleFunc("POST /settings/notifications", s.page(s.saveEmailSettings))
+	mux.HandleFunc("GET /unsubscribe/{token}", s.unsubscribe)
+	mux.HandleFunc("POST /unsubscribe/{token}", s.unsubscribe)
 	mux.HandleFunc("GET /signin", s.signIn)
 	mux.HandleFunc("POST /signin/dev", s.devSignIn)
 	mux.HandleFunc("GET /auth/callback", s.oidcCallback)
@@ -221,6 +226,9 @@ func (s *Server) buildHandler() http.Handler {
 	}
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(s.forbidden))
+	// One-click unsubscribe (RFC 8058) is POSTed by mail providers from
+	// anywhere; its token is the credential and it only turns email off.
+	cop.AddInsecureBypassPattern("POST /unsubscribe/{token}")
 	h = cop.Handler(limitForms(h))
 	return securityHeaders(h, s.https())
 }
@@ -236,6 +244,14 @@ const maxFormBody = 16 << 10
 func limitForms(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/unsubscribe/") {
+			// RFC 8058 lets mail providers POST the one-click body as
+			// multipart/form-data; the handler reads no body, so only its
+			// size is bounded.
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
 			next.ServeHTTP(w, r)
 			return
 		}
