@@ -345,14 +345,16 @@ func (s *Store) DeleteSyncUnits(ctx context.Context, runID int64) error {
 
 // AnalyzeChanged runs ANALYZE on those of tables whose rows changed by more
 // than fraction of their estimated size (and at least minRows) since they
-// were last analyzed, or on all of them when force is set, so pages get plans
-// for the data they read rather than for the tables before a large sync. It
-// returns the tables it analyzed.
-func (s *Store) AnalyzeChanged(ctx context.Context, tables []string, fraction float64, minRows int64, force bool) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT t.relname FROM pg_stat_user_tables t JOIN pg_class c ON c.oid = t.relid
+// were last analyzed, so pages get plans for the data they read rather than
+// for the tables before a large sync. A table another session is analyzing
+// right now (many syncs ending at once, on several replicas) is left to it:
+// one fresh sample is enough. It returns the tables it analyzed.
+func (s *Store) AnalyzeChanged(ctx context.Context, tables []string, fraction float64, minRows int64) ([]string, error) {
+	const changed = `SELECT t.relname FROM pg_stat_user_tables t JOIN pg_class c ON c.oid = t.relid
 		WHERE t.relname = ANY($1) AND t.schemaname = current_schema()
-		AND ($4 OR (t.n_mod_since_analyze >= $3 AND t.n_mod_since_analyze > $2 * greatest(c.reltuples, 0)))
-		ORDER BY t.relname`, tables, fraction, minRows, force)
+		AND t.n_mod_since_analyze >= $3 AND t.n_mod_since_analyze > $2 * greatest(c.reltuples, 0)
+		ORDER BY t.relname`
+	rows, err := s.pool.Query(ctx, changed, tables, fraction, minRows)
 	if err != nil {
 		return nil, mapErr("analyze changed tables", err)
 	}
@@ -360,10 +362,29 @@ func (s *Store) AnalyzeChanged(ctx context.Context, tables []string, fraction fl
 	if err != nil {
 		return nil, mapErr("analyze changed tables", err)
 	}
+	var done []string
 	for _, n := range names {
-		if _, err := s.pool.Exec(ctx, `ANALYZE `+pgx.Identifier{n}.Sanitize()); err != nil {
-			return nil, mapErr("analyze "+n, err)
+		analyzed := false
+		err := s.WithTx(ctx, func(tx pgx.Tx) error {
+			var mine bool
+			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtext('microapps.analyze.' || $1))`, n).Scan(&mine); err != nil || !mine {
+				return err
+			}
+			// Still worth it? Another session may have just analyzed it.
+			var still bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (`+changed+`)`, []string{n}, fraction, minRows).Scan(&still); err != nil || !still {
+				return err
+			}
+			analyzed = true
+			_, err := tx.Exec(ctx, `ANALYZE `+pgx.Identifier{n}.Sanitize())
+			return err
+		})
+		if err != nil {
+			return done, mapErr("analyze "+n, err)
+		}
+		if analyzed {
+			done = append(done, n)
 		}
 	}
-	return names, nil
+	return done, nil
 }

@@ -505,13 +505,15 @@ func (rs *runState) switchedBaseURL() (string, bool) {
 // syncedTables are the tables a sync writes in bulk.
 var syncedTables = []string{"surveys", "distributions", "distribution_stats", "recipients"}
 
-// analyze refreshes the planner's statistics of the tables the run changed
-// much (more than a tenth of their rows), and always after an integration's
-// first full sync: autovacuum comes late or never, and pages planned on
-// statistics from before a large brand arrived are several times slower.
+// analyze refreshes the planner's statistics of the synced tables that
+// changed much since they were last analyzed (more than a tenth of their
+// rows, at least 1,000), as after a large brand's first full sync:
+// autovacuum comes late or never, and pages planned on statistics from
+// before the brand arrived are several times slower. Small runs, the usual
+// ones, change too little to pay for it.
 func (rs *runState) analyze(ctx context.Context) {
 	start := time.Now()
-	tables, err := rs.s.store.AnalyzeChanged(ctx, syncedTables, 0.1, 1000, rs.readAll)
+	tables, err := rs.s.store.AnalyzeChanged(ctx, syncedTables, 0.1, 1000)
 	if err != nil {
 		rs.s.log.Warn("analyze after sync failed", zap.String("integrationId", rs.in.ID), zap.Error(err))
 		return

@@ -66,7 +66,7 @@ type Store interface {
 	EnsureRateBuckets(ctx context.Context, brandKey string, buckets []store.RateBucket) error
 	TakeRateTokens(ctx context.Context, brandKey string, buckets []store.RateBucket) (bool, time.Duration, error)
 	ThrottleRateBucket(ctx context.Context, brandKey, endpoint string, wait time.Duration) error
-	AnalyzeChanged(ctx context.Context, tables []string, fraction float64, minRows int64, force bool) ([]string, error)
+	AnalyzeChanged(ctx context.Context, tables []string, fraction float64, minRows int64) ([]string, error)
 }
 
 // Keyring opens sealed secrets; *seal.Keyring satisfies it.
@@ -110,7 +110,7 @@ type Options struct {
 	// firstSync is true during the integration's first successful full sync.
 	AfterSync func(ctx context.Context, in store.Integration, client *qualtrics.Client, firstSync bool) (raised int, err error)
 	// Concurrency is how many units of a run (surveys, distributions) are
-	// worked at once, each with its own transactions; default 8 (a unit
+	// worked at once, each with its own transactions; default 12 (a unit
 	// mostly waits on Qualtrics, whose brand budget paces them anyway). The
 	// Notifier must then be safe for concurrent use.
 	Concurrency int
@@ -165,7 +165,7 @@ func New(o Options) (*Syncer, error) {
 		s.failureBudget = 0.1
 	}
 	if s.concurrency <= 0 {
-		s.concurrency = 8
+		s.concurrency = 12
 	}
 	if s.maxChanges <= 0 {
 		s.maxChanges = 1000
