@@ -36,6 +36,8 @@ type Store interface {
 	GetSyncRun(ctx context.Context, integrationID string, id int64) (store.SyncRun, error)
 	ListRequestLogs(ctx context.Context, integrationID string, since time.Time, limit int) ([]store.RequestLog, error)
 	ListAuditEvents(ctx context.Context, beforeID int64, limit int) ([]store.AuditEvent, error)
+	ListIntegrationAuditEvents(ctx context.Context, integrationID string, beforeID int64, limit int) ([]store.AuditEvent, error)
+	ConsoleCounts(ctx context.Context) (map[string]store.IntegrationCounts, error)
 	RecordAudit(ctx context.Context, ev store.AuditEvent) error
 	ListDeliveries(ctx context.Context, integrationID string, limit int) ([]store.Delivery, error)
 	GetWebhook(ctx context.Context, integrationID string) (store.Webhook, error)
@@ -66,7 +68,7 @@ type Options struct {
 	SealWebhookSecret func(integrationID, secret string) (keyID string, sealed []byte, err error)
 	// TestWebhook sends a sample notification to the integration's webhook
 	// (the notify package owns how). Nil: no test delivery.
-	TestWebhook func(ctx context.Context, integrationID string) error
+	TestWebhook func(ctx context.Context, integrationID string, wh store.Webhook) error
 	// BeforeDelete runs before an integration is deleted, while its
 	// credential is still stored (removing its event subscriptions in
 	// Qualtrics). Its error is logged; the delete goes on.
@@ -562,7 +564,7 @@ func (s *Service) TestWebhook(ctx context.Context, actor, id string) error {
 	if wh.URL == "" {
 		return &Error{Kind: Conflict, Field: "url", Detail: "This integration has no webhook to test."}
 	}
-	sendErr := s.o.TestWebhook(ctx, in.ID)
+	sendErr := s.o.TestWebhook(ctx, in.ID, wh)
 	details := map[string]any{"url": WebhookURLShown(wh.URL), "ok": sendErr == nil}
 	ev := audit(actor, "webhook.test", details)
 	ev.IntegrationID = in.ID
@@ -579,6 +581,19 @@ func (s *Service) TestWebhook(ctx context.Context, actor, id string) error {
 // (0 = from the newest).
 func (s *Service) AuditEvents(ctx context.Context, beforeID int64, limit int) ([]store.AuditEvent, error) {
 	return s.o.Store.ListAuditEvents(ctx, beforeID, limit)
+}
+
+// IntegrationAuditEvents is AuditEvents for one integration.
+func (s *Service) IntegrationAuditEvents(ctx context.Context, id string, beforeID int64, limit int) ([]store.AuditEvent, error) {
+	if _, err := s.Get(ctx, id); err != nil {
+		return nil, err
+	}
+	return s.o.Store.ListIntegrationAuditEvents(ctx, id, beforeID, limit)
+}
+
+// Counts returns every integration's active surveys and recipients by id.
+func (s *Service) Counts(ctx context.Context) (map[string]store.IntegrationCounts, error) {
+	return s.o.Store.ConsoleCounts(ctx)
 }
 
 func audit(actor, action string, details map[string]any) store.AuditEvent {

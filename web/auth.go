@@ -262,5 +262,6 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.sessions.Put(ctx, sessEmail, email)
+	s.rememberConsoleGroup(ctx, idt.Claims)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/store"
 )
 
@@ -73,6 +74,17 @@ type Options struct {
 	DevUsers     []string // the demo users offered on the dev sign-in page
 
 	Now func() time.Time // default time.Now
+
+	// Manage is the service behind the platform admin console; nil: no console.
+	Manage *manage.Service
+	// PlatformAdmins may use the console (MICROAPPS_PLATFORM_ADMINS).
+	PlatformAdmins []string
+	// PlatformAdminGroup, in oidc mode, also grants the console to users whose
+	// ID token's groups claim holds it (MICROAPPS_PLATFORM_ADMIN_GROUP).
+	PlatformAdminGroup string
+	// JobsUI, when set, is River's job UI, served to platform admins under
+	// /console/jobs/ (it must be built with that prefix).
+	JobsUI http.Handler
 }
 
 // Server serves the pages and the user API.
@@ -85,6 +97,8 @@ type Server struct {
 	static   *staticFiles
 	zones    zones
 	devUsers map[string]bool
+	// platformAdmins are the normalised emails of MICROAPPS_PLATFORM_ADMINS.
+	platformAdmins map[string]bool
 
 	handlerOnce sync.Once
 	handler     http.Handler
@@ -97,7 +111,12 @@ func New(opts Options) (*Server, error) {
 	if opts.Store == nil {
 		return nil, errors.New("web: Options.Store is required")
 	}
-	s := &Server{opts: opts, log: opts.Log, now: opts.Now, devUsers: map[string]bool{}}
+	s := &Server{opts: opts, log: opts.Log, now: opts.Now, devUsers: map[string]bool{}, platformAdmins: map[string]bool{}}
+	for _, e := range opts.PlatformAdmins {
+		if n := normalizeEmail(e); validEmail(n) {
+			s.platformAdmins[n] = true
+		}
+	}
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
@@ -192,6 +211,7 @@ func (s *Server) buildHandler() http.Handler {
 	mux.HandleFunc("POST /signin/dev", s.devSignIn)
 	mux.HandleFunc("GET /auth/callback", s.oidcCallback)
 	mux.HandleFunc("POST /signout", s.signOut)
+	s.consoleRoutes(mux)
 	mux.HandleFunc("/", s.notFoundHandler)
 
 	var h http.Handler = mux
@@ -204,6 +224,9 @@ func (s *Server) buildHandler() http.Handler {
 	return securityHeaders(h)
 }
 
+const jobsCSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
+	"font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
 // securityHeaders sets a strict policy on every response: no inline script or
 // style, no framing, nothing loaded from another origin.
 func securityHeaders(next http.Handler) http.Handler {
@@ -211,7 +234,12 @@ func securityHeaders(next http.Handler) http.Handler {
 		"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", csp)
+		if strings.HasPrefix(r.URL.Path, "/console/jobs/") {
+			// River's UI (a React app) sets style attributes; it stays same-origin only.
+			h.Set("Content-Security-Policy", jobsCSP)
+		} else {
+			h.Set("Content-Security-Policy", csp)
+		}
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Frame-Options", "DENY")
