@@ -208,7 +208,7 @@ func (n *Notifier) SendTestWebhook(ctx context.Context, integrationID string, wh
 	data, _ := json.Marshal(map[string]any{"surveyName": "Test delivery", "functionalGroup": "microapps",
 		"sent": 100, "finished": 42, "expiresAt": now.Add(24 * time.Hour).Format(time.RFC3339), "test": true})
 	w := store.DeliveryWork{
-		Delivery: store.Delivery{IntegrationID: integrationID, Channel: ChannelWebhook, IdempotencyKey: "test-" + now.Format("20060102T150405.000000000")},
+		Delivery:     store.Delivery{IntegrationID: integrationID, Channel: ChannelWebhook, IdempotencyKey: "test-" + now.Format("20060102T150405.000000000")},
 		Notification: store.Notification{IntegrationID: integrationID, Kind: "survey_statistics", Data: data, CreatedAt: now},
 		Webhook:      wh,
 	}

@@ -90,27 +90,27 @@ type Layout struct {
 	IsPlatformAdmin bool
 	ConsoleJobs     bool // River's UI is mounted under /console/jobs
 	CSS, JS         string
-	Path    string
-	SignOut bool
-	Stale   []string
-	Icon    string
-	TZ      string // the zone times are shown in; app.js reloads once when it learns the real one
+	Path            string
+	SignOut         bool
+	Stale           []string
+	Icon            string
+	TZ              string // the zone times are shown in; app.js reloads once when it learns the real one
 }
 
 func (s *Server) layout(rc *reqCtx, title string) Layout {
 	return Layout{
-		Lang:    rc.lang,
-		Title:   title,
-		User:    rc.email,
-		Unread:  rc.summary.Unread,
-		IsAdmin: rc.summary.IsAdmin,
+		Lang:            rc.lang,
+		Title:           title,
+		User:            rc.email,
+		Unread:          rc.summary.Unread,
+		IsAdmin:         rc.summary.IsAdmin,
 		IsPlatformAdmin: rc.platformAdmin,
-		CSS:     s.static.url("app.css"),
-		JS:      s.static.url("app.js"),
-		Icon:    s.static.url("favicon.svg"),
-		Path:    rc.path,
-		SignOut: rc.email != "" && s.sessions != nil,
-		TZ:      rc.loc.String(),
+		CSS:             s.static.url("app.css"),
+		JS:              s.static.url("app.js"),
+		Icon:            s.static.url("favicon.svg"),
+		Path:            rc.path,
+		SignOut:         rc.email != "" && s.sessions != nil,
+		TZ:              rc.loc.String(),
 	}
 }
 
