@@ -205,7 +205,9 @@ func TestConsoleInABrowser(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	html := func() string { return str("page source", chromedp.Evaluate[string](`document.documentElement.outerHTML`)) }
+	html := func() string {
+		return str("page source", chromedp.Evaluate[string](`document.documentElement.outerHTML`))
+	}
 	shoot := func(name string) {
 		t.Helper()
 		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
