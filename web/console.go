@@ -27,6 +27,8 @@ const (
 	maxConsoleForm  = 64 << 10        // console forms are small; anything bigger is refused
 	consolePageSize = 50
 	auditPageSize   = 50
+	logsPageSize    = 25
+	maxLogsShown    = 500 // the newest calls; the REST API serves up to 5000
 )
 
 // isPlatformAdmin reports whether the signed-in user may use the console:
@@ -254,6 +256,8 @@ type ConsoleDetailVM struct {
 	WebhookErrs              map[string]string
 	LoggingEnabled           bool
 	Logs                     []LogVM
+	LogsTotal                int
+	LogsPager                Pager
 	Deliveries               []DeliveryVM
 	Audit                    []AuditVM
 	AuditMoreURL             string
@@ -633,9 +637,26 @@ func (s *Server) detailVM(r *http.Request, rc *reqCtx, id string) (ConsoleDetail
 		vm.WebhookForm["format"] = vm.Webhook.Format
 	}
 	if in.LoggingEnabled {
-		logs, err := m.RequestLogs(ctx, in.ID, 200)
+		logs, err := m.RequestLogs(ctx, in.ID, maxLogsShown)
 		if err != nil {
 			return vm, err
+		}
+		vm.LogsTotal = len(logs)
+		page := 1
+		if n, err := strconv.Atoi(r.URL.Query().Get("logs")); err == nil && n > 1 {
+			page = min(n, (len(logs)+logsPageSize-1)/logsPageSize)
+		}
+		from := min((page-1)*logsPageSize, len(logs))
+		logs = logs[from:min(from+logsPageSize, len(logs))]
+		link := func(n int) string {
+			return fmt.Sprintf("/console/integrations/%s?logs=%d#logs", in.ID, n)
+		}
+		vm.LogsPager = Pager{Page: page, Pages: max(1, (vm.LogsTotal+logsPageSize-1)/logsPageSize), Total: vm.LogsTotal}
+		if page > 1 {
+			vm.LogsPager.PrevURL = link(page - 1)
+		}
+		if page < vm.LogsPager.Pages {
+			vm.LogsPager.NextURL = link(page + 1)
 		}
 		for _, l := range logs {
 			vm.Logs = append(vm.Logs, LogVM{At: timeVMAt(l.At, rc), Method: l.Method, Path: l.Path, RequestID: l.RequestID,
