@@ -214,7 +214,8 @@ type IntegrationFormVM struct {
 	Values     map[string]string
 	Errors     map[string]string
 	Summary    []FieldErrVM
-	Verdict    string // Qualtrics' verdict, above the summary
+	Verdict    string            // Qualtrics' verdict, above the summary
+	Warnings   map[string]string // what Qualtrics said that did not stop the change, by field
 	AuthMethod string
 	TokenHint  string
 	Icons      []string
@@ -223,15 +224,10 @@ type IntegrationFormVM struct {
 func (f IntegrationFormVM) V(name string) string { return f.Values[name] }
 func (f IntegrationFormVM) On(name string) bool  { return f.Values[name] == "on" }
 func (f IntegrationFormVM) E(name string) string { return f.Errors[name] }
+func (f IntegrationFormVM) W(name string) string { return f.Warnings[name] }
 func (f IntegrationFormVM) HasErrors() bool      { return len(f.Summary) > 0 || f.Verdict != "" }
 func fieldID(name string) string                 { return "f-" + strings.ReplaceAll(name, ".", "-") }
 func errID(name string) string                   { return fieldID(name) + "-error" }
-func (f IntegrationFormVM) Described(name string) string {
-	if f.Errors[name] != "" {
-		return errID(name)
-	}
-	return ""
-}
 
 // ConsoleDetailVM is the page of one integration.
 type ConsoleDetailVM struct {
@@ -374,11 +370,21 @@ func doneNotices(r *http.Request, rc *reqCtx) []string {
 var consoleDone = map[string]bool{"created": true, "saved": true, "sync-queued": true, "sync-running": true,
 	"admin-added": true, "admin-removed": true, "webhook-saved": true, "webhook-deleted": true, "webhook-tested": true, "deleted": true}
 
-func warnNotices(r *http.Request, rc *reqCtx) []string {
-	var out []string
+// warnings words what Qualtrics said on the last change (?warn=…, fixed
+// kinds only), each next to the field it concerns: the credential's or the
+// base URL's.
+func warnings(r *http.Request, rc *reqCtx, authMethod string) map[string]string {
+	out := map[string]string{}
 	for _, k := range strings.Split(r.URL.Query().Get("warn"), ",") {
-		if k == manage.WarnNotBrandAdmin || k == manage.WarnHostSwitched {
-			out = append(out, rc.lang.T("console.warn."+k))
+		switch k {
+		case manage.WarnNotBrandAdmin:
+			field := "token"
+			if authMethod == "oauth" {
+				field = "oauth.clientSecret"
+			}
+			out[field] = rc.lang.T("console.warn." + k)
+		case manage.WarnHostSwitched:
+			out["baseUrl"] = rc.lang.T("console.warn." + k)
 		}
 	}
 	return out
@@ -620,9 +626,9 @@ func (s *Server) detailVM(r *http.Request, rc *reqCtx, id string) (ConsoleDetail
 		AuthMethod: in.AuthMethod, BrandID: in.BrandID, Datacenter: in.Datacenter, AccountType: in.AccountType,
 		UserID: in.QualtricsUserID, TokenHint: in.SecretHint, OAuthClientID: in.OAuthClientID,
 		Created: timeVMAt(in.CreatedAt, rc), Updated: timeVMAt(in.UpdatedAt, rc), FirstFullSync: in.FirstFullSyncAt != nil,
-		LoggingEnabled: in.LoggingEnabled, Notices: doneNotices(r, rc), Warnings: warnNotices(r, rc),
+		LoggingEnabled: in.LoggingEnabled, Notices: doneNotices(r, rc),
 		Form: IntegrationFormVM{Action: "/console/integrations/" + in.ID, Values: settingsValues(in), Errors: map[string]string{},
-			AuthMethod: in.AuthMethod, TokenHint: in.SecretHint, Icons: manage.Icons()},
+			AuthMethod: in.AuthMethod, TokenHint: in.SecretHint, Icons: manage.Icons(), Warnings: warnings(r, rc, in.AuthMethod)},
 		WebhookForm: map[string]string{"format": "json"}, WebhookErrs: map[string]string{}}
 	if vm.Runs, vm.Refreshing, err = s.runVMs(ctx, rc, in.ID); err != nil {
 		return vm, err

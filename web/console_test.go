@@ -258,3 +258,65 @@ func TestConsoleFormsAreProtected(t *testing.T) {
 		}
 	}
 }
+
+func TestConsoleShowsQualtricsWarningsNextToTheirFields(t *testing.T) {
+	t.Parallel()
+	h := newFixture(t).consoleServer(t)
+	doc := parse(t, get(t, h, platformAdmin, "/console/integrations/"+intA+"?done=created&warn=not-brand-admin,host-switched,<script>"))
+	got := attrs(doc.Find(`[data-testid="field-warning"]`), "data-field")
+	if strings.Join(got, ",") != "baseUrl,token" {
+		t.Errorf("warnings next to %v", got)
+	}
+	if !strings.Contains(doc.Find(`[data-testid="qualtrics-warnings"]`).Text(), "Brand Admin") {
+		t.Error("no summary of the warnings")
+	}
+	if strings.Contains(doc.Text(), "<script>") {
+		t.Error("an unknown warning kind reached the page")
+	}
+}
+
+func TestConsoleSettingsSaveAndRefuseInPlace(t *testing.T) {
+	t.Parallel()
+	h := newFixture(t).consoleServer(t)
+	form := url.Values{"name": {"Sales EMEA"}, "functionalGroup": {"Sales"}, "baseUrl": {"https://iad1.qualtrics.com/API/v3/"},
+		"icon": {"globe"}, "rateLimit.requestsPerMinute": {"600"}, "rateLimit.enabled": {"on"}, "requestTimeoutSeconds": {"60"},
+		"schedule.fullSyncEvery": {"2h"}, "schedule.incrementalSyncEvery": {"10m"}, "schedule.fullSyncWindow.start": {"01:00"},
+		"schedule.fullSyncWindow.end": {"05:00"}, "schedule.fullSyncWindow.timeZone": {"Europe/Paris"}, "paused": {"on"}, "token": {""}}
+	path := "/console/integrations/" + intA
+	if rec := postForm(t, h, platformAdmin, path, form); rec.Code != http.StatusSeeOther {
+		t.Fatalf("save: %d %s", rec.Code, parse(t, rec).Find(".error-summary").Text())
+	}
+	doc := parse(t, get(t, h, platformAdmin, path))
+	if st, _ := doc.Find(`[data-testid="integration-status"]`).Attr("data-status"); st != "paused" {
+		t.Errorf("status %q after pausing", st)
+	}
+	for id, want := range map[string]string{"f-schedule-fullSyncEvery": "2h", "f-schedule-fullSyncWindow-timeZone": "Europe/Paris",
+		"f-rateLimit-requestsPerMinute": "600", "f-token": ""} {
+		if got, _ := doc.Find("#" + id).Attr("value"); got != want {
+			t.Errorf("%s = %q, want %q", id, got, want)
+		}
+	}
+	if _, open := doc.Find(`details.settings`).Attr("open"); open {
+		t.Error("the settings are unfolded without a reason")
+	}
+
+	form.Set("schedule.incrementalSyncEvery", "3h")
+	form.Set("name", "Sales EMEA renamed")
+	rec := postForm(t, h, platformAdmin, path, form)
+	if rec.Code != http.StatusBadRequest {
+		t.Fatalf("bad schedule: %d", rec.Code)
+	}
+	doc = parse(t, rec)
+	if got := attrs(doc.Find(`[data-testid="field-error"]`), "data-field"); strings.Join(got, ",") != "schedule.incrementalSyncEvery" {
+		t.Errorf("errors on %v", got)
+	}
+	if _, open := doc.Find(`details.settings`).Attr("open"); !open {
+		t.Error("the settings with an error are folded")
+	}
+	if v, _ := doc.Find(`#f-name`).Attr("value"); v != "Sales EMEA renamed" {
+		t.Errorf("typed name not kept: %q", v)
+	}
+	if doc.Find(`[data-testid="integration-name"]`).Text() != "Sales EMEA" {
+		t.Error("the refused rename was stored")
+	}
+}

@@ -365,8 +365,10 @@ func TestConsoleInABrowser(t *testing.T) {
 	if err != nil {
 		t.Errorf("River's UI did not render under /console/jobs/: %v\n%s", err, strings.Join(jobsLog, "\n"))
 	} else {
-		do("settle", chromedp.Sleep(500*time.Millisecond))
-		shoot("console-jobs-1280")
+		for _, width := range []int64{1280, 390} {
+			do("viewport", chromedp.EmulateViewport(width, 900), chromedp.Sleep(500*time.Millisecond))
+			shoot(fmt.Sprintf("console-jobs-%d", width))
+		}
 	}
 
 	// Anyone else: 404 on the console and on the job UI.
