@@ -433,19 +433,16 @@ func (s *Service) BrandAdmins(ctx context.Context, id string) ([]string, error) 
 
 // PutBrandAdmin makes rawEmail (normalised) a Brand Admin of the integration.
 func (s *Service) PutBrandAdmin(ctx context.Context, actor, id, rawEmail string) (string, error) {
-	in, err := s.Get(ctx, id)
-	if err != nil {
-		return "", err
-	}
-	email, ok := NormalizeEmail(rawEmail)
-	if !ok {
-		return "", invalid(FieldError{Field: "email", Message: "must be an email address such as ana@example.com"})
-	}
-	return email, s.o.Store.PutBrandAdmin(ctx, in.ID, email, audit(actor, "brand_admin.add", map[string]any{"email": email}))
+	return s.brandAdminChange(ctx, actor, id, rawEmail, "brand_admin.add", s.o.Store.PutBrandAdmin)
 }
 
 // DeleteBrandAdmin removes rawEmail (normalised) from the integration's Brand Admins.
 func (s *Service) DeleteBrandAdmin(ctx context.Context, actor, id, rawEmail string) (string, error) {
+	return s.brandAdminChange(ctx, actor, id, rawEmail, "brand_admin.remove", s.o.Store.DeleteBrandAdmin)
+}
+
+func (s *Service) brandAdminChange(ctx context.Context, actor, id, rawEmail, action string,
+	change func(ctx context.Context, integrationID, email string, audit store.AuditEvent) error) (string, error) {
 	in, err := s.Get(ctx, id)
 	if err != nil {
 		return "", err
@@ -454,7 +451,7 @@ func (s *Service) DeleteBrandAdmin(ctx context.Context, actor, id, rawEmail stri
 	if !ok {
 		return "", invalid(FieldError{Field: "email", Message: "must be an email address such as ana@example.com"})
 	}
-	return email, s.o.Store.DeleteBrandAdmin(ctx, in.ID, email, audit(actor, "brand_admin.remove", map[string]any{"email": email}))
+	return email, change(ctx, in.ID, email, audit(actor, action, map[string]any{"email": email}))
 }
 
 // Deliveries lists the integration's notification deliveries, newest first.

@@ -730,6 +730,20 @@ func (s *Server) auditVMs(evs []store.AuditEvent, names map[string]string, rc *r
 	return out
 }
 
+// refusal returns the service's refusal to show on the page, or the error
+// to return instead: the 404 page for a missing integration, a 500 for
+// anything that is not a refusal.
+func refusal(err error) (*manage.Error, error) {
+	var me *manage.Error
+	if !errors.As(err, &me) {
+		return nil, err
+	}
+	if me.Kind == manage.NotFound {
+		return nil, errNotFound
+	}
+	return me, nil
+}
+
 func notFoundErr(err error) error {
 	var me *manage.Error
 	if errors.As(err, &me) && me.Kind == manage.NotFound {
@@ -798,12 +812,9 @@ func (s *Server) consoleSync(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 	id := r.PathValue("id")
 	_, created, err := s.opts.Manage.TriggerSync(r.Context(), rc.email, id, r.PostForm.Get("kind"))
 	if err != nil {
-		var me *manage.Error
-		if !errors.As(err, &me) {
+		me, err := refusal(err)
+		if err != nil {
 			return err
-		}
-		if me.Kind == manage.NotFound {
-			return errNotFound
 		}
 		msg := me.Detail
 		if me.Kind == manage.Invalid && len(me.Fields) > 0 {
@@ -834,12 +845,8 @@ func (s *Server) adminChange(w http.ResponseWriter, r *http.Request, rc *reqCtx,
 	id := r.PathValue("id")
 	typed := r.PostForm.Get("email")
 	if _, err := op(r.Context(), rc.email, id, typed); err != nil {
-		var me *manage.Error
-		if !errors.As(err, &me) {
+		if _, err := refusal(err); err != nil {
 			return err
-		}
-		if me.Kind == manage.NotFound {
-			return errNotFound
 		}
 		return s.rerender(w, r, rc, http.StatusBadRequest, func(vm *ConsoleDetailVM) {
 			vm.AdminEmail, vm.AdminErr = typed, rc.lang.T("console.err.email")
@@ -857,12 +864,9 @@ func (s *Server) consoleWebhook(w http.ResponseWriter, r *http.Request, rc *reqC
 		body.Secret = &sec
 	}
 	if err := s.opts.Manage.SetWebhook(r.Context(), rc.email, id, body); err != nil {
-		var me *manage.Error
-		if !errors.As(err, &me) {
+		me, err := refusal(err)
+		if err != nil {
 			return err
-		}
-		if me.Kind == manage.NotFound {
-			return errNotFound
 		}
 		return s.rerender(w, r, rc, http.StatusBadRequest, func(vm *ConsoleDetailVM) {
 			// The URL typed is kept (it is the admin's own input); the secret never is.
@@ -888,12 +892,9 @@ func (s *Server) consoleWebhookDelete(w http.ResponseWriter, r *http.Request, rc
 func (s *Server) consoleWebhookTest(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	id := r.PathValue("id")
 	if err := s.opts.Manage.TestWebhook(r.Context(), rc.email, id); err != nil {
-		var me *manage.Error
-		if !errors.As(err, &me) {
+		me, err := refusal(err)
+		if err != nil {
 			return err
-		}
-		if me.Kind == manage.NotFound {
-			return errNotFound
 		}
 		return s.rerender(w, r, rc, http.StatusBadGateway, func(vm *ConsoleDetailVM) {
 			vm.WebhookErrs["test"] = rc.lang.T("console.webhook.testfailed", me.Detail)

@@ -10,44 +10,20 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	osexec "os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps/internal/browsertest"
 	"github.com/microapps/microapps/internal/replica"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store/storetest"
 )
-
-// findChromium locates Debian's chromium (or MICROAPPS_CHROMIUM), as web's
-// browser test does. Under CI a missing browser fails the test.
-func findChromium(t *testing.T) string {
-	t.Helper()
-	for _, c := range []string{os.Getenv("MICROAPPS_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"} {
-		if c == "" {
-			continue
-		}
-		if p, err := osexec.LookPath(c); err == nil {
-			return p
-		}
-	}
-	msg := "headless Chromium not found: install it with `apt-get install -y chromium` (or set MICROAPPS_CHROMIUM to its path)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
 
 const consoleAdminToken = "console-test-admin-token-0123456789"
 
@@ -60,10 +36,7 @@ const consoleAdminToken = "console-test-admin-token-0123456789"
 // console page at 1280 and 390 px (MICROAPPS_SCREENSHOTS_DIR keeps them).
 func TestConsoleInABrowser(t *testing.T) {
 	t.Parallel()
-	chromium := findChromium(t)
-	if testing.Short() {
-		t.Skip("browser test skipped in -short mode")
-	}
+	chromium := browsertest.Chromium(t)
 
 	brand := qualtricssim.Generate(7, qualtricssim.Spec{BrandID: "console-sales", Surveys: 4, Recipients: 120,
 		Emails: []string{"alice@example.com"}})
@@ -127,47 +100,8 @@ func TestConsoleInABrowser(t *testing.T) {
 		}
 		dirs = append(dirs, d)
 	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-extensions", true), chromedp.Flag("mute-audio", true), chromedp.UserDataDir(t.TempDir()),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
-	defer cancel()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
-
-	var mu sync.Mutex
-	var problems []string
-	var onJobs bool
-	var jobsLog []string
-	listen := func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		if onJobs {
-			// River's own UI is not ours to judge; its messages are logged.
-			if e, ok := ev.(*log.EventEntryAdded); ok && e.Entry != nil {
-				jobsLog = append(jobsLog, string(e.Entry.Level)+": "+e.Entry.Text)
-			}
-			return
-		}
-		switch e := ev.(type) {
-		case *log.EventEntryAdded:
-			// A page answered 422 or 404 on purpose is the browser's "error"
-			// too; only failures of other resources count.
-			if e.Entry != nil && e.Entry.Level == log.EntryLevelError &&
-				!(strings.HasPrefix(e.Entry.Text, "Failed to load resource") && !strings.Contains(e.Entry.URL, "/static/")) {
-				problems = append(problems, e.Entry.Text+" "+e.Entry.URL)
-			}
-		case *runtime.EventExceptionThrown:
-			if e.ExceptionDetails != nil {
-				problems = append(problems, e.ExceptionDetails.Text)
-			}
-		}
-	}
+	browser := browsertest.Start(t, chromium, 180*time.Second)
+	bctx := browser.Ctx
 	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(bctx, actions...); err != nil {
@@ -219,14 +153,6 @@ func TestConsoleInABrowser(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-	}
-
-	do("start", chromedp.EmulateViewport(1280, 900))
-	if err := chromedp.Listen(bctx, listen); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Call(bctx, log.Enable, cdp.Empty{}); err != nil {
-		t.Fatal(err)
 	}
 
 	// Signed out, the console sends to sign-in like every page.
@@ -351,19 +277,15 @@ func TestConsoleInABrowser(t *testing.T) {
 	}
 
 	// River's own UI, for platform admins only.
-	mu.Lock()
-	onJobs = true
-	mu.Unlock()
+	browser.Quiet(true) // River's own UI is not ours to judge
 	do("viewport", chromedp.EmulateViewport(1280, 900))
 	do("jobs", chromedp.Navigate(base+"/console/jobs/"), chromedp.WaitReady(chromedp.CSS(`#root`)))
 	jctx, jcancel := context.WithTimeout(bctx, 20*time.Second)
 	_, err = chromedp.Run(jctx, chromedp.Poll[bool](`document.querySelectorAll('#root a').length > 3`, chromedp.WithPollingInterval(200*time.Millisecond)))
 	jcancel()
-	mu.Lock()
-	onJobs = false
-	mu.Unlock()
+	browser.Quiet(false)
 	if err != nil {
-		t.Errorf("River's UI did not render under /console/jobs/: %v\n%s", err, strings.Join(jobsLog, "\n"))
+		t.Errorf("River's UI did not render under /console/jobs/: %v", err)
 	} else {
 		for _, width := range []int64{1280, 390} {
 			do("viewport", chromedp.EmulateViewport(width, 900), chromedp.Sleep(500*time.Millisecond))
@@ -388,9 +310,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Error("alice's navigation links to the console")
 	}
 
-	mu.Lock()
-	defer mu.Unlock()
-	for _, p := range problems {
+	for _, p := range browser.Problems() {
 		t.Errorf("browser reported: %s", p)
 	}
 }
