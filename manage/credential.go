@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/microapps/microapps/qualtrics"
+	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 )
 
@@ -13,7 +14,7 @@ func (s *Service) seal(id string, cred credentialChange, in *store.Integration) 
 	if cred.method == "oauth" {
 		secret = cred.oauth.ClientSecret
 	}
-	keyID, sealed, err := s.o.Keyring.Seal([]byte(secret), []byte(id))
+	keyID, sealed, err := seal.SealSecret(s.o.Keyring, seal.Credential, id, []byte(secret))
 	if err != nil {
 		return err
 	}
@@ -80,7 +81,7 @@ func (c credentialChange) field() string {
 
 // storedCredential opens the integration's sealed credential.
 func (s *Service) storedCredential(in store.Integration) (credentialChange, error) {
-	plain, err := s.o.Keyring.Open(in.SecretKeyID, in.SecretSealed, []byte(in.ID))
+	plain, err := seal.OpenCredential(s.o.Keyring, in.ID, in.SecretKeyID, in.SecretSealed)
 	if err != nil {
 		return credentialChange{}, fmt.Errorf("open stored credential of %s: %w", in.ID, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 )
@@ -59,8 +61,11 @@ type Options struct {
 	Syncs        Syncs // nil: sync control is not available
 	Keyring      *seal.Keyring
 	AllowedHosts []string // extra Qualtrics hosts (MICROAPPS_QUALTRICS_ALLOWED_HOSTS)
-	Log          *zap.Logger
-	Now          func() time.Time
+	// WebhookAllowedHosts may be webhook hosts although they are loopback or
+	// private addresses (MICROAPPS_WEBHOOK_ALLOWED_HOSTS).
+	WebhookAllowedHosts []string
+	Log                 *zap.Logger
+	Now                 func() time.Time
 	// VerifyTimeout bounds the /whoami check on create and credential change.
 	VerifyTimeout time.Duration
 	// SealWebhookSecret seals a webhook signing secret for an integration
@@ -73,6 +78,11 @@ type Options struct {
 	// credential is still stored (removing its event subscriptions in
 	// Qualtrics). Its error is logged; the delete goes on.
 	BeforeDelete func(ctx context.Context, in store.Integration) error
+	// QueueSubscriptions runs after an integration is stored by a write that
+	// named events.enabled (a creation with events on, a settings change): it
+	// queues the registering or removing of its event subscriptions in
+	// Qualtrics, so they need not wait for the next sync. Its error is logged.
+	QueueSubscriptions func(ctx context.Context, integrationID string, enabled bool) error
 }
 
 // Service carries out the platform admin's operations. Every method that
@@ -220,13 +230,15 @@ func (s *Service) Create(ctx context.Context, actor string, w IntegrationWrite) 
 		return Created{}, err
 	}
 	out := Created{Integration: created, Warnings: v.warnings}
-	out.FirstRun = s.afterCreate(ctx, created)
+	out.FirstRun = s.afterCreate(ctx, &w, created)
 	return out, nil
 }
 
-// afterCreate runs once a new integration is stored. Hook point for work
-// that follows a new integration.
-func (s *Service) afterCreate(ctx context.Context, created store.Integration) *store.SyncRun {
+// afterCreate runs once a new integration is stored: its event
+// subscriptions are queued when it has events on, and its first full sync
+// starts. Hook point for work that follows a new integration.
+func (s *Service) afterCreate(ctx context.Context, w *IntegrationWrite, created store.Integration) *store.SyncRun {
+	s.queueSubscriptions(ctx, w, created, true)
 	if created.Status != "active" || s.o.Syncs == nil {
 		return nil
 	}
@@ -239,9 +251,29 @@ func (s *Service) afterCreate(ctx context.Context, created store.Integration) *s
 	return &run
 }
 
-// afterUpdate runs once a change to an integration is stored. Hook point for
-// work that follows a settings change.
-func (s *Service) afterUpdate(ctx context.Context, before, after store.Integration) {}
+// afterUpdate runs once a change w to an integration is stored (w is nil for
+// a credential change alone): its event subscriptions follow events.enabled.
+// Hook point for work that follows a settings change.
+func (s *Service) afterUpdate(ctx context.Context, w *IntegrationWrite, before, after store.Integration) {
+	if w != nil {
+		s.queueSubscriptions(ctx, w, after, false)
+	}
+}
+
+// queueSubscriptions asks, once an integration is stored, for its event
+// subscriptions to follow a write that named events.enabled: registered at
+// once when on, removed at once when off (see Options.QueueSubscriptions).
+// A creation with events off has nothing to remove. A failure is logged: the
+// next sync brings the subscriptions in step anyway.
+func (s *Service) queueSubscriptions(ctx context.Context, w *IntegrationWrite, in store.Integration, creating bool) {
+	if s.o.QueueSubscriptions == nil || w.Events == nil || w.Events.Enabled == nil || (creating && !in.EventsEnabled) {
+		return
+	}
+	if err := s.o.QueueSubscriptions(ctx, in.ID, in.EventsEnabled); err != nil {
+		s.o.Log.Warn("manage: could not queue the event subscriptions; the next sync will bring them in step",
+			zap.String("integrationId", in.ID), zap.Error(err))
+	}
+}
 
 // Update applies the fields w names. A new credential or base URL is checked
 // with /whoami first, outside the row lock; nothing is written if any check
@@ -296,7 +328,7 @@ func (s *Service) Update(ctx context.Context, actor, id string, w IntegrationWri
 	if err != nil {
 		return current, nil, err
 	}
-	s.afterUpdate(ctx, current, updated)
+	s.afterUpdate(ctx, &w, current, updated)
 	var warnings []Warning
 	if v != nil {
 		warnings = v.warnings
@@ -333,7 +365,7 @@ func (s *Service) PutToken(ctx context.Context, actor, id string, token *string)
 	if err != nil {
 		return nil, err
 	}
-	s.afterUpdate(ctx, current, updated)
+	s.afterUpdate(ctx, nil, current, updated)
 	return v.warnings, nil
 }
 
@@ -498,6 +530,8 @@ func (s *Service) SetWebhook(ctx context.Context, actor, id string, body Webhook
 		errs = append(errs, FieldError{"url", "is required"})
 	} else if u, err := url.Parse(*body.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || len(*body.URL) > 2000 {
 		errs = append(errs, FieldError{"url", "must be an absolute http(s) URL without user info, at most 2000 characters"})
+	} else if !s.webhookHostAllowed(u) {
+		errs = append(errs, FieldError{"url", "must not point at a loopback, private, link-local or other internal address"})
 	} else {
 		wh.URL = *body.URL
 	}
@@ -533,6 +567,34 @@ func (s *Service) SetWebhook(ctx context.Context, actor, id string, body Webhook
 	}
 	return s.o.Store.SetWebhook(ctx, in.ID, wh, audit(actor, "webhook.set",
 		map[string]any{"url": WebhookURLShown(wh.URL), "format": wh.Format, "signed": body.Secret != nil}))
+}
+
+// webhookHostAllowed refuses the destinations a webhook must never reach that
+// can be told from the URL alone: an IP literal that is not public, a
+// localhost name, a numeric spelling of an address (2130706433, 0177.0.0.1).
+// A name that resolves to an internal address is refused when the delivery
+// dials (notify.WebhookClient); hosts in WebhookAllowedHosts pass both.
+func (s *Service) webhookHostAllowed(u *url.URL) bool {
+	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	if host == "" {
+		return false
+	}
+	for _, a := range s.o.WebhookAllowedHosts {
+		if strings.EqualFold(strings.TrimSpace(a), host) {
+			return true
+		}
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return qualtrics.PublicAddress(ip)
+	}
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return false
+	}
+	// A real host name ends in a top-level label that starts with a letter;
+	// one that does not (2130706433, 0x7f.1) is a resolver's alternative
+	// spelling of an IPv4 address.
+	last := host[strings.LastIndex(host, ".")+1:]
+	return last != "" && last[0] >= 'a' && last[0] <= 'z'
 }
 
 // DeleteWebhook removes the integration's webhook.
@@ -627,8 +689,8 @@ func cloneMap(m map[string]string) map[string]string {
 // NormalizeEmail trims and lower-cases an address and checks it is a plain
 // addr-spec (no display name), the form recipients are matched by.
 func NormalizeEmail(raw string) (string, bool) {
-	e := strings.ToLower(strings.TrimSpace(raw))
-	if e == "" || len(e) > 320 {
+	e, ok := store.NormalizeEmail(raw)
+	if !ok || len(e) > 320 {
 		return "", false
 	}
 	a, err := mail.ParseAddress(e)
@@ -680,4 +742,13 @@ func Icons() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// VerifyEvery is how often the integration's credential is checked with
+// /whoami between syncs (the default when it has none of its own).
+func VerifyEvery(in store.Integration) time.Duration {
+	if in.VerifyEvery <= 0 {
+		return store.DefaultVerifyEvery
+	}
+	return in.VerifyEvery
 }

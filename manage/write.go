@@ -50,6 +50,7 @@ type EnabledWrite struct {
 type ScheduleWrite struct {
 	FullSyncEvery        *string         `json:"fullSyncEvery"`
 	IncrementalSyncEvery *string         `json:"incrementalSyncEvery"`
+	VerifyEvery          *string         `json:"verifyEvery"`
 	FullSyncWindow       json.RawMessage `json:"fullSyncWindow"` // null clears it
 }
 
@@ -288,6 +289,20 @@ func applySchedule(s *ScheduleWrite, in *store.Integration) []FieldError {
 			incr = d
 		}
 	}
+	verify := VerifyEvery(*in)
+	if s.VerifyEvery != nil {
+		d, err := time.ParseDuration(*s.VerifyEvery)
+		switch {
+		case err != nil:
+			errs = append(errs, FieldError{"schedule.verifyEvery", `must be a duration such as "24h"`})
+		case d < time.Hour:
+			errs = append(errs, FieldError{"schedule.verifyEvery", "must be at least 1h"})
+		case d > 30*24*time.Hour:
+			errs = append(errs, FieldError{"schedule.verifyEvery", "must be at most 720h (30 days)"})
+		default:
+			verify = d
+		}
+	}
 	if len(errs) == 0 && incr >= full {
 		errs = append(errs, FieldError{"schedule.incrementalSyncEvery", fmt.Sprintf("must be shorter than fullSyncEvery (%s)", FormatDuration(full))})
 	}
@@ -308,8 +323,11 @@ func applySchedule(s *ScheduleWrite, in *store.Integration) []FieldError {
 			}
 		}
 	}
+	if len(errs) == 0 && verify < full {
+		errs = append(errs, FieldError{"schedule.verifyEvery", fmt.Sprintf("must be at least fullSyncEvery (%s)", FormatDuration(full))})
+	}
 	if len(errs) == 0 {
-		in.FullSyncEvery, in.IncrementalSyncEvery = full, incr
+		in.FullSyncEvery, in.IncrementalSyncEvery, in.VerifyEvery = full, incr, verify
 	}
 	return errs
 }

@@ -191,7 +191,8 @@ WITH test AS (
 	SELECT DISTINCT ON (contact_id) * FROM {links} ORDER BY contact_id, ord DESC
 ), src AS (
 	SELECT coalesce(h.contact_id, l.contact_id) AS contact_id,
-		coalesce(lower(btrim(l.email)), '') AS email, coalesce(l.first_name, '') AS first_name,
+		-- NormalizeEmail in SQL: ASCII only (lower() of ASCII is ASCII), else no email.
+		CASE WHEN btrim(l.email) ~ '^[\x21-\x7e]*$' THEN lower(btrim(l.email)) ELSE '' END AS email, coalesce(l.first_name, '') AS first_name,
 		coalesce(l.last_name, '') AS last_name, coalesce(h.contact_lookup_id, '') AS contact_lookup_id,
 		coalesce(h.status, '') AS status, h.sent_at, h.opened_at, h.response_started_at, h.response_completed_at,
 		coalesce(h.response_id, '') AS response_id,
@@ -214,7 +215,10 @@ WITH test AS (
 		last_name = excluded.last_name, contact_lookup_id = excluded.contact_lookup_id, status = excluded.status,
 		sent_at = excluded.sent_at, opened_at = excluded.opened_at, response_started_at = excluded.response_started_at,
 		response_completed_at = excluded.response_completed_at, response_id = excluded.response_id,
-		respond_link = excluded.respond_link, link_expiration = excluded.link_expiration,
+		-- An expiry that is missing or could not be read is unknown, not
+		-- "never": the one read before stays, else the distribution's, else
+		-- the survey's end date apply (issue 17).
+		respond_link = excluded.respond_link, link_expiration = coalesce(excluded.link_expiration, r.link_expiration),
 		unsubscribed = excluded.unsubscribed, exceeded_contact_frequency = excluded.exceeded_contact_frequency,
 		deleted_at = NULL, synced_at = excluded.synced_at, updated_at = excluded.updated_at
 	WHERE (r.survey_id, r.email, r.first_name, r.last_name, r.contact_lookup_id, r.status, r.sent_at, r.opened_at,
@@ -222,8 +226,8 @@ WITH test AS (
 		r.unsubscribed, r.exceeded_contact_frequency, r.deleted_at IS NULL)
 		IS DISTINCT FROM (excluded.survey_id, excluded.email, excluded.first_name, excluded.last_name,
 		excluded.contact_lookup_id, excluded.status, excluded.sent_at, excluded.opened_at, excluded.response_started_at,
-		excluded.response_completed_at, excluded.response_id, excluded.respond_link, excluded.link_expiration,
-		excluded.unsubscribed, excluded.exceeded_contact_frequency, true)
+		excluded.response_completed_at, excluded.response_id, excluded.respond_link,
+		coalesce(excluded.link_expiration, r.link_expiration), excluded.unsubscribed, excluded.exceeded_contact_frequency, true)
 	RETURNING r.contact_id, r.status
 ), ch AS (
 	{insertChanges} SELECT contact_id, kind FROM (

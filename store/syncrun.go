@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,6 +29,19 @@ type SyncRun struct {
 	Warnings           []string
 	Changes            []Change
 	Error              string
+	Progress           SyncProgress
+	// BaseURL is the integration's base URL when the run started, so a
+	// datacenter switch it advises never overwrites an admin's change.
+	BaseURL string
+}
+
+// SyncProgress is where a run stands in its plan of units.
+type SyncProgress struct {
+	Phase       string // "surveys" (reading the survey listing), "units", "finish"
+	UnitsTotal  int    // surveys and distributions planned so far
+	UnitsDone   int
+	UnitsFailed int
+	Jobs        int // River jobs (slices) that have worked the run
 }
 
 // Change is one thing a sync found different from what was stored, handed to
@@ -40,13 +54,15 @@ type Change struct {
 }
 
 const syncRunColumns = `id, integration_id, kind, status, trigger, river_job_id, queued_at, started_at, finished_at,
-	api_calls, api_calls_by_endpoint, surveys, distributions, recipients, notifications, warnings, changes, error`
+	api_calls, api_calls_by_endpoint, surveys, distributions, recipients, notifications, warnings, changes, error,
+	phase, units_total, units_done, units_failed, jobs, base_url`
 
 func scanSyncRun(row pgx.Row) (SyncRun, error) {
 	var r SyncRun
 	var byEndpoint, warnings, changes []byte
 	err := row.Scan(&r.ID, &r.IntegrationID, &r.Kind, &r.Status, &r.Trigger, &r.RiverJobID, &r.QueuedAt, &r.StartedAt, &r.FinishedAt,
-		&r.APICalls, &byEndpoint, &r.Surveys, &r.Distributions, &r.Recipients, &r.Notifications, &warnings, &changes, &r.Error)
+		&r.APICalls, &byEndpoint, &r.Surveys, &r.Distributions, &r.Recipients, &r.Notifications, &warnings, &changes, &r.Error,
+		&r.Progress.Phase, &r.Progress.UnitsTotal, &r.Progress.UnitsDone, &r.Progress.UnitsFailed, &r.Progress.Jobs, &r.BaseURL)
 	if err != nil {
 		return r, err
 	}
@@ -136,10 +152,23 @@ func (s *Store) FinishSyncRunTx(ctx context.Context, tx pgx.Tx, run SyncRun) err
 	if run.Changes == nil {
 		run.Changes = []Change{}
 	}
-	_, err := tx.Exec(ctx, `UPDATE sync_runs SET status = $3, finished_at = $4, api_calls = $5, api_calls_by_endpoint = $6,
+	// Only a queued or running run is finished: one already failed (as an
+	// orphan whose job ended, say) keeps its outcome, whatever its job says later.
+	tag, err := tx.Exec(ctx, `UPDATE sync_runs SET status = $3, finished_at = $4, api_calls = $5, api_calls_by_endpoint = $6,
 		surveys = $7, distributions = $8, recipients = $9, notifications = $10, warnings = $11, changes = $12, error = $13
-		WHERE integration_id = $1 AND id = $2`,
+		WHERE integration_id = $1 AND id = $2 AND status IN ('queued', 'running')`,
 		run.IntegrationID, run.ID, run.Status, run.FinishedAt, run.APICalls, run.APICallsByEndpoint,
 		run.Surveys, run.Distributions, run.Recipients, run.Notifications, run.Warnings, run.Changes, run.Error)
-	return mapErr("finish sync run", err)
+	if err != nil {
+		return mapErr("finish sync run", err)
+	}
+	if tag.RowsAffected() == 0 {
+		var status string
+		err := tx.QueryRow(ctx, `SELECT status FROM sync_runs WHERE integration_id = $1 AND id = $2`, run.IntegrationID, run.ID).Scan(&status)
+		if err != nil {
+			return mapErr("finish sync run", err)
+		}
+		return fmt.Errorf("store: finish sync run %d: it is %s already: %w", run.ID, status, ErrNotFound)
+	}
+	return nil
 }

@@ -24,7 +24,7 @@ import (
 
 const (
 	sessConsole     = "console_group" // oidc: the sign-in carried the platform admin group
-	maxConsoleForm  = 64 << 10        // console forms are small; anything bigger is refused
+	maxJobsBody     = 1 << 20         // River's UI posts small JSON bodies to its API
 	consolePageSize = 50
 	auditPageSize   = 50
 	logsPageSize    = 25
@@ -44,22 +44,17 @@ func (s *Server) isPlatformAdmin(r *http.Request, email string) bool {
 	return s.oidc != nil && s.opts.PlatformAdminGroup != "" && s.sessions.GetBool(r.Context(), sessConsole)
 }
 
-// rememberConsoleGroup records at sign-in whether the ID token's groups
-// claim (a list or a single string) holds the platform admin group.
-func (s *Server) rememberConsoleGroup(ctx context.Context, claims func(any) error) {
-	if s.opts.PlatformAdminGroup == "" {
-		return
-	}
-	var c struct {
-		Groups json.RawMessage `json:"groups"`
-	}
-	if claims(&c) != nil || len(c.Groups) == 0 {
+// rememberConsoleGroup records at sign-in whether the user's groups claim
+// (from the ID token or UserInfo; a list or a single string) holds the
+// platform admin group.
+func (s *Server) rememberConsoleGroup(ctx context.Context, groups json.RawMessage) {
+	if s.opts.PlatformAdminGroup == "" || len(groups) == 0 {
 		return
 	}
 	var list []string
-	if json.Unmarshal(c.Groups, &list) != nil {
+	if json.Unmarshal(groups, &list) != nil {
 		var one string
-		if json.Unmarshal(c.Groups, &one) != nil {
+		if json.Unmarshal(groups, &one) != nil {
 			return
 		}
 		list = []string{one}
@@ -88,33 +83,20 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /console/integrations/{id}/delete", s.console(s.consoleDelete))
 	mux.HandleFunc("GET /console/audit", s.console(s.consoleAudit))
 	if s.opts.JobsUI != nil {
-		mux.Handle("/console/jobs/", s.jobsGate(s.opts.JobsUI))
+		mux.Handle(jobsPath, s.jobsGate(s.opts.JobsUI))
 		mux.Handle("GET /console/jobs", http.RedirectHandler("/console/jobs/", http.StatusMovedPermanently))
 	}
 	mux.HandleFunc("/console/", s.console(func(http.ResponseWriter, *http.Request, *reqCtx) error { return errNotFound }))
 }
 
 // console wraps a console handler: signed in like every page, then 404 for
-// anyone who is not a platform admin; form bodies are capped.
+// anyone who is not a platform admin.
 func (s *Server) console(h pageHandler) http.HandlerFunc {
 	return s.page(func(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 		if !rc.platformAdmin {
 			return errNotFound
 		}
-		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, maxConsoleForm)
-			if err := r.ParseForm(); err != nil {
-				var tooBig *http.MaxBytesError
-				if errors.As(err, &tooBig) {
-					s.renderStatus(w, r, http.StatusRequestEntityTooLarge,
-						messagePage(s.layout(rc, rc.lang.T("console.toobig")), rc.lang.T("console.toobig.body"), ""))
-					return nil
-				}
-				s.renderStatus(w, r, http.StatusBadRequest,
-					messagePage(s.layout(rc, rc.lang.T("console.badform")), "", ""))
-				return nil
-			}
-		}
+		// Form bodies were read and bounded before, by limitForms, as for every page.
 		return h(w, r, rc)
 	})
 }
@@ -133,6 +115,9 @@ func (s *Server) jobsGate(next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxJobsBody)
+		}
 		next.ServeHTTP(w, r)
 	})
 }

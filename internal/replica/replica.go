@@ -51,7 +51,11 @@ type Options struct {
 	// kill its sessions, keep their own handle on it.
 	Store *store.Store
 
-	HTTPAddr              string   // where Serve listens, e.g. ":8080"
+	HTTPAddr string // where Serve listens, e.g. ":8080"
+	// MetricsAddr, when set, is a separate listener for /metrics, which is
+	// then not on HTTPAddr: integration ids, queue depths and routes are
+	// for the scraper, not for whoever reaches the public port.
+	MetricsAddr           string
 	PublicURL             *url.URL // how users and Qualtrics reach this service
 	AdminTokens           []string
 	Keyring               *seal.Keyring
@@ -61,10 +65,14 @@ type Options struct {
 	OIDCIssuer            string
 	OIDCClientID          string
 	OIDCClientSecret      string
+	OIDCScopes            []string // empty: web.DefaultOIDCScopes
 	QualtricsAllowedHosts []string
-	Workers               int      // River workers on the default queue; 0 = web only
-	SMTPURL               *url.URL // nil: email off
-	MailFrom              string
+	// WebhookAllowedHosts may receive webhooks although they resolve to a
+	// loopback or private address (tests, an in-network relay).
+	WebhookAllowedHosts []string
+	Workers             int      // River workers on the default queue; 0 = web only
+	SMTPURL             *url.URL // nil: email off
+	MailFrom            string
 
 	// PlatformAdmins may use /console (MICROAPPS_PLATFORM_ADMINS); in oidc
 	// mode PlatformAdminGroup, a groups claim value, also grants it.
@@ -77,6 +85,13 @@ type Options struct {
 	// QualtricsClientConfig adjusts each sync's Qualtrics client (tests: fast
 	// back-off, request observers).
 	QualtricsClientConfig func(*qualtrics.Config)
+	// BrandLimits is each Qualtrics brand's budget (zero: Qualtrics' own);
+	// benchmarks scale it with the simulator's time scale. Not read from the
+	// environment.
+	BrandLimits syncer.BrandLimits
+	// SyncSliceBudget is how long one sync job works a run before handing it
+	// over (zero: 30 s).
+	SyncSliceBudget time.Duration
 	// FetchCooldown and FetchPollInterval, when not zero, replace River's
 	// defaults so tests pick up jobs within milliseconds.
 	FetchCooldown     time.Duration
@@ -144,7 +159,10 @@ func New(ctx context.Context, o Options, log *zap.Logger) (*Replica, error) {
 	// One service holds the rules about integrations; the admin API and the
 	// console both call it.
 	a.manage = manage.New(manage.Options{Store: st, Syncs: a.syncer, Keyring: o.Keyring,
-		AllowedHosts: o.QualtricsAllowedHosts, Log: log.Named("manage"), BeforeDelete: a.beforeDelete,
+		AllowedHosts: o.QualtricsAllowedHosts, WebhookAllowedHosts: o.WebhookAllowedHosts, Log: log.Named("manage"),
+		BeforeDelete: a.beforeDelete,
+		// Turning events on or off registers or removes the subscriptions at once.
+		QueueSubscriptions: a.events.QueueSubscriptions,
 		SealWebhookSecret: func(integrationID, secret string) (string, []byte, error) {
 			return notify.SealWebhookSecret(o.Keyring, integrationID, secret)
 		},
@@ -159,7 +177,7 @@ func New(ctx context.Context, o Options, log *zap.Logger) (*Replica, error) {
 	}
 	a.web, err = web.New(web.Options{Store: st, Log: log.Named("web"), AuthMode: o.AuthMode, AuthHeader: o.AuthHeader,
 		TrustedProxies: o.TrustedProxies, OIDCIssuer: o.OIDCIssuer, OIDCClientID: o.OIDCClientID,
-		OIDCClientSecret: o.OIDCClientSecret, PublicURL: o.PublicURL, AllowDevAuth: o.AuthMode == "dev", DevUsers: o.DevUsers,
+		OIDCClientSecret: o.OIDCClientSecret, OIDCScopes: o.OIDCScopes, PublicURL: o.PublicURL, AllowDevAuth: o.AuthMode == "dev", DevUsers: o.DevUsers,
 		Manage: a.manage, PlatformAdmins: o.PlatformAdmins, PlatformAdminGroup: o.PlatformAdminGroup, JobsUI: jobs})
 	if err != nil {
 		a.Close()
@@ -224,15 +242,16 @@ func (a *Replica) setupBackground() error {
 		mailer = m
 	}
 	a.notifier = notify.New(notify.Options{Store: a.store, Keyring: a.opts.Keyring, Log: a.log.Named("notify"),
-		PublicURL: a.opts.PublicURL, Mailer: mailer, Metrics: a.metrics})
+		PublicURL: a.opts.PublicURL, Mailer: mailer, Metrics: a.metrics, WebhookAllowedHosts: a.opts.WebhookAllowedHosts})
 	sy, err := syncer.New(syncer.Options{Store: a.store, Keyring: a.opts.Keyring, AllowedHosts: a.opts.QualtricsAllowedHosts,
 		Notifier: a.notifier, Metrics: a.metrics, Log: a.log.Named("syncer"), AfterSync: a.afterSync,
-		ClientConfig: a.opts.QualtricsClientConfig})
+		ClientConfig: a.opts.QualtricsClientConfig, BrandLimits: a.opts.BrandLimits, SliceBudget: a.opts.SyncSliceBudget})
 	if err != nil {
 		return err
 	}
 	a.syncer = sy
-	ev, err := events.New(events.Options{Store: a.store, Keyring: a.opts.Keyring, Log: a.log.Named("events")})
+	ev, err := events.New(events.Options{Store: a.store, Keyring: a.opts.Keyring, Log: a.log.Named("events"),
+		PublicURL: a.opts.PublicURL, Client: a.syncer.Client})
 	if err != nil {
 		return err
 	}
@@ -245,18 +264,27 @@ func (a *Replica) setupBackground() error {
 	rcfg := &river.Config{
 		Logger:  slog.New(zapslog.NewHandler(a.log.Named("river").Core(), zapslog.WithName("river"))),
 		Workers: workers,
-		// A sync that runs out of time stops at a page boundary and the next run
-		// continues, so a bounded job is safe. A replica killed mid-job leaves it
-		// running; River hands it to another replica once it is past the timeout.
-		JobTimeout:           15 * time.Minute,
-		RescueStuckJobsAfter: 16 * time.Minute,
+		// A sync run is worked in slices of SliceBudget (30 s), each a job of
+		// at most a minute whose progress is recorded, so jobs can be short:
+		// a replica killed mid-slice leaves its job running, and River hands
+		// it to another replica once it is past its timeout and
+		// RescueStuckJobsAfter, well within two minutes. Workers that need
+		// longer declare their own Timeout, which the rescuer respects.
+		JobTimeout:           time.Minute,
+		RescueStuckJobsAfter: 75 * time.Second,
 		FetchCooldown:        a.opts.FetchCooldown,
 		FetchPollInterval:    a.opts.FetchPollInterval,
 	}
 	if a.opts.Workers > 0 {
-		// Event applies get their own queue: minutes-long syncs on the default
-		// queue must not hold back a finished survey leaving a user's list.
-		rcfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: a.opts.Workers}, events.Queue: events.QueueConfig()}
+		// Syncs have their own queue, sized by MICROAPPS_WORKERS; event
+		// applies have theirs, and notification checks, deliveries and
+		// purges run on the default queue: none of them waits behind a sync
+		// backlog.
+		rcfg.Queues = map[string]river.QueueConfig{
+			syncer.Queue:       {MaxWorkers: a.opts.Workers},
+			river.QueueDefault: {MaxWorkers: defaultQueueWorkers},
+			events.Queue:       events.QueueConfig(),
+		}
 	}
 	if a.opts.Workers > 0 && !a.opts.NoPeriodicJobs {
 		rcfg.PeriodicJobs = []*river.PeriodicJob{
@@ -277,6 +305,9 @@ func (a *Replica) setupBackground() error {
 	a.events.SetRiver(c)
 	return nil
 }
+
+// defaultQueueWorkers works notification checks, deliveries and purges.
+const defaultQueueWorkers = 4
 
 // afterSync runs after each successful sync: events that waited for their
 // survey or recipient are applied, event subscriptions follow the active
@@ -343,17 +374,36 @@ func (a *Replica) Serve(ctx context.Context, ready chan<- string) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          zap.NewStdLog(a.log.Named("http")),
 	}
+	var (
+		metricsSrv *http.Server
+		mln        net.Listener
+	)
+	if a.opts.MetricsAddr != "" {
+		if mln, err = net.Listen("tcp", a.opts.MetricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s for metrics: %w", a.opts.MetricsAddr, err)
+		}
+		metricsSrv = &http.Server{Handler: a.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, ErrorLog: zap.NewStdLog(a.log.Named("http"))}
+	}
 	riverCtx, stopRiver := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRiver()
 	if a.opts.Workers > 0 {
 		if err := a.river.Start(riverCtx); err != nil {
 			ln.Close()
+			if mln != nil {
+				mln.Close()
+			}
 			return fmt.Errorf("river: start: %w", err)
 		}
 	}
 	a.startJobsUI(riverCtx)
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if metricsSrv != nil {
+		go func() { errc <- metricsSrv.Serve(mln) }()
+		a.log.Info("metrics listening", zap.String("addr", mln.Addr().String()))
+	}
 	a.log.Info("listening", zap.String("addr", ln.Addr().String()), zap.Int("workers", a.opts.Workers))
 	if ready != nil {
 		ready <- ln.Addr().String()
@@ -372,6 +422,10 @@ func (a *Replica) Serve(ctx context.Context, ready chan<- string) error {
 	if err := srv.Shutdown(shutCtx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 	}
+	if metricsSrv != nil {
+		// Scraped until the very end; it holds no request worth draining.
+		_ = metricsSrv.Close()
+	}
 	if a.opts.Workers > 0 {
 		if err := a.river.Stop(shutCtx); err != nil {
 			a.log.Warn("river did not stop softly in time; cancelling running jobs", zap.Error(err))
@@ -389,8 +443,10 @@ func (a *Replica) Serve(ctx context.Context, ready chan<- string) error {
 func (a *Replica) Routes() http.Handler {
 	r := chi.NewRouter()
 	// observe sits outside recoverer so a panic is logged and counted as the 500 it becomes.
-	r.Use(requestID, observe(a.log, a.metrics), recoverer(a.log))
-	r.Method(http.MethodGet, "/metrics", metricsHandler(a.registry, a.log))
+	r.Use(requestID, transportHeaders(a.opts.PublicURL != nil && a.opts.PublicURL.Scheme == "https"), observe(a.log, a.metrics), recoverer(a.log))
+	if a.opts.MetricsAddr == "" {
+		r.Method(http.MethodGet, "/metrics", metricsHandler(a.registry, a.log))
+	}
 	r.Get("/livez", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -400,12 +456,21 @@ func (a *Replica) Routes() http.Handler {
 	r.Mount("/api/v1/me", a.web.MeAPI())
 	r.Mount("/", a.web.Handler())
 	r.Mount("/api/v1", api.New(api.Options{
-		Service:       a.manage,
+		Service: a.manage,
+		// The audit actor of an admin token is an HMAC under a key derived from the key ring.
+		Keyring:       a.opts.Keyring,
 		AdminTokens:   a.opts.AdminTokens,
 		Log:           a.log.Named("api"),
 		RequestIDFrom: requestIDFrom,
 	}))
 	return r
+}
+
+// MetricsHandler serves /metrics alone, as the MetricsAddr listener does.
+func (a *Replica) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metricsHandler(a.registry, a.log))
+	return mux
 }
 
 // readyz answers 200 only when this replica can serve: not shutting down, the
