@@ -157,6 +157,10 @@ type RunVM struct {
 	Warnings                                          []string
 	Error                                             string
 	Active                                            bool
+	// Progress of a queued or running run: units (surveys, distributions)
+	// done of those planned so far, and the phase.
+	Phase                              string
+	UnitsDone, UnitsTotal, UnitsFailed int
 }
 
 // EndpointVM is the number of calls a run made to one Qualtrics endpoint.
@@ -310,7 +314,11 @@ func (s *Server) runVM(run store.SyncRun, rc *reqCtx) RunVM {
 		Status: runTag(run.Status, rc.lang), RawStatus: run.Status, Queued: timeVMAt(run.QueuedAt, rc),
 		Started: s.timeVM(run.StartedAt, rc), Finished: s.timeVM(run.FinishedAt, rc), APICalls: run.APICalls,
 		Surveys: run.Surveys, Distributions: run.Distributions, Recipients: run.Recipients, Notifications: run.Notifications,
-		Warnings: run.Warnings, Error: run.Error, Active: run.Status == "queued" || run.Status == "running"}
+		Warnings: run.Warnings, Error: run.Error, Active: run.Status == "queued" || run.Status == "running",
+		UnitsDone: run.Progress.UnitsDone, UnitsTotal: run.Progress.UnitsTotal, UnitsFailed: run.Progress.UnitsFailed}
+	if run.Progress.Phase != "" {
+		vm.Phase = rc.lang.T("console.phase." + run.Progress.Phase)
+	}
 	if run.StartedAt != nil {
 		end := rc.now
 		if run.FinishedAt != nil {
@@ -388,7 +396,8 @@ func warnParam(ws []manage.Warning) string {
 func (s *Server) consoleNew(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	f := IntegrationFormVM{Action: "/console/integrations", Creating: true, AuthMethod: "token", Icons: manage.Icons(),
 		Values: map[string]string{"icon": "clipboard", "rateLimit.requestsPerMinute": "1500", "requestTimeoutSeconds": "120",
-			"schedule.fullSyncEvery": "1h", "schedule.incrementalSyncEvery": "15m", "authMethod": "token"}}
+			"schedule.fullSyncEvery": "1h", "schedule.incrementalSyncEvery": "15m", "authMethod": "token",
+			"schedule.verifyEvery": manage.FormatDuration(store.DefaultVerifyEvery)}}
 	s.render(w, r, consoleNewPage(s.consoleLayout(rc, rc.lang.T("console.new.title")), f))
 	return nil
 }
@@ -397,7 +406,7 @@ func (s *Server) consoleNew(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 // after an error. The secrets (token, oauth.clientSecret) are not among them.
 var formFields = []string{"name", "functionalGroup", "baseUrl", "authMethod", "oauth.clientId", "oauth.scope", "icon",
 	"rateLimit.enabled", "rateLimit.requestsPerMinute", "requestTimeoutSeconds", "logging.enabled",
-	"schedule.fullSyncEvery", "schedule.incrementalSyncEvery", "schedule.fullSyncWindow.start",
+	"schedule.fullSyncEvery", "schedule.incrementalSyncEvery", "schedule.verifyEvery", "schedule.fullSyncWindow.start",
 	"schedule.fullSyncWindow.end", "schedule.fullSyncWindow.timeZone", "events.enabled", "paused"}
 
 func typedValues(r *http.Request) map[string]string {
@@ -431,10 +440,14 @@ func writeFromForm(r *http.Request, current *store.Integration, l Lang) (manage.
 	w := manage.IntegrationWrite{Name: str("name"), FunctionalGroup: str("functionalGroup"), BaseURL: str("baseUrl"),
 		Icon: str("icon"), RateLimit: &manage.RateLimitWrite{Enabled: on("rateLimit.enabled"), RequestsPerMinute: num("rateLimit.requestsPerMinute")},
 		RequestTimeoutSeconds: num("requestTimeoutSeconds"), Logging: &manage.EnabledWrite{Enabled: on("logging.enabled")},
-		Events:   &manage.EnabledWrite{Enabled: on("events.enabled")},
-		Schedule: &manage.ScheduleWrite{FullSyncEvery: str("schedule.fullSyncEvery"), IncrementalSyncEvery: str("schedule.incrementalSyncEvery")}}
+		Events: &manage.EnabledWrite{Enabled: on("events.enabled")},
+		Schedule: &manage.ScheduleWrite{FullSyncEvery: str("schedule.fullSyncEvery"), IncrementalSyncEvery: str("schedule.incrementalSyncEvery"),
+			VerifyEvery: str("schedule.verifyEvery")}}
 	if *w.Icon == "" {
 		w.Icon = nil
+	}
+	if strings.TrimSpace(*w.Schedule.VerifyEvery) == "" {
+		w.Schedule.VerifyEvery = nil // keep the current (or default) interval
 	}
 	start, end, tz := f.Get("schedule.fullSyncWindow.start"), f.Get("schedule.fullSyncWindow.end"), strings.TrimSpace(f.Get("schedule.fullSyncWindow.timeZone"))
 	switch {
@@ -591,7 +604,8 @@ func settingsValues(in store.Integration) map[string]string {
 		"rateLimit.enabled": b(in.RateLimitEnabled), "rateLimit.requestsPerMinute": strconv.Itoa(in.RequestsPerMinute),
 		"requestTimeoutSeconds": strconv.Itoa(in.RequestTimeoutSeconds), "logging.enabled": b(in.LoggingEnabled),
 		"schedule.fullSyncEvery": manage.FormatDuration(in.FullSyncEvery), "schedule.incrementalSyncEvery": manage.FormatDuration(in.IncrementalSyncEvery),
-		"events.enabled": b(in.EventsEnabled), "paused": b(in.Status == "paused")}
+		"schedule.verifyEvery": manage.FormatDuration(manage.VerifyEvery(in)),
+		"events.enabled":       b(in.EventsEnabled), "paused": b(in.Status == "paused")}
 	if in.FullSyncWindow != nil {
 		v["schedule.fullSyncWindow.start"], v["schedule.fullSyncWindow.end"], v["schedule.fullSyncWindow.timeZone"] =
 			in.FullSyncWindow.Start, in.FullSyncWindow.End, in.FullSyncWindow.TimeZone

@@ -280,7 +280,7 @@ func TestConsoleSettingsSaveAndRefuseInPlace(t *testing.T) {
 	h := newFixture(t).consoleServer(t)
 	form := url.Values{"name": {"Sales EMEA"}, "functionalGroup": {"Sales"}, "baseUrl": {"https://iad1.qualtrics.com/API/v3/"},
 		"icon": {"globe"}, "rateLimit.requestsPerMinute": {"600"}, "rateLimit.enabled": {"on"}, "requestTimeoutSeconds": {"60"},
-		"schedule.fullSyncEvery": {"2h"}, "schedule.incrementalSyncEvery": {"10m"}, "schedule.fullSyncWindow.start": {"01:00"},
+		"schedule.fullSyncEvery": {"2h"}, "schedule.incrementalSyncEvery": {"10m"}, "schedule.verifyEvery": {"6h"}, "schedule.fullSyncWindow.start": {"01:00"},
 		"schedule.fullSyncWindow.end": {"05:00"}, "schedule.fullSyncWindow.timeZone": {"Europe/Paris"}, "paused": {"on"}, "token": {""}}
 	path := "/console/integrations/" + intA
 	if rec := postForm(t, h, platformAdmin, path, form); rec.Code != http.StatusSeeOther {
@@ -290,7 +290,7 @@ func TestConsoleSettingsSaveAndRefuseInPlace(t *testing.T) {
 	if st, _ := doc.Find(`[data-testid="integration-status"]`).Attr("data-status"); st != "paused" {
 		t.Errorf("status %q after pausing", st)
 	}
-	for id, want := range map[string]string{"f-schedule-fullSyncEvery": "2h", "f-schedule-fullSyncWindow-timeZone": "Europe/Paris",
+	for id, want := range map[string]string{"f-schedule-fullSyncEvery": "2h", "f-schedule-verifyEvery": "6h", "f-schedule-fullSyncWindow-timeZone": "Europe/Paris",
 		"f-rateLimit-requestsPerMinute": "600", "f-token": ""} {
 		if got, _ := doc.Find("#" + id).Attr("value"); got != want {
 			t.Errorf("%s = %q, want %q", id, got, want)
