@@ -3,13 +3,17 @@ package web
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/seal"
@@ -318,5 +322,47 @@ func TestConsoleSettingsSaveAndRefuseInPlace(t *testing.T) {
 	}
 	if doc.Find(`[data-testid="integration-name"]`).Text() != "Sales EMEA" {
 		t.Error("the refused rename was stored")
+	}
+}
+
+// In oidc mode the groups claim grants the console when it holds
+// MICROAPPS_PLATFORM_ADMIN_GROUP; other groups get the 404 like anyone else.
+func TestConsoleGroupClaimGrantsTheConsole(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	idp, err := mockoidc.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = idp.Shutdown() })
+	cfg := idp.Config()
+	var h http.Handler
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	t.Cleanup(app.Close)
+	public, _ := url.Parse(app.URL)
+	srv, err := New(Options{Store: f.store, AuthMode: AuthOIDC, OIDCIssuer: cfg.Issuer, OIDCClientID: cfg.ClientID,
+		OIDCClientSecret: cfg.ClientSecret, OIDCScopes: []string{"openid", "email", "groups"}, PublicURL: public,
+		Now: func() time.Time { return testNow }, Manage: manage.New(manage.Options{Store: f.store}),
+		PlatformAdminGroup: "microapps-admins"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h = srv.Handler()
+	for _, tc := range []struct {
+		groups []string
+		want   int
+	}{{[]string{"engineering", "microapps-admins"}, http.StatusOK}, {[]string{"engineering"}, http.StatusNotFound}, {nil, http.StatusNotFound}} {
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+		idp.QueueUser(&mockoidc.MockUser{Subject: "u-" + strings.Join(tc.groups, "-"), Email: "ops@example.com", EmailVerified: true, Groups: tc.groups})
+		resp, err := c.Get(app.URL + "/console")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.Request.URL.Path != "/console" || resp.StatusCode != tc.want {
+			t.Errorf("groups %v: %d at %s, want %d", tc.groups, resp.StatusCode, resp.Request.URL.Path, tc.want)
+		}
 	}
 }
