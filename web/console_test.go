@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -363,6 +365,58 @@ func TestConsoleGroupClaimGrantsTheConsole(t *testing.T) {
 		resp.Body.Close()
 		if resp.Request.URL.Path != "/console" || resp.StatusCode != tc.want {
 			t.Errorf("groups %v: %d at %s, want %d", tc.groups, resp.StatusCode, resp.Request.URL.Path, tc.want)
+		}
+	}
+}
+
+// Every console message has its French, and every key the console's code
+// and templates name exists: a missing one would show as its key.
+func TestConsoleMessagesAreComplete(t *testing.T) {
+	t.Parallel()
+	for k := range consoleMessages[langEN] {
+		if _, ok := consoleMessages[langFR][k]; !ok {
+			t.Errorf("%s has no French", k)
+		}
+	}
+	for k := range consoleMessages[langFR] {
+		if _, ok := consoleMessages[langEN][k]; !ok {
+			t.Errorf("%s has no English", k)
+		}
+	}
+	dynamic := []string{"console.phase.surveys", "console.phase.units", "console.phase.finish", "console.kind.full",
+		"console.kind.incremental", "console.trigger.schedule", "console.trigger.admin", "console.trigger.create",
+		"console.status.active", "console.status.paused", "console.status.error", "console.run.queued", "console.run.running",
+		"console.run.succeeded", "console.run.failed", "console.delivery.pending", "console.delivery.sent",
+		"console.delivery.failed", "console.delivery.skipped", "console.warn." + manage.WarnNotBrandAdmin,
+		"console.warn." + manage.WarnHostSwitched, "console.f.token", "console.f.oauth.clientSecret"}
+	for _, f := range formFields {
+		dynamic = append(dynamic, "console.f."+f)
+	}
+	for k := range consoleDone {
+		dynamic = append(dynamic, "console.done."+k)
+	}
+	for _, ic := range manage.Icons() {
+		dynamic = append(dynamic, "icon."+ic)
+	}
+	for _, key := range dynamic {
+		if _, ok := messages[langEN][key]; !ok {
+			t.Errorf("%s has no message", key)
+		}
+	}
+	re := regexp.MustCompile(`"(console\.[a-zA-Z.\-]+)"`)
+	for _, file := range []string{"console.go", "console.templ"} {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range re.FindAllStringSubmatch(string(src), -1) {
+			key := m[1]
+			if strings.HasSuffix(key, ".") {
+				continue // a prefix completed at run time
+			}
+			if _, ok := messages[langEN][key]; !ok {
+				t.Errorf("%s names %s, which has no message", file, key)
+			}
 		}
 	}
 }
