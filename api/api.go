@@ -131,6 +131,8 @@ func New(opts Options) http.Handler {
 		r.Get("/integrations/{id}/webhook", h.wrap(h.getWebhook))
 		r.Put("/integrations/{id}/webhook", h.wrap(h.putWebhook))
 		r.Delete("/integrations/{id}/webhook", h.wrap(h.deleteWebhook))
+		r.Get("/integrations/{id}/notification-defaults", h.wrap(h.getNotificationDefaults))
+		r.Put("/integrations/{id}/notification-defaults", h.wrap(h.putNotificationDefaults))
 		r.Get("/audit-events", h.wrap(h.listAuditEvents))
 	})
 	return r

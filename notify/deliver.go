@@ -17,6 +17,8 @@ import (
 	"github.com/riverqueue/river"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps/internal/links"
+	"github.com/microapps/microapps/internal/words"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 )
@@ -53,9 +55,15 @@ func (n *Notifier) Deliver(ctx context.Context, deliveryID int64, final bool, no
 		return n.finish(ctx, d, "skipped", "email is not configured", now, nil)
 	case d.Channel == ChannelWebhook && w.Webhook.URL == "":
 		return n.finish(ctx, d, "skipped", "the integration has no webhook", now, nil)
+	case d.Channel == ChannelEmail && w.Unsubscribed:
+		// Qualtrics' opt-out is the person's choice: the feed still shows
+		// the item, no email goes out.
+		return n.finish(ctx, d, "skipped", "the recipient unsubscribed in Qualtrics", now, nil)
+	case d.Channel == ChannelEmail && w.User.EmailOff:
+		return n.finish(ctx, d, "skipped", "the user turned email notifications off", now, nil)
 	case d.Channel == ChannelEmail:
 		var msg Message
-		if msg, sendErr = n.emailMessage(w); sendErr == nil {
+		if msg, sendErr = n.emailMessage(ctx, w, now); sendErr == nil {
 			sendErr = n.o.Mailer.Send(ctx, msg)
 		}
 	case d.Channel == ChannelWebhook:
@@ -137,14 +145,19 @@ func (n *Notifier) webhookBody(w store.DeliveryWork) ([]byte, error) {
 	nt := w.Notification
 	switch w.Webhook.Format {
 	case "slack", "teams":
-		t, err := n.texts(nt.Kind, nt.Data)
+		t, err := n.compose(w, n.readerOf(w))
 		if err != nil {
 			return nil, err
 		}
-		return json.Marshal(map[string]string{"text": t.chat(w.Webhook.Format, n.feedURL())})
+		return t.chatBody(w.Webhook.Format)
 	default:
+		data := nt.Data
+		if nt.Kind == KindSurveyStatistics {
+			data = words.WithReviewLink(data, links.ReviewDistributionsURL(
+				links.Integration{BaseURL: w.BaseURL, BrandBaseURL: w.BrandBaseURL, DeepLinks: w.DeepLinks}, nt.SurveyID, nt.DistributionID))
+		}
 		return json.Marshal(WebhookPayload{ID: nt.ID, Kind: nt.Kind, IntegrationID: nt.IntegrationID, Email: nt.Email,
-			SurveyID: nt.SurveyID, DistributionID: nt.DistributionID, Data: nt.Data, CreatedAt: nt.CreatedAt.UTC()})
+			SurveyID: nt.SurveyID, DistributionID: nt.DistributionID, Data: data, CreatedAt: nt.CreatedAt.UTC()})
 	}
 }
 

@@ -127,15 +127,16 @@ func AddSyncUnitsTx(ctx context.Context, tx pgx.Tx, runID int64, units []SyncUni
 	return added, mapErr("add sync units", err)
 }
 
-// PendingSyncUnits returns up to limit pending units of a run, survey units
-// first, skipping the keys in skip (units being worked right now).
-func (s *Store) PendingSyncUnits(ctx context.Context, runID int64, limit int, skip []string) ([]SyncUnit, error) {
+// PendingSyncUnits returns up to limit pending units of a run, of one kind
+// ("" for any: survey units first), skipping the keys in skip (units being
+// worked right now).
+func (s *Store) PendingSyncUnits(ctx context.Context, runID int64, kind string, limit int, skip []string) ([]SyncUnit, error) {
 	if skip == nil {
 		skip = []string{}
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+syncUnitColumns+` FROM sync_units
-		WHERE run_id = $1 AND status = 'pending' AND NOT key = ANY($3)
-		ORDER BY kind DESC, key LIMIT $2`, runID, limit, skip)
+		WHERE run_id = $1 AND status = 'pending' AND NOT key = ANY($3) AND ($4 = '' OR kind = $4)
+		ORDER BY kind DESC, key LIMIT $2`, runID, limit, skip, kind)
 	if err != nil {
 		return nil, mapErr("pending sync units", err)
 	}

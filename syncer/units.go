@@ -22,6 +22,9 @@ import (
 // lets a distribution of any size be read over several slices.
 const readAheadRows = 600
 
+// surveyLanes is how many survey units run beside recipients units.
+const surveyLanes = 2
+
 // work runs the run's phases from where it stands.
 func (rs *runState) work(ctx context.Context) error {
 	if rs.run.Progress.Phase == phaseSurveys || rs.run.Progress.Phase == "" {
@@ -101,7 +104,7 @@ func (rs *runState) units(ctx context.Context) error {
 		err error
 	}
 	done := make(chan result)
-	inflight := map[string]bool{}
+	inflight := map[string]string{} // key → kind
 	var fatal error
 	yielded := false
 	wait := func() {
@@ -126,10 +129,31 @@ func (rs *runState) units(ctx context.Context) error {
 			continue
 		}
 		skip := make([]string, 0, len(inflight))
-		for k := range inflight {
+		surveys := 0
+		for k, kind := range inflight {
 			skip = append(skip, k)
+			if kind == store.UnitSurvey {
+				surveys++
+			}
 		}
-		pending, err := rs.s.store.PendingSyncUnits(ctx, rs.run.ID, room, skip)
+		// Recipients units spend the scarce history and links budget, and
+		// keeping them going is what bounds the run; a couple of survey units
+		// run beside them (surveyLanes), to keep planning recipients units
+		// while those are read, and all of them when nothing else is left.
+		pending, err := rs.s.store.PendingSyncUnits(ctx, rs.run.ID, store.UnitSurvey, min(room, max(0, surveyLanes-surveys)), skip)
+		if err == nil && len(pending) < room {
+			var more []store.SyncUnit
+			more, err = rs.s.store.PendingSyncUnits(ctx, rs.run.ID, store.UnitRecipients, room-len(pending), skip)
+			pending = append(pending, more...)
+		}
+		if err == nil && len(pending) < room {
+			for _, u := range pending {
+				skip = append(skip, u.Key)
+			}
+			var more []store.SyncUnit
+			more, err = rs.s.store.PendingSyncUnits(ctx, rs.run.ID, store.UnitSurvey, room-len(pending), skip)
+			pending = append(pending, more...)
+		}
 		if err != nil {
 			fatal = err
 			break
@@ -143,7 +167,7 @@ func (rs *runState) units(ctx context.Context) error {
 		}
 		started = true
 		for _, u := range pending {
-			inflight[u.Key] = true
+			inflight[u.Key] = u.Kind
 			go func() { done <- result{u.Key, rs.unit(ctx, u)} }()
 		}
 	}
@@ -157,7 +181,7 @@ func (rs *runState) units(ctx context.Context) error {
 		return err
 	}
 	if yielded || !rs.s.now().Before(rs.deadline) {
-		left, err := rs.s.store.PendingSyncUnits(ctx, rs.run.ID, 1, nil)
+		left, err := rs.s.store.PendingSyncUnits(ctx, rs.run.ID, "", 1, nil)
 		if err != nil {
 			return err
 		}

@@ -79,6 +79,7 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /console/integrations/{id}/webhook", s.console(s.consoleWebhook))
 	mux.HandleFunc("POST /console/integrations/{id}/webhook/delete", s.console(s.consoleWebhookDelete))
 	mux.HandleFunc("POST /console/integrations/{id}/webhook/test", s.console(s.consoleWebhookTest))
+	mux.HandleFunc("POST /console/integrations/{id}/notification-defaults", s.console(s.consoleNotificationDefaults))
 	mux.HandleFunc("GET /console/integrations/{id}/delete", s.console(s.consoleDeleteConfirm))
 	mux.HandleFunc("POST /console/integrations/{id}/delete", s.console(s.consoleDelete))
 	mux.HandleFunc("GET /console/audit", s.console(s.consoleAudit))
@@ -239,6 +240,9 @@ type ConsoleDetailVM struct {
 	Webhook                  manage.WebhookView
 	WebhookForm              map[string]string
 	WebhookErrs              map[string]string
+	Defaults                 map[string]string // notification defaults: language, timeZone
+	DefaultsErrs             map[string]string
+	HasDefaults              bool
 	LoggingEnabled           bool
 	Logs                     []LogVM
 	LogsTotal                int
@@ -361,7 +365,7 @@ func doneNotices(r *http.Request, rc *reqCtx) []string {
 }
 
 var consoleDone = map[string]bool{"created": true, "saved": true, "sync-queued": true, "sync-running": true,
-	"admin-added": true, "admin-removed": true, "webhook-saved": true, "webhook-deleted": true, "webhook-tested": true, "deleted": true}
+	"admin-added": true, "admin-removed": true, "defaults-saved": true, "webhook-saved": true, "webhook-deleted": true, "webhook-tested": true, "deleted": true}
 
 // warnings words what Qualtrics said on the last change (?warn=…, fixed
 // kinds only), each next to the field it concerns: the credential's or the
@@ -641,6 +645,13 @@ func (s *Server) detailVM(r *http.Request, rc *reqCtx, id string) (ConsoleDetail
 	if vm.Webhook.Set {
 		vm.WebhookForm["format"] = vm.Webhook.Format
 	}
+	vm.DefaultsErrs = map[string]string{}
+	if d, err := m.NotificationDefaults(ctx, in.ID); err == nil {
+		vm.HasDefaults = true
+		vm.Defaults = map[string]string{"language": d.Language, "timeZone": d.TimeZone}
+	} else if _, rerr := refusal(err); rerr != nil {
+		return vm, rerr
+	}
 	if in.LoggingEnabled {
 		logs, err := m.RequestLogs(ctx, in.ID, maxLogsShown)
 		if err != nil {
@@ -876,6 +887,26 @@ func (s *Server) consoleWebhook(w http.ResponseWriter, r *http.Request, rc *reqC
 		})
 	}
 	http.Redirect(w, r, "/console/integrations/"+id+"?done=webhook-saved#webhook", http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) consoleNotificationDefaults(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	id := r.PathValue("id")
+	lang, tz := r.PostForm.Get("language"), strings.TrimSpace(r.PostForm.Get("timeZone"))
+	err := s.opts.Manage.SetNotificationDefaults(r.Context(), rc.email, id, manage.NotificationDefaultsWrite{Language: &lang, TimeZone: &tz})
+	if err != nil {
+		me, err := refusal(err)
+		if err != nil {
+			return err
+		}
+		return s.rerender(w, r, rc, http.StatusBadRequest, func(vm *ConsoleDetailVM) {
+			vm.Defaults = map[string]string{"language": lang, "timeZone": tz}
+			for _, fe := range me.Fields {
+				vm.DefaultsErrs[fe.Field] = fe.Message
+			}
+		})
+	}
+	http.Redirect(w, r, "/console/integrations/"+id+"?done=defaults-saved#notification-defaults", http.StatusSeeOther)
 	return nil
 }
 

@@ -230,6 +230,21 @@ func TestConsoleChangesAreAuditedWithTheAdminsEmail(t *testing.T) {
 		t.Error("the actor is not the admin's email")
 	}
 
+	rec = postForm(t, h, platformAdmin, base+"/notification-defaults", url.Values{"language": {"fr"}, "timeZone": {"Mars/Olympus"}})
+	if rec.Code != http.StatusBadRequest || strings.Join(attrs(parse(t, rec).Find(`[data-testid="field-error"]`), "data-field"), ",") != "timeZone" {
+		t.Errorf("bad time zone: %d", rec.Code)
+	}
+	if rec := postForm(t, h, platformAdmin, base+"/notification-defaults", url.Values{"language": {"fr"}, "timeZone": {"Europe/Paris"}}); rec.Code != http.StatusSeeOther {
+		t.Errorf("defaults: %d", rec.Code)
+	}
+	doc = parse(t, get(t, h, platformAdmin, base))
+	if v, _ := doc.Find(`#defaults-timeZone`).Attr("value"); v != "Europe/Paris" {
+		t.Errorf("time zone shown %q", v)
+	}
+	if _, ok := doc.Find(`#defaults-language option[value="fr"]`).Attr("selected"); !ok {
+		t.Error("French not selected")
+	}
+
 	// Delete needs the name typed.
 	if rec := postForm(t, h, platformAdmin, base+"/delete", url.Values{"confirm": {"Sales"}}); rec.Code != http.StatusBadRequest {
 		t.Errorf("delete with the wrong name: %d", rec.Code)
@@ -388,7 +403,8 @@ func TestConsoleMessagesAreComplete(t *testing.T) {
 		"console.status.active", "console.status.paused", "console.status.error", "console.run.queued", "console.run.running",
 		"console.run.succeeded", "console.run.failed", "console.delivery.pending", "console.delivery.sent",
 		"console.delivery.failed", "console.delivery.skipped", "console.warn." + manage.WarnNotBrandAdmin,
-		"console.warn." + manage.WarnHostSwitched, "console.f.token", "console.f.oauth.clientSecret"}
+		"console.warn." + manage.WarnHostSwitched, "console.f.token", "console.f.oauth.clientSecret",
+		"console.defaults.lang.default", "console.defaults.lang.en", "console.defaults.lang.fr"}
 	for _, f := range formFields {
 		dynamic = append(dynamic, "console.f."+f)
 	}

@@ -66,6 +66,7 @@ func (s *Server) pageWith(h pageHandler, summary bool) http.HandlerFunc {
 				return
 			}
 		}
+		s.rememberLocale(r, rc)
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Vary", "Cookie, Accept-Language")
 		switch err := h(w, r, rc); {

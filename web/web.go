@@ -99,6 +99,7 @@ type Server struct {
 	oidc     *oidcAuth           // nil unless oidc mode
 	static   *staticFiles
 	zones    zones
+	locales  locales
 	devUsers map[string]bool
 	// platformAdmins are the normalised emails of MICROAPPS_PLATFORM_ADMINS.
 	platformAdmins map[string]bool
@@ -228,6 +229,10 @@ func (s *Server) buildHandler() http.Handler {
 	mux.HandleFunc("GET /notifications", s.page(s.notifications))
 	mux.HandleFunc("POST /notifications/read", s.page(s.markRead))
 	mux.HandleFunc("POST /lang", s.setLang)
+	mux.HandleFunc("GET /settings/notifications", s.page(s.emailSettings))
+	mux.HandleFunc("POST /settings/notifications", s.page(s.saveEmailSettings))
+	mux.HandleFunc("GET /unsubscribe/{token}", s.unsubscribe)
+	mux.HandleFunc("POST /unsubscribe/{token}", s.unsubscribe)
 	mux.HandleFunc("GET /signin", s.signIn)
 	mux.HandleFunc("POST /signin/dev", s.devSignIn)
 	mux.HandleFunc("GET /auth/callback", s.oidcCallback)
@@ -241,6 +246,9 @@ func (s *Server) buildHandler() http.Handler {
 	}
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(s.forbidden))
+	// One-click unsubscribe (RFC 8058) is POSTed by mail providers from
+	// anywhere; its token is the credential and it only turns email off.
+	cop.AddInsecureBypassPattern("POST /unsubscribe/{token}")
 	h = cop.Handler(limitForms(h))
 	return securityHeaders(h, s.https())
 }
@@ -267,6 +275,14 @@ func limitForms(next http.Handler) http.Handler {
 		}
 		if strings.HasPrefix(r.URL.Path, jobsPath) {
 			// River's job UI posts JSON to its own API; jobsGate bounds it.
+			next.ServeHTTP(w, r)
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/unsubscribe/") {
+			// RFC 8058 lets mail providers POST the one-click body as
+			// multipart/form-data; the handler reads no body, so only its
+			// size is bounded.
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/microapps/microapps/internal/replica"
+	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/web"
 )
@@ -49,6 +50,7 @@ var envVars = []envVar{
 	{Name: "MICROAPPS_WORKERS", Default: "4"},
 	{Name: "MICROAPPS_SMTP_URL", Secret: true},
 	{Name: "MICROAPPS_MAIL_FROM"},
+	{Name: "MICROAPPS_SMTP_CA_FILE"},
 	{Name: "MICROAPPS_PLATFORM_ADMINS"},
 	{Name: "MICROAPPS_PLATFORM_ADMIN_GROUP"},
 }
@@ -97,6 +99,7 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 		OIDCClientID:     get("MICROAPPS_OIDC_CLIENT_ID"),
 		OIDCClientSecret: get("MICROAPPS_OIDC_CLIENT_SECRET"),
 		MailFrom:         get("MICROAPPS_MAIL_FROM"),
+		SMTPCAFile:       get("MICROAPPS_SMTP_CA_FILE"),
 	}}
 
 	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
@@ -246,7 +249,19 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 		if c.MailFrom == "" {
 			bad("MICROAPPS_MAIL_FROM", "required when MICROAPPS_SMTP_URL is set")
 		}
+		if strings.TrimSpace(getenv("MICROAPPS_PUBLIC_URL")) == "" && use == useServe {
+			bad("MICROAPPS_PUBLIC_URL", "required when MICROAPPS_SMTP_URL is set: emails link to this service, and the default %s reaches no one else",
+				get("MICROAPPS_PUBLIC_URL"))
+		}
 	}
+	if c.SMTPCAFile != "" {
+		if c.SMTPURL == nil {
+			bad("MICROAPPS_SMTP_CA_FILE", "set, but MICROAPPS_SMTP_URL is not")
+		} else if _, err := notify.NewSMTPMailer(c.SMTPURL.String(), c.MailFrom, notify.WithSMTPCAFile(c.SMTPCAFile)); err != nil && c.MailFrom != "" {
+			bad("MICROAPPS_SMTP_CA_FILE", "%v", err)
+		}
+	}
+	c.PublicURLDefaulted = strings.TrimSpace(getenv("MICROAPPS_PUBLIC_URL")) == "" && use == useServe
 	return c, errors.Join(errs...)
 }
 

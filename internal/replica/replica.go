@@ -30,6 +30,7 @@ import (
 
 	"github.com/microapps/microapps/api"
 	"github.com/microapps/microapps/events"
+	"github.com/microapps/microapps/internal/links"
 	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/migrations"
 	"github.com/microapps/microapps/notify"
@@ -81,6 +82,13 @@ type Options struct {
 
 	// DevUsers are offered by the dev sign-in page; only the demo sets them.
 	DevUsers []string
+
+	// SMTPCAFile is a PEM file of extra CAs trusted for the SMTP relay only.
+	SMTPCAFile string
+	// PublicURLDefaulted says PublicURL is the default, not configured: New
+	// then refuses to run when an integration has a webhook or Qualtrics
+	// events, whose messages and callbacks would name localhost.
+	PublicURLDefaulted bool
 
 	// QualtricsClientConfig adjusts each sync's Qualtrics client (tests: fast
 	// back-off, request observers).
@@ -148,6 +156,10 @@ func New(ctx context.Context, o Options, log *zap.Logger) (*Replica, error) {
 	st := a.store
 	a.registry, a.metrics = newMetricsRegistry(st.Pool(), log)
 	if err := a.checkSchema(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if err := a.checkPublicURL(ctx); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -229,13 +241,30 @@ func (a *Replica) checkSchema(ctx context.Context) error {
 	return nil
 }
 
+// checkPublicURL refuses to serve with the default public URL when links in
+// messages or Qualtrics' callbacks depend on it.
+func (a *Replica) checkPublicURL(ctx context.Context) error {
+	if !a.opts.PublicURLDefaulted {
+		return nil
+	}
+	n, err := a.store.CountIntegrationsNeedingPublicURL(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("MICROAPPS_PUBLIC_URL is required: %d integration(s) have a webhook or Qualtrics events, "+
+			"whose messages and callbacks must name this service's external URL, not the default %s", n, a.opts.PublicURL)
+	}
+	return nil
+}
+
 // setupBackground builds the notifier, the syncer and the event service and
 // the River client that runs their jobs. A web-only replica (no workers) gets
 // a client that only inserts jobs.
 func (a *Replica) setupBackground() error {
 	var mailer notify.Mailer
 	if a.opts.SMTPURL != nil {
-		m, err := notify.NewSMTPMailer(a.opts.SMTPURL.String(), a.opts.MailFrom)
+		m, err := notify.NewSMTPMailer(a.opts.SMTPURL.String(), a.opts.MailFrom, notify.WithSMTPCAFile(a.opts.SMTPCAFile))
 		if err != nil {
 			return err
 		}
@@ -329,6 +358,11 @@ func (a *Replica) afterSync(ctx context.Context, in store.Integration, client *q
 			errs = append(errs, err)
 		}
 	}
+	if in.BrandBaseURL == "" {
+		if err := a.fillBrandBaseURL(ctx, in, client); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	raised := 0
 	if !firstSync {
 		n, err := a.notifier.CheckWindows(ctx, in.ID, time.Now())
@@ -338,6 +372,27 @@ func (a *Replica) afterSync(ctx context.Context, in store.Integration, client *q
 		}
 	}
 	return raised, errors.Join(errs...)
+}
+
+// fillBrandBaseURL learns the brand's web host (a vanity host, often) from
+// one of its surveys' definitions, once: deep links into Qualtrics (Review
+// distributions, results) use it rather than the API host.
+func (a *Replica) fillBrandBaseURL(ctx context.Context, in store.Integration, client *qualtrics.Client) error {
+	surveyID, err := a.store.AnySurveyID(ctx, in.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // no survey yet: the next sync tries again
+	}
+	if err != nil {
+		return err
+	}
+	meta, err := client.SurveyMeta(ctx, surveyID)
+	if err != nil {
+		return fmt.Errorf("brand base URL: %w", err)
+	}
+	if u, ok := links.SafeHTTP(meta.BrandBaseURL); ok {
+		return a.store.SetBrandBaseURL(ctx, in.ID, u)
+	}
+	return nil
 }
 
 // beforeDelete removes an integration's event subscriptions from Qualtrics
