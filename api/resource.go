@@ -3,6 +3,7 @@ package api
 import (
 	"time"
 
+	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/store"
 )
 
@@ -100,8 +101,8 @@ func toIntegrationResource(in store.Integration, last *store.SyncRun) integratio
 		RateLimit:             rateLimitResource{Enabled: in.RateLimitEnabled, RequestsPerMinute: in.RequestsPerMinute},
 		RequestTimeoutSeconds: in.RequestTimeoutSeconds,
 		Logging:               enabledResource{in.LoggingEnabled},
-		Schedule: scheduleResource{FullSyncEvery: formatDuration(in.FullSyncEvery),
-			IncrementalSyncEvery: formatDuration(in.IncrementalSyncEvery), VerifyEvery: formatDuration(verifyEvery(in)),
+		Schedule: scheduleResource{FullSyncEvery: manage.FormatDuration(in.FullSyncEvery),
+			IncrementalSyncEvery: manage.FormatDuration(in.IncrementalSyncEvery), VerifyEvery: manage.FormatDuration(manage.VerifyEvery(in)),
 			FullSyncWindow: in.FullSyncWindow},
 		Events:    enabledResource{in.EventsEnabled},
 		DeepLinks: in.DeepLinks,
@@ -149,25 +150,4 @@ func toSyncRunResource(run store.SyncRun) syncRunResource {
 		r.APICallsByEndpoint = map[string]int{}
 	}
 	return r
-}
-
-// formatDuration writes durations the way people type them: "1h", "15m", "1h30m".
-func formatDuration(d time.Duration) string {
-	if d <= 0 {
-		return "0s"
-	}
-	s := d.String()
-	for _, suffix := range []struct{ long, short string }{{"m0s", "m"}, {"h0m", "h"}} {
-		if len(s) > len(suffix.long) && s[len(s)-len(suffix.long):] == suffix.long {
-			s = s[:len(s)-len(suffix.long)] + suffix.short
-		}
-	}
-	return s
-}
-
-func verifyEvery(in store.Integration) time.Duration {
-	if in.VerifyEvery <= 0 {
-		return store.DefaultVerifyEvery
-	}
-	return in.VerifyEvery
 }

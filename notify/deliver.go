@@ -218,3 +218,21 @@ func (n *Notifier) postWebhook(ctx context.Context, w store.DeliveryWork) error 
 func (n *Notifier) feedURL() string {
 	return n.o.PublicURL.JoinPath("notifications").String()
 }
+
+// SendTestWebhook posts a sample survey_statistics notification to wh now,
+// signed and formatted as real deliveries are, so a platform admin can check
+// the receiver. Nothing is stored; the error says why the receiver refused it
+// (never the URL, which may hold a token).
+func (n *Notifier) SendTestWebhook(ctx context.Context, integrationID string, wh store.Webhook) error {
+	now := time.Now().UTC()
+	data, _ := json.Marshal(map[string]any{"surveyName": "Test delivery", "functionalGroup": "microapps",
+		"sent": 100, "finished": 42, "expiresAt": now.Add(24 * time.Hour).Format(time.RFC3339), "test": true})
+	w := store.DeliveryWork{
+		Delivery:     store.Delivery{IntegrationID: integrationID, Channel: ChannelWebhook, IdempotencyKey: "test-" + now.Format("20060102T150405.000000000")},
+		Notification: store.Notification{IntegrationID: integrationID, Kind: "survey_statistics", Data: data, CreatedAt: now},
+		Webhook:      wh,
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	return n.postWebhook(ctx, w)
+}

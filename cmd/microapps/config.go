@@ -51,6 +51,8 @@ var envVars = []envVar{
 	{Name: "MICROAPPS_SMTP_URL", Secret: true},
 	{Name: "MICROAPPS_MAIL_FROM"},
 	{Name: "MICROAPPS_SMTP_CA_FILE"},
+	{Name: "MICROAPPS_PLATFORM_ADMINS"},
+	{Name: "MICROAPPS_PLATFORM_ADMIN_GROUP"},
 }
 
 // envDefault is the default value of variable name.
@@ -214,6 +216,23 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 	c.QualtricsAllowedHosts = hosts("MICROAPPS_QUALTRICS_ALLOWED_HOSTS")
 	c.WebhookAllowedHosts = hosts("MICROAPPS_WEBHOOK_ALLOWED_HOSTS")
 
+	for _, e := range strings.Split(get("MICROAPPS_PLATFORM_ADMINS"), ",") {
+		if e = strings.ToLower(strings.TrimSpace(e)); e == "" {
+			continue
+		}
+		if strings.Count(e, "@") != 1 || strings.HasPrefix(e, "@") || strings.HasSuffix(e, "@") || strings.ContainsAny(e, " <>\"") {
+			bad("MICROAPPS_PLATFORM_ADMINS", "%q is not an email address such as pat@example.com", e)
+			continue
+		}
+		c.PlatformAdmins = append(c.PlatformAdmins, e)
+	}
+	if g := get("MICROAPPS_PLATFORM_ADMIN_GROUP"); g != "" {
+		if c.AuthMode != "oidc" {
+			bad("MICROAPPS_PLATFORM_ADMIN_GROUP", "only applies in oidc mode (the group comes from the ID token's groups claim)")
+		}
+		c.PlatformAdminGroup = g
+	}
+
 	if n, err := strconv.Atoi(get("MICROAPPS_WORKERS")); err != nil || n < 0 || n > 256 {
 		bad("MICROAPPS_WORKERS", "%q must be a whole number from 0 (web only) to 256", get("MICROAPPS_WORKERS"))
 	} else {
@@ -316,6 +335,7 @@ func (c *config) logFields() []zap.Field {
 		zap.Strings("qualtricsAllowedHosts", c.QualtricsAllowedHosts),
 		zap.Strings("webhookAllowedHosts", c.WebhookAllowedHosts),
 		zap.Bool("email", c.SMTPURL != nil),
+		zap.Int("platformAdmins", len(c.PlatformAdmins)),
 	}
 	if c.PublicURL != nil {
 		fields = append(fields, zap.String("publicURL", c.PublicURL.String()))

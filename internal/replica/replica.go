@@ -26,10 +26,12 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
+	"riverqueue.com/riverui"
 
 	"github.com/microapps/microapps/api"
 	"github.com/microapps/microapps/events"
 	"github.com/microapps/microapps/internal/links"
+	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/migrations"
 	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/qualtrics"
@@ -72,6 +74,11 @@ type Options struct {
 	Workers             int      // River workers on the default queue; 0 = web only
 	SMTPURL             *url.URL // nil: email off
 	MailFrom            string
+
+	// PlatformAdmins may use /console (MICROAPPS_PLATFORM_ADMINS); in oidc
+	// mode PlatformAdminGroup, a groups claim value, also grants it.
+	PlatformAdmins     []string
+	PlatformAdminGroup string
 
 	// DevUsers are offered by the dev sign-in page; only the demo sets them.
 	DevUsers []string
@@ -123,6 +130,8 @@ type Replica struct {
 	syncer *syncer.Syncer
 	events *events.Service
 	web    *web.Server
+	manage *manage.Service
+	jobsUI *riverui.Handler
 }
 
 type schemaCheck struct {
@@ -159,9 +168,29 @@ func New(ctx context.Context, o Options, log *zap.Logger) (*Replica, error) {
 		return nil, err
 	}
 	var err error
+	// One service holds the rules about integrations; the admin API and the
+	// console both call it.
+	a.manage = manage.New(manage.Options{Store: st, Syncs: a.syncer, Keyring: o.Keyring,
+		AllowedHosts: o.QualtricsAllowedHosts, WebhookAllowedHosts: o.WebhookAllowedHosts, Log: log.Named("manage"),
+		BeforeDelete: a.beforeDelete,
+		// Turning events on or off registers or removes the subscriptions at once.
+		QueueSubscriptions: a.events.QueueSubscriptions,
+		SealWebhookSecret: func(integrationID, secret string) (string, []byte, error) {
+			return notify.SealWebhookSecret(o.Keyring, integrationID, secret)
+		},
+		TestWebhook: a.notifier.SendTestWebhook})
+	var jobs http.Handler
+	if len(o.PlatformAdmins) > 0 || o.PlatformAdminGroup != "" {
+		if a.jobsUI, err = newJobsUI(a.river, log); err != nil {
+			log.Warn("River's job UI is not available under /console/jobs", zap.Error(err))
+		} else {
+			jobs = a.jobsUI
+		}
+	}
 	a.web, err = web.New(web.Options{Store: st, Log: log.Named("web"), AuthMode: o.AuthMode, AuthHeader: o.AuthHeader,
 		TrustedProxies: o.TrustedProxies, OIDCIssuer: o.OIDCIssuer, OIDCClientID: o.OIDCClientID,
-		OIDCClientSecret: o.OIDCClientSecret, OIDCScopes: o.OIDCScopes, PublicURL: o.PublicURL, AllowDevAuth: o.AuthMode == "dev", DevUsers: o.DevUsers})
+		OIDCClientSecret: o.OIDCClientSecret, OIDCScopes: o.OIDCScopes, PublicURL: o.PublicURL, AllowDevAuth: o.AuthMode == "dev", DevUsers: o.DevUsers,
+		Manage: a.manage, PlatformAdmins: o.PlatformAdmins, PlatformAdminGroup: o.PlatformAdminGroup, JobsUI: jobs})
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -423,6 +452,7 @@ func (a *Replica) Serve(ctx context.Context, ready chan<- string) error {
 			return fmt.Errorf("river: start: %w", err)
 		}
 	}
+	a.startJobsUI(riverCtx)
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	if metricsSrv != nil {
@@ -481,20 +511,12 @@ func (a *Replica) Routes() http.Handler {
 	r.Mount("/api/v1/me", a.web.MeAPI())
 	r.Mount("/", a.web.Handler())
 	r.Mount("/api/v1", api.New(api.Options{
-		Store:               a.store,
-		Syncs:               a.syncs(),
-		Keyring:             a.opts.Keyring,
-		AdminTokens:         a.opts.AdminTokens,
-		AllowedHosts:        a.opts.QualtricsAllowedHosts,
-		WebhookAllowedHosts: a.opts.WebhookAllowedHosts,
-		Log:                 a.log.Named("api"),
-		RequestIDFrom:       requestIDFrom,
-		BeforeDelete:        a.beforeDelete,
-		// Turning events on or off registers or removes the subscriptions at once.
-		QueueSubscriptions: a.events.QueueSubscriptions,
-		SealWebhookSecret: func(integrationID, secret string) (string, []byte, error) {
-			return notify.SealWebhookSecret(a.opts.Keyring, integrationID, secret)
-		},
+		Service: a.manage,
+		// The audit actor of an admin token is an HMAC under a key derived from the key ring.
+		Keyring:       a.opts.Keyring,
+		AdminTokens:   a.opts.AdminTokens,
+		Log:           a.log.Named("api"),
+		RequestIDFrom: requestIDFrom,
 	}))
 	return r
 }
@@ -505,9 +527,6 @@ func (a *Replica) MetricsHandler() http.Handler {
 	mux.Handle("GET /metrics", metricsHandler(a.registry, a.log))
 	return mux
 }
-
-// syncs is the sync control the admin API uses.
-func (a *Replica) syncs() api.Syncs { return a.syncer }
 
 // readyz answers 200 only when this replica can serve: not shutting down, the
 // database answering and its schema current.
