@@ -1,17 +1,22 @@
 // Package syncer brings one integration's Qualtrics surveys, distributions and
-// recipients into PostgreSQL, a page at a time, and schedules the syncs of all
-// integrations on River.
+// recipients into PostgreSQL and schedules the syncs of all integrations on
+// River.
 //
-// A full sync reads the survey listing, the details of active surveys, the
-// distributions of active surveys and the history and links of every live
-// distribution (not expired, not TestEmail); it then marks deleted what the
-// listings no longer hold. An incremental sync reads the survey listing and the
+// A run is a plan of short units kept in the database (sync_units): the
+// survey listing, one unit per active survey (its details, then its
+// distribution listing) and one per distribution whose history and links are
+// read. River jobs work a run in slices of SliceBudget and hand it over; a
+// slice cut short anywhere loses at most the pages in flight. A full sync
+// reads the survey listing, the details and distributions of active surveys,
+// and the history and links of every live distribution on an integration's
+// first full sync, then only of those that moved plus a rotating slice due
+// for verification (verifyEvery); it marks deleted what complete listings no
+// longer hold. An incremental sync reads the survey listing and the
 // distributions of active surveys, and history and links only for the
-// distributions whose figures or modifiedDate moved, that are new, or whose
-// recipients were never read completely; survey details only for surveys that
-// are new, activated or modified. Every page is written in its own transaction
-// (a distribution's recipients in one), so an interrupted or failed run keeps
-// what it fetched and the next run continues from there.
+// distributions that are new, moved or were never read completely. Every
+// brand's calls draw from one budget in PostgreSQL (BrandLimits), shared by
+// every replica and integration of the brand. No transaction is open across
+// a call to Qualtrics.
 package syncer
 
 import (
@@ -48,7 +53,6 @@ type Metrics interface {
 type Store interface {
 	WithTx(ctx context.Context, fn func(pgx.Tx) error) error
 	GetIntegration(ctx context.Context, id string) (store.Integration, error)
-	StartSyncRun(ctx context.Context, integrationID string, id int64, now time.Time) (store.SyncRun, error)
 	FinishSyncRunTx(ctx context.Context, tx pgx.Tx, run store.SyncRun) error
 	SetSyncRunKind(ctx context.Context, integrationID string, runID int64, kind string) error
 	QueueSyncRunTx(ctx context.Context, tx pgx.Tx, integrationID, kind, trigger string) (store.SyncRun, bool, error)
