@@ -95,31 +95,13 @@ func benchOnce(b *testing.B, recipients int) {
 		b.Fatal(err)
 	}
 
-	b.StartTimer()
-	args := []string{"-test.run", "^TestBenchChild$", "-test.count", "1"}
+	var args []string
 	if p := os.Getenv("BENCH_CPUPROFILE"); p != "" {
 		args = append(args, "-test.cpuprofile", p)
 	}
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "MICROAPPS_BENCH_CHILD=1", "BENCH_DB="+dbURL, "BENCH_KEYS="+spec,
-		"BENCH_INTEGRATION="+id, "BENCH_RUN="+strconv.FormatInt(run.ID, 10))
-	out, err := cmd.CombinedOutput()
+	b.StartTimer()
+	res := syncInChild(b, dbURL, spec, id, run.ID, args)
 	b.StopTimer()
-	if err != nil {
-		b.Fatalf("child: %v\n%s", err, out)
-	}
-	var res childResult
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
-	for sc.Scan() {
-		if line, ok := strings.CutPrefix(sc.Text(), "BENCH_RESULT "); ok {
-			if err := json.Unmarshal([]byte(line), &res); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	if res.Status != "succeeded" {
-		b.Fatalf("sync %s: %s\n%s", res.Status, res.Error, out)
-	}
 
 	// PostgreSQL's own rate: COPY as many recipient rows into a table shaped
 	// like recipients, indexes included, on the same server, now.
@@ -192,6 +174,32 @@ func nullTime(t time.Time) any {
 		return nil
 	}
 	return t
+}
+
+// syncInChild works a queued run in a child process (TestBenchChild), so
+// that its peak RSS is the sync's alone, and returns what it reported.
+func syncInChild(b *testing.B, dbURL, keys, integrationID string, runID int64, args []string, env ...string) childResult {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"-test.run", "^TestBenchChild$", "-test.count", "1", "-test.timeout", "2h"}, args...)...)
+	cmd.Env = append(append(os.Environ(), "MICROAPPS_BENCH_CHILD=1", "BENCH_DB="+dbURL, "BENCH_KEYS="+keys,
+		"BENCH_INTEGRATION="+integrationID, "BENCH_RUN="+strconv.FormatInt(runID, 10)), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		b.Fatalf("child: %v\n%s", err, out)
+	}
+	var res childResult
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		if line, ok := strings.CutPrefix(sc.Text(), "BENCH_RESULT "); ok {
+			if err := json.Unmarshal([]byte(line), &res); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if res.Status != "succeeded" {
+		b.Fatalf("sync %s: %s\n%s", res.Status, res.Error, out)
+	}
+	return res
 }
 
 // TestBenchChild is the benchmark's child process; it does nothing in a

@@ -1,18 +1,14 @@
 package syncer_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"math"
 	mrand "math/rand/v2"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -107,26 +103,8 @@ func largeBrandOnce(b *testing.B, recipients int, scale float64) {
 	}
 
 	b.StartTimer()
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestBenchChild$", "-test.count", "1", "-test.timeout", "2h")
-	cmd.Env = append(os.Environ(), "MICROAPPS_BENCH_CHILD=1", "BENCH_DB="+dbURL, "BENCH_KEYS="+spec,
-		"BENCH_INTEGRATION="+id, "BENCH_RUN="+strconv.FormatInt(run.ID, 10), "BENCH_TIMESCALE="+strconv.FormatFloat(scale, 'f', -1, 64))
-	out, err := cmd.CombinedOutput()
+	res := syncInChild(b, dbURL, spec, id, run.ID, nil, "BENCH_TIMESCALE="+strconv.FormatFloat(scale, 'f', -1, 64))
 	b.StopTimer()
-	if err != nil {
-		b.Fatalf("child: %v\n%s", err, out)
-	}
-	var res childResult
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
-	for sc.Scan() {
-		if line, ok := strings.CutPrefix(sc.Text(), "BENCH_RESULT "); ok {
-			if err := json.Unmarshal([]byte(line), &res); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	if res.Status != "succeeded" {
-		b.Fatalf("sync %s: %s\n%s", res.Status, res.Error, out)
-	}
 	floor := rateFloor(res.ByEndpoint, res.APICalls) / scale
 	b.ReportMetric(res.Seconds, "first-full-s")
 	b.ReportMetric(floor, "floor-s")
