@@ -69,7 +69,8 @@ const upsertDistributionsSQL = `
 WITH src AS (
 	SELECT DISTINCT ON (qualtrics_id) * FROM sync_distributions_stage ORDER BY qualtrics_id, ord DESC
 ), old AS (
-	SELECT d.qualtrics_id, d.sent, d.failed, d.started, d.bounced, d.opened, d.skipped, d.finished, d.complaints, d.blocked
+	SELECT d.qualtrics_id, d.sent, d.failed, d.started, d.bounced, d.opened, d.skipped, d.finished, d.complaints, d.blocked,
+		d.link_expiration AS old_link_expiration
 	FROM distributions d JOIN src USING (qualtrics_id) WHERE d.integration_id = $1
 ), up AS (
 	INSERT INTO distributions AS d (integration_id, qualtrics_id, survey_id, parent_distribution_id, owner_id,
@@ -110,9 +111,11 @@ WITH src AS (
 		excluded.contact_id, excluded.library_id, excluded.sample_id, excluded.link_type, excluded.link_expiration,
 		excluded.sent, excluded.failed, excluded.started, excluded.bounced, excluded.opened, excluded.skipped,
 		excluded.finished, excluded.complaints, excluded.blocked, true)
-	RETURNING d.qualtrics_id, d.survey_id, d.sent, d.failed, d.started, d.bounced, d.opened, d.skipped, d.finished, d.complaints, d.blocked
+	RETURNING d.qualtrics_id, d.survey_id, d.sent, d.failed, d.started, d.bounced, d.opened, d.skipped, d.finished, d.complaints, d.blocked,
+		d.link_expiration
 ), ch AS (
 	SELECT up.*, old.qualtrics_id IS NULL AS is_new,
+		old.qualtrics_id IS NOT NULL AND old.old_link_expiration IS DISTINCT FROM up.link_expiration AS expiry_changed,
 		(old.sent, old.failed, old.started, old.bounced, old.opened, old.skipped, old.finished, old.complaints, old.blocked)
 		IS DISTINCT FROM (up.sent, up.failed, up.started, up.bounced, up.opened, up.skipped, up.finished, up.complaints, up.blocked) AS stats_changed
 	FROM up LEFT JOIN old USING (qualtrics_id)
@@ -123,6 +126,13 @@ WITH src AS (
 	ON CONFLICT (integration_id, distribution_id, at) DO UPDATE SET sent = excluded.sent, failed = excluded.failed,
 		started = excluded.started, bounced = excluded.bounced, opened = excluded.opened, skipped = excluded.skipped,
 		finished = excluded.finished, complaints = excluded.complaints, blocked = excluded.blocked
+), rexp AS (
+	-- Recipients without a link expiration of their own inherit the
+	-- distribution's: their stored effective expiry follows it.
+	UPDATE recipients r SET expires_at = coalesce(ch.link_expiration, s.end_date)
+	FROM ch LEFT JOIN surveys s ON s.integration_id = $1 AND s.qualtrics_id = ch.survey_id
+	WHERE ch.expiry_changed AND r.integration_id = $1 AND r.distribution_id = ch.qualtrics_id
+		AND r.link_expiration IS NULL AND r.expires_at IS DISTINCT FROM coalesce(ch.link_expiration, s.end_date)
 )
 SELECT qualtrics_id, survey_id, CASE WHEN is_new THEN 'distribution_new' WHEN stats_changed THEN 'distribution_stats' END
 FROM ch ORDER BY qualtrics_id`

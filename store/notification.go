@@ -56,15 +56,20 @@ type RecipientRef struct {
 }
 
 // activeRecipient is the domain's "this survey is active for this recipient",
-// less the expiry test, which each rule states with its own bound. It expects
-// r (recipients), d (distributions), s (surveys) and i (integrations).
-const activeRecipient = `i.first_full_sync_at IS NOT NULL
+// less the expiry test, which each rule states with its own bound: the
+// invitation reached them (DESIGN.md's reached statuses) and they have not
+// finished it. It expects r (recipients), d (distributions), s (surveys) and
+// i (integrations).
+var activeRecipient = `i.first_full_sync_at IS NOT NULL AND i.deleted_at IS NULL
 	AND s.is_active AND s.deleted_at IS NULL
 	AND d.deleted_at IS NULL AND d.request_type <> 'TestEmail'
 	AND r.deleted_at IS NULL AND r.email <> ''
-	AND r.status NOT IN ('', 'Pending', 'SurveyFinished', 'SurveyScreenedOut')`
+	AND r.status IN ` + toAnswerSQL
 
-const effectiveExpiry = `coalesce(r.link_expiration, d.link_expiration, s.end_date)`
+// effectiveExpiry is stored on the row by the merge (and kept current when
+// the distribution's or the survey's dates change): link expiration, else the
+// distribution's, else the survey's end date.
+const effectiveExpiry = `r.expires_at`
 
 // utc renders a timestamp as RFC 3339 in UTC (null stays null), the format the
 // pages parse from notifications.data.
@@ -153,18 +158,32 @@ func (s *Store) RaiseNewSurveyTx(ctx context.Context, tx pgx.Tx, o RaiseOptions,
 // within the window. A user who finished the survey through any of its rows
 // gets nothing. The expiry is part of the key: a link extended later may be
 // announced again when the new expiry comes near.
-var raiseExpiringSQL = `WITH pick AS (
+//
+// It reads only the rows whose stored expiry falls inside the window
+// (recipients_expiring_idx holds just the reached, unfinished rows with an
+// expiry): the invitation expiring last among a user's in-window rows is the
+// one My active surveys shows unless another active invitation of the same
+// survey expires later or never, which a look-up by the user's email
+// (recipients_email_idx) rules out. Its cost follows the window, not the
+// table.
+var raiseExpiringSQL = `WITH w AS (
+	SELECT r.integration_id, r.survey_id, r.email, r.distribution_id, r.contact_id, r.respond_link, r.expires_at
+	FROM recipients r
+	WHERE r.deleted_at IS NULL AND r.expires_at IS NOT NULL AND r.status IN ` + toAnswerSQL + `
+		AND r.expires_at > $1 AND r.expires_at <= $6
+		AND r.email <> '' AND ($5::uuid IS NULL OR r.integration_id = $5::uuid)
+), pick AS (
 	SELECT DISTINCT ON (r.integration_id, r.survey_id, r.email)
 		r.integration_id, r.survey_id, r.email, r.distribution_id, r.contact_id, r.respond_link,
-		s.name AS survey_name, i.functional_group, ` + effectiveExpiry + ` AS expiry
-	FROM recipients r
+		s.name AS survey_name, i.functional_group, r.expires_at AS expiry
+	FROM w r
 	JOIN distributions d ON d.integration_id = r.integration_id AND d.qualtrics_id = r.distribution_id
 	JOIN surveys s ON s.integration_id = r.integration_id AND s.qualtrics_id = r.survey_id
 	JOIN integrations i ON i.id = r.integration_id
-	WHERE ($5::uuid IS NULL OR r.integration_id = $5::uuid)
-		AND ` + activeRecipient + `
-		AND (` + effectiveExpiry + ` IS NULL OR ` + effectiveExpiry + ` > $1)
-	ORDER BY r.integration_id, r.survey_id, r.email, expiry DESC NULLS FIRST, r.distribution_id, r.contact_id
+	WHERE i.first_full_sync_at IS NOT NULL AND i.deleted_at IS NULL
+		AND s.is_active AND s.deleted_at IS NULL
+		AND d.deleted_at IS NULL AND d.request_type <> 'TestEmail'
+	ORDER BY r.integration_id, r.survey_id, r.email, r.expires_at DESC, r.distribution_id, r.contact_id
 ), cand AS (
 	SELECT p.integration_id, 'survey_expiring' AS kind,
 		'survey_expiring:' || p.integration_id || ':' || p.survey_id || ':' || p.email || ':' || extract(epoch FROM p.expiry)::bigint AS dedupe_key,
@@ -172,10 +191,16 @@ var raiseExpiringSQL = `WITH pick AS (
 		jsonb_build_object('surveyName', p.survey_name, 'functionalGroup', p.functional_group,
 			'expiresAt', ` + utc("p.expiry") + `, 'respondLink', p.respond_link) AS data
 	FROM pick p
-	WHERE p.expiry <= $6
+	WHERE NOT EXISTS (SELECT 1 FROM recipients o
+			JOIN distributions od ON od.integration_id = o.integration_id AND od.qualtrics_id = o.distribution_id
+			WHERE o.email = p.email AND o.integration_id = p.integration_id AND o.survey_id = p.survey_id
+				AND o.deleted_at IS NULL AND o.status NOT IN ` + finishedStatusList + `
+				AND o.status IN ` + toAnswerSQL + `
+				AND (o.expires_at IS NULL OR o.expires_at > p.expiry)
+				AND od.deleted_at IS NULL AND od.request_type <> 'TestEmail')
 		AND NOT EXISTS (SELECT 1 FROM recipients f
-			WHERE f.integration_id = p.integration_id AND f.survey_id = p.survey_id AND f.email = p.email
-				AND f.deleted_at IS NULL AND f.status IN ('SurveyFinished', 'SurveyScreenedOut'))
+			WHERE f.email = p.email AND f.integration_id = p.integration_id AND f.survey_id = p.survey_id
+				AND f.deleted_at IS NULL AND f.status IN ` + finishedStatusList + `)
 )` + raiseTail
 
 // RaiseSurveyExpiringTx raises survey_expiring notifications for recipients
@@ -204,7 +229,7 @@ var raiseStatisticsSQL = `WITH pick AS (
 	JOIN integrations i ON i.id = d.integration_id
 	JOIN brand_admins ba ON ba.integration_id = d.integration_id
 	WHERE ($5::uuid IS NULL OR d.integration_id = $5::uuid)
-		AND i.first_full_sync_at IS NOT NULL
+		AND i.first_full_sync_at IS NOT NULL AND i.deleted_at IS NULL
 		AND d.deleted_at IS NULL AND d.link_expiration IS NOT NULL
 		AND d.link_expiration > $1 AND d.link_expiration <= $6
 		AND d.request_type <> 'TestEmail' AND d.parent_distribution_id = ''

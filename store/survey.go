@@ -160,13 +160,26 @@ func (s *Store) UpsertSurveys(ctx context.Context, integrationID string, page []
 	return out, err
 }
 
-// SetSurveyDetailsTx stores what GET /surveys/{id} said about a survey.
+// SetSurveyDetailsTx stores what GET /surveys/{id} said about a survey. A
+// new end date moves the stored effective expiry of the recipients that
+// inherit it (no link expiration of their own nor of their distribution).
 func SetSurveyDetailsTx(ctx context.Context, tx pgx.Tx, integrationID string, d SurveyDetails, now time.Time) error {
-	_, err := tx.Exec(ctx, `UPDATE surveys SET start_date = $3, end_date = $4, responses_auditable = $5,
+	_, err := tx.Exec(ctx, `WITH old AS (
+		SELECT end_date FROM surveys WHERE integration_id = $1 AND qualtrics_id = $2
+	), up AS (
+		UPDATE surveys SET start_date = $3, end_date = $4, responses_auditable = $5,
 		responses_generated = $6, responses_deleted = $7, details_synced_at = $8,
 		updated_at = CASE WHEN (start_date, end_date, responses_auditable, responses_generated, responses_deleted)
 			IS DISTINCT FROM ($3::timestamptz, $4::timestamptz, $5::int, $6::int, $7::int) THEN $8 ELSE updated_at END
-		WHERE integration_id = $1 AND qualtrics_id = $2`,
+		WHERE integration_id = $1 AND qualtrics_id = $2
+		RETURNING 1
+	)
+	UPDATE recipients r SET expires_at = $4
+	FROM distributions d
+	WHERE EXISTS (SELECT 1 FROM up) AND (SELECT end_date FROM old) IS DISTINCT FROM $4::timestamptz
+		AND d.integration_id = $1 AND d.survey_id = $2 AND d.link_expiration IS NULL
+		AND r.integration_id = $1 AND r.distribution_id = d.qualtrics_id AND r.survey_id = $2
+		AND r.link_expiration IS NULL AND r.expires_at IS DISTINCT FROM $4::timestamptz`,
 		integrationID, d.ID, timeArg(d.StartDate), timeArg(d.EndDate), d.ResponsesAuditable, d.ResponsesGenerated, d.ResponsesDeleted, now)
 	return mapErr("set survey details", err)
 }

@@ -1,0 +1,36 @@
+-- Data at scale (issue 16): what the rules and pages need is stored on the row
+-- when it is written, not recomputed over the whole table on every read.
+
+-- A recipient's effective expiry: its own link's expiration, else the
+-- distribution's surveyLink expiration, else the survey's end date. The merge
+-- writes it; a change of the distribution's expiration or of the survey's end
+-- date rewrites the rows that inherit it. The expiry rule reads only the rows
+-- whose expires_at falls inside its window (index of migration 0012).
+ALTER TABLE recipients ADD COLUMN expires_at timestamptz;
+UPDATE recipients r SET expires_at = coalesce(r.link_expiration,
+        (SELECT d.link_expiration FROM distributions d WHERE d.integration_id = r.integration_id AND d.qualtrics_id = r.distribution_id),
+        (SELECT s.end_date FROM surveys s WHERE s.integration_id = r.integration_id AND s.qualtrics_id = r.survey_id))
+    WHERE coalesce(r.link_expiration,
+        (SELECT d.link_expiration FROM distributions d WHERE d.integration_id = r.integration_id AND d.qualtrics_id = r.distribution_id),
+        (SELECT s.end_date FROM surveys s WHERE s.integration_id = r.integration_id AND s.qualtrics_id = r.survey_id)) IS NOT NULL;
+
+-- A row inserted by any other writer than the merge (tools, fixtures) without
+-- an expiry gets it computed the same way.
+CREATE FUNCTION recipients_expires_at() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.expires_at := coalesce(NEW.link_expiration,
+        (SELECT link_expiration FROM distributions WHERE integration_id = NEW.integration_id AND qualtrics_id = NEW.distribution_id),
+        (SELECT end_date FROM surveys WHERE integration_id = NEW.integration_id AND qualtrics_id = NEW.survey_id));
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER recipients_expires_at BEFORE INSERT ON recipients
+    FOR EACH ROW WHEN (NEW.expires_at IS NULL) EXECUTE FUNCTION recipients_expires_at();
+
+-- Never used by any query (the expiry rule now reads recipients_expiring_idx).
+DROP INDEX IF EXISTS recipients_expiry_idx;
+
+-- Deleting an integration answers at once: the row is marked and disappears
+-- from the API, the pages and the rules; a background job removes its data in
+-- batches, then the row.
+ALTER TABLE integrations ADD COLUMN deleted_at timestamptz;
