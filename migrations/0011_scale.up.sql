@@ -15,7 +15,8 @@ UPDATE recipients r SET expires_at = coalesce(r.link_expiration,
         (SELECT s.end_date FROM surveys s WHERE s.integration_id = r.integration_id AND s.qualtrics_id = r.survey_id)) IS NOT NULL;
 
 -- A row inserted by any other writer than the merge (tools, fixtures) without
--- an expiry gets it computed the same way.
+-- an expiry gets it computed the same way, and so does a row whose link
+-- expiration another writer changed without the expiry.
 CREATE FUNCTION recipients_expires_at() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     NEW.expires_at := coalesce(NEW.link_expiration,
@@ -26,6 +27,9 @@ END
 $$;
 CREATE TRIGGER recipients_expires_at BEFORE INSERT ON recipients
     FOR EACH ROW WHEN (NEW.expires_at IS NULL) EXECUTE FUNCTION recipients_expires_at();
+CREATE TRIGGER recipients_link_expiration BEFORE UPDATE OF link_expiration ON recipients
+    FOR EACH ROW WHEN (NEW.link_expiration IS DISTINCT FROM OLD.link_expiration AND NEW.expires_at IS NOT DISTINCT FROM OLD.expires_at)
+    EXECUTE FUNCTION recipients_expires_at();
 
 -- Never used by any query (the expiry rule now reads recipients_expiring_idx).
 DROP INDEX IF EXISTS recipients_expiry_idx;
