@@ -1,1 +1,0 @@
-DROP INDEX CONCURRENTLY IF EXISTS notifications_integration_idx;
