@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 )
@@ -235,13 +236,29 @@ ORDER BY send_date DESC NULLS LAST, created_date DESC NULLS LAST, qualtrics_id`,
 	return r, mapErr("survey results", rows.Err())
 }
 
-// RecipientsQuery selects a page of a distribution's recipients.
+// RecipientsQuery selects a page of a distribution's recipients, by email
+// then contact id, after the cursor (AfterEmail, AfterContactID) when one is
+// given: keyset paging on recipients_distribution_email_idx, so a page costs
+// the same on the first page of a 100-recipient distribution and deep into a
+// 100,000-recipient one.
 type RecipientsQuery struct {
 	Email          string // the Brand Admin asking
 	IntegrationID  string
 	DistributionID string
 	Statuses       []string // Qualtrics statuses to keep; empty keeps all
-	Limit, Offset  int
+	Limit          int
+	AfterEmail     string
+	AfterContactID string // "" with AfterEmail "": the first page
+	// Before turns the cursor around: the page that ends just before it.
+	Before bool
+}
+
+// RecipientsPage is one page of a distribution's recipients, by email. More
+// says rows exist beyond it in the direction asked (after its last row, or
+// before its first one when Before was asked).
+type RecipientsPage struct {
+	Rows []RecipientRow
+	More bool
 }
 
 // RecipientRow is one recipient in the Survey results table.
@@ -268,38 +285,57 @@ func (r RecipientRow) LatestAt() *time.Time {
 }
 
 // DistributionRecipients returns a page of a distribution's recipients by
-// email and how many match in all; empty when the caller is not Brand Admin.
-func (s *Store) DistributionRecipients(ctx context.Context, q RecipientsQuery) ([]RecipientRow, int, error) {
+// email; empty when the caller is not Brand Admin. No total is counted: that
+// would read every matching row of the distribution on every view.
+func (s *Store) DistributionRecipients(ctx context.Context, q RecipientsQuery) (RecipientsPage, error) {
+	var out RecipientsPage
 	if q.Limit <= 0 {
 		q.Limit = 50
 	}
 	if q.Statuses == nil {
 		q.Statuses = []string{}
 	}
-	rows, err := s.pool.Query(ctx, `SELECT r.contact_id, r.email, r.first_name, r.last_name, r.status,
-       r.sent_at, r.opened_at, r.response_started_at, r.response_completed_at, count(*) OVER ()
+	sql := distributionRecipientsSQL
+	if q.Before {
+		sql = distributionRecipientsBeforeSQL
+	}
+	rows, err := s.pool.Query(ctx, sql, q.IntegrationID, q.DistributionID, q.Email, q.Statuses,
+		q.Limit+1, q.AfterEmail, q.AfterContactID)
+	if err != nil {
+		return out, mapErr("distribution recipients", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r RecipientRow
+		if err := rows.Scan(&r.ContactID, &r.Email, &r.FirstName, &r.LastName, &r.Status,
+			&r.SentAt, &r.OpenedAt, &r.StartedAt, &r.CompletedAt); err != nil {
+			return out, mapErr("distribution recipients", err)
+		}
+		out.Rows = append(out.Rows, r)
+	}
+	if len(out.Rows) > q.Limit {
+		out.Rows, out.More = out.Rows[:q.Limit], true
+	}
+	if q.Before {
+		slices.Reverse(out.Rows)
+	}
+	return out, mapErr("distribution recipients", rows.Err())
+}
+
+const distributionRecipientsSQL = `SELECT r.contact_id, r.email, r.first_name, r.last_name, r.status,
+       r.sent_at, r.opened_at, r.response_started_at, r.response_completed_at
 FROM recipients r
 WHERE r.integration_id = $1 AND r.distribution_id = $2 AND r.deleted_at IS NULL
   AND EXISTS (SELECT 1 FROM brand_admins b WHERE b.integration_id = r.integration_id AND b.email = $3)
   AND (cardinality($4::text[]) = 0 OR r.status = ANY ($4::text[]))
+  AND (r.email, r.contact_id) > ($6, $7)
 ORDER BY r.email, r.contact_id
-LIMIT $5 OFFSET $6`, q.IntegrationID, q.DistributionID, q.Email, q.Statuses, q.Limit, max(q.Offset, 0))
-	if err != nil {
-		return nil, 0, mapErr("distribution recipients", err)
-	}
-	defer rows.Close()
-	var out []RecipientRow
-	total := 0
-	for rows.Next() {
-		var r RecipientRow
-		if err := rows.Scan(&r.ContactID, &r.Email, &r.FirstName, &r.LastName, &r.Status,
-			&r.SentAt, &r.OpenedAt, &r.StartedAt, &r.CompletedAt, &total); err != nil {
-			return nil, 0, mapErr("distribution recipients", err)
-		}
-		out = append(out, r)
-	}
-	return out, total, mapErr("distribution recipients", rows.Err())
-}
+LIMIT $5`
+
+var distributionRecipientsBeforeSQL = strings.NewReplacer(
+	"(r.email, r.contact_id) > ($6, $7)", "(r.email, r.contact_id) < ($6, $7)",
+	"ORDER BY r.email, r.contact_id", "ORDER BY r.email DESC, r.contact_id DESC",
+).Replace(distributionRecipientsSQL)
 
 // Stats are a distribution's nine figures.
 type Stats struct {
@@ -331,6 +367,23 @@ type DistributionData struct {
 	History              []StatsSnapshot // oldest first
 }
 
+// chartPoints bounds the snapshots the chart gets.
+const chartPoints = 500
+
+// distributionHistorySQL is the chart: the distribution's snapshots over its
+// whole life, thinned to at most $3 evenly spread ones when there are more,
+// always keeping the first and the latest (the figures shown beside it).
+const distributionHistorySQL = `WITH h AS (
+	SELECT at, sent, opened, started, finished, bounced, failed, skipped, blocked, complaints,
+		row_number() OVER (ORDER BY at) - 1 AS i, count(*) OVER () AS n
+	FROM distribution_stats
+	WHERE integration_id = $1 AND distribution_id = $2
+)
+SELECT at, sent, opened, started, finished, bounced, failed, skipped, blocked, complaints
+FROM h
+WHERE n <= $3 OR i = n - 1 OR i % ceil(n::numeric / ($3 - 1))::bigint = 0
+ORDER BY at`
+
 // DistributionData returns a distribution of an integration email
 // administers with its stats history, or ErrNotFound.
 func (s *Store) DistributionData(ctx context.Context, email, integrationID, distributionID string) (DistributionData, error) {
@@ -356,11 +409,7 @@ WHERE b.integration_id = $1 AND b.email = $2 AND d.qualtrics_id = $3 AND d.delet
 		return d, mapErr("distribution data", err)
 	}
 	d.Integration.finish(every, links)
-	rows, err := s.pool.Query(ctx, `SELECT at, sent, opened, started, finished, bounced, failed, skipped, blocked, complaints
-FROM distribution_stats
-WHERE integration_id = $1 AND distribution_id = $2
-ORDER BY at
-LIMIT 500`, integrationID, distributionID)
+	rows, err := s.pool.Query(ctx, distributionHistorySQL, integrationID, distributionID, chartPoints)
 	if err != nil {
 		return d, mapErr("distribution data", err)
 	}
