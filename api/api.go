@@ -67,6 +67,10 @@ type Options struct {
 	// credential is still stored (removing its event subscriptions in
 	// Qualtrics). Its error is logged; the delete goes on.
 	BeforeDelete func(ctx context.Context, in store.Integration) error
+	// AfterDelete runs once the integration is deleted (gone from the API and
+	// the pages): it queues the background removal of its data. Its error is
+	// logged; a periodic purge queues the removal all the same.
+	AfterDelete func(ctx context.Context, integrationID string) error
 	// RequestIDFrom returns the request id set by the app's middleware, for
 	// the instance field of problems and for logs.
 	RequestIDFrom func(context.Context) string

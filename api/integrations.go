@@ -754,6 +754,11 @@ func (h *handler) deleteIntegration(w http.ResponseWriter, r *http.Request) erro
 			h.Log.Warn("admin api: could not cancel jobs of a deleted integration", zap.String("integrationId", in.ID), zap.Error(err))
 		}
 	}
+	if h.AfterDelete != nil {
+		if err := h.AfterDelete(r.Context(), in.ID); err != nil {
+			h.Log.Warn("admin api: could not queue the removal of a deleted integration's data", zap.String("integrationId", in.ID), zap.Error(err))
+		}
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

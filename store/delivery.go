@@ -86,7 +86,7 @@ func (s *Store) GetDeliveryWork(ctx context.Context, id int64) (DeliveryWork, er
 		FROM deliveries d
 		JOIN notifications n ON n.id = d.notification_id
 		JOIN integrations i ON i.id = d.integration_id
-		WHERE d.id = $1`, id).Scan(
+		WHERE d.id = $1 AND i.deleted_at IS NULL`, id).Scan(
 		&w.Delivery.ID, &w.Delivery.NotificationID, &w.Delivery.IntegrationID, &w.Delivery.Channel, &w.Delivery.Status,
 		&w.Delivery.Attempts, &w.Delivery.LastError, &w.Delivery.IdempotencyKey, &w.Delivery.CreatedAt, &w.Delivery.UpdatedAt,
 		&w.Delivery.DeliveredAt, &w.Delivery.Kind, &w.Delivery.Email,

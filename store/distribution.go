@@ -126,6 +126,15 @@ WITH src AS (
 	ON CONFLICT (integration_id, distribution_id, at) DO UPDATE SET sent = excluded.sent, failed = excluded.failed,
 		started = excluded.started, bounced = excluded.bounced, opened = excluded.opened, skipped = excluded.skipped,
 		finished = excluded.finished, complaints = excluded.complaints, blocked = excluded.blocked
+), thin AS (
+	-- Snapshots older than a week are thinned to the last of each day, as
+	-- the distribution gets a new one: the chart keeps the whole life at a
+	-- bounded size, and the cost follows the writes.
+	DELETE FROM distribution_stats x USING ch
+	WHERE (ch.is_new OR ch.stats_changed) AND x.integration_id = $1 AND x.distribution_id = ch.qualtrics_id
+		AND x.at < $2::timestamptz - interval '7 days'
+		AND EXISTS (SELECT 1 FROM distribution_stats y WHERE y.integration_id = x.integration_id
+			AND y.distribution_id = x.distribution_id AND y.at > x.at AND y.at < date_trunc('day', x.at) + interval '1 day')
 ), rexp AS (
 	-- Recipients without a link expiration of their own inherit the
 	-- distribution's: their stored effective expiry follows it.

@@ -26,7 +26,7 @@ func (s *Store) GetEventsKey(ctx context.Context, integrationID string) (EventsK
 	}
 	k := EventsKey{IntegrationID: integrationID}
 	err := s.pool.QueryRow(ctx, `SELECT events_enabled, brand_id, events_key_id, events_key_sealed
-		FROM integrations WHERE id = $1`, integrationID).Scan(&k.Enabled, &k.BrandID, &k.KeyID, &k.Sealed)
+		FROM integrations WHERE id = $1 AND deleted_at IS NULL`, integrationID).Scan(&k.Enabled, &k.BrandID, &k.KeyID, &k.Sealed)
 	return k, mapErr("get events key", err)
 }
 

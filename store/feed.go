@@ -27,8 +27,9 @@ func (s *Store) Feed(ctx context.Context, email string, now time.Time, limit int
 	}
 	rows, err := s.pool.Query(ctx, `SELECT id, integration_id::text, kind, survey_id, distribution_id, data,
        created_at, expires_at, read_at
-FROM notifications
+FROM notifications n
 WHERE email = $1 AND expires_at > $2
+  AND NOT EXISTS (SELECT 1 FROM integrations i WHERE i.id = n.integration_id AND i.deleted_at IS NOT NULL)
 ORDER BY created_at DESC, id DESC
 LIMIT $3`, email, now, limit)
 	if err != nil {
@@ -54,7 +55,8 @@ type UserSummary struct {
 }
 
 const userSummarySQL = `SELECT
-  (SELECT count(*) FROM notifications WHERE email = $1 AND expires_at > $2 AND read_at IS NULL),
+  (SELECT count(*) FROM notifications n WHERE email = $1 AND expires_at > $2 AND read_at IS NULL
+     AND NOT EXISTS (SELECT 1 FROM integrations i WHERE i.id = n.integration_id AND i.deleted_at IS NOT NULL)),
   EXISTS (SELECT 1 FROM brand_admins WHERE email = $1)`
 
 // UserSummary counts email's unread notifications and says whether the user

@@ -265,6 +265,13 @@ WITH dist AS (
 	WHERE r.integration_id = $1 AND r.distribution_id = $2 AND r.deleted_at IS NULL
 	AND {unlisted}
 	RETURNING 1
+), gone AS (
+	-- Recipients marked deleted more than 30 days ago are removed as the
+	-- distribution is merged again: retention that costs what the merge
+	-- already reads.
+	DELETE FROM recipients r
+	WHERE r.integration_id = $1 AND r.distribution_id = $2 AND r.deleted_at < $4::timestamptz - interval '30 days'
+	AND NOT EXISTS (SELECT 1 FROM src WHERE src.contact_id = r.contact_id)
 )
 SELECT (SELECT count(*) FROM src), (SELECT count(*) FROM up), (SELECT count(*) FROM ch), (SELECT count(*) FROM del),
 	(SELECT array_agg(contact_id ORDER BY contact_id) FROM first), (SELECT array_agg(kind ORDER BY contact_id) FROM first)`

@@ -213,7 +213,8 @@ func (a *Replica) setupBackground() error {
 	a.events = ev
 	workers := river.NewWorkers()
 	a.events.Register(workers)
-	river.AddWorker(workers, &purgeWorker{store: a.store, log: a.log})
+	river.AddWorker(workers, &purgeWorker{store: a.store, log: a.log, metrics: a.metrics, river: a.River})
+	river.AddWorker(workers, &removeIntegrationWorker{store: a.store, log: a.log, metrics: a.metrics})
 	a.notifier.Register(workers)
 	a.syncer.Register(workers)
 	rcfg := &river.Config{
@@ -381,6 +382,9 @@ func (a *Replica) Routes() http.Handler {
 		Log:           a.log.Named("api"),
 		RequestIDFrom: requestIDFrom,
 		BeforeDelete:  a.beforeDelete,
+		AfterDelete: func(ctx context.Context, id string) error {
+			return enqueueRemovals(ctx, a.river, []string{id})
+		},
 		SealWebhookSecret: func(integrationID, secret string) (string, []byte, error) {
 			return notify.SealWebhookSecret(a.opts.Keyring, integrationID, secret)
 		},
