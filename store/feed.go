@@ -20,18 +20,20 @@ type FeedItem struct {
 	ReadAt         *time.Time
 }
 
-// Feed returns email's unexpired notifications, newest first.
-func (s *Store) Feed(ctx context.Context, email string, now time.Time, limit int) ([]FeedItem, error) {
-	if limit <= 0 {
-		limit = 100
-	}
-	rows, err := s.pool.Query(ctx, `SELECT id, integration_id::text, kind, survey_id, distribution_id, data,
+const feedSQL = `SELECT id, integration_id::text, kind, survey_id, distribution_id, data,
        created_at, expires_at, read_at
 FROM notifications n
 WHERE email = $1 AND expires_at > $2
   AND NOT EXISTS (SELECT 1 FROM integrations i WHERE i.id = n.integration_id AND i.deleted_at IS NOT NULL)
 ORDER BY created_at DESC, id DESC
-LIMIT $3`, email, now, limit)
+LIMIT $3`
+
+// Feed returns email's unexpired notifications, newest first.
+func (s *Store) Feed(ctx context.Context, email string, now time.Time, limit int) ([]FeedItem, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.pool.Query(ctx, feedSQL, email, now, limit)
 	if err != nil {
 		return nil, mapErr("feed", err)
 	}

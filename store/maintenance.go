@@ -26,6 +26,11 @@ const (
 // all it did.
 var PurgeBatch = 5000
 
+// purgeNotificationsSQL deletes a batch of notifications that left the feed
+// long ago; the cascade finds their deliveries by deliveries_notification_idx.
+const purgeNotificationsSQL = `DELETE FROM notifications WHERE ctid = ANY (ARRAY (
+	SELECT ctid FROM notifications WHERE expires_at < $2 ORDER BY expires_at LIMIT $1))`
+
 // PurgeResult counts what Purge removed, by table.
 type PurgeResult struct {
 	RequestLogs   int64
@@ -54,7 +59,9 @@ func (r PurgeResult) ByTable() map[string]int64 {
 }
 
 // batched runs sql (a DELETE of at most $1 rows; args follow) until it
-// deletes fewer than a batch, and returns the rows deleted.
+// deletes fewer than a batch, and returns the rows deleted. The statements
+// pick their batch by index and delete it by ctid (a TID scan), so the
+// planner has no way to turn a batch into a scan of the whole table.
 func (s *Store) batched(ctx context.Context, op, sql string, args ...any) (int64, error) {
 	var total int64
 	for {
@@ -87,28 +94,27 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (PurgeResult, error) {
 		sql   string
 		args  []any
 	}{
-		{&r.RequestLogs, "request_logs", "purge request logs", `DELETE FROM request_logs WHERE id IN (
-			SELECT id FROM request_logs WHERE at < $2 ORDER BY at LIMIT $1)`, []any{now.Add(-RequestLogRetention)}},
-		{&r.Sessions, "sessions", "purge sessions", `DELETE FROM sessions WHERE token IN (
-			SELECT token FROM sessions WHERE expiry < $2 ORDER BY expiry LIMIT $1)`, []any{now}},
-		{&r.Notifications, "notifications", "purge notifications", `DELETE FROM notifications WHERE id IN (
-			SELECT id FROM notifications WHERE expires_at < $2 ORDER BY expires_at LIMIT $1)`, []any{now.Add(-NotificationRetention)}},
-		{&r.SyncRuns, "sync_runs", "purge sync runs", `DELETE FROM sync_runs WHERE id IN (
-			SELECT r.id FROM sync_runs r
+		{&r.RequestLogs, "request_logs", "purge request logs", `DELETE FROM request_logs WHERE ctid = ANY (ARRAY (
+			SELECT ctid FROM request_logs WHERE at < $2 ORDER BY at LIMIT $1))`, []any{now.Add(-RequestLogRetention)}},
+		{&r.Sessions, "sessions", "purge sessions", `DELETE FROM sessions WHERE ctid = ANY (ARRAY (
+			SELECT ctid FROM sessions WHERE expiry < $2 ORDER BY expiry LIMIT $1))`, []any{now}},
+		{&r.Notifications, "notifications", "purge notifications", purgeNotificationsSQL, []any{now.Add(-NotificationRetention)}},
+		{&r.SyncRuns, "sync_runs", "purge sync runs", `DELETE FROM sync_runs WHERE ctid = ANY (ARRAY (
+			SELECT r.ctid FROM sync_runs r
 			WHERE r.finished_at < $2 AND r.status IN ('succeeded', 'failed')
 				AND r.id < (SELECT min(k.id) FROM (SELECT x.id FROM sync_runs x WHERE x.integration_id = r.integration_id
 					ORDER BY x.id DESC LIMIT $3) k)
-			ORDER BY r.id LIMIT $1)`, []any{now.Add(-SyncRunRetention), SyncRunsKept}},
-		{&r.Events, "qualtrics_events", "purge applied events", `DELETE FROM qualtrics_events WHERE id IN (
-			SELECT e.id FROM integrations i CROSS JOIN LATERAL (
-				SELECT id FROM qualtrics_events e WHERE e.integration_id = i.id AND e.applied_at IS NOT NULL AND e.applied_at < $2
+			ORDER BY r.id LIMIT $1))`, []any{now.Add(-SyncRunRetention), SyncRunsKept}},
+		{&r.Events, "qualtrics_events", "purge applied events", `DELETE FROM qualtrics_events WHERE ctid = ANY (ARRAY (
+			SELECT e.ctid FROM integrations i CROSS JOIN LATERAL (
+				SELECT ctid FROM qualtrics_events e WHERE e.integration_id = i.id AND e.applied_at IS NOT NULL AND e.applied_at < $2
 				LIMIT $1) e
-			LIMIT $1)`, []any{now.Add(-AppliedEventRetention)}},
-		{&r.Events, "qualtrics_events", "purge pending events", `DELETE FROM qualtrics_events WHERE id IN (
-			SELECT e.id FROM integrations i CROSS JOIN LATERAL (
-				SELECT id FROM qualtrics_events e WHERE e.integration_id = i.id AND e.applied_at IS NULL AND e.received_at < $2
+			LIMIT $1))`, []any{now.Add(-AppliedEventRetention)}},
+		{&r.Events, "qualtrics_events", "purge pending events", `DELETE FROM qualtrics_events WHERE ctid = ANY (ARRAY (
+			SELECT e.ctid FROM integrations i CROSS JOIN LATERAL (
+				SELECT ctid FROM qualtrics_events e WHERE e.integration_id = i.id AND e.applied_at IS NULL AND e.received_at < $2
 				LIMIT $1) e
-			LIMIT $1)`, []any{now.Add(-PendingEventRetention)}},
+			LIMIT $1))`, []any{now.Add(-PendingEventRetention)}},
 	}
 	touched := map[string]int64{}
 	for _, st := range steps {
@@ -227,9 +233,8 @@ func (s *Store) AnalyzeIfChanged(ctx context.Context, tables ...string) ([]strin
 // removeDistribution deletes a distribution with its recipients (in
 // batches) and snapshots, and returns the recipients deleted.
 func (s *Store) removeDistribution(ctx context.Context, integrationID, distributionID string) (int64, error) {
-	n, err := s.batched(ctx, "remove recipients", `DELETE FROM recipients WHERE (integration_id, distribution_id, contact_id) IN (
-		SELECT integration_id, distribution_id, contact_id FROM recipients
-		WHERE integration_id = $2 AND distribution_id = $3 LIMIT $1)`, integrationID, distributionID)
+	n, err := s.batched(ctx, "remove recipients", `DELETE FROM recipients WHERE ctid = ANY (ARRAY (
+		SELECT ctid FROM recipients WHERE integration_id = $2 AND distribution_id = $3 LIMIT $1))`, integrationID, distributionID)
 	if err != nil {
 		return n, err
 	}
@@ -303,20 +308,20 @@ func (s *Store) RemoveDeletedIntegration(ctx context.Context, id string) (Remova
 	r.Rows = r.Recipients + r.Distributions
 	for _, st := range []struct{ table, sql string }{
 		// Recipients of distributions no longer listed (none normally).
-		{"recipients", `DELETE FROM recipients WHERE (integration_id, distribution_id, contact_id) IN (
-			SELECT integration_id, distribution_id, contact_id FROM recipients WHERE integration_id = $2 LIMIT $1)`},
-		{"distribution_stats", `DELETE FROM distribution_stats WHERE (integration_id, distribution_id, at) IN (
-			SELECT integration_id, distribution_id, at FROM distribution_stats WHERE integration_id = $2 LIMIT $1)`},
-		{"surveys", `DELETE FROM surveys WHERE (integration_id, qualtrics_id) IN (
-			SELECT integration_id, qualtrics_id FROM surveys WHERE integration_id = $2 LIMIT $1)`},
-		{"deliveries", `DELETE FROM deliveries WHERE id IN (
-			SELECT id FROM deliveries WHERE integration_id = $2 ORDER BY id DESC LIMIT $1)`},
-		{"qualtrics_events", `DELETE FROM qualtrics_events WHERE id IN (
-			SELECT id FROM qualtrics_events WHERE integration_id = $2 LIMIT $1)`},
-		{"request_logs", `DELETE FROM request_logs WHERE id IN (
-			SELECT id FROM request_logs WHERE integration_id = $2 ORDER BY at DESC LIMIT $1)`},
-		{"sync_runs", `DELETE FROM sync_runs WHERE id IN (
-			SELECT id FROM sync_runs WHERE integration_id = $2 ORDER BY id DESC LIMIT $1)`},
+		{"recipients", `DELETE FROM recipients WHERE ctid = ANY (ARRAY (
+			SELECT ctid FROM recipients WHERE integration_id = $2 LIMIT $1))`},
+		{"distribution_stats", `DELETE FROM distribution_stats WHERE ctid = ANY (ARRAY (
+			SELECT ctid FROM distribution_stats WHERE integration_id = $2 LIMIT $1))`},
+		{"surveys", `DELETE FROM surveys WHERE ctid = ANY (ARRAY (
+			SELECT ctid FROM surveys WHERE integration_id = $2 LIMIT $1))`},
+		{"deliveries", `DELETE FROM deliveries WHERE ctid = ANY (ARRAY (
+			SELECT ctid FROM deliveries WHERE integration_id = $2 ORDER BY id DESC LIMIT $1))`},
+		{"qualtrics_events", `DELETE FROM qualtrics_events WHERE ctid = ANY (ARRAY (
+			SELECT ctid FROM qualtrics_events WHERE integration_id = $2 LIMIT $1))`},
+		{"request_logs", `DELETE FROM request_logs WHERE ctid = ANY (ARRAY (
+			SELECT ctid FROM request_logs WHERE integration_id = $2 ORDER BY at DESC LIMIT $1))`},
+		{"sync_runs", `DELETE FROM sync_runs WHERE ctid = ANY (ARRAY (
+			SELECT ctid FROM sync_runs WHERE integration_id = $2 ORDER BY id DESC LIMIT $1))`},
 	} {
 		n, err := s.batched(ctx, "remove integration "+st.table, st.sql, id)
 		touched[st.table] += n
