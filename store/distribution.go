@@ -188,7 +188,7 @@ func UpsertDistributionsTx(ctx context.Context, tx pgx.Tx, integrationID string,
 		return out, mapErr("upsert distributions", err)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE distributions d SET synced_at = $2 FROM sync_distributions_stage t
-		WHERE d.integration_id = $1 AND d.qualtrics_id = t.qualtrics_id AND d.synced_at < $2`, integrationID, now); err != nil {
+		WHERE d.integration_id = $1 AND d.qualtrics_id = t.qualtrics_id AND d.synced_at < `+seenBefore, integrationID, now); err != nil {
 		return out, mapErr("upsert distributions: mark seen", err)
 	}
 	rows, err = tx.Query(ctx, `SELECT d.qualtrics_id FROM distributions d
@@ -215,7 +215,8 @@ func (s *Store) UpsertDistributions(ctx context.Context, integrationID string, p
 // since runStart.
 func MarkDistributionsDeletedTx(ctx context.Context, tx pgx.Tx, integrationID, surveyID string, runStart, now time.Time) (int64, error) {
 	tag, err := tx.Exec(ctx, `UPDATE distributions SET deleted_at = $4, updated_at = $4
-		WHERE integration_id = $1 AND survey_id = $2 AND synced_at < $3 AND deleted_at IS NULL`, integrationID, surveyID, runStart, now)
+		WHERE integration_id = $1 AND survey_id = $3 AND synced_at < `+deletedBefore+` AND deleted_at IS NULL`,
+		integrationID, runStart, surveyID, now)
 	if err != nil {
 		return 0, mapErr("mark distributions deleted", err)
 	}

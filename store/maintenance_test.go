@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/store/storetest"
 )
@@ -177,5 +179,82 @@ func TestPurgeRemovesWhatOutlivedItsRetentionInBatches(t *testing.T) {
 	again, err := s.Purge(ctx, now)
 	if err != nil || again.Rows() != 0 {
 		t.Errorf("second purge %+v (%v), want nothing left to purge", again, err)
+	}
+}
+
+// Issue 16.5: an incremental sync rewrites no unchanged survey or
+// distribution; a full one marks each seen row once, and still finds the
+// rows it did not see.
+func TestUnchangedRowsAreNotRewrittenBySyncs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := storetest.New(t)
+	id := newIntegration(t, s)
+	t0 := time.Date(2026, 4, 1, 8, 0, 0, 0, time.UTC)
+	surveys := []store.SurveyInput{{ID: "SV_A", Name: "A", IsActive: true}, {ID: "SV_B", Name: "B", IsActive: true}}
+	dists := []store.DistributionInput{{ID: "EMD_A", SurveyID: "SV_A"}, {ID: "EMD_B", SurveyID: "SV_A"}}
+	write := func(at time.Time, sv []store.SurveyInput, ds []store.DistributionInput) {
+		t.Helper()
+		if _, err := s.UpsertSurveys(ctx, id, sv, at); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.UpsertDistributions(ctx, id, ds, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	versions := func() string {
+		t.Helper()
+		var v string
+		if err := s.Pool().QueryRow(ctx, `SELECT string_agg(x, ',' ORDER BY x) FROM (
+			SELECT qualtrics_id || ':' || xmin::text AS x FROM surveys WHERE integration_id = $1
+			UNION ALL SELECT qualtrics_id || ':' || xmin::text FROM distributions WHERE integration_id = $1) v`, id).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	start := func(kind string, at time.Time) {
+		t.Helper()
+		mustExec(t, s, `UPDATE sync_runs SET status = 'succeeded' WHERE integration_id = $1`, id)
+		mustExec(t, s, `INSERT INTO sync_runs (integration_id, kind, status, started_at) VALUES ($1, $2, 'running', $3)`, id, kind, at)
+	}
+	write(t0, surveys, dists)
+	before := versions()
+
+	start("incremental", t0.Add(15*time.Minute))
+	write(t0.Add(15*time.Minute), surveys, dists)
+	write(t0.Add(16*time.Minute), surveys, dists)
+	if after := versions(); after != before {
+		t.Fatalf("an incremental rewrote unchanged rows:\n before %s\n after  %s", before, after)
+	}
+
+	runStart := t0.Add(time.Hour)
+	start("full", runStart)
+	write(runStart.Add(time.Minute), surveys[:1], dists[:1])
+	marked := versions()
+	if marked == before {
+		t.Fatal("a full sync did not mark the rows it saw")
+	}
+	write(runStart.Add(2*time.Minute), surveys[:1], dists[:1])
+	if again := versions(); again != marked {
+		t.Fatalf("a full sync marked the same rows twice:\n %s\n %s", marked, again)
+	}
+	err := s.WithTx(ctx, func(tx pgx.Tx) error {
+		if _, err := store.MarkDistributionsDeletedTx(ctx, tx, id, "SV_A", runStart, runStart.Add(3*time.Minute)); err != nil {
+			return err
+		}
+		_, err := store.MarkSurveysDeletedTx(ctx, tx, id, runStart, runStart.Add(3*time.Minute))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM surveys WHERE integration_id = $1 AND deleted_at IS NOT NULL`, id); n != 1 {
+		t.Errorf("%d surveys marked deleted, want SV_B only", n)
+	}
+	if n := count(t, s, `SELECT count(*) FROM distributions WHERE integration_id = $1 AND deleted_at IS NOT NULL AND qualtrics_id = 'EMD_B'`, id); n != 1 {
+		t.Errorf("EMD_B, unseen by the full sync, is not marked deleted")
+	}
+	if n := count(t, s, `SELECT count(*) FROM surveys WHERE integration_id = $1 AND deleted_at IS NULL AND qualtrics_id = 'SV_A'`, id); n != 1 {
+		t.Errorf("SV_A, seen, was marked deleted")
 	}
 }

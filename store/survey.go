@@ -98,9 +98,24 @@ SELECT up.qualtrics_id,
 FROM up LEFT JOIN old USING (qualtrics_id)
 ORDER BY up.qualtrics_id`
 
+// seenBefore is the synced_at below which an unchanged row read by a sync is
+// marked seen again ($1 the integration, $2 now). During a full run it is the
+// run's start, so each row is written at most once per full run; during an
+// incremental it is -infinity: an incremental rewrites no unchanged row (it
+// never marks anything deleted). Outside any run (tools, tests) it is now.
+const seenBefore = `coalesce((SELECT CASE WHEN kind = 'full' THEN started_at ELSE '-infinity' END FROM sync_runs
+	WHERE integration_id = $1 AND status = 'running' AND started_at IS NOT NULL LIMIT 1), $2)`
+
+// deletedBefore is the synced_at below which a full sync marks rows it did
+// not see deleted ($1 the integration, $2 the run's start): the start of the
+// run as the sync_runs row has it when that is earlier (a resumed run keeps
+// its first start, and rows seen before the interruption were marked then).
+const deletedBefore = `least($2::timestamptz, (SELECT started_at FROM sync_runs
+	WHERE integration_id = $1 AND status = 'running' AND kind = 'full' LIMIT 1))`
+
 // UpsertSurveysTx writes one page of the survey listing and reports what
-// changed. Rows that did not change are not rewritten, only marked seen
-// (synced_at), which MarkSurveysDeletedTx relies on.
+// changed. Rows that did not change are not rewritten; a full sync marks them
+// seen (synced_at) once per run, which MarkSurveysDeletedTx relies on.
 func UpsertSurveysTx(ctx context.Context, tx pgx.Tx, integrationID string, page []SurveyInput, now time.Time) (SurveyPage, error) {
 	var out SurveyPage
 	if len(page) == 0 {
@@ -136,9 +151,10 @@ func UpsertSurveysTx(ctx context.Context, tx pgx.Tx, integrationID string, page 
 	if err := rows.Err(); err != nil {
 		return out, mapErr("upsert surveys", err)
 	}
-	// Mark the unchanged rows seen: a cheap HOT update of synced_at only.
+	// Mark the unchanged rows seen, for MarkSurveysDeletedTx: once per full
+	// run (never by an incremental), see seenBefore.
 	if _, err := tx.Exec(ctx, `UPDATE surveys s SET synced_at = $2 FROM sync_surveys_stage t
-		WHERE s.integration_id = $1 AND s.qualtrics_id = t.qualtrics_id AND s.synced_at < $2`, integrationID, now); err != nil {
+		WHERE s.integration_id = $1 AND s.qualtrics_id = t.qualtrics_id AND s.synced_at < `+seenBefore, integrationID, now); err != nil {
 		return out, mapErr("upsert surveys: mark seen", err)
 	}
 	rows, err = tx.Query(ctx, `SELECT s.qualtrics_id FROM surveys s
@@ -189,7 +205,7 @@ func SetSurveyDetailsTx(ctx context.Context, tx pgx.Tx, integrationID string, d 
 // survey that shows up again is undeleted by UpsertSurveysTx.
 func MarkSurveysDeletedTx(ctx context.Context, tx pgx.Tx, integrationID string, runStart, now time.Time) (int64, error) {
 	tag, err := tx.Exec(ctx, `UPDATE surveys SET deleted_at = $3, updated_at = $3
-		WHERE integration_id = $1 AND synced_at < $2 AND deleted_at IS NULL`, integrationID, runStart, now)
+		WHERE integration_id = $1 AND synced_at < `+deletedBefore+` AND deleted_at IS NULL`, integrationID, runStart, now)
 	if err != nil {
 		return 0, mapErr("mark surveys deleted", err)
 	}
