@@ -159,34 +159,42 @@ func (s *Store) RaiseNewSurveyTx(ctx context.Context, tx pgx.Tx, o RaiseOptions,
 // gets nothing. The expiry is part of the key: a link extended later may be
 // announced again when the new expiry comes near.
 //
-// It reads only the rows whose stored expiry falls inside the window
-// (recipients_expiring_idx holds just the reached, unfinished rows with an
-// expiry): the invitation expiring last among a user's in-window rows is the
-// one My active surveys shows unless another active invitation of the same
-// survey expires later or never, which a look-up by the user's email
-// (recipients_email_idx) rules out. Its cost follows the window, not the
-// table.
-var raiseExpiringSQL = `WITH w AS (
-	SELECT r.integration_id, r.survey_id, r.email, r.distribution_id, r.contact_id, r.respond_link, r.expires_at
-	FROM recipients r
-	WHERE r.deleted_at IS NULL AND r.expires_at IS NOT NULL AND r.status IN ` + toAnswerSQL + `
-		AND r.expires_at > $1 AND r.expires_at <= $6
-		AND r.email <> '' AND ($5::uuid IS NULL OR r.integration_id = $5::uuid)
+// It reads only the rows whose stored expiry falls inside the window, an
+// index range per integration (recipients_expiring_idx holds just the
+// reached, unfinished rows with an expiry), and drops first those whose
+// notice exists (a probe of the dedupe key), so a check that finds nothing
+// new costs the window's size in index entries and no more. Among a user's
+// new in-window rows of a survey, the one expiring last is announced unless
+// another active invitation of the same survey expires later or never, which
+// a look-up by the user's email (recipients_email_idx) rules out. Its cost
+// follows the window, not the table.
+var raiseExpiringSQL = `WITH w AS MATERIALIZED (
+	SELECT r.integration_id, r.survey_id, r.email, r.distribution_id, r.contact_id, r.respond_link, r.expires_at,
+		i.functional_group,
+		'survey_expiring:' || r.integration_id || ':' || r.survey_id || ':' || r.email || ':' || extract(epoch FROM r.expires_at)::bigint AS dedupe_key
+	FROM integrations i
+	CROSS JOIN LATERAL (
+		SELECT r.integration_id, r.survey_id, r.email, r.distribution_id, r.contact_id, r.respond_link, r.expires_at
+		FROM recipients r
+		WHERE r.integration_id = i.id
+			AND r.deleted_at IS NULL AND r.expires_at IS NOT NULL AND r.status IN ` + toAnswerSQL + `
+			AND r.expires_at > $1 AND r.expires_at <= $6 AND r.email <> ''
+	) r
+	WHERE ($5::uuid IS NULL OR i.id = $5::uuid) AND i.first_full_sync_at IS NOT NULL AND i.deleted_at IS NULL
+), fresh AS (
+	SELECT * FROM w WHERE NOT EXISTS (SELECT 1 FROM notifications n WHERE n.dedupe_key = w.dedupe_key)
 ), pick AS (
 	SELECT DISTINCT ON (r.integration_id, r.survey_id, r.email)
-		r.integration_id, r.survey_id, r.email, r.distribution_id, r.contact_id, r.respond_link,
-		s.name AS survey_name, i.functional_group, r.expires_at AS expiry
-	FROM w r
+		r.integration_id, r.survey_id, r.email, r.distribution_id, r.contact_id, r.respond_link, r.dedupe_key,
+		s.name AS survey_name, r.functional_group, r.expires_at AS expiry
+	FROM fresh r
 	JOIN distributions d ON d.integration_id = r.integration_id AND d.qualtrics_id = r.distribution_id
 	JOIN surveys s ON s.integration_id = r.integration_id AND s.qualtrics_id = r.survey_id
-	JOIN integrations i ON i.id = r.integration_id
-	WHERE i.first_full_sync_at IS NOT NULL AND i.deleted_at IS NULL
-		AND s.is_active AND s.deleted_at IS NULL
+	WHERE s.is_active AND s.deleted_at IS NULL
 		AND d.deleted_at IS NULL AND d.request_type <> 'TestEmail'
 	ORDER BY r.integration_id, r.survey_id, r.email, r.expires_at DESC, r.distribution_id, r.contact_id
 ), cand AS (
-	SELECT p.integration_id, 'survey_expiring' AS kind,
-		'survey_expiring:' || p.integration_id || ':' || p.survey_id || ':' || p.email || ':' || extract(epoch FROM p.expiry)::bigint AS dedupe_key,
+	SELECT p.integration_id, 'survey_expiring' AS kind, p.dedupe_key,
 		p.email, p.survey_id, p.distribution_id, p.contact_id,
 		jsonb_build_object('surveyName', p.survey_name, 'functionalGroup', p.functional_group,
 			'expiresAt', ` + utc("p.expiry") + `, 'respondLink', p.respond_link) AS data
