@@ -166,8 +166,8 @@ func (s *Store) RaiseNewSurveyTx(ctx context.Context, tx pgx.Tx, o RaiseOptions,
 // new costs the window's size in index entries and no more. Among a user's
 // new in-window rows of a survey, the one expiring last is announced unless
 // another active invitation of the same survey expires later or never, which
-// a look-up by the user's email (recipients_email_idx) rules out. Its cost
-// follows the window, not the table.
+// a look-up of the user in each of the survey's distributions rules out. Its
+// cost follows the window, not the table.
 var raiseExpiringSQL = `WITH w AS MATERIALIZED (
 	SELECT r.integration_id, r.survey_id, r.email, r.distribution_id, r.contact_id, r.respond_link, r.expires_at,
 		i.functional_group,
@@ -182,16 +182,26 @@ var raiseExpiringSQL = `WITH w AS MATERIALIZED (
 	) r
 	WHERE ($5::uuid IS NULL OR i.id = $5::uuid) AND i.first_full_sync_at IS NOT NULL AND i.deleted_at IS NULL
 ), fresh AS (
-	SELECT * FROM w WHERE NOT EXISTS (SELECT 1 FROM notifications n WHERE n.dedupe_key = w.dedupe_key)
+	-- Not announced yet, and not finished through another invitation: both
+	-- are exact probes (the dedupe key, recipients_finished_idx).
+	SELECT * FROM w
+	WHERE NOT EXISTS (SELECT 1 FROM notifications n WHERE n.dedupe_key = w.dedupe_key)
+		AND NOT EXISTS (SELECT 1 FROM recipients f
+			WHERE f.email = w.email AND f.integration_id = w.integration_id AND f.survey_id = w.survey_id
+				AND f.deleted_at IS NULL AND f.status IN ` + finishedStatusList + `)
 ), pick AS (
 	SELECT DISTINCT ON (r.integration_id, r.survey_id, r.email)
 		r.integration_id, r.survey_id, r.email, r.distribution_id, r.contact_id, r.respond_link, r.dedupe_key,
 		s.name AS survey_name, r.functional_group, r.expires_at AS expiry
 	FROM fresh r
-	JOIN distributions d ON d.integration_id = r.integration_id AND d.qualtrics_id = r.distribution_id
-	JOIN surveys s ON s.integration_id = r.integration_id AND s.qualtrics_id = r.survey_id
-	WHERE s.is_active AND s.deleted_at IS NULL
-		AND d.deleted_at IS NULL AND d.request_type <> 'TestEmail'
+	-- Each row's distribution and survey by primary key (OFFSET 0 keeps the
+	-- planner from reading all of an integration's distributions per row).
+	CROSS JOIN LATERAL (SELECT 1 FROM distributions d
+		WHERE d.integration_id = r.integration_id AND d.qualtrics_id = r.distribution_id
+			AND d.deleted_at IS NULL AND d.request_type <> 'TestEmail' OFFSET 0) d
+	CROSS JOIN LATERAL (SELECT s.name FROM surveys s
+		WHERE s.integration_id = r.integration_id AND s.qualtrics_id = r.survey_id
+			AND s.is_active AND s.deleted_at IS NULL OFFSET 0) s
 	ORDER BY r.integration_id, r.survey_id, r.email, r.expires_at DESC, r.distribution_id, r.contact_id
 ), cand AS (
 	SELECT p.integration_id, 'survey_expiring' AS kind, p.dedupe_key,
@@ -199,16 +209,16 @@ var raiseExpiringSQL = `WITH w AS MATERIALIZED (
 		jsonb_build_object('surveyName', p.survey_name, 'functionalGroup', p.functional_group,
 			'expiresAt', ` + utc("p.expiry") + `, 'respondLink', p.respond_link) AS data
 	FROM pick p
-	WHERE NOT EXISTS (SELECT 1 FROM recipients o
-			JOIN distributions od ON od.integration_id = o.integration_id AND od.qualtrics_id = o.distribution_id
-			WHERE o.email = p.email AND o.integration_id = p.integration_id AND o.survey_id = p.survey_id
-				AND o.deleted_at IS NULL AND o.status NOT IN ` + finishedStatusList + `
+	-- No other active invitation of the survey expires later (or never): the
+	-- survey's few distributions, then the user's row in each by email
+	-- (recipients_distribution_email_idx), never all of the user's rows.
+	WHERE NOT EXISTS (SELECT 1 FROM distributions od
+			JOIN recipients o ON o.integration_id = od.integration_id AND o.distribution_id = od.qualtrics_id
+				AND o.email = p.email AND o.deleted_at IS NULL
+			WHERE od.integration_id = p.integration_id AND od.survey_id = p.survey_id
+				AND od.deleted_at IS NULL AND od.request_type <> 'TestEmail'
 				AND o.status IN ` + toAnswerSQL + `
-				AND (o.expires_at IS NULL OR o.expires_at > p.expiry)
-				AND od.deleted_at IS NULL AND od.request_type <> 'TestEmail')
-		AND NOT EXISTS (SELECT 1 FROM recipients f
-			WHERE f.email = p.email AND f.integration_id = p.integration_id AND f.survey_id = p.survey_id
-				AND f.deleted_at IS NULL AND f.status IN ` + finishedStatusList + `)
+				AND (o.expires_at IS NULL OR o.expires_at > p.expiry))
 )` + raiseTail
 
 // RaiseSurveyExpiringTx raises survey_expiring notifications for recipients

@@ -67,6 +67,7 @@ func run() error {
 		integrations = flag.Int("integrations", 100, "integrations (brands); the first holds -large of the rows")
 		large        = flag.Float64("large", 0.1, "share of the rows in integration 0")
 		workers      = flag.Int("workers", 3, "integrations loaded at once")
+		perSurvey    = flag.Int("per-survey", 1000, "recipients of each survey's invitation (and of its reminder)")
 		requests     = flag.Int("requests", 2000, "requests per page and phase")
 		reuse        = flag.Bool("reuse", false, "measure a database loaded by an earlier run")
 		keep         = flag.Bool("keep", false, "keep the database afterwards")
@@ -82,7 +83,7 @@ func run() error {
 	dbURL.Path = "/" + *dbName
 	b := &bench{ctx: ctx, out: os.Stdout, now: time.Now().UTC().Truncate(time.Second),
 		spec: storetest.ScaleSpec{Recipients: *recipients, Integrations: *integrations, LargeShare: *large,
-			PerUser: 20, PerSurvey: 250, NotifiedShare: 0.3, Workers: *workers, Seed: 16}}
+			PerUser: 20, PerSurvey: *perSurvey, NotifiedShare: 0.3, Workers: *workers, Seed: 16}}
 
 	if !*reuse {
 		conn, err := pgx.Connect(ctx, *admin)
