@@ -4,4 +4,5 @@ CREATE INDEX IF NOT EXISTS recipients_expiry_idx ON recipients (link_expiration)
 DROP TRIGGER IF EXISTS recipients_expires_at ON recipients;
 DROP TRIGGER IF EXISTS recipients_link_expiration ON recipients;
 DROP FUNCTION IF EXISTS recipients_expires_at();
+ALTER TABLE recipients DROP COLUMN IF EXISTS expiry_settled_at;
 ALTER TABLE recipients DROP COLUMN IF EXISTS expires_at;

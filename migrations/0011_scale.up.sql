@@ -14,6 +14,13 @@ UPDATE recipients r SET expires_at = coalesce(r.link_expiration,
         (SELECT d.link_expiration FROM distributions d WHERE d.integration_id = r.integration_id AND d.qualtrics_id = r.distribution_id),
         (SELECT s.end_date FROM surveys s WHERE s.integration_id = r.integration_id AND s.qualtrics_id = r.survey_id)) IS NOT NULL;
 
+-- The expiry the expiry rule settled for the row (announced it, or found the
+-- user finished or holding a later invitation). A settled row leaves the
+-- rule's index (0012): the periodic check reads only what is new in its
+-- window, not the whole window every five minutes. A changed expiry differs
+-- from it and brings the row back.
+ALTER TABLE recipients ADD COLUMN expiry_settled_at timestamptz;
+
 -- A row inserted by any other writer than the merge (tools, fixtures) without
 -- an expiry gets it computed the same way, and so does a row whose link
 -- expiration another writer changed without the expiry.

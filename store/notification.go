@@ -177,7 +177,8 @@ var raiseExpiringSQL = `WITH w AS MATERIALIZED (
 		SELECT r.integration_id, r.survey_id, r.email, r.distribution_id, r.contact_id, r.respond_link, r.expires_at
 		FROM recipients r
 		WHERE r.integration_id = i.id
-			AND r.deleted_at IS NULL AND r.expires_at IS NOT NULL AND r.status IN ` + toAnswerSQL + `
+			AND r.deleted_at IS NULL AND r.expires_at IS NOT NULL AND r.expiry_settled_at IS DISTINCT FROM r.expires_at
+			AND r.status IN ` + toAnswerSQL + `
 			AND r.expires_at > $1 AND r.expires_at <= $6 AND r.email <> ''
 	) r
 	WHERE ($5::uuid IS NULL OR i.id = $5::uuid) AND i.first_full_sync_at IS NOT NULL AND i.deleted_at IS NULL
@@ -189,19 +190,35 @@ var raiseExpiringSQL = `WITH w AS MATERIALIZED (
 		AND NOT EXISTS (SELECT 1 FROM recipients f
 			WHERE f.email = w.email AND f.integration_id = w.integration_id AND f.survey_id = w.survey_id
 				AND f.deleted_at IS NULL AND f.status IN ` + finishedStatusList + `)
-), pick AS (
-	SELECT DISTINCT ON (r.integration_id, r.survey_id, r.email)
-		r.integration_id, r.survey_id, r.email, r.distribution_id, r.contact_id, r.respond_link, r.dedupe_key,
-		s.name AS survey_name, r.functional_group, r.expires_at AS expiry
-	FROM fresh r
+), live AS MATERIALIZED (
 	-- Each row's distribution and survey by primary key (OFFSET 0 keeps the
 	-- planner from reading all of an integration's distributions per row).
+	SELECT r.*, s.name AS survey_name
+	FROM fresh r
 	CROSS JOIN LATERAL (SELECT 1 FROM distributions d
 		WHERE d.integration_id = r.integration_id AND d.qualtrics_id = r.distribution_id
 			AND d.deleted_at IS NULL AND d.request_type <> 'TestEmail' OFFSET 0) d
 	CROSS JOIN LATERAL (SELECT s.name FROM surveys s
 		WHERE s.integration_id = r.integration_id AND s.qualtrics_id = r.survey_id
 			AND s.is_active AND s.deleted_at IS NULL OFFSET 0) s
+), settled AS (
+	-- Every in-window row whose notice is decided now: announced already,
+	-- finished through another invitation, or of a live invitation (the one
+	-- announced, or one that a later invitation of the user supersedes). Rows
+	-- of an inactive survey or a dead invitation stay for a later check.
+	UPDATE recipients r SET expiry_settled_at = r.expires_at
+	FROM w
+	WHERE r.integration_id = w.integration_id AND r.distribution_id = w.distribution_id AND r.contact_id = w.contact_id
+		AND r.expires_at = w.expires_at
+		AND (NOT EXISTS (SELECT 1 FROM fresh f WHERE f.integration_id = w.integration_id
+				AND f.distribution_id = w.distribution_id AND f.contact_id = w.contact_id)
+			OR EXISTS (SELECT 1 FROM live l WHERE l.integration_id = w.integration_id
+				AND l.distribution_id = w.distribution_id AND l.contact_id = w.contact_id))
+), pick AS (
+	SELECT DISTINCT ON (r.integration_id, r.survey_id, r.email)
+		r.integration_id, r.survey_id, r.email, r.distribution_id, r.contact_id, r.respond_link, r.dedupe_key,
+		r.survey_name, r.functional_group, r.expires_at AS expiry
+	FROM live r
 	ORDER BY r.integration_id, r.survey_id, r.email, r.expires_at DESC, r.distribution_id, r.contact_id
 ), cand AS (
 	SELECT p.integration_id, 'survey_expiring' AS kind, p.dedupe_key,

@@ -199,10 +199,15 @@ func loadIntegration(ctx context.Context, st *store.Store, sp ScaleSpec, i int, 
 				ResponsesAuditable: per / 3}, now); err != nil {
 				return err
 			}
-			if _, err := store.UpsertDistributionsTx(ctx, tx, id, ds, now); err != nil {
-				return err
-			}
-			for k, d := range ds {
+			_, err := store.UpsertDistributionsTx(ctx, tx, id, ds, now)
+			return err
+		})
+		if err != nil {
+			return written, err
+		}
+		for k, d := range ds {
+			// One distribution a transaction, as the sync writes them.
+			err := st.WithTx(ctx, func(tx pgx.Tx) error {
 				b, err := store.BeginRecipientsTx(ctx, tx, id, d.ID, surveyID)
 				if err != nil {
 					return err
@@ -253,14 +258,11 @@ func loadIntegration(ctx context.Context, st *store.Store, sp ScaleSpec, i int, 
 					return err
 				}
 				written += m.Changed
-				if err := store.SetRecipientsSyncedTx(ctx, tx, id, d.ID, "", now); err != nil {
-					return err
-				}
+				return store.SetRecipientsSyncedTx(ctx, tx, id, d.ID, "", now)
+			})
+			if err != nil {
+				return written, err
 			}
-			return nil
-		})
-		if err != nil {
-			return written, err
 		}
 	}
 	full := now
