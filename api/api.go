@@ -5,6 +5,8 @@ package api
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -56,8 +58,11 @@ type Options struct {
 	Keyring      *seal.Keyring
 	AdminTokens  []string
 	AllowedHosts []string // extra Qualtrics hosts (MICROAPPS_QUALTRICS_ALLOWED_HOSTS)
-	Log          *zap.Logger
-	Now          func() time.Time
+	// WebhookAllowedHosts may be webhook hosts although they are loopback or
+	// private addresses (MICROAPPS_WEBHOOK_ALLOWED_HOSTS).
+	WebhookAllowedHosts []string
+	Log                 *zap.Logger
+	Now                 func() time.Time
 	// VerifyTimeout bounds the /whoami check on create and token change.
 	VerifyTimeout time.Duration
 	// SealWebhookSecret seals a webhook signing secret for an integration
@@ -71,6 +76,11 @@ type Options struct {
 	// the pages): it queues the background removal of its data. Its error is
 	// logged; a periodic purge queues the removal all the same.
 	AfterDelete func(ctx context.Context, integrationID string) error
+	// QueueSubscriptions runs after an integration is stored by a write that
+	// named events.enabled (a creation with events on, a PATCH): it queues the
+	// registering or removing of its event subscriptions in Qualtrics, so they
+	// need not wait for the next sync. Its error is logged.
+	QueueSubscriptions func(ctx context.Context, integrationID string, enabled bool) error
 	// RequestIDFrom returns the request id set by the app's middleware, for
 	// the instance field of problems and for logs.
 	RequestIDFrom func(context.Context) string
@@ -79,6 +89,9 @@ type Options struct {
 type handler struct {
 	Options
 	tokenHashes [][32]byte
+	// actorKey names admin tokens in the audit trail (HMAC-SHA256): derived
+	// from the encryption keyring, or random for this process without one.
+	actorKey []byte
 }
 
 // New returns the router for /api/v1 (mount it there).
@@ -96,11 +109,18 @@ func New(opts Options) http.Handler {
 		opts.RequestIDFrom = func(context.Context) string { return "" }
 	}
 	h := &handler{Options: opts}
+	if opts.Keyring != nil {
+		h.actorKey = opts.Keyring.MAC("audit actor", nil)
+	} else {
+		h.actorKey = make([]byte, 32)
+		_, _ = rand.Read(h.actorKey)
+	}
 	for _, t := range opts.AdminTokens {
 		h.tokenHashes = append(h.tokenHashes, sha256.Sum256([]byte(t)))
 	}
 
 	r := chi.NewRouter()
+	r.Use(nosniff)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) { h.fail(w, r, errNotFound("This route")) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, &apiError{status: http.StatusMethodNotAllowed, kind: "method-not-allowed", title: "Method not allowed",
@@ -131,6 +151,15 @@ func New(opts Options) http.Handler {
 	return r
 }
 
+// nosniff keeps every answer of the API (JSON, problems, the YAML spec) from
+// being sniffed into something a browser would render.
+func nosniff(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
+}
+
 type actorKey struct{}
 
 // requireAdmin checks the bearer token against every admin token in constant
@@ -156,7 +185,12 @@ func (h *handler) requireAdmin(next http.Handler) http.Handler {
 				detail: "The admin token is not valid."})
 			return
 		}
-		actor := "admin-token:" + hex.EncodeToString(sum[:4])
+		// An HMAC under a server key: a plain hash of the token (the old
+		// 32-bit prefix) can be checked against guesses by anyone who reads
+		// the audit trail.
+		m := hmac.New(sha256.New, h.actorKey)
+		m.Write([]byte(strings.TrimSpace(token)))
+		actor := "admin-token:" + hex.EncodeToString(m.Sum(nil)[:8])
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, actor)))
 	})
 }

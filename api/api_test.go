@@ -82,6 +82,19 @@ type fakeSyncs struct {
 	store    *store.Store
 	cancels  [][]int64
 	triggers int
+	// subscriptions records QueueSubscriptions calls as "id:on" or "id:off".
+	subscriptions []string
+}
+
+func (f *fakeSyncs) QueueSubscriptions(_ context.Context, integrationID string, enabled bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	state := "off"
+	if enabled {
+		state = "on"
+	}
+	f.subscriptions = append(f.subscriptions, integrationID+":"+state)
+	return nil
 }
 
 func (f *fakeSyncs) Trigger(ctx context.Context, integrationID, kind, trigger string) (store.SyncRun, bool, error) {
@@ -132,7 +145,8 @@ func newEnv(t testing.TB) *env {
 	syncs := &fakeSyncs{store: st}
 	h := api.New(api.Options{Store: st, Syncs: syncs, Keyring: kr, AdminTokens: []string{adminToken},
 		AllowedHosts: []string{"127.0.0.1"}, Log: zap.New(core), VerifyTimeout: 10 * time.Second,
-		SealWebhookSecret: func(id, secret string) (string, []byte, error) { return kr.Seal([]byte(secret), []byte("webhook:"+id)) }})
+		QueueSubscriptions: syncs.QueueSubscriptions,
+		SealWebhookSecret:  func(id, secret string) (string, []byte, error) { return kr.Seal([]byte(secret), []byte("webhook:"+id)) }})
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", http.StripPrefix("/api/v1", h))
 	srv := httptest.NewServer(mux)

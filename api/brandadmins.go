@@ -9,13 +9,15 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/microapps/microapps/store"
 )
 
 // normalizeEmail trims and lower-cases an address and checks it is a plain
 // addr-spec (no display name), the form recipients are matched by.
 func normalizeEmail(raw string) (string, bool) {
-	e := strings.ToLower(strings.TrimSpace(raw))
-	if e == "" || len(e) > 320 {
+	e, ok := store.NormalizeEmail(raw)
+	if !ok || len(e) > 320 {
 		return "", false
 	}
 	a, err := mail.ParseAddress(e)

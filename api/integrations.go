@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/microapps/microapps/qualtrics"
+	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 )
 
@@ -471,7 +472,7 @@ func (h *handler) seal(id string, cred credentialChange, in *store.Integration) 
 	if cred.method == "oauth" {
 		secret = cred.oauth.ClientSecret
 	}
-	keyID, sealed, err := h.Keyring.Seal([]byte(secret), []byte(id))
+	keyID, sealed, err := seal.SealSecret(h.Keyring, seal.Credential, id, []byte(secret))
 	if err != nil {
 		return err
 	}
@@ -531,6 +532,7 @@ func (h *handler) createIntegration(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	h.queueSubscriptions(r.Context(), &body, created, true)
 	res := toIntegrationResource(created, nil)
 	if in.Status == "active" && h.Syncs != nil {
 		// The first full sync starts at once rather than at the next scheduler tick.
@@ -650,6 +652,7 @@ func (h *handler) patchIntegration(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	h.queueSubscriptions(r.Context(), &body, updated, false)
 	res, err := h.resource(r.Context(), updated)
 	if err != nil {
 		return err
@@ -686,7 +689,7 @@ func cloneMap(m map[string]string) map[string]string {
 }
 
 func (h *handler) storedCredential(in store.Integration) (credentialChange, error) {
-	plain, err := h.Keyring.Open(in.SecretKeyID, in.SecretSealed, []byte(in.ID))
+	plain, err := seal.OpenCredential(h.Keyring, in.ID, in.SecretKeyID, in.SecretSealed)
 	if err != nil {
 		return credentialChange{}, fmt.Errorf("open stored credential of %s: %w", in.ID, err)
 	}

@@ -3,10 +3,12 @@ package api
 import (
 	"errors"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/store"
 )
 
@@ -33,6 +35,35 @@ func webhookURLShown(raw string) string {
 		return u.Scheme + "://" + u.Host + "/…"
 	}
 	return u.Scheme + "://" + u.Host + "/"
+}
+
+// webhookHostAllowed refuses the destinations a webhook must never reach that
+// can be told from the URL alone: an IP literal that is not public, a
+// localhost name, a numeric spelling of an address (2130706433, 0177.0.0.1).
+// A name that resolves to an internal address is refused when the delivery
+// dials (notify.WebhookClient); hosts in WebhookAllowedHosts pass both.
+func (h *handler) webhookHostAllowed(u *url.URL) bool {
+	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	if host == "" {
+		return false
+	}
+	for _, a := range h.WebhookAllowedHosts {
+		if strings.EqualFold(strings.TrimSpace(a), host) {
+			return true
+		}
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return qualtrics.PublicAddress(ip)
+	}
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return false
+	}
+	// A real host name ends in a top-level label that starts with a letter;
+	// one that does not (2130706433, 0x7f.1) is a resolver's alternative
+	// spelling of an IPv4 address.
+	last := host[strings.LastIndex(host, ".")+1:]
+	return last != "" && last[0] >= 'a' && last[0] <= 'z'
+
 }
 
 func (h *handler) getWebhook(w http.ResponseWriter, r *http.Request) error {
@@ -66,6 +97,8 @@ func (h *handler) putWebhook(w http.ResponseWriter, r *http.Request) error {
 		errs = append(errs, fieldError{"url", "is required"})
 	} else if u, err := url.Parse(*body.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || len(*body.URL) > 2000 {
 		errs = append(errs, fieldError{"url", "must be an absolute http(s) URL without user info, at most 2000 characters"})
+	} else if !h.webhookHostAllowed(u) {
+		errs = append(errs, fieldError{"url", "must not point at a loopback, private, link-local or other internal address"})
 	} else {
 		wh.URL = *body.URL
 	}

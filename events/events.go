@@ -21,12 +21,16 @@
 //     without stripping the path;
 //   - after each successful sync: SyncSubscriptions (it removes them all when
 //     events are disabled) and ReapplyPending; before deleting an
-//     integration: RemoveAll, while its token is still at hand.
+//     integration: RemoveAll, while its token is still at hand;
+//   - after an integration is stored with events turned on or off:
+//     QueueSubscriptions (Options.PublicURL and Options.Client set), so the
+//     subscriptions follow at once instead of at the next sync.
 package events
 
 import (
 	"context"
 	"errors"
+	"net/url"
 	"sync"
 	"time"
 
@@ -35,6 +39,8 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
+	"github.com/microapps/microapps/qualtrics"
+	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 )
 
@@ -42,6 +48,7 @@ import (
 type Store interface {
 	WithTx(ctx context.Context, fn func(pgx.Tx) error) error
 	GetEventsKey(ctx context.Context, integrationID string) (store.EventsKey, error)
+	EventsReceivingIntegrationIDs(ctx context.Context) ([]string, error)
 	SetEventsKeyIfMissing(ctx context.Context, integrationID, keyID string, sealed []byte) (store.EventsKey, error)
 	InsertEventTx(ctx context.Context, tx pgx.Tx, ev store.QualtricsEvent) (id int64, inserted bool, err error)
 	ApplyEvent(ctx context.Context, id int64, now time.Time, effect func(store.QualtricsEvent) store.EventEffect) (store.EventOutcome, error)
@@ -51,6 +58,7 @@ type Store interface {
 	PutEventSubscription(ctx context.Context, e store.EventSubscription) error
 	DeleteEventSubscription(ctx context.Context, integrationID, surveyID string) error
 	ActiveSurveyIDs(ctx context.Context, integrationID string) ([]string, error)
+	GetIntegration(ctx context.Context, id string) (store.Integration, error)
 }
 
 // Keyring seals and opens the per-integration shared keys; *seal.Keyring
@@ -73,6 +81,13 @@ type Options struct {
 	// defaults 50/s and 200. Over the limit the answer is 429.
 	RatePerSecond float64
 	Burst         int
+	// StrangerRatePerSecond and StrangerBurst limit, all together, the
+	// callbacks for ids that are not an integration receiving events (per
+	// replica); defaults 20/s and 100. Over it the answer is 429, with no
+	// log line and no query, so a flood of made-up ids costs neither logs
+	// nor database, and does not touch the real integrations' budgets.
+	StrangerRatePerSecond float64
+	StrangerBurst         int
 	// KeyCacheTTL is how long a replica keeps an integration's opened shared
 	// key, saving a query per callback; default 5 s, negative disables. Only
 	// usable keys are cached, so disabling events takes effect within it.
@@ -83,6 +98,11 @@ type Options struct {
 	// AppliedTTL is how long an applied event is kept to recognise replays;
 	// default 7 days.
 	AppliedTTL time.Duration
+
+	// PublicURL and Client let the subscription job (QueueSubscriptions) work:
+	// where Qualtrics posts events, and an integration's own Qualtrics client.
+	PublicURL *url.URL
+	Client    func(store.Integration) (*qualtrics.Client, error)
 }
 
 // Service receives, applies and subscribes. It is safe for concurrent use.
@@ -97,12 +117,25 @@ type Service struct {
 	keyTTL     time.Duration
 	pendingTTL time.Duration
 	appliedTTL time.Duration
+	publicURL  *url.URL
+	clientFor  func(store.Integration) (*qualtrics.Client, error)
 
 	riverMu sync.RWMutex
 	river   *river.Client[pgx.Tx]
 
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter
+
+	// strangers is the shared budget of callbacks for unknown ids; rejectLog
+	// bounds the warnings about rejected callbacks.
+	strangers *rate.Limiter
+	rejectLog *rate.Limiter
+	// known caches the ids of integrations receiving events, refreshed at
+	// most once a second on a miss: an unknown id never costs a query of its
+	// own.
+	knownMu sync.Mutex
+	known   map[string]bool
+	knownAt time.Time
 
 	keyMu sync.Mutex
 	keys  map[string]cachedKey
@@ -121,7 +154,7 @@ func New(o Options) (*Service, error) {
 	}
 	s := &Service{store: o.Store, keyring: o.Keyring, log: o.Log, now: o.Now, maxBody: o.MaxBody,
 		rps: rate.Limit(o.RatePerSecond), burst: o.Burst, keyTTL: o.KeyCacheTTL,
-		pendingTTL: o.PendingTTL, appliedTTL: o.AppliedTTL,
+		pendingTTL: o.PendingTTL, appliedTTL: o.AppliedTTL, publicURL: o.PublicURL, clientFor: o.Client,
 		limiters: map[string]*rate.Limiter{}, keys: map[string]cachedKey{}}
 	if s.log == nil {
 		s.log = zap.NewNop()
@@ -138,6 +171,15 @@ func New(o Options) (*Service, error) {
 	if s.burst <= 0 {
 		s.burst = 200
 	}
+	strangerRate, strangerBurst := rate.Limit(o.StrangerRatePerSecond), o.StrangerBurst
+	if strangerRate <= 0 {
+		strangerRate = 20
+	}
+	if strangerBurst <= 0 {
+		strangerBurst = 100
+	}
+	s.strangers = rate.NewLimiter(strangerRate, strangerBurst)
+	s.rejectLog = rate.NewLimiter(1, 10)
 	if s.keyTTL == 0 {
 		s.keyTTL = 5 * time.Second
 	}
@@ -180,6 +222,53 @@ func (s *Service) limiter(integrationID string) *rate.Limiter {
 	return l
 }
 
+type verdict int
+
+const (
+	receivingYes     verdict = iota + 1 // an integration receiving events
+	receivingNo                         // not one (or not yet)
+	receivingLimited                    // a stranger over the strangers' budget
+)
+
+// receiving says whether integrationID is an integration that accepts event
+// callbacks. Known ids are answered from a cached set; any other id spends
+// one token of the strangers' budget first, and then costs at most one
+// query: a refresh of the whole set when it is a second old, else a look-up
+// of that id (an integration whose events were enabled since).
+func (s *Service) receiving(ctx context.Context, integrationID string) (verdict, error) {
+	s.knownMu.Lock()
+	defer s.knownMu.Unlock()
+	if s.known[integrationID] {
+		return receivingYes, nil
+	}
+	if !s.strangers.Allow() {
+		return receivingLimited, nil
+	}
+	if s.known == nil || s.keyTTL < 0 || time.Since(s.knownAt) >= time.Second {
+		ids, err := s.store.EventsReceivingIntegrationIDs(ctx)
+		if err != nil {
+			return 0, err
+		}
+		s.known = make(map[string]bool, len(ids))
+		for _, id := range ids {
+			s.known[id] = true
+		}
+		s.knownAt = time.Now()
+	} else {
+		k, err := s.store.GetEventsKey(ctx, integrationID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return 0, err
+		}
+		if err == nil && k.Enabled && len(k.Sealed) > 0 {
+			s.known[integrationID] = true
+		}
+	}
+	if s.known[integrationID] {
+		return receivingYes, nil
+	}
+	return receivingNo, nil
+}
+
 var errNoKey = errors.New("events: integration unknown, events disabled or no key")
 
 // receiverKey returns the opened shared key of an integration that accepts
@@ -204,7 +293,7 @@ func (s *Service) receiverKey(ctx context.Context, integrationID string) ([]byte
 	if !k.Enabled || len(k.Sealed) == 0 {
 		return nil, "", errNoKey
 	}
-	key, err := s.keyring.Open(k.KeyID, k.Sealed, []byte(integrationID))
+	key, _, err := seal.OpenSecret(s.keyring, seal.EventsKey, integrationID, k.KeyID, k.Sealed)
 	if err != nil {
 		return nil, "", err
 	}

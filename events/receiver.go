@@ -2,6 +2,7 @@ package events
 
 import (
 	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
@@ -27,6 +28,10 @@ const (
 	noResponsePrefix = "none:"
 )
 
+// MaxEventAge is how old (by CompletedDate) a callback may be. Qualtrics
+// retries for far less; anything older is a replay.
+const MaxEventAge = 48 * time.Hour
+
 // Receiver returns the handler of POST /hooks/qualtrics/{integrationId}.
 // Mount it at the application's root without stripping the path.
 func (s *Service) Receiver() http.Handler {
@@ -45,6 +50,7 @@ type problem struct {
 
 func writeProblem(w http.ResponseWriter, status int, kind, title, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(problem{Type: "/problems/" + kind, Title: title, Status: status, Detail: detail})
@@ -52,6 +58,7 @@ func writeProblem(w http.ResponseWriter, status int, kind, title, detail string)
 
 func writeStatus(w http.ResponseWriter, status int, outcome string) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]string{"status": outcome})
@@ -63,20 +70,48 @@ func writeStatus(w http.ResponseWriter, status int, outcome string) {
 func (s *Service) receive(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	integrationID := strings.ToLower(r.PathValue("integrationId"))
-	log := s.log.With(zap.String("integrationId", integrationID))
+	log := s.log.With(zap.String("integrationId", truncate(integrationID, 40)))
 	unauthorized := func(reason string) {
-		log.Warn("event callback rejected", zap.String("reason", reason), zap.String("remoteAddr", r.RemoteAddr))
+		// Rejections are the unauthenticated caller's to multiply: the
+		// warnings are rate-limited, and what they quote is bounded.
+		if s.rejectLog.Allow() {
+			log.Warn("event callback rejected", zap.String("reason", reason), zap.String("remoteAddr", truncate(r.RemoteAddr, 64)))
+		}
 		writeProblem(w, http.StatusUnauthorized, "unauthorized", "Unauthorized",
 			"The callback is not signed with this integration's key.")
 	}
-	if !store.ValidUUID(integrationID) {
-		unauthorized("not an integration id")
-		return
-	}
-	if !s.limiter(integrationID).Allow() {
+	tooMany := func() {
 		w.Header().Set("Retry-After", "1")
 		writeProblem(w, http.StatusTooManyRequests, "rate-limited", "Too many requests",
 			"Too many callbacks for this integration; retry later.")
+	}
+	// One budget for every id that is not a receiving integration, spent
+	// before any log line or query: a flood of made-up ids gets 429s, costs
+	// at most a query per token, and leaves the real integrations' budgets
+	// alone.
+	v := receivingNo
+	if !store.ValidUUID(integrationID) {
+		if !s.strangers.Allow() {
+			v = receivingLimited
+		}
+	} else {
+		var err error
+		if v, err = s.receiving(ctx, integrationID); err != nil {
+			log.Error("event callback: read the integrations receiving events", zap.Error(err))
+			writeProblem(w, http.StatusInternalServerError, "internal", "Internal error", "The callback could not be stored; retry later.")
+			return
+		}
+	}
+	switch v {
+	case receivingLimited:
+		tooMany()
+		return
+	case receivingNo:
+		unauthorized("unknown integration or events disabled")
+		return
+	}
+	if !s.limiter(integrationID).Allow() {
+		tooMany()
 		return
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
@@ -113,8 +148,13 @@ func (s *Service) receive(w http.ResponseWriter, r *http.Request) {
 	}
 
 	ev, ignore := parseEvent(integrationID, topic, msg, brandID, s.now())
+	if ignore == "" && ev.OccurredAt.Before(s.now().Add(-MaxEventAge)) {
+		// Applied events are purged after a week; an old signed MSG posted
+		// again after that would otherwise be new to the dedupe keys.
+		ignore = "CompletedDate is older than 48 hours"
+	}
 	if ignore != "" {
-		log.Info("event callback ignored", zap.String("reason", ignore), zap.String("topic", topic))
+		log.Info("event callback ignored", zap.String("reason", ignore), zap.String("topic", truncate(topic, 100)))
 		writeStatus(w, http.StatusOK, "ignored")
 		return
 	}
@@ -143,6 +183,11 @@ func (s *Service) receive(w http.ResponseWriter, r *http.Request) {
 	}
 	log.Debug("event callback stored", zap.Int64("eventId", id), zap.String("topic", ev.Topic))
 	writeStatus(w, http.StatusAccepted, "accepted")
+}
+
+func msgDigest(msg string) []byte {
+	d := sha256.Sum256([]byte(msg))
+	return d[:]
 }
 
 // validHMAC compares the hex HMAC-SHA512 of msg in constant time.
@@ -218,6 +263,16 @@ func parseEvent(integrationID, topic, msg, brandID string, now time.Time) (ev st
 	if brandID != "" && m.BrandID != "" && string(m.BrandID) != brandID {
 		return ev, "another brand"
 	}
+	// Qualtrics signs MSG but not Topic: the MSG must be of the topic's kind,
+	// so a signed survey-engine MSG cannot be posted as a control-panel
+	// event (deactivating the survey), nor the reverse.
+	switch {
+	case kind == kindSurvey && (m.ResponseID != "" || m.RecipientID != "" || m.DistributionID != ""):
+		return ev, "a control-panel topic with a response's MSG"
+	case kind == kindRecipient && !strings.HasPrefix(topic, topicStarted) && m.ResponseID == "":
+		return ev, "a response topic without a response id"
+	}
+	occurred := parseTime(string(m.CompletedDate))
 	ev = store.QualtricsEvent{
 		IntegrationID:  integrationID,
 		Topic:          topic,
@@ -226,21 +281,41 @@ func parseEvent(integrationID, topic, msg, brandID string, now time.Time) (ev st
 		RecipientID:    string(m.RecipientID),
 		DistributionID: string(m.DistributionID),
 		Status:         string(m.Status),
-		OccurredAt:     parseTime(string(m.CompletedDate)),
+		OccurredAt:     occurred,
 		ReceivedAt:     now,
+		MsgSHA256:      msgDigest(msg),
 	}
 	if kind != kindSurvey && (ev.RecipientID == "" || ev.DistributionID == "") {
 		return ev, "no recipient or distribution"
 	}
+	if occurred == nil {
+		// Without a date a MSG cannot be told from its replay, ever: an
+		// undated control-panel MSG is the same bytes for every
+		// (de)activation of the survey, under either topic. Qualtrics
+		// documents CompletedDate on every callback; the sync catches up
+		// with whatever an ignored event would have said.
+		return ev, "no CompletedDate"
+	}
 	if ev.ResponseID == "" {
 		// The dedupe key needs something that identifies the event (see the migration).
-		if kind == kindSurvey {
+		// Every stored event is dated (above), so two (de)activations of a
+		// survey differ by date and neither is a "duplicate" of the other.
+		switch {
+		case kind == kindSurvey:
 			ev.ResponseID = noResponsePrefix + surveyID + "@" + string(m.CompletedDate)
-		} else {
+		default:
 			ev.ResponseID = noResponsePrefix + ev.DistributionID + "/" + ev.RecipientID
 		}
 	}
 	return ev, ""
+}
+
+// truncate bounds text quoted in a log line to n bytes (and valid UTF-8).
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
 type topicKind string

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/microapps/microapps/qualtrics"
+	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 )
 
@@ -189,7 +190,7 @@ func (s *Service) sharedKey(ctx context.Context, integrationID string) (string, 
 		if _, err := rand.Read(raw); err != nil {
 			return "", fmt.Errorf("events: shared key: %w", err)
 		}
-		keyID, sealed, err := s.keyring.Seal([]byte(hex.EncodeToString(raw)), []byte(integrationID))
+		keyID, sealed, err := seal.SealSecret(s.keyring, seal.EventsKey, integrationID, []byte(hex.EncodeToString(raw)))
 		if err != nil {
 			return "", fmt.Errorf("events: shared key: %w", err)
 		}
@@ -197,7 +198,7 @@ func (s *Service) sharedKey(ctx context.Context, integrationID string) (string, 
 			return "", fmt.Errorf("events: shared key: %w", err)
 		}
 	}
-	plain, err := s.keyring.Open(k.KeyID, k.Sealed, []byte(integrationID))
+	plain, _, err := seal.OpenSecret(s.keyring, seal.EventsKey, integrationID, k.KeyID, k.Sealed)
 	if err != nil {
 		return "", fmt.Errorf("events: shared key: %w", err)
 	}

@@ -55,9 +55,10 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[ApplyArgs]) error {
 // Timeout bounds one apply: a few row updates.
 func (w *Worker) Timeout(*river.Job[ApplyArgs]) time.Duration { return 30 * time.Second }
 
-// Register adds the apply worker to a River worker bundle.
+// Register adds the apply and subscription workers to a River worker bundle.
 func (s *Service) Register(workers *river.Workers) {
 	river.AddWorker(workers, &Worker{s: s})
+	river.AddWorker(workers, &subscriptionWorker{s: s})
 }
 
 // Apply applies one stored event now and says what became of it.

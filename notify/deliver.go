@@ -126,13 +126,11 @@ func Sign(secret, body []byte) string {
 	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
 }
 
-// webhookAD binds a sealed webhook secret to its integration (and keeps it
-// apart from the integration's Qualtrics credential).
-func webhookAD(integrationID string) []byte { return []byte("webhook:" + integrationID) }
-
-// SealWebhookSecret seals a webhook secret for store.Webhook.
+// SealWebhookSecret seals a webhook secret for store.Webhook, bound to its
+// integration and kept apart from the integration's other secrets
+// (seal.WebhookSecret).
 func SealWebhookSecret(kr *seal.Keyring, integrationID, secret string) (keyID string, sealed []byte, err error) {
-	return kr.Seal([]byte(secret), webhookAD(integrationID))
+	return seal.SealSecret(kr, seal.WebhookSecret, integrationID, []byte(secret))
 }
 
 func (n *Notifier) webhookBody(w store.DeliveryWork) ([]byte, error) {
@@ -150,6 +148,10 @@ func (n *Notifier) webhookBody(w store.DeliveryWork) ([]byte, error) {
 	}
 }
 
+// errWebhookUnreachable is all a delivery records of a failure before an
+// answer: which of refused, timed out, unresolvable or forbidden is logged.
+var errWebhookUnreachable = errors.New("webhook: the destination is unreachable")
+
 func (n *Notifier) postWebhook(ctx context.Context, w store.DeliveryWork) error {
 	body, err := n.webhookBody(w)
 	if err != nil {
@@ -166,7 +168,7 @@ func (n *Notifier) postWebhook(ctx context.Context, w store.DeliveryWork) error 
 		if n.o.Keyring == nil {
 			return &permanentError{errors.New("webhook secret set but no key ring to open it")}
 		}
-		secret, err := n.o.Keyring.Open(w.Webhook.SecretKeyID, w.Webhook.SecretSealed, webhookAD(w.Delivery.IntegrationID))
+		secret, _, err := seal.OpenSecret(n.o.Keyring, seal.WebhookSecret, w.Delivery.IntegrationID, w.Webhook.SecretKeyID, w.Webhook.SecretSealed)
 		if err != nil {
 			return &permanentError{fmt.Errorf("webhook secret: %w", err)}
 		}
@@ -180,7 +182,12 @@ func (n *Notifier) postWebhook(ctx context.Context, w store.DeliveryWork) error 
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return fmt.Errorf("webhook: %w", err)
+		// The cause goes to the operator's log only. last_error is shown to
+		// API callers, and a refused connection, a timeout or a forbidden
+		// address told apart there would make the webhook a port scanner.
+		n.o.Log.Info("webhook unreachable", zap.Int64("delivery", w.Delivery.ID),
+			zap.String("integrationId", w.Delivery.IntegrationID), zap.Error(err))
+		return errWebhookUnreachable
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

@@ -180,7 +180,7 @@ func TestWebhookIsRetriedWithTheSameIdempotencyKeyAndSigned(t *testing.T) {
 		t.Fatal(err)
 	}
 	metrics := &countingMetrics{}
-	n := notify.New(notify.Options{Store: f.s, Keyring: kr, Metrics: metrics})
+	n := notify.New(notify.Options{Store: f.s, Keyring: kr, Metrics: metrics, WebhookAllowedHosts: []string{"127.0.0.1"}})
 
 	// A real River client working the jobs, retrying at once instead of
 	// River's backoff.
@@ -302,7 +302,7 @@ func TestWebhookFailures(t *testing.T) {
 		if err := f.s.SetWebhook(f.ctx, integ, store.Webhook{URL: url, Format: format}, store.AuditEvent{}); err != nil {
 			t.Fatal(err)
 		}
-		n := notify.New(notify.Options{Store: f.s, Language: "en"})
+		n := notify.New(notify.Options{Store: f.s, Language: "en", WebhookAllowedHosts: []string{"127.0.0.1"}})
 		n.SetRiver(insertOnlyRiver(t, f.s))
 		if raised, err := n.CheckWindows(f.ctx, integ, t0); err != nil || raised != 1 {
 			t.Fatalf("raised %d, %v", raised, err)

@@ -23,6 +23,7 @@ import (
 	"github.com/riverqueue/river"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 )
@@ -74,8 +75,16 @@ type Options struct {
 	// in emails.
 	PublicURL *url.URL
 	// Mailer sends email; nil turns email delivery off.
-	Mailer     Mailer
-	HTTPClient *http.Client // webhooks; default: 10 s timeout
+	Mailer Mailer
+	// HTTPClient posts webhooks. The default (10 s timeout) dials through
+	// the Qualtrics client's guard (qualtrics.GuardedTransport): public
+	// addresses only unless the host is in WebhookAllowedHosts, no proxy from
+	// the environment, and no redirect followed.
+	HTTPClient *http.Client
+	// WebhookAllowedHosts are host names (or IP literals) a webhook may reach
+	// even though they resolve to a non-public address: tests, or a relay
+	// inside the network. From MICROAPPS_WEBHOOK_ALLOWED_HOSTS.
+	WebhookAllowedHosts []string
 	// FeedLifetime is how long a notification stays in the feed (48 h).
 	FeedLifetime time.Duration
 	// ExpiryWindow is how long before an expiry the notice goes out (24 h).
@@ -101,7 +110,7 @@ func New(o Options) *Notifier {
 		o.Log = zap.NewNop()
 	}
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		o.HTTPClient = WebhookClient(o.WebhookAllowedHosts)
 	}
 	if o.FeedLifetime <= 0 {
 		o.FeedLifetime = DefaultFeedLifetime
@@ -119,6 +128,20 @@ func New(o Options) *Notifier {
 		o.Language = "en"
 	}
 	return &Notifier{o: o}
+}
+
+// WebhookClient is the client webhooks are posted with: the guarded dialer
+// the Qualtrics client uses (only public addresses unless a host is allowed,
+// no proxy), a 10 s timeout, and redirects answered as they are, never
+// followed, so a receiver cannot bounce a delivery to an internal address.
+func WebhookClient(allowedHosts []string) *http.Client {
+	return &http.Client{
+		Timeout:   10 * time.Second,
+		Transport: qualtrics.GuardedTransport(allowedHosts),
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
 }
 
 // SetRiver gives the notifier the client it enqueues delivery jobs with. It

@@ -36,6 +36,9 @@ func get[T any](ctx context.Context, c *Client, endpoint string, u *url.URL) (T,
 		out = v
 		return meta, err
 	})
+	if err == nil {
+		noteMalformed(c, endpoint, []T{out})
+	}
 	return out, err
 }
 

@@ -111,8 +111,9 @@ type Client struct {
 
 	suggested atomic.Pointer[string]
 
-	statsMu sync.Mutex
-	stats   map[string]int
+	statsMu   sync.Mutex
+	stats     map[string]int
+	malformed DecodeWarnings
 }
 
 // New checks cfg and builds a Client. The base URL must pass NormalizeBaseURL.
@@ -139,7 +140,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	transport := cfg.Transport
 	if transport == nil {
-		transport = guardedTransport(cfg.AllowedHosts)
+		transport = GuardedTransport(cfg.AllowedHosts)
 	}
 	c.http = &http.Client{
 		Transport: transport,
@@ -225,6 +226,71 @@ func (c *Client) TakeStats() map[string]int {
 	out := c.stats
 	c.stats = map[string]int{}
 	return out
+}
+
+// DecodeWarnings are the values a client read leniently since it was built or
+// last taken: date values that were there but were no date it could read, and
+// were taken as no date (a garbled linkExpiration, say). Pages are not failed
+// over one field; these are what a run should warn about.
+type DecodeWarnings struct {
+	// MalformedDates counts them per endpoint name (EndpointDistributionsLinks, …).
+	MalformedDates map[string]int
+	// Example is the first of them.
+	Example MalformedValue
+}
+
+// MalformedValue says where a value that could not be read was, and its shape:
+// digits as 9, letters as a or A, punctuation kept ("99/99/9999"), never the
+// value itself.
+type MalformedValue struct {
+	Endpoint string
+	Field    string // JSON name, nested ones with their parent: "surveyLink.expirationDate"
+	Shape    string
+}
+
+// Count is how many values the warnings are about.
+func (w DecodeWarnings) Count() int {
+	n := 0
+	for _, v := range w.MalformedDates {
+		n += v
+	}
+	return n
+}
+
+// TakeDecodeWarnings returns what the client read leniently and resets it, so
+// a sync run can warn about exactly its own answers, like TakeStats.
+func (c *Client) TakeDecodeWarnings() DecodeWarnings {
+	c.statsMu.Lock()
+	defer c.statsMu.Unlock()
+	out := c.malformed
+	c.malformed = DecodeWarnings{}
+	if out.MalformedDates == nil {
+		out.MalformedDates = map[string]int{}
+	}
+	return out
+}
+
+// noteMalformed adds up the malformed dates of decoded items of one endpoint.
+func noteMalformed[T any](c *Client, endpoint string, items []T) {
+	if _, ok := any((*T)(nil)).(withMalformed); !ok {
+		return
+	}
+	var sum *malformedDates
+	for i := range items {
+		addDates(&sum, "", any(&items[i]).(withMalformed).malformed())
+	}
+	if sum == nil {
+		return
+	}
+	c.statsMu.Lock()
+	defer c.statsMu.Unlock()
+	if c.malformed.MalformedDates == nil {
+		c.malformed.MalformedDates = map[string]int{}
+	}
+	if len(c.malformed.MalformedDates) == 0 {
+		c.malformed.Example = MalformedValue{Endpoint: endpoint, Field: sum.field, Shape: sum.shape}
+	}
+	c.malformed.MalformedDates[endpoint] += sum.n
 }
 
 type call struct {

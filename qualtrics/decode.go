@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -237,13 +238,19 @@ func suggestedHost(notice string) string {
 
 // lenientTime accepts RFC 3339 with or without fractional seconds, a few
 // zone-less forms seen in exports, and turns null, "" or garbage into the zero
-// time rather than failing a whole page over one field.
-type lenientTime struct{ time.Time }
+// time rather than failing a whole page over one field. Garbage (a value that
+// is there but is no date it knows) is noted in shape, so a run can warn.
+type lenientTime struct {
+	time.Time
+	// shape is the shape of a value that could not be read (shapeOf); ""
+	// for a date, null, or an empty string.
+	shape string
+}
 
 var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02T15:04:05.999999999", "2006-01-02"}
 
 func (t *lenientTime) UnmarshalJSON(b []byte) error {
-	t.Time = time.Time{}
+	*t = lenientTime{}
 	if string(b) == "null" {
 		return nil
 	}
@@ -253,26 +260,106 @@ func (t *lenientTime) UnmarshalJSON(b []byte) error {
 	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 {
 		s = string(b[1 : len(b)-1])
 	} else if json.Unmarshal(b, &s) != nil {
+		t.shape = shapeOf(b) // a number, an object, …
 		return nil
 	}
-	t.Time = parseLenientTime(s)
+	t.set(s, b)
 	return nil
 }
 
+// set reads s, the text of the raw JSON value raw.
+func (t *lenientTime) set(s string, raw []byte) {
+	v, ok := parseLenientTime(s)
+	t.Time, t.shape = v, ""
+	if !ok {
+		t.shape = shapeOf(raw)
+	}
+}
+
 // parseLenientTime is lenientTime's reading of a string: the zero time for
-// anything it does not recognise.
-func parseLenientTime(s string) time.Time {
+// anything it does not recognise, and false when that was not an empty string.
+func parseLenientTime(s string) (time.Time, bool) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return time.Time{}
+		return time.Time{}, true
 	}
 	for _, layout := range timeLayouts {
 		if v, err := time.Parse(layout, s); err == nil {
-			return v.UTC()
+			return v.UTC(), true
 		}
 	}
-	return time.Time{}
+	return time.Time{}, false
 }
+
+// maxShape bounds the runes of a shape.
+const maxShape = 40
+
+// shapeOf describes a raw JSON value without its content: digits become 9,
+// letters a (A when upper case), anything else outside printable ASCII ?,
+// punctuation and quotes stay: "31/12/2026" is "99/99/9999". It tells what
+// form a bad date takes without carrying a person's data into logs.
+func shapeOf(raw []byte) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range string(bytes.TrimSpace(raw)) {
+		if n == maxShape {
+			b.WriteString("…")
+			break
+		}
+		n++
+		switch {
+		case r >= '0' && r <= '9':
+			b.WriteByte('9')
+		case r >= 'A' && r <= 'Z':
+			b.WriteByte('A')
+		case unicode.IsLetter(r):
+			b.WriteByte('a')
+		case r > ' ' && r < 0x7f:
+			b.WriteRune(r)
+		case r == ' ':
+			b.WriteByte(' ')
+		default:
+			b.WriteByte('?')
+		}
+	}
+	return b.String()
+}
+
+// malformedDates notes the date values of one decoded item that were there
+// but could not be read (and were read as no date): how many, and the first
+// one's JSON field and shape. The client adds them up (TakeDecodeWarnings).
+type malformedDates struct {
+	n     int
+	field string
+	shape string
+}
+
+// noteDate counts t in *m if it could not be read; field is its JSON name.
+// *m stays nil while every date is fine, so items cost one pointer.
+func noteDate(m **malformedDates, field string, t lenientTime) {
+	if t.shape == "" {
+		return
+	}
+	if *m == nil {
+		*m = &malformedDates{field: field, shape: t.shape}
+	}
+	(*m).n++
+}
+
+// addDates counts a nested object's notes, its fields under prefix
+// ("surveyLink.").
+func addDates(m **malformedDates, prefix string, o *malformedDates) {
+	if o == nil || o.n == 0 {
+		return
+	}
+	if *m == nil {
+		*m = &malformedDates{field: prefix + o.field, shape: o.shape}
+	}
+	(*m).n += o.n
+}
+
+// withMalformed is a decoded item that may hold malformed dates.
+type withMalformed interface{ malformed() *malformedDates }
 
 // lenientBool reads true/false, "0"/"1", 0/1 and "true"/"false"; anything
 // else (null included) is false.

@@ -29,9 +29,28 @@ func TestPublicAddress(t *testing.T) {
 		{"fd00::1", false},
 		{"fe80::1", false},
 		{"224.0.0.1", false},
+		// Issue 18 item 7: all judged public before.
+		{"64:ff9b::a9fe:a9fe", false}, // NAT64 of 169.254.169.254
+		{"2002:a9fe:a9fe::1", false},  // 6to4 of 169.254.169.254
+		{"::7f00:1", false},           // IPv4-compatible 127.0.0.1
+		{"fec0::1", false},            // site-local
+		{"0.1.2.3", false},            // "this network"
+		{"240.0.0.1", false},          // reserved
+		{"198.18.0.1", false},         // benchmarking
+		{"192.0.0.8", false},          // IETF protocol assignments
+		{"255.255.255.255", false},
+		{"192.0.2.1", false},
+		{"2001:db8::1", false},
+		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", false}, // Teredo
+		{"fe80::1%eth0", false},
+		// The embedded forms of a public address stay public.
+		{"64:ff9b::3405:a14", true}, // NAT64 of 52.5.10.20
+		{"2002:3405:a14::1", true},  // 6to4 of 52.5.10.20
+		{"::ffff:52.5.10.20", true},
+		{"1.1.1.1", true},
 	} {
-		if got := publicAddress(netip.MustParseAddr(tc.ip)); got != tc.public {
-			t.Errorf("publicAddress(%s) = %v, want %v", tc.ip, got, tc.public)
+		if got := PublicAddress(netip.MustParseAddr(tc.ip)); got != tc.public {
+			t.Errorf("PublicAddress(%s) = %v, want %v", tc.ip, got, tc.public)
 		}
 	}
 }

@@ -195,7 +195,7 @@ func (e *elementText) time(raw []byte, start, end int, dst *lenientTime) {
 		if !e.n {
 			e.s, e.n = string(e.b), true
 		}
-		dst.Time = parseLenientTime(e.s[start+1 : end-1])
+		dst.set(e.s[start+1:end-1], raw)
 		return
 	}
 	_ = dst.UnmarshalJSON(raw)
@@ -260,6 +260,10 @@ func (h *HistoryEntry) decodeFast(b []byte) bool {
 		return false
 	}
 	v.ResponseCompletedAt, v.SentAt, v.OpenedAt, v.ResponseStartedAt = t[0].Time, t[1].Time, t[2].Time, t[3].Time
+	noteDate(&v.bad, "responseCompletedAt", t[0])
+	noteDate(&v.bad, "sentAt", t[1])
+	noteDate(&v.bad, "openedAt", t[2])
+	noteDate(&v.bad, "responseStartedAt", t[3])
 	*h = v
 	return true
 }
@@ -321,6 +325,7 @@ func (l *Link) decodeFast(b []byte) bool {
 	}
 	v.ExceededContactFrequency, v.LinkExpiration = bool(exceeded), expiration.Time
 	v.ExternalDataReference, v.Unsubscribed = string(ref), bool(unsubscribed)
+	noteDate(&v.bad, "linkExpiration", expiration)
 	*l = v
 	return true
 }

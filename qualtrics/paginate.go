@@ -38,6 +38,7 @@ func paginate[T any](ctx context.Context, c *Client, endpoint string, first *url
 				yield(nil, err)
 				return
 			}
+			noteMalformed(c, endpoint, p.Elements)
 			if !yield(p.Elements, nil) || p.NextPage == "" {
 				return
 			}

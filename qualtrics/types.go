@@ -32,7 +32,11 @@ type Survey struct {
 	LastModified time.Time `json:"lastModified"`
 	CreationDate time.Time `json:"creationDate"`
 	IsActive     bool      `json:"isActive"`
+
+	bad *malformedDates // nil unless a date could not be read
 }
+
+func (s *Survey) malformed() *malformedDates { return s.bad }
 
 func (s *Survey) UnmarshalJSON(b []byte) error {
 	type plain Survey
@@ -47,6 +51,9 @@ func (s *Survey) UnmarshalJSON(b []byte) error {
 	}
 	*s = Survey(w.plain)
 	s.LastModified, s.CreationDate, s.IsActive = w.LastModified.Time, w.CreationDate.Time, bool(w.IsActive)
+	s.bad = nil
+	noteDate(&s.bad, "lastModified", w.LastModified)
+	noteDate(&s.bad, "creationDate", w.CreationDate)
 	return nil
 }
 
@@ -62,12 +69,18 @@ type SurveyDetail struct {
 	LastModifiedDate time.Time      `json:"lastModifiedDate"`
 	Expiration       Expiration     `json:"expiration"`
 	ResponseCounts   ResponseCounts `json:"responseCounts"`
+
+	bad *malformedDates // nil unless a date could not be read
 }
+
+func (s *SurveyDetail) malformed() *malformedDates { return s.bad }
 
 // Expiration bounds the period a survey accepts responses; zero means open.
 type Expiration struct {
 	StartDate time.Time `json:"startDate"`
 	EndDate   time.Time `json:"endDate"`
+
+	bad *malformedDates // nil unless a date could not be read
 }
 
 func (e *Expiration) UnmarshalJSON(b []byte) error {
@@ -79,6 +92,8 @@ func (e *Expiration) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*e = Expiration{StartDate: w.StartDate.Time, EndDate: w.EndDate.Time}
+	noteDate(&e.bad, "startDate", w.StartDate)
+	noteDate(&e.bad, "endDate", w.EndDate)
 	return nil
 }
 
@@ -115,6 +130,10 @@ func (s *SurveyDetail) UnmarshalJSON(b []byte) error {
 	}
 	*s = SurveyDetail(w.plain)
 	s.IsActive, s.CreationDate, s.LastModifiedDate = bool(w.IsActive), w.CreationDate.Time, w.LastModifiedDate.Time
+	s.bad = nil
+	noteDate(&s.bad, "creationDate", w.CreationDate)
+	noteDate(&s.bad, "lastModifiedDate", w.LastModifiedDate)
+	addDates(&s.bad, "expiration.", s.Expiration.bad)
 	return nil
 }
 
@@ -132,7 +151,11 @@ type SurveyMeta struct {
 	LastAccessed  time.Time `json:"LastAccessed"`
 	LastActivated time.Time `json:"LastActivated"`
 	BrandBaseURL  string    `json:"BrandBaseURL"`
+
+	bad *malformedDates // nil unless a date could not be read
 }
+
+func (m *SurveyMeta) malformed() *malformedDates { return m.bad }
 
 func (m *SurveyMeta) UnmarshalJSON(b []byte) error {
 	type plain SurveyMeta
@@ -149,6 +172,10 @@ func (m *SurveyMeta) UnmarshalJSON(b []byte) error {
 	*m = SurveyMeta(w.plain)
 	m.QuestionCount = int(w.QuestionCount)
 	m.LastModified, m.LastAccessed, m.LastActivated = w.LastModified.Time, w.LastAccessed.Time, w.LastActivated.Time
+	m.bad = nil
+	noteDate(&m.bad, "LastModified", w.LastModified)
+	noteDate(&m.bad, "LastAccessed", w.LastAccessed)
+	noteDate(&m.bad, "LastActivated", w.LastActivated)
 	return nil
 }
 
@@ -182,7 +209,11 @@ type Distribution struct {
 	Recipients           Recipients        `json:"recipients"`
 	SurveyLink           SurveyLink        `json:"surveyLink"`
 	Stats                DistributionStats `json:"stats"`
+
+	bad *malformedDates // nil unless a date could not be read
 }
+
+func (d *Distribution) malformed() *malformedDates { return d.bad }
 
 func (d *Distribution) UnmarshalJSON(b []byte) error {
 	type plain Distribution
@@ -197,6 +228,11 @@ func (d *Distribution) UnmarshalJSON(b []byte) error {
 	}
 	*d = Distribution(w.plain)
 	d.SendDate, d.CreatedDate, d.ModifiedDate = w.SendDate.Time, w.CreatedDate.Time, w.ModifiedDate.Time
+	d.bad = nil
+	noteDate(&d.bad, "sendDate", w.SendDate)
+	noteDate(&d.bad, "createdDate", w.CreatedDate)
+	noteDate(&d.bad, "modifiedDate", w.ModifiedDate)
+	addDates(&d.bad, "surveyLink.", d.SurveyLink.bad)
 	return nil
 }
 
@@ -221,6 +257,8 @@ type SurveyLink struct {
 	SurveyID       string    `json:"surveyId"`
 	ExpirationDate time.Time `json:"expirationDate"`
 	LinkType       string    `json:"linkType"`
+
+	bad *malformedDates // nil unless a date could not be read
 }
 
 func (l *SurveyLink) UnmarshalJSON(b []byte) error {
@@ -234,6 +272,8 @@ func (l *SurveyLink) UnmarshalJSON(b []byte) error {
 	}
 	*l = SurveyLink(w.plain)
 	l.ExpirationDate = w.ExpirationDate.Time
+	l.bad = nil
+	noteDate(&l.bad, "expirationDate", w.ExpirationDate)
 	return nil
 }
 
@@ -308,7 +348,11 @@ type HistoryEntry struct {
 	OpenedAt               time.Time     `json:"openedAt"`
 	ResponseStartedAt      time.Time     `json:"responseStartedAt"`
 	SurveySessionID        string        `json:"surveySessionId"`
+
+	bad *malformedDates // nil unless a date could not be read
 }
+
+func (h *HistoryEntry) malformed() *malformedDates { return h.bad }
 
 func (h *HistoryEntry) UnmarshalJSON(b []byte) error {
 	if h.decodeFast(b) {
@@ -333,6 +377,11 @@ func (h *HistoryEntry) decodeSlow(b []byte) error {
 	*h = HistoryEntry(w.plain)
 	h.ResponseCompletedAt, h.SentAt = w.ResponseCompletedAt.Time, w.SentAt.Time
 	h.OpenedAt, h.ResponseStartedAt = w.OpenedAt.Time, w.ResponseStartedAt.Time
+	h.bad = nil
+	noteDate(&h.bad, "responseCompletedAt", w.ResponseCompletedAt)
+	noteDate(&h.bad, "sentAt", w.SentAt)
+	noteDate(&h.bad, "openedAt", w.OpenedAt)
+	noteDate(&h.bad, "responseStartedAt", w.ResponseStartedAt)
 	return nil
 }
 
@@ -351,7 +400,11 @@ type Link struct {
 	ExternalDataReference    string    `json:"externalDataReference"`
 	Email                    string    `json:"email"`
 	Unsubscribed             bool      `json:"unsubscribed"`
+
+	bad *malformedDates // nil unless a date could not be read
 }
+
+func (l *Link) malformed() *malformedDates { return l.bad }
 
 func (l *Link) UnmarshalJSON(b []byte) error {
 	if l.decodeFast(b) {
@@ -376,6 +429,8 @@ func (l *Link) decodeSlow(b []byte) error {
 	*l = Link(w.plain)
 	l.ExceededContactFrequency, l.LinkExpiration = bool(w.ExceededContactFrequency), w.LinkExpiration.Time
 	l.ExternalDataReference, l.Unsubscribed = string(w.ExternalDataReference), bool(w.Unsubscribed)
+	l.bad = nil
+	noteDate(&l.bad, "linkExpiration", w.LinkExpiration)
 	return nil
 }
 

@@ -2,9 +2,12 @@ package reliability
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -12,10 +15,16 @@ import (
 	"unicode/utf8"
 
 	"github.com/PuerkitoBio/goquery"
+	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/microapps/microapps/api"
+	"github.com/microapps/microapps/events"
+	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
+	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/store/storetest"
 	"github.com/microapps/microapps/web"
@@ -210,6 +219,16 @@ func TestHostileTextIsRenderedSafely(t *testing.T) {
 	})
 }
 
+// loopbackCanary is a server on loopback that must never be reached; it
+// counts the requests it gets.
+func loopbackCanary(t testing.TB) (srv *httptest.Server, port string, hits *atomic.Int64) {
+	t.Helper()
+	hits = &atomic.Int64{}
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	t.Cleanup(srv.Close)
+	return srv, srv.URL[strings.LastIndex(srv.URL, ":")+1:], hits
+}
+
 // TestBaseURLsCannotReachInternalAddresses registers integrations through the
 // admin API with base URLs aimed at internal addresses and checks each is
 // refused before any call leaves, or (for a redirect off the host) that the
@@ -220,10 +239,7 @@ func TestBaseURLsCannotReachInternalAddresses(t *testing.T) {
 	kr, _ := newKeyring(t)
 	// A canary on loopback that must never be reached, and a "Qualtrics" on
 	// an allowed host that redirects there.
-	var canaryHits atomic.Int64
-	canary := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { canaryHits.Add(1) }))
-	defer canary.Close()
-	canaryPort := canary.URL[strings.LastIndex(canary.URL, ":")+1:]
+	_, canaryPort, canaryHits := loopbackCanary(t)
 	q := newSim(t, simOptions{spec: qualtricssim.Spec{Surveys: 1, Recipients: 5}})
 	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "http://localhost:"+canaryPort+r.URL.Path, http.StatusFound)
@@ -295,6 +311,623 @@ func TestBaseURLsCannotReachInternalAddresses(t *testing.T) {
 		r := serveOnce(t, loopback, "POST", "/integrations", map[string]any{"name": "Sim", "baseUrl": q.baseURL(), "token": q.token})
 		if r.status != http.StatusCreated {
 			t.Fatalf("%d %s", r.status, r.body)
+		}
+	})
+}
+
+// webhookWorld stores one integration with a notification and a webhook
+// delivery of it pointing at url, and returns the integration and delivery ids.
+func webhookWorld(t testing.TB, st *store.Store, url string) (string, int64) {
+	t.Helper()
+	ctx := context.Background()
+	id := newUUID()
+	var deliveryID int64
+	err := st.WithTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO integrations (id, name, functional_group, base_url, secret_sealed, secret_key_id, status, webhook_url)
+			VALUES ($1, 'Hooks', 'Hooks', 'https://iad1.qualtrics.com/API/v3/', '\x00', 'k1', 'active', $2)`, id, url); err != nil {
+			return err
+		}
+		var nid int64
+		if err := tx.QueryRow(ctx, `INSERT INTO notifications (integration_id, kind, dedupe_key, email, data, expires_at)
+			VALUES ($1, 'new_survey', $2, 'ann@example.com', '{"surveyName":"Pulse"}', now() + interval '1 day') RETURNING id`, id, "hook:"+id).Scan(&nid); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `INSERT INTO deliveries (notification_id, integration_id, channel, idempotency_key)
+			VALUES ($1, $2, 'webhook', $3) RETURNING id`, nid, id, "hook:"+id).Scan(&deliveryID)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, deliveryID
+}
+
+// TestWebhooksCannotReachInternalAddresses (issue 18, item 1): webhook URLs
+// aimed at internal addresses are refused by PUT …/webhook, and a stored one
+// (set before the check existed, or a name that resolves inward) is never
+// dialled; no redirect is followed; and the recorded error is the same
+// whatever happened, so the deliveries list is no port scanner.
+func TestWebhooksCannotReachInternalAddresses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := storetest.New(t)
+	kr, _ := newKeyring(t)
+	canary, canaryPort, canaryHits := loopbackCanary(t)
+
+	h := api.New(api.Options{Store: st, Keyring: kr, AdminTokens: []string{adminToken}, Log: zap.NewNop(),
+		SealWebhookSecret: func(id, secret string) (string, []byte, error) { return notify.SealWebhookSecret(kr, id, secret) }})
+	in, _ := webhookWorld(t, st, "")
+	t.Run("PUT …/webhook refuses internal destinations", func(t *testing.T) {
+		for _, u := range []string{
+			"http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:5432/", "http://[::1]:6379/", "http://10.0.0.1/x",
+			"http://127.0.0.1:" + canaryPort + "/internal-admin/only", "http://localhost:" + canaryPort + "/", "http://api.localhost/",
+			"http://2130706433/", "http://0177.0.0.1/", "http://0x7f.1/", "http://[::ffff:127.0.0.1]/", "http://[64:ff9b::a9fe:a9fe]/",
+			"http://[2002:a9fe:a9fe::1]/", "http://[fd00::1]/", "http://192.168.1.1/", "http://100.64.0.1/", "http://0.0.0.0/",
+			"http://198.18.0.1/", "http://240.0.0.1/",
+		} {
+			r := serveOnce(t, h, "PUT", "/integrations/"+in+"/webhook", map[string]any{"url": u})
+			if r.status != http.StatusBadRequest {
+				t.Errorf("PUT webhook %s: %d %s", u, r.status, r.body)
+			}
+		}
+		if wh, err := st.GetWebhook(ctx, in); err != nil || wh.URL != "" {
+			t.Errorf("a webhook was stored: %q %v", wh.URL, err)
+		}
+		// A public destination is accepted, so the refusals are the policy's.
+		if r := serveOnce(t, h, "PUT", "/integrations/"+in+"/webhook", map[string]any{"url": "https://hooks.example.com/services/T/B/x"}); r.status != http.StatusNoContent {
+			t.Errorf("a public webhook: %d %s", r.status, r.body)
+		}
+	})
+
+	deliver := func(t *testing.T, n *notify.Notifier, url string) string {
+		t.Helper()
+		_, id := webhookWorld(t, st, url)
+		_ = n.Deliver(ctx, id, false, time.Now())
+		var status, lastError string
+		if err := st.Pool().QueryRow(ctx, `SELECT status, last_error FROM deliveries WHERE id = $1`, id).Scan(&status, &lastError); err != nil {
+			t.Fatal(err)
+		}
+		if status == "sent" {
+			t.Fatalf("the delivery to %s was sent", url)
+		}
+		return lastError
+	}
+	t.Run("a stored internal destination is never dialled and its error says nothing", func(t *testing.T) {
+		n := notify.New(notify.Options{Store: st, Keyring: kr})
+		open := deliver(t, n, "http://localhost:"+canaryPort+"/internal-admin/only")
+		closed := deliver(t, n, "http://127.0.0.1:1/")
+		metadata := deliver(t, n, "http://169.254.169.254/latest/meta-data/")
+		for _, e := range []string{open, closed, metadata} {
+			if l := containsAny(e, "dial tcp", "connection refused", "127.0.0.1", "169.254", "forbidden", "lookup"); l != "" || e != open {
+				t.Errorf("last_error %q tells the destinations apart (%q)", e, l)
+			}
+		}
+		if canaryHits.Load() != 0 {
+			t.Errorf("the loopback canary was reached %d times", canaryHits.Load())
+		}
+	})
+	t.Run("a redirect is not followed, even to an allowed host", func(t *testing.T) {
+		redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, canary.URL+"/internal-admin/only", http.StatusTemporaryRedirect)
+		}))
+		defer redirector.Close()
+		n := notify.New(notify.Options{Store: st, Keyring: kr, WebhookAllowedHosts: []string{"127.0.0.1"}})
+		if e := deliver(t, n, redirector.URL+"/hook"); e != "webhook: HTTP 307" {
+			t.Errorf("last_error %q, want the redirect answered as a failure", e)
+		}
+		if canaryHits.Load() != 0 {
+			t.Errorf("the redirect was followed to the canary (%d hits)", canaryHits.Load())
+		}
+	})
+	t.Run("an allowed host receives the delivery, so the refusals are the guard's", func(t *testing.T) {
+		n := notify.New(notify.Options{Store: st, Keyring: kr, WebhookAllowedHosts: []string{"127.0.0.1"}})
+		_, id := webhookWorld(t, st, canary.URL+"/hook")
+		if err := n.Deliver(ctx, id, false, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if canaryHits.Load() != 1 {
+			t.Errorf("the allowed receiver got %d requests, want 1", canaryHits.Load())
+		}
+	})
+}
+
+// TestSignedEventsCannotBeReplayedUnderAnotherTopic (issue 18, item 2):
+// Qualtrics signs MSG, not Topic. One legitimate completedResponse callback
+// is posted, then its MSG and HMAC are replayed as controlpanel.deactivateSurvey
+// (which deactivated the survey before), as partialResponse and
+// startedRecipientSession, and a correctly signed MSG three days old is
+// posted. Only the first is stored; the survey stays active and the
+// recipient finished.
+func TestSignedEventsCannotBeReplayedUnderAnotherTopic(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := storetest.New(t)
+	kr, _ := newKeyring(t)
+	id, now := newUUID(), time.Now().UTC().Truncate(time.Second)
+	const sharedKey = "replay-shared-key-0123456789abcdef"
+	keyID, sealed, err := seal.SealSecret(kr, seal.EventsKey, id, []byte(sharedKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := func(sql string, args ...any) {
+		if _, err := st.Pool().Exec(ctx, sql, args...); err != nil {
+			t.Fatalf("%v\n%s", err, sql)
+		}
+	}
+	ex(`INSERT INTO integrations (id, name, functional_group, base_url, secret_sealed, secret_key_id, status, events_enabled, brand_id, events_key_id, events_key_sealed)
+		VALUES ($1, 'Events', 'Events', 'https://iad1.qualtrics.com/API/v3/', '\x00', 'k1', 'active', true, 'brand1', $2, $3)`, id, keyID, sealed)
+	ex(`INSERT INTO surveys (integration_id, qualtrics_id, name, is_active, end_date) VALUES ($1, 'SV_r', 'Pulse', true, $2)`, id, now.Add(72*time.Hour))
+	for _, d := range []string{"EMD_r", "EMD_s"} {
+		ex(`INSERT INTO distributions (integration_id, qualtrics_id, survey_id, request_type, send_date, created_date, link_expiration, sent)
+			VALUES ($1, $2, 'SV_r', 'Invite', $3, $3, $4, 1)`, id, d, now.Add(-time.Hour), now.Add(48*time.Hour))
+	}
+	ex(`INSERT INTO recipients (integration_id, distribution_id, contact_id, survey_id, email, status, sent_at)
+		VALUES ($1, 'EMD_r', 'CID_a', 'SV_r', 'alice@example.com', 'Success', $2), ($1, 'EMD_s', 'CID_b', 'SV_r', 'bob@example.com', 'Success', $2)`, id, now.Add(-time.Hour))
+
+	svc, err := events.New(events.Options{Store: st, Keyring: kr, KeyCacheTTL: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks := httptest.NewServer(svc.Receiver())
+	defer hooks.Close()
+	post := func(topic, msg string) (int, string) {
+		form := url.Values{"Topic": {topic}, "MSG": {msg}, "HMAC": {qualtricssim.SignEvent(sharedKey, []byte(msg))}}
+		resp, err := http.Post(hooks.URL+"/hooks/qualtrics/"+id, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	message := func(contact, dist, response string, at time.Time) string {
+		return fmt.Sprintf(`{"SurveyID":"SV_r","ResponseID":%q,"RecipientID":%q,"DistributionID":%q,"CompletedDate":%q,"BrandID":"brand1","Status":"Complete"}`,
+			response, contact, dist, at.Format(time.RFC3339))
+	}
+	active := func() (bool, int) {
+		var on bool
+		if err := st.Pool().QueryRow(ctx, `SELECT is_active FROM surveys WHERE integration_id = $1 AND qualtrics_id = 'SV_r'`, id).Scan(&on); err != nil {
+			t.Fatal(err)
+		}
+		mine, err := st.MyActiveSurveys(ctx, "bob@example.com", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return on, len(mine)
+	}
+	if on, n := active(); !on || n != 1 {
+		t.Fatalf("before: active %v, bob's list %d", on, n)
+	}
+
+	legit := message("CID_a", "EMD_r", "R_1", now)
+	if code, body := post("surveyengine.completedResponse.SV_r", legit); code != http.StatusAccepted {
+		t.Fatalf("the legitimate callback: %d %s", code, body)
+	}
+	tries := []struct{ name, topic, msg string }{
+		{"its MSG as controlpanel.deactivateSurvey", "controlpanel.deactivateSurvey", legit},
+		{"its MSG as controlpanel.activateSurvey", "controlpanel.activateSurvey", legit},
+		{"its MSG as partialResponse", "surveyengine.partialResponse.SV_r", legit},
+		{"its MSG as startedRecipientSession", "surveyengine.startedRecipientSession.SV_r", legit},
+		{"its MSG again, as itself", "surveyengine.completedResponse.SV_r", legit},
+		{"its MSG under another survey's topic", "surveyengine.completedResponse.SV_other", legit},
+		{"a signed MSG three days old", "surveyengine.completedResponse.SV_r", message("CID_b", "EMD_s", "R_2", now.Add(-72*time.Hour))},
+		{"a signed MSG without a date", "surveyengine.completedResponse.SV_r",
+			`{"SurveyID":"SV_r","ResponseID":"R_3","RecipientID":"CID_b","DistributionID":"EMD_s","BrandID":"brand1","Status":"Complete"}`},
+		{"a control-panel MSG as a completed response", "surveyengine.completedResponse.SV_r",
+			fmt.Sprintf(`{"SurveyID":"SV_r","CompletedDate":%q,"BrandID":"brand1","Status":"Complete"}`, now.Format(time.RFC3339))},
+	}
+	for _, tc := range tries {
+		code, body := post(tc.topic, tc.msg)
+		t.Logf("%s → %d %s", tc.name, code, strings.TrimSpace(body))
+		if code == http.StatusAccepted {
+			t.Errorf("%s was accepted", tc.name)
+		}
+	}
+	if _, err := svc.ReapplyPending(ctx, id, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var stored int
+	if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM qualtrics_events WHERE integration_id = $1`, id).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != 1 {
+		t.Errorf("%d events stored, want the legitimate one only", stored)
+	}
+	if on, n := active(); !on || n != 1 {
+		t.Errorf("after the replays: survey active %v, bob's list has %d surveys, want true and 1", on, n)
+	}
+	var status string
+	if err := st.Pool().QueryRow(ctx, `SELECT status FROM recipients WHERE integration_id = $1 AND contact_id = 'CID_a'`, id).Scan(&status); err != nil || status != "SurveyFinished" {
+		t.Errorf("alice's recipient is %q (%v), want SurveyFinished from the legitimate event", status, err)
+	}
+}
+
+// devPages serves the pages in dev sign-in mode, ann@example.com its one user.
+func devPages(t testing.TB, public *url.URL) *web.Server {
+	t.Helper()
+	srv, err := web.New(web.Options{Store: storetest.New(t), AuthMode: web.AuthDev, AllowDevAuth: true,
+		DevUsers: []string{"ann@example.com"}, PublicURL: public})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+// TestRedirectTargetsStayOnThisSite (issue 18, item 3): the next parameter of
+// the dev sign-in, of the language switch, and of GET /signin (stored for
+// after the identity provider, or put in the sign-in form) never sends the
+// browser to another site. Browsers drop tabs and newlines from URLs and read
+// "\" as "/", so "/<TAB>/evil.example" is "//evil.example".
+func TestRedirectTargetsStayOnThisSite(t *testing.T) {
+	t.Parallel()
+	srv := devPages(t, nil)
+	h := srv.Handler()
+	hostile := []string{
+		"/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "/\x00/evil.example", "/\x7f/evil.example", "/\x1f/evil.example",
+		"/\\evil.example", "/\\/evil.example", "/a\\..\\\\evil.example", "//evil.example", "///evil.example", "https://evil.example/",
+		"javascript:alert(1)", "evil.example", "/\t\t/evil.example/%2e%2e", "",
+	}
+	post := func(path string, form url.Values) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	for _, next := range hostile {
+		for name, rec := range map[string]*httptest.ResponseRecorder{
+			"POST /signin/dev": post("/signin/dev", url.Values{"email": {"ann@example.com"}, "next": {next}}),
+			"POST /lang":       post("/lang", url.Values{"lang": {"fr"}, "next": {next}}),
+		} {
+			if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/" {
+				t.Errorf("%s next=%q: %d Location %q, want 303 to /", name, next, rec.Code, rec.Header().Get("Location"))
+			}
+		}
+		rec := asUser(h, "", "/signin?next="+url.QueryEscape(next))
+		doc, err := goquery.NewDocumentFromReader(rec.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := doc.Find(`form[action="/signin/dev"] input[name="next"]`).Attr("value"); rec.Code != http.StatusOK || !ok || v != "/" {
+			t.Errorf("GET /signin?next=%q: %d, the form carries next=%q", next, rec.Code, v)
+		}
+	}
+	// A path of this site survives, so the refusals are the check's.
+	for _, next := range []string{"/notifications?page=2", "/surveys/a/b#top", "/admin/surveys?q=a%20b"} {
+		if rec := post("/lang", url.Values{"lang": {"en"}, "next": {next}}); rec.Header().Get("Location") != next {
+			t.Errorf("POST /lang next=%q: Location %q", next, rec.Header().Get("Location"))
+		}
+	}
+}
+
+// TestHeaderSignInTrustsOneValueAndOneSpelling (issue 18, items 4 and 5): in
+// header mode a trusted proxy's request with the email header twice (or a
+// list in one) signs in nobody; an address that is not ASCII signs in nobody
+// either, in the pages, /api/v1/me and the admin API, and the sync stores it
+// with no email: "\u212Aate@example.com" (a Kelvin sign) used to fold onto
+// kate@example.com and see her surveys.
+func TestHeaderSignInTrustsOneValueAndOneSpelling(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const kelvin = "\u212Aate@example.com"
+	q := newSim(t, simOptions{seed: 18, spec: qualtricssim.Spec{Surveys: 1, Recipients: 5}})
+	st := storetest.New(t)
+	kr, _ := newKeyring(t)
+	s := newStack(t, st, kr, stackOptions{workers: 1})
+	in := createThroughAPI(t, s.srv.URL, map[string]any{"name": "Sales", "baseUrl": q.baseURL(), "token": q.token})
+	addInvitation(t, q, "kate@example.com", "Kate's own survey")
+	addInvitation(t, q, kelvin, "Kelvin's survey")
+	if run, _ := syncThroughAPI(t, s.srv.URL, in.ID, "full", time.Minute); run.Status != "succeeded" {
+		t.Fatalf("sync: %s %q", run.Status, run.Error)
+	}
+
+	get := func(target string, emails ...string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, target, nil)
+		req.RemoteAddr = "127.0.0.1:40000"
+		for _, e := range emails {
+			req.Header.Add("X-Forwarded-Email", e)
+		}
+		rec := httptest.NewRecorder()
+		s.handler.ServeHTTP(rec, req)
+		return rec
+	}
+	if rec := get("/api/v1/me/surveys", "kate@example.com"); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "Kate's own survey") {
+		t.Fatalf("kate herself: %d %s", rec.Code, rec.Body)
+	}
+	for _, tc := range []struct {
+		name   string
+		emails []string
+	}{
+		{"two headers, the victim first", []string{"kate@example.com", "mallory@example.com"}},
+		{"two headers, the victim last", []string{"mallory@example.com", "kate@example.com"}},
+		{"a list in one header", []string{"kate@example.com, mallory@example.com"}},
+		{"a Kelvin sign for the K", []string{kelvin}},
+		{"a fullwidth letter", []string{"\uff4bate@example.com"}},
+	} {
+		for _, target := range []string{"/", "/api/v1/me/surveys"} {
+			if rec := get(target, tc.emails...); rec.Code != http.StatusUnauthorized {
+				t.Errorf("%s, GET %s: %d, want 401\n%.300s", tc.name, target, rec.Code, rec.Body)
+			}
+		}
+	}
+	t.Run("the admin API refuses a Brand Admin that is not ASCII", func(t *testing.T) {
+		r := call(t, nil, "PUT", s.srv.URL+"/api/v1/integrations/"+in.ID+"/brand-admins/"+url.PathEscape(kelvin), nil, adminToken)
+		if r.status != http.StatusBadRequest {
+			t.Errorf("PUT brand admin %q: %d %s", kelvin, r.status, r.body)
+		}
+		if admins, _ := st.ListBrandAdmins(ctx, in.ID); len(admins) != 0 {
+			t.Errorf("brand admins %v", admins)
+		}
+	})
+	t.Run("the sync stores the address with no email, so it is nobody's survey", func(t *testing.T) {
+		var emails []string
+		rows, err := st.Pool().Query(ctx, `SELECT r.email FROM recipients r JOIN surveys s ON s.integration_id = r.integration_id AND s.qualtrics_id = r.survey_id
+			WHERE r.integration_id = $1 AND s.name = 'Kelvin''s survey'`, in.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if emails, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil || len(emails) != 1 || emails[0] != "" {
+			t.Errorf("the Kelvin recipient is stored as %q (%v), want one row with no email", emails, err)
+		}
+		mine, err := st.MyActiveSurveys(ctx, "kate@example.com", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range mine {
+			if m.SurveyName != "Kate's own survey" {
+				t.Errorf("kate sees %q", m.SurveyName)
+			}
+		}
+		if len(mine) != 1 {
+			t.Errorf("kate sees %d surveys, want her own only", len(mine))
+		}
+	})
+}
+
+// countingEventsStore counts the queries the callback receiver makes to
+// decide whether an id is an integration receiving events.
+type countingEventsStore struct {
+	*store.Store
+	lookups atomic.Int64
+}
+
+func (c *countingEventsStore) GetEventsKey(ctx context.Context, id string) (store.EventsKey, error) {
+	c.lookups.Add(1)
+	return c.Store.GetEventsKey(ctx, id)
+}
+
+func (c *countingEventsStore) EventsReceivingIntegrationIDs(ctx context.Context) ([]string, error) {
+	c.lookups.Add(1)
+	return c.Store.EventsReceivingIntegrationIDs(ctx)
+}
+
+// TestCallbackFloodCostsNeitherLogsNorQueries (issue 18, item 9): 3,000
+// unauthenticated callbacks to /hooks/qualtrics/{id} with made-up ids
+// (malformed, 5,000 characters long, and well-formed random UUIDs) write a
+// bounded number of log lines, each short, make a bounded number of
+// queries, and do not spend the budget of a real integration, whose signed
+// callback is accepted in the middle of the flood.
+func TestCallbackFloodCostsNeitherLogsNorQueries(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := storetest.New(t)
+	kr, _ := newKeyring(t)
+	id := newUUID()
+	const sharedKey = "flood-shared-key-0123456789abcdef"
+	keyID, sealed, err := seal.SealSecret(kr, seal.EventsKey, id, []byte(sharedKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Pool().Exec(ctx, `INSERT INTO integrations (id, name, functional_group, base_url, secret_sealed, secret_key_id, status, events_enabled, events_key_id, events_key_sealed)
+		VALUES ($1, 'Events', 'Events', 'https://iad1.qualtrics.com/API/v3/', '\x00', 'k1', 'active', true, $2, $3)`, id, keyID, sealed); err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zapcore.DebugLevel)
+	counting := &countingEventsStore{Store: st}
+	svc, err := events.New(events.Options{Store: counting, Keyring: kr, Log: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := svc.Receiver()
+	post := func(target, topic, msg, mac string) int {
+		form := url.Values{"Topic": {topic}, "MSG": {msg}, "HMAC": {mac}}
+		req := httptest.NewRequest(http.MethodPost, target, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	legit := func() int {
+		msg := fmt.Sprintf(`{"SurveyID":"SV_f","ResponseID":"R_%d","RecipientID":"CID_f","DistributionID":"EMD_f","CompletedDate":%q,"Status":"Complete"}`,
+			time.Now().UnixNano(), time.Now().UTC().Format(time.RFC3339))
+		return post("/hooks/qualtrics/"+id, "surveyengine.completedResponse.SV_f", msg, qualtricssim.SignEvent(sharedKey, []byte(msg)))
+	}
+	if code := legit(); code != http.StatusAccepted {
+		t.Fatalf("the real integration before the flood: %d", code)
+	}
+	before := counting.lookups.Load()
+	start := time.Now()
+	statuses := map[int]int{}
+	long := strings.Repeat("x", 5000)
+	for i := range 3000 {
+		var target string
+		switch i % 3 {
+		case 0:
+			target = "/hooks/qualtrics/not-an-id-" + fmt.Sprint(i)
+		case 1:
+			target = "/hooks/qualtrics/" + long
+		default:
+			target = "/hooks/qualtrics/" + newUUID()
+		}
+		statuses[post(target, "surveyengine.completedResponse.SV_f", `{}`, strings.Repeat("0", 128))]++
+		if i == 1500 {
+			if code := legit(); code != http.StatusAccepted {
+				t.Errorf("the real integration in the middle of the flood: %d", code)
+			}
+		}
+	}
+	elapsed := time.Since(start)
+	queries := counting.lookups.Load() - before
+	rejected := logs.FilterMessage("event callback rejected").All()
+	t.Logf("3,000 made-up callbacks in %v: statuses %v, %d queries, %d rejection log lines", elapsed.Round(time.Millisecond), statuses, queries, len(rejected))
+	if statuses[http.StatusAccepted] != 0 || statuses[http.StatusUnauthorized]+statuses[http.StatusTooManyRequests] != 3000 {
+		t.Errorf("statuses %v, want only 401 and 429", statuses)
+	}
+	// The strangers' budget: a burst of 100, then 20 a second.
+	if limit := int64(100 + 20*elapsed.Seconds() + 2); queries > limit {
+		t.Errorf("%d queries for made-up ids, want at most %d", queries, limit)
+	}
+	if limit := 10 + int(elapsed.Seconds()) + 1; len(rejected) > limit {
+		t.Errorf("%d rejection log lines, want at most %d", len(rejected), limit)
+	}
+	for _, e := range logs.All() {
+		for k, v := range e.ContextMap() {
+			if s, ok := v.(string); ok && len(s) > 100 {
+				t.Errorf("a log line quotes %d characters in %s", len(s), k)
+			}
+		}
+	}
+}
+
+// TestFormPostsAreSmallAndURLEncoded (issue 18, item 10): the pages' POST
+// routes read at most 16 KiB of url-encoded form. A 5 MB multipart body to
+// POST /lang got 303 before, having been read whole.
+func TestFormPostsAreSmallAndURLEncoded(t *testing.T) {
+	t.Parallel()
+	srv := devPages(t, nil)
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var multipartBody strings.Builder
+	multipartBody.WriteString("--b\r\nContent-Disposition: form-data; name=\"lang\"\r\n\r\nfr\r\n--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x\"\r\n\r\n")
+	multipartBody.WriteString(strings.Repeat("A", 5<<20))
+	multipartBody.WriteString("\r\n--b--\r\n")
+	big := "lang=fr&pad=" + strings.Repeat("a", 20<<10)
+	for _, tc := range []struct {
+		name, path, ctype string
+		body              io.Reader
+		want              int
+	}{
+		{"a 5 MB multipart body to /lang", "/lang", "multipart/form-data; boundary=b", strings.NewReader(multipartBody.String()), http.StatusRequestEntityTooLarge},
+		{"a small multipart body to /lang", "/lang", "multipart/form-data; boundary=b", strings.NewReader("--b\r\nContent-Disposition: form-data; name=\"lang\"\r\n\r\nfr\r\n--b--\r\n"), http.StatusUnsupportedMediaType},
+		{"a 20 KiB form to /lang", "/lang", "application/x-www-form-urlencoded", strings.NewReader(big), http.StatusRequestEntityTooLarge},
+		{"a 20 KiB form without a length (chunked)", "/lang", "application/x-www-form-urlencoded", io.MultiReader(strings.NewReader(big)), http.StatusRequestEntityTooLarge},
+		{"a 20 KiB form to /signin/dev", "/signin/dev", "application/x-www-form-urlencoded", strings.NewReader("email=ann%40example.com&" + big), http.StatusRequestEntityTooLarge},
+		{"a 20 KiB form to /notifications/read", "/notifications/read", "application/x-www-form-urlencoded", strings.NewReader(big), http.StatusRequestEntityTooLarge},
+		{"JSON to /signout", "/signout", "application/json", strings.NewReader(`{}`), http.StatusUnsupportedMediaType},
+		{"a small form to /lang", "/lang", "application/x-www-form-urlencoded", strings.NewReader("lang=fr&next=%2Fnotifications"), http.StatusSeeOther},
+	} {
+		req, err := http.NewRequest(http.MethodPost, ts.URL+tc.path, tc.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", tc.ctype)
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			// The server may close the connection on a body it refuses to read.
+			t.Logf("%s: %v", tc.name, err)
+			if tc.want == http.StatusSeeOther {
+				t.Errorf("%s: %v", tc.name, err)
+			}
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, resp.StatusCode, tc.want)
+		}
+	}
+}
+
+// TestHTTPSDeploymentsPinTransportAndCookies (issue 18, item 13): with an
+// https MICROAPPS_PUBLIC_URL every answer carries Strict-Transport-Security,
+// the cookies are "__Host-" cookies (Secure, path /, no Domain: a sibling
+// subdomain or a plain-http page cannot plant them), and every answer, the
+// API's JSON included, carries nosniff. Over http there is no HSTS.
+func TestHTTPSDeploymentsPinTransportAndCookies(t *testing.T) {
+	t.Parallel()
+	st := storetest.New(t)
+	kr, _ := newKeyring(t)
+	public, _ := url.Parse("https://surveys.example.com")
+	secure := newStack(t, st, kr, stackOptions{publicURL: public})
+	plain := newStack(t, st, kr, stackOptions{})
+	type probe struct{ method, path, bearer, user string }
+	probes := []probe{
+		{"GET", "/", "", "ann@example.com"},
+		{"GET", "/api/v1/me/surveys", "", "ann@example.com"},
+		{"GET", "/api/v1/integrations", adminToken, ""},
+		{"GET", "/api/v1/integrations/" + newUUID(), adminToken, ""},
+		{"GET", "/api/v1/openapi.yaml", "", ""},
+		{"POST", "/hooks/qualtrics/" + newUUID(), "", ""},
+		{"GET", "/readyz", "", ""},
+		{"GET", "/no-such-page", "", ""},
+	}
+	do := func(s *stack, p probe) http.Header {
+		req := httptest.NewRequest(p.method, p.path, nil)
+		req.RemoteAddr = "127.0.0.1:40000"
+		if p.bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+p.bearer)
+		}
+		if p.user != "" {
+			req.Header.Set("X-Forwarded-Email", p.user)
+		}
+		rec := httptest.NewRecorder()
+		s.handler.ServeHTTP(rec, req)
+		return rec.Header()
+	}
+	for _, p := range probes {
+		h := do(secure, p)
+		if got := h.Get("Strict-Transport-Security"); !strings.HasPrefix(got, "max-age=") || got == "max-age=0" {
+			t.Errorf("https %s %s: Strict-Transport-Security %q", p.method, p.path, got)
+		}
+		if got := h.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("https %s %s (%s): X-Content-Type-Options %q", p.method, p.path, h.Get("Content-Type"), got)
+		}
+		h = do(plain, p)
+		if got := h.Get("Strict-Transport-Security"); got != "" {
+			t.Errorf("http %s %s: Strict-Transport-Security %q", p.method, p.path, got)
+		}
+		if got := h.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("http %s %s (%s): X-Content-Type-Options %q", p.method, p.path, h.Get("Content-Type"), got)
+		}
+	}
+
+	t.Run("the session and language cookies are __Host- cookies over https", func(t *testing.T) {
+		for _, tc := range []struct {
+			public *url.URL
+			prefix string
+		}{{public, "__Host-"}, {nil, ""}} {
+			h := devPages(t, tc.public).Handler()
+			cookies := map[string]*http.Cookie{}
+			for _, form := range []url.Values{{"email": {"ann@example.com"}}, {"lang": {"fr"}}} {
+				path := "/signin/dev"
+				if form.Has("lang") {
+					path = "/lang"
+				}
+				req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				for _, c := range rec.Result().Cookies() {
+					cookies[c.Name] = c
+				}
+			}
+			for _, name := range []string{"microapps_session", "microapps_lang"} {
+				c := cookies[tc.prefix+name]
+				if c == nil {
+					t.Errorf("public URL %v: no cookie %s%s among %v", tc.public, tc.prefix, name, cookies)
+					continue
+				}
+				if tc.prefix != "" && (!c.Secure || c.Path != "/" || c.Domain != "") {
+					t.Errorf("%s: Secure %v, Path %q, Domain %q; a __Host- cookie needs Secure, / and no Domain", c.Name, c.Secure, c.Path, c.Domain)
+				}
+			}
+			// The prefixed language cookie is the one read back.
+			req := httptest.NewRequest(http.MethodGet, "/signin", nil)
+			req.AddCookie(&http.Cookie{Name: tc.prefix + "microapps_lang", Value: "fr"})
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if !strings.Contains(rec.Body.String(), `lang="fr"`) {
+				t.Errorf("public URL %v: the %smicroapps_lang cookie is not read back", tc.public, tc.prefix)
+			}
 		}
 	})
 }

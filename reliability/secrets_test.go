@@ -2,8 +2,12 @@ package reliability
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +16,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/microapps/microapps/api"
+	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
+	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/store/storetest"
 )
@@ -230,13 +237,18 @@ func addInvitation(t testing.TB, q *qsim, email, name string) qualtricssim.Distr
 }
 
 // TestNoSecretInServeOutputOrMetrics runs the real `microapps serve` binary:
-// its own middleware, access log and metrics registry only exist there.
+// its own middleware, access log and metrics registry only exist there. It
+// serves /metrics on MICROAPPS_METRICS_ADDR, as the Kubernetes manifests do,
+// and checks the public listener does not.
 func TestNoSecretInServeOutputOrMetrics(t *testing.T) {
 	t.Parallel()
 	q := newSim(t, simOptions{seed: 6, spec: qualtricssim.Spec{Surveys: 3, Recipients: 60}})
 	dbURL := storetest.NewMigrated(t)
 	_, rawKeys := newKeyring(t)
-	p := startServe(t, serveEnv(dbURL, rawKeys, 2))
+	env := serveEnv(dbURL, rawKeys, 2)
+	metricsBase := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	env["MICROAPPS_METRICS_ADDR"] = strings.TrimPrefix(metricsBase, "http://")
+	p := startServe(t, env)
 	p.waitReady(30 * time.Second)
 	in := createThroughAPI(t, p.base, map[string]any{"name": "Sales", "baseUrl": q.baseURL(), "token": q.token,
 		"logging": map[string]any{"enabled": true}})
@@ -249,9 +261,19 @@ func TestNoSecretInServeOutputOrMetrics(t *testing.T) {
 	if run, _ := syncThroughAPI(t, p.base, in.ID, "incremental", 2*time.Minute); run.Status != "failed" {
 		t.Fatalf("sync with a revoked token: %s", run.Status)
 	}
-	metrics := call(t, nil, "GET", p.base+"/metrics", nil, "")
-	if metrics.status != http.StatusOK || !strings.Contains(string(metrics.body), "microapps_") {
-		t.Fatalf("GET /metrics: %d\n%.500s", metrics.status, metrics.body)
+	// Issue 18, item 6: with MICROAPPS_METRICS_ADDR, /metrics (integration
+	// ids, queue depths, routes) is on that listener only, not the public one.
+	metrics := call(t, nil, "GET", metricsBase+"/metrics", nil, "")
+	if metrics.status != http.StatusOK || !strings.Contains(string(metrics.body), "microapps_") || !strings.Contains(string(metrics.body), in.ID) {
+		t.Fatalf("GET /metrics on the metrics listener: %d\n%.500s", metrics.status, metrics.body)
+	}
+	if public := call(t, nil, "GET", p.base+"/metrics", nil, ""); public.status != http.StatusNotFound || strings.Contains(string(public.body), in.ID) {
+		t.Errorf("GET /metrics on the public listener: %d\n%.300s", public.status, public.body)
+	}
+	for _, path := range []string{"/", "/readyz", "/api/v1/integrations"} {
+		if r := call(t, nil, "GET", metricsBase+path, nil, adminToken); r.status != http.StatusNotFound {
+			t.Errorf("the metrics listener serves %s: %d", path, r.status)
+		}
 	}
 	p.stop()
 	out := p.logs()
@@ -265,5 +287,92 @@ func TestNoSecretInServeOutputOrMetrics(t *testing.T) {
 		if strings.Contains(string(metrics.body), secret) {
 			t.Errorf("the %s is in /metrics", what)
 		}
+	}
+}
+
+// TestAuditActorIsNoHashOfTheAdminToken (issue 18, item 12): the audit trail
+// names the admin token that acted by an HMAC under a key derived from the
+// encryption keys, not by a prefix of its SHA-256 that anyone reading the
+// trail could test guesses against. Replicas sharing the keys agree on the
+// name; another key ring gives another.
+func TestAuditActorIsNoHashOfTheAdminToken(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := storetest.New(t)
+	kr, rawKeys := newKeyring(t)
+	same, err := seal.ParseKeyring(rawKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := newKeyring(t)
+	actorOf := func(kr *seal.Keyring, name string) string {
+		h := api.New(api.Options{Store: st, Keyring: kr, AdminTokens: []string{adminToken}, Log: zap.NewNop(),
+			SealWebhookSecret: func(id, secret string) (string, []byte, error) { return notify.SealWebhookSecret(kr, id, secret) }})
+		in := newUUID()
+		if _, err := st.Pool().Exec(ctx, `INSERT INTO integrations (id, name, functional_group, base_url, secret_sealed, secret_key_id, status)
+			VALUES ($1, $2, $2, 'https://iad1.qualtrics.com/API/v3/', '\x00', 'k1', 'active')`, in, name); err != nil {
+			t.Fatal(err)
+		}
+		if r := serveOnce(t, h, "PUT", "/integrations/"+in+"/brand-admins/ann@example.com", nil); r.status != http.StatusNoContent {
+			t.Fatalf("PUT brand admin: %d %s", r.status, r.body)
+		}
+		var actor string
+		if err := st.Pool().QueryRow(ctx, `SELECT actor FROM audit_events WHERE details::text LIKE '%' || $1 || '%' OR integration_id::text = $1 ORDER BY id DESC LIMIT 1`, in).Scan(&actor); err != nil {
+			t.Fatal(err)
+		}
+		return actor
+	}
+	a, b, c := actorOf(kr, "A"), actorOf(same, "B"), actorOf(other, "C")
+	sum := sha256.Sum256([]byte(adminToken))
+	digest := hex.EncodeToString(sum[:])
+	t.Logf("actors: %s, %s, %s", a, b, c)
+	for _, actor := range []string{a, b, c} {
+		id, ok := strings.CutPrefix(actor, "admin-token:")
+		if !ok || len(id) < 16 {
+			t.Errorf("actor %q is not an admin token's name of 64 bits or more", actor)
+		}
+		if len(id) >= 8 && strings.Contains(digest, id[:8]) {
+			t.Errorf("actor %q is a prefix of the token's SHA-256 %s", actor, digest)
+		}
+	}
+	if a != b {
+		t.Errorf("two replicas with the same keys name the token %q and %q", a, b)
+	}
+	if a == c {
+		t.Errorf("another key ring names the token the same: %q", a)
+	}
+}
+
+// TestASealedSecretOpensOnlyAsItsOwnKind (issue 18, item 11): an
+// integration's Qualtrics token, sealed by the admin API, copied into the
+// same row's event key column (one UPDATE by someone with write access to
+// the database) does not become the key callbacks are checked with: a
+// callback signed with the token is not accepted.
+func TestASealedSecretOpensOnlyAsItsOwnKind(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	q := newSim(t, simOptions{seed: 11, spec: qualtricssim.Spec{Surveys: 1, Recipients: 5}})
+	st := storetest.New(t)
+	kr, _ := newKeyring(t)
+	s := newStack(t, st, kr, stackOptions{})
+	in := createThroughAPI(t, s.srv.URL, map[string]any{"name": "Sales", "baseUrl": q.baseURL(), "token": q.token})
+	if _, err := st.Pool().Exec(ctx, `UPDATE integrations SET events_enabled = true, events_key_id = secret_key_id, events_key_sealed = secret_sealed WHERE id = $1`, in.ID); err != nil {
+		t.Fatal(err)
+	}
+	msg := fmt.Sprintf(`{"SurveyID":"SV_x","ResponseID":"R_x","RecipientID":"CID_x","DistributionID":"EMD_x","CompletedDate":%q,"Status":"Complete"}`,
+		time.Now().UTC().Format(time.RFC3339))
+	form := url.Values{"Topic": {"surveyengine.completedResponse.SV_x"}, "MSG": {msg}, "HMAC": {qualtricssim.SignEvent(q.token, []byte(msg))}}
+	resp, err := http.Post(s.srv.URL+"/hooks/qualtrics/"+in.ID, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode < 300 {
+		t.Errorf("a callback signed with the integration's token, its credential moved into the event key, got %d %s", resp.StatusCode, body)
+	}
+	var n int
+	if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM qualtrics_events WHERE integration_id = $1`, in.ID).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d events stored (%v)", n, err)
 	}
 }

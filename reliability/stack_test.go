@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"testing"
 	"time"
 
@@ -45,6 +46,7 @@ type stackOptions struct {
 	// clientConfig adjusts the Qualtrics client; default fastClient.
 	clientConfig func(*qualtrics.Config)
 	allowed      []string // Qualtrics hosts; default 127.0.0.1
+	publicURL    *url.URL // MICROAPPS_PUBLIC_URL; default none (http)
 }
 
 // newStack builds a replica on st, which the test keeps owning: two stacks
@@ -70,6 +72,7 @@ func newStack(t testing.TB, st *store.Store, kr *seal.Keyring, o stackOptions) *
 		AuthHeader:            "X-Forwarded-Email",
 		TrustedProxies:        []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 		QualtricsAllowedHosts: o.allowed,
+		PublicURL:             o.publicURL,
 		Workers:               o.workers,
 		QualtricsClientConfig: o.clientConfig,
 		FetchCooldown:         50 * time.Millisecond,

@@ -6,7 +6,9 @@ package seal
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -24,6 +26,7 @@ var ErrOpen = errors.New("seal: cannot open sealed value")
 type Keyring struct {
 	ids   []string
 	aeads map[string]cipher.AEAD
+	macs  map[string][]byte // per key: HMAC-SHA256(key, "microapps mac"), for MAC
 }
 
 // ParseKeyring reads `id:base64(32 bytes)` entries separated by commas. Error
@@ -33,7 +36,7 @@ func ParseKeyring(spec string) (*Keyring, error) {
 	if spec == "" {
 		return nil, errors.New("no keys given, need at least one keyid:base64(32 bytes)")
 	}
-	kr := &Keyring{aeads: map[string]cipher.AEAD{}}
+	kr := &Keyring{aeads: map[string]cipher.AEAD{}, macs: map[string][]byte{}}
 	for i, entry := range strings.Split(spec, ",") {
 		entry = strings.TrimSpace(entry)
 		id, b64, ok := strings.Cut(entry, ":")
@@ -62,6 +65,9 @@ func ParseKeyring(spec string) (*Keyring, error) {
 		}
 		kr.ids = append(kr.ids, id)
 		kr.aeads[id] = aead
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte("microapps mac"))
+		kr.macs[id] = m.Sum(nil)
 	}
 	return kr, nil
 }
@@ -83,6 +89,18 @@ func (k *Keyring) Seal(plaintext, associatedData []byte) (keyID string, sealed [
 		return "", nil, fmt.Errorf("seal: nonce: %w", err)
 	}
 	return id, aead.Seal(nonce, nonce, plaintext, associatedData), nil
+}
+
+// MAC returns HMAC-SHA256 of data under a key derived from the primary key
+// for purpose (never the sealing key itself), e.g. to name an admin token in
+// the audit trail without a hash anyone could recompute from a guess. The
+// value changes when the primary key does.
+func (k *Keyring) MAC(purpose string, data []byte) []byte {
+	sub := hmac.New(sha256.New, k.macs[k.ids[0]])
+	sub.Write([]byte(purpose))
+	m := hmac.New(sha256.New, sub.Sum(nil))
+	m.Write(data)
+	return m.Sum(nil)
 }
 
 // Open decrypts a value sealed by any key of the ring.

@@ -91,7 +91,9 @@ WITH src AS (
 		from_email = excluded.from_email, reply_to_email = excluded.reply_to_email, from_name = excluded.from_name,
 		subject = excluded.subject, mailing_list_id = excluded.mailing_list_id, contact_id = excluded.contact_id,
 		library_id = excluded.library_id, sample_id = excluded.sample_id, link_type = excluded.link_type,
-		link_expiration = excluded.link_expiration,
+		-- An expiry that is missing or could not be read is unknown, not
+		-- "never": the one read before stays (issue 17).
+		link_expiration = coalesce(excluded.link_expiration, d.link_expiration),
 		sent = excluded.sent, failed = excluded.failed, started = excluded.started, bounced = excluded.bounced,
 		opened = excluded.opened, skipped = excluded.skipped, finished = excluded.finished,
 		complaints = excluded.complaints, blocked = excluded.blocked,
@@ -108,8 +110,8 @@ WITH src AS (
 		IS DISTINCT FROM (excluded.survey_id, excluded.parent_distribution_id, excluded.owner_id, excluded.organization_id,
 		excluded.request_status, excluded.request_type, excluded.send_date, excluded.created_date, excluded.modified_date,
 		excluded.from_email, excluded.reply_to_email, excluded.from_name, excluded.subject, excluded.mailing_list_id,
-		excluded.contact_id, excluded.library_id, excluded.sample_id, excluded.link_type, excluded.link_expiration,
-		excluded.sent, excluded.failed, excluded.started, excluded.bounced, excluded.opened, excluded.skipped,
+		excluded.contact_id, excluded.library_id, excluded.sample_id, excluded.link_type,
+		coalesce(excluded.link_expiration, d.link_expiration), excluded.sent, excluded.failed, excluded.started, excluded.bounced, excluded.opened, excluded.skipped,
 		excluded.finished, excluded.complaints, excluded.blocked, true)
 	RETURNING d.qualtrics_id, d.survey_id, d.sent, d.failed, d.started, d.bounced, d.opened, d.skipped, d.finished, d.complaints, d.blocked,
 		d.link_expiration

@@ -30,6 +30,17 @@ func (s *Store) GetEventsKey(ctx context.Context, integrationID string) (EventsK
 	return k, mapErr("get events key", err)
 }
 
+// EventsReceivingIntegrationIDs lists the integrations that accept event
+// callbacks: events enabled and a shared key stored.
+func (s *Store) EventsReceivingIntegrationIDs(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM integrations WHERE events_enabled AND events_key_sealed IS NOT NULL`)
+	if err != nil {
+		return nil, mapErr("events receiving integrations", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return ids, mapErr("events receiving integrations", err)
+}
+
 // SetEventsKeyIfMissing stores a sealed shared key unless the integration
 // already has one, and returns the key that is stored: two replicas creating a
 // key at once agree on the first.
@@ -47,40 +58,7 @@ func (s *Store) SetEventsKeyIfMissing(ctx context.Context, integrationID, keyID 
 // ResealEventKeys re-seals every integration's event key, like ResealSecrets
 // does for credentials. It returns how many keys were rewritten.
 func (s *Store) ResealEventKeys(ctx context.Context, reseal func(integrationID, keyID string, sealed []byte) (string, []byte, error)) (int, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id FROM integrations WHERE events_key_sealed IS NOT NULL ORDER BY id`)
-	if err != nil {
-		return 0, mapErr("reseal event keys", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return 0, mapErr("reseal event keys", err)
-	}
-	n := 0
-	for _, id := range ids {
-		err := s.WithTx(ctx, func(tx pgx.Tx) error {
-			var keyID string
-			var sealed []byte
-			err := tx.QueryRow(ctx, `SELECT events_key_id, events_key_sealed FROM integrations
-				WHERE id = $1 AND events_key_sealed IS NOT NULL FOR UPDATE`, id).Scan(&keyID, &sealed)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			newID, newSealed, err := reseal(id, keyID, sealed)
-			if err != nil {
-				return fmt.Errorf("integration %s: %w", id, err)
-			}
-			_, err = tx.Exec(ctx, `UPDATE integrations SET events_key_id = $2, events_key_sealed = $3, updated_at = now() WHERE id = $1`, id, newID, newSealed)
-			return err
-		})
-		if err != nil {
-			return n, mapErr("reseal event keys", err)
-		}
-		n++
-	}
-	return n, nil
+	return s.resealColumn(ctx, "reseal event keys", "events_key_id", "events_key_sealed", reseal)
 }
 
 // EventSubscription is a Qualtrics event subscription the service registered
@@ -153,18 +131,22 @@ type QualtricsEvent struct {
 	ReceivedAt     time.Time
 	AppliedAt      *time.Time
 	Attempts       int
+	// MsgSHA256 is the SHA-256 of the signed MSG: an integration accepts a
+	// MSG once, whatever the topic it comes with.
+	MsgSHA256 []byte
 }
 
 // InsertEventTx stores ev unless an event with the same (integration,
-// response id, topic) exists; inserted is false for such a duplicate.
+// response id, topic) or the same (integration, MSG digest) exists; inserted
+// is false for such a duplicate.
 func (s *Store) InsertEventTx(ctx context.Context, tx pgx.Tx, ev QualtricsEvent) (id int64, inserted bool, err error) {
 	err = tx.QueryRow(ctx, `INSERT INTO qualtrics_events (integration_id, topic, survey_id, response_id, recipient_id,
-			distribution_id, status, occurred_at, received_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-		ON CONFLICT (integration_id, response_id, topic) DO NOTHING
+			distribution_id, status, occurred_at, received_at, msg_sha256)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		ON CONFLICT DO NOTHING
 		RETURNING id`,
 		ev.IntegrationID, ev.Topic, ev.SurveyID, ev.ResponseID, ev.RecipientID, ev.DistributionID, ev.Status,
-		ev.OccurredAt, ev.ReceivedAt).Scan(&id)
+		ev.OccurredAt, ev.ReceivedAt, ev.MsgSHA256).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, nil
 	}

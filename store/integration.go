@@ -273,34 +273,50 @@ func ValidUUID(s string) bool {
 // under a row lock, so a concurrent token change is never lost. It returns how
 // many secrets were rewritten.
 func (s *Store) ResealSecrets(ctx context.Context, reseal func(integrationID, keyID string, sealed []byte) (string, []byte, error)) (int, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id FROM integrations ORDER BY id`)
+	return s.resealColumn(ctx, "reseal", "secret_key_id", "secret_sealed", reseal)
+}
+
+// ResealWebhookSecrets re-seals every integration's webhook signing secret,
+// like ResealSecrets does for credentials.
+func (s *Store) ResealWebhookSecrets(ctx context.Context, reseal func(integrationID, keyID string, sealed []byte) (string, []byte, error)) (int, error) {
+	return s.resealColumn(ctx, "reseal webhook secrets", "webhook_secret_key_id", "webhook_secret_sealed", reseal)
+}
+
+// resealColumn rewrites one sealed column of integrations (and the column of
+// its key id), row by row under a row lock, skipping rows where it is NULL or
+// empty. keyCol and sealedCol are constants of this package, never input.
+func (s *Store) resealColumn(ctx context.Context, what, keyCol, sealedCol string,
+	reseal func(integrationID, keyID string, sealed []byte) (string, []byte, error)) (int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM integrations WHERE length(`+sealedCol+`) > 0 ORDER BY id`)
 	if err != nil {
-		return 0, mapErr("reseal", err)
+		return 0, mapErr(what, err)
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return 0, mapErr("reseal", err)
+		return 0, mapErr(what, err)
 	}
 	n := 0
 	for _, id := range ids {
 		err := s.WithTx(ctx, func(tx pgx.Tx) error {
 			var keyID string
 			var sealed []byte
-			if err := tx.QueryRow(ctx, `SELECT secret_key_id, secret_sealed FROM integrations WHERE id = $1 FOR UPDATE`, id).Scan(&keyID, &sealed); err != nil {
-				if errors.Is(err, pgx.ErrNoRows) {
-					return nil // deleted meanwhile
-				}
+			err := tx.QueryRow(ctx, `SELECT `+keyCol+`, `+sealedCol+` FROM integrations
+				WHERE id = $1 AND length(`+sealedCol+`) > 0 FOR UPDATE`, id).Scan(&keyID, &sealed)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil // deleted or cleared meanwhile
+			}
+			if err != nil {
 				return err
 			}
 			newID, newSealed, err := reseal(id, keyID, sealed)
 			if err != nil {
 				return fmt.Errorf("integration %s: %w", id, err)
 			}
-			_, err = tx.Exec(ctx, `UPDATE integrations SET secret_key_id = $2, secret_sealed = $3, updated_at = now() WHERE id = $1`, id, newID, newSealed)
+			_, err = tx.Exec(ctx, `UPDATE integrations SET `+keyCol+` = $2, `+sealedCol+` = $3, updated_at = now() WHERE id = $1`, id, newID, newSealed)
 			return err
 		})
 		if err != nil {
-			return n, mapErr("reseal", err)
+			return n, mapErr(what, err)
 		}
 		n++
 	}

@@ -205,7 +205,8 @@ WITH dist AS (
 	SELECT DISTINCT ON (contact_id) * FROM {links} ORDER BY contact_id, ord DESC
 ), src AS (
 	SELECT coalesce(h.contact_id, l.contact_id) AS contact_id,
-		coalesce(lower(btrim(l.email)), '') AS email, coalesce(l.first_name, '') AS first_name,
+		-- NormalizeEmail in SQL: ASCII only (lower() of ASCII is ASCII), else no email.
+		CASE WHEN btrim(l.email) ~ '^[\x21-\x7e]*$' THEN lower(btrim(l.email)) ELSE '' END AS email, coalesce(l.first_name, '') AS first_name,
 		coalesce(l.last_name, '') AS last_name, coalesce(h.contact_lookup_id, '') AS contact_lookup_id,
 		coalesce(h.status, '') AS status, h.sent_at, h.opened_at, h.response_started_at, h.response_completed_at,
 		coalesce(h.response_id, '') AS response_id,
@@ -230,17 +231,20 @@ WITH dist AS (
 		sent_at = ` + keptAt("sent_at") + `, opened_at = ` + keptAt("opened_at") + `,
 		response_started_at = ` + keptAt("response_started_at") + `,
 		response_completed_at = ` + keptAt("response_completed_at") + `, response_id = ` + keptResponseID + `,
-		respond_link = excluded.respond_link, link_expiration = excluded.link_expiration,
+		-- An expiry that is missing or could not be read is unknown, not
+		-- "never": the one read before stays, else the distribution's, else
+		-- the survey's end date apply (issue 17).
+		respond_link = excluded.respond_link, link_expiration = coalesce(excluded.link_expiration, r.link_expiration),
 		unsubscribed = excluded.unsubscribed, exceeded_contact_frequency = excluded.exceeded_contact_frequency,
-		expires_at = excluded.expires_at, deleted_at = NULL, synced_at = excluded.synced_at, updated_at = excluded.updated_at
+		expires_at = ` + keptExpiry + `, deleted_at = NULL, synced_at = excluded.synced_at, updated_at = excluded.updated_at
 	WHERE (r.survey_id, r.email, r.first_name, r.last_name, r.contact_lookup_id, r.status, r.sent_at, r.opened_at,
 		r.response_started_at, r.response_completed_at, r.response_id, r.respond_link, r.link_expiration,
 		r.unsubscribed, r.exceeded_contact_frequency, r.expires_at, r.deleted_at IS NULL)
 		IS DISTINCT FROM (excluded.survey_id, excluded.email, excluded.first_name, excluded.last_name,
 		excluded.contact_lookup_id, ` + keptStatus + `, ` + keptAt("sent_at") + `, ` + keptAt("opened_at") + `,
 		` + keptAt("response_started_at") + `, ` + keptAt("response_completed_at") + `, ` + keptResponseID + `,
-		excluded.respond_link, excluded.link_expiration,
-		excluded.unsubscribed, excluded.exceeded_contact_frequency, excluded.expires_at, true)
+		excluded.respond_link, coalesce(excluded.link_expiration, r.link_expiration),
+		excluded.unsubscribed, excluded.exceeded_contact_frequency, ` + keptExpiry + `, true)
 	RETURNING r.contact_id, r.status
 ), ch AS (
 	{insertChanges} SELECT contact_id, kind FROM (
@@ -283,6 +287,11 @@ var listedBehind = `(` + progressSQL("excluded.status") + ` < ` + progressSQL("r
 	AND coalesce(greatest(excluded.sent_at, excluded.opened_at, excluded.response_started_at, excluded.response_completed_at)
 		<= greatest(r.sent_at, r.opened_at, r.response_started_at, r.response_completed_at),
 		greatest(excluded.sent_at, excluded.opened_at, excluded.response_started_at, excluded.response_completed_at) IS NULL))`
+
+// keptExpiry is the merged row's effective expiry: the listed link's, else
+// the link expiration read before (a missing one is unknown, not "never"),
+// else the distribution's or the survey's, as src computed it.
+const keptExpiry = `coalesce(excluded.link_expiration, r.link_expiration, excluded.expires_at)`
 
 var (
 	keptStatus     = `CASE WHEN ` + listedBehind + ` THEN r.status ELSE excluded.status END`

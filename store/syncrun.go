@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -136,10 +137,23 @@ func (s *Store) FinishSyncRunTx(ctx context.Context, tx pgx.Tx, run SyncRun) err
 	if run.Changes == nil {
 		run.Changes = []Change{}
 	}
-	_, err := tx.Exec(ctx, `UPDATE sync_runs SET status = $3, finished_at = $4, api_calls = $5, api_calls_by_endpoint = $6,
+	// Only a queued or running run is finished: one already failed (as an
+	// orphan whose job ended, say) keeps its outcome, whatever its job says later.
+	tag, err := tx.Exec(ctx, `UPDATE sync_runs SET status = $3, finished_at = $4, api_calls = $5, api_calls_by_endpoint = $6,
 		surveys = $7, distributions = $8, recipients = $9, notifications = $10, warnings = $11, changes = $12, error = $13
-		WHERE integration_id = $1 AND id = $2`,
+		WHERE integration_id = $1 AND id = $2 AND status IN ('queued', 'running')`,
 		run.IntegrationID, run.ID, run.Status, run.FinishedAt, run.APICalls, run.APICallsByEndpoint,
 		run.Surveys, run.Distributions, run.Recipients, run.Notifications, run.Warnings, run.Changes, run.Error)
-	return mapErr("finish sync run", err)
+	if err != nil {
+		return mapErr("finish sync run", err)
+	}
+	if tag.RowsAffected() == 0 {
+		var status string
+		err := tx.QueryRow(ctx, `SELECT status FROM sync_runs WHERE integration_id = $1 AND id = $2`, run.IntegrationID, run.ID).Scan(&status)
+		if err != nil {
+			return mapErr("finish sync run", err)
+		}
+		return fmt.Errorf("store: finish sync run %d: it is %s already: %w", run.ID, status, ErrNotFound)
+	}
+	return nil
 }

@@ -23,8 +23,12 @@ type SyncOutcome struct {
 	Unauthorized  bool
 	SecretSealed  []byte
 	StatusMessage string
-	// BaseURL, when set, replaces the stored base URL (datacenter notice).
-	BaseURL string
+	// BaseURL, when set, replaces the stored base URL (datacenter notice),
+	// unless an admin changed it during the run: then the stored one is no
+	// longer StartBaseURL, the base URL the sync started with, and it stays.
+	// An empty StartBaseURL does not check (callers should set it).
+	BaseURL      string
+	StartBaseURL string
 }
 
 // RecordSyncOutcomeTx writes a finished sync's bookkeeping on its integration.
@@ -39,11 +43,11 @@ func RecordSyncOutcomeTx(ctx context.Context, tx pgx.Tx, o SyncOutcome) error {
 			ELSE status END,
 		status_message = CASE WHEN $7 AND secret_sealed = $8 THEN $9
 			WHEN $3 AND status = 'active' THEN '' ELSE status_message END,
-		base_url = CASE WHEN $10 <> '' THEN $10 ELSE base_url END,
-		updated_at = CASE WHEN $10 <> '' OR ($7 AND secret_sealed = $8) THEN $2 ELSE updated_at END
+		base_url = CASE WHEN $10 <> '' AND ($11 = '' OR base_url = $11) THEN $10 ELSE base_url END,
+		updated_at = CASE WHEN ($10 <> '' AND ($11 = '' OR base_url = $11)) OR ($7 AND secret_sealed = $8) THEN $2 ELSE updated_at END
 		WHERE id = $1`,
 		o.IntegrationID, o.At, o.Succeeded, o.FullSucceeded, o.NextFullSyncAt, o.NextIncrementalSyncAt,
-		o.Unauthorized, o.SecretSealed, o.StatusMessage, o.BaseURL)
+		o.Unauthorized, o.SecretSealed, o.StatusMessage, o.BaseURL, o.StartBaseURL)
 	return mapErr("record sync outcome", err)
 }
 

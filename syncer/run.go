@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/microapps/microapps/qualtrics"
+	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 )
 
@@ -109,7 +110,7 @@ func (s *Syncer) Client(in store.Integration) (*qualtrics.Client, error) {
 }
 
 func (s *Syncer) newClient(in store.Integration, observe func(qualtrics.RequestEvent)) (*qualtrics.Client, error) {
-	secret, err := s.keyring.Open(in.SecretKeyID, in.SecretSealed, []byte(in.ID))
+	secret, err := seal.OpenCredential(s.keyring, in.ID, in.SecretKeyID, in.SecretSealed)
 	if err != nil {
 		return nil, fmt.Errorf("open the integration's secret: %w", err)
 	}

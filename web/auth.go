@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,7 +50,14 @@ func (s *Server) userEmail(r *http.Request) (string, error) {
 		if !trusted {
 			return "", errUnauthenticated
 		}
-		e := normalizeEmail(r.Header.Get(s.opts.AuthHeader))
+		// Exactly one value: a proxy that appends to the client's header
+		// instead of replacing it would otherwise let the client choose
+		// (the first value) or at least confuse which one counts.
+		vals := r.Header.Values(s.opts.AuthHeader)
+		if len(vals) != 1 {
+			return "", errUnauthenticated
+		}
+		e := normalizeEmail(vals[0])
 		if !validEmail(e) {
 			return "", errUnauthenticated
 		}
@@ -166,9 +174,111 @@ func (o *oidcAuth) setup(ctx context.Context) (*oauth2.Config, *oidc.IDTokenVeri
 		ClientSecret: o.opts.OIDCClientSecret,
 		Endpoint:     p.Endpoint(),
 		RedirectURL:  redirect.String(),
-		Scopes:       []string{oidc.ScopeOpenID, "email", "profile"},
+		Scopes:       o.scopes(),
 	}
 	return &o.config, o.verifier, nil
+}
+
+// DefaultOIDCScopes are asked of the provider when Options.OIDCScopes is empty.
+var DefaultOIDCScopes = []string{oidc.ScopeOpenID, "email", "profile"}
+
+func (o *oidcAuth) scopes() []string {
+	if len(o.opts.OIDCScopes) > 0 {
+		return o.opts.OIDCScopes
+	}
+	return DefaultOIDCScopes
+}
+
+// userClaims are what sign-in reads about the user: from the ID token, and
+// from the provider's UserInfo endpoint when the ID token has no email.
+// Read further claims by adding fields here; both sources fill them.
+type userClaims struct {
+	Subject       string    `json:"sub"`
+	Email         string    `json:"email"`
+	EmailVerified claimBool `json:"email_verified"`
+}
+
+// signInRefusal is why a sign-in is refused: reason and err go to the log,
+// page is the message key shown to the user (empty: the generic one). Pages
+// tell a missing email from an unverified one and say nothing more.
+type signInRefusal struct {
+	reason string
+	page   string
+	err    error
+}
+
+// userClaims reads the user's claims from the verified ID token. OpenID
+// Connect Core §5.4 lets a provider that issues an access token return the
+// email scope's claims from UserInfo only, so when the ID token has no email
+// they are read from there, once UserInfo's subject is known to be the ID
+// token's: a claim UserInfo returns replaces the ID token's.
+func (o *oidcAuth) userClaims(ctx context.Context, tok *oauth2.Token, idt *oidc.IDToken) (userClaims, *signInRefusal) {
+	var c userClaims
+	if err := idt.Claims(&c); err != nil {
+		return c, &signInRefusal{reason: "id_token claims", err: err}
+	}
+	if c.Email != "" {
+		return c, nil
+	}
+	o.mu.Lock()
+	p := o.provider
+	o.mu.Unlock()
+	if p.UserInfoEndpoint() == "" {
+		return c, nil // nothing more to ask: the caller refuses for the missing email
+	}
+	ui, err := p.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	if err != nil {
+		return c, &signInRefusal{reason: "userinfo request", err: err}
+	}
+	if ui.Subject == "" || subtle.ConstantTimeCompare([]byte(ui.Subject), []byte(idt.Subject)) != 1 {
+		return c, &signInRefusal{reason: "userinfo subject mismatch",
+			err: fmt.Errorf("UserInfo sub %q is not the ID token's %q", ui.Subject, idt.Subject)}
+	}
+	if err := ui.Claims(&c); err != nil {
+		return c, &signInRefusal{reason: "userinfo claims", err: err}
+	}
+	return c, nil
+}
+
+// claimBool is a boolean claim that some providers send as the string
+// "true" or "false".
+type claimBool bool
+
+func (b *claimBool) UnmarshalJSON(data []byte) error {
+	switch string(data) {
+	case "true", `"true"`:
+		*b = true
+	case "false", `"false"`, "null":
+		*b = false
+	default:
+		return fmt.Errorf("email_verified is %s, not a boolean", data)
+	}
+	return nil
+}
+
+// CheckIssuer says whether raw can be an OpenID provider's issuer: an
+// absolute https URL, or http on a loopback host (tests, local trials), since
+// anything else lets the network between us and the provider forge sign-ins.
+func CheckIssuer(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return errors.New("must be the absolute https URL of your identity provider, e.g. https://login.example.com/realms/staff")
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return errors.New("must be the issuer URL alone, without credentials, query or fragment")
+	}
+	if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+		return fmt.Errorf("must use https (http is allowed only on a loopback host such as 127.0.0.1 or localhost), not %s://%s", u.Scheme, u.Host)
+	}
+	return nil
+}
+
+func loopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.IsLoopback()
 }
 
 func randomToken() string {
@@ -199,12 +309,17 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	rc := s.newReqCtx(r)
-	fail := func(reason string, err error) {
-		s.log.Warn("oidc sign-in refused", zap.String("reason", reason), zap.Error(err),
+	failBecause := func(f *signInRefusal) {
+		s.log.Warn("oidc sign-in refused", zap.String("reason", f.reason), zap.Error(f.err),
 			zap.String("requestId", w.Header().Get("X-Request-Id")))
+		page := f.page
+		if page == "" {
+			page = "signin.failed.body"
+		}
 		s.renderStatus(w, r, http.StatusUnauthorized,
-			messagePage(s.layout(rc, rc.lang.T("signin.failed")), rc.lang.T("signin.failed.body"), "/signin"))
+			messagePage(s.layout(rc, rc.lang.T("signin.failed")), rc.lang.T(page), "/signin"))
 	}
+	fail := func(reason string, err error) { failBecause(&signInRefusal{reason: reason, err: err}) }
 	state := s.sessions.PopString(ctx, sessState)
 	nonce := s.sessions.PopString(ctx, sessNonce)
 	verifier := s.sessions.PopString(ctx, sessVerifier)
@@ -244,17 +359,22 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		fail("nonce mismatch", nil)
 		return
 	}
-	var claims struct {
-		Email         string `json:"email"`
-		EmailVerified *bool  `json:"email_verified"`
-	}
-	if err := idt.Claims(&claims); err != nil {
-		fail("claims", err)
+	claims, refused := s.oidc.userClaims(exCtx, tok, idt)
+	if refused != nil {
+		failBecause(refused)
 		return
 	}
 	email := normalizeEmail(claims.Email)
-	if claims.EmailVerified == nil || !*claims.EmailVerified || !validEmail(email) {
-		fail("email not verified", nil)
+	switch {
+	case email == "":
+		failBecause(&signInRefusal{reason: "email missing", page: "signin.failed.noemail",
+			err: fmt.Errorf("neither the ID token nor UserInfo has an email claim (scopes %q)", s.oidc.scopes())})
+		return
+	case !validEmail(email):
+		failBecause(&signInRefusal{reason: "email invalid", page: "signin.failed.noemail"})
+		return
+	case !bool(claims.EmailVerified):
+		failBecause(&signInRefusal{reason: "email not verified", page: "signin.failed.unverified"})
 		return
 	}
 	if err := s.sessions.RenewToken(ctx); err != nil {

@@ -34,8 +34,8 @@ func (l Lang) T(key string, args ...any) string {
 
 // pickLang chooses the language: the cookie set by the switch wins, then the
 // first supported language in Accept-Language, then English.
-func pickLang(r *http.Request) Lang {
-	if c, err := r.Cookie(langCookie); err == nil {
+func pickLang(r *http.Request, cookieName string) Lang {
+	if c, err := r.Cookie(cookieName); err == nil {
 		if l, ok := parseLang(c.Value); ok {
 			return l
 		}
@@ -196,8 +196,13 @@ var messages = map[Lang]map[string]string{
 		"signin.lead":         "Choose a demo user.",
 		"signin.as":           "Sign in as %s",
 		"signin.failed":       "Sign-in failed",
-		"signin.failed.body":  "Your identity provider did not confirm a verified email address. Try again, or contact your administrator.",
+		"signin.failed.body":  "Sign-in could not be completed. Try again, or contact your administrator.",
 		"signin.again":        "Try again",
+
+		// Why an OpenID sign-in was refused, as far as the user can act on it.
+		"signin.failed.noemail":    "Your identity provider did not share an email address with this service. Contact your administrator.",
+		"signin.failed.unverified": "Your identity provider has not verified your email address. Verify it there, then try again.",
+
 		"signedout.title":     "You are signed out",
 		"rel.now":             "now",
 		"rel.in.min":          "in %d minutes",
@@ -349,8 +354,12 @@ var messages = map[Lang]map[string]string{
 		"signin.lead":         "Choisissez un utilisateur de démonstration.",
 		"signin.as":           "Se connecter en tant que %s",
 		"signin.failed":       "Échec de la connexion",
-		"signin.failed.body":  "Votre fournisseur d’identité n’a pas confirmé d’adresse e-mail vérifiée. Réessayez ou contactez votre administrateur.",
+		"signin.failed.body":  "La connexion n’a pas abouti. Réessayez ou contactez votre administrateur.",
 		"signin.again":        "Réessayer",
+
+		"signin.failed.noemail":    "Votre fournisseur d’identité n’a pas communiqué d’adresse e-mail à ce service. Contactez votre administrateur.",
+		"signin.failed.unverified": "Votre fournisseur d’identité n’a pas vérifié votre adresse e-mail. Vérifiez-la chez lui, puis réessayez.",
+
 		"signedout.title":     "Vous êtes déconnecté",
 		"rel.now":             "maintenant",
 		"rel.in.min":          "dans %d minutes",

@@ -97,9 +97,21 @@ func distributionDataPath(integrationID, distributionID string) string {
 	return "/admin/distributions/" + url.PathEscape(integrationID) + "/" + url.PathEscape(distributionID)
 }
 
-// localPath accepts a redirect target only when it stays on this site.
+// localPath accepts a redirect target only when it stays on this site: a
+// path starting with a single "/", with no control character, DEL or
+// backslash anywhere (browsers drop tabs and newlines and read "\" as "/",
+// so "/\t/evil.example" is "//evil.example"), and that url.Parse reads with
+// neither scheme nor host. Anything else goes to "/".
 func localPath(next string) string {
-	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") {
+		return "/"
+	}
+	for i := 0; i < len(next); i++ {
+		if c := next[i]; c < 0x20 || c == 0x7f || c == '\\' {
+			return "/"
+		}
+	}
+	if u, err := url.Parse(next); err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
 		return "/"
 	}
 	return next

@@ -33,7 +33,7 @@ type reqCtx struct {
 }
 
 func (s *Server) newReqCtx(r *http.Request) *reqCtx {
-	return &reqCtx{lang: pickLang(r), loc: s.zones.userLocation(r), now: s.now(), path: r.URL.RequestURI()}
+	return &reqCtx{lang: pickLang(r, s.cookieName(langCookie)), loc: s.zones.userLocation(r), now: s.now(), path: r.URL.RequestURI()}
 }
 
 // errNotFound from a handler renders the 404 page: the same page whether the
@@ -200,8 +200,8 @@ func (s *Server) setLang(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		l = langEN
 	}
-	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: string(l), Path: "/", MaxAge: 365 * 24 * 3600,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.opts.PublicURL != nil && s.opts.PublicURL.Scheme == "https"})
+	http.SetCookie(w, &http.Cookie{Name: s.cookieName(langCookie), Value: string(l), Path: "/", MaxAge: 365 * 24 * 3600,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.https()})
 	http.Redirect(w, r, localPath(r.PostFormValue("next")), http.StatusSeeOther)
 }
 

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -63,6 +64,8 @@ type Options struct {
 	OIDCIssuer       string
 	OIDCClientID     string
 	OIDCClientSecret string
+	// OIDCScopes are asked of the provider; empty means DefaultOIDCScopes.
+	OIDCScopes []string
 	// PublicURL is the external URL of the service: the OIDC redirect URL is
 	// derived from it, and an https URL makes cookies Secure.
 	PublicURL *url.URL
@@ -133,6 +136,9 @@ func New(opts Options) (*Server, error) {
 		if opts.OIDCIssuer == "" || opts.OIDCClientID == "" || opts.OIDCClientSecret == "" {
 			return nil, errors.New("web: oidc auth needs an issuer, a client id and a client secret")
 		}
+		if err := CheckIssuer(opts.OIDCIssuer); err != nil {
+			return nil, fmt.Errorf("web: oidc issuer %s", err)
+		}
 		if opts.PublicURL == nil || opts.PublicURL.Host == "" {
 			return nil, errors.New("web: oidc auth needs the public URL for its redirect URL")
 		}
@@ -159,15 +165,30 @@ func (s *Server) newSessions() *scs.SessionManager {
 	}
 	sm.Lifetime = 12 * time.Hour
 	sm.IdleTimeout = 4 * time.Hour
-	sm.Cookie.Name = "microapps_session"
+	sm.Cookie.Name = s.cookieName("microapps_session")
+	sm.Cookie.Path = "/"
+	sm.Cookie.Domain = ""
 	sm.Cookie.HttpOnly = true
 	sm.Cookie.SameSite = http.SameSiteLaxMode // the IdP's redirect back is a top-level GET
-	sm.Cookie.Secure = s.opts.PublicURL != nil && s.opts.PublicURL.Scheme == "https"
+	sm.Cookie.Secure = s.https()
 	sm.Cookie.Persist = false
 	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
 		s.serverError(w, r, fmt.Errorf("session: %w", err))
 	}
 	return sm
+}
+
+// https says the service is reached over https (MICROAPPS_PUBLIC_URL).
+func (s *Server) https() bool { return s.opts.PublicURL != nil && s.opts.PublicURL.Scheme == "https" }
+
+// cookieName is name with the "__Host-" prefix over https: browsers then
+// accept the cookie only if it is Secure, for "/" and without a Domain, so a
+// sibling subdomain or a plain-http page cannot plant or overwrite it.
+func (s *Server) cookieName(name string) string {
+	if s.https() {
+		return "__Host-" + name
+	}
+	return name
 }
 
 // Handler serves every page, the sign-in routes and the static assets. It
@@ -200,13 +221,56 @@ func (s *Server) buildHandler() http.Handler {
 	}
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(s.forbidden))
-	h = cop.Handler(h)
-	return securityHeaders(h)
+	h = cop.Handler(limitForms(h))
+	return securityHeaders(h, s.https())
 }
+
+// maxFormBody bounds the body of the pages' forms: a language, a
+// notification id, a sign-in email and a next path fit many times over.
+const maxFormBody = 16 << 10
+
+// limitForms reads the body of every request that may carry one as a small
+// url-encoded form, before the handler: larger bodies get 413, multipart and
+// other media types 415, an unreadable form 400. The handlers' PostFormValue
+// would otherwise read a 5 MB multipart body and carry on as if it were empty.
+func limitForms(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.ContentLength > maxFormBody {
+			http.Error(w, "Request body too large.", http.StatusRequestEntityTooLarge)
+			return
+		}
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/x-www-form-urlencoded" {
+				http.Error(w, "Forms are accepted as application/x-www-form-urlencoded only.", http.StatusUnsupportedMediaType)
+				return
+			}
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+		if err := r.ParseForm(); err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				http.Error(w, "Request body too large.", http.StatusRequestEntityTooLarge)
+				return
+			}
+			http.Error(w, "The form could not be read.", http.StatusBadRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// HSTS is the Strict-Transport-Security value sent when the service is
+// reached over https: a year, this host only (subdomains may be other
+// services).
+const HSTS = "max-age=31536000"
 
 // securityHeaders sets a strict policy on every response: no inline script or
 // style, no framing, nothing loaded from another origin.
-func securityHeaders(next http.Handler) http.Handler {
+func securityHeaders(next http.Handler, https bool) http.Handler {
 	const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 		"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -217,12 +281,19 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		if https {
+			h.Set("Strict-Transport-Security", HSTS)
+		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// normalizeEmail matches how the sync stores emails: trimmed and lower-cased.
-func normalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
+// normalizeEmail matches how the sync stores emails (store.NormalizeEmail):
+// trimmed, ASCII lower-cased; "" for an address that is not ASCII.
+func normalizeEmail(e string) string {
+	n, _ := store.NormalizeEmail(e)
+	return n
+}
 
 func validEmail(e string) bool {
 	if len(e) < 3 || len(e) > 320 || strings.Count(e, "@") != 1 || e[0] == '@' || e[len(e)-1] == '@' {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/microapps/microapps/internal/replica"
 	"github.com/microapps/microapps/seal"
+	"github.com/microapps/microapps/web"
 )
 
 // config is every setting of the service, read once from the environment:
@@ -31,6 +33,7 @@ type envVar struct {
 var envVars = []envVar{
 	{Name: "MICROAPPS_DATABASE_URL", Default: "postgres://postgres@localhost:5432/microapps?sslmode=disable", Secret: true},
 	{Name: "MICROAPPS_HTTP_ADDR", Default: ":8080"},
+	{Name: "MICROAPPS_METRICS_ADDR"},
 	{Name: "MICROAPPS_PUBLIC_URL", Default: "http://localhost:8080"},
 	{Name: "MICROAPPS_ADMIN_TOKENS", Secret: true},
 	{Name: "MICROAPPS_ENCRYPTION_KEYS", Secret: true},
@@ -40,10 +43,22 @@ var envVars = []envVar{
 	{Name: "MICROAPPS_OIDC_ISSUER"},
 	{Name: "MICROAPPS_OIDC_CLIENT_ID"},
 	{Name: "MICROAPPS_OIDC_CLIENT_SECRET", Secret: true},
+	{Name: "MICROAPPS_OIDC_SCOPES", Default: "openid email profile"},
 	{Name: "MICROAPPS_QUALTRICS_ALLOWED_HOSTS"},
+	{Name: "MICROAPPS_WEBHOOK_ALLOWED_HOSTS"},
 	{Name: "MICROAPPS_WORKERS", Default: "4"},
 	{Name: "MICROAPPS_SMTP_URL", Secret: true},
 	{Name: "MICROAPPS_MAIL_FROM"},
+}
+
+// envDefault is the default value of variable name.
+func envDefault(name string) string {
+	for _, ev := range envVars {
+		if ev.Name == name {
+			return ev.Default
+		}
+	}
+	return ""
 }
 
 // configUse says what the command needs, because demo and migrate need less
@@ -64,12 +79,7 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
 			return v
 		}
-		for _, ev := range envVars {
-			if ev.Name == name {
-				return ev.Default
-			}
-		}
-		return ""
+		return envDefault(name)
 	}
 	var errs []error
 	bad := func(name, format string, args ...any) {
@@ -78,6 +88,7 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 	c := &config{replica.Options{
 		DatabaseURL:      get("MICROAPPS_DATABASE_URL"),
 		HTTPAddr:         get("MICROAPPS_HTTP_ADDR"),
+		MetricsAddr:      get("MICROAPPS_METRICS_ADDR"),
 		AuthMode:         get("MICROAPPS_AUTH_MODE"),
 		AuthHeader:       get("MICROAPPS_AUTH_HEADER"),
 		OIDCIssuer:       get("MICROAPPS_OIDC_ISSUER"),
@@ -105,6 +116,16 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 		bad("MICROAPPS_HTTP_ADDR", "port %d is out of range", port)
 	}
 
+	if c.MetricsAddr != "" {
+		if _, port, err := splitAddr(c.MetricsAddr); err != nil {
+			bad("MICROAPPS_METRICS_ADDR", "%v", err)
+		} else if port < 0 || port > 65535 {
+			bad("MICROAPPS_METRICS_ADDR", "port %d is out of range", port)
+		} else if c.MetricsAddr == c.HTTPAddr {
+			bad("MICROAPPS_METRICS_ADDR", "must differ from MICROAPPS_HTTP_ADDR (leave it empty to serve /metrics there)")
+		}
+	}
+
 	if u, err := url.Parse(get("MICROAPPS_PUBLIC_URL")); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("MICROAPPS_PUBLIC_URL", "must be an absolute http(s) URL such as https://surveys.example.com")
 	} else {
@@ -129,8 +150,10 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 	switch c.AuthMode {
 	case "oidc":
 		if use == useServe {
-			if u, err := url.Parse(c.OIDCIssuer); c.OIDCIssuer == "" || err != nil || u.Scheme == "" || u.Host == "" {
+			if c.OIDCIssuer == "" {
 				bad("MICROAPPS_OIDC_ISSUER", "required in oidc mode: the issuer URL of your identity provider")
+			} else if err := web.CheckIssuer(c.OIDCIssuer); err != nil {
+				bad("MICROAPPS_OIDC_ISSUER", "%v", err)
 			}
 			if c.OIDCClientID == "" {
 				bad("MICROAPPS_OIDC_CLIENT_ID", "required in oidc mode")
@@ -138,6 +161,10 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 			if c.OIDCClientSecret == "" {
 				bad("MICROAPPS_OIDC_CLIENT_SECRET", "required in oidc mode")
 			}
+		}
+		var errScopes error
+		if c.OIDCScopes, errScopes = parseScopes(get("MICROAPPS_OIDC_SCOPES")); errScopes != nil {
+			bad("MICROAPPS_OIDC_SCOPES", "%v", errScopes)
 		}
 	case "header":
 		if c.AuthHeader == "" || strings.ContainsAny(c.AuthHeader, " :\t") {
@@ -167,16 +194,22 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 	}
 
-	for _, h := range strings.Split(get("MICROAPPS_QUALTRICS_ALLOWED_HOSTS"), ",") {
-		if h = strings.ToLower(strings.TrimSpace(h)); h == "" {
-			continue
+	hosts := func(name string) []string {
+		var out []string
+		for _, h := range strings.Split(get(name), ",") {
+			if h = strings.ToLower(strings.TrimSpace(h)); h == "" {
+				continue
+			}
+			if strings.ContainsAny(h, "/:@ ") && !isIPv6(h) {
+				bad(name, "%q must be a bare host name such as 127.0.0.1 (no scheme, port or path)", h)
+				continue
+			}
+			out = append(out, h)
 		}
-		if strings.ContainsAny(h, "/:@ ") && !isIPv6(h) {
-			bad("MICROAPPS_QUALTRICS_ALLOWED_HOSTS", "%q must be a bare host name such as 127.0.0.1 (no scheme, port or path)", h)
-			continue
-		}
-		c.QualtricsAllowedHosts = append(c.QualtricsAllowedHosts, h)
+		return out
 	}
+	c.QualtricsAllowedHosts = hosts("MICROAPPS_QUALTRICS_ALLOWED_HOSTS")
+	c.WebhookAllowedHosts = hosts("MICROAPPS_WEBHOOK_ALLOWED_HOSTS")
 
 	if n, err := strconv.Atoi(get("MICROAPPS_WORKERS")); err != nil || n < 0 || n > 256 {
 		bad("MICROAPPS_WORKERS", "%q must be a whole number from 0 (web only) to 256", get("MICROAPPS_WORKERS"))
@@ -196,6 +229,28 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 		}
 	}
 	return c, errors.Join(errs...)
+}
+
+// parseScopes reads the OAuth scopes asked of the OpenID provider, separated
+// by spaces or commas; openid must be one of them.
+func parseScopes(raw string) ([]string, error) {
+	var scopes []string
+	hasOpenID := false
+	for _, sc := range strings.FieldsFunc(raw, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' }) {
+		// RFC 6749 §3.3: a scope token is printable ASCII but space, " and \.
+		if strings.ContainsFunc(sc, func(r rune) bool { return r < 0x21 || r > 0x7e || r == '"' || r == '\\' }) {
+			return nil, fmt.Errorf("%q is not a scope name", sc)
+		}
+		if slices.Contains(scopes, sc) {
+			continue
+		}
+		hasOpenID = hasOpenID || sc == "openid"
+		scopes = append(scopes, sc)
+	}
+	if !hasOpenID {
+		return nil, errors.New(`must include "openid", e.g. "openid email profile"`)
+	}
+	return scopes, nil
 }
 
 func parseKeys(raw string, errs []error) (*seal.Keyring, []error) {
@@ -239,10 +294,12 @@ func (c *config) logFields() []zap.Field {
 	fields := []zap.Field{
 		zap.String("databaseURL", redacted(c.DatabaseURL)),
 		zap.String("httpAddr", c.HTTPAddr),
+		zap.String("metricsAddr", c.MetricsAddr),
 		zap.Int("adminTokens", len(c.AdminTokens)),
 		zap.String("authMode", c.AuthMode),
 		zap.Int("workers", c.Workers),
 		zap.Strings("qualtricsAllowedHosts", c.QualtricsAllowedHosts),
+		zap.Strings("webhookAllowedHosts", c.WebhookAllowedHosts),
 		zap.Bool("email", c.SMTPURL != nil),
 	}
 	if c.PublicURL != nil {
@@ -255,7 +312,8 @@ func (c *config) logFields() []zap.Field {
 		fields = append(fields, zap.String("authHeader", c.AuthHeader))
 	}
 	if c.AuthMode == "oidc" {
-		fields = append(fields, zap.String("oidcIssuer", c.OIDCIssuer), zap.String("oidcClientID", c.OIDCClientID))
+		fields = append(fields, zap.String("oidcIssuer", c.OIDCIssuer), zap.String("oidcClientID", c.OIDCClientID),
+			zap.Strings("oidcScopes", c.OIDCScopes))
 	}
 	if c.SMTPURL != nil {
 		fields = append(fields, zap.String("smtp", c.SMTPURL.Redacted()))

@@ -33,6 +33,11 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 		{"an unknown auth mode is refused", map[string]string{"MICROAPPS_AUTH_MODE": "ldap"}, useServe, `MICROAPPS_AUTH_MODE: "ldap" is not one of`},
 		{"dev sign-in is refused outside the demo", map[string]string{"MICROAPPS_AUTH_MODE": "dev"}, useServe, "MICROAPPS_AUTH_MODE: dev sign-in"},
 		{"oidc needs an issuer", map[string]string{"MICROAPPS_AUTH_MODE": "oidc"}, useServe, "MICROAPPS_OIDC_ISSUER: required"},
+		{"a plain-http issuer is refused", map[string]string{"MICROAPPS_AUTH_MODE": "oidc", "MICROAPPS_OIDC_ISSUER": "http://login.example.com"}, useServe, "MICROAPPS_OIDC_ISSUER: must use https"},
+		{"an issuer on a private address is no loopback", map[string]string{"MICROAPPS_AUTH_MODE": "oidc", "MICROAPPS_OIDC_ISSUER": "http://10.0.0.5:8080"}, useServe, "MICROAPPS_OIDC_ISSUER: must use https"},
+		{"an issuer without scheme is refused", map[string]string{"MICROAPPS_AUTH_MODE": "oidc", "MICROAPPS_OIDC_ISSUER": "login.example.com"}, useServe, "MICROAPPS_OIDC_ISSUER: must be the absolute https URL"},
+		{"scopes without openid are refused", map[string]string{"MICROAPPS_AUTH_MODE": "oidc", "MICROAPPS_OIDC_SCOPES": "email profile"}, useServe, `MICROAPPS_OIDC_SCOPES: must include "openid"`},
+		{"a scope with a quote is refused", map[string]string{"MICROAPPS_AUTH_MODE": "oidc", "MICROAPPS_OIDC_SCOPES": `openid "email"`}, useServe, `MICROAPPS_OIDC_SCOPES: "\"email\"" is not a scope name`},
 		{"a bad proxy CIDR is named", map[string]string{"MICROAPPS_TRUSTED_PROXIES": "10.0.0.0/33"}, useServe, `MICROAPPS_TRUSTED_PROXIES: "10.0.0.0/33"`},
 		{"negative workers are refused", map[string]string{"MICROAPPS_WORKERS": "-1"}, useServe, "MICROAPPS_WORKERS"},
 		{"an address without port is refused", map[string]string{"MICROAPPS_HTTP_ADDR": "localhost"}, useServe, "MICROAPPS_HTTP_ADDR"},
@@ -83,6 +88,34 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	if c.Keyring.Primary() != "k1" || c.SMTPURL != nil {
 		t.Fatalf("keyring/smtp: %v %v", c.Keyring.KeyIDs(), c.SMTPURL)
+	}
+	if strings.Join(c.OIDCScopes, " ") != "openid email profile" {
+		t.Fatalf("OIDC scopes = %q", c.OIDCScopes)
+	}
+}
+
+func TestLoadConfigOIDCIssuerAndScopes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ issuer, scopes, want string }{
+		{"https://login.example.com/realms/staff", "", "openid email profile"},
+		{"http://127.0.0.1:5556/dex", "openid,email groups", "openid email groups"},
+		{"http://localhost:8081", " openid  email offline_access openid ", "openid email offline_access"},
+		{"http://[::1]:8081", "openid", "openid"},
+	} {
+		c, err := loadConfig(envOf(map[string]string{
+			"MICROAPPS_ENCRYPTION_KEYS":    goodKey,
+			"MICROAPPS_OIDC_ISSUER":        tc.issuer,
+			"MICROAPPS_OIDC_CLIENT_ID":     "microapps",
+			"MICROAPPS_OIDC_CLIENT_SECRET": "s3cret-value",
+			"MICROAPPS_OIDC_SCOPES":        tc.scopes,
+		}), useServe)
+		if err != nil {
+			t.Errorf("%s %q: %v", tc.issuer, tc.scopes, err)
+			continue
+		}
+		if got := strings.Join(c.OIDCScopes, " "); got != tc.want {
+			t.Errorf("%s %q: scopes %q, want %q", tc.issuer, tc.scopes, got, tc.want)
+		}
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/microapps/microapps/internal/pgcluster"
 	"github.com/microapps/microapps/internal/replica"
 	"github.com/microapps/microapps/migrations"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
@@ -50,12 +51,23 @@ func demoEncryptionKey() string {
 }
 
 func runDemo(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	return runDemoWith(ctx, args, getenv, stdout, envDefault("MICROAPPS_DATABASE_URL"))
+}
+
+// runDemoWith runs the demo; defaultDatabaseURL is where it looks for a
+// PostgreSQL when MICROAPPS_DATABASE_URL is unset (tests point it elsewhere).
+func runDemoWith(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, defaultDatabaseURL string) error {
 	if len(args) != 0 {
 		return errors.New("demo takes no arguments")
 	}
 	adminToken := "demo-admin-" + randomHex(12)
 	env := func(name string) string {
 		switch name {
+		case "MICROAPPS_DATABASE_URL":
+			if v := getenv(name); v != "" {
+				return v
+			}
+			return defaultDatabaseURL
 		case "MICROAPPS_AUTH_MODE":
 			if v := getenv(name); v != "" {
 				return v
@@ -98,9 +110,12 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	say := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }
 	say("microapps demo %s — preparing (Ctrl-C stops everything)", buildVersion())
 
-	if err := ensureDatabase(ctx, cfg.DatabaseURL); err != nil {
+	db, err := openDemoDatabase(ctx, cfg.DatabaseURL, strings.TrimSpace(getenv("MICROAPPS_DATABASE_URL")) != "", say)
+	if err != nil {
 		return err
 	}
+	defer db.close(say)
+	cfg.DatabaseURL = db.url
 	if err := migrations.Up(ctx, cfg.DatabaseURL); err != nil {
 		return err
 	}
@@ -108,7 +123,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	say("  ✓ database %s ready (%s)", redactURL(cfg.DatabaseURL), st)
+	say("  ✓ database %s ready (%s): %s", redactURL(cfg.DatabaseURL), st, db.describe())
 
 	// The simulated Qualtrics, on loopback only.
 	now := time.Now()
@@ -254,6 +269,81 @@ func forgetDemoIntegrations(ctx context.Context, st *store.Store) error {
 		return fmt.Errorf("demo: forget earlier demo integrations: %w", err)
 	}
 	return nil
+}
+
+// demoDatabase is the database the demo runs on: the server the user named
+// or the one at the default URL, or a throwaway cluster of the demo's own.
+type demoDatabase struct {
+	url       string
+	throwaway *pgcluster.Cluster // nil: not ours, left as it is
+}
+
+// openDemoDatabase picks the demo's database. A URL the user set is used as
+// it is, whatever answers there. Otherwise the default URL is used when a
+// server there lets the demo connect and create its database; when none
+// does, the demo starts a throwaway PostgreSQL from the installed binaries.
+func openDemoDatabase(ctx context.Context, dbURL string, userSet bool, say func(string, ...any)) (*demoDatabase, error) {
+	if userSet {
+		if err := ensureDatabase(ctx, dbURL); err != nil {
+			return nil, err
+		}
+		return &demoDatabase{url: dbURL}, nil
+	}
+	probeCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err := ensureDatabase(probeCtx, dbURL)
+	cancel()
+	if err == nil {
+		return &demoDatabase{url: dbURL}, nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	reason, _, _ := strings.Cut(err.Error(), "\n")
+	say("  · no usable PostgreSQL at the default URL (%s)", reason)
+	bin, berr := pgcluster.FindBinaries()
+	if berr != nil {
+		return nil, fmt.Errorf("no usable PostgreSQL at %s, and %v to start a throwaway one.\n"+
+			"Install PostgreSQL %d or newer (the demo then runs its own throwaway server; it need not be running):\n%s\n"+
+			"or point the demo at an existing server:\n"+
+			"  MICROAPPS_DATABASE_URL=postgres://user:password@host:5432/microapps microapps demo",
+			redactURL(dbURL), berr, pgcluster.MinVersion, pgcluster.InstallHint)
+	}
+	say("  · starting a throwaway PostgreSQL %s from %s", bin.Version, bin.Dir)
+	c, err := pgcluster.New(ctx, pgcluster.Options{Binaries: bin, Settings: []string{"fsync=off"}})
+	if err != nil {
+		return nil, fmt.Errorf("throwaway PostgreSQL: %w", err)
+	}
+	url, err := c.CreateDatabase(ctx, "microapps")
+	if err != nil {
+		_ = c.Remove()
+		return nil, fmt.Errorf("throwaway PostgreSQL: %w", err)
+	}
+	return &demoDatabase{url: url, throwaway: c}, nil
+}
+
+func (d *demoDatabase) describe() string {
+	if d.throwaway == nil {
+		return "an existing server, whose data the demo keeps"
+	}
+	s := fmt.Sprintf("throwaway PostgreSQL %s in %s", d.throwaway.Bin.Version, d.throwaway.Dir)
+	if d.throwaway.RunAs != "" {
+		s += " (running as user " + d.throwaway.RunAs + ")"
+	}
+	return s + ", removed when the demo stops"
+}
+
+// close stops and removes a throwaway cluster; a server that is not the
+// demo's own is left alone.
+func (d *demoDatabase) close(say func(string, ...any)) {
+	if d.throwaway == nil {
+		return
+	}
+	dir := d.throwaway.Dir
+	if err := d.throwaway.Remove(); err != nil {
+		say("  ! could not remove the throwaway PostgreSQL in %s: %v", dir, err)
+		return
+	}
+	say("  ✓ throwaway PostgreSQL stopped and %s removed", dir)
 }
 
 // ensureDatabase creates the database named in databaseURL when it does not

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -443,6 +444,34 @@ func TestDeploymentsAreProbedAndProtected(t *testing.T) {
 	if tp := digString(svc.obj, "spec", "ports", "0", "targetPort"); tp != "http" {
 		t.Errorf("Service targetPort = %q, want the named port http", tp)
 	}
+	// /metrics is on a listener of its own, which the pods expose and
+	// Prometheus scrapes, and which the Service does not route (issue 18).
+	cm := named(t, objs, "ConfigMap", "microapps-config")
+	metricsAddr := digString(cm.obj, "data", "MICROAPPS_METRICS_ADDR")
+	_, metricsPort, err := splitAddr(metricsAddr)
+	if err != nil || metricsPort == 8080 {
+		t.Fatalf("the ConfigMap's MICROAPPS_METRICS_ADDR %q is not a port of its own (%v)", metricsAddr, err)
+	}
+	for _, d := range deps {
+		name := digString(d.obj, "metadata", "name")
+		if got := digString(d.obj, "spec", "template", "metadata", "annotations", "prometheus.io/port"); got != fmt.Sprint(metricsPort) {
+			t.Errorf("%s: Prometheus scrapes port %q, want the metrics port %d", name, got, metricsPort)
+		}
+		exposed := false
+		for _, c := range digList(d.obj, "spec", "template", "spec", "containers") {
+			for _, p := range digList(c, "ports") {
+				exposed = exposed || fmt.Sprint(dig(p, "containerPort")) == fmt.Sprint(metricsPort)
+			}
+		}
+		if !exposed {
+			t.Errorf("%s: no container port %d for metrics", name, metricsPort)
+		}
+	}
+	for _, p := range digList(svc.obj, "spec", "ports") {
+		if tp := fmt.Sprint(dig(p, "targetPort")); tp == "metrics" || tp == fmt.Sprint(metricsPort) {
+			t.Errorf("the Service routes the metrics port %s", tp)
+		}
+	}
 }
 
 func TestWebIsWebOnlyAndWorkersRunJobs(t *testing.T) {
@@ -714,6 +743,19 @@ func TestComposeTrialStartsInOrderWithAValidConfiguration(t *testing.T) {
 		if !strings.HasPrefix(p, "127.0.0.1:") {
 			t.Errorf("serve publishes %q beyond loopback; header sign-in must stay local", p)
 		}
+	}
+	// Header mode with nothing in front: only the network's gateway (where
+	// published requests come from) may name the user, not every private
+	// address, which includes the other containers (issue 18).
+	gateway := ""
+	for _, c := range digList(c, "networks", "default", "ipam", "config") {
+		gateway = digString(c, "gateway")
+	}
+	if gateway == "" {
+		t.Fatal("the compose network's gateway is not pinned, so it cannot be the only trusted peer")
+	}
+	if want := []netip.Prefix{netip.MustParsePrefix(gateway + "/32")}; !slices.Equal(cfg.TrustedProxies, want) {
+		t.Errorf("serve trusts %v, want only the gateway %v", cfg.TrustedProxies, want)
 	}
 }
 

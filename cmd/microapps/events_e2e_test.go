@@ -36,27 +36,8 @@ func TestFinishedSurveyLeavesTheListWithinSeconds(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	addr := freeAddr(t)
-	admin := "events-e2e-admin-token-0123456789"
-	env := envOf(map[string]string{
-		"MICROAPPS_DATABASE_URL":            storetest.NewMigrated(t),
-		"MICROAPPS_ENCRYPTION_KEYS":         goodKey,
-		"MICROAPPS_AUTH_MODE":               "header",
-		"MICROAPPS_HTTP_ADDR":               addr,
-		"MICROAPPS_PUBLIC_URL":              "http://" + addr,
-		"MICROAPPS_ADMIN_TOKENS":            admin,
-		"MICROAPPS_QUALTRICS_ALLOWED_HOSTS": "127.0.0.1",
-		"MICROAPPS_WORKERS":                 "2",
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out syncBuffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, env, &out) }()
-	base := "http://" + addr
-	waitReady(t, base, done, &out)
-
-	c := &demoClient{base: base + "/api/v1", token: admin, http: &http.Client{Timeout: 30 * time.Second}}
+	s := serveWithSim(t)
+	ctx, base, c, out := s.ctx, s.base, s.admin, &s.out
 	var created struct {
 		ID string `json:"id"`
 	}
@@ -117,10 +98,60 @@ func TestFinishedSurveyLeavesTheListWithinSeconds(t *testing.T) {
 	if strings.Contains(out.String(), brand.Users[0].Tokens[0]) {
 		t.Fatal("the service logged the token")
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	s.stop()
+}
+
+// served is `microapps serve` running for a test, with real-time events
+// reachable on loopback and workers, and an admin API client.
+type served struct {
+	ctx   context.Context
+	base  string
+	admin *demoClient
+	out   syncBuffer
+	done  chan error
+	stop  func()
+}
+
+// serveWithSim starts `microapps serve` on a fresh database; Qualtrics may be
+// a simulator on loopback. stop shuts it down and fails the test on error.
+func serveWithSim(t *testing.T) *served {
+	t.Helper()
+	addr := freeAddr(t)
+	token := "e2e-admin-token-0123456789abcdef"
+	env := envOf(map[string]string{
+		"MICROAPPS_DATABASE_URL":            storetest.NewMigrated(t),
+		"MICROAPPS_ENCRYPTION_KEYS":         goodKey,
+		"MICROAPPS_AUTH_MODE":               "header",
+		"MICROAPPS_HTTP_ADDR":               addr,
+		"MICROAPPS_PUBLIC_URL":              "http://" + addr,
+		"MICROAPPS_ADMIN_TOKENS":            token,
+		"MICROAPPS_QUALTRICS_ALLOWED_HOSTS": "127.0.0.1",
+		"MICROAPPS_WORKERS":                 "2",
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &served{ctx: ctx, base: "http://" + addr, done: make(chan error, 1)}
+	go func() { s.done <- run(ctx, []string{"serve"}, env, &s.out) }()
+	stopped := false
+	s.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-s.done; err != nil {
+			t.Fatal(err)
+		}
 	}
+	t.Cleanup(func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-s.done
+		}
+	})
+	waitReady(t, s.base, s.done, &s.out)
+	s.admin = &demoClient{base: s.base + "/api/v1", token: token, http: &http.Client{Timeout: 30 * time.Second}}
+	return s
 }
 
 func waitReady(t *testing.T, base string, done <-chan error, out *syncBuffer) {

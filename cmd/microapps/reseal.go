@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 )
 
@@ -25,23 +26,33 @@ func runReseal(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	defer st.Close()
 	kr := cfg.Keyring
-	reseal := func(integrationID, keyID string, sealed []byte) (string, []byte, error) {
-		plain, err := kr.Open(keyID, sealed, []byte(integrationID))
+	// Each kind of secret is re-sealed under its own associated data
+	// (seal.Kind); values sealed before kinds had their own open the old way
+	// once more here and are counted.
+	for _, k := range []struct {
+		kind   seal.Kind
+		what   string
+		reseal func(context.Context, func(string, string, []byte) (string, []byte, error)) (int, error)
+	}{
+		{seal.Credential, "secrets", st.ResealSecrets},
+		{seal.EventsKey, "event keys", st.ResealEventKeys},
+		{seal.WebhookSecret, "webhook secrets", st.ResealWebhookSecrets},
+	} {
+		legacy := 0
+		n, err := k.reseal(ctx, func(integrationID, keyID string, sealed []byte) (string, []byte, error) {
+			plain, old, err := seal.OpenSecret(kr, k.kind, integrationID, keyID, sealed)
+			if err != nil {
+				return "", nil, err
+			}
+			if old {
+				legacy++
+			}
+			return seal.SealSecret(kr, k.kind, integrationID, plain)
+		})
 		if err != nil {
-			return "", nil, err
+			return err
 		}
-		return kr.Seal(plain, []byte(integrationID))
+		fmt.Fprintf(stdout, "re-sealed %d %s with key %q (%d from before per-kind associated data)\n", n, k.what, kr.Primary(), legacy)
 	}
-	n, err := st.ResealSecrets(ctx, reseal)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "re-sealed %d secrets with key %q\n", n, kr.Primary())
-	// The shared keys of event subscriptions are sealed the same way.
-	n, err = st.ResealEventKeys(ctx, reseal)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "re-sealed %d event keys with key %q\n", n, kr.Primary())
 	return nil
 }

@@ -38,25 +38,63 @@ func TestResealMovesEverySecretToTheFirstKey(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// An event key sealed the old way, and a webhook secret (which has had
+	// its own associated data all along).
+	keyID, sealed, err := old.Seal([]byte("events-key"), []byte(ids[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SetEventsKeyIfMissing(ctx, ids[0], keyID, sealed); err != nil {
+		t.Fatal(err)
+	}
+	keyID, sealed, err = seal.SealSecret(old, seal.WebhookSecret, ids[1], []byte("hook-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetWebhook(ctx, ids[1], store.Webhook{URL: "https://hooks.example.com/x", Format: "json", SecretKeyID: keyID, SecretSealed: sealed},
+		store.AuditEvent{Actor: "test", Action: "webhook.set"}); err != nil {
+		t.Fatal(err)
+	}
 	var out syncBuffer
 	err = run(ctx, []string{"reseal"}, envOf(map[string]string{"MICROAPPS_DATABASE_URL": dbURL,
 		"MICROAPPS_ENCRYPTION_KEYS": k2 + "," + goodKey}), &out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), `re-sealed 2 secrets with key "k2"`) {
+	if !strings.Contains(out.String(), `re-sealed 2 secrets with key "k2" (2 from before per-kind associated data)`) ||
+		!strings.Contains(out.String(), `re-sealed 1 event keys with key "k2" (1 from before`) ||
+		!strings.Contains(out.String(), `re-sealed 1 webhook secrets with key "k2" (0 from before`) {
 		t.Fatalf("output %q", out.String())
 	}
+	// Everything now opens with the new key alone, under its kind's
+	// associated data only: not the bare integration id of before.
 	onlyNew, _ := seal.ParseKeyring(k2)
 	for _, id := range ids {
 		in, err := st.GetIntegration(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		plain, err := onlyNew.Open(in.SecretKeyID, in.SecretSealed, []byte(id))
+		plain, err := onlyNew.Open(in.SecretKeyID, in.SecretSealed, seal.AssociatedData(seal.Credential, id))
 		if err != nil || string(plain) != "token-"+id {
 			t.Fatalf("after reseal %s opens to %q (%v) with key %s", id, plain, err, in.SecretKeyID)
 		}
+		if _, err := onlyNew.Open(in.SecretKeyID, in.SecretSealed, []byte(id)); err == nil {
+			t.Fatalf("after reseal the credential of %s still opens with the bare integration id", id)
+		}
+	}
+	ek, err := st.GetEventsKey(ctx, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain, err := onlyNew.Open(ek.KeyID, ek.Sealed, seal.AssociatedData(seal.EventsKey, ids[0])); err != nil || string(plain) != "events-key" {
+		t.Fatalf("event key after reseal: %q %v", plain, err)
+	}
+	wh, err := st.GetWebhook(ctx, ids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain, err := onlyNew.Open(wh.SecretKeyID, wh.SecretSealed, seal.AssociatedData(seal.WebhookSecret, ids[1])); err != nil || string(plain) != "hook-secret" {
+		t.Fatalf("webhook secret after reseal: %q %v", plain, err)
 	}
 	err = run(ctx, []string{"reseal"}, envOf(map[string]string{"MICROAPPS_DATABASE_URL": dbURL, "MICROAPPS_ENCRYPTION_KEYS": goodKey}), &out)
 	if err == nil || !strings.Contains(err.Error(), "unknown key") {

@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/riverqueue/river/rivertype"
 	"go.uber.org/zap"
+
+	"github.com/microapps/microapps/syncer"
 )
 
 // metrics holds every application metric of one replica. It is registered on
@@ -27,6 +29,7 @@ type metrics struct {
 	qualtricsRequests  *prometheus.CounterVec
 	qualtricsRetries   *prometheus.CounterVec
 	qualtricsLimited   *prometheus.CounterVec
+	qualtricsMalformed *prometheus.CounterVec
 	syncRuns           *prometheus.CounterVec
 	syncDuration       *prometheus.HistogramVec
 	lastSuccessfulSync *prometheus.GaugeVec
@@ -69,6 +72,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: ns, Name: "qualtrics_rate_limited_total",
 			Help: "Responses 429 Too Many Requests from Qualtrics, by endpoint template.",
 		}, []string{"endpoint"}),
+		qualtricsMalformed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "qualtrics_malformed_values_total",
+			Help: "Values in Qualtrics answers that could not be read and were taken as absent (dates that are no date), by endpoint template.",
+		}, []string{"endpoint"}),
 		syncRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "sync_runs_total",
 			Help: "Finished sync runs, by kind (full, incremental) and result (succeeded, failed).",
@@ -98,7 +105,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"table"}),
 	}
 	reg.MustRegister(m.httpRequests, m.httpDuration, m.qualtricsRequests, m.qualtricsRetries,
-		m.qualtricsLimited, m.syncRuns, m.syncDuration, m.lastSuccessfulSync, m.notifications, m.deliveries, m.purgedRows)
+		m.qualtricsLimited, m.qualtricsMalformed, m.syncRuns, m.syncDuration, m.lastSuccessfulSync, m.notifications, m.deliveries, m.purgedRows)
 	return m
 }
 
@@ -140,6 +147,15 @@ func (m *metrics) ObserveQualtricsCall(endpoint, outcome string, retry bool) {
 	if outcome == qualtricsRateLimited {
 		m.qualtricsLimited.WithLabelValues(endpoint).Inc()
 	}
+}
+
+// The syncer reports malformed values through an optional interface.
+var _ syncer.MalformedMetrics = (*metrics)(nil)
+
+// ObserveMalformedValues counts n values of an endpoint's answers that could
+// not be read (see qualtrics.DecodeWarnings).
+func (m *metrics) ObserveMalformedValues(endpoint string, n int) {
+	m.qualtricsMalformed.WithLabelValues(endpoint).Add(float64(n))
 }
 
 // SyncFinished records a finished sync run. result is the run's final status

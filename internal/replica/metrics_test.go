@@ -120,6 +120,7 @@ func TestMetricsAreServedWithRoutePatternsAndAppMetrics(t *testing.T) {
 	a.metrics.SyncFinished("incremental", "failed", time.Second, "int-2", finished)
 	a.metrics.NotificationRaised("new_survey")
 	a.metrics.Delivery("email", "sent")
+	a.metrics.ObserveMalformedValues("distributions.links", 3)
 
 	fams := scrape(t, srv.URL+"/metrics")
 	for _, name := range []string{
@@ -128,6 +129,7 @@ func TestMetricsAreServedWithRoutePatternsAndAppMetrics(t *testing.T) {
 		"microapps_qualtrics_requests_total",
 		"microapps_qualtrics_retries_total",
 		"microapps_qualtrics_rate_limited_total",
+		"microapps_qualtrics_malformed_values_total",
 		"microapps_sync_runs_total",
 		"microapps_sync_duration_seconds",
 		"microapps_last_successful_sync_timestamp_seconds",
@@ -154,6 +156,7 @@ func TestMetricsAreServedWithRoutePatternsAndAppMetrics(t *testing.T) {
 		{"microapps_qualtrics_requests_total", map[string]string{"endpoint": "/surveys", "outcome": "ok"}, 1},
 		{"microapps_qualtrics_retries_total", map[string]string{"endpoint": "/surveys"}, 1},
 		{"microapps_qualtrics_rate_limited_total", map[string]string{"endpoint": "/surveys"}, 1},
+		{"microapps_qualtrics_malformed_values_total", map[string]string{"endpoint": "distributions.links"}, 3},
 		{"microapps_sync_runs_total", map[string]string{"kind": "full", "result": "succeeded"}, 1},
 		{"microapps_sync_runs_total", map[string]string{"kind": "incremental", "result": "failed"}, 1},
 		{"microapps_sync_duration_seconds", map[string]string{"kind": "full"}, 1},

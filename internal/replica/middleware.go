@@ -13,6 +13,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"go.uber.org/zap"
+
+	"github.com/microapps/microapps/web"
 )
 
 type ctxKey int
@@ -32,6 +34,22 @@ func requestID(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
 	})
+}
+
+// transportHeaders sets what every answer carries whatever route made it:
+// nosniff (JSON, problems, text are never to be sniffed into HTML), and over
+// https, Strict-Transport-Security.
+func transportHeaders(https bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := w.Header()
+			h.Set("X-Content-Type-Options", "nosniff")
+			if https {
+				h.Set("Strict-Transport-Security", web.HSTS)
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 func plainID(s string) bool {

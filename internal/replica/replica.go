@@ -49,7 +49,11 @@ type Options struct {
 	// kill its sessions, keep their own handle on it.
 	Store *store.Store
 
-	HTTPAddr              string   // where Serve listens, e.g. ":8080"
+	HTTPAddr string // where Serve listens, e.g. ":8080"
+	// MetricsAddr, when set, is a separate listener for /metrics, which is
+	// then not on HTTPAddr: integration ids, queue depths and routes are
+	// for the scraper, not for whoever reaches the public port.
+	MetricsAddr           string
 	PublicURL             *url.URL // how users and Qualtrics reach this service
 	AdminTokens           []string
 	Keyring               *seal.Keyring
@@ -59,10 +63,14 @@ type Options struct {
 	OIDCIssuer            string
 	OIDCClientID          string
 	OIDCClientSecret      string
+	OIDCScopes            []string // empty: web.DefaultOIDCScopes
 	QualtricsAllowedHosts []string
-	Workers               int      // River workers on the default queue; 0 = web only
-	SMTPURL               *url.URL // nil: email off
-	MailFrom              string
+	// WebhookAllowedHosts may receive webhooks although they resolve to a
+	// loopback or private address (tests, an in-network relay).
+	WebhookAllowedHosts []string
+	Workers             int      // River workers on the default queue; 0 = web only
+	SMTPURL             *url.URL // nil: email off
+	MailFrom            string
 
 	// DevUsers are offered by the dev sign-in page; only the demo sets them.
 	DevUsers []string
@@ -134,7 +142,7 @@ func New(ctx context.Context, o Options, log *zap.Logger) (*Replica, error) {
 	var err error
 	a.web, err = web.New(web.Options{Store: st, Log: log.Named("web"), AuthMode: o.AuthMode, AuthHeader: o.AuthHeader,
 		TrustedProxies: o.TrustedProxies, OIDCIssuer: o.OIDCIssuer, OIDCClientID: o.OIDCClientID,
-		OIDCClientSecret: o.OIDCClientSecret, PublicURL: o.PublicURL, AllowDevAuth: o.AuthMode == "dev", DevUsers: o.DevUsers})
+		OIDCClientSecret: o.OIDCClientSecret, OIDCScopes: o.OIDCScopes, PublicURL: o.PublicURL, AllowDevAuth: o.AuthMode == "dev", DevUsers: o.DevUsers})
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -198,7 +206,7 @@ func (a *Replica) setupBackground() error {
 		mailer = m
 	}
 	a.notifier = notify.New(notify.Options{Store: a.store, Keyring: a.opts.Keyring, Log: a.log.Named("notify"),
-		PublicURL: a.opts.PublicURL, Mailer: mailer, Metrics: a.metrics})
+		PublicURL: a.opts.PublicURL, Mailer: mailer, Metrics: a.metrics, WebhookAllowedHosts: a.opts.WebhookAllowedHosts})
 	sy, err := syncer.New(syncer.Options{Store: a.store, Keyring: a.opts.Keyring, AllowedHosts: a.opts.QualtricsAllowedHosts,
 		Notifier: a.notifier, Metrics: a.metrics, Log: a.log.Named("syncer"), AfterSync: a.afterSync,
 		ClientConfig: a.opts.QualtricsClientConfig})
@@ -206,7 +214,8 @@ func (a *Replica) setupBackground() error {
 		return err
 	}
 	a.syncer = sy
-	ev, err := events.New(events.Options{Store: a.store, Keyring: a.opts.Keyring, Log: a.log.Named("events")})
+	ev, err := events.New(events.Options{Store: a.store, Keyring: a.opts.Keyring, Log: a.log.Named("events"),
+		PublicURL: a.opts.PublicURL, Client: a.syncer.Client})
 	if err != nil {
 		return err
 	}
@@ -318,16 +327,35 @@ func (a *Replica) Serve(ctx context.Context, ready chan<- string) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          zap.NewStdLog(a.log.Named("http")),
 	}
+	var (
+		metricsSrv *http.Server
+		mln        net.Listener
+	)
+	if a.opts.MetricsAddr != "" {
+		if mln, err = net.Listen("tcp", a.opts.MetricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s for metrics: %w", a.opts.MetricsAddr, err)
+		}
+		metricsSrv = &http.Server{Handler: a.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, ErrorLog: zap.NewStdLog(a.log.Named("http"))}
+	}
 	riverCtx, stopRiver := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRiver()
 	if a.opts.Workers > 0 {
 		if err := a.river.Start(riverCtx); err != nil {
 			ln.Close()
+			if mln != nil {
+				mln.Close()
+			}
 			return fmt.Errorf("river: start: %w", err)
 		}
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if metricsSrv != nil {
+		go func() { errc <- metricsSrv.Serve(mln) }()
+		a.log.Info("metrics listening", zap.String("addr", mln.Addr().String()))
+	}
 	a.log.Info("listening", zap.String("addr", ln.Addr().String()), zap.Int("workers", a.opts.Workers))
 	if ready != nil {
 		ready <- ln.Addr().String()
@@ -346,6 +374,10 @@ func (a *Replica) Serve(ctx context.Context, ready chan<- string) error {
 	if err := srv.Shutdown(shutCtx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 	}
+	if metricsSrv != nil {
+		// Scraped until the very end; it holds no request worth draining.
+		_ = metricsSrv.Close()
+	}
 	if a.opts.Workers > 0 {
 		if err := a.river.Stop(shutCtx); err != nil {
 			a.log.Warn("river did not stop softly in time; cancelling running jobs", zap.Error(err))
@@ -363,8 +395,10 @@ func (a *Replica) Serve(ctx context.Context, ready chan<- string) error {
 func (a *Replica) Routes() http.Handler {
 	r := chi.NewRouter()
 	// observe sits outside recoverer so a panic is logged and counted as the 500 it becomes.
-	r.Use(requestID, observe(a.log, a.metrics), recoverer(a.log))
-	r.Method(http.MethodGet, "/metrics", metricsHandler(a.registry, a.log))
+	r.Use(requestID, transportHeaders(a.opts.PublicURL != nil && a.opts.PublicURL.Scheme == "https"), observe(a.log, a.metrics), recoverer(a.log))
+	if a.opts.MetricsAddr == "" {
+		r.Method(http.MethodGet, "/metrics", metricsHandler(a.registry, a.log))
+	}
 	r.Get("/livez", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -374,22 +408,32 @@ func (a *Replica) Routes() http.Handler {
 	r.Mount("/api/v1/me", a.web.MeAPI())
 	r.Mount("/", a.web.Handler())
 	r.Mount("/api/v1", api.New(api.Options{
-		Store:         a.store,
-		Syncs:         a.syncs(),
-		Keyring:       a.opts.Keyring,
-		AdminTokens:   a.opts.AdminTokens,
-		AllowedHosts:  a.opts.QualtricsAllowedHosts,
-		Log:           a.log.Named("api"),
-		RequestIDFrom: requestIDFrom,
-		BeforeDelete:  a.beforeDelete,
+		Store:               a.store,
+		Syncs:               a.syncs(),
+		Keyring:             a.opts.Keyring,
+		AdminTokens:         a.opts.AdminTokens,
+		AllowedHosts:        a.opts.QualtricsAllowedHosts,
+		WebhookAllowedHosts: a.opts.WebhookAllowedHosts,
+		Log:                 a.log.Named("api"),
+		RequestIDFrom:       requestIDFrom,
+		BeforeDelete:        a.beforeDelete,
 		AfterDelete: func(ctx context.Context, id string) error {
 			return enqueueRemovals(ctx, a.river, []string{id})
 		},
+		// Turning events on or off registers or removes the subscriptions at once.
+		QueueSubscriptions: a.events.QueueSubscriptions,
 		SealWebhookSecret: func(integrationID, secret string) (string, []byte, error) {
 			return notify.SealWebhookSecret(a.opts.Keyring, integrationID, secret)
 		},
 	}))
 	return r
+}
+
+// MetricsHandler serves /metrics alone, as the MetricsAddr listener does.
+func (a *Replica) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metricsHandler(a.registry, a.log))
+	return mux
 }
 
 // syncs is the sync control the admin API uses.

@@ -1,0 +1,27 @@
+package store
+
+import "strings"
+
+// NormalizeEmail is the one normalisation of an email address, the same for
+// sign-in (web), the admin API and the sync: surrounding white space
+// trimmed, ASCII letters lower-cased, and anything non-ASCII refused (ok is
+// false). Unicode case folding is not used on purpose: it maps look-alikes
+// onto real addresses ("\u212Aate@example.com", with a Kelvin sign, folds to
+// kate@example.com). The sync stores a recipient whose address is not ASCII
+// with no email (see mergeRecipientsTmpl), so it matches no user.
+func NormalizeEmail(raw string) (string, bool) {
+	e := strings.Trim(raw, " \t\r\n\v\f")
+	if e == "" {
+		return "", false
+	}
+	b := []byte(e)
+	for i, c := range b {
+		switch {
+		case c >= 0x80:
+			return "", false
+		case c >= 'A' && c <= 'Z':
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return string(b), true
+}
