@@ -98,27 +98,38 @@ type OpenSurvey struct {
 	Finished    int
 }
 
+// openSurveysSQL reads the page's surveys first (surveys_open_idx), then the
+// figures of those 50 only: the figures of every open survey of a large
+// integration were summed on every view before. The total is a count of the
+// same index entries.
 const openSurveysSQL = `
+WITH open AS (
+    SELECT s.integration_id, s.qualtrics_id, s.name, s.end_date, s.responses_auditable
+    FROM brand_admins b
+    JOIN surveys s ON s.integration_id = b.integration_id
+    WHERE b.email = $1
+      AND s.is_active AND s.deleted_at IS NULL
+      AND (s.end_date IS NULL OR s.end_date > $2)
+      AND ($3 = '' OR s.name ILIKE '%' || $3 || '%' ESCAPE '\')
+), page AS (
+    SELECT * FROM open
+    ORDER BY end_date ASC NULLS LAST, name, integration_id, qualtrics_id
+    LIMIT $4 OFFSET $5
+)
 SELECT i.id::text, i.name, i.functional_group, i.icon,
        i.status, i.last_success_at, extract(epoch FROM i.full_sync_every)::float8,
-       s.qualtrics_id, s.name, s.end_date, s.responses_auditable,
+       p.qualtrics_id, p.name, p.end_date, p.responses_auditable,
        coalesce(st.sent, 0), coalesce(st.finished, 0),
-       count(*) OVER ()
-FROM brand_admins b
-JOIN integrations i ON i.id = b.integration_id
-JOIN surveys s ON s.integration_id = b.integration_id
+       (SELECT count(*) FROM open)
+FROM page p
+JOIN integrations i ON i.id = p.integration_id
 LEFT JOIN LATERAL (
     SELECT sum(d.sent)::int AS sent, sum(d.finished)::int AS finished
     FROM distributions d
-    WHERE d.integration_id = s.integration_id AND d.survey_id = s.qualtrics_id
+    WHERE d.integration_id = p.integration_id AND d.survey_id = p.qualtrics_id
       AND d.deleted_at IS NULL AND d.request_type <> 'TestEmail'
 ) st ON true
-WHERE b.email = $1
-  AND s.is_active AND s.deleted_at IS NULL
-  AND (s.end_date IS NULL OR s.end_date > $2)
-  AND ($3 = '' OR s.name ILIKE '%' || $3 || '%' ESCAPE '\')
-ORDER BY s.end_date ASC NULLS LAST, s.name, s.integration_id, s.qualtrics_id
-LIMIT $4 OFFSET $5`
+ORDER BY p.end_date ASC NULLS LAST, p.name, p.integration_id, p.qualtrics_id`
 
 // OpenSurveys returns a page of the active, unexpired surveys of the
 // integrations q.Email administers, the soonest end date first, and how many
