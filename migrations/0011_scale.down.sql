@@ -1,3 +1,6 @@
+ALTER TABLE recipients RESET (autovacuum_vacuum_scale_factor, autovacuum_analyze_scale_factor);
+ALTER TABLE notifications RESET (autovacuum_vacuum_scale_factor, autovacuum_analyze_scale_factor);
+ALTER TABLE deliveries RESET (autovacuum_vacuum_scale_factor, autovacuum_analyze_scale_factor);
 ALTER TABLE integrations DROP COLUMN IF EXISTS deleted_at;
 CREATE INDEX IF NOT EXISTS recipients_expiry_idx ON recipients (link_expiration)
     WHERE deleted_at IS NULL AND link_expiration IS NOT NULL;
