@@ -336,7 +336,10 @@ func (b *bench) pages(requests int) error {
 		{"/readyz (floor)", func() (string, string) { return "/readyz", "" }},
 		{"My active surveys", func() (string, string) { s := pick(); return "/", s.email }},
 		{"Notifications", func() (string, string) { s := pick(); return "/notifications", s.email }},
-		{"Survey details", func() (string, string) { s := pick(); return "/surveys/" + s.integration + "/" + s.distribution, s.email }},
+		{"Survey details", func() (string, string) {
+			s := pick()
+			return "/surveys/" + s.integration + "/" + s.distribution, s.email
+		}},
 		{"Open surveys", func() (string, string) { s := pick(); return "/admin/surveys", adminOf(s) }},
 		{"Survey results (recipients page)", func() (string, string) {
 			s := pick()
@@ -347,7 +350,10 @@ func (b *bench) pages(requests int) error {
 			return "/admin/surveys/" + s.integration + "/" + s.survey + "?distribution=" + url.QueryEscape(s.distribution) +
 				"&after=" + url.QueryEscape(s.email+"\nCID_"), adminOf(s)
 		}},
-		{"Distribution data", func() (string, string) { s := pick(); return "/admin/distributions/" + s.integration + "/" + s.distribution, adminOf(s) }},
+		{"Distribution data", func() (string, string) {
+			s := pick()
+			return "/admin/distributions/" + s.integration + "/" + s.distribution, adminOf(s)
+		}},
 	}
 	measure := func(phase string) error {
 		for _, p := range pages {
@@ -457,7 +463,9 @@ func load(client *http.Client, base string, n int, req func() (string, string)) 
 		return 0, 0, 0, fmt.Errorf("%d of %d requests failed, first: %v", f, n, firstErr.Load())
 	}
 	slices.Sort(lat)
-	pct := func(p float64) float64 { return float64(lat[min(len(lat)-1, int(float64(len(lat))*p))].Microseconds()) / 1000 }
+	pct := func(p float64) float64 {
+		return float64(lat[min(len(lat)-1, int(float64(len(lat))*p))].Microseconds()) / 1000
+	}
 	return pct(0.50), pct(0.99), float64(n) / elapsed.Seconds(), nil
 }
 
