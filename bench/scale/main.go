@@ -380,7 +380,8 @@ func (b *bench) pages(requests int) error {
 	done := make(chan error, 1)
 	syncCtx, cancel := context.WithCancel(b.ctx)
 	defer cancel()
-	var syncs, synced atomic.Int64
+	var syncs atomic.Int64
+	var synced int64
 	writeStart := time.Now()
 	go func() {
 		for syncCtx.Err() == nil {
@@ -408,7 +409,7 @@ func (b *bench) pages(requests int) error {
 	_ = b.st.Pool().QueryRow(b.ctx, `SELECT count(*) FROM recipients r JOIN integrations i ON i.id = r.integration_id
 		WHERE i.created_at >= $1`, writeStart.Add(-time.Second)).Scan(&synced)
 	fmt.Fprintf(b.out, "\n(meanwhile %d full syncs of 100k-recipient brands completed, the next one cut short; %.0f recipient rows/s written over %s)\n",
-		syncs.Load(), float64(synced.Load())/time.Since(writeStart).Seconds(), time.Since(writeStart).Round(time.Second))
+		syncs.Load(), float64(synced)/time.Since(writeStart).Seconds(), time.Since(writeStart).Round(time.Second))
 	fmt.Fprintln(b.out)
 	return nil
 }
