@@ -381,7 +381,6 @@ func (b *bench) pages(requests int) error {
 	syncCtx, cancel := context.WithCancel(b.ctx)
 	defer cancel()
 	var syncs atomic.Int64
-	var synced int64
 	writeStart := time.Now()
 	go func() {
 		for syncCtx.Err() == nil {
@@ -406,10 +405,8 @@ func (b *bench) pages(requests int) error {
 	if err := <-done; err != nil {
 		return err
 	}
-	_ = b.st.Pool().QueryRow(b.ctx, `SELECT count(*) FROM recipients r JOIN integrations i ON i.id = r.integration_id
-		WHERE i.created_at >= $1`, writeStart.Add(-time.Second)).Scan(&synced)
-	fmt.Fprintf(b.out, "\n(meanwhile %d full syncs of 100k-recipient brands completed, the next one cut short; %.0f recipient rows/s written over %s)\n",
-		syncs.Load(), float64(synced)/time.Since(writeStart).Seconds(), time.Since(writeStart).Round(time.Second))
+	fmt.Fprintf(b.out, "\n(meanwhile %d full syncs of 100k-recipient brands completed and the next one was writing when the pages were done, %s after the first began)\n",
+		syncs.Load(), time.Since(writeStart).Round(time.Second))
 	fmt.Fprintln(b.out)
 	return nil
 }
