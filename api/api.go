@@ -18,38 +18,16 @@ import (
 	"github.com/go-chi/chi/v5"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 )
 
-// Store is what the API needs from persistence.
-type Store interface {
-	CreateIntegration(ctx context.Context, in store.Integration, audit store.AuditEvent) (store.Integration, error)
-	GetIntegration(ctx context.Context, id string) (store.Integration, error)
-	ListIntegrations(ctx context.Context) ([]store.Integration, error)
-	UpdateIntegration(ctx context.Context, id string, audit store.AuditEvent, fn func(*store.Integration) error) (store.Integration, error)
-	DeleteIntegration(ctx context.Context, id string, audit store.AuditEvent) ([]int64, error)
-	ListBrandAdmins(ctx context.Context, integrationID string) ([]string, error)
-	PutBrandAdmin(ctx context.Context, integrationID, email string, audit store.AuditEvent) error
-	DeleteBrandAdmin(ctx context.Context, integrationID, email string, audit store.AuditEvent) error
-	ListSyncRuns(ctx context.Context, integrationID string, limit int) ([]store.SyncRun, error)
-	GetSyncRun(ctx context.Context, integrationID string, id int64) (store.SyncRun, error)
-	ListRequestLogs(ctx context.Context, integrationID string, since time.Time, limit int) ([]store.RequestLog, error)
-	ListAuditEvents(ctx context.Context, beforeID int64, limit int) ([]store.AuditEvent, error)
-	RecordAudit(ctx context.Context, ev store.AuditEvent) error
-	ListDeliveries(ctx context.Context, integrationID string, limit int) ([]store.Delivery, error)
-	GetWebhook(ctx context.Context, integrationID string) (store.Webhook, error)
-	SetWebhook(ctx context.Context, integrationID string, w store.Webhook, audit store.AuditEvent) error
-}
+// Store is what the API needs from persistence: what the manage service needs.
+type Store = manage.Store
 
 // Syncs starts and cancels sync runs; the syncer implements it.
-type Syncs interface {
-	// Trigger queues a run unless one is queued or running, which it returns
-	// instead (created = false).
-	Trigger(ctx context.Context, integrationID, kind, trigger string) (run store.SyncRun, created bool, err error)
-	// CancelJobs cancels queued or running jobs of a deleted integration.
-	CancelJobs(ctx context.Context, jobIDs []int64) error
-}
+type Syncs = manage.Syncs
 
 // Options configure the API.
 type Options struct {
@@ -72,10 +50,6 @@ type Options struct {
 	// credential is still stored (removing its event subscriptions in
 	// Qualtrics). Its error is logged; the delete goes on.
 	BeforeDelete func(ctx context.Context, in store.Integration) error
-	// AfterDelete runs once the integration is deleted (gone from the API and
-	// the pages): it queues the background removal of its data. Its error is
-	// logged; a periodic purge queues the removal all the same.
-	AfterDelete func(ctx context.Context, integrationID string) error
 	// QueueSubscriptions runs after an integration is stored by a write that
 	// named events.enabled (a creation with events on, a PATCH): it queues the
 	// registering or removing of its event subscriptions in Qualtrics, so they
@@ -84,10 +58,15 @@ type Options struct {
 	// RequestIDFrom returns the request id set by the app's middleware, for
 	// the instance field of problems and for logs.
 	RequestIDFrom func(context.Context) string
+	// Service, when set, is the manage service the handlers call (the
+	// replica shares one with the console); otherwise New builds one from
+	// the fields above.
+	Service *manage.Service
 }
 
 type handler struct {
 	Options
+	svc         *manage.Service
 	tokenHashes [][32]byte
 	// actorKey names admin tokens in the audit trail (HMAC-SHA256): derived
 	// from the encryption keyring, or random for this process without one.
@@ -108,7 +87,13 @@ func New(opts Options) http.Handler {
 	if opts.RequestIDFrom == nil {
 		opts.RequestIDFrom = func(context.Context) string { return "" }
 	}
-	h := &handler{Options: opts}
+	h := &handler{Options: opts, svc: opts.Service}
+	if h.svc == nil {
+		h.svc = manage.New(manage.Options{Store: opts.Store, Syncs: opts.Syncs, Keyring: opts.Keyring,
+			AllowedHosts: opts.AllowedHosts, WebhookAllowedHosts: opts.WebhookAllowedHosts, Log: opts.Log, Now: opts.Now,
+			VerifyTimeout: opts.VerifyTimeout, SealWebhookSecret: opts.SealWebhookSecret, BeforeDelete: opts.BeforeDelete,
+			QueueSubscriptions: opts.QueueSubscriptions})
+	}
 	if opts.Keyring != nil {
 		h.actorKey = opts.Keyring.MAC("audit actor", nil)
 	} else {
@@ -146,6 +131,8 @@ func New(opts Options) http.Handler {
 		r.Get("/integrations/{id}/webhook", h.wrap(h.getWebhook))
 		r.Put("/integrations/{id}/webhook", h.wrap(h.putWebhook))
 		r.Delete("/integrations/{id}/webhook", h.wrap(h.deleteWebhook))
+		r.Get("/integrations/{id}/notification-defaults", h.wrap(h.getNotificationDefaults))
+		r.Put("/integrations/{id}/notification-defaults", h.wrap(h.putNotificationDefaults))
 		r.Get("/audit-events", h.wrap(h.listAuditEvents))
 	})
 	return r
@@ -199,6 +186,9 @@ func actorFrom(ctx context.Context) string {
 	a, _ := ctx.Value(actorKey{}).(string)
 	return a
 }
+
+// actor is who the audit trail names for this request.
+func (h *handler) actor(r *http.Request) string { return actorFrom(r.Context()) }
 
 // wrap adapts handlers that return an error: an *apiError becomes its problem,
 // anything else a generic 500 with the detail only in the log.

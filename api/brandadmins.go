@@ -2,51 +2,25 @@ package api
 
 import (
 	"net/http"
-	"net/mail"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-
-	"github.com/microapps/microapps/store"
 )
 
-// normalizeEmail trims and lower-cases an address and checks it is a plain
-// addr-spec (no display name), the form recipients are matched by.
-func normalizeEmail(raw string) (string, bool) {
-	e, ok := store.NormalizeEmail(raw)
-	if !ok || len(e) > 320 {
-		return "", false
-	}
-	a, err := mail.ParseAddress(e)
-	if err != nil || a.Address != e || a.Name != "" || !strings.Contains(e[strings.LastIndex(e, "@")+1:], ".") && !strings.HasSuffix(e, "@localhost") {
-		return "", false
-	}
-	return e, true
-}
-
-func (h *handler) emailParam(r *http.Request) (string, *apiError) {
+func emailParam(r *http.Request) string {
 	raw := chi.URLParam(r, "email")
 	if dec, err := url.PathUnescape(raw); err == nil {
 		raw = dec
 	}
-	e, ok := normalizeEmail(raw)
-	if !ok {
-		return "", errValidation([]fieldError{{Field: "email", Message: "must be an email address such as ana@example.com"}})
-	}
-	return e, nil
+	return raw
 }
 
 func (h *handler) listBrandAdmins(w http.ResponseWriter, r *http.Request) error {
-	in, err := h.loadIntegration(r)
+	emails, err := h.svc.BrandAdmins(r.Context(), chi.URLParam(r, "id"))
 	if err != nil {
-		return err
-	}
-	emails, err := h.Store.ListBrandAdmins(r.Context(), in.ID)
-	if err != nil {
-		return err
+		return fromService(err)
 	}
 	items := make([]map[string]string, 0, len(emails))
 	for _, e := range emails {
@@ -57,32 +31,16 @@ func (h *handler) listBrandAdmins(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (h *handler) putBrandAdmin(w http.ResponseWriter, r *http.Request) error {
-	in, err := h.loadIntegration(r)
-	if err != nil {
-		return err
-	}
-	email, aerr := h.emailParam(r)
-	if aerr != nil {
-		return aerr
-	}
-	if err := h.Store.PutBrandAdmin(r.Context(), in.ID, email, h.audit(r, "brand_admin.add", map[string]any{"email": email})); err != nil {
-		return err
+	if _, err := h.svc.PutBrandAdmin(r.Context(), h.actor(r), chi.URLParam(r, "id"), emailParam(r)); err != nil {
+		return fromService(err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
 func (h *handler) deleteBrandAdmin(w http.ResponseWriter, r *http.Request) error {
-	in, err := h.loadIntegration(r)
-	if err != nil {
-		return err
-	}
-	email, aerr := h.emailParam(r)
-	if aerr != nil {
-		return aerr
-	}
-	if err := h.Store.DeleteBrandAdmin(r.Context(), in.ID, email, h.audit(r, "brand_admin.remove", map[string]any{"email": email})); err != nil {
-		return err
+	if _, err := h.svc.DeleteBrandAdmin(r.Context(), h.actor(r), chi.URLParam(r, "id"), emailParam(r)); err != nil {
+		return fromService(err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -110,7 +68,7 @@ func (h *handler) listAuditEvents(w http.ResponseWriter, r *http.Request) error 
 		}
 		before = n
 	}
-	events, err := h.Store.ListAuditEvents(r.Context(), before, limit)
+	events, err := h.svc.AuditEvents(r.Context(), before, limit)
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ func TestCreateChecksTheTokenSealsItAndQueuesAFullSync(t *testing.T) {
 		t.Errorf("resource = %v", got)
 	}
 	sched := got["schedule"].(map[string]any)
-	if sched["fullSyncEvery"] != "2h" || sched["incrementalSyncEvery"] != "10m" {
+	if sched["fullSyncEvery"] != "2h" || sched["incrementalSyncEvery"] != "10m" || sched["verifyEvery"] != "24h" {
 		t.Errorf("schedule = %v", sched)
 	}
 	last, _ := got["lastSync"].(map[string]any)
@@ -83,6 +83,8 @@ func TestCreateRejectsBadInputAndWritesNothing(t *testing.T) {
 		{"a timeout of 601 is refused", e.createBody(map[string]any{"requestTimeoutSeconds": 601}), 400, "requestTimeoutSeconds"},
 		{"3001 requests per minute are refused", e.createBody(map[string]any{"rateLimit": map[string]any{"enabled": true, "requestsPerMinute": 3001}}), 400, "rateLimit.requestsPerMinute"},
 		{"a full sync under 5m is refused", e.createBody(map[string]any{"schedule": map[string]any{"fullSyncEvery": "4m"}}), 400, "schedule.fullSyncEvery"},
+		{"a verifyEvery under 1h is refused", e.createBody(map[string]any{"schedule": map[string]any{"verifyEvery": "30m"}}), 400, "schedule.verifyEvery"},
+		{"a verifyEvery shorter than the full sync is refused", e.createBody(map[string]any{"schedule": map[string]any{"fullSyncEvery": "6h", "verifyEvery": "2h"}}), 400, "schedule.verifyEvery"},
 		{"an unparsable duration is refused", e.createBody(map[string]any{"schedule": map[string]any{"fullSyncEvery": "hourly"}}), 400, "schedule.fullSyncEvery"},
 		{"an incremental under 1m is refused", e.createBody(map[string]any{"schedule": map[string]any{"incrementalSyncEvery": "30s"}}), 400, "schedule.incrementalSyncEvery"},
 		{"an incremental as long as the full sync is refused", e.createBody(map[string]any{"schedule": map[string]any{"fullSyncEvery": "1h", "incrementalSyncEvery": "1h"}}), 400, "schedule.incrementalSyncEvery"},

@@ -3,6 +3,7 @@ package api
 import (
 	"time"
 
+	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/store"
 )
 
@@ -52,6 +53,7 @@ type enabledResource struct {
 type scheduleResource struct {
 	FullSyncEvery        string            `json:"fullSyncEvery"`
 	IncrementalSyncEvery string            `json:"incrementalSyncEvery"`
+	VerifyEvery          string            `json:"verifyEvery"`
 	FullSyncWindow       *store.SyncWindow `json:"fullSyncWindow"`
 }
 
@@ -63,23 +65,33 @@ type brandResource struct {
 }
 
 type syncRunResource struct {
-	ID                 int64          `json:"id"`
-	Kind               string         `json:"kind"`
-	Status             string         `json:"status"`
-	Trigger            string         `json:"trigger"`
-	QueuedAt           time.Time      `json:"queuedAt"`
-	StartedAt          *time.Time     `json:"startedAt"`
-	FinishedAt         *time.Time     `json:"finishedAt"`
-	DurationMS         *int64         `json:"durationMs"`
-	APICalls           int            `json:"apiCalls"`
-	APICallsByEndpoint map[string]int `json:"apiCallsByEndpoint"`
-	Surveys            int            `json:"surveys"`
-	Distributions      int            `json:"distributions"`
-	Recipients         int            `json:"recipients"`
-	Notifications      int            `json:"notifications"`
-	Warnings           []string       `json:"warnings"`
-	Changes            []store.Change `json:"changes"`
-	Error              *string        `json:"error"`
+	ID                 int64            `json:"id"`
+	Kind               string           `json:"kind"`
+	Status             string           `json:"status"`
+	Trigger            string           `json:"trigger"`
+	QueuedAt           time.Time        `json:"queuedAt"`
+	StartedAt          *time.Time       `json:"startedAt"`
+	FinishedAt         *time.Time       `json:"finishedAt"`
+	DurationMS         *int64           `json:"durationMs"`
+	APICalls           int              `json:"apiCalls"`
+	APICallsByEndpoint map[string]int   `json:"apiCallsByEndpoint"`
+	Surveys            int              `json:"surveys"`
+	Distributions      int              `json:"distributions"`
+	Recipients         int              `json:"recipients"`
+	Notifications      int              `json:"notifications"`
+	Warnings           []string         `json:"warnings"`
+	Changes            []store.Change   `json:"changes"`
+	Error              *string          `json:"error"`
+	Progress           progressResource `json:"progress"`
+}
+
+// progressResource is where a run stands in its plan of units.
+type progressResource struct {
+	Phase       string `json:"phase"`
+	UnitsTotal  int    `json:"unitsTotal"`
+	UnitsDone   int    `json:"unitsDone"`
+	UnitsFailed int    `json:"unitsFailed"`
+	Jobs        int    `json:"jobs"`
 }
 
 func toIntegrationResource(in store.Integration, last *store.SyncRun) integrationResource {
@@ -89,8 +101,9 @@ func toIntegrationResource(in store.Integration, last *store.SyncRun) integratio
 		RateLimit:             rateLimitResource{Enabled: in.RateLimitEnabled, RequestsPerMinute: in.RequestsPerMinute},
 		RequestTimeoutSeconds: in.RequestTimeoutSeconds,
 		Logging:               enabledResource{in.LoggingEnabled},
-		Schedule: scheduleResource{FullSyncEvery: formatDuration(in.FullSyncEvery),
-			IncrementalSyncEvery: formatDuration(in.IncrementalSyncEvery), FullSyncWindow: in.FullSyncWindow},
+		Schedule: scheduleResource{FullSyncEvery: manage.FormatDuration(in.FullSyncEvery),
+			IncrementalSyncEvery: manage.FormatDuration(in.IncrementalSyncEvery), VerifyEvery: manage.FormatDuration(manage.VerifyEvery(in)),
+			FullSyncWindow: in.FullSyncWindow},
 		Events:    enabledResource{in.EventsEnabled},
 		DeepLinks: in.DeepLinks,
 		Brand: brandResource{BrandID: in.BrandID, Datacenter: in.Datacenter, AccountType: in.AccountType,
@@ -116,7 +129,9 @@ func toSyncRunResource(run store.SyncRun) syncRunResource {
 	r := syncRunResource{ID: run.ID, Kind: run.Kind, Status: run.Status, Trigger: run.Trigger, QueuedAt: run.QueuedAt,
 		StartedAt: run.StartedAt, FinishedAt: run.FinishedAt, APICalls: run.APICalls, APICallsByEndpoint: run.APICallsByEndpoint,
 		Surveys: run.Surveys, Distributions: run.Distributions, Recipients: run.Recipients, Notifications: run.Notifications,
-		Warnings: run.Warnings, Changes: run.Changes}
+		Warnings: run.Warnings, Changes: run.Changes,
+		Progress: progressResource{Phase: run.Progress.Phase, UnitsTotal: run.Progress.UnitsTotal, UnitsDone: run.Progress.UnitsDone,
+			UnitsFailed: run.Progress.UnitsFailed, Jobs: run.Progress.Jobs}}
 	if run.StartedAt != nil && run.FinishedAt != nil {
 		ms := run.FinishedAt.Sub(*run.StartedAt).Milliseconds()
 		r.DurationMS = &ms
@@ -135,18 +150,4 @@ func toSyncRunResource(run store.SyncRun) syncRunResource {
 		r.APICallsByEndpoint = map[string]int{}
 	}
 	return r
-}
-
-// formatDuration writes durations the way people type them: "1h", "15m", "1h30m".
-func formatDuration(d time.Duration) string {
-	if d <= 0 {
-		return "0s"
-	}
-	s := d.String()
-	for _, suffix := range []struct{ long, short string }{{"m0s", "m"}, {"h0m", "h"}} {
-		if len(s) > len(suffix.long) && s[len(s)-len(suffix.long):] == suffix.long {
-			s = s[:len(s)-len(suffix.long)] + suffix.short
-		}
-	}
-	return s
 }

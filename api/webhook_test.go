@@ -40,3 +40,26 @@ func TestWebhookSettingsHideTheirSecrets(t *testing.T) {
 	audit := e.do("GET", "/audit-events", nil)
 	e.assertNoSecret([]response{put, got, del, audit}, secret, "XXXXSECRETPATH")
 }
+
+func TestNotificationDefaults(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.create(nil)["id"].(string)
+	if m := e.do("GET", "/integrations/"+id+"/notification-defaults", nil).json(t); m["language"] != "" || m["timeZone"] != "" {
+		t.Fatalf("defaults %v, want the service's", m)
+	}
+	for _, bad := range []map[string]any{{"language": "de"}, {"timeZone": "Mars/Olympus"}, {"timeZone": "Local"}, {"lang": "fr"}} {
+		if r := e.do("PUT", "/integrations/"+id+"/notification-defaults", bad); r.status != 400 {
+			t.Errorf("%v: %d %s", bad, r.status, r.body)
+		}
+	}
+	if r := e.do("PUT", "/integrations/"+id+"/notification-defaults", map[string]any{"language": "fr", "timeZone": "Europe/Paris"}); r.status != 204 {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	if m := e.do("GET", "/integrations/"+id+"/notification-defaults", nil).json(t); m["language"] != "fr" || m["timeZone"] != "Europe/Paris" {
+		t.Fatalf("defaults %v", m)
+	}
+	if r := e.do("GET", "/integrations/00000000-0000-0000-0000-000000000000/notification-defaults", nil); r.status != 404 {
+		t.Fatalf("unknown integration: %d", r.status)
+	}
+}

@@ -17,6 +17,8 @@ import (
 	"github.com/riverqueue/river"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps/internal/links"
+	"github.com/microapps/microapps/internal/words"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 )
@@ -53,9 +55,15 @@ func (n *Notifier) Deliver(ctx context.Context, deliveryID int64, final bool, no
 		return n.finish(ctx, d, "skipped", "email is not configured", now, nil)
 	case d.Channel == ChannelWebhook && w.Webhook.URL == "":
 		return n.finish(ctx, d, "skipped", "the integration has no webhook", now, nil)
+	case d.Channel == ChannelEmail && w.Unsubscribed:
+		// Qualtrics' opt-out is the person's choice: the feed still shows
+		// the item, no email goes out.
+		return n.finish(ctx, d, "skipped", "the recipient unsubscribed in Qualtrics", now, nil)
+	case d.Channel == ChannelEmail && w.User.EmailOff:
+		return n.finish(ctx, d, "skipped", "the user turned email notifications off", now, nil)
 	case d.Channel == ChannelEmail:
 		var msg Message
-		if msg, sendErr = n.emailMessage(w); sendErr == nil {
+		if msg, sendErr = n.emailMessage(ctx, w, now); sendErr == nil {
 			sendErr = n.o.Mailer.Send(ctx, msg)
 		}
 	case d.Channel == ChannelWebhook:
@@ -137,14 +145,19 @@ func (n *Notifier) webhookBody(w store.DeliveryWork) ([]byte, error) {
 	nt := w.Notification
 	switch w.Webhook.Format {
 	case "slack", "teams":
-		t, err := n.texts(nt.Kind, nt.Data)
+		t, err := n.compose(w, n.readerOf(w))
 		if err != nil {
 			return nil, err
 		}
-		return json.Marshal(map[string]string{"text": t.chat(w.Webhook.Format, n.feedURL())})
+		return t.chatBody(w.Webhook.Format)
 	default:
+		data := nt.Data
+		if nt.Kind == KindSurveyStatistics {
+			data = words.WithReviewLink(data, links.ReviewDistributionsURL(
+				links.Integration{BaseURL: w.BaseURL, BrandBaseURL: w.BrandBaseURL, DeepLinks: w.DeepLinks}, nt.SurveyID, nt.DistributionID))
+		}
 		return json.Marshal(WebhookPayload{ID: nt.ID, Kind: nt.Kind, IntegrationID: nt.IntegrationID, Email: nt.Email,
-			SurveyID: nt.SurveyID, DistributionID: nt.DistributionID, Data: nt.Data, CreatedAt: nt.CreatedAt.UTC()})
+			SurveyID: nt.SurveyID, DistributionID: nt.DistributionID, Data: data, CreatedAt: nt.CreatedAt.UTC()})
 	}
 }
 
@@ -204,4 +217,22 @@ func (n *Notifier) postWebhook(ctx context.Context, w store.DeliveryWork) error 
 
 func (n *Notifier) feedURL() string {
 	return n.o.PublicURL.JoinPath("notifications").String()
+}
+
+// SendTestWebhook posts a sample survey_statistics notification to wh now,
+// signed and formatted as real deliveries are, so a platform admin can check
+// the receiver. Nothing is stored; the error says why the receiver refused it
+// (never the URL, which may hold a token).
+func (n *Notifier) SendTestWebhook(ctx context.Context, integrationID string, wh store.Webhook) error {
+	now := time.Now().UTC()
+	data, _ := json.Marshal(map[string]any{"surveyName": "Test delivery", "functionalGroup": "microapps",
+		"sent": 100, "finished": 42, "expiresAt": now.Add(24 * time.Hour).Format(time.RFC3339), "test": true})
+	w := store.DeliveryWork{
+		Delivery:     store.Delivery{IntegrationID: integrationID, Channel: ChannelWebhook, IdempotencyKey: "test-" + now.Format("20060102T150405.000000000")},
+		Notification: store.Notification{IntegrationID: integrationID, Kind: "survey_statistics", Data: data, CreatedAt: now},
+		Webhook:      wh,
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	return n.postWebhook(ctx, w)
 }

@@ -365,27 +365,4 @@ func TestWebhookFailures(t *testing.T) {
 			t.Fatalf("status %s attempts %d", s, a)
 		}
 	})
-
-	for _, tc := range []struct{ format, want string }{
-		{"slack", "<https://acme.iad1.qualtrics.com/jfe/form/SV_1?Q_DL=EMD_1_CID_1|Respond to survey in Qualtrics>"},
-		{"teams", "[Respond to survey in Qualtrics](https://acme.iad1.qualtrics.com/jfe/form/SV_1?Q_DL=EMD_1_CID_1)"},
-	} {
-		t.Run("the "+tc.format+" format posts a text message", func(t *testing.T) {
-			var body []byte
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { body, _ = io.ReadAll(r.Body) }))
-			defer srv.Close()
-			n, id := setup(t, srv.URL, tc.format)
-			if err := n.Deliver(f.ctx, id, false, t0); err != nil {
-				t.Fatal(err)
-			}
-			var msg map[string]string
-			if err := json.Unmarshal(body, &msg); err != nil {
-				t.Fatal(err)
-			}
-			if len(msg) != 1 || !strings.Contains(msg["text"], "Survey about to expire: Pulse") || !strings.Contains(msg["text"], tc.want) ||
-				!strings.Contains(msg["text"], "http://localhost:8080/notifications") {
-				t.Fatalf("message %q", msg["text"])
-			}
-		})
-	}
 }

@@ -3,16 +3,21 @@ package notify
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/mail"
+	"net/textproto"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
 
+	"github.com/microapps/microapps/internal/links"
 	"github.com/microapps/microapps/store"
 )
 
@@ -23,6 +28,11 @@ type Message struct {
 	Text      string
 	HTML      string
 	MessageID string // without angle brackets; the same on every retry
+	// UnsubscribeURL is the addressee's one-click unsubscribe address
+	// (RFC 8058), UnsubscribeToken what names them in it; the mailer puts
+	// them in List-Unsubscribe with a mailto to the sender.
+	UnsubscribeURL   string
+	UnsubscribeToken string
 }
 
 // Mailer sends email.
@@ -30,16 +40,17 @@ type Mailer interface {
 	Send(ctx context.Context, m Message) error
 }
 
-func (n *Notifier) emailMessage(w store.DeliveryWork) (Message, error) {
-	t, err := n.texts(w.Notification.Kind, w.Notification.Data)
+func (n *Notifier) emailMessage(ctx context.Context, w store.DeliveryWork, now time.Time) (Message, error) {
+	t, err := n.compose(w, n.readerOf(w))
 	if err != nil {
 		return Message{}, &permanentError{err}
 	}
-	feed := n.feedURL()
+	token, err := n.o.Store.UnsubscribeToken(ctx, w.Notification.Email, now)
+	if err != nil {
+		return Message{}, err
+	}
 	var html bytes.Buffer
-	v := emailView{Lang: t.lang, Subject: t.Subject, Body: t.Body, ButtonLabel: t.ButtonLabel, ButtonURL: t.ButtonURL,
-		FeedLabel: t.FeedLabel, FeedURL: feed, Footer: t.Footer}
-	if err := emailHTML(v).Render(context.Background(), &html); err != nil {
+	if err := emailHTML(t).Render(context.Background(), &html); err != nil {
 		return Message{}, &permanentError{fmt.Errorf("render email: %w", err)}
 	}
 	host := n.o.PublicURL.Hostname()
@@ -49,9 +60,12 @@ func (n *Notifier) emailMessage(w store.DeliveryWork) (Message, error) {
 	return Message{
 		To:        w.Notification.Email,
 		Subject:   t.Subject,
-		Text:      t.plain(feed),
+		Text:      t.plain(),
 		HTML:      html.String(),
 		MessageID: w.Delivery.IdempotencyKey + "@" + host,
+
+		UnsubscribeURL:   links.Absolute(n.o.PublicURL, links.Unsubscribe(token)),
+		UnsubscribeToken: token,
 	}, nil
 }
 
@@ -65,6 +79,34 @@ type SMTPMailer struct {
 	password string
 	from     string
 	timeout  time.Duration
+	tls      *tls.Config // nil: go-mail's default (system roots)
+}
+
+// SMTPOption configures an SMTPMailer.
+type SMTPOption func(*SMTPMailer) error
+
+// WithSMTPCAFile trusts the CA certificates of a PEM file, on top of the
+// system's, for the SMTP relay only (MICROAPPS_SMTP_CA_FILE): a relay with a
+// company CA, without touching what HTTPS to Qualtrics trusts.
+func WithSMTPCAFile(path string) SMTPOption {
+	return func(m *SMTPMailer) error {
+		if path == "" {
+			return nil
+		}
+		pem, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("notify: SMTP CA file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("notify: SMTP CA file %s holds no PEM certificate", path)
+		}
+		m.tls = &tls.Config{ServerName: m.host, RootCAs: pool, MinVersion: tls.VersionTLS12}
+		return nil
+	}
 }
 
 // NewSMTPMailer builds a mailer from MICROAPPS_SMTP_URL and
@@ -77,7 +119,7 @@ type SMTPMailer struct {
 // given, so they never cross the network in the clear, opportunistic
 // otherwise; tls=none is for a relay on loopback. smtps is TLS from the first
 // byte (port 465 by default). Error messages never include the password.
-func NewSMTPMailer(rawURL, from string) (Mailer, error) {
+func NewSMTPMailer(rawURL, from string, opts ...SMTPOption) (Mailer, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, errors.New("notify: SMTP URL is not a valid URL")
@@ -125,13 +167,19 @@ func NewSMTPMailer(rawURL, from string) (Mailer, error) {
 		return nil, fmt.Errorf("notify: mail from %q is not an email address", from)
 	}
 	m.from = from
+	for _, o := range opts {
+		if err := o(m); err != nil {
+			return nil, err
+		}
+	}
 	return m, nil
 }
 
 // Send sends one message; a new connection per message keeps the mailer
 // safe to use from several workers at once.
 func (m *SMTPMailer) Send(ctx context.Context, msg Message) error {
-	gm := gomail.NewMsg()
+	// No User-Agent or X-Mailer naming the library and its version.
+	gm := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
 	if err := gm.From(m.from); err != nil {
 		return &permanentError{fmt.Errorf("mail from: %w", err)}
 	}
@@ -145,12 +193,27 @@ func (m *SMTPMailer) Send(ctx context.Context, msg Message) error {
 	} else {
 		gm.SetMessageID()
 	}
+	// Automatic mail (RFC 3834): auto-responders and Exchange must not answer.
+	gm.SetGenHeader("Auto-Submitted", "auto-generated")
+	gm.SetGenHeader("X-Auto-Response-Suppress", "All")
+	if msg.UnsubscribeURL != "" {
+		// A mailto to the sender and the one-click https address (RFC 2369,
+		// RFC 8058).
+		addr, _ := mail.ParseAddress(m.from)
+		mailto := (&url.URL{Scheme: "mailto", Opaque: addr.Address,
+			RawQuery: "subject=" + url.PathEscape("unsubscribe "+msg.UnsubscribeToken)}).String()
+		gm.SetGenHeaderPreformatted(gomail.HeaderListUnsubscribe, "<"+mailto+">, <"+msg.UnsubscribeURL+">")
+		gm.SetGenHeaderPreformatted(gomail.HeaderListUnsubscribePost, "List-Unsubscribe=One-Click")
+	}
 	gm.SetBodyString(gomail.TypeTextPlain, msg.Text)
 	gm.AddAlternativeString(gomail.TypeTextHTML, msg.HTML)
 
 	opts := []gomail.Option{gomail.WithPort(m.port), gomail.WithTimeout(m.timeout), gomail.WithTLSPolicy(m.policy)}
 	if m.ssl {
 		opts = append(opts, gomail.WithSSL())
+	}
+	if m.tls != nil {
+		opts = append(opts, gomail.WithTLSConfig(m.tls))
 	}
 	if m.user != "" {
 		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
@@ -161,6 +224,12 @@ func (m *SMTPMailer) Send(ctx context.Context, msg Message) error {
 		return fmt.Errorf("smtp: %w", err)
 	}
 	if err := c.DialAndSendWithContext(ctx, gm); err != nil {
+		var te *textproto.Error
+		if errors.As(err, &te) && te.Code == 535 {
+			// Bad credentials stay bad until someone changes them: retrying
+			// for hours would only lock the account.
+			return &permanentError{fmt.Errorf("smtp: the relay refused the user name and password of MICROAPPS_SMTP_URL (535): %w", err)}
+		}
 		var se *gomail.SendError
 		if errors.As(err, &se) && !se.IsTemp() && se.ErrorCode() >= 500 && se.ErrorCode() < 600 &&
 			strings.Contains(se.Error(), "recipient") {

@@ -149,12 +149,12 @@ func TestEmailIsSentOverSMTPWithTextAndHTML(t *testing.T) {
 		{
 			name: "new survey to the recipient", to: "ann@example.com", subject: "New survey: Pulse <Q1>",
 			button: "Respond to survey in Qualtrics", link: respond,
-			body: []string{"You have received a new survey request: Pulse <Q1> (Sales), due on Tue 10 Mar 2026, 20:00 UTC."},
+			body: []string{"You have received a new survey request: Pulse <Q1>, due on 10 Mar 2026, 20:00 UTC."},
 		},
 		{
-			name: "statistics to the Brand Admin", to: "boss@example.com", subject: "Survey statistics: Pulse <Q1>",
+			name: "statistics to the Brand Admin", to: "boss@example.com", subject: "Survey statistics: Pulse <Q1> (sent 27 Feb 2026)",
 			button: "Review distributions", link: "https://acme.qualtrics.com/Q/MyProjectsSection",
-			body: []string{"2 of 8 completed (25.0% response rate)", "The link expires on Tue 3 Mar 2026, 08:00 UTC."},
+			body: []string{"2 of 8 completed (25.0% response rate)", "The link expires on 3 Mar 2026, 08:00 UTC."},
 		},
 	}
 	for i, tc := range cases {
@@ -234,8 +234,8 @@ func TestEmailTemporaryFailureIsRetried(t *testing.T) {
 	if err := n.Deliver(f.ctx, id, false, t0); err != nil {
 		t.Fatal(err)
 	}
-	if len(m.sent) != 1 || m.sent[0].Subject != "Enquête bientôt expirée : Pulse" ||
-		!strings.Contains(m.sent[0].Text, "Répondre à l'enquête dans Qualtrics") {
+	if len(m.sent) != 1 || m.sent[0].Subject != "Enquête bientôt expirée\u00a0: Pulse" ||
+		!strings.Contains(m.sent[0].Text, "Répondre à l’enquête dans Qualtrics") {
 		t.Fatalf("sent %+v", m.sent)
 	}
 	if c := f.count(`SELECT count(*) FROM deliveries WHERE id = $1 AND status = 'sent' AND attempts = 2 AND last_error = ''`, id); c != 1 {

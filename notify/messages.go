@@ -3,181 +3,109 @@ package notify
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/microapps/microapps/internal/links"
+	"github.com/microapps/microapps/internal/words"
+	"github.com/microapps/microapps/store"
 )
 
 // Data is notifications.data, whatever the kind; the pages read the same
 // keys.
-type Data struct {
-	SurveyName      string  `json:"surveyName"`
-	FunctionalGroup string  `json:"functionalGroup"`
-	ExpiresAt       *string `json:"expiresAt"`
-	RespondLink     string  `json:"respondLink,omitempty"`
-	SentAt          *string `json:"sentAt,omitempty"`
-	Sent            int     `json:"sent,omitempty"`
-	Finished        int     `json:"finished,omitempty"`
-	ReviewLink      string  `json:"reviewLink,omitempty"`
-}
+type Data = words.Data
 
-// ResponseRate is finished/sent in percent, or -1 when nothing was sent.
-func (d Data) ResponseRate() float64 {
-	if d.Sent <= 0 {
-		return -1
-	}
-	return float64(d.Finished) * 100 / float64(d.Sent)
-}
+// fact is one label and value of a notification (survey, group, due date…).
+type fact struct{ Label, Value string }
 
-// texts is a notification put into words in one language.
+// link is a labelled absolute http(s) URL; URL "" means none.
+type link struct{ Label, URL string }
+
+// texts is a notification as an email or a chat message shows it: the words
+// of internal/words (shared with the feed) written out for one reader, with
+// absolute links.
 type texts struct {
-	lang        string
-	Subject     string
-	Body        string
-	ButtonLabel string
-	ButtonURL   string
-	FeedLabel   string
-	Footer      string
+	lang    string
+	Subject string // the email's subject: Title, and the send date for statistics
+	Title   string
+	Body    string   // one sentence with every figure
+	Facts   []fact   // survey, functional group, dates and figures
+	Context []string // the short line under a chat message: group, due date
+	Button  link     // into Qualtrics: respond, or review distributions
+	Page    link     // our page: distribution data
+	Feed    link
+	// Email only.
+	Footer   string
+	Settings link // where the user turns email notifications off
 }
 
-type phrasebook struct {
-	newTitle, newBody, newBodyNoDate           string
-	expTitle, expBody                          string
-	statTitle, statBody, statRate, statExpires string
-	respond, review, feed, footer              string
-	dateLayout                                 string
+// reader is whom a notification is written for: their language and zone.
+type reader struct {
+	lang string
+	loc  *time.Location
 }
 
-var phrasebooks = map[string]phrasebook{
-	"en": {
-		newTitle:      "New survey: %s",
-		newBody:       "You have received a new survey request: %s (%s), due on %s.",
-		newBodyNoDate: "You have received a new survey request: %s (%s).",
-		expTitle:      "Survey about to expire: %s",
-		expBody:       "Your survey %s (%s) expires on %s and you have not finished it yet.",
-		statTitle:     "Survey statistics: %s",
-		statBody:      "%s (%s) sent %s: %d of %d completed",
-		statRate:      " (%s%% response rate)",
-		statExpires:   ". The link expires on %s.",
-		respond:       "Respond to survey in Qualtrics",
-		review:        "Review distributions",
-		feed:          "See your notifications",
-		footer:        "You receive this email because a Qualtrics survey concerns you.",
-		dateLayout:    "Mon 2 Jan 2006, 15:04 MST",
-	},
-	"fr": {
-		newTitle:      "Nouvelle enquête : %s",
-		newBody:       "Vous avez reçu une nouvelle demande d'enquête : %s (%s), à remplir avant le %s.",
-		newBodyNoDate: "Vous avez reçu une nouvelle demande d'enquête : %s (%s).",
-		expTitle:      "Enquête bientôt expirée : %s",
-		expBody:       "Votre enquête %s (%s) expire le %s et vous ne l'avez pas encore terminée.",
-		statTitle:     "Statistiques de l'enquête : %s",
-		statBody:      "%s (%s) envoyée le %s : %d sur %d terminées",
-		statRate:      " (taux de réponse %s %%)",
-		statExpires:   ". Le lien expire le %s.",
-		respond:       "Répondre à l'enquête dans Qualtrics",
-		review:        "Voir les distributions",
-		feed:          "Voir vos notifications",
-		footer:        "Vous recevez ce courriel parce qu'une enquête Qualtrics vous concerne.",
-		dateLayout:    "02/01/2006 15:04 MST",
-	},
+// readerOf picks the addressee's language and time zone: theirs when the
+// pages learnt them, else the integration's defaults, else the notifier's.
+func (n *Notifier) readerOf(w store.DeliveryWork) reader {
+	r := reader{lang: n.o.Language, loc: time.UTC}
+	for _, l := range []string{w.User.Language, w.Defaults.Language} {
+		if words.Supported(l) {
+			r.lang = l
+			break
+		}
+	}
+	for _, z := range []string{w.User.TimeZone, w.Defaults.TimeZone} {
+		if loc := words.Zone(z); loc != nil {
+			r.loc = loc
+			break
+		}
+	}
+	return r
 }
 
-func (n *Notifier) texts(kind string, raw json.RawMessage) (texts, error) {
+// compose writes notification w for reader r.
+func (n *Notifier) compose(w store.DeliveryWork, r reader) (texts, error) {
+	nt := w.Notification
 	var d Data
-	if err := json.Unmarshal(raw, &d); err != nil {
+	if err := json.Unmarshal(nt.Data, &d); err != nil {
 		return texts{}, fmt.Errorf("notification data: %w", err)
 	}
-	lang := n.o.Language
-	pb, ok := phrasebooks[lang]
-	if !ok {
-		lang, pb = "en", phrasebooks["en"]
+	wd, err := words.Compose(words.Notification{Kind: nt.Kind, IntegrationID: nt.IntegrationID, SurveyID: nt.SurveyID,
+		DistributionID: nt.DistributionID, Data: d},
+		r.lang, links.Integration{BaseURL: w.BaseURL, BrandBaseURL: w.BrandBaseURL, DeepLinks: w.DeepLinks})
+	if err != nil {
+		return texts{}, err
 	}
-	date := func(s *string) string {
-		if s == nil {
-			return ""
-		}
-		t, err := time.Parse(time.RFC3339, *s)
-		if err != nil {
-			return *s
-		}
-		return t.UTC().Format(pb.dateLayout)
+	txt := func(s []words.Seg) string { return words.Text(s, r.loc, wd.Lang) }
+	abs := func(l words.Link) link { return link{l.Label, links.Absolute(n.o.PublicURL, l.URL)} }
+	t := texts{lang: wd.Lang, Subject: txt(wd.Subject), Title: txt(wd.Title), Body: txt(wd.Body),
+		Button: link{wd.Qualtrics.Label, wd.Qualtrics.URL}, Feed: link{wd.Feed.Label, n.feedURL()}, Footer: wd.Footer, Settings: abs(wd.Settings)}
+	if nt.Kind == KindSurveyStatistics && wd.Page.URL != "" {
+		t.Page = abs(wd.Page)
 	}
-	group := d.FunctionalGroup
-	t := texts{lang: lang, FeedLabel: pb.feed, Footer: pb.footer}
-	switch kind {
-	case KindNewSurvey:
-		t.Subject = fmt.Sprintf(pb.newTitle, d.SurveyName)
-		if d.ExpiresAt != nil {
-			t.Body = fmt.Sprintf(pb.newBody, d.SurveyName, group, date(d.ExpiresAt))
-		} else {
-			t.Body = fmt.Sprintf(pb.newBodyNoDate, d.SurveyName, group)
-		}
-		t.ButtonLabel, t.ButtonURL = pb.respond, d.RespondLink
-	case KindSurveyExpiring:
-		t.Subject = fmt.Sprintf(pb.expTitle, d.SurveyName)
-		t.Body = fmt.Sprintf(pb.expBody, d.SurveyName, group, date(d.ExpiresAt))
-		t.ButtonLabel, t.ButtonURL = pb.respond, d.RespondLink
-	case KindSurveyStatistics:
-		t.Subject = fmt.Sprintf(pb.statTitle, d.SurveyName)
-		var b strings.Builder
-		fmt.Fprintf(&b, pb.statBody, d.SurveyName, group, date(d.SentAt), d.Finished, d.Sent)
-		if r := d.ResponseRate(); r >= 0 {
-			rate := strconv.FormatFloat(r, 'f', 1, 64)
-			if lang == "fr" {
-				rate = strings.Replace(rate, ".", ",", 1)
-			}
-			fmt.Fprintf(&b, pb.statRate, rate)
-		}
-		fmt.Fprintf(&b, pb.statExpires, date(d.ExpiresAt))
-		t.Body = b.String()
-		t.ButtonLabel, t.ButtonURL = pb.review, d.ReviewLink
-	default:
-		return texts{}, fmt.Errorf("unknown notification kind %q", kind)
+	for _, f := range wd.Facts {
+		t.Facts = append(t.Facts, fact{f.Label, txt(f.Value)})
 	}
-	if t.ButtonURL != "" && !safeLink(t.ButtonURL) {
-		t.ButtonURL = ""
+	for _, c := range wd.Context {
+		t.Context = append(t.Context, txt(c))
 	}
 	return t, nil
 }
 
-// safeLink accepts only http(s) links for buttons: the data comes from
-// Qualtrics and integration settings, and a javascript: link in an email would
-// be a gift to an attacker.
-func safeLink(s string) bool {
-	return strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://")
-}
-
 // plain is the text/plain part of an email.
-func (t texts) plain(feedURL string) string {
+func (t texts) plain() string {
 	var b strings.Builder
 	b.WriteString(t.Body)
 	b.WriteString("\n\n")
-	if t.ButtonURL != "" {
-		fmt.Fprintf(&b, "%s:\n%s\n\n", t.ButtonLabel, t.ButtonURL)
-	}
-	fmt.Fprintf(&b, "%s:\n%s\n\n-- \n%s\n", t.FeedLabel, feedURL, t.Footer)
-	return b.String()
-}
-
-// chat is the text of a Slack or Teams message.
-func (t texts) chat(format, feedURL string) string {
-	link := func(label, u string) string {
-		if format == "slack" {
-			return "<" + u + "|" + label + ">"
+	for _, l := range []link{t.Button, t.Page, t.Feed} {
+		if l.URL != "" {
+			fmt.Fprintf(&b, "%s:\n%s\n\n", l.Label, l.URL)
 		}
-		return "[" + label + "](" + u + ")"
 	}
-	var b strings.Builder
-	if format == "slack" {
-		b.WriteString("*" + t.Subject + "*\n")
-	} else {
-		b.WriteString("**" + t.Subject + "**\n\n")
+	fmt.Fprintf(&b, "-- \n%s\n", t.Footer)
+	if t.Settings.URL != "" {
+		fmt.Fprintf(&b, "%s: %s\n", t.Settings.Label, t.Settings.URL)
 	}
-	b.WriteString(t.Body)
-	if t.ButtonURL != "" {
-		b.WriteString("\n" + link(t.ButtonLabel, t.ButtonURL))
-	}
-	b.WriteString("\n" + link(t.FeedLabel, feedURL))
 	return b.String()
 }

@@ -56,6 +56,7 @@ type Store interface {
 	RaiseSurveyStatisticsTx(ctx context.Context, tx pgx.Tx, o store.RaiseOptions) (store.Raised, error)
 	GetDeliveryWork(ctx context.Context, id int64) (store.DeliveryWork, error)
 	FinishDelivery(ctx context.Context, id int64, status, lastError string, now time.Time) (bool, error)
+	UnsubscribeToken(ctx context.Context, email string, now time.Time) (string, error)
 }
 
 // Metrics receives counts; nil means none are kept.

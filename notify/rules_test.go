@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microapps/microapps/internal/links"
 	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/store"
 )
@@ -424,8 +425,13 @@ func TestCheckWindowsStatisticsRules(t *testing.T) {
 				}
 				want := map[string]any{"surveyName": "Pulse", "functionalGroup": "Sales",
 					"sentAt": t0.Add(-72 * h).Format(time.RFC3339), "sent": float64(tc.dist.Sent), "finished": float64(tc.dist.Finished),
-					"expiresAt": tc.dist.LinkExpiration.Format(time.RFC3339), "reviewLink": tc.link}
+					"expiresAt": tc.dist.LinkExpiration.Format(time.RFC3339)}
 				assertData(t, r.Data, want)
+				// The review link is built when shown, by the pages' builder.
+				if got := links.ReviewDistributionsURL(links.Integration{BaseURL: "https://iad1.qualtrics.com/API/v3/",
+					BrandBaseURL: tc.integ.BrandBaseURL, DeepLinks: tc.integ.DeepLinks}, r.SurveyID, r.DistributionID); got != tc.link {
+					t.Fatalf("review link %q, want %q", got, tc.link)
+				}
 			}
 		})
 	}

@@ -132,6 +132,26 @@ func (c *Client) DistributionLinks(ctx context.Context, distributionID, surveyID
 	return paginate[Link](ctx, c, EndpointDistributionsLinks, c.endpointURL(v, "distributions", distributionID, "links"))
 }
 
+// DistributionHistoryPage reads one page of a distribution's history: the
+// first when at is "", else the page a previous call returned as next. next
+// is "" after the last page.
+func (c *Client) DistributionHistoryPage(ctx context.Context, distributionID, at string) (entries []HistoryEntry, next string, err error) {
+	if distributionID == "" {
+		return nil, "", requireID(EndpointDistributionsHistory, "distribution ID", "")
+	}
+	return pageAt[HistoryEntry](ctx, c, EndpointDistributionsHistory, c.endpointURL(nil, "distributions", distributionID, "history"), at)
+}
+
+// DistributionLinksPage reads one page of a distribution's links, like
+// DistributionHistoryPage.
+func (c *Client) DistributionLinksPage(ctx context.Context, distributionID, surveyID, at string) (links []Link, next string, err error) {
+	if distributionID == "" || surveyID == "" {
+		return nil, "", requireID(EndpointDistributionsLinks, "distribution ID and survey ID", "")
+	}
+	v := url.Values{"surveyId": {surveyID}}
+	return pageAt[Link](ctx, c, EndpointDistributionsLinks, c.endpointURL(v, "distributions", distributionID, "links"), at)
+}
+
 // CreateEventSubscription registers a callback (Brand Admin only) and returns
 // its ID (SUB_…). It is not retried on 5xx or network errors: the server may
 // have created it already.

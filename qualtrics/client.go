@@ -71,6 +71,24 @@ type Config struct {
 	Transport http.RoundTripper
 	// Observe is called once per HTTP attempt, from the calling goroutine.
 	Observe func(RequestEvent)
+	// Limiter is a rate budget shared beyond this client (the brand's, kept
+	// in PostgreSQL by the syncer, so every replica and every integration of
+	// the brand draws from it). When set it replaces the per-endpoint limits;
+	// RequestsPerMinute still applies on top.
+	Limiter Limiter
+	// MaxThrottled is how many 429 answers in a row one call waits out before
+	// it fails. A 429 never uses up one of MaxAttempts. Default 30.
+	MaxThrottled int
+}
+
+// Limiter is a rate budget shared by many clients.
+type Limiter interface {
+	// Wait blocks until one request to endpoint may be sent.
+	Wait(ctx context.Context, endpoint string) error
+	// Throttled reports a 429 answer to a request to endpoint and how long
+	// the client will wait before trying again, so that every client of the
+	// budget holds back as long.
+	Throttled(endpoint string, wait time.Duration)
 }
 
 // RequestEvent describes one HTTP attempt, for the request log and metrics.
@@ -106,8 +124,10 @@ type Client struct {
 	maxRetryWait time.Duration
 	observe      func(RequestEvent)
 
-	limiter   *rate.Limiter
-	endpoints map[string]*rate.Limiter
+	limiter      *rate.Limiter
+	endpoints    map[string]*rate.Limiter
+	shared       Limiter
+	maxThrottled int
 
 	suggested atomic.Pointer[string]
 
@@ -132,11 +152,16 @@ func New(cfg Config) (*Client, error) {
 		backoffMax:   orDefault(cfg.BackoffMax, 30*time.Second),
 		maxRetryWait: orDefault(cfg.MaxRetryAfter, 2*time.Minute),
 		observe:      cfg.Observe,
+		shared:       cfg.Limiter,
+		maxThrottled: cfg.MaxThrottled,
 		endpoints:    map[string]*rate.Limiter{},
 		stats:        map[string]int{},
 	}
 	if c.maxAttempts <= 0 {
 		c.maxAttempts = 5
+	}
+	if c.maxThrottled <= 0 {
+		c.maxThrottled = 30
 	}
 	transport := cfg.Transport
 	if transport == nil {
@@ -327,7 +352,7 @@ func (r attemptResult) duration() time.Duration { return r.took }
 // meta it found; its errors are classified by classifyDecode.
 func (c *Client) do(ctx context.Context, cl call, decode func([]byte) (wireMeta, error)) error {
 	refreshed := false
-	sent := 0
+	sent, throttled := 0, 0
 	var lastErr error
 	for attempt := 1; attempt <= c.maxAttempts; attempt++ {
 		sent++
@@ -337,7 +362,10 @@ func (c *Client) do(ctx context.Context, cl call, decode func([]byte) (wireMeta,
 			return fmt.Errorf("qualtrics: %s: %w", cl.endpoint, context.Cause(ctx))
 		}
 		oauthRetry := res.status == http.StatusUnauthorized && !refreshed && c.auth.invalidate(res.authValue)
-		willRetry := oauthRetry || (res.retryable && attempt < c.maxAttempts)
+		// A 429 says "not now", not "failed": waiting it out does not use up
+		// one of the attempts meant for transient failures.
+		throttle := res.status == http.StatusTooManyRequests && throttled < c.maxThrottled
+		willRetry := oauthRetry || throttle || (res.retryable && res.status != http.StatusTooManyRequests && attempt < c.maxAttempts)
 		c.emit(cl, sent, res, willRetry)
 		if res.err == nil {
 			return nil
@@ -354,8 +382,17 @@ func (c *Client) do(ctx context.Context, cl call, decode func([]byte) (wireMeta,
 			continue
 		}
 		wait := c.backoff(attempt)
+		if throttle {
+			throttled++
+			attempt--
+			// Without Retry-After, back off harder with each 429 in a row.
+			wait = c.backoff(throttled)
+		}
 		if res.hasRA {
 			wait = min(res.retryAfter, c.maxRetryWait)
+		}
+		if throttle && c.shared != nil {
+			c.shared.Throttled(cl.endpoint, wait)
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -478,7 +515,11 @@ func scrubURLError(err error) error {
 }
 
 func (c *Client) wait(ctx context.Context, endpoint string) error {
-	if l := c.endpoints[endpoint]; l != nil {
+	if c.shared != nil {
+		if err := c.shared.Wait(ctx, endpoint); err != nil {
+			return err
+		}
+	} else if l := c.endpoints[endpoint]; l != nil {
 		if err := l.Wait(ctx); err != nil {
 			return err
 		}

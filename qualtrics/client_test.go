@@ -89,9 +89,16 @@ func TestRetries(t *testing.T) {
 				t.Fatalf("want the last 503, got %v", err)
 			}
 		}},
-		{"persistent 429s end as rate limited", []func(http.ResponseWriter, *http.Request){answer(429, errBody("429 - Too Many Requests", "RL", "slow"))}, 5, func(t *testing.T, err error) {
+		// A 429 does not use up an attempt: the call waits out MaxThrottled
+		// (default 30) of them in a row, then fails on the next one.
+		{"persistent 429s end as rate limited", []func(http.ResponseWriter, *http.Request){answer(429, errBody("429 - Too Many Requests", "RL", "slow"))}, 31, func(t *testing.T, err error) {
 			if !IsRateLimited(err) {
 				t.Fatalf("want IsRateLimited, got %v", err)
+			}
+		}},
+		{"a 429 leaves all five attempts to the 500s after it", []func(http.ResponseWriter, *http.Request){answer(429, errBody("429 - Too Many Requests", "RL", "slow")), answer(500, errBody("500 - Internal Server Error", "GEN_1", "boom"))}, 6, func(t *testing.T, err error) {
+			if statusOf(err) != 500 {
+				t.Fatalf("want the last 500, got %v", err)
 			}
 		}},
 		{"a body of the wrong shape is not retried", []func(http.ResponseWriter, *http.Request){answer(200, `{"result":{"brandId":{"x":1}},"meta":{}}`), whoamiOK}, 1, func(t *testing.T, err error) {

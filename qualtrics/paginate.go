@@ -28,17 +28,11 @@ func paginate[T any](ctx context.Context, c *Client, endpoint string, first *url
 				return
 			}
 			seen[key] = struct{}{}
-			var p page[T]
-			err := c.do(ctx, call{method: http.MethodGet, endpoint: endpoint, url: u, idempotent: true}, func(b []byte) (wireMeta, error) {
-				var err error
-				p, err = decodePage[T](b)
-				return p.Meta, err
-			})
+			p, err := fetchPage[T](ctx, c, endpoint, u)
 			if err != nil {
 				yield(nil, err)
 				return
 			}
-			noteMalformed(c, endpoint, p.Elements)
 			if !yield(p.Elements, nil) || p.NextPage == "" {
 				return
 			}
@@ -50,4 +44,40 @@ func paginate[T any](ctx context.Context, c *Client, endpoint string, first *url
 			u = next
 		}
 	}
+}
+
+func fetchPage[T any](ctx context.Context, c *Client, endpoint string, u *url.URL) (page[T], error) {
+	var p page[T]
+	err := c.do(ctx, call{method: http.MethodGet, endpoint: endpoint, url: u, idempotent: true}, func(b []byte) (wireMeta, error) {
+		var err error
+		p, err = decodePage[T](b)
+		return p.Meta, err
+	})
+	if err == nil {
+		noteMalformed(c, endpoint, p.Elements)
+	}
+	return p, err
+}
+
+// pageAt reads one page of a listing: the first (at == "") or the one a
+// previous page's nextPage named, checked against the host policy. It
+// returns the page and its nextPage ("" on the last page), so a caller can
+// stop between pages and continue later, even in another process.
+func pageAt[T any](ctx context.Context, c *Client, endpoint string, first *url.URL, at string) ([]T, string, error) {
+	u := first
+	if at != "" {
+		next, err := checkPageURL(at, c.allowedHosts)
+		if err != nil {
+			return nil, "", fmt.Errorf("qualtrics: %s: refusing nextPage: %w", endpoint, err)
+		}
+		u = next
+	}
+	p, err := fetchPage[T](ctx, c, endpoint, u)
+	if err != nil {
+		return nil, "", err
+	}
+	if p.NextPage == at && at != "" {
+		return nil, "", fmt.Errorf("qualtrics: %s: %w", endpoint, ErrPaginationLoop)
+	}
+	return p.Elements, p.NextPage, nil
 }

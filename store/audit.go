@@ -40,11 +40,32 @@ func (s *Store) RecordAudit(ctx context.Context, ev AuditEvent) error {
 // ListAuditEvents returns the newest events first, at most limit, before the
 // id given (0 = from the newest).
 func (s *Store) ListAuditEvents(ctx context.Context, beforeID int64, limit int) ([]AuditEvent, error) {
+	return s.listAudit(ctx, "", beforeID, limit)
+}
+
+// ListIntegrationAuditEvents is ListAuditEvents for one integration's events.
+func (s *Store) ListIntegrationAuditEvents(ctx context.Context, integrationID string, beforeID int64, limit int) ([]AuditEvent, error) {
+	if !ValidUUID(integrationID) {
+		return nil, nil
+	}
+	return s.listAudit(ctx, integrationID, beforeID, limit)
+}
+
+func (s *Store) listAudit(ctx context.Context, integrationID string, beforeID int64, limit int) ([]AuditEvent, error) {
 	if beforeID <= 0 {
 		beforeID = 1<<63 - 1
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id, at, actor, action, coalesce(integration_id::text, ''), details
+	var (
+		rows pgx.Rows
+		err  error
+	)
+	if integrationID == "" {
+		rows, err = s.pool.Query(ctx, `SELECT id, at, actor, action, coalesce(integration_id::text, ''), details
 		FROM audit_events WHERE id < $1 ORDER BY id DESC LIMIT $2`, beforeID, limit)
+	} else {
+		rows, err = s.pool.Query(ctx, `SELECT id, at, actor, action, coalesce(integration_id::text, ''), details
+		FROM audit_events WHERE integration_id = $3 AND id < $1 ORDER BY integration_id, id DESC LIMIT $2`, beforeID, limit, integrationID)
+	}
 	if err != nil {
 		return nil, mapErr("list audit events", err)
 	}

@@ -42,6 +42,20 @@ type DeliveryWork struct {
 	IntegrationName string
 	FunctionalGroup string
 	Webhook         Webhook
+
+	// For the links: the integration's API and brand hosts and its deep-link
+	// templates.
+	BaseURL      string
+	BrandBaseURL string
+	DeepLinks    map[string]string
+	// The integration's defaults for people who never signed in.
+	Defaults NotificationDefaults
+	// The addressee's settings (zero value when none are stored).
+	User UserSettings
+	// Unsubscribed says the addressee opted out of this integration's
+	// Qualtrics email (a recipient row with unsubscribed set): never email
+	// them.
+	Unsubscribed bool
 }
 
 const deliveryColumns = `d.id, d.notification_id, d.integration_id, d.channel, d.status, d.attempts, d.last_error,
@@ -82,9 +96,14 @@ func (s *Store) GetDeliveryWork(ctx context.Context, id int64) (DeliveryWork, er
 	err := s.pool.QueryRow(ctx, `SELECT `+deliveryColumns+`,
 		n.id, n.integration_id, n.kind, n.dedupe_key, n.email, n.survey_id, n.distribution_id, n.contact_id,
 		n.data, n.created_at, n.expires_at, n.read_at,
-		i.name, i.functional_group, i.webhook_url, i.webhook_secret_sealed, i.webhook_secret_key_id, i.webhook_format
+		i.name, i.functional_group, i.webhook_url, i.webhook_secret_sealed, i.webhook_secret_key_id, i.webhook_format,
+		i.base_url, i.brand_base_url, i.deep_links, i.notification_language, i.notification_time_zone,
+		coalesce(us.language, ''), coalesce(us.time_zone, ''), coalesce(us.email_off, false),
+		EXISTS (SELECT 1 FROM recipients r WHERE r.email = n.email AND r.integration_id = n.integration_id
+			AND r.unsubscribed AND r.deleted_at IS NULL)
 		FROM deliveries d
 		JOIN notifications n ON n.id = d.notification_id
+		LEFT JOIN user_settings us ON us.email = n.email
 		JOIN integrations i ON i.id = d.integration_id
 		WHERE d.id = $1 AND i.deleted_at IS NULL`, id).Scan(
 		&w.Delivery.ID, &w.Delivery.NotificationID, &w.Delivery.IntegrationID, &w.Delivery.Channel, &w.Delivery.Status,
@@ -92,7 +111,10 @@ func (s *Store) GetDeliveryWork(ctx context.Context, id int64) (DeliveryWork, er
 		&w.Delivery.DeliveredAt, &w.Delivery.Kind, &w.Delivery.Email,
 		&n.ID, &n.IntegrationID, &n.Kind, &n.DedupeKey, &n.Email, &n.SurveyID, &n.DistributionID, &n.ContactID,
 		&n.Data, &n.CreatedAt, &n.ExpiresAt, &n.ReadAt,
-		&w.IntegrationName, &w.FunctionalGroup, &w.Webhook.URL, &w.Webhook.SecretSealed, &w.Webhook.SecretKeyID, &w.Webhook.Format)
+		&w.IntegrationName, &w.FunctionalGroup, &w.Webhook.URL, &w.Webhook.SecretSealed, &w.Webhook.SecretKeyID, &w.Webhook.Format,
+		&w.BaseURL, &w.BrandBaseURL, &w.DeepLinks, &w.Defaults.Language, &w.Defaults.TimeZone,
+		&w.User.Language, &w.User.TimeZone, &w.User.EmailOff, &w.Unsubscribed)
+	w.User.Email = n.Email
 	return w, mapErr("get delivery", err)
 }
 

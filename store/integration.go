@@ -32,8 +32,11 @@ type Integration struct {
 	FullSyncEvery         time.Duration
 	IncrementalSyncEvery  time.Duration
 	FullSyncWindow        *SyncWindow
-	EventsEnabled         bool
-	DeepLinks             map[string]string
+	// VerifyEvery is how often full syncs re-read every live distribution's
+	// history and links even when nothing moved; 0 means 24 hours.
+	VerifyEvery   time.Duration
+	EventsEnabled bool
+	DeepLinks     map[string]string
 
 	BrandID         string
 	Datacenter      string
@@ -66,12 +69,13 @@ const integrationColumns = `id, name, functional_group, base_url, icon,
 	full_sync_window, events_enabled, deep_links,
 	brand_id, datacenter, account_type, qualtrics_user_id, brand_base_url,
 	status, status_message, next_full_sync_at, next_incremental_sync_at, last_sync_at, last_success_at,
-	first_full_sync_at, created_at, updated_at`
+	first_full_sync_at, created_at, updated_at, (extract(epoch from verify_every) * 1000)::bigint`
 
 func scanIntegration(row pgx.Row) (Integration, error) {
 	var (
 		in              Integration
 		fullMS, incrMS  int64
+		verifyMS        int64
 		window, deepRaw []byte
 	)
 	err := row.Scan(&in.ID, &in.Name, &in.FunctionalGroup, &in.BaseURL, &in.Icon,
@@ -80,11 +84,12 @@ func scanIntegration(row pgx.Row) (Integration, error) {
 		&fullMS, &incrMS, &window, &in.EventsEnabled, &deepRaw,
 		&in.BrandID, &in.Datacenter, &in.AccountType, &in.QualtricsUserID, &in.BrandBaseURL,
 		&in.Status, &in.StatusMessage, &in.NextFullSyncAt, &in.NextIncrementalSyncAt, &in.LastSyncAt, &in.LastSuccessAt,
-		&in.FirstFullSyncAt, &in.CreatedAt, &in.UpdatedAt)
+		&in.FirstFullSyncAt, &in.CreatedAt, &in.UpdatedAt, &verifyMS)
 	if err != nil {
 		return in, err
 	}
 	in.FullSyncEvery = time.Duration(fullMS) * time.Millisecond
+	in.VerifyEvery = time.Duration(verifyMS) * time.Millisecond
 	in.IncrementalSyncEvery = time.Duration(incrMS) * time.Millisecond
 	if len(window) > 0 && string(window) != "null" {
 		in.FullSyncWindow = new(SyncWindow)
@@ -101,6 +106,17 @@ func scanIntegration(row pgx.Row) (Integration, error) {
 	return in, nil
 }
 
+// DefaultVerifyEvery is how often a live distribution's recipients are re-read
+// when the integration does not say.
+const DefaultVerifyEvery = 24 * time.Hour
+
+func verifyEveryMS(d time.Duration) int64 {
+	if d <= 0 {
+		d = DefaultVerifyEvery
+	}
+	return d.Milliseconds()
+}
+
 func integrationArgs(in *Integration) []any {
 	var window any
 	if in.FullSyncWindow != nil {
@@ -115,7 +131,7 @@ func integrationArgs(in *Integration) []any {
 		in.RateLimitEnabled, in.RequestsPerMinute, in.RequestTimeoutSeconds, in.LoggingEnabled,
 		in.FullSyncEvery.Milliseconds(), in.IncrementalSyncEvery.Milliseconds(), window, in.EventsEnabled, deep,
 		in.BrandID, in.Datacenter, in.AccountType, in.QualtricsUserID, in.BrandBaseURL,
-		in.Status, in.StatusMessage, in.NextFullSyncAt, in.NextIncrementalSyncAt}
+		in.Status, in.StatusMessage, in.NextFullSyncAt, in.NextIncrementalSyncAt, verifyEveryMS(in.VerifyEvery)}
 }
 
 // CreateIntegration inserts in (its ID chosen by the caller, because the ID is
@@ -129,10 +145,10 @@ func (s *Store) CreateIntegration(ctx context.Context, in Integration, audit Aud
 			rate_limit_enabled, requests_per_minute, request_timeout_seconds, logging_enabled,
 			full_sync_every, incremental_sync_every, full_sync_window, events_enabled, deep_links,
 			brand_id, datacenter, account_type, qualtrics_user_id, brand_base_url,
-			status, status_message, next_full_sync_at, next_incremental_sync_at)
+			status, status_message, next_full_sync_at, next_incremental_sync_at, verify_every)
 			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,
 			make_interval(secs => $16::bigint / 1000.0), make_interval(secs => $17::bigint / 1000.0),
-			$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29)
+			$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29, make_interval(secs => $30::bigint / 1000.0))
 			RETURNING `+integrationColumns, integrationArgs(&in)...)
 		var err error
 		if out, err = scanIntegration(row); err != nil {
@@ -187,7 +203,7 @@ func (s *Store) UpdateIntegration(ctx context.Context, id string, audit AuditEve
 			full_sync_window = $18, events_enabled = $19, deep_links = $20,
 			brand_id = $21, datacenter = $22, account_type = $23, qualtrics_user_id = $24, brand_base_url = $25,
 			status = $26, status_message = $27, next_full_sync_at = $28, next_incremental_sync_at = $29,
-			updated_at = now()
+			verify_every = make_interval(secs => $30::bigint / 1000.0), updated_at = now()
 			WHERE id = $1 RETURNING `+integrationColumns, integrationArgs(&in)...)
 		if out, err = scanIntegration(row); err != nil {
 			return err

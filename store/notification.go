@@ -247,18 +247,12 @@ func (s *Store) RaiseSurveyExpiringTx(ctx context.Context, tx pgx.Tx, o RaiseOpt
 
 // survey_statistics: to every Brand Admin of the integration, for each
 // invitation (not a reminder, not a test email) of an active survey whose link
-// expires within the window. The review link is the integration's
-// reviewDistributions deep link ({host}, {surveyId} and {distributionId}
-// replaced) or Qualtrics' projects page on the brand's host.
+// expires within the window. Its "Review distributions" link is not stored:
+// emails, chat, the feed and the APIs build it when they show it, with the
+// one deep-link builder (internal/links) the pages use.
 var raiseStatisticsSQL = `WITH pick AS (
 	SELECT d.integration_id, d.survey_id, d.qualtrics_id AS distribution_id, ba.email,
-		s.name AS survey_name, i.functional_group, d.send_date, d.sent, d.finished, d.link_expiration,
-		replace(replace(replace(
-			coalesce(nullif(i.deep_links->>'reviewDistributions', ''), 'https://{host}/Q/MyProjectsSection'),
-			'{host}', coalesce(
-				nullif(substring(i.brand_base_url FROM '^(?:[A-Za-z][A-Za-z0-9+.-]*://)?([^/?#]+)'), ''),
-				substring(i.base_url FROM '^(?:[A-Za-z][A-Za-z0-9+.-]*://)?([^/?#]+)'), '')),
-			'{surveyId}', d.survey_id), '{distributionId}', d.qualtrics_id) AS review_link
+		s.name AS survey_name, i.functional_group, d.send_date, d.sent, d.finished, d.link_expiration
 	FROM distributions d
 	JOIN surveys s ON s.integration_id = d.integration_id AND s.qualtrics_id = d.survey_id
 	JOIN integrations i ON i.id = d.integration_id
@@ -275,7 +269,7 @@ var raiseStatisticsSQL = `WITH pick AS (
 		email, survey_id, distribution_id, '' AS contact_id,
 		jsonb_build_object('surveyName', survey_name, 'functionalGroup', functional_group,
 			'sentAt', ` + utc("send_date") + `, 'sent', sent, 'finished', finished,
-			'expiresAt', ` + utc("link_expiration") + `, 'reviewLink', review_link) AS data
+			'expiresAt', ` + utc("link_expiration") + `) AS data
 	FROM pick
 )` + raiseTail
 

@@ -29,6 +29,19 @@ type SyncRun struct {
 	Warnings           []string
 	Changes            []Change
 	Error              string
+	Progress           SyncProgress
+	// BaseURL is the integration's base URL when the run started, so a
+	// datacenter switch it advises never overwrites an admin's change.
+	BaseURL string
+}
+
+// SyncProgress is where a run stands in its plan of units.
+type SyncProgress struct {
+	Phase       string // "surveys" (reading the survey listing), "units", "finish"
+	UnitsTotal  int    // surveys and distributions planned so far
+	UnitsDone   int
+	UnitsFailed int
+	Jobs        int // River jobs (slices) that have worked the run
 }
 
 // Change is one thing a sync found different from what was stored, handed to
@@ -41,13 +54,15 @@ type Change struct {
 }
 
 const syncRunColumns = `id, integration_id, kind, status, trigger, river_job_id, queued_at, started_at, finished_at,
-	api_calls, api_calls_by_endpoint, surveys, distributions, recipients, notifications, warnings, changes, error`
+	api_calls, api_calls_by_endpoint, surveys, distributions, recipients, notifications, warnings, changes, error,
+	phase, units_total, units_done, units_failed, jobs, base_url`
 
 func scanSyncRun(row pgx.Row) (SyncRun, error) {
 	var r SyncRun
 	var byEndpoint, warnings, changes []byte
 	err := row.Scan(&r.ID, &r.IntegrationID, &r.Kind, &r.Status, &r.Trigger, &r.RiverJobID, &r.QueuedAt, &r.StartedAt, &r.FinishedAt,
-		&r.APICalls, &byEndpoint, &r.Surveys, &r.Distributions, &r.Recipients, &r.Notifications, &warnings, &changes, &r.Error)
+		&r.APICalls, &byEndpoint, &r.Surveys, &r.Distributions, &r.Recipients, &r.Notifications, &warnings, &changes, &r.Error,
+		&r.Progress.Phase, &r.Progress.UnitsTotal, &r.Progress.UnitsDone, &r.Progress.UnitsFailed, &r.Progress.Jobs, &r.BaseURL)
 	if err != nil {
 		return r, err
 	}

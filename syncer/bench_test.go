@@ -43,12 +43,15 @@ func BenchmarkFullSync(b *testing.B) {
 }
 
 type childResult struct {
-	Recipients int     `json:"recipients"`
-	APICalls   int     `json:"apiCalls"`
-	Seconds    float64 `json:"seconds"`
-	PeakRSSKiB int     `json:"peakRssKiB"`
-	Status     string  `json:"status"`
-	Error      string  `json:"error"`
+	Recipients int            `json:"recipients"`
+	APICalls   int            `json:"apiCalls"`
+	Seconds    float64        `json:"seconds"`
+	PeakRSSKiB int            `json:"peakRssKiB"`
+	Status     string         `json:"status"`
+	Error      string         `json:"error"`
+	ByEndpoint map[string]int `json:"byEndpoint"`
+	Jobs       int            `json:"jobs"`
+	Units      int            `json:"units"`
 }
 
 func benchOnce(b *testing.B, recipients int) {
@@ -198,7 +201,7 @@ func TestBenchChild(t *testing.T) {
 		return
 	}
 	ctx := context.Background()
-	st, err := store.Open(ctx, os.Getenv("BENCH_DB"), store.Options{MaxConns: 4})
+	st, err := store.Open(ctx, os.Getenv("BENCH_DB"), store.Options{MaxConns: 12}) // as serve with one worker
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +209,15 @@ func TestBenchChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sy, err := syncer.New(syncer.Options{Store: st, Keyring: kr, AllowedHosts: []string{"127.0.0.1"}, ClientConfig: fastClient, Log: zap.NewNop()})
+	opts := syncer.Options{Store: st, Keyring: kr, AllowedHosts: []string{"127.0.0.1"}, ClientConfig: fastClient, Log: zap.NewNop(),
+		BrandLimits: syncer.BrandLimits{Disabled: true}}
+	if k, err := strconv.ParseFloat(os.Getenv("BENCH_TIMESCALE"), 64); err == nil && k > 0 {
+		// The large-brand benchmark: Qualtrics' limits, k times faster, and the
+		// client as in production.
+		opts.BrandLimits = syncer.BrandLimits{TimeScale: k}
+		opts.ClientConfig = nil
+	}
+	sy, err := syncer.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +228,8 @@ func TestBenchChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := childResult{Recipients: run.Recipients, APICalls: run.APICalls, Seconds: time.Since(start).Seconds(),
-		PeakRSSKiB: vmHWM(), Status: run.Status, Error: run.Error}
+		PeakRSSKiB: vmHWM(), Status: run.Status, Error: run.Error, ByEndpoint: run.APICallsByEndpoint, Jobs: run.Progress.Jobs,
+		Units: run.Progress.UnitsTotal}
 	line, _ := json.Marshal(res)
 	fmt.Println("BENCH_RESULT " + string(line))
 }

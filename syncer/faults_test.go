@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
+	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/syncer"
 )
 
@@ -168,29 +169,148 @@ func TestADatacenterNoticeSwitchesTheHost(t *testing.T) {
 	})
 }
 
-func TestAKilledSyncResumesToTheSameState(t *testing.T) {
+func TestAKilledSyncContinuesTheSameRun(t *testing.T) {
 	t.Parallel()
 	for _, cut := range []int64{1, 4, 15, 40} {
-		t.Run("cancelled after "+strconv.FormatInt(cut, 10)+" calls, a second run completes it", func(t *testing.T) {
+		t.Run("cancelled after "+strconv.FormatInt(cut, 10)+" calls, the same run continues", func(t *testing.T) {
 			t.Parallel()
 			m := &fakeMetrics{cancelAt: cut}
-			e := newEnv(t, envOptions{seed: 11, syncOpts: func(o *syncer.Options) { o.Metrics = m }})
+			e := newEnv(t, envOptions{seed: 11, logging: true, syncOpts: func(o *syncer.Options) { o.Metrics = m }})
 			ctx, cancel := context.WithCancel(context.Background())
 			m.cancel = cancel
-			run := e.sync(ctx, syncer.KindFull)
-			if run.Status != "failed" || run.Error != syncer.Interrupted {
-				t.Fatalf("killed run: %s %q", run.Status, run.Error)
+			run := e.queue(syncer.KindFull)
+			if _, err := e.sy.RunNow(ctx, e.in.ID, run.ID); err == nil {
+				t.Fatal("a stopped run reported no error")
 			}
-			in := e.integration()
-			if in.FirstFullSyncAt != nil || in.NextFullSyncAt == nil || in.NextFullSyncAt.After(time.Now()) {
-				t.Errorf("an interrupted run must be due again at once: %+v", in.NextFullSyncAt)
+			killed := time.Now()
+			stopped, err := e.st.GetSyncRun(context.Background(), e.in.ID, run.ID)
+			if err != nil || stopped.Status != "running" {
+				t.Fatalf("a stopped run must stay running for the next job: %+v %v", stopped.Status, err)
+			}
+			units, err := e.st.ListSyncUnits(context.Background(), run.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			doneBefore := map[string]bool{}
+			for _, u := range units {
+				if u.Status == store.UnitDone && u.Kind == store.UnitRecipients {
+					doneBefore[u.DistributionID] = true
+				}
 			}
 			m.cancel = nil
-			e.mustSucceed(e.sync(context.Background(), syncer.KindFull))
+			out, err := e.sy.RunNow(context.Background(), e.in.ID, run.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.mustSucceed(out)
+			if out.ID != run.ID || out.Progress.Jobs != 2 {
+				t.Errorf("run %d finished after %d jobs, want run %d after 2", out.ID, out.Progress.Jobs, run.ID)
+			}
 			e.checkMatchesSim(context.Background())
 			if calls, _ := e.notifier.take(); calls != 0 {
 				t.Errorf("the first successful full sync notified %d times", calls)
 			}
+			// No page of a distribution finished before the stop is read again.
+			logs, err := e.st.ListRequestLogs(context.Background(), e.in.ID, killed, 10000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range logs {
+				for d := range doneBefore {
+					if strings.Contains(l.Path, d) {
+						t.Errorf("distribution %s, done before the stop, read again: %s", d, l.Path)
+					}
+				}
+			}
+			t.Logf("%d of %d distributions were done before the stop; %d calls after it", len(doneBefore), len(units), len(logs))
 		})
 	}
+}
+
+func TestARunWorksInSlicesAndStagesLargeDistributions(t *testing.T) {
+	t.Parallel()
+	// A slice budget of zero time: every slice starts one batch of units, and
+	// a staged distribution hands over after each page.
+	e := newEnv(t, envOptions{seed: 5, spec: qualtricssim.Spec{Surveys: 3, Recipients: 3000},
+		syncOpts: func(o *syncer.Options) { o.SliceBudget = time.Nanosecond }})
+	ctx := context.Background()
+	run := e.queue(syncer.KindFull)
+	slices := 0
+	var out store.SyncRun
+	for {
+		r, done, err := e.sy.WorkSlice(ctx, e.in.ID, run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices++
+		if done {
+			out = r
+			break
+		}
+		if slices > 2000 {
+			t.Fatal("the run never ends")
+		}
+	}
+	e.mustSucceed(out)
+	if slices < 5 || out.Progress.Jobs != slices {
+		t.Errorf("%d slices, %d jobs recorded", slices, out.Progress.Jobs)
+	}
+	e.checkMatchesSim(ctx)
+	var staged int
+	if err := e.st.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM sync_stage_history) + (SELECT count(*) FROM sync_stage_links) + (SELECT count(*) FROM sync_units)`).Scan(&staged); err != nil {
+		t.Fatal(err)
+	}
+	if staged != 0 {
+		t.Errorf("%d staged rows or units left after the run", staged)
+	}
+}
+
+func TestADistributionThatKeepsFailingIsAWarning(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, envOptions{seed: 21, spec: qualtricssim.Spec{Surveys: 8, Recipients: 800}})
+	var bad string
+	for _, sv := range e.sim.Surveys(e.brand.ID) {
+		for _, d := range e.sim.Distributions(sv.ID) {
+			if d.RequestType == "Invite" && len(e.sim.Recipients(d.ID)) > 0 && sv.IsActive && (d.LinkExpiration.IsZero() || d.LinkExpiration.After(time.Now())) {
+				bad = d.ID
+				break
+			}
+		}
+		if bad != "" {
+			break
+		}
+	}
+	if bad == "" {
+		t.Fatal("no live invitation in the generated brand")
+	}
+	e.sim.SetFaults(qualtricssim.Faults{FailPaths: map[string]int{"/distributions/" + bad + "/history": 504}})
+	run := e.sync(ctx, syncer.KindFull)
+	e.mustSucceed(run)
+	warned := 0
+	for _, w := range run.Warnings {
+		if strings.Contains(w, bad) {
+			warned++
+		}
+	}
+	if warned != 1 {
+		t.Errorf("want one warning naming %s, got %v", bad, run.Warnings)
+	}
+	if run.Progress.UnitsFailed != 1 {
+		t.Errorf("units failed %d, want 1", run.Progress.UnitsFailed)
+	}
+	stored, _ := e.st.ListStoredRecipients(ctx, e.in.ID, bad)
+	if len(stored) != 0 {
+		t.Errorf("the failing distribution has %d recipients stored", len(stored))
+	}
+	t.Run("the next run retries it and everything is synced once it answers", func(t *testing.T) {
+		e.sim.SetFaults(qualtricssim.Faults{})
+		before := e.sim.Calls(qualtricssim.EndpointHistory)
+		run := e.sync(ctx, syncer.KindIncremental)
+		e.mustSucceed(run)
+		if e.sim.Calls(qualtricssim.EndpointHistory) == before {
+			t.Error("the next run did not read the failed distribution's history")
+		}
+		e.checkMatchesSim(ctx)
+	})
 }

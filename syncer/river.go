@@ -33,10 +33,15 @@ func (ScheduleArgs) Kind() string { return "sync_schedule" }
 // ScheduleEvery is how often the leader looks for due integrations.
 const ScheduleEvery = 30 * time.Second
 
+// Queue is the River queue of sync jobs, sized by MICROAPPS_WORKERS, so that
+// notification checks, deliveries, event application and purges (on other
+// queues) never wait behind a sync backlog.
+const Queue = "sync"
+
 // orphanGrace is how old a queued or running run whose job is gone must be
 // before the scheduler fails it: longer than a job's timeout plus River's
 // rescue of jobs whose replica died.
-const orphanGrace = 45 * time.Minute
+const orphanGrace = 10 * time.Minute
 
 // SetRiver gives the syncer the River client it inserts and cancels jobs
 // with. The app builds the client after Register, hence a setter.
@@ -85,7 +90,7 @@ func (s *Syncer) Trigger(ctx context.Context, integrationID, kind, trigger strin
 		// index's job; River's would also count a job that is completing
 		// after its run finished, and skip the insert of the next run's job.
 		res, err := s.river.InsertTx(ctx, tx, SyncArgs{IntegrationID: integrationID, RunID: run.ID, SyncKind: kind},
-			&river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}})
+			&river.InsertOpts{Queue: Queue, UniqueOpts: river.UniqueOpts{ByArgs: true}})
 		if err != nil {
 			return fmt.Errorf("insert job: %w", err)
 		}
@@ -153,18 +158,28 @@ type syncWorker struct {
 
 func (w *syncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return w.s.jobTimeout }
 
-// Work runs the sync. A sync that fails is recorded as a failed run and the
-// job completes: the scheduler decides when to try again. Only a run that
-// could not be recorded returns an error, for River to retry the job, which
-// resumes the same run. A job that runs out of time or is stopped by a
-// shutdown records its run failed as Interrupted; its pages are committed and
-// the integration is due again at once, so the next run continues.
+// Work runs one slice of the sync run (Options.SliceBudget) and, while the
+// run has work left, snoozes the job so that the next slice runs at once on
+// whichever replica fetches it: the run's units record what is done, so a
+// slice continues where the last one stopped. A sync that fails is recorded
+// as a failed run and the job completes: the scheduler decides when to try
+// again. A slice that could not reach the database, or was stopped
+// (shutdown, timeout), is retried and continues the same run. A replica
+// killed mid-slice leaves its job running until River's rescuer hands it to
+// another replica (RescueStuckJobsAfter, under two minutes).
 func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
-	_, err := w.s.RunNow(ctx, job.Args.IntegrationID, job.Args.RunID)
-	if errors.Is(err, store.ErrNotFound) {
+	_, done, err := w.s.WorkSlice(ctx, job.Args.IntegrationID, job.Args.RunID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
 		return nil // the integration was deleted or the run finished already
+	case err != nil && ctx.Err() != nil:
+		return river.JobSnooze(time.Second)
+	case err != nil:
+		return err
+	case !done:
+		return river.JobSnooze(0)
 	}
-	return err
+	return nil
 }
 
 type scheduleWorker struct {

@@ -24,7 +24,7 @@ func newReplica(t *testing.T, e *env, start bool) *syncer.Syncer {
 	sy.Register(workers)
 	cfg := &river.Config{Workers: workers, FetchPollInterval: 50 * time.Millisecond, FetchCooldown: 10 * time.Millisecond}
 	if start {
-		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}}
+		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}, syncer.Queue: {MaxWorkers: 2}}
 	}
 	c, err := river.NewClient(riverpgxv5.New(e.st.Pool()), cfg)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
 	"net/url"
 	"strings"
 	"sync"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/seal"
@@ -25,15 +23,23 @@ const (
 	KindIncremental = "incremental"
 )
 
-// Interrupted is the error of a run whose context ended (job timeout,
-// shutdown): what it wrote is kept and the next run continues.
-const Interrupted = "interrupted; will resume"
+// Run phases: the survey listing, then the units it planned, then the end of
+// the run (deletions, notification checks, bookkeeping).
+const (
+	phaseSurveys = "surveys"
+	phaseUnits   = "units"
+	phaseFinish  = "finish"
+)
 
 const maxWarnings = 100
 
 // retryAfterFailure is how soon a failed run's kind is due again, at most its
 // usual interval.
 const retryAfterFailure = 5 * time.Minute
+
+// errYield ends a job's slice of a run with work left: its time is up. What
+// it did is committed and the next slice continues.
+var errYield = errors.New("syncer: slice over, run continues")
 
 type runState struct {
 	s      *Syncer
@@ -42,49 +48,91 @@ type runState struct {
 	client *qualtrics.Client
 	full   bool
 	notify bool
-	start  time.Time
+	// readAll: the first full sync of the integration reads every live
+	// distribution; later full syncs read what moved plus a rotating slice.
+	readAll  bool
+	start    time.Time // the run's first start, over all its slices
+	deadline time.Time // when this slice stops starting work
 
 	changes     int
 	capped      bool
 	moreWarning int
 
-	// mu guards what concurrent distributions update: logs, warnings,
-	// counts and changes.
+	// mu guards what concurrent units update: logs, warnings, counts and
+	// changes.
 	mu   sync.Mutex
 	logs []store.RequestLog
 }
 
-// RunNow works one queued (or resumed running) sync run of an integration
-// without River and returns it finished. The error is for what could not be
-// recorded (database down); a sync that fails is a failed run and a nil
-// error. A run that is gone or already finished returns store.ErrNotFound.
+// RunNow works a queued (or resumed running) sync run of an integration to
+// its end without River, one slice after another, and returns it finished.
+// The error is for what could not be recorded (database down) or a context
+// that ended (the run is then left running, and continues when worked
+// again); a sync that fails is a failed run and a nil error. A run that is
+// gone or already finished returns store.ErrNotFound.
 func (s *Syncer) RunNow(ctx context.Context, integrationID string, runID int64) (store.SyncRun, error) {
-	start := s.now()
-	run, err := s.store.StartSyncRun(ctx, integrationID, runID, start)
-	if err != nil {
-		return run, fmt.Errorf("syncer: %w", err)
+	for {
+		run, done, err := s.WorkSlice(ctx, integrationID, runID)
+		if err != nil || done {
+			return run, err
+		}
 	}
+}
+
+// WorkSlice works one slice of a run: it starts units until its time budget
+// (Options.SliceBudget) is spent, lets the ones started finish, and reports
+// whether the run ended. Every unit's work is committed as it goes, so a
+// slice cut short anywhere (a replica killed) loses at most the pages in
+// flight; the next slice, on any replica, continues from the units' records.
+func (s *Syncer) WorkSlice(ctx context.Context, integrationID string, runID int64) (store.SyncRun, bool, error) {
+	start := s.now()
 	in, err := s.store.GetIntegration(ctx, integrationID)
 	if err != nil {
-		return run, fmt.Errorf("syncer: %w", err)
+		return store.SyncRun{}, false, fmt.Errorf("syncer: %w", err)
 	}
-	rs := &runState{s: s, in: in, run: run, start: start}
-	rs.run.Warnings = nil
+	run, err := s.store.BeginSyncRunJob(ctx, integrationID, runID, start, in.BaseURL)
+	if err != nil {
+		return run, false, fmt.Errorf("syncer: %w", err)
+	}
+	rs := &runState{s: s, in: in, run: run, start: start, deadline: start.Add(s.sliceBudget)}
+	if run.StartedAt != nil {
+		rs.start = *run.StartedAt
+	}
 	if run.Kind == KindIncremental && in.FirstFullSyncAt == nil {
 		// Incrementals compare with what a full sync stored: without one there
 		// is nothing to compare with, so the run is a full one.
 		if err := s.store.SetSyncRunKind(ctx, integrationID, runID, KindFull); err != nil {
-			return run, fmt.Errorf("syncer: %w", err)
+			return run, false, fmt.Errorf("syncer: %w", err)
 		}
 		rs.run.Kind = KindFull
 		rs.warn("run as a full sync: the integration has no successful full sync yet")
 	}
 	rs.full = rs.run.Kind == KindFull
 	rs.notify = in.FirstFullSyncAt != nil
+	rs.readAll = rs.full && in.FirstFullSyncAt == nil
 
 	syncErr := rs.setupClient()
 	if syncErr == nil {
-		syncErr = rs.walk(ctx)
+		syncErr = rs.work(ctx)
+	}
+	if errors.Is(syncErr, errYield) || (syncErr != nil && ctx.Err() != nil) {
+		// Time is up, or the job was stopped: keep the figures and hand over.
+		if err := rs.saveProgress(ctx); err != nil {
+			return rs.run, false, err
+		}
+		if ctx.Err() != nil {
+			return rs.run, false, fmt.Errorf("syncer: run %d stopped, will continue: %w", runID, context.Cause(ctx))
+		}
+		return rs.run, false, nil
+	}
+	if syncErr != nil && !isSyncFailure(syncErr) {
+		// The database failed us, not Qualtrics: nothing is lost, the job is
+		// retried and continues.
+		_ = rs.saveProgress(ctx)
+		return rs.run, false, fmt.Errorf("syncer: run %d: %w", runID, syncErr)
+	}
+	if syncErr == nil {
+		syncErr = rs.unitFailures(ctx)
 	}
 	if syncErr == nil && s.afterSync != nil {
 		raised, err := s.afterSync(ctx, rs.in, rs.client, !rs.notify)
@@ -93,23 +141,91 @@ func (s *Syncer) RunNow(ctx context.Context, integrationID string, runID int64) 
 			rs.warn("after the sync: %v", err)
 		}
 	}
-	return rs.finish(ctx, syncErr)
+	out, err := rs.finish(ctx, syncErr)
+	return out, true, err
+}
+
+// saveProgress records the slice's figures on the run.
+func (rs *runState) saveProgress(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	rs.flushLogs(ctx)
+	rs.takeStats()
+	if err := rs.s.store.SaveSyncRunProgress(ctx, rs.run); err != nil {
+		return fmt.Errorf("syncer: save progress: %w", err)
+	}
+	return nil
+}
+
+// takeStats adds the client's calls since the last take to the run's.
+func (rs *runState) takeStats() {
+	if rs.client == nil {
+		return
+	}
+	if rs.run.APICallsByEndpoint == nil {
+		rs.run.APICallsByEndpoint = map[string]int{}
+	}
+	for k, n := range rs.client.TakeStats() {
+		rs.run.APICallsByEndpoint[k] += n
+	}
+	noteDecodeWarnings(rs.client, rs.s.metrics, rs.warn)
+	rs.run.APICalls = 0
+	for _, n := range rs.run.APICallsByEndpoint {
+		rs.run.APICalls += n
+	}
+}
+
+// unitFailures fails the run when more than the failure budget of its units
+// failed; below it, the failed units are warnings and the next run retries
+// them.
+func (rs *runState) unitFailures(ctx context.Context) error {
+	p, err := rs.s.store.SyncRunUnitCounts(ctx, rs.run.ID)
+	if err != nil {
+		return fmt.Errorf("syncer: %w", err)
+	}
+	rs.run.Progress = p
+	if p.UnitsFailed == 0 {
+		return nil
+	}
+	if float64(p.UnitsFailed) > rs.s.failureBudget*float64(p.UnitsTotal) {
+		return &syncFailure{fmt.Errorf("%d of %d units failed (more than the failure budget of %.0f%%); see the warnings",
+			p.UnitsFailed, p.UnitsTotal, rs.s.failureBudget*100)}
+	}
+	return nil
+}
+
+// syncFailure is a failure on Qualtrics' side (an API error, a network
+// error, a page that would not decode): it fails a unit or the run. Any
+// other error (the database) fails only the slice, which is retried.
+type syncFailure struct{ err error }
+
+func (f *syncFailure) Error() string { return f.err.Error() }
+func (f *syncFailure) Unwrap() error { return f.err }
+
+func qfail(format string, args ...any) error { return &syncFailure{fmt.Errorf(format, args...)} }
+
+func isSyncFailure(err error) bool {
+	var f *syncFailure
+	return errors.As(err, &f)
 }
 
 func (rs *runState) setupClient() error {
-	c, err := rs.s.newClient(rs.in, rs.observe)
+	c, err := rs.s.newClient(rs.in, rs.observe, rs.s.brandLimiter(rs.in))
+	if err != nil {
+		return &syncFailure{err}
+	}
 	rs.client = c
-	return err
+	return nil
 }
 
 // Client builds a Qualtrics client for an integration with its own
 // credential, for work outside a sync (removing event subscriptions of an
 // integration being deleted).
 func (s *Syncer) Client(in store.Integration) (*qualtrics.Client, error) {
-	return s.newClient(in, nil)
+	return s.newClient(in, nil, s.brandLimiter(in))
 }
 
-func (s *Syncer) newClient(in store.Integration, observe func(qualtrics.RequestEvent)) (*qualtrics.Client, error) {
+func (s *Syncer) newClient(in store.Integration, observe func(qualtrics.RequestEvent), limiter qualtrics.Limiter) (*qualtrics.Client, error) {
 	secret, err := seal.OpenCredential(s.keyring, in.ID, in.SecretKeyID, in.SecretSealed)
 	if err != nil {
 		return nil, fmt.Errorf("open the integration's secret: %w", err)
@@ -119,6 +235,7 @@ func (s *Syncer) newClient(in store.Integration, observe func(qualtrics.RequestE
 		AllowedHosts: s.allowed,
 		Timeout:      time.Duration(in.RequestTimeoutSeconds) * time.Second,
 		Observe:      observe,
+		Limiter:      limiter,
 	}
 	if in.RateLimitEnabled {
 		cfg.RequestsPerMinute = in.RequestsPerMinute
@@ -256,382 +373,31 @@ func (rs *runState) keep(changes []store.Change, raised int) {
 	rs.run.Changes = append(rs.run.Changes, changes...)
 }
 
-func (rs *runState) walk(ctx context.Context) error {
-	for page, err := range rs.client.Surveys(ctx) {
-		if err != nil {
-			return fmt.Errorf("list surveys: %w", err)
-		}
-		if err := rs.surveyPage(ctx, page); err != nil {
-			return err
-		}
-	}
-	if rs.full {
-		return rs.page(ctx, func(p *pageTx) error {
-			n, err := store.MarkSurveysDeletedTx(ctx, p.tx, rs.in.ID, rs.start, rs.s.now())
-			if n > 0 {
-				rs.s.log.Info("surveys gone from Qualtrics marked deleted", zap.String("integrationId", rs.in.ID), zap.Int64("surveys", n))
-			}
-			return err
-		})
-	}
-	return nil
-}
-
-func (rs *runState) surveyPage(ctx context.Context, page []qualtrics.Survey) error {
-	rs.run.Surveys += len(page)
-	in := make([]store.SurveyInput, len(page))
-	for i, sv := range page {
-		in[i] = store.SurveyInput{ID: sv.ID, Name: sv.Name, OwnerID: sv.OwnerID, IsActive: sv.IsActive,
-			CreationDate: sv.CreationDate, LastModified: sv.LastModified}
-	}
-	var res store.SurveyPage
-	err := rs.page(ctx, func(p *pageTx) error {
-		var err error
-		if res, err = store.UpsertSurveysTx(ctx, p.tx, rs.in.ID, in, rs.s.now()); err != nil {
-			return err
-		}
-		return p.changed(ctx, res.Changes)
-	})
-	if err != nil {
-		return fmt.Errorf("write surveys: %w", err)
-	}
-	stale := set(res.NeedDetails)
-	// Active surveys are synced a few at a time, each with its own
-	// transactions: a survey is a chain of round trips that mostly waits.
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(rs.s.concurrency)
-	for _, sv := range page {
-		if !sv.IsActive || sv.ID == "" {
-			continue
-		}
-		g.Go(func() error { return rs.survey(gctx, sv.ID, stale[sv.ID]) })
-	}
-	return g.Wait()
-}
-
-func (rs *runState) survey(ctx context.Context, surveyID string, staleDetails bool) error {
-	moved, err := rs.distributions(ctx, surveyID)
-	if err != nil {
-		return err
-	}
-	// Response counts follow the distributions' figures, which the survey's
-	// lastModified does not: read the details again when those moved.
-	if rs.full || staleDetails || moved {
-		return rs.details(ctx, surveyID)
-	}
-	return nil
-}
-
-func (rs *runState) details(ctx context.Context, surveyID string) error {
-	d, err := rs.client.Survey(ctx, surveyID)
-	switch {
-	case qualtrics.IsNotFound(err):
-		rs.warn("survey %s: details not found (deleted meanwhile?)", surveyID)
-		return nil
-	case err != nil:
-		return fmt.Errorf("survey %s details: %w", surveyID, err)
-	}
-	err = rs.page(ctx, func(p *pageTx) error {
-		return store.SetSurveyDetailsTx(ctx, p.tx, rs.in.ID, store.SurveyDetails{
-			ID: surveyID, StartDate: d.Expiration.StartDate, EndDate: d.Expiration.EndDate,
-			ResponsesAuditable: d.ResponseCounts.Auditable, ResponsesGenerated: d.ResponseCounts.Generated,
-			ResponsesDeleted: d.ResponseCounts.Deleted,
-		}, rs.s.now())
-	})
-	if err != nil {
-		return fmt.Errorf("write survey %s details: %w", surveyID, err)
-	}
-	return nil
-}
-
-// distributions syncs a survey's distributions and reports whether any is
-// new or has new figures.
-func (rs *runState) distributions(ctx context.Context, surveyID string) (moved bool, err error) {
-	for page, err := range rs.client.Distributions(ctx, qualtrics.DistributionsQuery{SurveyID: surveyID}) {
-		if qualtrics.IsNotFound(err) {
-			rs.warn("survey %s: distributions not found (deleted meanwhile?)", surveyID)
-			return moved, nil
-		}
-		if err != nil {
-			return moved, fmt.Errorf("list distributions of %s: %w", surveyID, err)
-		}
-		m, err := rs.distributionPage(ctx, surveyID, page)
-		if err != nil {
-			return moved, err
-		}
-		moved = moved || m
-	}
-	if rs.full {
-		err := rs.page(ctx, func(p *pageTx) error {
-			_, err := store.MarkDistributionsDeletedTx(ctx, p.tx, rs.in.ID, surveyID, rs.start, rs.s.now())
-			return err
-		})
-		if err != nil {
-			return moved, fmt.Errorf("mark distributions of %s deleted: %w", surveyID, err)
-		}
-	}
-	return moved, nil
-}
-
-func (rs *runState) distributionPage(ctx context.Context, surveyID string, page []qualtrics.Distribution) (moved bool, err error) {
-	rs.mu.Lock()
-	rs.run.Distributions += len(page)
-	rs.mu.Unlock()
-	in := make([]store.DistributionInput, len(page))
-	for i := range page {
-		in[i] = distributionInput(surveyID, &page[i])
-	}
-	var res store.DistributionPage
-	err = rs.page(ctx, func(p *pageTx) error {
-		var err error
-		if res, err = store.UpsertDistributionsTx(ctx, p.tx, rs.in.ID, in, rs.s.now()); err != nil {
-			return err
-		}
-		return p.changed(ctx, res.Changes)
-	})
-	if err != nil {
-		return false, fmt.Errorf("write distributions of %s: %w", surveyID, err)
-	}
-	stale := set(res.StaleRecipients)
-	now := rs.s.now()
-	// The recipients of a page's distributions are read a few at a time: a
-	// distribution is a chain of round trips to Qualtrics and PostgreSQL
-	// that mostly waits.
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(rs.s.concurrency)
-	for i := range in {
-		d := &in[i]
-		if !live(d, now) || (!rs.full && !stale[d.ID]) {
-			continue
-		}
-		g.Go(func() error { return rs.recipients(gctx, d) })
-	}
-	return len(res.Changes) > 0, g.Wait()
-}
-
-// live distributions are the ones whose recipients matter: not test sends,
-// and links not yet expired.
-func live(d *store.DistributionInput, now time.Time) bool {
-	if d.ID == "" || d.RequestType == string(qualtrics.RequestTestEmail) {
-		return false
-	}
-	return d.LinkExpiration.IsZero() || d.LinkExpiration.After(now)
-}
-
-func distributionInput(surveyID string, d *qualtrics.Distribution) store.DistributionInput {
-	if d.SurveyLink.SurveyID != "" {
-		surveyID = d.SurveyLink.SurveyID
-	}
-	st := d.Stats
-	return store.DistributionInput{
-		ID: d.ID, SurveyID: surveyID, ParentDistributionID: d.ParentDistributionID, OwnerID: d.OwnerID,
-		OrganizationID: d.OrganizationID, RequestStatus: d.RequestStatus, RequestType: string(d.RequestType),
-		SendDate: d.SendDate, CreatedDate: d.CreatedDate, ModifiedDate: d.ModifiedDate,
-		FromEmail: d.Headers.FromEmail, ReplyToEmail: d.Headers.ReplyToEmail, FromName: d.Headers.FromName,
-		Subject: d.Headers.Subject, MailingListID: d.Recipients.MailingListID, ContactID: d.Recipients.ContactID,
-		LibraryID: d.Recipients.LibraryID, SampleID: d.Recipients.SampleID, LinkType: d.SurveyLink.LinkType,
-		LinkExpiration: d.SurveyLink.ExpirationDate,
-		Stats: store.DistributionStats{Sent: st.Sent, Failed: st.Failed, Started: st.Started, Bounced: st.Bounced,
-			Opened: st.Opened, Skipped: st.Skipped, Finished: st.Finished, Complaints: st.Complaints, Blocked: st.Blocked},
-	}
-}
-
-// recipients reads one distribution's history and links into staging tables
-// and merges them, all in one transaction: the join needs both sides, and a
-// half-read distribution must not mark its other recipients deleted.
-// readAheadRows is how many history and link rows of a distribution are
-// read from Qualtrics before its transaction opens. The usual distribution
-// fits: it is then written in a transaction that never waits on Qualtrics,
-// and holds a connection only for the writes. Larger ones stream the rest
-// inside the transaction, a page at a time.
-const readAheadRows = 600
-
-// pageSource is a paginated listing read ahead into memory, then drained.
-type pageSource[T any] struct {
-	next     func() ([]T, error, bool)
-	buffered [][]T
-	done     bool
-	err      error
-}
-
-func newPageSource[T any](seq iter.Seq2[[]T, error]) (*pageSource[T], func()) {
-	next, stop := iter.Pull2(seq)
-	return &pageSource[T]{next: next}, stop
-}
-
-// pull reads the next page; false once the listing ended or failed (err).
-func (ps *pageSource[T]) pull() ([]T, bool) {
-	if ps.done {
-		return nil, false
-	}
-	page, err, ok := ps.next()
-	if !ok || err != nil {
-		ps.done, ps.err = true, err
-		return nil, false
-	}
-	return page, true
-}
-
-// fill buffers pages while the total stays under limit rows.
-func (ps *pageSource[T]) fill(limit int, total *int) {
-	for *total < limit {
-		page, ok := ps.pull()
-		if !ok {
-			return
-		}
-		ps.buffered = append(ps.buffered, page)
-		*total += len(page)
-	}
-}
-
-// each hands every page to fn: the buffered ones, then the rest as they are
-// read. It returns the listing's error, if any, after the pages before it.
-func (ps *pageSource[T]) each(fn func([]T) error) error {
-	for _, page := range ps.buffered {
-		if err := fn(page); err != nil {
-			return err
-		}
-	}
-	ps.buffered = nil
-	for {
-		page, ok := ps.pull()
-		if !ok {
-			return ps.err
-		}
-		if err := fn(page); err != nil {
-			return err
-		}
-	}
-}
-
-func (rs *runState) recipients(ctx context.Context, d *store.DistributionInput) error {
-	history, stopHistory := newPageSource(rs.client.DistributionHistory(ctx, d.ID))
-	defer stopHistory()
-	links, stopLinks := newPageSource(rs.client.DistributionLinks(ctx, d.ID, d.SurveyID))
-	defer stopLinks()
-	total := 0
-	history.fill(readAheadRows, &total)
-	if history.done {
-		links.fill(readAheadRows, &total)
-	}
-	if history.done && history.err != nil && !skippable(history.err) {
-		return fmt.Errorf("recipients of %s: history of %s: %w", d.ID, d.ID, history.err)
-	}
-	if links.done && links.err != nil {
-		if skippable(links.err) {
-			// Without links there is no email to match users by; keep what is
-			// stored rather than blank it.
-			rs.warn("distribution %s: no links (%v); recipients left as they were", d.ID, links.err)
-			return nil
-		}
-		return fmt.Errorf("recipients of %s: links of %s: %w", d.ID, d.ID, links.err)
-	}
-
-	err := rs.page(ctx, func(p *pageTx) error {
-		b, err := store.BeginRecipientsTx(ctx, p.tx, rs.in.ID, d.ID, d.SurveyID)
-		if err != nil {
-			return err
-		}
-		warning := ""
-		err = history.each(func(page []qualtrics.HistoryEntry) error {
-			h := make([]store.HistoryInput, len(page))
-			for i := range page {
-				e := &page[i]
-				h[i] = store.HistoryInput{ContactID: e.ContactID, ContactLookupID: e.ContactLookupID, Status: string(e.Status),
-					SurveyLink: e.SurveyLink, ResponseID: e.ResponseID, SentAt: e.SentAt, OpenedAt: e.OpenedAt,
-					ResponseStartedAt: e.ResponseStartedAt, ResponseCompletedAt: e.ResponseCompletedAt}
-			}
-			return b.AddHistory(ctx, h)
-		})
-		switch {
-		case skippable(history.err) && errors.Is(err, history.err):
-			// No XM Directory licence (404) or a test send (400): keep the
-			// statuses stored, take email and links from links.
-			warning = fmt.Sprintf("distribution %s: no history (%v); statuses kept as they were", d.ID, err)
-			if err := b.KeepStoredHistory(ctx); err != nil {
-				return err
-			}
-		case err != nil:
-			return fmt.Errorf("history of %s: %w", d.ID, err)
-		}
-		err = links.each(func(page []qualtrics.Link) error {
-			l := make([]store.LinkInput, len(page))
-			for i := range page {
-				e := &page[i]
-				l[i] = store.LinkInput{ContactID: e.ContactID, Email: e.Email, FirstName: e.FirstName, LastName: e.LastName,
-					Link: e.Link, LinkExpiration: e.LinkExpiration, Unsubscribed: e.Unsubscribed,
-					ExceededContactFrequency: e.ExceededContactFrequency}
-			}
-			return b.AddLinks(ctx, l)
-		})
-		switch {
-		case skippable(links.err) && errors.Is(err, links.err):
-			rs.warn("distribution %s: no links (%v); recipients left as they were", d.ID, err)
-			return errSkipDistribution
-		case err != nil:
-			return fmt.Errorf("links of %s: %w", d.ID, err)
-		}
-		m, err := b.Merge(ctx, rs.s.now(), func(ch []store.Change) error { return p.changed(ctx, ch) })
-		if err != nil {
-			return err
-		}
-		if err := store.SetRecipientsSyncedTx(ctx, p.tx, rs.in.ID, d.ID, warning, rs.s.now()); err != nil {
-			return err
-		}
-		p.recipients = m.Recipients
-		p.warning = warning
-		return nil
-	})
-	if errors.Is(err, errSkipDistribution) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("recipients of %s: %w", d.ID, err)
-	}
-	return nil
-}
-
-// skippable says a listing is unavailable for this distribution (no XM
-// Directory licence, a test send) rather than failing.
-func skippable(err error) bool { return qualtrics.IsNotFound(err) || qualtrics.IsBadRequest(err) }
-
-var errSkipDistribution = errors.New("skip distribution")
-
-func set(ids []string) map[string]bool {
-	m := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		m[id] = true
-	}
-	return m
-}
-
 // finish records the run and the integration's bookkeeping in one transaction,
 // on a context that outlives the job's so an interrupted run is recorded.
 func (rs *runState) finish(ctx context.Context, syncErr error) (store.SyncRun, error) {
 	now := rs.s.now()
-	interrupted := syncErr != nil && ctx.Err() != nil
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	rs.flushLogs(ctx)
 
 	run := &rs.run
 	run.FinishedAt = &now
-	if rs.client != nil {
-		run.APICallsByEndpoint = rs.client.TakeStats()
+	rs.takeStats()
+	startBase := rs.run.BaseURL
+	if startBase == "" {
+		startBase = rs.in.BaseURL
 	}
-	run.APICalls = 0
-	for _, n := range run.APICallsByEndpoint {
-		run.APICalls += n
-	}
-	out := store.SyncOutcome{IntegrationID: rs.in.ID, At: now, SecretSealed: rs.in.SecretSealed}
-	if rs.client != nil {
+	out := store.SyncOutcome{IntegrationID: rs.in.ID, At: now, SecretSealed: rs.in.SecretSealed, StartBaseURL: startBase}
+	// An admin who changed the base URL during the run has the last word.
+	if rs.client != nil && (rs.run.BaseURL == "" || rs.run.BaseURL == rs.in.BaseURL) {
 		if base, ok := rs.switchedBaseURL(); ok {
 			out.BaseURL = base
 			rs.warn("Qualtrics proxied the requests to another datacenter: base URL switched to %s", base)
 		}
 	}
 	if rs.capped {
-		rs.warn("%d changes found; only the first %d are stored on the run", rs.changes, len(run.Changes))
+		rs.warn("more changes found than the %d stored on the run", len(run.Changes))
 	}
 	every := func(d, def time.Duration) time.Duration {
 		if d <= 0 {
@@ -660,9 +426,6 @@ func (rs *runState) finish(ctx context.Context, syncErr error) (store.SyncRun, e
 			retry = min(retryAfterFailure, incrEvery)
 		}
 		switch {
-		case interrupted:
-			run.Error = Interrupted
-			retry = 0
 		case qualtrics.IsUnauthorized(syncErr):
 			out.Unauthorized = true
 			out.StatusMessage = fmt.Sprintf("Qualtrics rejected the integration's credentials (401). "+
@@ -690,12 +453,20 @@ func (rs *runState) finish(ctx context.Context, syncErr error) (store.SyncRun, e
 		}
 		return store.RecordSyncOutcomeTx(ctx, tx, out)
 	})
+	if err == nil {
+		// The plan and what it staged are of no use once the run ended.
+		if derr := rs.s.store.DeleteSyncUnits(ctx, run.ID); derr != nil {
+			rs.s.log.Warn("sync plan not deleted", zap.Int64("syncRunId", run.ID), zap.Error(derr))
+		}
+		rs.analyze(ctx)
+	}
 	if m := rs.s.metrics; m != nil {
 		m.SyncFinished(run.Kind, run.Status, now.Sub(rs.start), rs.in.ID, now)
 	}
 	fields := []zap.Field{zap.String("integrationId", rs.in.ID), zap.Int64("syncRunId", run.ID), zap.String("kind", run.Kind),
 		zap.String("status", run.Status), zap.Int("apiCalls", run.APICalls), zap.Int("surveys", run.Surveys),
-		zap.Int("distributions", run.Distributions), zap.Int("recipients", run.Recipients), zap.Int("changes", rs.changes)}
+		zap.Int("distributions", run.Distributions), zap.Int("recipients", run.Recipients), zap.Int("units", run.Progress.UnitsTotal),
+		zap.Int("unitsFailed", run.Progress.UnitsFailed), zap.Int("jobs", run.Progress.Jobs)}
 	if syncErr != nil {
 		fields = append(fields, zap.Error(syncErr))
 	}
@@ -729,4 +500,26 @@ func (rs *runState) switchedBaseURL() (string, bool) {
 		return "", false
 	}
 	return base, base != rs.in.BaseURL
+}
+
+// syncedTables are the tables a sync writes in bulk.
+var syncedTables = []string{"surveys", "distributions", "distribution_stats", "recipients"}
+
+// analyze refreshes the planner's statistics of the synced tables that
+// changed much since they were last analyzed (more than a tenth of their
+// rows, at least 1,000), as after a large brand's first full sync:
+// autovacuum comes late or never, and pages planned on statistics from
+// before the brand arrived are several times slower. Small runs, the usual
+// ones, change too little to pay for it.
+func (rs *runState) analyze(ctx context.Context) {
+	start := time.Now()
+	tables, err := rs.s.store.AnalyzeChanged(ctx, syncedTables, 0.1, 1000)
+	if err != nil {
+		rs.s.log.Warn("analyze after sync failed", zap.String("integrationId", rs.in.ID), zap.Error(err))
+		return
+	}
+	if len(tables) > 0 {
+		rs.s.log.Info("analyzed tables after sync", zap.String("integrationId", rs.in.ID), zap.Int64("syncRunId", rs.run.ID),
+			zap.Strings("tables", tables), zap.Duration("took", time.Since(start)))
+	}
 }

@@ -17,6 +17,7 @@ package syncer
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -55,6 +56,17 @@ type Store interface {
 	InsertRequestLogs(ctx context.Context, integrationID string, logs []store.RequestLog) error
 	DueIntegrations(ctx context.Context, now time.Time) ([]store.Integration, error)
 	FailOrphanSyncRuns(ctx context.Context, now time.Time, grace time.Duration) (int64, error)
+
+	BeginSyncRunJob(ctx context.Context, integrationID string, id int64, now time.Time, baseURL string) (store.SyncRun, error)
+	SaveSyncRunProgress(ctx context.Context, run store.SyncRun) error
+	SyncRunUnitCounts(ctx context.Context, runID int64) (store.SyncProgress, error)
+	PendingSyncUnits(ctx context.Context, runID int64, kind string, limit int, skip []string) ([]store.SyncUnit, error)
+	DeleteSyncUnits(ctx context.Context, runID int64) error
+	RecipientsToRead(ctx context.Context, integrationID string, live, moved []string, verify bool, verifyEvery, slack time.Duration, now time.Time) ([]string, error)
+	EnsureRateBuckets(ctx context.Context, brandKey string, buckets []store.RateBucket) error
+	TakeRateTokens(ctx context.Context, brandKey string, buckets []store.RateBucket) (bool, time.Duration, error)
+	ThrottleRateBucket(ctx context.Context, brandKey, endpoint string, wait time.Duration) error
+	AnalyzeChanged(ctx context.Context, tables []string, fraction float64, minRows int64) ([]string, error)
 }
 
 // Keyring opens sealed secrets; *seal.Keyring satisfies it.
@@ -75,9 +87,21 @@ type Options struct {
 	Now          func() time.Time
 	// ClientConfig adjusts each run's client configuration (tests: fast backoff).
 	ClientConfig func(*qualtrics.Config)
-	// JobTimeout bounds one sync job; default 15 minutes. A job that runs out
-	// of time stops at a page boundary and its run is failed as interrupted.
+	// JobTimeout bounds one sync job (one slice of a run); default 60 s. It
+	// must stay below River's RescueStuckJobsAfter, so that a job is only
+	// rescued when its replica is gone.
 	JobTimeout time.Duration
+	// SliceBudget is how long one job starts new work on a run before it
+	// hands the run over to the next job (the work it started finishes
+	// first); default 30 s.
+	SliceBudget time.Duration
+	// FailureBudget is the share of a run's units that may fail (each a
+	// warning, retried by the next run) before the run fails; default 0.1.
+	FailureBudget float64
+	// BrandLimits is the Qualtrics budget of each brand, shared through
+	// PostgreSQL by every replica and integration of the brand; the zero
+	// value means DefaultBrandLimits.
+	BrandLimits BrandLimits
 	// MaxChanges caps the changes stored on a run; default 1000.
 	MaxChanges int
 	// AfterSync runs after a successful walk, before the run is recorded: the
@@ -85,27 +109,34 @@ type Options struct {
 	// added to the run's notifications; an error becomes a warning on the run.
 	// firstSync is true during the integration's first successful full sync.
 	AfterSync func(ctx context.Context, in store.Integration, client *qualtrics.Client, firstSync bool) (raised int, err error)
-	// Concurrency is how many distributions of a page have their recipients
-	// read at once, each in its own transaction; default 4. The Notifier must
-	// then be safe for concurrent use.
+	// Concurrency is how many units of a run (surveys, distributions) are
+	// worked at once, each with its own transactions; default 12 (a unit
+	// mostly waits on Qualtrics, whose brand budget paces them anyway). The
+	// Notifier must then be safe for concurrent use.
 	Concurrency int
 }
 
 // Syncer syncs integrations. It is safe for concurrent use.
 type Syncer struct {
-	store        Store
-	keyring      Keyring
-	allowed      []string
-	notifier     Notifier
-	metrics      Metrics
-	afterSync    func(ctx context.Context, in store.Integration, client *qualtrics.Client, firstSync bool) (int, error)
-	log          *zap.Logger
-	now          func() time.Time
-	clientConfig func(*qualtrics.Config)
-	jobTimeout   time.Duration
-	maxChanges   int
-	concurrency  int
-	river        *river.Client[pgx.Tx]
+	store         Store
+	keyring       Keyring
+	allowed       []string
+	notifier      Notifier
+	metrics       Metrics
+	afterSync     func(ctx context.Context, in store.Integration, client *qualtrics.Client, firstSync bool) (int, error)
+	log           *zap.Logger
+	now           func() time.Time
+	clientConfig  func(*qualtrics.Config)
+	jobTimeout    time.Duration
+	maxChanges    int
+	concurrency   int
+	sliceBudget   time.Duration
+	failureBudget float64
+	brandLimits   BrandLimits
+	river         *river.Client[pgx.Tx]
+
+	bucketsMu sync.Mutex
+	buckets   map[string]bool // brand keys whose rate buckets exist
 }
 
 // New builds a Syncer.
@@ -115,7 +146,9 @@ func New(o Options) (*Syncer, error) {
 	}
 	s := &Syncer{store: o.Store, keyring: o.Keyring, allowed: append([]string(nil), o.AllowedHosts...),
 		notifier: o.Notifier, metrics: o.Metrics, afterSync: o.AfterSync, log: o.Log, now: o.Now, clientConfig: o.ClientConfig,
-		jobTimeout: o.JobTimeout, maxChanges: o.MaxChanges, concurrency: o.Concurrency}
+		jobTimeout: o.JobTimeout, maxChanges: o.MaxChanges, concurrency: o.Concurrency,
+		sliceBudget: o.SliceBudget, failureBudget: o.FailureBudget, brandLimits: o.BrandLimits.withDefaults(),
+		buckets: map[string]bool{}}
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
@@ -123,10 +156,16 @@ func New(o Options) (*Syncer, error) {
 		s.now = time.Now
 	}
 	if s.jobTimeout <= 0 {
-		s.jobTimeout = 15 * time.Minute
+		s.jobTimeout = time.Minute
+	}
+	if s.sliceBudget <= 0 {
+		s.sliceBudget = 30 * time.Second
+	}
+	if s.failureBudget <= 0 {
+		s.failureBudget = 0.1
 	}
 	if s.concurrency <= 0 {
-		s.concurrency = 4
+		s.concurrency = 12
 	}
 	if s.maxChanges <= 0 {
 		s.maxChanges = 1000

@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/microapps/microapps/internal/links"
+	"github.com/microapps/microapps/internal/words"
 )
 
 // MeAPI serves the caller's own data as JSON: GET /surveys and GET
@@ -94,9 +97,18 @@ func (s *Server) serveMe(w http.ResponseWriter, r *http.Request) {
 			s.apiError(w, r, err)
 			return
 		}
+		ins, err := s.integrationLinks(r.Context(), rows)
+		if err != nil {
+			s.apiError(w, r, err)
+			return
+		}
 		out := make([]meNotification, 0, len(rows))
 		for _, f := range rows {
-			data := safeLinks(f.Data)
+			data := f.Data
+			if f.Kind == words.KindSurveyStatistics {
+				data = words.WithReviewLink(data, links.ReviewDistributionsURL(ins[f.IntegrationID], f.SurveyID, f.DistributionID))
+			}
+			data = safeLinks(data)
 			out = append(out, meNotification{ID: f.ID, Kind: f.Kind, IntegrationID: f.IntegrationID, SurveyID: f.SurveyID,
 				DistributionID: f.DistributionID, Data: data, CreatedAt: f.CreatedAt, ExpiresAt: f.ExpiresAt, Read: f.ReadAt != nil})
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -196,6 +197,9 @@ type userClaims struct {
 	Subject       string    `json:"sub"`
 	Email         string    `json:"email"`
 	EmailVerified claimBool `json:"email_verified"`
+	// Groups is a list of names or one name; it may grant the console
+	// (MICROAPPS_PLATFORM_ADMIN_GROUP).
+	Groups json.RawMessage `json:"groups"`
 }
 
 // signInRefusal is why a sign-in is refused: reason and err go to the log,
@@ -382,5 +386,6 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.sessions.Put(ctx, sessEmail, email)
+	s.rememberConsoleGroup(ctx, claims.Groups)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }

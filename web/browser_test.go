@@ -1,53 +1,25 @@
 package web
 
 import (
-	"context"
 	"fmt"
 	"net/http/httptest"
 	"os"
-	osexec "os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
-)
 
-// findChromium locates Debian's chromium (or MICROAPPS_CHROMIUM). Under CI a
-// missing browser fails the test: .ci/run installs it, so absence is a bug.
-func findChromium(t *testing.T) string {
-	t.Helper()
-	candidates := []string{os.Getenv("MICROAPPS_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"}
-	for _, c := range candidates {
-		if c == "" {
-			continue
-		}
-		if p, err := osexec.LookPath(c); err == nil {
-			return p
-		}
-	}
-	msg := "headless Chromium not found: install it with `apt-get install -y chromium` (or set MICROAPPS_CHROMIUM to its path)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
+	"github.com/microapps/microapps/internal/browsertest"
+)
 
 // TestBrowser signs in through the dev sign-in page, walks every page in a
 // real browser, checks that the CSP blocks nothing of ours, and saves
 // screenshots at 1280 and 390 px wide.
 func TestBrowser(t *testing.T) {
 	t.Parallel()
-	chromium := findChromium(t)
-	if testing.Short() {
-		t.Skip("browser test skipped in -short mode")
-	}
+	chromium := browsertest.Chromium(t)
 	f := newFixture(t)
 	srv, err := New(Options{Store: f.store, AuthMode: AuthDev, AllowDevAuth: true,
 		DevUsers: []string{"alice@example.com", "admin@example.com"}, Now: func() time.Time { return testNow }})
@@ -64,44 +36,8 @@ func TestBrowser(t *testing.T) {
 		}
 		dirs = append(dirs, d)
 	}
-
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("mute-audio", true),
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
-
-	var mu sync.Mutex
-	var problems []string
-	listen := func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch e := ev.(type) {
-		case *log.EventEntryAdded:
-			if e.Entry != nil && e.Entry.Level == log.EntryLevelError {
-				problems = append(problems, e.Entry.Text)
-			}
-		case *runtime.EventExceptionThrown:
-			if e.ExceptionDetails != nil {
-				problems = append(problems, e.ExceptionDetails.Text)
-			}
-		}
-	}
+	browser := browsertest.Start(t, chromium, 120*time.Second)
+	bctx := browser.Ctx
 
 	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -138,14 +74,6 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 
-	// The first call starts the browser; it must not carry a per-step timeout.
-	do("start", chromedp.EmulateViewport(1280, 900))
-	if err := chromedp.Listen(bctx, listen); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Call(bctx, log.Enable, cdp.Empty{}); err != nil {
-		t.Fatal(err)
-	}
 	do("sign in as alice",
 		chromedp.Navigate(ts.URL+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="dev-user"]`)),
@@ -208,9 +136,7 @@ func TestBrowser(t *testing.T) {
 	)
 	screens(adminPages)
 
-	mu.Lock()
-	defer mu.Unlock()
-	for _, p := range problems {
+	for _, p := range browser.Problems() {
 		t.Errorf("browser reported: %s", p)
 	}
 	t.Logf("screenshots in %s", strings.Join(dirs, ", "))

@@ -1,26 +1,14 @@
 package web
 
 import (
-	"encoding/json"
+	"context"
 	"net/http"
 	"strconv"
-	"strings"
-	"time"
 
+	"github.com/microapps/microapps/internal/links"
+	"github.com/microapps/microapps/internal/words"
 	"github.com/microapps/microapps/store"
 )
-
-// feedData is what the notify package writes into notifications.data.
-type feedData struct {
-	SurveyName      string     `json:"surveyName"`
-	FunctionalGroup string     `json:"functionalGroup"`
-	ExpiresAt       *time.Time `json:"expiresAt"`
-	RespondLink     string     `json:"respondLink"`
-	SentAt          *time.Time `json:"sentAt"`
-	Sent            int        `json:"sent"`
-	Finished        int        `json:"finished"`
-	ReviewLink      string     `json:"reviewLink"`
-}
 
 // Seg is a piece of a notification sentence: text, or a date in <time>.
 type Seg struct {
@@ -44,97 +32,61 @@ type FeedItemVM struct {
 	ExternalLabel string
 }
 
-func parseFeedData(raw json.RawMessage) feedData {
-	var d feedData
-	if len(raw) > 0 {
-		// Tolerate a partly unexpected document: each field decodes on its own.
-		var m map[string]json.RawMessage
-		if json.Unmarshal(raw, &m) == nil {
-			for k, v := range m {
-				switch k {
-				case "surveyName":
-					_ = json.Unmarshal(v, &d.SurveyName)
-				case "functionalGroup":
-					_ = json.Unmarshal(v, &d.FunctionalGroup)
-				case "expiresAt":
-					_ = json.Unmarshal(v, &d.ExpiresAt)
-				case "respondLink":
-					_ = json.Unmarshal(v, &d.RespondLink)
-				case "sentAt":
-					_ = json.Unmarshal(v, &d.SentAt)
-				case "sent":
-					_ = json.Unmarshal(v, &d.Sent)
-				case "finished":
-					_ = json.Unmarshal(v, &d.Finished)
-				case "reviewLink":
-					_ = json.Unmarshal(v, &d.ReviewLink)
-				}
-			}
-		}
-	}
-	return d
-}
-
-// sentence fills a message template's {placeholders}: survey names in bold,
-// dates as <time>, numbers as text.
-func sentence(tmpl string, vals map[string]Seg) []Seg {
-	var out []Seg
-	for tmpl != "" {
-		i := strings.IndexByte(tmpl, '{')
-		j := strings.IndexByte(tmpl, '}')
-		if i < 0 || j < i {
-			out = append(out, Seg{Text: tmpl})
-			break
-		}
-		if i > 0 {
-			out = append(out, Seg{Text: tmpl[:i]})
-		}
-		if v, ok := vals[tmpl[i+1:j]]; ok {
-			out = append(out, v)
-		}
-		tmpl = tmpl[j+1:]
-	}
-	return out
-}
-
-func (s *Server) feedItemVM(f store.FeedItem, rc *reqCtx) FeedItemVM {
-	d := parseFeedData(f.Data)
+// feedItemVM puts a notification into the words the emails and chat
+// messages use (internal/words), with its dates as <time>.
+func (s *Server) feedItemVM(f store.FeedItem, in links.Integration, rc *reqCtx) FeedItemVM {
+	d := words.ParseData(f.Data)
 	vm := FeedItemVM{ID: f.ID, Kind: f.Kind, Unread: f.ReadAt == nil, Group: d.FunctionalGroup,
 		Created: s.timeVM(&f.CreatedAt, rc)}
-	name := Seg{Text: d.SurveyName, Strong: true}
-	switch f.Kind {
-	case "survey_statistics":
-		vm.Title = rc.lang.T("feed.stat.title")
-		sent := s.timeVM(d.SentAt, rc)
-		vm.Body = sentence(rc.lang.T("feed.stat.body"), map[string]Seg{
-			"survey": name, "sent": {Time: &sent}, "finished": {Text: strconv.Itoa(d.Finished)}, "count": {Text: strconv.Itoa(d.Sent)},
-		})
-		if f.DistributionID != "" {
-			vm.LinkURL, vm.LinkLabel = distributionDataPath(f.IntegrationID, f.DistributionID), rc.lang.T("feed.data")
-		}
-		if u, ok := safeHTTPURL(d.ReviewLink); ok {
-			vm.ExternalURL, vm.ExternalLabel = u, rc.lang.T("feed.review")
-		}
-	default:
-		key := "feed.new"
-		if f.Kind == "survey_expiring" {
-			key = "feed.exp"
-		}
-		vm.Title = rc.lang.T(key + ".title")
-		due := s.timeVM(d.ExpiresAt, rc)
-		tmpl := rc.lang.T(key + ".body")
-		if !due.Set {
-			tmpl = rc.lang.T(key + ".body.nodue")
-		}
-		vm.Body = sentence(tmpl, map[string]Seg{"survey": name, "due": {Time: &due}})
-		if f.DistributionID != "" {
-			vm.LinkURL, vm.LinkLabel = surveyDetailsPath(f.IntegrationID, f.DistributionID), rc.lang.T("feed.details")
-		}
-		if u, ok := safeHTTPURL(d.RespondLink); ok {
-			vm.ExternalURL, vm.ExternalLabel = u, rc.lang.T("detail.respond")
+	w, err := words.Compose(words.Notification{Kind: f.Kind, IntegrationID: f.IntegrationID, SurveyID: f.SurveyID,
+		DistributionID: f.DistributionID, Data: d}, string(rc.lang), in)
+	if err != nil {
+		vm.Title = f.Kind // an unknown kind shows itself rather than vanish
+		return vm
+	}
+	vm.Title = w.Heading
+	for _, g := range w.Body {
+		switch {
+		case g.Time != nil:
+			t := s.timeVM(g.Time, rc)
+			vm.Body = append(vm.Body, Seg{Time: &t})
+		default:
+			vm.Body = append(vm.Body, Seg{Text: g.Text, Strong: g.Name})
 		}
 	}
+	vm.LinkURL, vm.LinkLabel = w.Page.URL, w.Page.Label
+	vm.ExternalURL, vm.ExternalLabel = w.Qualtrics.URL, w.Qualtrics.Label
 	return vm
+}
+
+// linkStore gives the integrations' link settings; *store.Store has it.
+type linkStore interface {
+	LinksOfIntegrations(ctx context.Context, ids []string) (map[string]store.IntegrationLinks, error)
+}
+
+// integrationLinks reads the link settings of the feed items' integrations,
+// for their "Review distributions" buttons (none without a linkStore).
+func (s *Server) integrationLinks(ctx context.Context, items []store.FeedItem) (map[string]links.Integration, error) {
+	out := map[string]links.Integration{}
+	ls, ok := s.opts.Store.(linkStore)
+	if !ok || len(items) == 0 {
+		return out, nil
+	}
+	var ids []string
+	for _, f := range items {
+		if _, seen := out[f.IntegrationID]; !seen {
+			out[f.IntegrationID] = links.Integration{}
+			ids = append(ids, f.IntegrationID)
+		}
+	}
+	m, err := ls.LinksOfIntegrations(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for id, l := range m {
+		out[id] = links.Integration{BaseURL: l.BaseURL, BrandBaseURL: l.BrandBaseURL, DeepLinks: l.DeepLinks}
+	}
+	return out, nil
 }
 
 func (s *Server) notifications(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
@@ -142,9 +94,13 @@ func (s *Server) notifications(w http.ResponseWriter, r *http.Request, rc *reqCt
 	if err != nil {
 		return err
 	}
+	ins, err := s.integrationLinks(r.Context(), items)
+	if err != nil {
+		return err
+	}
 	vm := make([]FeedItemVM, 0, len(items))
 	for _, f := range items {
-		vm = append(vm, s.feedItemVM(f, rc))
+		vm = append(vm, s.feedItemVM(f, ins[f.IntegrationID], rc))
 	}
 	l := s.layout(rc, rc.lang.T("feed.title"))
 	l.Nav = "notifications"

@@ -310,7 +310,11 @@ func TestPages(t *testing.T) {
 		t.Parallel()
 		doc := parse(t, get(t, h, "admin@example.com", "/notifications", "Accept-Language", "fr"))
 		item := doc.Find(`[data-testid="notification"][data-kind="survey_statistics"]`)
-		if p := strings.Join(strings.Fields(item.Find("p").First().Text()), " "); p != "Quarterly pulse envoyée le 8 mars 2026, 12:00 UTC : 30 sur 100 terminées." {
+		if p := strings.Join(strings.Fields(item.Find("p").First().Text()), " "); p != "Quarterly pulse envoyée le 8 mars 2026, 12:00 UTC : 30 sur 100 terminées (taux de réponse 30,0 %). Le lien expire le 10 mars 2026, 17:00 UTC." {
+			t.Errorf("body %q", p)
+		}
+		// The words and their French spacing are the emails' (internal/words).
+		if p := item.Find("p").First().Text(); !strings.Contains(p, "UTC\u00a0: 30") || !strings.Contains(p, "30,0\u202f%") {
 			t.Errorf("body %q", p)
 		}
 		if href, _ := item.Find("a.button").Attr("href"); href != "https://iad1.qualtrics.com/Q/MyProjectsSection" {

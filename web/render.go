@@ -30,6 +30,8 @@ type reqCtx struct {
 	now     time.Time
 	path    string // for the language switch to come back to
 	summary store.UserSummary
+	// platformAdmin: may use the console (MICROAPPS_PLATFORM_ADMINS or the OIDC group).
+	platformAdmin bool
 }
 
 func (s *Server) newReqCtx(r *http.Request) *reqCtx {
@@ -57,12 +59,14 @@ func (s *Server) pageWith(h pageHandler, summary bool) http.HandlerFunc {
 			return
 		}
 		rc.email = email
+		rc.platformAdmin = s.isPlatformAdmin(r, email)
 		if summary {
 			if rc.summary, err = s.opts.Store.UserSummary(r.Context(), email, rc.now); err != nil {
 				s.serverError(w, r, err)
 				return
 			}
 		}
+		s.rememberLocale(r, rc)
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Vary", "Cookie, Accept-Language")
 		switch err := h(w, r, rc); {
@@ -83,27 +87,31 @@ type Layout struct {
 	User    string
 	Unread  int
 	IsAdmin bool
-	CSS, JS string
-	Path    string
-	SignOut bool
-	Stale   []string
-	Icon    string
-	TZ      string // the zone times are shown in; app.js reloads once when it learns the real one
+	// IsPlatformAdmin shows the console in the navigation.
+	IsPlatformAdmin bool
+	ConsoleJobs     bool // River's UI is mounted under /console/jobs
+	CSS, JS         string
+	Path            string
+	SignOut         bool
+	Stale           []string
+	Icon            string
+	TZ              string // the zone times are shown in; app.js reloads once when it learns the real one
 }
 
 func (s *Server) layout(rc *reqCtx, title string) Layout {
 	return Layout{
-		Lang:    rc.lang,
-		Title:   title,
-		User:    rc.email,
-		Unread:  rc.summary.Unread,
-		IsAdmin: rc.summary.IsAdmin,
-		CSS:     s.static.url("app.css"),
-		JS:      s.static.url("app.js"),
-		Icon:    s.static.url("favicon.svg"),
-		Path:    rc.path,
-		SignOut: rc.email != "" && s.sessions != nil,
-		TZ:      rc.loc.String(),
+		Lang:            rc.lang,
+		Title:           title,
+		User:            rc.email,
+		Unread:          rc.summary.Unread,
+		IsAdmin:         rc.summary.IsAdmin,
+		IsPlatformAdmin: rc.platformAdmin,
+		CSS:             s.static.url("app.css"),
+		JS:              s.static.url("app.js"),
+		Icon:            s.static.url("favicon.svg"),
+		Path:            rc.path,
+		SignOut:         rc.email != "" && s.sessions != nil,
+		TZ:              rc.loc.String(),
 	}
 }
 

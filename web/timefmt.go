@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 	_ "time/tzdata" // containers often lack /usr/share/zoneinfo; users' zones must still load
+
+	"github.com/microapps/microapps/internal/words"
 )
 
 // TimeVM is a moment ready for a <time> element: machine-readable, absolute in
@@ -45,16 +47,10 @@ func (z *zones) userLocation(r *http.Request) *time.Location {
 	return loc
 }
 
-var monthsFR = [...]string{"janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc."}
-
-// absTime formats t in loc: "12 Mar 2026, 14:05 CET" / "12 mars 2026, 14:05 CET".
+// absTime formats t in loc: "12 Mar 2026, 14:05 CET" / "12 mars 2026, 14:05 CET",
+// as emails and chat messages write it (internal/words).
 func absTime(t time.Time, loc *time.Location, l Lang) string {
-	t = t.In(loc)
-	zone := t.Format("MST")
-	if l == langFR {
-		return t.Format("2 ") + monthsFR[t.Month()-1] + t.Format(" 2006, 15:04 ") + zone
-	}
-	return t.Format("2 Jan 2006, 15:04 ") + zone
+	return words.Date(t, loc, string(l), false)
 }
 
 // relTime says how far t is from now in words, rounding to the largest unit.

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/store"
 )
 
@@ -76,6 +77,17 @@ type Options struct {
 	DevUsers     []string // the demo users offered on the dev sign-in page
 
 	Now func() time.Time // default time.Now
+
+	// Manage is the service behind the platform admin console; nil: no console.
+	Manage *manage.Service
+	// PlatformAdmins may use the console (MICROAPPS_PLATFORM_ADMINS).
+	PlatformAdmins []string
+	// PlatformAdminGroup, in oidc mode, also grants the console to users whose
+	// ID token's groups claim holds it (MICROAPPS_PLATFORM_ADMIN_GROUP).
+	PlatformAdminGroup string
+	// JobsUI, when set, is River's job UI, served to platform admins under
+	// /console/jobs/ (it must be built with that prefix).
+	JobsUI http.Handler
 }
 
 // Server serves the pages and the user API.
@@ -87,7 +99,10 @@ type Server struct {
 	oidc     *oidcAuth           // nil unless oidc mode
 	static   *staticFiles
 	zones    zones
+	locales  locales
 	devUsers map[string]bool
+	// platformAdmins are the normalised emails of MICROAPPS_PLATFORM_ADMINS.
+	platformAdmins map[string]bool
 
 	handlerOnce sync.Once
 	handler     http.Handler
@@ -100,7 +115,12 @@ func New(opts Options) (*Server, error) {
 	if opts.Store == nil {
 		return nil, errors.New("web: Options.Store is required")
 	}
-	s := &Server{opts: opts, log: opts.Log, now: opts.Now, devUsers: map[string]bool{}}
+	s := &Server{opts: opts, log: opts.Log, now: opts.Now, devUsers: map[string]bool{}, platformAdmins: map[string]bool{}}
+	for _, e := range opts.PlatformAdmins {
+		if n := normalizeEmail(e); validEmail(n) {
+			s.platformAdmins[n] = true
+		}
+	}
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
@@ -209,10 +229,15 @@ func (s *Server) buildHandler() http.Handler {
 	mux.HandleFunc("GET /notifications", s.page(s.notifications))
 	mux.HandleFunc("POST /notifications/read", s.page(s.markRead))
 	mux.HandleFunc("POST /lang", s.setLang)
+	mux.HandleFunc("GET /settings/notifications", s.page(s.emailSettings))
+	mux.HandleFunc("POST /settings/notifications", s.page(s.saveEmailSettings))
+	mux.HandleFunc("GET /unsubscribe/{token}", s.unsubscribe)
+	mux.HandleFunc("POST /unsubscribe/{token}", s.unsubscribe)
 	mux.HandleFunc("GET /signin", s.signIn)
 	mux.HandleFunc("POST /signin/dev", s.devSignIn)
 	mux.HandleFunc("GET /auth/callback", s.oidcCallback)
 	mux.HandleFunc("POST /signout", s.signOut)
+	s.consoleRoutes(mux)
 	mux.HandleFunc("/", s.notFoundHandler)
 
 	var h http.Handler = mux
@@ -221,9 +246,18 @@ func (s *Server) buildHandler() http.Handler {
 	}
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(s.forbidden))
+	// One-click unsubscribe (RFC 8058) is POSTed by mail providers from
+	// anywhere; its token is the credential and it only turns email off.
+	cop.AddInsecureBypassPattern("POST /unsubscribe/{token}")
 	h = cop.Handler(limitForms(h))
 	return securityHeaders(h, s.https())
 }
+
+// jobsPath is where River's job UI is mounted (Options.JobsUI).
+const jobsPath = "/console/jobs/"
+
+const jobsCSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
+	"font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // maxFormBody bounds the body of the pages' forms: a language, a
 // notification id, a sign-in email and a next path fit many times over.
@@ -236,6 +270,19 @@ const maxFormBody = 16 << 10
 func limitForms(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, jobsPath) {
+			// River's job UI posts JSON to its own API; jobsGate bounds it.
+			next.ServeHTTP(w, r)
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/unsubscribe/") {
+			// RFC 8058 lets mail providers POST the one-click body as
+			// multipart/form-data; the handler reads no body, so only its
+			// size is bounded.
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -275,7 +322,12 @@ func securityHeaders(next http.Handler, https bool) http.Handler {
 		"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", csp)
+		if strings.HasPrefix(r.URL.Path, jobsPath) {
+			// River's UI (a React app) sets style attributes; it stays same-origin only.
+			h.Set("Content-Security-Policy", jobsCSP)
+		} else {
+			h.Set("Content-Security-Policy", csp)
+		}
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Frame-Options", "DENY")

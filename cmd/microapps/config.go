@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/microapps/microapps/internal/replica"
+	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/web"
 )
@@ -49,6 +50,9 @@ var envVars = []envVar{
 	{Name: "MICROAPPS_WORKERS", Default: "4"},
 	{Name: "MICROAPPS_SMTP_URL", Secret: true},
 	{Name: "MICROAPPS_MAIL_FROM"},
+	{Name: "MICROAPPS_SMTP_CA_FILE"},
+	{Name: "MICROAPPS_PLATFORM_ADMINS"},
+	{Name: "MICROAPPS_PLATFORM_ADMIN_GROUP"},
 }
 
 // envDefault is the default value of variable name.
@@ -95,6 +99,7 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 		OIDCClientID:     get("MICROAPPS_OIDC_CLIENT_ID"),
 		OIDCClientSecret: get("MICROAPPS_OIDC_CLIENT_SECRET"),
 		MailFrom:         get("MICROAPPS_MAIL_FROM"),
+		SMTPCAFile:       get("MICROAPPS_SMTP_CA_FILE"),
 	}}
 
 	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
@@ -211,6 +216,23 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 	c.QualtricsAllowedHosts = hosts("MICROAPPS_QUALTRICS_ALLOWED_HOSTS")
 	c.WebhookAllowedHosts = hosts("MICROAPPS_WEBHOOK_ALLOWED_HOSTS")
 
+	for _, e := range strings.Split(get("MICROAPPS_PLATFORM_ADMINS"), ",") {
+		if e = strings.ToLower(strings.TrimSpace(e)); e == "" {
+			continue
+		}
+		if strings.Count(e, "@") != 1 || strings.HasPrefix(e, "@") || strings.HasSuffix(e, "@") || strings.ContainsAny(e, " <>\"") {
+			bad("MICROAPPS_PLATFORM_ADMINS", "%q is not an email address such as pat@example.com", e)
+			continue
+		}
+		c.PlatformAdmins = append(c.PlatformAdmins, e)
+	}
+	if g := get("MICROAPPS_PLATFORM_ADMIN_GROUP"); g != "" {
+		if c.AuthMode != "oidc" {
+			bad("MICROAPPS_PLATFORM_ADMIN_GROUP", "only applies in oidc mode (the group comes from the ID token's groups claim)")
+		}
+		c.PlatformAdminGroup = g
+	}
+
 	if n, err := strconv.Atoi(get("MICROAPPS_WORKERS")); err != nil || n < 0 || n > 256 {
 		bad("MICROAPPS_WORKERS", "%q must be a whole number from 0 (web only) to 256", get("MICROAPPS_WORKERS"))
 	} else {
@@ -227,7 +249,19 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 		if c.MailFrom == "" {
 			bad("MICROAPPS_MAIL_FROM", "required when MICROAPPS_SMTP_URL is set")
 		}
+		if strings.TrimSpace(getenv("MICROAPPS_PUBLIC_URL")) == "" && use == useServe {
+			bad("MICROAPPS_PUBLIC_URL", "required when MICROAPPS_SMTP_URL is set: emails link to this service, and the default %s reaches no one else",
+				get("MICROAPPS_PUBLIC_URL"))
+		}
 	}
+	if c.SMTPCAFile != "" {
+		if c.SMTPURL == nil {
+			bad("MICROAPPS_SMTP_CA_FILE", "set, but MICROAPPS_SMTP_URL is not")
+		} else if _, err := notify.NewSMTPMailer(c.SMTPURL.String(), c.MailFrom, notify.WithSMTPCAFile(c.SMTPCAFile)); err != nil && c.MailFrom != "" {
+			bad("MICROAPPS_SMTP_CA_FILE", "%v", err)
+		}
+	}
+	c.PublicURLDefaulted = strings.TrimSpace(getenv("MICROAPPS_PUBLIC_URL")) == "" && use == useServe
 	return c, errors.Join(errs...)
 }
 
@@ -301,6 +335,7 @@ func (c *config) logFields() []zap.Field {
 		zap.Strings("qualtricsAllowedHosts", c.QualtricsAllowedHosts),
 		zap.Strings("webhookAllowedHosts", c.WebhookAllowedHosts),
 		zap.Bool("email", c.SMTPURL != nil),
+		zap.Int("platformAdmins", len(c.PlatformAdmins)),
 	}
 	if c.PublicURL != nil {
 		fields = append(fields, zap.String("publicURL", c.PublicURL.String()))

@@ -43,6 +43,15 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 		{"an address without port is refused", map[string]string{"MICROAPPS_HTTP_ADDR": "localhost"}, useServe, "MICROAPPS_HTTP_ADDR"},
 		{"a short admin token is refused", map[string]string{"MICROAPPS_ADMIN_TOKENS": "short"}, useServe, "MICROAPPS_ADMIN_TOKENS: token 1 is 5 characters"},
 		{"SMTP needs a sender", map[string]string{"MICROAPPS_SMTP_URL": "smtp://mail.example.com:25"}, useServe, "MICROAPPS_MAIL_FROM: required"},
+		{"SMTP needs the public URL its emails link to", map[string]string{"MICROAPPS_SMTP_URL": "smtp://mail.example.com:25",
+			"MICROAPPS_MAIL_FROM": "surveys@example.com"}, useServe, "MICROAPPS_PUBLIC_URL: required when MICROAPPS_SMTP_URL is set"},
+		{"an SMTP CA file that does not exist is named", map[string]string{"MICROAPPS_SMTP_URL": "smtp://mail.example.com:25",
+			"MICROAPPS_MAIL_FROM": "surveys@example.com", "MICROAPPS_PUBLIC_URL": "https://surveys.example.com",
+			"MICROAPPS_SMTP_CA_FILE": "/nonexistent/ca.pem"}, useServe, "MICROAPPS_SMTP_CA_FILE: notify: SMTP CA file"},
+		{"an SMTP CA file needs SMTP", map[string]string{"MICROAPPS_SMTP_CA_FILE": "/etc/ssl/certs/ca-certificates.crt"}, useServe,
+			"MICROAPPS_SMTP_CA_FILE: set, but MICROAPPS_SMTP_URL is not"},
+		{"platform admins are emails", map[string]string{"MICROAPPS_PLATFORM_ADMINS": "pat@example.com, pat"}, useServe, `MICROAPPS_PLATFORM_ADMINS: "pat" is not an email`},
+		{"the platform admin group needs oidc", map[string]string{"MICROAPPS_PLATFORM_ADMIN_GROUP": "microapps-admins"}, useServe, "MICROAPPS_PLATFORM_ADMIN_GROUP: only applies in oidc mode"},
 		{"allowed hosts are bare names", map[string]string{"MICROAPPS_QUALTRICS_ALLOWED_HOSTS": "http://127.0.0.1"}, useServe, "MICROAPPS_QUALTRICS_ALLOWED_HOSTS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -65,14 +74,19 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 func TestLoadConfigDefaults(t *testing.T) {
 	t.Parallel()
 	c, err := loadConfig(envOf(map[string]string{
-		"MICROAPPS_ENCRYPTION_KEYS":    goodKey,
-		"MICROAPPS_OIDC_ISSUER":        "https://login.example.com",
-		"MICROAPPS_OIDC_CLIENT_ID":     "microapps",
-		"MICROAPPS_OIDC_CLIENT_SECRET": "s3cret-value",
-		"MICROAPPS_TRUSTED_PROXIES":    "10.1.2.3, 192.168.0.0/16",
+		"MICROAPPS_ENCRYPTION_KEYS":      goodKey,
+		"MICROAPPS_OIDC_ISSUER":          "https://login.example.com",
+		"MICROAPPS_OIDC_CLIENT_ID":       "microapps",
+		"MICROAPPS_OIDC_CLIENT_SECRET":   "s3cret-value",
+		"MICROAPPS_TRUSTED_PROXIES":      "10.1.2.3, 192.168.0.0/16",
+		"MICROAPPS_PLATFORM_ADMINS":      " Pat@Example.com ,, ops@example.com",
+		"MICROAPPS_PLATFORM_ADMIN_GROUP": "microapps-admins",
 	}), useServe)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if strings.Join(c.PlatformAdmins, ",") != "pat@example.com,ops@example.com" || c.PlatformAdminGroup != "microapps-admins" {
+		t.Fatalf("platform admins = %v, group %q", c.PlatformAdmins, c.PlatformAdminGroup)
 	}
 	if c.HTTPAddr != ":8080" || c.AuthMode != "oidc" || c.AuthHeader != "X-Forwarded-Email" || c.Workers != 4 {
 		t.Fatalf("defaults not applied: %+v", c)
@@ -130,6 +144,7 @@ func TestLogFieldsMaskSecrets(t *testing.T) {
 		"MICROAPPS_OIDC_CLIENT_SECRET": "oidc-secret-xyz",
 		"MICROAPPS_SMTP_URL":           "smtp://mailer:smtp-password-456@mail:587",
 		"MICROAPPS_MAIL_FROM":          "surveys@example.com",
+		"MICROAPPS_PUBLIC_URL":         "https://surveys.example.com",
 	}), useServe)
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,6 +31,9 @@ import (
 // The demo organisation: two functional groups on two simulated brands, four
 // people. Alice and Bob answer surveys; Carol and Dave run them.
 var demoUsers = []string{"alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com"}
+
+// demoPlatformAdmin runs the console (/console) in the demo.
+const demoPlatformAdmin = "pat@example.com"
 
 type demoGroup struct {
 	name, brandID, icon, admin string
@@ -80,6 +84,8 @@ func runDemoWith(ctx context.Context, args []string, getenv func(string) string,
 			return demoEncryptionKey()
 		case "MICROAPPS_ADMIN_TOKENS":
 			return adminToken
+		case "MICROAPPS_PLATFORM_ADMINS":
+			return strings.Trim(getenv(name)+","+demoPlatformAdmin, ",")
 		case "MICROAPPS_QUALTRICS_ALLOWED_HOSTS":
 			return strings.Trim(getenv(name)+",127.0.0.1", ",")
 		case "MICROAPPS_HTTP_ADDR":
@@ -151,7 +157,7 @@ func runDemoWith(ctx context.Context, args []string, getenv func(string) string,
 	log := newLogger(&prefixWriter{w: stdout, prefix: "    "}, true, zapcore.WarnLevel)
 	defer log.Sync() //nolint:errcheck
 	opts := cfg.replicaOptions()
-	opts.DevUsers = demoUsers
+	opts.DevUsers = append(slices.Clip(demoUsers), demoPlatformAdmin)
 	a, err := replica.New(ctx, opts, log)
 	if err != nil {
 		return err
@@ -224,6 +230,7 @@ func runDemoWith(ctx context.Context, args []string, getenv func(string) string,
 	say("    alice@example.com, bob@example.com  — employees with surveys to answer")
 	say("    carol@example.com                   — Brand Admin of Sales")
 	say("    dave@example.com                    — Brand Admin of Customer Success")
+	say("    %s                     — platform admin: the console at %s/console", demoPlatformAdmin, base)
 	say("  admin API: curl -H 'Authorization: Bearer %s' %s/api/v1/integrations", adminToken, base)
 	say("  simulated Qualtrics: %s", simURL)
 	say("Press Ctrl-C to stop.")

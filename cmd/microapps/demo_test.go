@@ -36,7 +36,7 @@ func TestDemoServesSurveysToADemoUser(t *testing.T) {
 	if !strings.Contains(printed, "an existing server, whose data the demo keeps") {
 		t.Errorf("the demo does not say it uses the server it was given:\n%s", printed)
 	}
-	for _, want := range []string{"first full sync of Sales", "first full sync of Customer Success", "alice@example.com", "Bearer demo-admin-"} {
+	for _, want := range []string{"first full sync of Sales", "first full sync of Customer Success", "alice@example.com", "Bearer demo-admin-", "pat@example.com"} {
 		if !strings.Contains(printed, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, printed)
 		}
@@ -63,6 +63,24 @@ func TestDemoServesSurveysToADemoUser(t *testing.T) {
 		t.Errorf("no new_survey notification in alice's feed")
 	}
 	t.Logf("alice sees %d surveys", len(rows))
+	if resp, err := client.Get(base + "/console"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("alice on /console: %v %v", resp.Status, err)
+	} else {
+		resp.Body.Close()
+	}
+
+	// The demo's platform admin runs the console.
+	jar2, _ := cookiejar.New(nil)
+	pat := &http.Client{Jar: jar2, Timeout: 10 * time.Second}
+	resp, err = pat.PostForm(base+"/signin/dev", url.Values{"email": {"pat@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	console := get(t, pat, base+"/console")
+	if n := strings.Count(console, `data-testid="integration-row"`); n != 2 {
+		t.Errorf("the console lists %d integrations for pat", n)
+	}
 	stop(30 * time.Second)
 }
 

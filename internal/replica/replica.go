@@ -26,9 +26,12 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
+	"riverqueue.com/riverui"
 
 	"github.com/microapps/microapps/api"
 	"github.com/microapps/microapps/events"
+	"github.com/microapps/microapps/internal/links"
+	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/migrations"
 	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/qualtrics"
@@ -72,12 +75,31 @@ type Options struct {
 	SMTPURL             *url.URL // nil: email off
 	MailFrom            string
 
+	// PlatformAdmins may use /console (MICROAPPS_PLATFORM_ADMINS); in oidc
+	// mode PlatformAdminGroup, a groups claim value, also grants it.
+	PlatformAdmins     []string
+	PlatformAdminGroup string
+
 	// DevUsers are offered by the dev sign-in page; only the demo sets them.
 	DevUsers []string
+
+	// SMTPCAFile is a PEM file of extra CAs trusted for the SMTP relay only.
+	SMTPCAFile string
+	// PublicURLDefaulted says PublicURL is the default, not configured: New
+	// then refuses to run when an integration has a webhook or Qualtrics
+	// events, whose messages and callbacks would name localhost.
+	PublicURLDefaulted bool
 
 	// QualtricsClientConfig adjusts each sync's Qualtrics client (tests: fast
 	// back-off, request observers).
 	QualtricsClientConfig func(*qualtrics.Config)
+	// BrandLimits is each Qualtrics brand's budget (zero: Qualtrics' own);
+	// benchmarks scale it with the simulator's time scale. Not read from the
+	// environment.
+	BrandLimits syncer.BrandLimits
+	// SyncSliceBudget is how long one sync job works a run before handing it
+	// over (zero: 30 s).
+	SyncSliceBudget time.Duration
 	// FetchCooldown and FetchPollInterval, when not zero, replace River's
 	// defaults so tests pick up jobs within milliseconds.
 	FetchCooldown     time.Duration
@@ -108,6 +130,8 @@ type Replica struct {
 	syncer *syncer.Syncer
 	events *events.Service
 	web    *web.Server
+	manage *manage.Service
+	jobsUI *riverui.Handler
 }
 
 type schemaCheck struct {
@@ -135,14 +159,40 @@ func New(ctx context.Context, o Options, log *zap.Logger) (*Replica, error) {
 		a.Close()
 		return nil, err
 	}
+	if err := a.checkPublicURL(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
 	if err := a.setupBackground(); err != nil {
 		a.Close()
 		return nil, err
 	}
 	var err error
+	// One service holds the rules about integrations; the admin API and the
+	// console both call it.
+	a.manage = manage.New(manage.Options{Store: st, Syncs: a.syncer, Keyring: o.Keyring,
+		AllowedHosts: o.QualtricsAllowedHosts, WebhookAllowedHosts: o.WebhookAllowedHosts, Log: log.Named("manage"),
+		BeforeDelete: a.beforeDelete,
+		// The deleted integration's data goes in a background job, in batches.
+		AfterDelete: func(ctx context.Context, id string) error { return enqueueRemovals(ctx, a.river, []string{id}) },
+		// Turning events on or off registers or removes the subscriptions at once.
+		QueueSubscriptions: a.events.QueueSubscriptions,
+		SealWebhookSecret: func(integrationID, secret string) (string, []byte, error) {
+			return notify.SealWebhookSecret(o.Keyring, integrationID, secret)
+		},
+		TestWebhook: a.notifier.SendTestWebhook})
+	var jobs http.Handler
+	if len(o.PlatformAdmins) > 0 || o.PlatformAdminGroup != "" {
+		if a.jobsUI, err = newJobsUI(a.river, log); err != nil {
+			log.Warn("River's job UI is not available under /console/jobs", zap.Error(err))
+		} else {
+			jobs = a.jobsUI
+		}
+	}
 	a.web, err = web.New(web.Options{Store: st, Log: log.Named("web"), AuthMode: o.AuthMode, AuthHeader: o.AuthHeader,
 		TrustedProxies: o.TrustedProxies, OIDCIssuer: o.OIDCIssuer, OIDCClientID: o.OIDCClientID,
-		OIDCClientSecret: o.OIDCClientSecret, OIDCScopes: o.OIDCScopes, PublicURL: o.PublicURL, AllowDevAuth: o.AuthMode == "dev", DevUsers: o.DevUsers})
+		OIDCClientSecret: o.OIDCClientSecret, OIDCScopes: o.OIDCScopes, PublicURL: o.PublicURL, AllowDevAuth: o.AuthMode == "dev", DevUsers: o.DevUsers,
+		Manage: a.manage, PlatformAdmins: o.PlatformAdmins, PlatformAdminGroup: o.PlatformAdminGroup, JobsUI: jobs})
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -193,13 +243,30 @@ func (a *Replica) checkSchema(ctx context.Context) error {
 	return nil
 }
 
+// checkPublicURL refuses to serve with the default public URL when links in
+// messages or Qualtrics' callbacks depend on it.
+func (a *Replica) checkPublicURL(ctx context.Context) error {
+	if !a.opts.PublicURLDefaulted {
+		return nil
+	}
+	n, err := a.store.CountIntegrationsNeedingPublicURL(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("MICROAPPS_PUBLIC_URL is required: %d integration(s) have a webhook or Qualtrics events, "+
+			"whose messages and callbacks must name this service's external URL, not the default %s", n, a.opts.PublicURL)
+	}
+	return nil
+}
+
 // setupBackground builds the notifier, the syncer and the event service and
 // the River client that runs their jobs. A web-only replica (no workers) gets
 // a client that only inserts jobs.
 func (a *Replica) setupBackground() error {
 	var mailer notify.Mailer
 	if a.opts.SMTPURL != nil {
-		m, err := notify.NewSMTPMailer(a.opts.SMTPURL.String(), a.opts.MailFrom)
+		m, err := notify.NewSMTPMailer(a.opts.SMTPURL.String(), a.opts.MailFrom, notify.WithSMTPCAFile(a.opts.SMTPCAFile))
 		if err != nil {
 			return err
 		}
@@ -209,7 +276,7 @@ func (a *Replica) setupBackground() error {
 		PublicURL: a.opts.PublicURL, Mailer: mailer, Metrics: a.metrics, WebhookAllowedHosts: a.opts.WebhookAllowedHosts})
 	sy, err := syncer.New(syncer.Options{Store: a.store, Keyring: a.opts.Keyring, AllowedHosts: a.opts.QualtricsAllowedHosts,
 		Notifier: a.notifier, Metrics: a.metrics, Log: a.log.Named("syncer"), AfterSync: a.afterSync,
-		ClientConfig: a.opts.QualtricsClientConfig})
+		ClientConfig: a.opts.QualtricsClientConfig, BrandLimits: a.opts.BrandLimits, SliceBudget: a.opts.SyncSliceBudget})
 	if err != nil {
 		return err
 	}
@@ -229,18 +296,27 @@ func (a *Replica) setupBackground() error {
 	rcfg := &river.Config{
 		Logger:  slog.New(zapslog.NewHandler(a.log.Named("river").Core(), zapslog.WithName("river"))),
 		Workers: workers,
-		// A sync that runs out of time stops at a page boundary and the next run
-		// continues, so a bounded job is safe. A replica killed mid-job leaves it
-		// running; River hands it to another replica once it is past the timeout.
-		JobTimeout:           15 * time.Minute,
-		RescueStuckJobsAfter: 16 * time.Minute,
+		// A sync run is worked in slices of SliceBudget (30 s), each a job of
+		// at most a minute whose progress is recorded, so jobs can be short:
+		// a replica killed mid-slice leaves its job running, and River hands
+		// it to another replica once it is past its timeout and
+		// RescueStuckJobsAfter, well within two minutes. Workers that need
+		// longer declare their own Timeout, which the rescuer respects.
+		JobTimeout:           time.Minute,
+		RescueStuckJobsAfter: 75 * time.Second,
 		FetchCooldown:        a.opts.FetchCooldown,
 		FetchPollInterval:    a.opts.FetchPollInterval,
 	}
 	if a.opts.Workers > 0 {
-		// Event applies get their own queue: minutes-long syncs on the default
-		// queue must not hold back a finished survey leaving a user's list.
-		rcfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: a.opts.Workers}, events.Queue: events.QueueConfig()}
+		// Syncs have their own queue, sized by MICROAPPS_WORKERS; event
+		// applies have theirs, and notification checks, deliveries and
+		// purges run on the default queue: none of them waits behind a sync
+		// backlog.
+		rcfg.Queues = map[string]river.QueueConfig{
+			syncer.Queue:       {MaxWorkers: a.opts.Workers},
+			river.QueueDefault: {MaxWorkers: defaultQueueWorkers},
+			events.Queue:       events.QueueConfig(),
+		}
 	}
 	if a.opts.Workers > 0 && !a.opts.NoPeriodicJobs {
 		rcfg.PeriodicJobs = []*river.PeriodicJob{
@@ -262,6 +338,9 @@ func (a *Replica) setupBackground() error {
 	return nil
 }
 
+// defaultQueueWorkers works notification checks, deliveries and purges.
+const defaultQueueWorkers = 4
+
 // afterSync runs after each successful sync: events that waited for their
 // survey or recipient are applied, event subscriptions follow the active
 // surveys (or go when events were turned off), and the time-based
@@ -282,6 +361,11 @@ func (a *Replica) afterSync(ctx context.Context, in store.Integration, client *q
 			errs = append(errs, err)
 		}
 	}
+	if in.BrandBaseURL == "" {
+		if err := a.fillBrandBaseURL(ctx, in, client); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	raised := 0
 	if !firstSync {
 		n, err := a.notifier.CheckWindows(ctx, in.ID, time.Now())
@@ -291,6 +375,27 @@ func (a *Replica) afterSync(ctx context.Context, in store.Integration, client *q
 		}
 	}
 	return raised, errors.Join(errs...)
+}
+
+// fillBrandBaseURL learns the brand's web host (a vanity host, often) from
+// one of its surveys' definitions, once: deep links into Qualtrics (Review
+// distributions, results) use it rather than the API host.
+func (a *Replica) fillBrandBaseURL(ctx context.Context, in store.Integration, client *qualtrics.Client) error {
+	surveyID, err := a.store.AnySurveyID(ctx, in.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // no survey yet: the next sync tries again
+	}
+	if err != nil {
+		return err
+	}
+	meta, err := client.SurveyMeta(ctx, surveyID)
+	if err != nil {
+		return fmt.Errorf("brand base URL: %w", err)
+	}
+	if u, ok := links.SafeHTTP(meta.BrandBaseURL); ok {
+		return a.store.SetBrandBaseURL(ctx, in.ID, u)
+	}
+	return nil
 }
 
 // beforeDelete removes an integration's event subscriptions from Qualtrics
@@ -350,6 +455,7 @@ func (a *Replica) Serve(ctx context.Context, ready chan<- string) error {
 			return fmt.Errorf("river: start: %w", err)
 		}
 	}
+	a.startJobsUI(riverCtx)
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	if metricsSrv != nil {
@@ -408,23 +514,12 @@ func (a *Replica) Routes() http.Handler {
 	r.Mount("/api/v1/me", a.web.MeAPI())
 	r.Mount("/", a.web.Handler())
 	r.Mount("/api/v1", api.New(api.Options{
-		Store:               a.store,
-		Syncs:               a.syncs(),
-		Keyring:             a.opts.Keyring,
-		AdminTokens:         a.opts.AdminTokens,
-		AllowedHosts:        a.opts.QualtricsAllowedHosts,
-		WebhookAllowedHosts: a.opts.WebhookAllowedHosts,
-		Log:                 a.log.Named("api"),
-		RequestIDFrom:       requestIDFrom,
-		BeforeDelete:        a.beforeDelete,
-		AfterDelete: func(ctx context.Context, id string) error {
-			return enqueueRemovals(ctx, a.river, []string{id})
-		},
-		// Turning events on or off registers or removes the subscriptions at once.
-		QueueSubscriptions: a.events.QueueSubscriptions,
-		SealWebhookSecret: func(integrationID, secret string) (string, []byte, error) {
-			return notify.SealWebhookSecret(a.opts.Keyring, integrationID, secret)
-		},
+		Service: a.manage,
+		// The audit actor of an admin token is an HMAC under a key derived from the key ring.
+		Keyring:       a.opts.Keyring,
+		AdminTokens:   a.opts.AdminTokens,
+		Log:           a.log.Named("api"),
+		RequestIDFrom: requestIDFrom,
 	}))
 	return r
 }
@@ -435,9 +530,6 @@ func (a *Replica) MetricsHandler() http.Handler {
 	mux.Handle("GET /metrics", metricsHandler(a.registry, a.log))
 	return mux
 }
-
-// syncs is the sync control the admin API uses.
-func (a *Replica) syncs() api.Syncs { return a.syncer }
 
 // readyz answers 200 only when this replica can serve: not shutting down, the
 // database answering and its schema current.

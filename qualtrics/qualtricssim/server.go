@@ -54,6 +54,10 @@ type Faults struct {
 	// ProxyNoticeHost, when set, adds meta.notice "Request proxied. For faster response times,
 	// use this host instead: <host>" and proxy parameters to nextPage, as a wrong datacenter does.
 	ProxyNoticeHost string
+	// FailPaths answers every call whose URL path ends with a key with that
+	// status (500, 502, 503 or 504 the gateway's way; 403 as Qualtrics):
+	// one distribution whose history keeps failing, say.
+	FailPaths map[string]int
 }
 
 // Limits are the per-brand request budgets per minute. Zero means unlimited for that counter.
@@ -65,6 +69,10 @@ type Limits struct {
 	// RetryAfter adds a Retry-After header (seconds to the next window) to 429 answers; Qualtrics
 	// is not known to send one reliably, so clients must cope either way.
 	RetryAfter bool
+	// TimeScale runs the limits that many times faster (windows of a minute / TimeScale), so a
+	// benchmark meets the rate-limit floor of a large brand in minutes. The client's limits must
+	// be scaled the same way. 0 or 1 is real time.
+	TimeScale float64
 }
 
 // DefaultLimits are the documented Qualtrics limits.
@@ -98,8 +106,10 @@ type Server struct {
 	dice    *rand.Rand
 	windows map[string]*window
 
-	cmu   sync.Mutex
-	calls map[string]int
+	cmu       sync.Mutex
+	calls     map[string]int
+	throttled int
+	maxWindow map[string]int // the most calls seen in one window, per counter; guarded by fmu
 }
 
 type brandState struct {
@@ -149,6 +159,7 @@ func New(opts Options) *Server {
 		ttl:          opts.AccessTokenTTL,
 		dice:         rand.New(rand.NewPCG(uint64(opts.Seed), 0xd1ce)),
 		windows:      map[string]*window{},
+		maxWindow:    map[string]int{},
 		calls:        map[string]int{},
 		limits:       DefaultLimits(),
 	}
@@ -261,6 +272,21 @@ func (s *Server) Faults() Faults {
 	return s.faults
 }
 
+// Throttled is how many calls were answered 429 since the server started.
+func (s *Server) Throttled() int {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return s.throttled
+}
+
+// MaxPerWindow is the most calls a brand (key: brand ID) or one of its limited endpoints (key:
+// brand ID + "/history" or "/links") made in one rate-limit window, 429s included.
+func (s *Server) MaxPerWindow(key string) int {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	return s.maxWindow[key]
+}
+
 // SetLimits replaces the rate limits and forgets the current windows' counts.
 func (s *Server) SetLimits(l Limits) {
 	s.fmu.Lock()
@@ -352,11 +378,26 @@ func (s *Server) api(endpoint string, h handler) http.Handler {
 		}
 		c.notice = notice
 		if retry, limited := s.limit(c.brand.info.ID, endpoint); limited {
+			s.cmu.Lock()
+			s.throttled++
+			s.cmu.Unlock()
 			if retry > 0 {
 				w.Header().Set("Retry-After", strconv.Itoa(retry))
 			}
 			writeError(w, reqID, notice, &apiError{http.StatusTooManyRequests, "RL_1", "Too many requests. Please wait before retrying."})
 			return
+		}
+		for suffix, status := range f.FailPaths {
+			if strings.HasSuffix(r.URL.Path, suffix) {
+				if status >= 500 {
+					w.Header().Set("Content-Type", "text/html")
+					w.WriteHeader(status)
+					_, _ = w.Write([]byte("<html><body><h1>" + strconv.Itoa(status) + " Gateway Time-out</h1></body></html>\n"))
+					return
+				}
+				writeError(w, reqID, notice, &apiError{status, "MSTC_3", "Forbidden."})
+				return
+			}
 		}
 		switch s.roll(f.ErrorRate500, f.ErrorRate504) {
 		case 500:
@@ -428,7 +469,11 @@ func (s *Server) limit(brandID, endpoint string) (retryAfter int, limited bool) 
 		return 0, false
 	}
 	now := s.now()
-	start := now.Truncate(time.Minute)
+	length := time.Minute
+	if l.TimeScale > 1 {
+		length = time.Duration(float64(time.Minute) / l.TimeScale)
+	}
+	start := now.Truncate(length)
 	over := false
 	check := func(key string, max int) {
 		if max <= 0 {
@@ -443,6 +488,9 @@ func (s *Server) limit(brandID, endpoint string) (retryAfter int, limited bool) 
 		if win.n > max {
 			over = true
 		}
+		if win.n > s.maxWindow[key] {
+			s.maxWindow[key] = win.n
+		}
 	}
 	check(brandID, l.BrandPerMinute)
 	switch endpoint {
@@ -455,7 +503,7 @@ func (s *Server) limit(brandID, endpoint string) (retryAfter int, limited bool) 
 		return 0, false
 	}
 	if l.RetryAfter {
-		retryAfter = max(1, int(start.Add(time.Minute).Sub(now).Seconds()+0.999))
+		retryAfter = max(1, int(start.Add(length).Sub(now).Seconds()+0.999))
 	}
 	return retryAfter, true
 }

@@ -26,3 +26,46 @@
     location.reload();
   }
 })();
+
+// Progressive enhancement only: a section marked data-refresh (the console's
+// runs while a sync is queued or running) is re-fetched every few seconds and
+// swapped in place until it no longer asks to be. Without this file the
+// section's own "Refresh" link does the same by hand.
+(function () {
+  "use strict";
+  if (!window.fetch || !window.DOMParser) {
+    return;
+  }
+  function poll(el) {
+    var url = el.getAttribute("data-refresh");
+    if (!url || url.charAt(0) !== "/") {
+      return;
+    }
+    window.setTimeout(function () {
+      fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
+        .then(function (res) {
+          if (!res.ok) {
+            throw new Error("HTTP " + res.status);
+          }
+          return res.text();
+        })
+        .then(function (html) {
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          var fresh = doc.getElementById(el.id);
+          if (!fresh) {
+            return;
+          }
+          var node = document.importNode(fresh, true);
+          el.replaceWith(node);
+          poll(node);
+        })
+        .catch(function () {
+          // Leave the section as it is; its Refresh link still works.
+        });
+    }, 2000);
+  }
+  var sections = document.querySelectorAll("[data-refresh]");
+  for (var i = 0; i < sections.length; i++) {
+    poll(sections[i]);
+  }
+})();

@@ -1,0 +1,82 @@
+package manage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/microapps/microapps/store"
+)
+
+// NotificationDefaultsWrite is the language and time zone of an
+// integration's emails and chat messages for people who never signed in
+// (those who did get their own). "" means the service's default: English, UTC.
+type NotificationDefaultsWrite struct {
+	Language *string `json:"language"`
+	TimeZone *string `json:"timeZone"`
+}
+
+// defaultsStore keeps the defaults; *store.Store has it. A Store without it
+// has no such resource (NotFound).
+type defaultsStore interface {
+	GetNotificationDefaults(ctx context.Context, integrationID string) (store.NotificationDefaults, error)
+	SetNotificationDefaults(ctx context.Context, integrationID string, d store.NotificationDefaults, audit store.AuditEvent) error
+}
+
+func (s *Service) defaults() (defaultsStore, error) {
+	if ds, ok := s.o.Store.(defaultsStore); ok {
+		return ds, nil
+	}
+	return nil, notFound("This route")
+}
+
+func integrationNotFound(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("This integration")
+	}
+	return err
+}
+
+// NotificationDefaults returns the integration's notification defaults.
+func (s *Service) NotificationDefaults(ctx context.Context, id string) (store.NotificationDefaults, error) {
+	ds, err := s.defaults()
+	if err != nil {
+		return store.NotificationDefaults{}, err
+	}
+	d, err := ds.GetNotificationDefaults(ctx, id)
+	return d, integrationNotFound(err)
+}
+
+// SetNotificationDefaults validates and stores the integration's
+// notification defaults; a field left out is set to the service's default.
+func (s *Service) SetNotificationDefaults(ctx context.Context, actor, id string, body NotificationDefaultsWrite) error {
+	var d store.NotificationDefaults
+	var errs []FieldError
+	if body.Language != nil {
+		switch *body.Language {
+		case "", "en", "fr":
+			d.Language = *body.Language
+		default:
+			errs = append(errs, FieldError{"language", `must be "en", "fr" or "" (the service's default)`})
+		}
+	}
+	if body.TimeZone != nil && *body.TimeZone != "" {
+		tz := *body.TimeZone
+		if _, err := time.LoadLocation(tz); err != nil || strings.EqualFold(tz, "local") || len(tz) > 64 {
+			errs = append(errs, FieldError{"timeZone", fmt.Sprintf(`%q is not an IANA time zone such as "Europe/Paris" or "UTC"`, tz)})
+		} else {
+			d.TimeZone = tz
+		}
+	}
+	if len(errs) > 0 {
+		return invalid(errs...)
+	}
+	ds, err := s.defaults()
+	if err != nil {
+		return err
+	}
+	return integrationNotFound(ds.SetNotificationDefaults(ctx, id, d, audit(actor, "notification_defaults.set",
+		map[string]any{"language": d.Language, "timeZone": d.TimeZone})))
+}

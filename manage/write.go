@@ -1,0 +1,356 @@
+package manage
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/microapps/microapps/qualtrics"
+	"github.com/microapps/microapps/store"
+)
+
+// IntegrationWrite is a change to an integration: the body of the REST API's POST and
+// PATCH, and what the console's forms are turned into. Pointers tell "absent" from
+// "zero" so PATCH changes only what it names.
+type IntegrationWrite struct {
+	Name                  *string           `json:"name"`
+	FunctionalGroup       *string           `json:"functionalGroup"`
+	BaseURL               *string           `json:"baseUrl"`
+	Token                 *string           `json:"token"`
+	OAuth                 *OAuthWrite       `json:"oauth"`
+	Icon                  *string           `json:"icon"`
+	RateLimit             *RateLimitWrite   `json:"rateLimit"`
+	RequestTimeoutSeconds *int              `json:"requestTimeoutSeconds"`
+	Logging               *EnabledWrite     `json:"logging"`
+	Schedule              *ScheduleWrite    `json:"schedule"`
+	Events                *EnabledWrite     `json:"events"`
+	DeepLinks             map[string]string `json:"deepLinks"`
+	Status                *string           `json:"status"`
+}
+
+type OAuthWrite struct {
+	ClientID     *string `json:"clientId"`
+	ClientSecret *string `json:"clientSecret"`
+	Scope        *string `json:"scope"`
+}
+
+type RateLimitWrite struct {
+	Enabled           *bool `json:"enabled"`
+	RequestsPerMinute *int  `json:"requestsPerMinute"`
+}
+
+type EnabledWrite struct {
+	Enabled *bool `json:"enabled"`
+}
+
+type ScheduleWrite struct {
+	FullSyncEvery        *string         `json:"fullSyncEvery"`
+	IncrementalSyncEvery *string         `json:"incrementalSyncEvery"`
+	VerifyEvery          *string         `json:"verifyEvery"`
+	FullSyncWindow       json.RawMessage `json:"fullSyncWindow"` // null clears it
+}
+
+type WindowWrite struct {
+	Start    string `json:"start"`
+	End      string `json:"end"`
+	TimeZone string `json:"timeZone"`
+}
+
+// Icons bundled with the pages; an integration picks one by name.
+var icons = map[string]bool{"clipboard": true, "chart": true, "megaphone": true, "people": true,
+	"star": true, "heart": true, "briefcase": true, "globe": true}
+
+// deepLinkKeys are the deep-link templates an integration may override, and
+// the placeholders each may use.
+var deepLinkKeys = map[string][]string{
+	"results":             {"{host}", "{surveyId}"},
+	"reviewDistributions": {"{host}", "{surveyId}", "{distributionId}"},
+	"survey":              {"{host}", "{surveyId}"},
+}
+
+// apply validates w and applies it to in. creating says every required field
+// must be present. It returns the credential change, if any; nothing is
+// written anywhere.
+func (s *Service) apply(w *IntegrationWrite, in *store.Integration, creating bool) (*credentialChange, []FieldError) {
+	var errs []FieldError
+	bad := func(field, msg string) { errs = append(errs, FieldError{Field: field, Message: msg}) }
+
+	if w.Name != nil {
+		n := strings.TrimSpace(*w.Name)
+		switch l := utf8.RuneCountInString(n); {
+		case l == 0:
+			bad("name", "must not be empty")
+		case l > 200:
+			bad("name", "must be at most 200 characters")
+		default:
+			in.Name = n
+		}
+	} else if creating {
+		bad("name", "is required")
+	}
+	if w.FunctionalGroup != nil {
+		g := strings.TrimSpace(*w.FunctionalGroup)
+		if utf8.RuneCountInString(g) > 200 {
+			bad("functionalGroup", "must be at most 200 characters")
+		} else {
+			in.FunctionalGroup = g
+		}
+	}
+	if creating && in.FunctionalGroup == "" {
+		in.FunctionalGroup = in.Name
+	}
+	if w.BaseURL != nil {
+		u, err := qualtrics.NormalizeBaseURL(*w.BaseURL, s.o.AllowedHosts)
+		if err != nil {
+			bad("baseUrl", strings.TrimPrefix(err.Error(), "qualtrics: "))
+		} else {
+			in.BaseURL = u
+		}
+	} else if creating {
+		bad("baseUrl", "is required, e.g. https://iad1.qualtrics.com/API/v3/")
+	}
+	if w.Icon != nil {
+		if !icons[*w.Icon] {
+			bad("icon", "must be one of briefcase, chart, clipboard, globe, heart, megaphone, people, star")
+		} else {
+			in.Icon = *w.Icon
+		}
+	}
+	if w.RateLimit != nil {
+		if w.RateLimit.Enabled != nil {
+			in.RateLimitEnabled = *w.RateLimit.Enabled
+		}
+		if rpm := w.RateLimit.RequestsPerMinute; rpm != nil {
+			if *rpm < 1 || *rpm > 3000 {
+				bad("rateLimit.requestsPerMinute", "must be from 1 to 3000 (Qualtrics allows about 3000 per brand)")
+			} else {
+				in.RequestsPerMinute = *rpm
+			}
+		}
+	}
+	if t := w.RequestTimeoutSeconds; t != nil {
+		if *t < 1 || *t > 600 {
+			bad("requestTimeoutSeconds", "must be from 1 to 600")
+		} else {
+			in.RequestTimeoutSeconds = *t
+		}
+	}
+	if w.Logging != nil && w.Logging.Enabled != nil {
+		in.LoggingEnabled = *w.Logging.Enabled
+	}
+	if w.Events != nil && w.Events.Enabled != nil {
+		in.EventsEnabled = *w.Events.Enabled
+	}
+	if w.Status != nil {
+		switch *w.Status {
+		case "active", "paused":
+			if *w.Status == "active" && in.Status == "error" {
+				in.StatusMessage = ""
+			}
+			if *w.Status == "paused" {
+				in.StatusMessage = ""
+			}
+			in.Status = *w.Status
+		default:
+			bad("status", `must be "active" or "paused" (an integration enters "error" by itself)`)
+		}
+	}
+	if w.Schedule != nil {
+		errs = append(errs, applySchedule(w.Schedule, in)...)
+	}
+	if w.DeepLinks != nil {
+		for k, v := range w.DeepLinks {
+			allowed, ok := deepLinkKeys[k]
+			if !ok {
+				bad("deepLinks."+k, "is not a known deep link (results, reviewDistributions, survey)")
+				continue
+			}
+			if v == "" {
+				delete(in.DeepLinks, k)
+				continue
+			}
+			if msg := checkTemplate(v, allowed); msg != "" {
+				bad("deepLinks."+k, msg)
+				continue
+			}
+			if in.DeepLinks == nil {
+				in.DeepLinks = map[string]string{}
+			}
+			in.DeepLinks[k] = v
+		}
+	}
+
+	var cred *credentialChange
+	switch {
+	case w.Token != nil && w.OAuth != nil:
+		bad("token", "give either token or oauth, not both")
+	case w.Token != nil:
+		if msg := checkSecret(*w.Token); msg != "" {
+			bad("token", msg)
+		} else {
+			cred = &credentialChange{method: "token", secret: *w.Token}
+		}
+	case w.OAuth != nil:
+		o := w.OAuth
+		c := credentialChange{method: "oauth"}
+		if o.ClientID == nil || strings.TrimSpace(*o.ClientID) == "" {
+			bad("oauth.clientId", "is required")
+		} else if msg := checkSecret(*o.ClientID); msg != "" {
+			bad("oauth.clientId", msg)
+		} else {
+			c.oauth.ClientID = strings.TrimSpace(*o.ClientID)
+		}
+		if o.ClientSecret == nil {
+			bad("oauth.clientSecret", "is required")
+		} else if msg := checkSecret(*o.ClientSecret); msg != "" {
+			bad("oauth.clientSecret", msg)
+		} else {
+			c.oauth.ClientSecret = *o.ClientSecret
+		}
+		if o.Scope != nil {
+			if len(*o.Scope) > 500 || strings.ContainsFunc(*o.Scope, func(r rune) bool { return !unicode.IsPrint(r) }) {
+				bad("oauth.scope", "must be at most 500 printable characters")
+			} else {
+				c.oauth.Scope = strings.TrimSpace(*o.Scope)
+			}
+		}
+		cred = &c
+	case creating:
+		bad("token", "is required (or give oauth instead)")
+	}
+	return cred, errs
+}
+
+func checkSecret(s string) string {
+	if s == "" {
+		return "must not be empty"
+	}
+	if utf8.RuneCountInString(s) > 200 {
+		return "must be at most 200 characters"
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
+			return "must be printable characters without spaces"
+		}
+	}
+	return ""
+}
+
+func checkTemplate(v string, allowed []string) string {
+	if len(v) > 500 {
+		return "must be at most 500 characters"
+	}
+	if !strings.HasPrefix(v, "https://") && !strings.HasPrefix(v, "http://") {
+		return "must start with https:// (or http://)"
+	}
+	rest := v
+	for _, p := range allowed {
+		rest = strings.ReplaceAll(rest, p, "x")
+	}
+	if strings.ContainsAny(rest, "{}") {
+		return "may only use the placeholders " + strings.Join(allowed, ", ")
+	}
+	if strings.ContainsFunc(rest, func(r rune) bool {
+		return unicode.IsSpace(r) || !unicode.IsPrint(r) || r == '"' || r == '<' || r == '>'
+	}) {
+		return "must be a URL without spaces, quotes or angle brackets"
+	}
+	return ""
+}
+
+func applySchedule(s *ScheduleWrite, in *store.Integration) []FieldError {
+	var errs []FieldError
+	full, incr := in.FullSyncEvery, in.IncrementalSyncEvery
+	if s.FullSyncEvery != nil {
+		d, err := time.ParseDuration(*s.FullSyncEvery)
+		switch {
+		case err != nil:
+			errs = append(errs, FieldError{"schedule.fullSyncEvery", `must be a duration such as "1h" or "90m"`})
+		case d < 5*time.Minute:
+			errs = append(errs, FieldError{"schedule.fullSyncEvery", "must be at least 5m"})
+		case d > 7*24*time.Hour:
+			errs = append(errs, FieldError{"schedule.fullSyncEvery", "must be at most 168h (a week)"})
+		default:
+			full = d
+		}
+	}
+	if s.IncrementalSyncEvery != nil {
+		d, err := time.ParseDuration(*s.IncrementalSyncEvery)
+		switch {
+		case err != nil:
+			errs = append(errs, FieldError{"schedule.incrementalSyncEvery", `must be a duration such as "15m"`})
+		case d < time.Minute:
+			errs = append(errs, FieldError{"schedule.incrementalSyncEvery", "must be at least 1m"})
+		default:
+			incr = d
+		}
+	}
+	verify := VerifyEvery(*in)
+	if s.VerifyEvery != nil {
+		d, err := time.ParseDuration(*s.VerifyEvery)
+		switch {
+		case err != nil:
+			errs = append(errs, FieldError{"schedule.verifyEvery", `must be a duration such as "24h"`})
+		case d < time.Hour:
+			errs = append(errs, FieldError{"schedule.verifyEvery", "must be at least 1h"})
+		case d > 30*24*time.Hour:
+			errs = append(errs, FieldError{"schedule.verifyEvery", "must be at most 720h (30 days)"})
+		default:
+			verify = d
+		}
+	}
+	if len(errs) == 0 && incr >= full {
+		errs = append(errs, FieldError{"schedule.incrementalSyncEvery", fmt.Sprintf("must be shorter than fullSyncEvery (%s)", FormatDuration(full))})
+	}
+	if len(s.FullSyncWindow) > 0 {
+		if bytes.Equal(bytes.TrimSpace(s.FullSyncWindow), []byte("null")) {
+			in.FullSyncWindow = nil
+		} else {
+			var ww WindowWrite
+			dec := json.NewDecoder(bytes.NewReader(s.FullSyncWindow))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&ww); err != nil {
+				errs = append(errs, FieldError{"schedule.fullSyncWindow", `must be {"start": "HH:MM", "end": "HH:MM", "timeZone": "Area/City"} or null`})
+			} else {
+				errs = append(errs, checkWindow(ww)...)
+				if len(errs) == 0 {
+					in.FullSyncWindow = &store.SyncWindow{Start: ww.Start, End: ww.End, TimeZone: ww.TimeZone}
+				}
+			}
+		}
+	}
+	if len(errs) == 0 && verify < full {
+		errs = append(errs, FieldError{"schedule.verifyEvery", fmt.Sprintf("must be at least fullSyncEvery (%s)", FormatDuration(full))})
+	}
+	if len(errs) == 0 {
+		in.FullSyncEvery, in.IncrementalSyncEvery, in.VerifyEvery = full, incr, verify
+	}
+	return errs
+}
+
+func checkWindow(w WindowWrite) []FieldError {
+	var errs []FieldError
+	clock := func(s string) bool {
+		t, err := time.Parse("15:04", s)
+		return err == nil && t.Format("15:04") == s
+	}
+	if !clock(w.Start) {
+		errs = append(errs, FieldError{"schedule.fullSyncWindow.start", `must be a time of day "HH:MM" (24 h)`})
+	}
+	if !clock(w.End) {
+		errs = append(errs, FieldError{"schedule.fullSyncWindow.end", `must be a time of day "HH:MM" (24 h)`})
+	}
+	if w.Start == w.End && clock(w.Start) {
+		errs = append(errs, FieldError{"schedule.fullSyncWindow.end", "must differ from start"})
+	}
+	if w.TimeZone == "" || strings.EqualFold(w.TimeZone, "local") {
+		errs = append(errs, FieldError{"schedule.fullSyncWindow.timeZone", `must be an IANA time zone such as "Europe/Paris" or "UTC"`})
+	} else if _, err := time.LoadLocation(w.TimeZone); err != nil {
+		errs = append(errs, FieldError{"schedule.fullSyncWindow.timeZone", fmt.Sprintf("%q is not a known IANA time zone", w.TimeZone)})
+	}
+	return errs
+}

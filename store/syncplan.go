@@ -1,0 +1,390 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// A sync run is worked as a plan of units, each small enough for a short
+// River job: the survey listing (the run's "surveys" phase), one unit per
+// active survey (its details and distribution listing) and one per
+// distribution whose history and links are read. The run records which units
+// are done, so a run interrupted anywhere (a job's time slice ending, a
+// replica killed) continues where it stopped.
+
+// Unit kinds.
+const (
+	UnitSurvey     = "survey"
+	UnitRecipients = "recipients"
+)
+
+// Unit statuses.
+const (
+	UnitPending = "pending"
+	UnitDone    = "done"
+	UnitFailed  = "failed"
+)
+
+// SyncUnit is one unit of a run's plan.
+type SyncUnit struct {
+	RunID          int64
+	Key            string
+	Kind           string
+	SurveyID       string
+	DistributionID string
+	NeedDetails    bool
+	Status         string
+
+	// Where a large distribution's listings stopped: the nextPage URLs to
+	// follow ("" before the first page), whether each listing is complete,
+	// and whether its pages so far are staged in the database.
+	Staged         bool
+	HistoryNext    string
+	HistoryDone    bool
+	HistoryMissing string // why history is unavailable (kept from the stored rows)
+	LinksNext      string
+	LinksDone      bool
+	NextOrd        int
+	Pages          int
+}
+
+// UnitKey is the key of a survey or recipients unit.
+func UnitKey(kind, id string) string {
+	if kind == UnitSurvey {
+		return "s:" + id
+	}
+	return "d:" + id
+}
+
+const syncUnitColumns = `run_id, key, kind, survey_id, distribution_id, need_details, status, staged,
+	history_next, history_done, history_missing, links_next, links_done, next_ord, pages`
+
+func scanSyncUnit(row pgx.CollectableRow) (SyncUnit, error) {
+	var u SyncUnit
+	err := row.Scan(&u.RunID, &u.Key, &u.Kind, &u.SurveyID, &u.DistributionID, &u.NeedDetails, &u.Status, &u.Staged,
+		&u.HistoryNext, &u.HistoryDone, &u.HistoryMissing, &u.LinksNext, &u.LinksDone, &u.NextOrd, &u.Pages)
+	return u, err
+}
+
+// BeginSyncRunJob marks a queued run running (keeping its first start time
+// and the base URL it started with) and counts one more job working it. It
+// returns ErrNotFound when the run is gone or already finished.
+func (s *Store) BeginSyncRunJob(ctx context.Context, integrationID string, id int64, now time.Time, baseURL string) (SyncRun, error) {
+	run, err := scanSyncRun(s.pool.QueryRow(ctx, `UPDATE sync_runs SET status = 'running', started_at = coalesce(started_at, $3),
+		base_url = CASE WHEN base_url = '' THEN $4 ELSE base_url END, jobs = jobs + 1
+		WHERE integration_id = $1 AND id = $2 AND status IN ('queued', 'running') RETURNING `+syncRunColumns,
+		integrationID, id, now, baseURL))
+	return run, mapErr("begin sync run job", err)
+}
+
+// SaveSyncRunProgress stores a running run's figures, warnings and changes so
+// far, and its phase, without finishing it.
+func (s *Store) SaveSyncRunProgress(ctx context.Context, run SyncRun) error {
+	return s.WithTx(ctx, func(tx pgx.Tx) error { return SaveSyncRunProgressTx(ctx, tx, run) })
+}
+
+// SaveSyncRunProgressTx is SaveSyncRunProgress in the caller's transaction.
+func SaveSyncRunProgressTx(ctx context.Context, tx pgx.Tx, run SyncRun) error {
+	if run.APICallsByEndpoint == nil {
+		run.APICallsByEndpoint = map[string]int{}
+	}
+	if run.Warnings == nil {
+		run.Warnings = []string{}
+	}
+	if run.Changes == nil {
+		run.Changes = []Change{}
+	}
+	_, err := tx.Exec(ctx, `UPDATE sync_runs SET api_calls = $3, api_calls_by_endpoint = $4, surveys = $5,
+		distributions = $6, recipients = $7, notifications = $8, warnings = $9, changes = $10, phase = $11
+		WHERE integration_id = $1 AND id = $2 AND status = 'running'`,
+		run.IntegrationID, run.ID, run.APICalls, run.APICallsByEndpoint, run.Surveys, run.Distributions, run.Recipients,
+		run.Notifications, run.Warnings, run.Changes, run.Progress.Phase)
+	return mapErr("save sync run progress", err)
+}
+
+// AddSyncUnitsTx adds units to a run's plan; units already planned are left
+// as they are. It returns how many were added.
+func AddSyncUnitsTx(ctx context.Context, tx pgx.Tx, runID int64, units []SyncUnit) (int, error) {
+	if len(units) == 0 {
+		return 0, nil
+	}
+	keys, kinds, surveys, dists := make([]string, len(units)), make([]string, len(units)), make([]string, len(units)), make([]string, len(units))
+	details := make([]bool, len(units))
+	for i, u := range units {
+		keys[i], kinds[i], surveys[i], dists[i], details[i] = u.Key, u.Kind, u.SurveyID, u.DistributionID, u.NeedDetails
+	}
+	var added int
+	err := tx.QueryRow(ctx, `WITH ins AS (
+		INSERT INTO sync_units (run_id, key, kind, survey_id, distribution_id, need_details)
+		SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[])
+		ON CONFLICT (run_id, key) DO NOTHING RETURNING 1
+	), n AS (SELECT count(*)::int AS n FROM ins)
+	UPDATE sync_runs SET units_total = units_total + n.n FROM n WHERE id = $1 RETURNING n.n`,
+		runID, keys, kinds, surveys, dists, details).Scan(&added)
+	return added, mapErr("add sync units", err)
+}
+
+// PendingSyncUnits returns up to limit pending units of a run, of one kind
+// ("" for any: survey units first), skipping the keys in skip (units being
+// worked right now).
+func (s *Store) PendingSyncUnits(ctx context.Context, runID int64, kind string, limit int, skip []string) ([]SyncUnit, error) {
+	if skip == nil {
+		skip = []string{}
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+syncUnitColumns+` FROM sync_units
+		WHERE run_id = $1 AND status = 'pending' AND NOT key = ANY($3) AND ($4 = '' OR kind = $4)
+		ORDER BY kind DESC, key LIMIT $2`, runID, limit, skip, kind)
+	if err != nil {
+		return nil, mapErr("pending sync units", err)
+	}
+	out, err := pgx.CollectRows(rows, scanSyncUnit)
+	return out, mapErr("pending sync units", err)
+}
+
+// ListSyncUnits returns every unit of a run (tests, tools).
+func (s *Store) ListSyncUnits(ctx context.Context, runID int64) ([]SyncUnit, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+syncUnitColumns+` FROM sync_units WHERE run_id = $1 ORDER BY kind DESC, key`, runID)
+	if err != nil {
+		return nil, mapErr("list sync units", err)
+	}
+	out, err := pgx.CollectRows(rows, scanSyncUnit)
+	return out, mapErr("list sync units", err)
+}
+
+// FinishSyncUnitTx ends a unit (done or failed), counts it on its run and
+// drops what it staged. A unit already ended is left alone.
+func FinishSyncUnitTx(ctx context.Context, tx pgx.Tx, u SyncUnit, status, errText string) error {
+	tag, err := tx.Exec(ctx, `UPDATE sync_units SET status = $3, error = $4, updated_at = now()
+		WHERE run_id = $1 AND key = $2 AND status = 'pending'`, u.RunID, u.Key, status, errText)
+	if err != nil {
+		return mapErr("finish sync unit", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return nil
+	}
+	col := "units_done"
+	if status == UnitFailed {
+		col = "units_failed"
+	}
+	if _, err := tx.Exec(ctx, `UPDATE sync_runs SET `+col+` = `+col+` + 1 WHERE id = $1`, u.RunID); err != nil {
+		return mapErr("finish sync unit", err)
+	}
+	if u.Staged {
+		return DropStagedRecipientsTx(ctx, tx, u.RunID, u.DistributionID)
+	}
+	return nil
+}
+
+// SaveSyncUnitCursorTx stores where a unit's listings stand, in the
+// transaction that staged the page that moved them.
+func SaveSyncUnitCursorTx(ctx context.Context, tx pgx.Tx, u SyncUnit) error {
+	_, err := tx.Exec(ctx, `UPDATE sync_units SET staged = $3, history_next = $4, history_done = $5, history_missing = $6,
+		links_next = $7, links_done = $8, next_ord = $9, pages = $10, updated_at = now()
+		WHERE run_id = $1 AND key = $2 AND status = 'pending'`,
+		u.RunID, u.Key, u.Staged, u.HistoryNext, u.HistoryDone, u.HistoryMissing, u.LinksNext, u.LinksDone, u.NextOrd, u.Pages)
+	return mapErr("save sync unit cursor", err)
+}
+
+// ResetSyncUnitTx forgets what a unit staged, so it starts over (a listing
+// that refused its saved nextPage).
+func ResetSyncUnitTx(ctx context.Context, tx pgx.Tx, u SyncUnit) error {
+	if err := DropStagedRecipientsTx(ctx, tx, u.RunID, u.DistributionID); err != nil {
+		return err
+	}
+	u.Staged, u.HistoryNext, u.HistoryDone, u.HistoryMissing, u.LinksNext, u.LinksDone, u.NextOrd = false, "", false, "", "", false, 0
+	return SaveSyncUnitCursorTx(ctx, tx, u)
+}
+
+// StageHistoryTx stages a page of a distribution's history for a run, rows
+// numbered from ord.
+func StageHistoryTx(ctx context.Context, tx pgx.Tx, runID int64, distributionID string, ord int, page []HistoryInput) error {
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"sync_stage_history"},
+		[]string{"run_id", "distribution_id", "ord", "contact_id", "contact_lookup_id", "status", "survey_link", "response_id",
+			"sent_at", "opened_at", "response_started_at", "response_completed_at"},
+		pgx.CopyFromSlice(len(page), func(i int) ([]any, error) {
+			h := &page[i]
+			return []any{runID, distributionID, ord + i, h.ContactID, h.ContactLookupID, h.Status, h.SurveyLink, h.ResponseID,
+				timeArg(h.SentAt), timeArg(h.OpenedAt), timeArg(h.ResponseStartedAt), timeArg(h.ResponseCompletedAt)}, nil
+		}))
+	return mapErr("stage history page", err)
+}
+
+// StageLinksTx stages a page of a distribution's links for a run.
+func StageLinksTx(ctx context.Context, tx pgx.Tx, runID int64, distributionID string, ord int, page []LinkInput) error {
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"sync_stage_links"},
+		[]string{"run_id", "distribution_id", "ord", "contact_id", "email", "first_name", "last_name", "link",
+			"link_expiration", "unsubscribed", "exceeded"},
+		pgx.CopyFromSlice(len(page), func(i int) ([]any, error) {
+			l := &page[i]
+			return []any{runID, distributionID, ord + i, l.ContactID, l.Email, l.FirstName, l.LastName, l.Link,
+				timeArg(l.LinkExpiration), l.Unsubscribed, l.ExceededContactFrequency}, nil
+		}))
+	return mapErr("stage links page", err)
+}
+
+// DropStagedRecipientsTx deletes what a run staged for a distribution.
+func DropStagedRecipientsTx(ctx context.Context, tx pgx.Tx, runID int64, distributionID string) error {
+	_, err := tx.Exec(ctx, `DELETE FROM sync_stage_history WHERE run_id = $1 AND distribution_id = $2;`, runID, distributionID)
+	if err == nil {
+		_, err = tx.Exec(ctx, `DELETE FROM sync_stage_links WHERE run_id = $1 AND distribution_id = $2`, runID, distributionID)
+	}
+	return mapErr("drop staged recipients", err)
+}
+
+// AddStaged moves the pages a run staged for the batch's distribution into
+// the batch, so Merge sees them as if they had been added in this
+// transaction.
+func (b *RecipientBatch) AddStaged(ctx context.Context, runID int64) error {
+	if err := b.stage(ctx); err != nil {
+		return err
+	}
+	_, err := b.tx.Exec(ctx, `INSERT INTO sync_history_stage (ord, contact_id, contact_lookup_id, status, survey_link,
+		response_id, sent_at, opened_at, response_started_at, response_completed_at)
+		SELECT ord, contact_id, contact_lookup_id, status, survey_link, response_id, sent_at, opened_at,
+			response_started_at, response_completed_at
+		FROM sync_stage_history WHERE run_id = $1 AND distribution_id = $2`, runID, b.distributionID)
+	if err != nil {
+		return mapErr("add staged history", err)
+	}
+	_, err = b.tx.Exec(ctx, `INSERT INTO sync_links_stage (ord, contact_id, email, first_name, last_name, link,
+		link_expiration, unsubscribed, exceeded)
+		SELECT ord, contact_id, email, first_name, last_name, link, link_expiration, unsubscribed, exceeded
+		FROM sync_stage_links WHERE run_id = $1 AND distribution_id = $2`, runID, b.distributionID)
+	return mapErr("add staged links", err)
+}
+
+// RecipientsToRead narrows a survey's listed live distributions to those
+// whose history and links this run reads: the ones in moved (new, figures
+// or modifiedDate changed, never read completely), and with verify set those
+// not read for a while: each distribution's threshold lies between half and
+// all of verifyEvery (spread by a hash of its id, so a brand's distributions
+// come due a slice at a time rather than all at once), less slack (the full
+// sync period, so a distribution is re-read at least once per verifyEvery).
+// A full sync also reads again those whose last read was incomplete (a
+// warning: no history without a licence). Distributions backing off after
+// missing links wait until their retry time.
+func (s *Store) RecipientsToRead(ctx context.Context, integrationID string, live, moved []string, verify bool,
+	verifyEvery, slack time.Duration, now time.Time) ([]string, error) {
+	if len(live) == 0 {
+		return nil, nil
+	}
+	if moved == nil {
+		moved = []string{}
+	}
+	rows, err := s.pool.Query(ctx, `SELECT qualtrics_id FROM distributions
+		WHERE integration_id = $1 AND qualtrics_id = ANY($2)
+		AND (recipients_retry_at IS NULL OR recipients_retry_at <= $5)
+		AND (qualtrics_id = ANY($3) OR recipients_synced_at IS NULL
+			OR ($4 AND recipients_warning <> '')
+			OR ($4 AND recipients_synced_at <= $5 - make_interval(secs => greatest(0,
+				$6::double precision * (0.5 + 0.5 * ((hashtext(qualtrics_id) & 1023) / 1023.0)) - $7::double precision))))
+		ORDER BY qualtrics_id`,
+		integrationID, live, moved, verify, now, verifyEvery.Seconds(), slack.Seconds())
+	if err != nil {
+		return nil, mapErr("recipients to read", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return out, mapErr("recipients to read", err)
+}
+
+// RecipientsFailedTx records that a distribution's recipients could not be
+// read: the next run reads them again (recipients_synced_at cleared), unless
+// backoff is set (links unavailable), which delays that by backoff × 2^(the
+// failures so far), at most maxBackoff.
+func RecipientsFailedTx(ctx context.Context, tx pgx.Tx, integrationID, distributionID, warning string,
+	backoff, maxBackoff time.Duration, now time.Time) error {
+	_, err := tx.Exec(ctx, `UPDATE distributions SET recipients_synced_at = NULL, recipients_warning = $3,
+		recipients_failures = recipients_failures + 1,
+		recipients_retry_at = CASE WHEN $4::double precision > 0 THEN $6::timestamptz + make_interval(secs =>
+			least($5::double precision, $4::double precision * power(2, least(recipients_failures, 20)))) END
+		WHERE integration_id = $1 AND qualtrics_id = $2`,
+		integrationID, distributionID, warning, backoff.Seconds(), maxBackoff.Seconds(), now)
+	return mapErr("record recipients failure", err)
+}
+
+// RecipientsReadTx clears a distribution's failure count after its
+// recipients were read.
+func RecipientsReadTx(ctx context.Context, tx pgx.Tx, integrationID, distributionID string) error {
+	_, err := tx.Exec(ctx, `UPDATE distributions SET recipients_failures = 0, recipients_retry_at = NULL
+		WHERE integration_id = $1 AND qualtrics_id = $2 AND (recipients_failures <> 0 OR recipients_retry_at IS NOT NULL)`,
+		integrationID, distributionID)
+	return mapErr("record recipients read", err)
+}
+
+// SetSyncRunPhaseTx moves a running run to its next phase.
+func SetSyncRunPhaseTx(ctx context.Context, tx pgx.Tx, runID int64, phase string) error {
+	_, err := tx.Exec(ctx, `UPDATE sync_runs SET phase = $2 WHERE id = $1 AND status = 'running'`, runID, phase)
+	return mapErr("set sync run phase", err)
+}
+
+// SyncRunUnitCounts reads a run's unit counters.
+func (s *Store) SyncRunUnitCounts(ctx context.Context, runID int64) (SyncProgress, error) {
+	var p SyncProgress
+	err := s.pool.QueryRow(ctx, `SELECT phase, units_total, units_done, units_failed, jobs FROM sync_runs WHERE id = $1`, runID).
+		Scan(&p.Phase, &p.UnitsTotal, &p.UnitsDone, &p.UnitsFailed, &p.Jobs)
+	return p, mapErr("sync run unit counts", err)
+}
+
+// DeleteSyncUnits drops a finished run's plan and staging.
+func (s *Store) DeleteSyncUnits(ctx context.Context, runID int64) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM sync_units WHERE run_id = $1`, runID)
+	if err == nil {
+		_, err = s.pool.Exec(ctx, `DELETE FROM sync_stage_history WHERE run_id = $1`, runID)
+	}
+	if err == nil {
+		_, err = s.pool.Exec(ctx, `DELETE FROM sync_stage_links WHERE run_id = $1`, runID)
+	}
+	if err != nil {
+		return fmt.Errorf("store: delete sync units: %w", err)
+	}
+	return nil
+}
+
+// AnalyzeChanged runs ANALYZE on those of tables whose rows changed by more
+// than fraction of their estimated size (and at least minRows) since they
+// were last analyzed, so pages get plans for the data they read rather than
+// for the tables before a large sync. A table another session is analyzing
+// right now (many syncs ending at once, on several replicas) is left to it:
+// one fresh sample is enough. It returns the tables it analyzed.
+func (s *Store) AnalyzeChanged(ctx context.Context, tables []string, fraction float64, minRows int64) ([]string, error) {
+	const changed = `SELECT t.relname FROM pg_stat_user_tables t JOIN pg_class c ON c.oid = t.relid
+		WHERE t.relname = ANY($1) AND t.schemaname = current_schema()
+		AND t.n_mod_since_analyze >= $3 AND t.n_mod_since_analyze > $2 * greatest(c.reltuples, 0)
+		ORDER BY t.relname`
+	rows, err := s.pool.Query(ctx, changed, tables, fraction, minRows)
+	if err != nil {
+		return nil, mapErr("analyze changed tables", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, mapErr("analyze changed tables", err)
+	}
+	var done []string
+	for _, n := range names {
+		analyzed := false
+		err := s.WithTx(ctx, func(tx pgx.Tx) error {
+			var mine bool
+			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtext('microapps.analyze.' || $1))`, n).Scan(&mine); err != nil || !mine {
+				return err
+			}
+			// Still worth it? Another session may have just analyzed it.
+			var still bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (`+changed+`)`, []string{n}, fraction, minRows).Scan(&still); err != nil || !still {
+				return err
+			}
+			analyzed = true
+			_, err := tx.Exec(ctx, `ANALYZE `+pgx.Identifier{n}.Sanitize())
+			return err
+		})
+		if err != nil {
+			return done, mapErr("analyze "+n, err)
+		}
+		if analyzed {
+			done = append(done, n)
+		}
+	}
+	return done, nil
+}

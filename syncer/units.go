@@ -1,0 +1,372 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
+
+	"github.com/microapps/microapps/qualtrics"
+	"github.com/microapps/microapps/store"
+)
+
+// readAheadRows is how many history and link rows of a distribution are held
+// in memory before its pages are staged in the database instead. The usual
+// distribution fits and is written in one short transaction once both
+// listings are read; a larger one stages each page in a short transaction of
+// its own (never a transaction across a call to Qualtrics), records where
+// its listings stand, and is merged from the staged pages at the end, which
+// lets a distribution of any size be read over several slices.
+const readAheadRows = 600
+
+// surveyLanes is how many survey units run beside recipients units.
+const surveyLanes = 2
+
+// work runs the run's phases from where it stands.
+func (rs *runState) work(ctx context.Context) error {
+	if rs.run.Progress.Phase == phaseSurveys || rs.run.Progress.Phase == "" {
+		if err := rs.surveys(ctx); err != nil {
+			return err
+		}
+		rs.run.Progress.Phase = phaseUnits
+	}
+	if rs.run.Progress.Phase == phaseUnits {
+		if err := rs.units(ctx); err != nil {
+			return err
+		}
+		if err := rs.s.store.WithTx(ctx, func(tx pgx.Tx) error { return store.SetSyncRunPhaseTx(ctx, tx, rs.run.ID, phaseFinish) }); err != nil {
+			return err
+		}
+		rs.run.Progress.Phase = phaseFinish
+	}
+	return nil
+}
+
+// surveys reads the survey listing, writes it a page at a time and plans one
+// unit per active survey. A full sync then marks deleted the surveys the
+// complete listing no longer holds.
+func (rs *runState) surveys(ctx context.Context) error {
+	for page, err := range rs.client.Surveys(ctx) {
+		if err != nil {
+			return qfail("list surveys: %w", err)
+		}
+		rs.run.Surveys += len(page)
+		in := make([]store.SurveyInput, len(page))
+		for i, sv := range page {
+			in[i] = store.SurveyInput{ID: sv.ID, Name: sv.Name, OwnerID: sv.OwnerID, IsActive: sv.IsActive,
+				CreationDate: sv.CreationDate, LastModified: sv.LastModified}
+		}
+		err := rs.page(ctx, func(p *pageTx) error {
+			res, err := store.UpsertSurveysTx(ctx, p.tx, rs.in.ID, in, rs.s.now())
+			if err != nil {
+				return err
+			}
+			stale := set(res.NeedDetails)
+			var units []store.SyncUnit
+			for _, sv := range page {
+				if sv.IsActive && sv.ID != "" {
+					units = append(units, store.SyncUnit{Key: store.UnitKey(store.UnitSurvey, sv.ID), Kind: store.UnitSurvey,
+						SurveyID: sv.ID, NeedDetails: rs.full || stale[sv.ID]})
+				}
+			}
+			if _, err := store.AddSyncUnitsTx(ctx, p.tx, rs.run.ID, units); err != nil {
+				return err
+			}
+			return p.changed(ctx, res.Changes)
+		})
+		if err != nil {
+			return fmt.Errorf("write surveys: %w", err)
+		}
+	}
+	return rs.page(ctx, func(p *pageTx) error {
+		if rs.full {
+			n, err := store.MarkSurveysDeletedTx(ctx, p.tx, rs.in.ID, rs.start, rs.s.now())
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				rs.s.log.Info("surveys gone from Qualtrics marked deleted", zap.String("integrationId", rs.in.ID), zap.Int64("surveys", n))
+			}
+		}
+		return store.SetSyncRunPhaseTx(ctx, p.tx, rs.run.ID, phaseUnits)
+	})
+}
+
+// units works the run's pending units, Options.Concurrency at a time (a unit
+// is a chain of round trips that mostly waits), until none is left or the
+// slice's time is up. Survey units come first: they plan the recipients units.
+func (rs *runState) units(ctx context.Context) error {
+	type result struct {
+		key string
+		err error
+	}
+	done := make(chan result)
+	inflight := map[string]string{} // key → kind
+	var fatal error
+	yielded := false
+	wait := func() {
+		r := <-done
+		delete(inflight, r.key)
+		switch {
+		case r.err == nil:
+		case errors.Is(r.err, errYield):
+			yielded = true
+		case fatal == nil:
+			fatal = r.err
+		}
+	}
+	started := false // every slice starts at least one batch, however short its budget
+	for {
+		if fatal != nil || ctx.Err() != nil || (started && !rs.s.now().Before(rs.deadline)) {
+			break
+		}
+		room := rs.s.concurrency - len(inflight)
+		if room <= 0 {
+			wait()
+			continue
+		}
+		skip := make([]string, 0, len(inflight))
+		surveys := 0
+		for k, kind := range inflight {
+			skip = append(skip, k)
+			if kind == store.UnitSurvey {
+				surveys++
+			}
+		}
+		// Recipients units spend the scarce history and links budget, and
+		// keeping them going is what bounds the run; a couple of survey units
+		// run beside them (surveyLanes), to keep planning recipients units
+		// while those are read, and all of them when nothing else is left.
+		pending, err := rs.s.store.PendingSyncUnits(ctx, rs.run.ID, store.UnitSurvey, min(room, max(0, surveyLanes-surveys)), skip)
+		if err == nil && len(pending) < room {
+			var more []store.SyncUnit
+			more, err = rs.s.store.PendingSyncUnits(ctx, rs.run.ID, store.UnitRecipients, room-len(pending), skip)
+			pending = append(pending, more...)
+		}
+		if err == nil && len(pending) < room {
+			for _, u := range pending {
+				skip = append(skip, u.Key)
+			}
+			var more []store.SyncUnit
+			more, err = rs.s.store.PendingSyncUnits(ctx, rs.run.ID, store.UnitSurvey, room-len(pending), skip)
+			pending = append(pending, more...)
+		}
+		if err != nil {
+			fatal = err
+			break
+		}
+		if len(pending) == 0 {
+			if len(inflight) == 0 {
+				break
+			}
+			wait()
+			continue
+		}
+		started = true
+		for _, u := range pending {
+			inflight[u.Key] = u.Kind
+			go func() { done <- result{u.Key, rs.unit(ctx, u)} }()
+		}
+	}
+	for len(inflight) > 0 {
+		wait()
+	}
+	if fatal != nil {
+		return fatal
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if yielded || !rs.s.now().Before(rs.deadline) {
+		left, err := rs.s.store.PendingSyncUnits(ctx, rs.run.ID, "", 1, nil)
+		if err != nil {
+			return err
+		}
+		if len(left) > 0 {
+			return errYield
+		}
+	}
+	return nil
+}
+
+// unit works one unit. A failure on Qualtrics' side fails the unit, with a
+// warning naming it, and the run goes on; an unauthorized credential fails
+// the run; anything else (the database, the context) ends the slice.
+func (rs *runState) unit(ctx context.Context, u store.SyncUnit) error {
+	var err error
+	if u.Kind == store.UnitSurvey {
+		err = rs.survey(ctx, u)
+	} else {
+		err = rs.recipients(ctx, u)
+	}
+	if err == nil || errors.Is(err, errYield) || ctx.Err() != nil || !isSyncFailure(err) || qualtrics.IsUnauthorized(err) {
+		return err
+	}
+	what := "survey " + u.SurveyID
+	if u.Kind == store.UnitRecipients {
+		what = "distribution " + u.DistributionID
+	}
+	rs.warn("%s: %v; kept what was stored, the next run tries again", what, err)
+	rs.s.log.Warn("sync unit failed", zap.String("integrationId", rs.in.ID), zap.Int64("syncRunId", rs.run.ID),
+		zap.String("unit", u.Key), zap.Error(err))
+	return rs.page(ctx, func(p *pageTx) error {
+		if u.Kind == store.UnitRecipients {
+			if err := store.RecipientsFailedTx(ctx, p.tx, rs.in.ID, u.DistributionID, err.Error(), 0, 0, rs.s.now()); err != nil {
+				return err
+			}
+		}
+		return store.FinishSyncUnitTx(ctx, p.tx, u, store.UnitFailed, err.Error())
+	})
+}
+
+// survey reads a survey's details (first, so that notices of its new
+// distributions carry its due date), then its distribution listing, and
+// plans a recipients unit for each live distribution to read.
+func (rs *runState) survey(ctx context.Context, u store.SyncUnit) error {
+	detailsRead := false
+	if u.NeedDetails {
+		if err := rs.details(ctx, u.SurveyID); err != nil {
+			return err
+		}
+		detailsRead = true
+	}
+	var liveIDs, moved []string
+	anyMoved, listed := false, true
+	now := rs.s.now()
+	for page, err := range rs.client.Distributions(ctx, qualtrics.DistributionsQuery{SurveyID: u.SurveyID}) {
+		if qualtrics.IsNotFound(err) {
+			rs.warn("survey %s: distributions not found (deleted meanwhile?)", u.SurveyID)
+			listed = false
+			break
+		}
+		if err != nil {
+			return qfail("list distributions of %s: %w", u.SurveyID, err)
+		}
+		rs.mu.Lock()
+		rs.run.Distributions += len(page)
+		rs.mu.Unlock()
+		in := make([]store.DistributionInput, len(page))
+		for i := range page {
+			in[i] = distributionInput(u.SurveyID, &page[i])
+		}
+		err = rs.page(ctx, func(p *pageTx) error {
+			res, err := store.UpsertDistributionsTx(ctx, p.tx, rs.in.ID, in, rs.s.now())
+			if err != nil {
+				return err
+			}
+			anyMoved = anyMoved || len(res.Changes) > 0
+			moved = append(moved, res.StaleRecipients...)
+			return p.changed(ctx, res.Changes)
+		})
+		if err != nil {
+			return fmt.Errorf("write distributions of %s: %w", u.SurveyID, err)
+		}
+		for i := range in {
+			if live(&in[i], now) {
+				liveIDs = append(liveIDs, in[i].ID)
+			}
+		}
+	}
+	// Response counts follow the distributions' figures, which the survey's
+	// lastModified does not: read the details again when those moved.
+	if anyMoved && !detailsRead {
+		if err := rs.details(ctx, u.SurveyID); err != nil {
+			return err
+		}
+	}
+	verifyEvery := rs.in.VerifyEvery
+	if verifyEvery <= 0 {
+		verifyEvery = store.DefaultVerifyEvery
+	}
+	slack := rs.in.FullSyncEvery
+	if slack <= 0 {
+		slack = time.Hour
+	}
+	if rs.readAll {
+		verifyEvery, slack = 0, 0
+	}
+	read, err := rs.s.store.RecipientsToRead(ctx, rs.in.ID, liveIDs, moved, rs.full, verifyEvery, slack, now)
+	if err != nil {
+		return err
+	}
+	units := make([]store.SyncUnit, len(read))
+	for i, id := range read {
+		units[i] = store.SyncUnit{Key: store.UnitKey(store.UnitRecipients, id), Kind: store.UnitRecipients,
+			SurveyID: u.SurveyID, DistributionID: id}
+	}
+	return rs.page(ctx, func(p *pageTx) error {
+		if rs.full && listed {
+			if _, err := store.MarkDistributionsDeletedTx(ctx, p.tx, rs.in.ID, u.SurveyID, rs.start, rs.s.now()); err != nil {
+				return err
+			}
+		}
+		if _, err := store.AddSyncUnitsTx(ctx, p.tx, rs.run.ID, units); err != nil {
+			return err
+		}
+		return store.FinishSyncUnitTx(ctx, p.tx, u, store.UnitDone, "")
+	})
+}
+
+func (rs *runState) details(ctx context.Context, surveyID string) error {
+	d, err := rs.client.Survey(ctx, surveyID)
+	switch {
+	case qualtrics.IsNotFound(err):
+		rs.warn("survey %s: details not found (deleted meanwhile?)", surveyID)
+		return nil
+	case err != nil:
+		return qfail("survey %s details: %w", surveyID, err)
+	}
+	err = rs.page(ctx, func(p *pageTx) error {
+		return store.SetSurveyDetailsTx(ctx, p.tx, rs.in.ID, store.SurveyDetails{
+			ID: surveyID, StartDate: d.Expiration.StartDate, EndDate: d.Expiration.EndDate,
+			ResponsesAuditable: d.ResponseCounts.Auditable, ResponsesGenerated: d.ResponseCounts.Generated,
+			ResponsesDeleted: d.ResponseCounts.Deleted,
+		}, rs.s.now())
+	})
+	if err != nil {
+		return fmt.Errorf("write survey %s details: %w", surveyID, err)
+	}
+	return nil
+}
+
+// live distributions are the ones whose recipients matter: not test sends,
+// and links not yet expired.
+func live(d *store.DistributionInput, now time.Time) bool {
+	if d.ID == "" || d.RequestType == string(qualtrics.RequestTestEmail) {
+		return false
+	}
+	return d.LinkExpiration.IsZero() || d.LinkExpiration.After(now)
+}
+
+func distributionInput(surveyID string, d *qualtrics.Distribution) store.DistributionInput {
+	if d.SurveyLink.SurveyID != "" {
+		surveyID = d.SurveyLink.SurveyID
+	}
+	st := d.Stats
+	return store.DistributionInput{
+		ID: d.ID, SurveyID: surveyID, ParentDistributionID: d.ParentDistributionID, OwnerID: d.OwnerID,
+		OrganizationID: d.OrganizationID, RequestStatus: d.RequestStatus, RequestType: string(d.RequestType),
+		SendDate: d.SendDate, CreatedDate: d.CreatedDate, ModifiedDate: d.ModifiedDate,
+		FromEmail: d.Headers.FromEmail, ReplyToEmail: d.Headers.ReplyToEmail, FromName: d.Headers.FromName,
+		Subject: d.Headers.Subject, MailingListID: d.Recipients.MailingListID, ContactID: d.Recipients.ContactID,
+		LibraryID: d.Recipients.LibraryID, SampleID: d.Recipients.SampleID, LinkType: d.SurveyLink.LinkType,
+		LinkExpiration: d.SurveyLink.ExpirationDate,
+		Stats: store.DistributionStats{Sent: st.Sent, Failed: st.Failed, Started: st.Started, Bounced: st.Bounced,
+			Opened: st.Opened, Skipped: st.Skipped, Finished: st.Finished, Complaints: st.Complaints, Blocked: st.Blocked},
+	}
+}
+
+// skippable says a listing is unavailable for this distribution (no XM
+// Directory licence, a test send) rather than failing.
+func skippable(err error) bool { return qualtrics.IsNotFound(err) || qualtrics.IsBadRequest(err) }
+
+func set(ids []string) map[string]bool {
+	m := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}

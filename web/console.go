@@ -1,0 +1,996 @@
+package web
+
+// The platform admin console (/console): integrations, their syncs, logs,
+// deliveries and audit trail. Every change goes through the manage service,
+// the same code the REST API calls; this file only turns forms into its
+// calls and its answers into pages. Anyone who is not a platform admin gets
+// the 404 page on every console route.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/microapps/microapps/manage"
+	"github.com/microapps/microapps/store"
+)
+
+const (
+	sessConsole     = "console_group" // oidc: the sign-in carried the platform admin group
+	maxJobsBody     = 1 << 20         // River's UI posts small JSON bodies to its API
+	consolePageSize = 50
+	auditPageSize   = 50
+	logsPageSize    = 25
+	maxLogsShown    = 500 // the newest calls; the REST API serves up to 5000
+)
+
+// isPlatformAdmin reports whether the signed-in user may use the console:
+// named in MICROAPPS_PLATFORM_ADMINS, or (oidc) signed in with the
+// MICROAPPS_PLATFORM_ADMIN_GROUP group claim.
+func (s *Server) isPlatformAdmin(r *http.Request, email string) bool {
+	if s.opts.Manage == nil || email == "" {
+		return false
+	}
+	if s.platformAdmins[email] {
+		return true
+	}
+	return s.oidc != nil && s.opts.PlatformAdminGroup != "" && s.sessions.GetBool(r.Context(), sessConsole)
+}
+
+// rememberConsoleGroup records at sign-in whether the user's groups claim
+// (from the ID token or UserInfo; a list or a single string) holds the
+// platform admin group.
+func (s *Server) rememberConsoleGroup(ctx context.Context, groups json.RawMessage) {
+	if s.opts.PlatformAdminGroup == "" || len(groups) == 0 {
+		return
+	}
+	var list []string
+	if json.Unmarshal(groups, &list) != nil {
+		var one string
+		if json.Unmarshal(groups, &one) != nil {
+			return
+		}
+		list = []string{one}
+	}
+	if slices.Contains(list, s.opts.PlatformAdminGroup) {
+		s.sessions.Put(ctx, sessConsole, true)
+	}
+}
+
+// consoleRoutes adds the console's routes to mux.
+func (s *Server) consoleRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /console", s.console(s.consoleList))
+	mux.HandleFunc("GET /console/{$}", s.console(s.consoleList))
+	mux.HandleFunc("GET /console/integrations/new", s.console(s.consoleNew))
+	mux.HandleFunc("POST /console/integrations", s.console(s.consoleCreate))
+	mux.HandleFunc("GET /console/integrations/{id}", s.console(s.consoleDetail))
+	mux.HandleFunc("POST /console/integrations/{id}", s.console(s.consoleUpdate))
+	mux.HandleFunc("GET /console/integrations/{id}/runs", s.console(s.consoleRuns))
+	mux.HandleFunc("POST /console/integrations/{id}/syncs", s.console(s.consoleSync))
+	mux.HandleFunc("POST /console/integrations/{id}/brand-admins", s.console(s.consoleAddAdmin))
+	mux.HandleFunc("POST /console/integrations/{id}/brand-admins/remove", s.console(s.consoleRemoveAdmin))
+	mux.HandleFunc("POST /console/integrations/{id}/webhook", s.console(s.consoleWebhook))
+	mux.HandleFunc("POST /console/integrations/{id}/webhook/delete", s.console(s.consoleWebhookDelete))
+	mux.HandleFunc("POST /console/integrations/{id}/webhook/test", s.console(s.consoleWebhookTest))
+	mux.HandleFunc("POST /console/integrations/{id}/notification-defaults", s.console(s.consoleNotificationDefaults))
+	mux.HandleFunc("GET /console/integrations/{id}/delete", s.console(s.consoleDeleteConfirm))
+	mux.HandleFunc("POST /console/integrations/{id}/delete", s.console(s.consoleDelete))
+	mux.HandleFunc("GET /console/audit", s.console(s.consoleAudit))
+	if s.opts.JobsUI != nil {
+		mux.Handle(jobsPath, s.jobsGate(s.opts.JobsUI))
+		mux.Handle("GET /console/jobs", http.RedirectHandler("/console/jobs/", http.StatusMovedPermanently))
+	}
+	mux.HandleFunc("/console/", s.console(func(http.ResponseWriter, *http.Request, *reqCtx) error { return errNotFound }))
+}
+
+// console wraps a console handler: signed in like every page, then 404 for
+// anyone who is not a platform admin.
+func (s *Server) console(h pageHandler) http.HandlerFunc {
+	return s.page(func(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+		if !rc.platformAdmin {
+			return errNotFound
+		}
+		// Form bodies were read and bounded before, by limitForms, as for every page.
+		return h(w, r, rc)
+	})
+}
+
+// jobsGate lets only platform admins through to River's job UI.
+func (s *Server) jobsGate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := s.newReqCtx(r)
+		email, err := s.userEmail(r)
+		if err != nil {
+			s.unauthenticated(w, r, rc)
+			return
+		}
+		if !s.isPlatformAdmin(r, email) {
+			s.notFoundHandler(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxJobsBody)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) consoleLayout(rc *reqCtx, title string) Layout {
+	l := s.layout(rc, title)
+	l.Nav = "console"
+	l.ConsoleJobs = s.opts.JobsUI != nil
+	return l
+}
+
+// ---- view models
+
+// ConsoleRowVM is one integration in the console's list.
+type ConsoleRowVM struct {
+	ID, Name, Group, Icon string
+	Status                Tag
+	StatusMessage         string
+	LastSync              *RunVM
+	NextSync              TimeVM
+	NextKind              string
+	Recipients            int
+	ActiveSurveys         int
+}
+
+// RunVM is one sync run.
+type RunVM struct {
+	ID                                                int64
+	Kind, Trigger                                     string
+	Status                                            Tag
+	RawStatus                                         string
+	Queued, Started, Finished                         TimeVM
+	Duration                                          string
+	APICalls                                          int
+	Endpoints                                         []EndpointVM
+	Surveys, Distributions, Recipients, Notifications int
+	Warnings                                          []string
+	Error                                             string
+	Active                                            bool
+	// Progress of a queued or running run: units (surveys, distributions)
+	// done of those planned so far, and the phase.
+	Phase                              string
+	UnitsDone, UnitsTotal, UnitsFailed int
+}
+
+// EndpointVM is the number of calls a run made to one Qualtrics endpoint.
+type EndpointVM struct {
+	Endpoint string
+	Calls    int
+}
+
+// LogVM is one logged Qualtrics call.
+type LogVM struct {
+	At                           TimeVM
+	Method, Path, RequestID, Err string
+	Status, DurationMS           int
+}
+
+// DeliveryVM is one notification delivery.
+type DeliveryVM struct {
+	Kind, Email, Channel, LastError string
+	Status                          Tag
+	Attempts                        int
+	Updated                         TimeVM
+}
+
+// AuditVM is one audit event.
+type AuditVM struct {
+	At                     TimeVM
+	Actor, Action, Details string
+	IntegrationID, Name    string
+}
+
+// FieldErrVM is one invalid field, for the error summary.
+type FieldErrVM struct {
+	ID, Label, Message string
+}
+
+// IntegrationFormVM is the create form or the settings form.
+type IntegrationFormVM struct {
+	Action     string
+	Creating   bool
+	Values     map[string]string
+	Errors     map[string]string
+	Summary    []FieldErrVM
+	Verdict    string            // Qualtrics' verdict, above the summary
+	Warnings   map[string]string // what Qualtrics said that did not stop the change, by field
+	AuthMethod string
+	TokenHint  string
+	Icons      []string
+}
+
+func (f IntegrationFormVM) V(name string) string { return f.Values[name] }
+func (f IntegrationFormVM) On(name string) bool  { return f.Values[name] == "on" }
+func (f IntegrationFormVM) E(name string) string { return f.Errors[name] }
+func (f IntegrationFormVM) W(name string) string { return f.Warnings[name] }
+func (f IntegrationFormVM) HasErrors() bool      { return len(f.Summary) > 0 || f.Verdict != "" }
+func fieldID(name string) string                 { return "f-" + strings.ReplaceAll(name, ".", "-") }
+func errID(name string) string                   { return fieldID(name) + "-error" }
+
+// ConsoleDetailVM is the page of one integration.
+type ConsoleDetailVM struct {
+	ID, Name, Group, Icon    string
+	Status                   Tag
+	StatusMessage            string
+	BaseURL, AuthMethod      string
+	BrandID, Datacenter      string
+	AccountType, UserID      string
+	TokenHint, OAuthClientID string
+	Created, Updated         TimeVM
+	FirstFullSync            bool
+	Notices                  []string
+	Warnings                 []string
+	Runs                     []RunVM
+	Refreshing               bool
+	Form                     IntegrationFormVM
+	Admins                   []string
+	AdminEmail, AdminErr     string
+	Webhook                  manage.WebhookView
+	WebhookForm              map[string]string
+	WebhookErrs              map[string]string
+	Defaults                 map[string]string // notification defaults: language, timeZone
+	DefaultsErrs             map[string]string
+	HasDefaults              bool
+	LoggingEnabled           bool
+	Logs                     []LogVM
+	LogsTotal                int
+	LogsPager                Pager
+	Deliveries               []DeliveryVM
+	Audit                    []AuditVM
+	AuditMoreURL             string
+	SyncErr                  string
+}
+
+// ---- list
+
+func (s *Server) consoleList(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	ctx := r.Context()
+	list, err := s.opts.Manage.List(ctx)
+	if err != nil {
+		return err
+	}
+	counts, err := s.opts.Manage.Counts(ctx)
+	if err != nil {
+		return err
+	}
+	slices.SortStableFunc(list, func(a, b store.Integration) int {
+		return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name))
+	})
+	pager := newPager(r, len(list), consolePageSize)
+	from := min((pager.Page-1)*consolePageSize, len(list))
+	list = list[from:min(from+consolePageSize, len(list))]
+	rows := make([]ConsoleRowVM, 0, len(list))
+	for _, in := range list {
+		row := ConsoleRowVM{ID: in.ID, Name: in.Name, Group: in.FunctionalGroup, Icon: in.Icon,
+			Status: integrationTag(in.Status, rc.lang), StatusMessage: in.StatusMessage,
+			Recipients: counts[in.ID].Recipients, ActiveSurveys: counts[in.ID].ActiveSurveys}
+		last, err := s.opts.Manage.LastRun(ctx, in.ID)
+		if err != nil {
+			return err
+		}
+		if last != nil {
+			vm := s.runVM(*last, rc)
+			row.LastSync = &vm
+		}
+		next, kind := in.NextFullSyncAt, "full"
+		if n := in.NextIncrementalSyncAt; n != nil && in.FirstFullSyncAt != nil && (next == nil || n.Before(*next)) {
+			next, kind = n, "incremental"
+		}
+		if in.Status == "active" {
+			row.NextSync, row.NextKind = s.timeVM(next, rc), rc.lang.T("console.kind."+kind)
+		}
+		rows = append(rows, row)
+	}
+	s.render(w, r, consoleListPage(s.consoleLayout(rc, rc.lang.T("console.title")), rows, pager, doneNotices(r, rc)))
+	return nil
+}
+
+func integrationTag(status string, l Lang) Tag {
+	tone := map[string]string{"active": "success", "paused": "neutral", "error": "danger"}[status]
+	if tone == "" {
+		tone = "neutral"
+	}
+	return Tag{Key: status, Label: l.T("console.status." + status), Tone: tone}
+}
+
+func runTag(status string, l Lang) Tag {
+	tone := map[string]string{"queued": "neutral", "running": "progress", "succeeded": "success", "failed": "danger"}[status]
+	if tone == "" {
+		tone = "neutral"
+	}
+	return Tag{Key: status, Label: l.T("console.run." + status), Tone: tone}
+}
+
+func (s *Server) runVM(run store.SyncRun, rc *reqCtx) RunVM {
+	vm := RunVM{ID: run.ID, Kind: rc.lang.T("console.kind." + run.Kind), Trigger: rc.lang.T("console.trigger." + run.Trigger),
+		Status: runTag(run.Status, rc.lang), RawStatus: run.Status, Queued: timeVMAt(run.QueuedAt, rc),
+		Started: s.timeVM(run.StartedAt, rc), Finished: s.timeVM(run.FinishedAt, rc), APICalls: run.APICalls,
+		Surveys: run.Surveys, Distributions: run.Distributions, Recipients: run.Recipients, Notifications: run.Notifications,
+		Warnings: run.Warnings, Error: run.Error, Active: run.Status == "queued" || run.Status == "running",
+		UnitsDone: run.Progress.UnitsDone, UnitsTotal: run.Progress.UnitsTotal, UnitsFailed: run.Progress.UnitsFailed}
+	if run.Progress.Phase != "" {
+		vm.Phase = rc.lang.T("console.phase." + run.Progress.Phase)
+	}
+	if run.StartedAt != nil {
+		end := rc.now
+		if run.FinishedAt != nil {
+			end = *run.FinishedAt
+		}
+		vm.Duration = roundDuration(end.Sub(*run.StartedAt))
+	}
+	for ep, n := range run.APICallsByEndpoint {
+		vm.Endpoints = append(vm.Endpoints, EndpointVM{Endpoint: ep, Calls: n})
+	}
+	slices.SortFunc(vm.Endpoints, func(a, b EndpointVM) int {
+		if a.Calls != b.Calls {
+			return b.Calls - a.Calls
+		}
+		return strings.Compare(a.Endpoint, b.Endpoint)
+	})
+	return vm
+}
+
+func roundDuration(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "0s"
+	case d < 10*time.Second:
+		return d.Round(100 * time.Millisecond).String()
+	default:
+		return d.Round(time.Second).String()
+	}
+}
+
+// doneNotices words the outcome of the last change (?done=…&warn=…), from
+// fixed keys only.
+func doneNotices(r *http.Request, rc *reqCtx) []string {
+	var out []string
+	q := r.URL.Query()
+	if d := q.Get("done"); d != "" && consoleDone[d] {
+		out = append(out, rc.lang.T("console.done."+d))
+	}
+	return out
+}
+
+var consoleDone = map[string]bool{"created": true, "saved": true, "sync-queued": true, "sync-running": true,
+	"admin-added": true, "admin-removed": true, "defaults-saved": true, "webhook-saved": true, "webhook-deleted": true, "webhook-tested": true, "deleted": true}
+
+// warnings words what Qualtrics said on the last change (?warn=…, fixed
+// kinds only), each next to the field it concerns: the credential's or the
+// base URL's.
+func warnings(r *http.Request, rc *reqCtx, authMethod string) map[string]string {
+	out := map[string]string{}
+	for _, k := range strings.Split(r.URL.Query().Get("warn"), ",") {
+		switch k {
+		case manage.WarnNotBrandAdmin:
+			field := "token"
+			if authMethod == "oauth" {
+				field = "oauth.clientSecret"
+			}
+			out[field] = rc.lang.T("console.warn." + k)
+		case manage.WarnHostSwitched:
+			out["baseUrl"] = rc.lang.T("console.warn." + k)
+		}
+	}
+	return out
+}
+
+func warnParam(ws []manage.Warning) string {
+	var kinds []string
+	for _, w := range ws {
+		kinds = append(kinds, w.Kind)
+	}
+	return strings.Join(kinds, ",")
+}
+
+// ---- create and settings forms
+
+func (s *Server) consoleNew(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	f := IntegrationFormVM{Action: "/console/integrations", Creating: true, AuthMethod: "token", Icons: manage.Icons(),
+		Values: map[string]string{"icon": "clipboard", "rateLimit.requestsPerMinute": "1500", "requestTimeoutSeconds": "120",
+			"schedule.fullSyncEvery": "1h", "schedule.incrementalSyncEvery": "15m", "authMethod": "token",
+			"schedule.verifyEvery": manage.FormatDuration(store.DefaultVerifyEvery)}}
+	s.render(w, r, consoleNewPage(s.consoleLayout(rc, rc.lang.T("console.new.title")), f))
+	return nil
+}
+
+// formFields are the inputs of the integration form that are echoed back
+// after an error. The secrets (token, oauth.clientSecret) are not among them.
+var formFields = []string{"name", "functionalGroup", "baseUrl", "authMethod", "oauth.clientId", "oauth.scope", "icon",
+	"rateLimit.enabled", "rateLimit.requestsPerMinute", "requestTimeoutSeconds", "logging.enabled",
+	"schedule.fullSyncEvery", "schedule.incrementalSyncEvery", "schedule.verifyEvery", "schedule.fullSyncWindow.start",
+	"schedule.fullSyncWindow.end", "schedule.fullSyncWindow.timeZone", "events.enabled", "paused"}
+
+func typedValues(r *http.Request) map[string]string {
+	v := map[string]string{}
+	for _, k := range formFields {
+		v[k] = r.PostForm.Get(k)
+	}
+	if v["authMethod"] != "oauth" {
+		v["authMethod"] = "token"
+	}
+	return v
+}
+
+// writeFromForm turns the integration form into the service's write. On the
+// settings form (current != nil) the credential is written only when a new
+// secret was typed. Inputs that are not numbers are refused here, before
+// anything is checked with Qualtrics.
+func writeFromForm(r *http.Request, current *store.Integration, l Lang) (manage.IntegrationWrite, map[string]string) {
+	f := r.PostForm
+	str := func(k string) *string { v := f.Get(k); return &v }
+	on := func(k string) *bool { b := f.Get(k) == "on"; return &b }
+	errs := map[string]string{}
+	num := func(k string) *int {
+		n, err := strconv.Atoi(strings.TrimSpace(f.Get(k)))
+		if err != nil {
+			errs[k] = l.T("console.err.number")
+			return nil
+		}
+		return &n
+	}
+	w := manage.IntegrationWrite{Name: str("name"), FunctionalGroup: str("functionalGroup"), BaseURL: str("baseUrl"),
+		Icon: str("icon"), RateLimit: &manage.RateLimitWrite{Enabled: on("rateLimit.enabled"), RequestsPerMinute: num("rateLimit.requestsPerMinute")},
+		RequestTimeoutSeconds: num("requestTimeoutSeconds"), Logging: &manage.EnabledWrite{Enabled: on("logging.enabled")},
+		Events: &manage.EnabledWrite{Enabled: on("events.enabled")},
+		Schedule: &manage.ScheduleWrite{FullSyncEvery: str("schedule.fullSyncEvery"), IncrementalSyncEvery: str("schedule.incrementalSyncEvery"),
+			VerifyEvery: str("schedule.verifyEvery")}}
+	if *w.Icon == "" {
+		w.Icon = nil
+	}
+	if strings.TrimSpace(*w.Schedule.VerifyEvery) == "" {
+		w.Schedule.VerifyEvery = nil // keep the current (or default) interval
+	}
+	start, end, tz := f.Get("schedule.fullSyncWindow.start"), f.Get("schedule.fullSyncWindow.end"), strings.TrimSpace(f.Get("schedule.fullSyncWindow.timeZone"))
+	switch {
+	case start == "" && end == "" && tz == "":
+		if current == nil || current.FullSyncWindow != nil {
+			w.Schedule.FullSyncWindow = json.RawMessage("null")
+		}
+	default:
+		w.Schedule.FullSyncWindow, _ = json.Marshal(manage.WindowWrite{Start: start, End: end, TimeZone: tz})
+	}
+	method, token := f.Get("authMethod"), f.Get("token")
+	clientID, secret := strings.TrimSpace(f.Get("oauth.clientId")), f.Get("oauth.clientSecret")
+	if current != nil {
+		method = current.AuthMethod
+	}
+	switch {
+	case method == "oauth" && (current == nil || secret != "" || clientID != current.OAuthClientID || f.Get("oauth.scope") != current.OAuthScope):
+		w.OAuth = &manage.OAuthWrite{ClientID: &clientID, ClientSecret: &secret, Scope: str("oauth.scope")}
+		if secret == "" {
+			w.OAuth.ClientSecret = nil
+		}
+	case method != "oauth" && (current == nil || token != ""):
+		w.Token = &token
+	}
+	if current != nil {
+		paused := f.Get("paused") == "on"
+		switch {
+		case paused && current.Status != "paused":
+			w.Status = ptr("paused")
+		case !paused && current.Status == "paused":
+			w.Status = ptr("active")
+		}
+	}
+	return w, errs
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// formLabels names each field for the error summary.
+func formLabel(field string, l Lang) string {
+	key := "console.f." + field
+	if t := l.T(key); t != key {
+		return t
+	}
+	return field
+}
+
+// applyServiceError puts the service's refusal on the form: each invalid
+// field next to its input, Qualtrics' verdict next to the field it concerns.
+// It returns the HTTP status of the page.
+func applyServiceError(f *IntegrationFormVM, err error, l Lang) (int, bool) {
+	var me *manage.Error
+	if !errors.As(err, &me) {
+		return 0, false
+	}
+	f.Errors = map[string]string{}
+	put := func(field, msg string) {
+		name := field
+		if strings.HasPrefix(field, "schedule.fullSyncWindow") && !slices.Contains(formFields, field) {
+			name = "schedule.fullSyncWindow.start"
+		}
+		if !slices.Contains(formFields, name) && name != "token" && name != "oauth.clientSecret" {
+			f.Summary = append(f.Summary, FieldErrVM{Label: formLabel(field, l), Message: msg})
+			return
+		}
+		if f.Errors[name] == "" {
+			f.Errors[name] = msg
+		}
+		f.Summary = append(f.Summary, FieldErrVM{ID: fieldID(name), Label: formLabel(name, l), Message: msg})
+	}
+	status := http.StatusBadRequest
+	switch me.Kind {
+	case manage.Invalid:
+		for _, fe := range me.Fields {
+			put(fe.Field, fe.Message)
+		}
+	case manage.Rejected:
+		status = http.StatusUnprocessableEntity
+		f.Verdict = l.T("console.verdict.rejected")
+		put(me.Field, me.Detail)
+	case manage.Unreachable:
+		status = http.StatusBadGateway
+		f.Verdict = l.T("console.verdict.unreachable")
+		put(me.Field, me.Detail)
+	case manage.NotFound:
+		return http.StatusNotFound, true
+	default:
+		status = http.StatusConflict
+		f.Summary = append(f.Summary, FieldErrVM{Message: me.Detail})
+	}
+	return status, true
+}
+
+func (s *Server) consoleCreate(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	f := IntegrationFormVM{Action: "/console/integrations", Creating: true, Icons: manage.Icons(), Values: typedValues(r)}
+	f.AuthMethod = f.Values["authMethod"]
+	write, parseErrs := writeFromForm(r, nil, rc.lang)
+	var err error
+	var created manage.Created
+	if len(parseErrs) > 0 {
+		err = numberErrors(parseErrs)
+	} else {
+		created, err = s.opts.Manage.Create(r.Context(), rc.email, write)
+	}
+	if err != nil {
+		status, ok := applyServiceError(&f, err, rc.lang)
+		if !ok {
+			return err
+		}
+		s.renderStatus(w, r, status, consoleNewPage(s.consoleLayout(rc, rc.lang.T("console.new.title")), f))
+		return nil
+	}
+	target := "/console/integrations/" + created.Integration.ID + "?done=created"
+	if wp := warnParam(created.Warnings); wp != "" {
+		target += "&warn=" + url.QueryEscape(wp)
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+	return nil
+}
+
+// numberErrors is the form's own refusal of inputs that are not numbers,
+// shaped like the service's so one path shows both.
+func numberErrors(errs map[string]string) error {
+	me := &manage.Error{Kind: manage.Invalid}
+	for _, k := range formFields {
+		if msg, ok := errs[k]; ok {
+			me.Fields = append(me.Fields, manage.FieldError{Field: k, Message: msg})
+		}
+	}
+	return me
+}
+
+// ---- one integration
+
+func (s *Server) consoleDetail(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	vm, err := s.detailVM(r, rc, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	s.render(w, r, consoleDetailPage(s.consoleLayout(rc, vm.Name), vm))
+	return nil
+}
+
+// settingsValues fills the settings form from the stored integration.
+func settingsValues(in store.Integration) map[string]string {
+	b := func(v bool) string {
+		if v {
+			return "on"
+		}
+		return ""
+	}
+	v := map[string]string{"name": in.Name, "functionalGroup": in.FunctionalGroup, "baseUrl": in.BaseURL,
+		"authMethod": in.AuthMethod, "oauth.clientId": in.OAuthClientID, "oauth.scope": in.OAuthScope, "icon": in.Icon,
+		"rateLimit.enabled": b(in.RateLimitEnabled), "rateLimit.requestsPerMinute": strconv.Itoa(in.RequestsPerMinute),
+		"requestTimeoutSeconds": strconv.Itoa(in.RequestTimeoutSeconds), "logging.enabled": b(in.LoggingEnabled),
+		"schedule.fullSyncEvery": manage.FormatDuration(in.FullSyncEvery), "schedule.incrementalSyncEvery": manage.FormatDuration(in.IncrementalSyncEvery),
+		"schedule.verifyEvery": manage.FormatDuration(manage.VerifyEvery(in)),
+		"events.enabled":       b(in.EventsEnabled), "paused": b(in.Status == "paused")}
+	if in.FullSyncWindow != nil {
+		v["schedule.fullSyncWindow.start"], v["schedule.fullSyncWindow.end"], v["schedule.fullSyncWindow.timeZone"] =
+			in.FullSyncWindow.Start, in.FullSyncWindow.End, in.FullSyncWindow.TimeZone
+	}
+	return v
+}
+
+func (s *Server) detailVM(r *http.Request, rc *reqCtx, id string) (ConsoleDetailVM, error) {
+	ctx := r.Context()
+	m := s.opts.Manage
+	in, err := m.Get(ctx, id)
+	if err != nil {
+		return ConsoleDetailVM{}, notFoundErr(err)
+	}
+	vm := ConsoleDetailVM{ID: in.ID, Name: in.Name, Group: in.FunctionalGroup, Icon: in.Icon,
+		Status: integrationTag(in.Status, rc.lang), StatusMessage: in.StatusMessage, BaseURL: in.BaseURL,
+		AuthMethod: in.AuthMethod, BrandID: in.BrandID, Datacenter: in.Datacenter, AccountType: in.AccountType,
+		UserID: in.QualtricsUserID, TokenHint: in.SecretHint, OAuthClientID: in.OAuthClientID,
+		Created: timeVMAt(in.CreatedAt, rc), Updated: timeVMAt(in.UpdatedAt, rc), FirstFullSync: in.FirstFullSyncAt != nil,
+		LoggingEnabled: in.LoggingEnabled, Notices: doneNotices(r, rc),
+		Form: IntegrationFormVM{Action: "/console/integrations/" + in.ID, Values: settingsValues(in), Errors: map[string]string{},
+			AuthMethod: in.AuthMethod, TokenHint: in.SecretHint, Icons: manage.Icons(), Warnings: warnings(r, rc, in.AuthMethod)},
+		WebhookForm: map[string]string{"format": "json"}, WebhookErrs: map[string]string{}}
+	if vm.Runs, vm.Refreshing, err = s.runVMs(ctx, rc, in.ID); err != nil {
+		return vm, err
+	}
+	if vm.Admins, err = m.BrandAdmins(ctx, in.ID); err != nil {
+		return vm, err
+	}
+	if vm.Webhook, err = m.Webhook(ctx, in.ID); err != nil {
+		return vm, err
+	}
+	if vm.Webhook.Set {
+		vm.WebhookForm["format"] = vm.Webhook.Format
+	}
+	vm.DefaultsErrs = map[string]string{}
+	if d, err := m.NotificationDefaults(ctx, in.ID); err == nil {
+		vm.HasDefaults = true
+		vm.Defaults = map[string]string{"language": d.Language, "timeZone": d.TimeZone}
+	} else if _, rerr := refusal(err); rerr != nil {
+		return vm, rerr
+	}
+	if in.LoggingEnabled {
+		logs, err := m.RequestLogs(ctx, in.ID, maxLogsShown)
+		if err != nil {
+			return vm, err
+		}
+		vm.LogsTotal = len(logs)
+		page := 1
+		if n, err := strconv.Atoi(r.URL.Query().Get("logs")); err == nil && n > 1 {
+			page = min(n, (len(logs)+logsPageSize-1)/logsPageSize)
+		}
+		from := min((page-1)*logsPageSize, len(logs))
+		logs = logs[from:min(from+logsPageSize, len(logs))]
+		link := func(n int) string {
+			return fmt.Sprintf("/console/integrations/%s?logs=%d#logs", in.ID, n)
+		}
+		vm.LogsPager = Pager{Page: page, Pages: max(1, (vm.LogsTotal+logsPageSize-1)/logsPageSize), Total: vm.LogsTotal}
+		if page > 1 {
+			vm.LogsPager.PrevURL = link(page - 1)
+		}
+		if page < vm.LogsPager.Pages {
+			vm.LogsPager.NextURL = link(page + 1)
+		}
+		for _, l := range logs {
+			vm.Logs = append(vm.Logs, LogVM{At: timeVMAt(l.At, rc), Method: l.Method, Path: l.Path, RequestID: l.RequestID,
+				Err: l.ErrorCode, Status: l.Status, DurationMS: l.DurationMS})
+		}
+	}
+	ds, err := m.Deliveries(ctx, in.ID, 50)
+	if err != nil {
+		return vm, err
+	}
+	for _, d := range ds {
+		vm.Deliveries = append(vm.Deliveries, DeliveryVM{Kind: rc.lang.T("kind." + d.Kind), Email: d.Email, Channel: d.Channel,
+			LastError: strings.TrimSpace(d.LastError), Status: deliveryTag(d.Status, rc.lang), Attempts: d.Attempts, Updated: timeVMAt(d.UpdatedAt, rc)})
+	}
+	before := int64(0)
+	if n, err := strconv.ParseInt(r.URL.Query().Get("auditBefore"), 10, 64); err == nil && n > 0 {
+		before = n
+	}
+	evs, err := m.IntegrationAuditEvents(ctx, in.ID, before, 20+1)
+	if err != nil {
+		return vm, err
+	}
+	if len(evs) > 20 {
+		evs = evs[:20]
+		vm.AuditMoreURL = fmt.Sprintf("/console/integrations/%s?auditBefore=%d#audit", in.ID, evs[len(evs)-1].ID)
+	}
+	vm.Audit = s.auditVMs(evs, nil, rc)
+	return vm, nil
+}
+
+func (s *Server) runVMs(ctx context.Context, rc *reqCtx, id string) ([]RunVM, bool, error) {
+	runs, err := s.opts.Manage.SyncRuns(ctx, id, 10)
+	if err != nil {
+		return nil, false, err
+	}
+	var out []RunVM
+	active := false
+	for _, run := range runs {
+		vm := s.runVM(run, rc)
+		active = active || vm.Active
+		out = append(out, vm)
+	}
+	return out, active, nil
+}
+
+func deliveryTag(status string, l Lang) Tag {
+	tone := map[string]string{"pending": "progress", "sent": "success", "failed": "danger", "skipped": "neutral"}[status]
+	if tone == "" {
+		tone = "neutral"
+	}
+	return Tag{Key: status, Label: l.T("console.delivery." + status), Tone: tone}
+}
+
+func (s *Server) auditVMs(evs []store.AuditEvent, names map[string]string, rc *reqCtx) []AuditVM {
+	out := make([]AuditVM, 0, len(evs))
+	for _, ev := range evs {
+		details := ""
+		if len(ev.Details) > 0 {
+			b, _ := json.Marshal(ev.Details)
+			details = string(b)
+		}
+		out = append(out, AuditVM{At: timeVMAt(ev.At, rc), Actor: ev.Actor, Action: ev.Action, Details: details,
+			IntegrationID: ev.IntegrationID, Name: names[ev.IntegrationID]})
+	}
+	return out
+}
+
+// refusal returns the service's refusal to show on the page, or the error
+// to return instead: the 404 page for a missing integration, a 500 for
+// anything that is not a refusal.
+func refusal(err error) (*manage.Error, error) {
+	var me *manage.Error
+	if !errors.As(err, &me) {
+		return nil, err
+	}
+	if me.Kind == manage.NotFound {
+		return nil, errNotFound
+	}
+	return me, nil
+}
+
+func notFoundErr(err error) error {
+	var me *manage.Error
+	if errors.As(err, &me) && me.Kind == manage.NotFound {
+		return errNotFound
+	}
+	return err
+}
+
+// consoleRuns is the runs section alone: the page's script swaps it in while
+// a run is queued or running, so progress shows without a full reload.
+func (s *Server) consoleRuns(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	id := r.PathValue("id")
+	runs, refreshing, err := s.runVMs(r.Context(), rc, id)
+	if err != nil {
+		return notFoundErr(err)
+	}
+	s.render(w, r, runsSection(rc.lang, id, runs, refreshing))
+	return nil
+}
+
+// rerender shows the integration page again with what went wrong in place.
+func (s *Server) rerender(w http.ResponseWriter, r *http.Request, rc *reqCtx, status int, edit func(*ConsoleDetailVM)) error {
+	vm, err := s.detailVM(r, rc, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	edit(&vm)
+	s.renderStatus(w, r, status, consoleDetailPage(s.consoleLayout(rc, vm.Name), vm))
+	return nil
+}
+
+func (s *Server) consoleUpdate(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	id := r.PathValue("id")
+	current, err := s.opts.Manage.Get(r.Context(), id)
+	if err != nil {
+		return notFoundErr(err)
+	}
+	write, parseErrs := writeFromForm(r, &current, rc.lang)
+	var warnings []manage.Warning
+	if len(parseErrs) > 0 {
+		err = numberErrors(parseErrs)
+	} else {
+		_, warnings, err = s.opts.Manage.Update(r.Context(), rc.email, id, write)
+	}
+	if err != nil {
+		f := IntegrationFormVM{Action: "/console/integrations/" + id, Values: typedValues(r), AuthMethod: current.AuthMethod,
+			TokenHint: current.SecretHint, Icons: manage.Icons()}
+		status, ok := applyServiceError(&f, err, rc.lang)
+		if !ok {
+			return err
+		}
+		if status == http.StatusNotFound {
+			return errNotFound
+		}
+		return s.rerender(w, r, rc, status, func(vm *ConsoleDetailVM) { vm.Form = f })
+	}
+	target := "/console/integrations/" + id + "?done=saved"
+	if wp := warnParam(warnings); wp != "" {
+		target += "&warn=" + url.QueryEscape(wp)
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) consoleSync(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	id := r.PathValue("id")
+	_, created, err := s.opts.Manage.TriggerSync(r.Context(), rc.email, id, r.PostForm.Get("kind"))
+	if err != nil {
+		me, err := refusal(err)
+		if err != nil {
+			return err
+		}
+		msg := me.Detail
+		if me.Kind == manage.Invalid && len(me.Fields) > 0 {
+			msg = formLabel(me.Fields[0].Field, rc.lang) + " " + me.Fields[0].Message
+		} else if me.Kind == manage.Conflict {
+			msg = rc.lang.T("console.sync.needfull")
+		}
+		return s.rerender(w, r, rc, http.StatusConflict, func(vm *ConsoleDetailVM) { vm.SyncErr = msg })
+	}
+	done := "sync-queued"
+	if !created {
+		done = "sync-running"
+	}
+	http.Redirect(w, r, "/console/integrations/"+id+"?done="+done+"#runs", http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) consoleAddAdmin(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	return s.adminChange(w, r, rc, s.opts.Manage.PutBrandAdmin, "admin-added")
+}
+
+func (s *Server) consoleRemoveAdmin(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	return s.adminChange(w, r, rc, s.opts.Manage.DeleteBrandAdmin, "admin-removed")
+}
+
+func (s *Server) adminChange(w http.ResponseWriter, r *http.Request, rc *reqCtx,
+	op func(ctx context.Context, actor, id, email string) (string, error), done string) error {
+	id := r.PathValue("id")
+	typed := r.PostForm.Get("email")
+	if _, err := op(r.Context(), rc.email, id, typed); err != nil {
+		if _, err := refusal(err); err != nil {
+			return err
+		}
+		return s.rerender(w, r, rc, http.StatusBadRequest, func(vm *ConsoleDetailVM) {
+			vm.AdminEmail, vm.AdminErr = typed, rc.lang.T("console.err.email")
+		})
+	}
+	http.Redirect(w, r, "/console/integrations/"+id+"?done="+done+"#brand-admins", http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) consoleWebhook(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	id := r.PathValue("id")
+	f := r.PostForm
+	body := manage.WebhookWrite{URL: ptr(strings.TrimSpace(f.Get("url"))), Format: ptr(f.Get("format"))}
+	if sec := f.Get("secret"); sec != "" {
+		body.Secret = &sec
+	}
+	if err := s.opts.Manage.SetWebhook(r.Context(), rc.email, id, body); err != nil {
+		me, err := refusal(err)
+		if err != nil {
+			return err
+		}
+		return s.rerender(w, r, rc, http.StatusBadRequest, func(vm *ConsoleDetailVM) {
+			// The URL typed is kept (it is the admin's own input); the secret never is.
+			vm.WebhookForm = map[string]string{"url": f.Get("url"), "format": f.Get("format")}
+			for _, fe := range me.Fields {
+				vm.WebhookErrs[fe.Field] = fe.Message
+			}
+		})
+	}
+	http.Redirect(w, r, "/console/integrations/"+id+"?done=webhook-saved#webhook", http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) consoleNotificationDefaults(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	id := r.PathValue("id")
+	lang, tz := r.PostForm.Get("language"), strings.TrimSpace(r.PostForm.Get("timeZone"))
+	err := s.opts.Manage.SetNotificationDefaults(r.Context(), rc.email, id, manage.NotificationDefaultsWrite{Language: &lang, TimeZone: &tz})
+	if err != nil {
+		me, err := refusal(err)
+		if err != nil {
+			return err
+		}
+		return s.rerender(w, r, rc, http.StatusBadRequest, func(vm *ConsoleDetailVM) {
+			vm.Defaults = map[string]string{"language": lang, "timeZone": tz}
+			for _, fe := range me.Fields {
+				vm.DefaultsErrs[fe.Field] = fe.Message
+			}
+		})
+	}
+	http.Redirect(w, r, "/console/integrations/"+id+"?done=defaults-saved#notification-defaults", http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) consoleWebhookDelete(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	id := r.PathValue("id")
+	if err := s.opts.Manage.DeleteWebhook(r.Context(), rc.email, id); err != nil {
+		return notFoundErr(err)
+	}
+	http.Redirect(w, r, "/console/integrations/"+id+"?done=webhook-deleted#webhook", http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) consoleWebhookTest(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	id := r.PathValue("id")
+	if err := s.opts.Manage.TestWebhook(r.Context(), rc.email, id); err != nil {
+		me, err := refusal(err)
+		if err != nil {
+			return err
+		}
+		return s.rerender(w, r, rc, http.StatusBadGateway, func(vm *ConsoleDetailVM) {
+			vm.WebhookErrs["test"] = rc.lang.T("console.webhook.testfailed", me.Detail)
+		})
+	}
+	http.Redirect(w, r, "/console/integrations/"+id+"?done=webhook-tested#webhook", http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) consoleDeleteConfirm(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	in, err := s.opts.Manage.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return notFoundErr(err)
+	}
+	s.render(w, r, consoleDeletePage(s.consoleLayout(rc, rc.lang.T("console.delete.title", in.Name)), in.ID, in.Name, ""))
+	return nil
+}
+
+func (s *Server) consoleDelete(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	id := r.PathValue("id")
+	in, err := s.opts.Manage.Get(r.Context(), id)
+	if err != nil {
+		return notFoundErr(err)
+	}
+	// The admin types the name, so a stray click never deletes a tenant.
+	if strings.TrimSpace(r.PostForm.Get("confirm")) != in.Name {
+		s.renderStatus(w, r, http.StatusBadRequest, consoleDeletePage(s.consoleLayout(rc, rc.lang.T("console.delete.title", in.Name)),
+			in.ID, in.Name, rc.lang.T("console.delete.mismatch")))
+		return nil
+	}
+	if err := s.opts.Manage.Delete(r.Context(), rc.email, id); err != nil {
+		return notFoundErr(err)
+	}
+	http.Redirect(w, r, "/console?done=deleted", http.StatusSeeOther)
+	return nil
+}
+
+// ---- audit trail
+
+func (s *Server) consoleAudit(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+	ctx := r.Context()
+	before := int64(0)
+	if raw := r.URL.Query().Get("before"); raw != "" {
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || n < 1 {
+			return errNotFound
+		}
+		before = n
+	}
+	evs, err := s.opts.Manage.AuditEvents(ctx, before, auditPageSize+1)
+	if err != nil {
+		return err
+	}
+	next := ""
+	if len(evs) > auditPageSize {
+		evs = evs[:auditPageSize]
+		next = fmt.Sprintf("/console/audit?before=%d", evs[len(evs)-1].ID)
+	}
+	list, err := s.opts.Manage.List(ctx)
+	if err != nil {
+		return err
+	}
+	names := map[string]string{}
+	for _, in := range list {
+		names[in.ID] = in.Name
+	}
+	s.render(w, r, consoleAuditPage(s.consoleLayout(rc, rc.lang.T("console.audit.title")), s.auditVMs(evs, names, rc), before > 0, next))
+	return nil
+}
