@@ -78,6 +78,11 @@ type Options struct {
 	// credential is still stored (removing its event subscriptions in
 	// Qualtrics). Its error is logged; the delete goes on.
 	BeforeDelete func(ctx context.Context, in store.Integration) error
+	// AfterDelete runs once the integration is deleted (gone from the API,
+	// the console and the pages at once): it queues the background removal of
+	// its data, in batches. Its error is logged; the periodic purge queues the
+	// removal all the same.
+	AfterDelete func(ctx context.Context, integrationID string) error
 	// QueueSubscriptions runs after an integration is stored by a write that
 	// named events.enabled (a creation with events on, a settings change): it
 	// queues the registering or removing of its event subscriptions in
@@ -369,7 +374,8 @@ func (s *Service) PutToken(ctx context.Context, actor, id string, token *string)
 	return v.warnings, nil
 }
 
-// Delete removes the integration and its synced data, cancelling its jobs.
+// Delete removes the integration at once (store.DeleteIntegration marks it
+// deleted) and cancels its jobs; AfterDelete queues the removal of its data.
 func (s *Service) Delete(ctx context.Context, actor, id string) error {
 	in, err := s.Get(ctx, id)
 	if err != nil {
@@ -391,6 +397,11 @@ func (s *Service) Delete(ctx context.Context, actor, id string) error {
 		if err := s.o.Syncs.CancelJobs(ctx, jobIDs); err != nil {
 			// The jobs find the integration gone and end on their own.
 			s.o.Log.Warn("manage: could not cancel jobs of a deleted integration", zap.String("integrationId", in.ID), zap.Error(err))
+		}
+	}
+	if s.o.AfterDelete != nil {
+		if err := s.o.AfterDelete(ctx, in.ID); err != nil {
+			s.o.Log.Warn("manage: could not queue the removal of a deleted integration's data", zap.String("integrationId", in.ID), zap.Error(err))
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package notify_test
 
 import (
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -126,6 +127,34 @@ func TestCheckWindowsExpiringRules(t *testing.T) {
 				f.survey(i, surveyRow{ID: "SV_1", Inactive: true})
 				f.dist(i, distRow{ID: "EMD_1", SurveyID: "SV_1"})
 				f.recip(i, recipRow{Dist: "EMD_1", Contact: "CID_1", Survey: "SV_1", Email: "ann@example.com", LinkExpiration: at(20 * h)})
+			},
+			steps: []step{{at: 0, raised: 0}},
+		},
+		{
+			name: "a survey activated inside the window is announced at the next check",
+			setup: func(i string) {
+				f.survey(i, surveyRow{ID: "SV_1", Inactive: true})
+				f.dist(i, distRow{ID: "EMD_1", SurveyID: "SV_1"})
+				f.recip(i, recipRow{Dist: "EMD_1", Contact: "CID_1", Survey: "SV_1", Email: "ann@example.com", LinkExpiration: at(20 * h)})
+			},
+			steps: []step{
+				{at: 0, raised: 0},
+				{at: h, mutate: `UPDATE surveys SET is_active = true WHERE integration_id = $1`, raised: 1},
+				{at: 2 * h, raised: 0},
+			},
+			keys: func(i string) []string {
+				return []string{key("survey_expiring", i, "SV_1", "ann@example.com", unix(20*h))}
+			},
+		},
+		{
+			name: "a bounced or blocked invitation reached no one: no expiry notice",
+			setup: func(i string) {
+				f.survey(i, surveyRow{ID: "SV_1"})
+				f.dist(i, distRow{ID: "EMD_1", SurveyID: "SV_1"})
+				for n, st := range []string{"HardBounce", "SoftBounce", "Blocked", "Failure", "Skipped", "Pending"} {
+					f.recip(i, recipRow{Dist: "EMD_1", Contact: fmt.Sprintf("CID_%d", n), Survey: "SV_1", Email: fmt.Sprintf("u%d@example.com", n),
+						Status: st, LinkExpiration: at(20 * h)})
+				}
 			},
 			steps: []step{{at: 0, raised: 0}},
 		},

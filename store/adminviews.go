@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 )
@@ -97,27 +98,38 @@ type OpenSurvey struct {
 	Finished    int
 }
 
+// openSurveysSQL reads the page's surveys first (surveys_open_idx), then the
+// figures of those 50 only: the figures of every open survey of a large
+// integration were summed on every view before. The total is a count of the
+// same index entries.
 const openSurveysSQL = `
+WITH open AS (
+    SELECT s.integration_id, s.qualtrics_id, s.name, s.end_date, s.responses_auditable
+    FROM brand_admins b
+    JOIN surveys s ON s.integration_id = b.integration_id
+    WHERE b.email = $1
+      AND s.is_active AND s.deleted_at IS NULL
+      AND (s.end_date IS NULL OR s.end_date > $2)
+      AND ($3 = '' OR s.name ILIKE '%' || $3 || '%' ESCAPE '\')
+), page AS (
+    SELECT * FROM open
+    ORDER BY end_date ASC NULLS LAST, name, integration_id, qualtrics_id
+    LIMIT $4 OFFSET $5
+)
 SELECT i.id::text, i.name, i.functional_group, i.icon,
        i.status, i.last_success_at, extract(epoch FROM i.full_sync_every)::float8,
-       s.qualtrics_id, s.name, s.end_date, s.responses_auditable,
+       p.qualtrics_id, p.name, p.end_date, p.responses_auditable,
        coalesce(st.sent, 0), coalesce(st.finished, 0),
-       count(*) OVER ()
-FROM brand_admins b
-JOIN integrations i ON i.id = b.integration_id
-JOIN surveys s ON s.integration_id = b.integration_id
+       (SELECT count(*) FROM open)
+FROM page p
+JOIN integrations i ON i.id = p.integration_id
 LEFT JOIN LATERAL (
     SELECT sum(d.sent)::int AS sent, sum(d.finished)::int AS finished
     FROM distributions d
-    WHERE d.integration_id = s.integration_id AND d.survey_id = s.qualtrics_id
+    WHERE d.integration_id = p.integration_id AND d.survey_id = p.qualtrics_id
       AND d.deleted_at IS NULL AND d.request_type <> 'TestEmail'
 ) st ON true
-WHERE b.email = $1
-  AND s.is_active AND s.deleted_at IS NULL
-  AND (s.end_date IS NULL OR s.end_date > $2)
-  AND ($3 = '' OR s.name ILIKE '%' || $3 || '%' ESCAPE '\')
-ORDER BY s.end_date ASC NULLS LAST, s.name, s.integration_id, s.qualtrics_id
-LIMIT $4 OFFSET $5`
+ORDER BY p.end_date ASC NULLS LAST, p.name, p.integration_id, p.qualtrics_id`
 
 // OpenSurveys returns a page of the active, unexpired surveys of the
 // integrations q.Email administers, the soonest end date first, and how many
@@ -235,13 +247,29 @@ ORDER BY send_date DESC NULLS LAST, created_date DESC NULLS LAST, qualtrics_id`,
 	return r, mapErr("survey results", rows.Err())
 }
 
-// RecipientsQuery selects a page of a distribution's recipients.
+// RecipientsQuery selects a page of a distribution's recipients, by email
+// then contact id, after the cursor (AfterEmail, AfterContactID) when one is
+// given: keyset paging on recipients_distribution_email_idx, so a page costs
+// the same on the first page of a 100-recipient distribution and deep into a
+// 100,000-recipient one.
 type RecipientsQuery struct {
 	Email          string // the Brand Admin asking
 	IntegrationID  string
 	DistributionID string
 	Statuses       []string // Qualtrics statuses to keep; empty keeps all
-	Limit, Offset  int
+	Limit          int
+	AfterEmail     string
+	AfterContactID string // "" with AfterEmail "": the first page
+	// Before turns the cursor around: the page that ends just before it.
+	Before bool
+}
+
+// RecipientsPage is one page of a distribution's recipients, by email. More
+// says rows exist beyond it in the direction asked (after its last row, or
+// before its first one when Before was asked).
+type RecipientsPage struct {
+	Rows []RecipientRow
+	More bool
 }
 
 // RecipientRow is one recipient in the Survey results table.
@@ -268,38 +296,57 @@ func (r RecipientRow) LatestAt() *time.Time {
 }
 
 // DistributionRecipients returns a page of a distribution's recipients by
-// email and how many match in all; empty when the caller is not Brand Admin.
-func (s *Store) DistributionRecipients(ctx context.Context, q RecipientsQuery) ([]RecipientRow, int, error) {
+// email; empty when the caller is not Brand Admin. No total is counted: that
+// would read every matching row of the distribution on every view.
+func (s *Store) DistributionRecipients(ctx context.Context, q RecipientsQuery) (RecipientsPage, error) {
+	var out RecipientsPage
 	if q.Limit <= 0 {
 		q.Limit = 50
 	}
 	if q.Statuses == nil {
 		q.Statuses = []string{}
 	}
-	rows, err := s.pool.Query(ctx, `SELECT r.contact_id, r.email, r.first_name, r.last_name, r.status,
-       r.sent_at, r.opened_at, r.response_started_at, r.response_completed_at, count(*) OVER ()
+	sql := distributionRecipientsSQL
+	if q.Before {
+		sql = distributionRecipientsBeforeSQL
+	}
+	rows, err := s.pool.Query(ctx, sql, q.IntegrationID, q.DistributionID, q.Email, q.Statuses,
+		q.Limit+1, q.AfterEmail, q.AfterContactID)
+	if err != nil {
+		return out, mapErr("distribution recipients", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r RecipientRow
+		if err := rows.Scan(&r.ContactID, &r.Email, &r.FirstName, &r.LastName, &r.Status,
+			&r.SentAt, &r.OpenedAt, &r.StartedAt, &r.CompletedAt); err != nil {
+			return out, mapErr("distribution recipients", err)
+		}
+		out.Rows = append(out.Rows, r)
+	}
+	if len(out.Rows) > q.Limit {
+		out.Rows, out.More = out.Rows[:q.Limit], true
+	}
+	if q.Before {
+		slices.Reverse(out.Rows)
+	}
+	return out, mapErr("distribution recipients", rows.Err())
+}
+
+const distributionRecipientsSQL = `SELECT r.contact_id, r.email, r.first_name, r.last_name, r.status,
+       r.sent_at, r.opened_at, r.response_started_at, r.response_completed_at
 FROM recipients r
 WHERE r.integration_id = $1 AND r.distribution_id = $2 AND r.deleted_at IS NULL
   AND EXISTS (SELECT 1 FROM brand_admins b WHERE b.integration_id = r.integration_id AND b.email = $3)
   AND (cardinality($4::text[]) = 0 OR r.status = ANY ($4::text[]))
+  AND (r.email, r.contact_id) > ($6, $7)
 ORDER BY r.email, r.contact_id
-LIMIT $5 OFFSET $6`, q.IntegrationID, q.DistributionID, q.Email, q.Statuses, q.Limit, max(q.Offset, 0))
-	if err != nil {
-		return nil, 0, mapErr("distribution recipients", err)
-	}
-	defer rows.Close()
-	var out []RecipientRow
-	total := 0
-	for rows.Next() {
-		var r RecipientRow
-		if err := rows.Scan(&r.ContactID, &r.Email, &r.FirstName, &r.LastName, &r.Status,
-			&r.SentAt, &r.OpenedAt, &r.StartedAt, &r.CompletedAt, &total); err != nil {
-			return nil, 0, mapErr("distribution recipients", err)
-		}
-		out = append(out, r)
-	}
-	return out, total, mapErr("distribution recipients", rows.Err())
-}
+LIMIT $5`
+
+var distributionRecipientsBeforeSQL = strings.NewReplacer(
+	"(r.email, r.contact_id) > ($6, $7)", "(r.email, r.contact_id) < ($6, $7)",
+	"ORDER BY r.email, r.contact_id", "ORDER BY r.email DESC, r.contact_id DESC",
+).Replace(distributionRecipientsSQL)
 
 // Stats are a distribution's nine figures.
 type Stats struct {
@@ -331,6 +378,23 @@ type DistributionData struct {
 	History              []StatsSnapshot // oldest first
 }
 
+// chartPoints bounds the snapshots the chart gets.
+const chartPoints = 500
+
+// distributionHistorySQL is the chart: the distribution's snapshots over its
+// whole life, thinned to at most $3 evenly spread ones when there are more,
+// always keeping the first and the latest (the figures shown beside it).
+const distributionHistorySQL = `WITH h AS (
+	SELECT at, sent, opened, started, finished, bounced, failed, skipped, blocked, complaints,
+		row_number() OVER (ORDER BY at) - 1 AS i, count(*) OVER () AS n
+	FROM distribution_stats
+	WHERE integration_id = $1 AND distribution_id = $2
+)
+SELECT at, sent, opened, started, finished, bounced, failed, skipped, blocked, complaints
+FROM h
+WHERE n <= $3 OR i = n - 1 OR i % ceil(n::numeric / ($3 - 1))::bigint = 0
+ORDER BY at`
+
 // DistributionData returns a distribution of an integration email
 // administers with its stats history, or ErrNotFound.
 func (s *Store) DistributionData(ctx context.Context, email, integrationID, distributionID string) (DistributionData, error) {
@@ -356,11 +420,7 @@ WHERE b.integration_id = $1 AND b.email = $2 AND d.qualtrics_id = $3 AND d.delet
 		return d, mapErr("distribution data", err)
 	}
 	d.Integration.finish(every, links)
-	rows, err := s.pool.Query(ctx, `SELECT at, sent, opened, started, finished, bounced, failed, skipped, blocked, complaints
-FROM distribution_stats
-WHERE integration_id = $1 AND distribution_id = $2
-ORDER BY at
-LIMIT 500`, integrationID, distributionID)
+	rows, err := s.pool.Query(ctx, distributionHistorySQL, integrationID, distributionID, chartPoints)
 	if err != nil {
 		return d, mapErr("distribution data", err)
 	}

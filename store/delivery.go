@@ -105,7 +105,7 @@ func (s *Store) GetDeliveryWork(ctx context.Context, id int64) (DeliveryWork, er
 		JOIN notifications n ON n.id = d.notification_id
 		LEFT JOIN user_settings us ON us.email = n.email
 		JOIN integrations i ON i.id = d.integration_id
-		WHERE d.id = $1`, id).Scan(
+		WHERE d.id = $1 AND i.deleted_at IS NULL`, id).Scan(
 		&w.Delivery.ID, &w.Delivery.NotificationID, &w.Delivery.IntegrationID, &w.Delivery.Channel, &w.Delivery.Status,
 		&w.Delivery.Attempts, &w.Delivery.LastError, &w.Delivery.IdempotencyKey, &w.Delivery.CreatedAt, &w.Delivery.UpdatedAt,
 		&w.Delivery.DeliveredAt, &w.Delivery.Kind, &w.Delivery.Email,

@@ -69,7 +69,8 @@ const upsertDistributionsSQL = `
 WITH src AS (
 	SELECT DISTINCT ON (qualtrics_id) * FROM sync_distributions_stage ORDER BY qualtrics_id, ord DESC
 ), old AS (
-	SELECT d.qualtrics_id, d.sent, d.failed, d.started, d.bounced, d.opened, d.skipped, d.finished, d.complaints, d.blocked
+	SELECT d.qualtrics_id, d.sent, d.failed, d.started, d.bounced, d.opened, d.skipped, d.finished, d.complaints, d.blocked,
+		d.link_expiration AS old_link_expiration
 	FROM distributions d JOIN src USING (qualtrics_id) WHERE d.integration_id = $1
 ), up AS (
 	INSERT INTO distributions AS d (integration_id, qualtrics_id, survey_id, parent_distribution_id, owner_id,
@@ -112,9 +113,11 @@ WITH src AS (
 		excluded.contact_id, excluded.library_id, excluded.sample_id, excluded.link_type,
 		coalesce(excluded.link_expiration, d.link_expiration), excluded.sent, excluded.failed, excluded.started, excluded.bounced, excluded.opened, excluded.skipped,
 		excluded.finished, excluded.complaints, excluded.blocked, true)
-	RETURNING d.qualtrics_id, d.survey_id, d.sent, d.failed, d.started, d.bounced, d.opened, d.skipped, d.finished, d.complaints, d.blocked
+	RETURNING d.qualtrics_id, d.survey_id, d.sent, d.failed, d.started, d.bounced, d.opened, d.skipped, d.finished, d.complaints, d.blocked,
+		d.link_expiration
 ), ch AS (
 	SELECT up.*, old.qualtrics_id IS NULL AS is_new,
+		old.qualtrics_id IS NOT NULL AND old.old_link_expiration IS DISTINCT FROM up.link_expiration AS expiry_changed,
 		(old.sent, old.failed, old.started, old.bounced, old.opened, old.skipped, old.finished, old.complaints, old.blocked)
 		IS DISTINCT FROM (up.sent, up.failed, up.started, up.bounced, up.opened, up.skipped, up.finished, up.complaints, up.blocked) AS stats_changed
 	FROM up LEFT JOIN old USING (qualtrics_id)
@@ -125,6 +128,22 @@ WITH src AS (
 	ON CONFLICT (integration_id, distribution_id, at) DO UPDATE SET sent = excluded.sent, failed = excluded.failed,
 		started = excluded.started, bounced = excluded.bounced, opened = excluded.opened, skipped = excluded.skipped,
 		finished = excluded.finished, complaints = excluded.complaints, blocked = excluded.blocked
+), thin AS (
+	-- Snapshots older than a week are thinned to the last of each day, as
+	-- the distribution gets a new one: the chart keeps the whole life at a
+	-- bounded size, and the cost follows the writes.
+	DELETE FROM distribution_stats x USING ch
+	WHERE (ch.is_new OR ch.stats_changed) AND x.integration_id = $1 AND x.distribution_id = ch.qualtrics_id
+		AND x.at < $2::timestamptz - interval '7 days'
+		AND EXISTS (SELECT 1 FROM distribution_stats y WHERE y.integration_id = x.integration_id
+			AND y.distribution_id = x.distribution_id AND y.at > x.at AND y.at < date_trunc('day', x.at) + interval '1 day')
+), rexp AS (
+	-- Recipients without a link expiration of their own inherit the
+	-- distribution's: their stored effective expiry follows it.
+	UPDATE recipients r SET expires_at = coalesce(ch.link_expiration, s.end_date)
+	FROM ch LEFT JOIN surveys s ON s.integration_id = $1 AND s.qualtrics_id = ch.survey_id
+	WHERE ch.expiry_changed AND r.integration_id = $1 AND r.distribution_id = ch.qualtrics_id
+		AND r.link_expiration IS NULL AND r.expires_at IS DISTINCT FROM coalesce(ch.link_expiration, s.end_date)
 )
 SELECT qualtrics_id, survey_id, CASE WHEN is_new THEN 'distribution_new' WHEN stats_changed THEN 'distribution_stats' END
 FROM ch ORDER BY qualtrics_id`
@@ -171,7 +190,7 @@ func UpsertDistributionsTx(ctx context.Context, tx pgx.Tx, integrationID string,
 		return out, mapErr("upsert distributions", err)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE distributions d SET synced_at = $2 FROM sync_distributions_stage t
-		WHERE d.integration_id = $1 AND d.qualtrics_id = t.qualtrics_id AND d.synced_at < $2`, integrationID, now); err != nil {
+		WHERE d.integration_id = $1 AND d.qualtrics_id = t.qualtrics_id AND d.synced_at < `+seenBefore, integrationID, now); err != nil {
 		return out, mapErr("upsert distributions: mark seen", err)
 	}
 	rows, err = tx.Query(ctx, `SELECT d.qualtrics_id FROM distributions d
@@ -198,7 +217,8 @@ func (s *Store) UpsertDistributions(ctx context.Context, integrationID string, p
 // since runStart.
 func MarkDistributionsDeletedTx(ctx context.Context, tx pgx.Tx, integrationID, surveyID string, runStart, now time.Time) (int64, error) {
 	tag, err := tx.Exec(ctx, `UPDATE distributions SET deleted_at = $4, updated_at = $4
-		WHERE integration_id = $1 AND survey_id = $2 AND synced_at < $3 AND deleted_at IS NULL`, integrationID, surveyID, runStart, now)
+		WHERE integration_id = $1 AND survey_id = $3 AND synced_at < `+deletedBefore+` AND deleted_at IS NULL`,
+		integrationID, runStart, surveyID, now)
 	if err != nil {
 		return 0, mapErr("mark distributions deleted", err)
 	}

@@ -26,7 +26,7 @@ func (s *Store) GetEventsKey(ctx context.Context, integrationID string) (EventsK
 	}
 	k := EventsKey{IntegrationID: integrationID}
 	err := s.pool.QueryRow(ctx, `SELECT events_enabled, brand_id, events_key_id, events_key_sealed
-		FROM integrations WHERE id = $1`, integrationID).Scan(&k.Enabled, &k.BrandID, &k.KeyID, &k.Sealed)
+		FROM integrations WHERE id = $1 AND deleted_at IS NULL`, integrationID).Scan(&k.Enabled, &k.BrandID, &k.KeyID, &k.Sealed)
 	return k, mapErr("get events key", err)
 }
 
@@ -206,27 +206,11 @@ func progressRank(status string) int {
 	return 0
 }
 
-// countsStarted and countsFinished follow the distribution figures: started
-// counts every status once a session began, finished the completed ones.
-func countsStarted(status string) int {
-	if progressRank(status) > 0 {
-		return 1
-	}
-	return 0
-}
-
-func countsFinished(status string) int {
-	if progressRank(status) == 3 {
-		return 1
-	}
-	return 0
-}
-
 // ApplyEvent applies one stored event in a transaction: effect says what the
 // event's topic means. The event row is locked, so two workers applying the
 // same event apply it once; the recipient row is locked, so concurrent events
-// of one recipient move it forward in any order and adjust the distribution's
-// started/finished counters by exactly the transition made. An event whose
+// of one recipient move it forward in any order. The distribution's figures
+// are not touched: they come from Qualtrics' listing only. An event whose
 // survey is not one of the integration's, or whose recipient is not known,
 // changes nothing and stays pending. id comes from the service's own job or
 // pending list, never from a request; every write is scoped by the event
@@ -326,12 +310,9 @@ func applyEventTx(ctx context.Context, tx pgx.Tx, writes *pgx.Batch, ev Qualtric
 			updated_at = $8
 		WHERE integration_id = $1 AND distribution_id = $2 AND contact_id = $3`,
 		ev.IntegrationID, ev.DistributionID, contactID, next, at, progressRank(next) == 3, responseID, now)
-	dStarted := countsStarted(next) - countsStarted(old)
-	dFinished := countsFinished(next) - countsFinished(old)
-	if dStarted != 0 || dFinished != 0 {
-		writes.Queue(`UPDATE distributions SET started = started + $3, finished = finished + $4, updated_at = $5
-			WHERE integration_id = $1 AND qualtrics_id = $2`, ev.IntegrationID, ev.DistributionID, dStarted, dFinished, now)
-	}
+	// The distribution's figures are left alone: they are Qualtrics' own, and
+	// its listing lags behind events, so a counter bumped here would be
+	// contradicted (and lowered again) by the next listing.
 	return EventApplied, nil
 }
 

@@ -73,7 +73,8 @@ func TestTheFirstEventsKeyStoredWins(t *testing.T) {
 }
 
 // Events of one recipient applied concurrently, in any order, leave it at
-// the furthest status with the counters moved once.
+// the furthest status. The distribution's figures are Qualtrics' own: events
+// leave them alone, so the next listing never contradicts them.
 func TestConcurrentEventsOfOneRecipientMoveItOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -120,8 +121,8 @@ func TestConcurrentEventsOfOneRecipientMoveItOnce(t *testing.T) {
 	if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM recipients WHERE integration_id = $1 AND status = 'SurveyFinished'`, id).Scan(&done); err != nil {
 		t.Fatal(err)
 	}
-	if started != 10 || finished != 10 || done != 10 {
-		t.Fatalf("started %d finished %d, %d recipients finished; want 10, 10, 10", started, finished, done)
+	if started != 0 || finished != 0 || done != 10 {
+		t.Fatalf("started %d finished %d, %d recipients finished; want 0, 0 (figures untouched), 10", started, finished, done)
 	}
 	if out, err := st.ApplyEvent(ctx, ids[0], time.Now(), effect); err != nil || out != store.EventAlreadyApplied {
 		t.Fatalf("applying an applied event again: %v (%v), want already applied", out, err)

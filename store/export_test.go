@@ -6,3 +6,19 @@ func SetMemRecipientRows(n int) (restore func()) {
 	old := memRecipientRows.Swap(int64(n))
 	return func() { memRecipientRows.Store(old) }
 }
+
+// The statements of every rule and page, for the EXPLAIN test.
+var (
+	RaiseNewSurveySQL               = raiseNewSurveySQL
+	RaiseExpiringSQL                = raiseExpiringSQL
+	RaiseStatisticsSQL              = raiseStatisticsSQL
+	MyActiveSurveysAndSummarySQL    = myActiveSurveysAndSummarySQL
+	MySurveyDetailSQL               = mySurveyDetailSQL
+	FeedSQL                         = feedSQL
+	UserSummarySQL                  = userSummarySQL
+	DistributionRecipientsSQL       = distributionRecipientsSQL
+	DistributionRecipientsBeforeSQL = distributionRecipientsBeforeSQL
+	DistributionHistorySQL          = distributionHistorySQL
+	OpenSurveysSQL                  = openSurveysSQL
+	PurgeNotificationsSQL           = purgeNotificationsSQL
+)

@@ -20,17 +20,20 @@ type FeedItem struct {
 	ReadAt         *time.Time
 }
 
+const feedSQL = `SELECT id, integration_id::text, kind, survey_id, distribution_id, data,
+       created_at, expires_at, read_at
+FROM notifications n
+WHERE email = $1 AND expires_at > $2
+  AND NOT EXISTS (SELECT 1 FROM integrations i WHERE i.id = n.integration_id AND i.deleted_at IS NOT NULL)
+ORDER BY created_at DESC, id DESC
+LIMIT $3`
+
 // Feed returns email's unexpired notifications, newest first.
 func (s *Store) Feed(ctx context.Context, email string, now time.Time, limit int) ([]FeedItem, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id, integration_id::text, kind, survey_id, distribution_id, data,
-       created_at, expires_at, read_at
-FROM notifications
-WHERE email = $1 AND expires_at > $2
-ORDER BY created_at DESC, id DESC
-LIMIT $3`, email, now, limit)
+	rows, err := s.pool.Query(ctx, feedSQL, email, now, limit)
 	if err != nil {
 		return nil, mapErr("feed", err)
 	}
@@ -54,7 +57,8 @@ type UserSummary struct {
 }
 
 const userSummarySQL = `SELECT
-  (SELECT count(*) FROM notifications WHERE email = $1 AND expires_at > $2 AND read_at IS NULL),
+  (SELECT count(*) FROM notifications n WHERE email = $1 AND expires_at > $2 AND read_at IS NULL
+     AND NOT EXISTS (SELECT 1 FROM integrations i WHERE i.id = n.integration_id AND i.deleted_at IS NOT NULL)),
   EXISTS (SELECT 1 FROM brand_admins WHERE email = $1)`
 
 // UserSummary counts email's unread notifications and says whether the user

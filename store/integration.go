@@ -165,13 +165,13 @@ func (s *Store) GetIntegration(ctx context.Context, id string) (Integration, err
 	if !ValidUUID(id) {
 		return Integration{}, fmt.Errorf("store: get integration: %w", ErrNotFound)
 	}
-	in, err := scanIntegration(s.pool.QueryRow(ctx, `SELECT `+integrationColumns+` FROM integrations WHERE id = $1`, id))
+	in, err := scanIntegration(s.pool.QueryRow(ctx, `SELECT `+integrationColumns+` FROM integrations WHERE id = $1 AND deleted_at IS NULL`, id))
 	return in, mapErr("get integration", err)
 }
 
 // ListIntegrations returns every integration, oldest first.
 func (s *Store) ListIntegrations(ctx context.Context) ([]Integration, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+integrationColumns+` FROM integrations ORDER BY created_at, id`)
+	rows, err := s.pool.Query(ctx, `SELECT `+integrationColumns+` FROM integrations WHERE deleted_at IS NULL ORDER BY created_at, id`)
 	if err != nil {
 		return nil, mapErr("list integrations", err)
 	}
@@ -188,7 +188,7 @@ func (s *Store) UpdateIntegration(ctx context.Context, id string, audit AuditEve
 	}
 	var out Integration
 	err := s.WithTx(ctx, func(tx pgx.Tx) error {
-		in, err := scanIntegration(tx.QueryRow(ctx, `SELECT `+integrationColumns+` FROM integrations WHERE id = $1 FOR UPDATE`, id))
+		in, err := scanIntegration(tx.QueryRow(ctx, `SELECT `+integrationColumns+` FROM integrations WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, id))
 		if err != nil {
 			return err
 		}
@@ -225,14 +225,26 @@ type callbackError struct{ err error }
 
 func (e *callbackError) Error() string { return e.err.Error() }
 
-// DeleteIntegration removes the integration; ON DELETE CASCADE removes every
-// row synced for it. It returns the River job ids of runs still queued or
-// running, for the caller to cancel.
+// DeleteIntegration deletes the integration as far as anyone can see, at
+// once: the row is marked deleted (the API, the pages, the rules and the
+// scheduler skip it from now on) and its Brand Admins are removed; its synced
+// data is removed afterwards, in batches, by RemoveDeletedIntegration (a
+// background job), so the request never deletes millions of rows. It returns
+// the River job ids of runs still queued or running, for the caller to cancel.
 func (s *Store) DeleteIntegration(ctx context.Context, id string, audit AuditEvent) (jobIDs []int64, err error) {
 	if !ValidUUID(id) {
 		return nil, fmt.Errorf("store: delete integration: %w", ErrNotFound)
 	}
 	err = s.WithTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE integrations SET deleted_at = now(), events_enabled = false,
+			next_full_sync_at = NULL, next_incremental_sync_at = NULL, updated_at = now()
+			WHERE id = $1 AND deleted_at IS NULL`, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return pgx.ErrNoRows
+		}
 		rows, err := tx.Query(ctx, `SELECT river_job_id FROM sync_runs
 			WHERE integration_id = $1 AND status IN ('queued', 'running') AND river_job_id IS NOT NULL`, id)
 		if err != nil {
@@ -241,12 +253,8 @@ func (s *Store) DeleteIntegration(ctx context.Context, id string, audit AuditEve
 		if jobIDs, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `DELETE FROM integrations WHERE id = $1`, id)
-		if err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM brand_admins WHERE integration_id = $1`, id); err != nil {
 			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return pgx.ErrNoRows
 		}
 		audit.IntegrationID = id
 		return insertAudit(ctx, tx, audit)

@@ -55,10 +55,10 @@ const finishedStatusList = `('SurveyFinished', 'SurveyScreenedOut')`
 // The user's candidate rows come from the partial email index (finished rows are
 // not in it); the "finished through another invitation" check uses the partial
 // index of finished rows (migration 0008), so neither scans a survey's recipients.
-const myActiveSurveysSQL = `
+var myActiveSurveysSQL = `
 WITH mine AS (
     SELECT r.integration_id, r.survey_id, r.distribution_id, r.status, r.sent_at, r.respond_link,
-           coalesce(r.link_expiration, d.link_expiration, s.end_date) AS expires_at,
+           r.expires_at,
            s.name AS survey_name, d.send_date, d.created_date, d.parent_distribution_id <> '' AS is_reminder
     FROM recipients r
     -- A user has a handful of rows: look each one's distribution and survey up
@@ -79,6 +79,7 @@ WITH mine AS (
     WHERE r.email = $1
       AND r.deleted_at IS NULL
       AND r.status NOT IN ` + finishedStatusList + `
+      AND r.status IN ` + toAnswerSQL + `
 ), latest AS (
     SELECT DISTINCT ON (m.integration_id, m.survey_id) m.*
     FROM mine m
@@ -90,7 +91,7 @@ SELECT l.integration_id::text, i.name, i.functional_group, i.icon,
        l.survey_id, l.survey_name, l.distribution_id, l.status, l.sent_at, l.expires_at, l.respond_link
 FROM latest l
 JOIN integrations i ON i.id = l.integration_id
-WHERE (l.expires_at IS NULL OR l.expires_at > $2)
+WHERE (l.expires_at IS NULL OR l.expires_at > $2) AND i.deleted_at IS NULL
   AND NOT EXISTS (
     SELECT 1
     FROM recipients f
@@ -112,7 +113,7 @@ func (s *Store) MyActiveSurveys(ctx context.Context, email string, now time.Time
 // myActiveSurveysAndSummarySQL is the busiest page's one statement: the page
 // frame's summary (unread notifications, Brand Admin or not) on every row,
 // and the user's surveys, if any, beside it.
-const myActiveSurveysAndSummarySQL = `
+var myActiveSurveysAndSummarySQL = `
 WITH page AS (` + myActiveSurveysSQL + `)
 SELECT sum.unread, sum.is_admin, p.*
 FROM (` + userSummarySQL + `) sum (unread, is_admin)
@@ -199,7 +200,7 @@ SELECT i.id::text, i.name, i.functional_group, i.icon,
        i.status, i.last_success_at, extract(epoch FROM i.full_sync_every)::float8,
        s.qualtrics_id, s.name, s.is_active AND s.deleted_at IS NULL,
        d.qualtrics_id, d.request_type, r.status, r.sent_at, r.opened_at, r.response_started_at, r.response_completed_at,
-       coalesce(r.link_expiration, d.link_expiration, s.end_date), d.from_name, d.from_email, r.respond_link,
+       r.expires_at, d.from_name, d.from_email, r.respond_link,
        EXISTS (
          SELECT 1 FROM recipients f
          WHERE f.email = r.email AND f.integration_id = r.integration_id AND f.survey_id = r.survey_id
@@ -209,7 +210,7 @@ JOIN distributions d ON d.integration_id = r.integration_id AND d.qualtrics_id =
 JOIN surveys s ON s.integration_id = r.integration_id AND s.qualtrics_id = r.survey_id
 JOIN integrations i ON i.id = r.integration_id
 WHERE r.integration_id = $1 AND r.distribution_id = $2 AND r.email = $3
-  AND r.deleted_at IS NULL AND d.deleted_at IS NULL AND d.request_type <> 'TestEmail'
+  AND r.deleted_at IS NULL AND d.deleted_at IS NULL AND i.deleted_at IS NULL AND d.request_type <> 'TestEmail'
 ORDER BY (r.status IN ` + finishedStatusList + `) DESC, r.link_expiration DESC NULLS FIRST, r.contact_id
 LIMIT 1`
 

@@ -56,15 +56,20 @@ type RecipientRef struct {
 }
 
 // activeRecipient is the domain's "this survey is active for this recipient",
-// less the expiry test, which each rule states with its own bound. It expects
-// r (recipients), d (distributions), s (surveys) and i (integrations).
-const activeRecipient = `i.first_full_sync_at IS NOT NULL
+// less the expiry test, which each rule states with its own bound: the
+// invitation reached them (DESIGN.md's reached statuses) and they have not
+// finished it. It expects r (recipients), d (distributions), s (surveys) and
+// i (integrations).
+var activeRecipient = `i.first_full_sync_at IS NOT NULL AND i.deleted_at IS NULL
 	AND s.is_active AND s.deleted_at IS NULL
 	AND d.deleted_at IS NULL AND d.request_type <> 'TestEmail'
 	AND r.deleted_at IS NULL AND r.email <> ''
-	AND r.status NOT IN ('', 'Pending', 'SurveyFinished', 'SurveyScreenedOut')`
+	AND r.status IN ` + toAnswerSQL
 
-const effectiveExpiry = `coalesce(r.link_expiration, d.link_expiration, s.end_date)`
+// effectiveExpiry is stored on the row by the merge (and kept current when
+// the distribution's or the survey's dates change): link expiration, else the
+// distribution's, else the survey's end date.
+const effectiveExpiry = `r.expires_at`
 
 // utc renders a timestamp as RFC 3339 in UTC (null stays null), the format the
 // pages parse from notifications.data.
@@ -153,29 +158,84 @@ func (s *Store) RaiseNewSurveyTx(ctx context.Context, tx pgx.Tx, o RaiseOptions,
 // within the window. A user who finished the survey through any of its rows
 // gets nothing. The expiry is part of the key: a link extended later may be
 // announced again when the new expiry comes near.
-var raiseExpiringSQL = `WITH pick AS (
+//
+// It reads only the rows whose stored expiry falls inside the window, an
+// index range per integration (recipients_expiring_idx holds just the
+// reached, unfinished rows with an expiry), and drops first those whose
+// notice exists (a probe of the dedupe key), so a check that finds nothing
+// new costs the window's size in index entries and no more. Among a user's
+// new in-window rows of a survey, the one expiring last is announced unless
+// another active invitation of the same survey expires later or never, which
+// a look-up of the user in each of the survey's distributions rules out. Its
+// cost follows the window, not the table.
+var raiseExpiringSQL = `WITH w AS MATERIALIZED (
+	SELECT r.integration_id, r.survey_id, r.email, r.distribution_id, r.contact_id, r.respond_link, r.expires_at,
+		i.functional_group,
+		'survey_expiring:' || r.integration_id || ':' || r.survey_id || ':' || r.email || ':' || extract(epoch FROM r.expires_at)::bigint AS dedupe_key
+	FROM integrations i
+	CROSS JOIN LATERAL (
+		SELECT r.integration_id, r.survey_id, r.email, r.distribution_id, r.contact_id, r.respond_link, r.expires_at
+		FROM recipients r
+		WHERE r.integration_id = i.id
+			AND r.deleted_at IS NULL AND r.expires_at IS NOT NULL AND r.expiry_settled_at IS DISTINCT FROM r.expires_at
+			AND r.status IN ` + toAnswerSQL + `
+			AND r.expires_at > $1 AND r.expires_at <= $6 AND r.email <> ''
+	) r
+	WHERE ($5::uuid IS NULL OR i.id = $5::uuid) AND i.first_full_sync_at IS NOT NULL AND i.deleted_at IS NULL
+), fresh AS (
+	-- Not announced yet, and not finished through another invitation: both
+	-- are exact probes (the dedupe key, recipients_finished_idx).
+	SELECT * FROM w
+	WHERE NOT EXISTS (SELECT 1 FROM notifications n WHERE n.dedupe_key = w.dedupe_key)
+		AND NOT EXISTS (SELECT 1 FROM recipients f
+			WHERE f.email = w.email AND f.integration_id = w.integration_id AND f.survey_id = w.survey_id
+				AND f.deleted_at IS NULL AND f.status IN ` + finishedStatusList + `)
+), live AS MATERIALIZED (
+	-- Each row's distribution and survey by primary key (OFFSET 0 keeps the
+	-- planner from reading all of an integration's distributions per row).
+	SELECT r.*, s.name AS survey_name
+	FROM fresh r
+	CROSS JOIN LATERAL (SELECT 1 FROM distributions d
+		WHERE d.integration_id = r.integration_id AND d.qualtrics_id = r.distribution_id
+			AND d.deleted_at IS NULL AND d.request_type <> 'TestEmail' OFFSET 0) d
+	CROSS JOIN LATERAL (SELECT s.name FROM surveys s
+		WHERE s.integration_id = r.integration_id AND s.qualtrics_id = r.survey_id
+			AND s.is_active AND s.deleted_at IS NULL OFFSET 0) s
+), settled AS (
+	-- Every in-window row whose notice is decided now: announced already,
+	-- finished through another invitation, or of a live invitation (the one
+	-- announced, or one that a later invitation of the user supersedes). Rows
+	-- of an inactive survey or a dead invitation stay for a later check.
+	UPDATE recipients r SET expiry_settled_at = r.expires_at
+	FROM w
+	WHERE r.integration_id = w.integration_id AND r.distribution_id = w.distribution_id AND r.contact_id = w.contact_id
+		AND r.expires_at = w.expires_at
+		AND (NOT EXISTS (SELECT 1 FROM fresh f WHERE f.integration_id = w.integration_id
+				AND f.distribution_id = w.distribution_id AND f.contact_id = w.contact_id)
+			OR EXISTS (SELECT 1 FROM live l WHERE l.integration_id = w.integration_id
+				AND l.distribution_id = w.distribution_id AND l.contact_id = w.contact_id))
+), pick AS (
 	SELECT DISTINCT ON (r.integration_id, r.survey_id, r.email)
-		r.integration_id, r.survey_id, r.email, r.distribution_id, r.contact_id, r.respond_link,
-		s.name AS survey_name, i.functional_group, ` + effectiveExpiry + ` AS expiry
-	FROM recipients r
-	JOIN distributions d ON d.integration_id = r.integration_id AND d.qualtrics_id = r.distribution_id
-	JOIN surveys s ON s.integration_id = r.integration_id AND s.qualtrics_id = r.survey_id
-	JOIN integrations i ON i.id = r.integration_id
-	WHERE ($5::uuid IS NULL OR r.integration_id = $5::uuid)
-		AND ` + activeRecipient + `
-		AND (` + effectiveExpiry + ` IS NULL OR ` + effectiveExpiry + ` > $1)
-	ORDER BY r.integration_id, r.survey_id, r.email, expiry DESC NULLS FIRST, r.distribution_id, r.contact_id
+		r.integration_id, r.survey_id, r.email, r.distribution_id, r.contact_id, r.respond_link, r.dedupe_key,
+		r.survey_name, r.functional_group, r.expires_at AS expiry
+	FROM live r
+	ORDER BY r.integration_id, r.survey_id, r.email, r.expires_at DESC, r.distribution_id, r.contact_id
 ), cand AS (
-	SELECT p.integration_id, 'survey_expiring' AS kind,
-		'survey_expiring:' || p.integration_id || ':' || p.survey_id || ':' || p.email || ':' || extract(epoch FROM p.expiry)::bigint AS dedupe_key,
+	SELECT p.integration_id, 'survey_expiring' AS kind, p.dedupe_key,
 		p.email, p.survey_id, p.distribution_id, p.contact_id,
 		jsonb_build_object('surveyName', p.survey_name, 'functionalGroup', p.functional_group,
 			'expiresAt', ` + utc("p.expiry") + `, 'respondLink', p.respond_link) AS data
 	FROM pick p
-	WHERE p.expiry <= $6
-		AND NOT EXISTS (SELECT 1 FROM recipients f
-			WHERE f.integration_id = p.integration_id AND f.survey_id = p.survey_id AND f.email = p.email
-				AND f.deleted_at IS NULL AND f.status IN ('SurveyFinished', 'SurveyScreenedOut'))
+	-- No other active invitation of the survey expires later (or never): the
+	-- survey's few distributions, then the user's row in each by email
+	-- (recipients_distribution_email_idx), never all of the user's rows.
+	WHERE NOT EXISTS (SELECT 1 FROM distributions od
+			JOIN recipients o ON o.integration_id = od.integration_id AND o.distribution_id = od.qualtrics_id
+				AND o.email = p.email AND o.deleted_at IS NULL
+			WHERE od.integration_id = p.integration_id AND od.survey_id = p.survey_id
+				AND od.deleted_at IS NULL AND od.request_type <> 'TestEmail'
+				AND o.status IN ` + toAnswerSQL + `
+				AND (o.expires_at IS NULL OR o.expires_at > p.expiry))
 )` + raiseTail
 
 // RaiseSurveyExpiringTx raises survey_expiring notifications for recipients
@@ -198,7 +258,7 @@ var raiseStatisticsSQL = `WITH pick AS (
 	JOIN integrations i ON i.id = d.integration_id
 	JOIN brand_admins ba ON ba.integration_id = d.integration_id
 	WHERE ($5::uuid IS NULL OR d.integration_id = $5::uuid)
-		AND i.first_full_sync_at IS NOT NULL
+		AND i.first_full_sync_at IS NOT NULL AND i.deleted_at IS NULL
 		AND d.deleted_at IS NULL AND d.link_expiration IS NOT NULL
 		AND d.link_expiration > $1 AND d.link_expiration <= $6
 		AND d.request_type <> 'TestEmail' AND d.parent_distribution_id = ''

@@ -181,10 +181,24 @@ func (b *RecipientBatch) copyLinks(ctx context.Context, page []LinkInput) error 
 // only one of the two still makes a row. The change kinds are decided against
 // the snapshot in old and written to a staging table, which Merge then reads
 // in chunks so a 100,000-recipient distribution never sits in Go memory.
-const mergeRecipientsTmpl = `
-WITH test AS (
+//
+// The listing never moves a recipient's progress backwards: Qualtrics'
+// listings lag behind events, so a row whose status ranks lower than the
+// stored one (SurveyFinished set by an event, Opened in the listing) keeps the
+// stored status and dates unless one of its dates is newer than every stored
+// one. The test is made against the row as locked by ON CONFLICT, so an event
+// that committed while the listing was read is seen. recipient_delivered is
+// reported when the status becomes a reached one (DESIGN.md), also from a
+// bounce (SoftBounce, then Success on a later sync).
+//
+// expires_at is the effective expiry: the link's, else the distribution's,
+// else the survey's end date.
+var mergeRecipientsTmpl = `
+WITH dist AS (
 	SELECT coalesce((SELECT request_type = 'TestEmail' FROM distributions
-		WHERE integration_id = $1 AND qualtrics_id = $2), false) AS is_test
+		WHERE integration_id = $1 AND qualtrics_id = $2), false) AS is_test,
+		(SELECT link_expiration FROM distributions WHERE integration_id = $1 AND qualtrics_id = $2) AS link_expiration,
+		(SELECT end_date FROM surveys WHERE integration_id = $1 AND qualtrics_id = $3) AS end_date
 ), h AS (
 	SELECT DISTINCT ON (contact_id) * FROM {history} ORDER BY contact_id, ord DESC
 ), l AS (
@@ -197,7 +211,8 @@ WITH test AS (
 		coalesce(h.status, '') AS status, h.sent_at, h.opened_at, h.response_started_at, h.response_completed_at,
 		coalesce(h.response_id, '') AS response_id,
 		coalesce(nullif(l.link, ''), h.survey_link, '') AS respond_link, l.link_expiration,
-		coalesce(l.unsubscribed, false) AS unsubscribed, coalesce(l.exceeded, false) AS exceeded
+		coalesce(l.unsubscribed, false) AS unsubscribed, coalesce(l.exceeded, false) AS exceeded,
+		coalesce(l.link_expiration, (SELECT link_expiration FROM dist), (SELECT end_date FROM dist)) AS expires_at
 	FROM h FULL JOIN l ON l.contact_id = h.contact_id
 ), old AS (
 	SELECT r.contact_id, r.status FROM recipients r JOIN src USING (contact_id)
@@ -205,38 +220,40 @@ WITH test AS (
 ), up AS (
 	INSERT INTO recipients AS r (integration_id, distribution_id, contact_id, survey_id, email, first_name, last_name,
 		contact_lookup_id, status, sent_at, opened_at, response_started_at, response_completed_at, response_id,
-		respond_link, link_expiration, unsubscribed, exceeded_contact_frequency, synced_at, created_at, updated_at)
+		respond_link, link_expiration, unsubscribed, exceeded_contact_frequency, expires_at, synced_at, created_at, updated_at)
 	SELECT $1, $2, contact_id, $3, email, first_name, last_name, contact_lookup_id, status, sent_at, opened_at,
 		response_started_at, response_completed_at, response_id, respond_link, link_expiration, unsubscribed, exceeded,
-		$4, $4, $4
+		expires_at, $4, $4, $4
 	FROM src
 	ON CONFLICT (integration_id, distribution_id, contact_id) DO UPDATE SET
 		survey_id = excluded.survey_id, email = excluded.email, first_name = excluded.first_name,
-		last_name = excluded.last_name, contact_lookup_id = excluded.contact_lookup_id, status = excluded.status,
-		sent_at = excluded.sent_at, opened_at = excluded.opened_at, response_started_at = excluded.response_started_at,
-		response_completed_at = excluded.response_completed_at, response_id = excluded.response_id,
+		last_name = excluded.last_name, contact_lookup_id = excluded.contact_lookup_id, status = ` + keptStatus + `,
+		sent_at = ` + keptAt("sent_at") + `, opened_at = ` + keptAt("opened_at") + `,
+		response_started_at = ` + keptAt("response_started_at") + `,
+		response_completed_at = ` + keptAt("response_completed_at") + `, response_id = ` + keptResponseID + `,
 		-- An expiry that is missing or could not be read is unknown, not
 		-- "never": the one read before stays, else the distribution's, else
 		-- the survey's end date apply (issue 17).
 		respond_link = excluded.respond_link, link_expiration = coalesce(excluded.link_expiration, r.link_expiration),
 		unsubscribed = excluded.unsubscribed, exceeded_contact_frequency = excluded.exceeded_contact_frequency,
-		deleted_at = NULL, synced_at = excluded.synced_at, updated_at = excluded.updated_at
+		expires_at = ` + keptExpiry + `, deleted_at = NULL, synced_at = excluded.synced_at, updated_at = excluded.updated_at
 	WHERE (r.survey_id, r.email, r.first_name, r.last_name, r.contact_lookup_id, r.status, r.sent_at, r.opened_at,
 		r.response_started_at, r.response_completed_at, r.response_id, r.respond_link, r.link_expiration,
-		r.unsubscribed, r.exceeded_contact_frequency, r.deleted_at IS NULL)
+		r.unsubscribed, r.exceeded_contact_frequency, r.expires_at, r.deleted_at IS NULL)
 		IS DISTINCT FROM (excluded.survey_id, excluded.email, excluded.first_name, excluded.last_name,
-		excluded.contact_lookup_id, excluded.status, excluded.sent_at, excluded.opened_at, excluded.response_started_at,
-		excluded.response_completed_at, excluded.response_id, excluded.respond_link,
-		coalesce(excluded.link_expiration, r.link_expiration), excluded.unsubscribed, excluded.exceeded_contact_frequency, true)
+		excluded.contact_lookup_id, ` + keptStatus + `, ` + keptAt("sent_at") + `, ` + keptAt("opened_at") + `,
+		` + keptAt("response_started_at") + `, ` + keptAt("response_completed_at") + `, ` + keptResponseID + `,
+		excluded.respond_link, coalesce(excluded.link_expiration, r.link_expiration),
+		excluded.unsubscribed, excluded.exceeded_contact_frequency, ` + keptExpiry + `, true)
 	RETURNING r.contact_id, r.status
 ), ch AS (
 	{insertChanges} SELECT contact_id, kind FROM (
 		SELECT up.contact_id, CASE
 			WHEN old.contact_id IS NULL THEN
-				CASE WHEN up.status NOT IN ('', 'Pending') AND NOT (SELECT is_test FROM test) THEN 'recipient_delivered' END
+				CASE WHEN up.status IN ` + reachedSQL + ` AND NOT (SELECT is_test FROM dist) THEN 'recipient_delivered' END
 			WHEN old.status = up.status THEN NULL
-			WHEN old.status IN ('', 'Pending') AND up.status NOT IN ('', 'Pending') THEN
-				CASE WHEN NOT (SELECT is_test FROM test) THEN 'recipient_delivered' END
+			WHEN old.status NOT IN ` + reachedSQL + ` AND up.status IN ` + reachedSQL + ` THEN
+				CASE WHEN NOT (SELECT is_test FROM dist) THEN 'recipient_delivered' END
 			ELSE 'recipient_status' END AS kind
 		FROM up LEFT JOIN old USING (contact_id)
 	) k WHERE kind IS NOT NULL
@@ -252,9 +269,40 @@ WITH test AS (
 	WHERE r.integration_id = $1 AND r.distribution_id = $2 AND r.deleted_at IS NULL
 	AND {unlisted}
 	RETURNING 1
+), gone AS (
+	-- Recipients marked deleted more than 30 days ago are removed as the
+	-- distribution is merged again: retention that costs what the merge
+	-- already reads.
+	DELETE FROM recipients r
+	WHERE r.integration_id = $1 AND r.distribution_id = $2 AND r.deleted_at < $4::timestamptz - interval '30 days'
+	AND NOT EXISTS (SELECT 1 FROM src WHERE src.contact_id = r.contact_id)
 )
 SELECT (SELECT count(*) FROM src), (SELECT count(*) FROM up), (SELECT count(*) FROM ch), (SELECT count(*) FROM del),
 	(SELECT array_agg(contact_id ORDER BY contact_id) FROM first), (SELECT array_agg(kind ORDER BY contact_id) FROM first)`
+
+// listedBehind is true when the listed row (excluded) would move the stored
+// one (r) backwards: a lower progress rank, and no date newer than the
+// stored ones (a listing without any date is never newer).
+var listedBehind = `(` + progressSQL("excluded.status") + ` < ` + progressSQL("r.status") + `
+	AND coalesce(greatest(excluded.sent_at, excluded.opened_at, excluded.response_started_at, excluded.response_completed_at)
+		<= greatest(r.sent_at, r.opened_at, r.response_started_at, r.response_completed_at),
+		greatest(excluded.sent_at, excluded.opened_at, excluded.response_started_at, excluded.response_completed_at) IS NULL))`
+
+// keptExpiry is the merged row's effective expiry: the listed link's, else
+// the link expiration read before (a missing one is unknown, not "never"),
+// else the distribution's or the survey's, as src computed it.
+const keptExpiry = `coalesce(excluded.link_expiration, r.link_expiration, excluded.expires_at)`
+
+var (
+	keptStatus     = `CASE WHEN ` + listedBehind + ` THEN r.status ELSE excluded.status END`
+	keptResponseID = `CASE WHEN ` + listedBehind + ` AND r.response_id <> '' THEN r.response_id ELSE excluded.response_id END`
+)
+
+// keptAt is a date of the merged row: the listing's, or, when the listing is
+// behind, the later of the stored and the listed one.
+func keptAt(col string) string {
+	return `CASE WHEN ` + listedBehind + ` THEN greatest(r.` + col + `, excluded.` + col + `) ELSE excluded.` + col + ` END`
+}
 
 const (
 	changeChunk    = 1000

@@ -98,9 +98,24 @@ SELECT up.qualtrics_id,
 FROM up LEFT JOIN old USING (qualtrics_id)
 ORDER BY up.qualtrics_id`
 
+// seenBefore is the synced_at below which an unchanged row read by a sync is
+// marked seen again ($1 the integration, $2 now). During a full run it is the
+// run's start, so each row is written at most once per full run; during an
+// incremental it is -infinity: an incremental rewrites no unchanged row (it
+// never marks anything deleted). Outside any run (tools, tests) it is now.
+const seenBefore = `coalesce((SELECT CASE WHEN kind = 'full' THEN started_at ELSE '-infinity' END FROM sync_runs
+	WHERE integration_id = $1 AND status = 'running' AND started_at IS NOT NULL LIMIT 1), $2)`
+
+// deletedBefore is the synced_at below which a full sync marks rows it did
+// not see deleted ($1 the integration, $2 the run's start): the start of the
+// run as the sync_runs row has it when that is earlier (a resumed run keeps
+// its first start, and rows seen before the interruption were marked then).
+const deletedBefore = `least($2::timestamptz, (SELECT started_at FROM sync_runs
+	WHERE integration_id = $1 AND status = 'running' AND kind = 'full' LIMIT 1))`
+
 // UpsertSurveysTx writes one page of the survey listing and reports what
-// changed. Rows that did not change are not rewritten, only marked seen
-// (synced_at), which MarkSurveysDeletedTx relies on.
+// changed. Rows that did not change are not rewritten; a full sync marks them
+// seen (synced_at) once per run, which MarkSurveysDeletedTx relies on.
 func UpsertSurveysTx(ctx context.Context, tx pgx.Tx, integrationID string, page []SurveyInput, now time.Time) (SurveyPage, error) {
 	var out SurveyPage
 	if len(page) == 0 {
@@ -136,9 +151,10 @@ func UpsertSurveysTx(ctx context.Context, tx pgx.Tx, integrationID string, page 
 	if err := rows.Err(); err != nil {
 		return out, mapErr("upsert surveys", err)
 	}
-	// Mark the unchanged rows seen: a cheap HOT update of synced_at only.
+	// Mark the unchanged rows seen, for MarkSurveysDeletedTx: once per full
+	// run (never by an incremental), see seenBefore.
 	if _, err := tx.Exec(ctx, `UPDATE surveys s SET synced_at = $2 FROM sync_surveys_stage t
-		WHERE s.integration_id = $1 AND s.qualtrics_id = t.qualtrics_id AND s.synced_at < $2`, integrationID, now); err != nil {
+		WHERE s.integration_id = $1 AND s.qualtrics_id = t.qualtrics_id AND s.synced_at < `+seenBefore, integrationID, now); err != nil {
 		return out, mapErr("upsert surveys: mark seen", err)
 	}
 	rows, err = tx.Query(ctx, `SELECT s.qualtrics_id FROM surveys s
@@ -160,13 +176,26 @@ func (s *Store) UpsertSurveys(ctx context.Context, integrationID string, page []
 	return out, err
 }
 
-// SetSurveyDetailsTx stores what GET /surveys/{id} said about a survey.
+// SetSurveyDetailsTx stores what GET /surveys/{id} said about a survey. A
+// new end date moves the stored effective expiry of the recipients that
+// inherit it (no link expiration of their own nor of their distribution).
 func SetSurveyDetailsTx(ctx context.Context, tx pgx.Tx, integrationID string, d SurveyDetails, now time.Time) error {
-	_, err := tx.Exec(ctx, `UPDATE surveys SET start_date = $3, end_date = $4, responses_auditable = $5,
+	_, err := tx.Exec(ctx, `WITH old AS (
+		SELECT end_date FROM surveys WHERE integration_id = $1 AND qualtrics_id = $2
+	), up AS (
+		UPDATE surveys SET start_date = $3, end_date = $4, responses_auditable = $5,
 		responses_generated = $6, responses_deleted = $7, details_synced_at = $8,
 		updated_at = CASE WHEN (start_date, end_date, responses_auditable, responses_generated, responses_deleted)
 			IS DISTINCT FROM ($3::timestamptz, $4::timestamptz, $5::int, $6::int, $7::int) THEN $8 ELSE updated_at END
-		WHERE integration_id = $1 AND qualtrics_id = $2`,
+		WHERE integration_id = $1 AND qualtrics_id = $2
+		RETURNING 1
+	)
+	UPDATE recipients r SET expires_at = $4
+	FROM distributions d
+	WHERE EXISTS (SELECT 1 FROM up) AND (SELECT end_date FROM old) IS DISTINCT FROM $4::timestamptz
+		AND d.integration_id = $1 AND d.survey_id = $2 AND d.link_expiration IS NULL
+		AND r.integration_id = $1 AND r.distribution_id = d.qualtrics_id AND r.survey_id = $2
+		AND r.link_expiration IS NULL AND r.expires_at IS DISTINCT FROM $4::timestamptz`,
 		integrationID, d.ID, timeArg(d.StartDate), timeArg(d.EndDate), d.ResponsesAuditable, d.ResponsesGenerated, d.ResponsesDeleted, now)
 	return mapErr("set survey details", err)
 }
@@ -176,7 +205,7 @@ func SetSurveyDetailsTx(ctx context.Context, tx pgx.Tx, integrationID string, d 
 // survey that shows up again is undeleted by UpsertSurveysTx.
 func MarkSurveysDeletedTx(ctx context.Context, tx pgx.Tx, integrationID string, runStart, now time.Time) (int64, error) {
 	tag, err := tx.Exec(ctx, `UPDATE surveys SET deleted_at = $3, updated_at = $3
-		WHERE integration_id = $1 AND synced_at < $2 AND deleted_at IS NULL`, integrationID, runStart, now)
+		WHERE integration_id = $1 AND synced_at < `+deletedBefore+` AND deleted_at IS NULL`, integrationID, runStart, now)
 	if err != nil {
 		return 0, mapErr("mark surveys deleted", err)
 	}

@@ -57,7 +57,7 @@ func RecordSyncOutcomeTx(ctx context.Context, tx pgx.Tx, o SyncOutcome) error {
 // decision.
 func (s *Store) DueIntegrations(ctx context.Context, now time.Time) ([]Integration, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+integrationColumns+` FROM integrations i
-		WHERE status = 'active'
+		WHERE status = 'active' AND deleted_at IS NULL
 		AND (next_full_sync_at IS NULL OR next_full_sync_at <= $1
 			OR next_incremental_sync_at IS NULL OR next_incremental_sync_at <= $1)
 		AND NOT EXISTS (SELECT 1 FROM sync_runs r WHERE r.integration_id = i.id AND r.status IN ('queued', 'running'))

@@ -36,8 +36,8 @@ func (nopStore) OpenSurveys(context.Context, store.OpenSurveysQuery, time.Time) 
 func (nopStore) SurveyResults(context.Context, string, string, string) (store.SurveyResult, error) {
 	return store.SurveyResult{}, store.ErrNotFound
 }
-func (nopStore) DistributionRecipients(context.Context, store.RecipientsQuery) ([]store.RecipientRow, int, error) {
-	return nil, 0, nil
+func (nopStore) DistributionRecipients(context.Context, store.RecipientsQuery) (store.RecipientsPage, error) {
+	return store.RecipientsPage{}, nil
 }
 func (nopStore) DistributionData(context.Context, string, string, string) (store.DistributionData, error) {
 	return store.DistributionData{}, store.ErrNotFound

@@ -34,6 +34,31 @@ func newPager(r *http.Request, total, size int) Pager {
 	return p
 }
 
+// keysetPager links the pages before and after a keyset page of recipients.
+// It knows no total: counting would read the whole distribution.
+func keysetPager(r *http.Request, page store.RecipientsPage, rq store.RecipientsQuery) Pager {
+	var p Pager
+	link := func(dir string, row store.RecipientRow) string {
+		q := r.URL.Query()
+		q.Del("after")
+		q.Del("before")
+		q.Del("page")
+		q.Set(dir, row.Email+"\n"+row.ContactID)
+		return r.URL.Path + "?" + q.Encode()
+	}
+	if len(page.Rows) == 0 {
+		return p
+	}
+	started := rq.AfterEmail != "" || rq.AfterContactID != ""
+	if (rq.Before && page.More) || (!rq.Before && started) {
+		p.PrevURL = link("before", page.Rows[0])
+	}
+	if (!rq.Before && page.More) || rq.Before {
+		p.NextURL = link("after", page.Rows[len(page.Rows)-1])
+	}
+	return p
+}
+
 func pageParam(r *http.Request) int {
 	n, err := strconv.Atoi(r.URL.Query().Get("page"))
 	if err != nil || n < 1 {
@@ -340,20 +365,30 @@ func (s *Server) surveyResults(w http.ResponseWriter, r *http.Request, rc *reqCt
 	}
 	vm.Status = status
 	if vm.Selected != nil {
-		page := pageParam(r)
 		rq := store.RecipientsQuery{Email: rc.email, IntegrationID: integ, DistributionID: vm.Selected.ID,
-			Limit: recipientsPageSize, Offset: (page - 1) * recipientsPageSize}
+			Limit: recipientsPageSize}
+		// Keyset paging: ?after= or ?before= carries the email and contact id
+		// of the row the page starts after (or ends before).
+		cursor := q.Get("after")
+		if b := q.Get("before"); b != "" {
+			cursor, rq.Before = b, true
+		}
+		if e, c, ok := strings.Cut(cursor, "\n"); ok {
+			rq.AfterEmail, rq.AfterContactID = e, c
+		} else {
+			rq.Before = false
+		}
 		if status != "" {
 			rq.Statuses = statusesFor(status)
 		}
-		recips, total, err := s.opts.Store.DistributionRecipients(r.Context(), rq)
+		page, err := s.opts.Store.DistributionRecipients(r.Context(), rq)
 		if err != nil {
 			return err
 		}
-		for _, rr := range recips {
+		for _, rr := range page.Rows {
 			vm.Recipients = append(vm.Recipients, RecipientVM{Email: rr.Email, Status: statusTag(rr.Status, rc.lang), At: s.timeVM(rr.LatestAt(), rc)})
 		}
-		vm.Pager = newPager(r, total, recipientsPageSize)
+		vm.Pager = keysetPager(r, page, rq)
 	}
 	l := s.layout(rc, res.Name)
 	l.Nav = "admin"

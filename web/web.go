@@ -34,7 +34,7 @@ type Store interface {
 	AdminIntegrations(ctx context.Context, email string) ([]store.AdminIntegration, error)
 	OpenSurveys(ctx context.Context, q store.OpenSurveysQuery, now time.Time) ([]store.OpenSurvey, int, error)
 	SurveyResults(ctx context.Context, email, integrationID, surveyID string) (store.SurveyResult, error)
-	DistributionRecipients(ctx context.Context, q store.RecipientsQuery) ([]store.RecipientRow, int, error)
+	DistributionRecipients(ctx context.Context, q store.RecipientsQuery) (store.RecipientsPage, error)
 	DistributionData(ctx context.Context, email, integrationID, distributionID string) (store.DistributionData, error)
 	Feed(ctx context.Context, email string, now time.Time, limit int) ([]store.FeedItem, error)
 	UserSummary(ctx context.Context, email string, now time.Time) (store.UserSummary, error)

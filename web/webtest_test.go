@@ -87,7 +87,7 @@ func newFixture(t testing.TB) *fixture {
 	  ($1, 'EMD_5',  'CID_a1', 'SV_5', 'alice@example.com', 'Success', $3, NULL, 'https://iad1.qualtrics.com/x', NULL),
 	  ($1, 'EMD_6',  'CID_a1', 'SV_6', 'alice@example.com', 'Success', $3, NULL, 'https://iad1.qualtrics.com/x', NULL),
 	  ($1, 'EMD_7',  'CID_a1', 'SV_7', 'alice@example.com', 'Success', $3, NULL, 'https://iad1.qualtrics.com/x', NULL),
-	  ($2, 'EMD_B1', 'CID_a2', 'SV_B1', 'alice@example.com', 'Pending', $3, NULL, 'https://fra1.qualtrics.com/jfe/form/SV_B1', NULL),
+	  ($2, 'EMD_B1', 'CID_a2', 'SV_B1', 'alice@example.com', 'Success', $3, NULL, 'https://fra1.qualtrics.com/jfe/form/SV_B1', NULL),
 	  ($5, 'EMD_C1', 'CID_c1', 'SV_C1', 'carol@example.com', 'Success', $3, NULL, 'https://sjc1.qualtrics.com/jfe/form/SV_C1', NULL)`,
 		intA, intB, h(-48*time.Hour), h(-24*time.Hour), intC)
 	exec(t, s, `INSERT INTO distribution_stats (integration_id, distribution_id, at, sent, failed, started, bounced, opened, skipped, finished, complaints, blocked) VALUES

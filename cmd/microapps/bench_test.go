@@ -37,7 +37,7 @@ func BenchmarkMyActiveSurveys(b *testing.B) {
 	st.Close()
 
 	cfg, err := loadConfig(envOf(map[string]string{"MICROAPPS_DATABASE_URL": dbURL, "MICROAPPS_ENCRYPTION_KEYS": goodKey,
-		"MICROAPPS_AUTH_MODE": "header", "MICROAPPS_WORKERS": "0"}), useServe)
+		"MICROAPPS_AUTH_MODE": "header", "MICROAPPS_WORKERS": "0", "MICROAPPS_PUBLIC_URL": "https://surveys.example.com"}), useServe)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -35,6 +35,7 @@ type metrics struct {
 	lastSuccessfulSync *prometheus.GaugeVec
 	notifications      *prometheus.CounterVec
 	deliveries         *prometheus.CounterVec
+	purgedRows         *prometheus.CounterVec
 }
 
 // Outcomes of one HTTP request to Qualtrics, the values of the outcome label.
@@ -98,9 +99,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: ns, Name: "deliveries_total",
 			Help: "Notification delivery attempts, by channel (feed, email, webhook) and result.",
 		}, []string{"channel", "result"}),
+		purgedRows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "purged_rows_total",
+			Help: "Rows deleted by retention purges and by the removal of deleted integrations, by table.",
+		}, []string{"table"}),
 	}
 	reg.MustRegister(m.httpRequests, m.httpDuration, m.qualtricsRequests, m.qualtricsRetries,
-		m.qualtricsLimited, m.qualtricsMalformed, m.syncRuns, m.syncDuration, m.lastSuccessfulSync, m.notifications, m.deliveries)
+		m.qualtricsLimited, m.qualtricsMalformed, m.syncRuns, m.syncDuration, m.lastSuccessfulSync, m.notifications, m.deliveries, m.purgedRows)
 	return m
 }
 
@@ -247,4 +252,11 @@ func (c *riverJobsCollector) count() (map[string]int64, error) {
 		return nil
 	})
 	return counts, err
+}
+
+// Purged counts rows a purge or an integration's removal deleted from table.
+func (m *metrics) Purged(table string, n int64) {
+	if n > 0 {
+		m.purgedRows.WithLabelValues(table).Add(float64(n))
+	}
 }

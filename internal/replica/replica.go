@@ -173,6 +173,8 @@ func New(ctx context.Context, o Options, log *zap.Logger) (*Replica, error) {
 	a.manage = manage.New(manage.Options{Store: st, Syncs: a.syncer, Keyring: o.Keyring,
 		AllowedHosts: o.QualtricsAllowedHosts, WebhookAllowedHosts: o.WebhookAllowedHosts, Log: log.Named("manage"),
 		BeforeDelete: a.beforeDelete,
+		// The deleted integration's data goes in a background job, in batches.
+		AfterDelete: func(ctx context.Context, id string) error { return enqueueRemovals(ctx, a.river, []string{id}) },
 		// Turning events on or off registers or removes the subscriptions at once.
 		QueueSubscriptions: a.events.QueueSubscriptions,
 		SealWebhookSecret: func(integrationID, secret string) (string, []byte, error) {
@@ -287,7 +289,8 @@ func (a *Replica) setupBackground() error {
 	a.events = ev
 	workers := river.NewWorkers()
 	a.events.Register(workers)
-	river.AddWorker(workers, &purgeWorker{store: a.store, log: a.log})
+	river.AddWorker(workers, &purgeWorker{store: a.store, log: a.log, metrics: a.metrics, river: a.River})
+	river.AddWorker(workers, &removeIntegrationWorker{store: a.store, log: a.log, metrics: a.metrics})
 	a.notifier.Register(workers)
 	a.syncer.Register(workers)
 	rcfg := &river.Config{
