@@ -205,27 +205,40 @@ func (s *Store) analyzeLargeShare(ctx context.Context, removed map[string]int64)
 // AnalyzeIfChanged analyzes each of tables whose rows changed since its last
 // ANALYZE by at least AnalyzeShare of its estimated rows (or that was never
 // analyzed and has rows), and returns the tables analyzed and how long it
-// took. A sync calls it once at its end; bulk deletes use the same rule.
+// took. A sync calls it once at its end; bulk deletes use the same rule. A
+// table another session is analyzing right now (many syncs ending at once,
+// on several replicas) is left to it: one fresh sample is enough.
 func (s *Store) AnalyzeIfChanged(ctx context.Context, tables ...string) ([]string, time.Duration, error) {
 	start := time.Now()
 	var done []string
 	for _, table := range tables {
-		var stale bool
-		err := s.pool.QueryRow(ctx, `SELECT coalesce(
-			(t.last_analyze IS NULL AND t.last_autoanalyze IS NULL AND t.n_mod_since_analyze > 0)
-			OR t.n_mod_since_analyze >= $2 * greatest(c.reltuples, 0), false)
-			FROM pg_stat_user_tables t JOIN pg_class c ON c.oid = t.relid
-			WHERE t.relid = to_regclass($1)`, table, AnalyzeShare).Scan(&stale)
+		analyzed := false
+		err := s.WithTx(ctx, func(tx pgx.Tx) error {
+			var mine, stale bool
+			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtext('microapps.analyze.' || $1))`, table).Scan(&mine); err != nil || !mine {
+				return err
+			}
+			err := tx.QueryRow(ctx, `SELECT coalesce(
+				(t.last_analyze IS NULL AND t.last_autoanalyze IS NULL AND t.n_mod_since_analyze > 0)
+				OR t.n_mod_since_analyze >= $2 * greatest(c.reltuples, 0), false)
+				FROM pg_stat_user_tables t JOIN pg_class c ON c.oid = t.relid
+				WHERE t.relid = to_regclass($1)`, table, AnalyzeShare).Scan(&stale)
+			if err == pgx.ErrNoRows {
+				return nil // no such table
+			}
+			if err != nil || !stale {
+				return err
+			}
+			analyzed = true
+			_, err = tx.Exec(ctx, `ANALYZE `+pgx.Identifier{table}.Sanitize())
+			return err
+		})
 		if err != nil {
-			return done, time.Since(start), mapErr(fmt.Sprintf("analyze %s", table), err)
-		}
-		if !stale {
-			continue
-		}
-		if _, err := s.pool.Exec(ctx, `ANALYZE `+pgx.Identifier{table}.Sanitize()); err != nil {
 			return done, time.Since(start), mapErr("analyze "+table, err)
 		}
-		done = append(done, table)
+		if analyzed {
+			done = append(done, table)
+		}
 	}
 	return done, time.Since(start), nil
 }

@@ -503,23 +503,22 @@ func (rs *runState) switchedBaseURL() (string, bool) {
 }
 
 // syncedTables are the tables a sync writes in bulk.
-var syncedTables = []string{"surveys", "distributions", "distribution_stats", "recipients"}
+var syncedTables = []string{"surveys", "distributions", "distribution_stats", "recipients", "notifications", "deliveries"}
 
 // analyze refreshes the planner's statistics of the synced tables that
-// changed much since they were last analyzed (more than a tenth of their
-// rows, at least 1,000), as after a large brand's first full sync:
+// changed much since they were last analyzed (a tenth of their rows, or
+// never analyzed), as after a large brand's first full sync:
 // autovacuum comes late or never, and pages planned on statistics from
 // before the brand arrived are several times slower. Small runs, the usual
 // ones, change too little to pay for it.
 func (rs *runState) analyze(ctx context.Context) {
-	start := time.Now()
-	tables, err := rs.s.store.AnalyzeChanged(ctx, syncedTables, 0.1, 1000)
+	tables, took, err := rs.s.store.AnalyzeIfChanged(ctx, syncedTables...)
 	if err != nil {
 		rs.s.log.Warn("analyze after sync failed", zap.String("integrationId", rs.in.ID), zap.Error(err))
 		return
 	}
 	if len(tables) > 0 {
 		rs.s.log.Info("analyzed tables after sync", zap.String("integrationId", rs.in.ID), zap.Int64("syncRunId", rs.run.ID),
-			zap.Strings("tables", tables), zap.Duration("took", time.Since(start)))
+			zap.Strings("tables", tables), zap.Duration("took", took))
 	}
 }

@@ -70,7 +70,7 @@ type Store interface {
 	EnsureRateBuckets(ctx context.Context, brandKey string, buckets []store.RateBucket) error
 	TakeRateTokens(ctx context.Context, brandKey string, buckets []store.RateBucket) (bool, time.Duration, error)
 	ThrottleRateBucket(ctx context.Context, brandKey, endpoint string, wait time.Duration) error
-	AnalyzeChanged(ctx context.Context, tables []string, fraction float64, minRows int64) ([]string, error)
+	AnalyzeIfChanged(ctx context.Context, tables ...string) ([]string, time.Duration, error)
 }
 
 // Keyring opens sealed secrets; *seal.Keyring satisfies it.
