@@ -128,6 +128,7 @@ var raiseNewSurveySQL = `WITH c AS (
 	WHERE ` + activeRecipient + `
 		AND d.parent_distribution_id = ''
 		AND (` + effectiveExpiry + ` IS NULL OR ` + effectiveExpiry + ` > $1)
+		AND (s.end_date IS NULL OR s.end_date > $1) -- an ended survey is never announced
 	ORDER BY r.survey_id, r.email, expiry DESC NULLS FIRST, r.distribution_id, r.contact_id
 ), cand AS (
 	SELECT integration_id, 'new_survey' AS kind,
