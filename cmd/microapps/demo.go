@@ -210,11 +210,11 @@ func runDemoWith(ctx context.Context, args []string, getenv func(string) string,
 	}
 
 	// Something happens in Qualtrics after the first sync, so the incremental
-	// sync has news: Alice gets a new survey.
+	// sync has news: Alice gets a new survey; Bob's invitation bounced.
 	if n, err := demoNews(sim, brands[0].ID, now); err != nil {
 		say("  ! could not stage a change in the simulator: %v", err)
 	} else {
-		say("  ✓ staged a change in Qualtrics: a new survey for %d people", n)
+		say("  ✓ staged a change in Qualtrics: a new survey for %d people (bob's invitation bounced: Survey results shows it, bob gets nothing)", n)
 	}
 	for i, g := range demoGroups {
 		run, err := client.waitSync(ctx, ids[i], "incremental", func(s string) { say("    … %s: %s", g.name, s) })
@@ -245,7 +245,9 @@ func runDemoWith(ctx context.Context, args []string, getenv func(string) string,
 }
 
 // demoNews adds a survey with one invitation to the demo users in the
-// simulator and returns how many people received it.
+// simulator and returns how many people received it. Bob's invitation
+// bounced: Brand Admins see him as bounced in Survey results, and he gets no
+// notice and nothing in My active surveys.
 func demoNews(sim *qualtricssim.Server, brandID string, now time.Time) (int, error) {
 	sv, err := sim.AddSurvey(brandID, qualtricssim.Survey{Name: "Quarterly pulse: how are we doing?", IsActive: true,
 		CreationDate: now, LastModifiedDate: now, StartDate: now, EndDate: now.Add(10 * 24 * time.Hour)})
@@ -255,13 +257,17 @@ func demoNews(sim *qualtricssim.Server, brandID string, now time.Time) (int, err
 	var rs []qualtricssim.Recipient
 	for i, e := range demoUsers[:2] {
 		first := strings.ToUpper(e[:1]) + e[1:strings.Index(e, "@")]
-		rs = append(rs, qualtricssim.Recipient{Email: e, FirstName: first, LastName: "Demo", Status: "Success",
+		status := "Success"
+		if e == "bob@example.com" {
+			status = "HardBounce"
+		}
+		rs = append(rs, qualtricssim.Recipient{Email: e, FirstName: first, LastName: "Demo", Status: status,
 			SentAt: now, LinkExpiration: now.Add(time.Duration(7+i) * 24 * time.Hour)})
 	}
 	_, err = sim.AddDistribution(qualtricssim.Distribution{SurveyID: sv.ID, RequestType: "Invite", SendDate: now,
 		LinkExpiration: now.Add(7 * 24 * time.Hour), Headers: qualtricssim.Headers{FromName: "People team",
 			FromEmail: "noreply@example.com", Subject: "Quarterly pulse"}, Recipients: rs})
-	return len(rs), err
+	return len(rs) - 1, err
 }
 
 // forgetDemoIntegrations removes integrations left by an earlier demo run:

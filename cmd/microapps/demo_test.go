@@ -63,6 +63,39 @@ func TestDemoServesSurveysToADemoUser(t *testing.T) {
 		t.Errorf("no new_survey notification in alice's feed")
 	}
 	t.Logf("alice sees %d surveys", len(rows))
+
+	// Bob's invitation to that survey bounced: nothing in his list or feed,
+	// and carol (Brand Admin of Sales) sees him as bounced in Survey results.
+	bobJar, _ := cookiejar.New(nil)
+	bob := &http.Client{Jar: bobJar, Timeout: 10 * time.Second}
+	if resp, err := bob.PostForm(base+"/signin/dev", url.Values{"email": {"bob@example.com"}}); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	if page := get(t, bob, base+"/"); strings.Contains(page, "Quarterly pulse") {
+		t.Errorf("bob's bounced invitation is in his My active surveys")
+	}
+	if feed := get(t, bob, base+"/notifications"); strings.Contains(feed, "Quarterly pulse") {
+		t.Errorf("bob was notified of a survey whose invitation bounced")
+	}
+	carolJar, _ := cookiejar.New(nil)
+	carol := &http.Client{Jar: carolJar, Timeout: 10 * time.Second}
+	if resp, err := carol.PostForm(base+"/signin/dev", url.Values{"email": {"carol@example.com"}}); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	open := get(t, carol, base+"/admin/surveys")
+	m := regexp.MustCompile(`href="(/admin/surveys/[^"]+)"[^>]*>[^<]*Quarterly pulse`).FindStringSubmatch(open)
+	if m == nil {
+		t.Fatalf("carol's Open surveys has no link to the staged survey:\n%s", open)
+	}
+	results := get(t, carol, base+m[1])
+	bobRow := regexp.MustCompile(`(?s)bob@example\.com.{0,600}?</tr>`).FindString(results)
+	if bobRow == "" || !strings.Contains(bobRow, "Bounced") {
+		t.Errorf("Survey results does not show bob as bounced: %q", bobRow)
+	}
 	if resp, err := client.Get(base + "/console"); err != nil || resp.StatusCode != http.StatusNotFound {
 		t.Errorf("alice on /console: %v %v", resp.Status, err)
 	} else {
