@@ -116,15 +116,13 @@ func AddSyncUnitsTx(ctx context.Context, tx pgx.Tx, runID int64, units []SyncUni
 	for i, u := range units {
 		keys[i], kinds[i], surveys[i], dists[i], details[i] = u.Key, u.Kind, u.SurveyID, u.DistributionID, u.NeedDetails
 	}
-	var added int
-	err := tx.QueryRow(ctx, `WITH ins AS (
-		INSERT INTO sync_units (run_id, key, kind, survey_id, distribution_id, need_details)
+	// The run's counters are not touched here: concurrent units would queue
+	// on its row. RefreshSyncRunUnitCounts counts from the units.
+	tag, err := tx.Exec(ctx, `INSERT INTO sync_units (run_id, key, kind, survey_id, distribution_id, need_details)
 		SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[])
-		ON CONFLICT (run_id, key) DO NOTHING RETURNING 1
-	), n AS (SELECT count(*)::int AS n FROM ins)
-	UPDATE sync_runs SET units_total = units_total + n.n FROM n WHERE id = $1 RETURNING n.n`,
-		runID, keys, kinds, surveys, dists, details).Scan(&added)
-	return added, mapErr("add sync units", err)
+		ON CONFLICT (run_id, key) DO NOTHING`,
+		runID, keys, kinds, surveys, dists, details)
+	return int(tag.RowsAffected()), mapErr("add sync units", err)
 }
 
 // PendingSyncUnits returns up to limit pending units of a run, of one kind
@@ -154,8 +152,7 @@ func (s *Store) ListSyncUnits(ctx context.Context, runID int64) ([]SyncUnit, err
 	return out, mapErr("list sync units", err)
 }
 
-// FinishSyncUnitTx ends a unit (done or failed), counts it on its run and
-// drops what it staged. A unit already ended is left alone.
+// FinishSyncUnitTx ends a unit (done or failed) and drops what it staged. A unit already ended is left alone.
 func FinishSyncUnitTx(ctx context.Context, tx pgx.Tx, u SyncUnit, status, errText string) error {
 	tag, err := tx.Exec(ctx, `UPDATE sync_units SET status = $3, error = $4, updated_at = now()
 		WHERE run_id = $1 AND key = $2 AND status = 'pending'`, u.RunID, u.Key, status, errText)
@@ -164,13 +161,6 @@ func FinishSyncUnitTx(ctx context.Context, tx pgx.Tx, u SyncUnit, status, errTex
 	}
 	if tag.RowsAffected() == 0 {
 		return nil
-	}
-	col := "units_done"
-	if status == UnitFailed {
-		col = "units_failed"
-	}
-	if _, err := tx.Exec(ctx, `UPDATE sync_runs SET `+col+` = `+col+` + 1 WHERE id = $1`, u.RunID); err != nil {
-		return mapErr("finish sync unit", err)
 	}
 	if u.Staged {
 		return DropStagedRecipientsTx(ctx, tx, u.RunID, u.DistributionID)
@@ -305,13 +295,21 @@ func RecipientsFailedTx(ctx context.Context, tx pgx.Tx, integrationID, distribut
 	return mapErr("record recipients failure", err)
 }
 
-// RecipientsReadTx clears a distribution's failure count after its
-// recipients were read.
-func RecipientsReadTx(ctx context.Context, tx pgx.Tx, integrationID, distributionID string) error {
-	_, err := tx.Exec(ctx, `UPDATE distributions SET recipients_failures = 0, recipients_retry_at = NULL
-		WHERE integration_id = $1 AND qualtrics_id = $2 AND (recipients_failures <> 0 OR recipients_retry_at IS NOT NULL)`,
-		integrationID, distributionID)
-	return mapErr("record recipients read", err)
+// FinishRecipientsUnitTx records, in one round trip, that a distribution's
+// recipients were read (when, with what warning, its failure count cleared)
+// and that its unit is done, and drops what the unit staged.
+func FinishRecipientsUnitTx(ctx context.Context, tx pgx.Tx, integrationID string, u SyncUnit, warning string, now time.Time) error {
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE distributions SET recipients_synced_at = $3, recipients_warning = $4,
+		recipients_failures = 0, recipients_retry_at = NULL
+		WHERE integration_id = $1 AND qualtrics_id = $2`, integrationID, u.DistributionID, now, warning)
+	b.Queue(`UPDATE sync_units SET status = 'done', error = '', updated_at = now()
+		WHERE run_id = $1 AND key = $2 AND status = 'pending'`, u.RunID, u.Key)
+	if u.Staged {
+		b.Queue(`DELETE FROM sync_stage_history WHERE run_id = $1 AND distribution_id = $2`, u.RunID, u.DistributionID)
+		b.Queue(`DELETE FROM sync_stage_links WHERE run_id = $1 AND distribution_id = $2`, u.RunID, u.DistributionID)
+	}
+	return mapErr("finish recipients unit", tx.SendBatch(ctx, b).Close())
 }
 
 // SetSyncRunPhaseTx moves a running run to its next phase.
@@ -320,12 +318,20 @@ func SetSyncRunPhaseTx(ctx context.Context, tx pgx.Tx, runID int64, phase string
 	return mapErr("set sync run phase", err)
 }
 
-// SyncRunUnitCounts reads a run's unit counters.
-func (s *Store) SyncRunUnitCounts(ctx context.Context, runID int64) (SyncProgress, error) {
+// RefreshSyncRunUnitCounts counts a running run's units by status onto its
+// row (for its progress) and returns them with its phase and jobs.
+func (s *Store) RefreshSyncRunUnitCounts(ctx context.Context, runID int64) (SyncProgress, error) {
 	var p SyncProgress
-	err := s.pool.QueryRow(ctx, `SELECT phase, units_total, units_done, units_failed, jobs FROM sync_runs WHERE id = $1`, runID).
+	err := s.pool.QueryRow(ctx, `WITH c AS (
+		SELECT count(*)::int AS total, (count(*) FILTER (WHERE status = 'done'))::int AS done,
+			(count(*) FILTER (WHERE status = 'failed'))::int AS failed
+		FROM sync_units WHERE run_id = $1
+	)
+	UPDATE sync_runs r SET units_total = c.total, units_done = c.done, units_failed = c.failed
+	FROM c WHERE r.id = $1 AND r.status = 'running'
+	RETURNING r.phase, r.units_total, r.units_done, r.units_failed, r.jobs`, runID).
 		Scan(&p.Phase, &p.UnitsTotal, &p.UnitsDone, &p.UnitsFailed, &p.Jobs)
-	return p, mapErr("sync run unit counts", err)
+	return p, mapErr("refresh sync run unit counts", err)
 }
 
 // DeleteSyncUnits drops a finished run's plan and staging.

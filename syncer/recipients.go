@@ -103,15 +103,9 @@ func (rs *runState) recipients(ctx context.Context, u store.SyncUnit) error {
 		if err != nil {
 			return err
 		}
-		if err := store.SetRecipientsSyncedTx(ctx, p.tx, rs.in.ID, d, u.HistoryMissing, rs.s.now()); err != nil {
-			return err
-		}
-		if err := store.RecipientsReadTx(ctx, p.tx, rs.in.ID, d); err != nil {
-			return err
-		}
 		p.recipients = m.Recipients
 		p.warning = u.HistoryMissing
-		return store.FinishSyncUnitTx(ctx, p.tx, u, store.UnitDone, "")
+		return store.FinishRecipientsUnitTx(ctx, p.tx, rs.in.ID, u, u.HistoryMissing, rs.s.now())
 	})
 }
 

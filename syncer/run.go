@@ -154,6 +154,9 @@ func (rs *runState) saveProgress(ctx context.Context) error {
 	if err := rs.s.store.SaveSyncRunProgress(ctx, rs.run); err != nil {
 		return fmt.Errorf("syncer: save progress: %w", err)
 	}
+	if p, err := rs.s.store.RefreshSyncRunUnitCounts(ctx, rs.run.ID); err == nil {
+		rs.run.Progress = p
+	}
 	return nil
 }
 
@@ -179,7 +182,7 @@ func (rs *runState) takeStats() {
 // failed; below it, the failed units are warnings and the next run retries
 // them.
 func (rs *runState) unitFailures(ctx context.Context) error {
-	p, err := rs.s.store.SyncRunUnitCounts(ctx, rs.run.ID)
+	p, err := rs.s.store.RefreshSyncRunUnitCounts(ctx, rs.run.ID)
 	if err != nil {
 		return fmt.Errorf("syncer: %w", err)
 	}
@@ -380,6 +383,9 @@ func (rs *runState) finish(ctx context.Context, syncErr error) (store.SyncRun, e
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	rs.flushLogs(ctx)
+	if p, err := rs.s.store.RefreshSyncRunUnitCounts(ctx, rs.run.ID); err == nil {
+		rs.run.Progress = p
+	}
 
 	run := &rs.run
 	run.FinishedAt = &now

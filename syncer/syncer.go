@@ -63,7 +63,7 @@ type Store interface {
 
 	BeginSyncRunJob(ctx context.Context, integrationID string, id int64, now time.Time, baseURL string) (store.SyncRun, error)
 	SaveSyncRunProgress(ctx context.Context, run store.SyncRun) error
-	SyncRunUnitCounts(ctx context.Context, runID int64) (store.SyncProgress, error)
+	RefreshSyncRunUnitCounts(ctx context.Context, runID int64) (store.SyncProgress, error)
 	PendingSyncUnits(ctx context.Context, runID int64, kind string, limit int, skip []string) ([]store.SyncUnit, error)
 	DeleteSyncUnits(ctx context.Context, runID int64) error
 	RecipientsToRead(ctx context.Context, integrationID string, live, moved []string, verify bool, verifyEvery, slack time.Duration, now time.Time) ([]string, error)

@@ -22,6 +22,9 @@ import (
 // lets a distribution of any size be read over several slices.
 const readAheadRows = 600
 
+// progressEvery is how often a slice counts its run's units onto the run.
+const progressEvery = 3 * time.Second
+
 // surveyLanes is how many survey units run beside recipients units.
 const surveyLanes = 2
 
@@ -119,7 +122,13 @@ func (rs *runState) units(ctx context.Context) error {
 		}
 	}
 	started := false // every slice starts at least one batch, however short its budget
+	refreshed := time.Now()
 	for {
+		if time.Since(refreshed) > progressEvery {
+			// The run's progress for the console and the API, now and then.
+			_, _ = rs.s.store.RefreshSyncRunUnitCounts(ctx, rs.run.ID)
+			refreshed = time.Now()
+		}
 		if fatal != nil || ctx.Err() != nil || (started && !rs.s.now().Before(rs.deadline)) {
 			break
 		}
