@@ -348,3 +348,19 @@ func (s *Store) DeleteSyncUnits(ctx context.Context, runID int64) error {
 	}
 	return nil
 }
+
+// DropFinishedSyncPlans deletes the plans and staged pages of runs that
+// ended without their own clean-up (a run failed as an orphan), so a large
+// distribution's staged pages do not wait for the run's retention.
+func (s *Store) DropFinishedSyncPlans(ctx context.Context) (int64, error) {
+	var n int64
+	for _, table := range []string{"sync_stage_history", "sync_stage_links", "sync_units"} {
+		tag, err := s.pool.Exec(ctx, `DELETE FROM `+table+` t USING sync_runs r
+			WHERE r.id = t.run_id AND r.status NOT IN ('queued', 'running')`)
+		if err != nil {
+			return n, mapErr("drop finished sync plans", err)
+		}
+		n += tag.RowsAffected()
+	}
+	return n, nil
+}

@@ -314,3 +314,39 @@ func TestADistributionThatKeepsFailingIsAWarning(t *testing.T) {
 		e.checkMatchesSim(ctx)
 	})
 }
+
+func TestThePlanOfARunFailedAsAnOrphanIsDropped(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, envOptions{seed: 5, spec: qualtricssim.Spec{Surveys: 3, Recipients: 3000},
+		syncOpts: func(o *syncer.Options) { o.SliceBudget = time.Nanosecond }})
+	run := e.queue(syncer.KindFull)
+	for range 6 { // a few slices: units planned, a large distribution staged
+		if _, done, err := e.sy.WorkSlice(ctx, e.in.ID, run.ID); err != nil || done {
+			t.Fatalf("slice: done %v, %v", done, err)
+		}
+	}
+	count := func() (n int) {
+		if err := e.st.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM sync_units WHERE run_id = $1)
+			+ (SELECT count(*) FROM sync_stage_history WHERE run_id = $1) + (SELECT count(*) FROM sync_stage_links WHERE run_id = $1)`,
+			run.ID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if count() == 0 {
+		t.Fatal("nothing planned or staged after six slices")
+	}
+	if n, err := e.st.DropFinishedSyncPlans(ctx); err != nil || n != 0 {
+		t.Fatalf("a running run's plan was dropped: %d %v", n, err)
+	}
+	if _, err := e.st.Pool().Exec(ctx, `UPDATE sync_runs SET status = 'failed' WHERE id = $1`, run.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.st.DropFinishedSyncPlans(ctx); err != nil || n == 0 {
+		t.Fatalf("dropped %d rows, %v", n, err)
+	}
+	if n := count(); n != 0 {
+		t.Errorf("%d rows of the failed run's plan left", n)
+	}
+}

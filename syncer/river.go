@@ -130,6 +130,11 @@ func (s *Syncer) ScheduleDue(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("syncer: schedule: %w", err)
 	} else if n > 0 {
 		s.log.Warn("failed sync runs whose job had ended", zap.Int64("runs", n))
+		if rows, err := s.store.DropFinishedSyncPlans(ctx); err != nil {
+			s.log.Warn("plans of failed sync runs not dropped", zap.Error(err))
+		} else {
+			s.log.Info("dropped the plans of failed sync runs", zap.Int64("rows", rows))
+		}
 	}
 	due, err := s.store.DueIntegrations(ctx, now)
 	if err != nil {

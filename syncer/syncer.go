@@ -66,6 +66,7 @@ type Store interface {
 	RefreshSyncRunUnitCounts(ctx context.Context, runID int64) (store.SyncProgress, error)
 	PendingSyncUnits(ctx context.Context, runID int64, kind string, limit int, skip []string) ([]store.SyncUnit, error)
 	DeleteSyncUnits(ctx context.Context, runID int64) error
+	DropFinishedSyncPlans(ctx context.Context) (int64, error)
 	RecipientsToRead(ctx context.Context, integrationID string, live, moved []string, verify bool, verifyEvery, slack time.Duration, now time.Time) ([]string, error)
 	EnsureRateBuckets(ctx context.Context, brandKey string, buckets []store.RateBucket) error
 	TakeRateTokens(ctx context.Context, brandKey string, buckets []store.RateBucket) (bool, time.Duration, error)
