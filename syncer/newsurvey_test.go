@@ -33,7 +33,7 @@ func TestANewSurveyIsAnnouncedWithItsDueDate(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, err := e.sim.AddDistribution(qualtricssim.Distribution{SurveyID: sv.ID, RequestType: "Invite", SendDate: now, LinkExpiration: link,
-			Headers: qualtricssim.Headers{Subject: name},
+			Headers:    qualtricssim.Headers{Subject: name},
 			Recipients: []qualtricssim.Recipient{{Email: email, FirstName: "A", LastName: "B", Status: "Success", SentAt: now}}}); err != nil {
 			t.Fatal(err)
 		}
