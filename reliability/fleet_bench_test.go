@@ -118,7 +118,7 @@ func fleetOnce(b *testing.B) {
 	poolSize := int64(2 * (max(12, 2*workers+10) + 1))
 	b.StartTimer()
 	start := time.Now()
-	for r := range 2 {
+	for range 2 {
 		rep, err := replica.New(ctx, replica.Options{
 			DatabaseURL: dbURL, Keyring: kr, AdminTokens: []string{adminToken},
 			AuthMode: web.AuthHeader, AuthHeader: "X-Forwarded-Email",
@@ -141,7 +141,6 @@ func fleetOnce(b *testing.B) {
 			cancel()
 			rep.Close()
 		}()
-		_ = r
 	}
 
 	// Every first full sync.

@@ -205,32 +205,39 @@ func (s *Store) analyzeLargeShare(ctx context.Context, removed map[string]int64)
 // AnalyzeIfChanged analyzes each of tables whose rows changed since its last
 // ANALYZE by at least AnalyzeShare of its estimated rows (or that was never
 // analyzed and has rows), and returns the tables analyzed and how long it
-// took. A sync calls it once at its end; bulk deletes use the same rule. A
-// table another session is analyzing right now (many syncs ending at once,
-// on several replicas) is left to it: one fresh sample is enough.
+// took. A sync calls it once at its end; bulk deletes use the same rule. One
+// statement finds the stale tables (the usual run has none); a table another
+// session is analyzing right now (many syncs ending at once, on several
+// replicas) is left to it: one fresh sample is enough.
 func (s *Store) AnalyzeIfChanged(ctx context.Context, tables ...string) ([]string, time.Duration, error) {
+	const staleSQL = `SELECT t.relname FROM pg_stat_user_tables t JOIN pg_class c ON c.oid = t.relid
+		WHERE t.relid = ANY (ARRAY (SELECT to_regclass(n) FROM unnest($1::text[]) n))
+		AND ((t.last_analyze IS NULL AND t.last_autoanalyze IS NULL AND t.n_mod_since_analyze > 0)
+			OR t.n_mod_since_analyze >= $2 * greatest(c.reltuples, 0))
+		ORDER BY t.relname`
 	start := time.Now()
+	rows, err := s.pool.Query(ctx, staleSQL, tables, AnalyzeShare)
+	if err != nil {
+		return nil, time.Since(start), mapErr("analyze changed tables", err)
+	}
+	stale, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, time.Since(start), mapErr("analyze changed tables", err)
+	}
 	var done []string
-	for _, table := range tables {
+	for _, table := range stale {
 		analyzed := false
 		err := s.WithTx(ctx, func(tx pgx.Tx) error {
-			var mine, stale bool
+			var mine, still bool
 			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtext('microapps.analyze.' || $1))`, table).Scan(&mine); err != nil || !mine {
 				return err
 			}
-			err := tx.QueryRow(ctx, `SELECT coalesce(
-				(t.last_analyze IS NULL AND t.last_autoanalyze IS NULL AND t.n_mod_since_analyze > 0)
-				OR t.n_mod_since_analyze >= $2 * greatest(c.reltuples, 0), false)
-				FROM pg_stat_user_tables t JOIN pg_class c ON c.oid = t.relid
-				WHERE t.relid = to_regclass($1)`, table, AnalyzeShare).Scan(&stale)
-			if err == pgx.ErrNoRows {
-				return nil // no such table
-			}
-			if err != nil || !stale {
+			// Still stale? Another session may have just analyzed it.
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (`+staleSQL+`)`, []string{table}, AnalyzeShare).Scan(&still); err != nil || !still {
 				return err
 			}
 			analyzed = true
-			_, err = tx.Exec(ctx, `ANALYZE `+pgx.Identifier{table}.Sanitize())
+			_, err := tx.Exec(ctx, `ANALYZE `+pgx.Identifier{table}.Sanitize())
 			return err
 		})
 		if err != nil {

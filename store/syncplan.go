@@ -83,21 +83,8 @@ func (s *Store) BeginSyncRunJob(ctx context.Context, integrationID string, id in
 // SaveSyncRunProgress stores a running run's figures, warnings and changes so
 // far, and its phase, without finishing it.
 func (s *Store) SaveSyncRunProgress(ctx context.Context, run SyncRun) error {
-	return s.WithTx(ctx, func(tx pgx.Tx) error { return SaveSyncRunProgressTx(ctx, tx, run) })
-}
-
-// SaveSyncRunProgressTx is SaveSyncRunProgress in the caller's transaction.
-func SaveSyncRunProgressTx(ctx context.Context, tx pgx.Tx, run SyncRun) error {
-	if run.APICallsByEndpoint == nil {
-		run.APICallsByEndpoint = map[string]int{}
-	}
-	if run.Warnings == nil {
-		run.Warnings = []string{}
-	}
-	if run.Changes == nil {
-		run.Changes = []Change{}
-	}
-	_, err := tx.Exec(ctx, `UPDATE sync_runs SET api_calls = $3, api_calls_by_endpoint = $4, surveys = $5,
+	run.fillLists()
+	_, err := s.pool.Exec(ctx, `UPDATE sync_runs SET api_calls = $3, api_calls_by_endpoint = $4, surveys = $5,
 		distributions = $6, recipients = $7, notifications = $8, warnings = $9, changes = $10, phase = $11
 		WHERE integration_id = $1 AND id = $2 AND status = 'running'`,
 		run.IntegrationID, run.ID, run.APICalls, run.APICallsByEndpoint, run.Surveys, run.Distributions, run.Recipients,
@@ -176,16 +163,6 @@ func SaveSyncUnitCursorTx(ctx context.Context, tx pgx.Tx, u SyncUnit) error {
 		WHERE run_id = $1 AND key = $2 AND status = 'pending'`,
 		u.RunID, u.Key, u.Staged, u.HistoryNext, u.HistoryDone, u.HistoryMissing, u.LinksNext, u.LinksDone, u.NextOrd, u.Pages)
 	return mapErr("save sync unit cursor", err)
-}
-
-// ResetSyncUnitTx forgets what a unit staged, so it starts over (a listing
-// that refused its saved nextPage).
-func ResetSyncUnitTx(ctx context.Context, tx pgx.Tx, u SyncUnit) error {
-	if err := DropStagedRecipientsTx(ctx, tx, u.RunID, u.DistributionID); err != nil {
-		return err
-	}
-	u.Staged, u.HistoryNext, u.HistoryDone, u.HistoryMissing, u.LinksNext, u.LinksDone, u.NextOrd = false, "", false, "", "", false, 0
-	return SaveSyncUnitCursorTx(ctx, tx, u)
 }
 
 // StageHistoryTx stages a page of a distribution's history for a run, rows

@@ -143,15 +143,7 @@ func (s *Store) FinishSyncRun(ctx context.Context, run SyncRun) error {
 
 // FinishSyncRunTx is FinishSyncRun inside the caller's transaction.
 func (s *Store) FinishSyncRunTx(ctx context.Context, tx pgx.Tx, run SyncRun) error {
-	if run.APICallsByEndpoint == nil {
-		run.APICallsByEndpoint = map[string]int{}
-	}
-	if run.Warnings == nil {
-		run.Warnings = []string{}
-	}
-	if run.Changes == nil {
-		run.Changes = []Change{}
-	}
+	run.fillLists()
 	// Only a queued or running run is finished: one already failed (as an
 	// orphan whose job ended, say) keeps its outcome, whatever its job says later.
 	tag, err := tx.Exec(ctx, `UPDATE sync_runs SET status = $3, finished_at = $4, api_calls = $5, api_calls_by_endpoint = $6,
@@ -171,4 +163,18 @@ func (s *Store) FinishSyncRunTx(ctx context.Context, tx pgx.Tx, run SyncRun) err
 		return fmt.Errorf("store: finish sync run %d: it is %s already: %w", run.ID, status, ErrNotFound)
 	}
 	return nil
+}
+
+// fillLists makes the run's nil maps and lists empty ones, as the columns
+// hold them (never JSON null).
+func (r *SyncRun) fillLists() {
+	if r.APICallsByEndpoint == nil {
+		r.APICallsByEndpoint = map[string]int{}
+	}
+	if r.Warnings == nil {
+		r.Warnings = []string{}
+	}
+	if r.Changes == nil {
+		r.Changes = []Change{}
+	}
 }

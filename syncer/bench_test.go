@@ -69,38 +69,16 @@ func benchOnce(b *testing.B, recipients int) {
 	}
 	defer st.Close()
 
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	spec := "bench:" + base64.StdEncoding.EncodeToString(key)
-	kr, _ := seal.ParseKeyring(spec)
-	id := newUUID()
-	token := ""
-	for _, bid := range sim.BrandIDs() {
-		_ = bid
-	}
 	// The brand's admin token: Generate is deterministic, so regenerate users only.
-	token = qualtricssim.Generate(1, qualtricssim.Spec{Surveys: 1, Recipients: 1}).Users[0].Tokens[0]
-	keyID, sealed, _ := kr.Seal([]byte(token), []byte(id))
-	if _, err := st.CreateIntegration(ctx, store.Integration{ID: id, Name: "bench", BaseURL: srv.URL + "/API/v3/",
-		AuthMethod: "token", SecretSealed: sealed, SecretKeyID: keyID, RequestsPerMinute: 1500, RequestTimeoutSeconds: 60,
-		FullSyncEvery: time.Hour, IncrementalSyncEvery: 15 * time.Minute, Status: "active"},
-		store.AuditEvent{Actor: "bench", Action: "create"}); err != nil {
-		b.Fatal(err)
-	}
-	var run store.SyncRun
-	if err := st.WithTx(ctx, func(tx pgx.Tx) error {
-		run, _, err = st.QueueSyncRunTx(ctx, tx, id, syncer.KindFull, "bench")
-		return err
-	}); err != nil {
-		b.Fatal(err)
-	}
+	token := qualtricssim.Generate(1, qualtricssim.Spec{Surveys: 1, Recipients: 1}).Users[0].Tokens[0]
+	bi := newBenchIntegration(b, st, srv.URL, token, "")
 
 	var args []string
 	if p := os.Getenv("BENCH_CPUPROFILE"); p != "" {
 		args = append(args, "-test.cpuprofile", p)
 	}
 	b.StartTimer()
-	res := syncInChild(b, dbURL, spec, id, run.ID, args)
+	res := syncInChild(b, dbURL, bi, args)
 	b.StopTimer()
 
 	// PostgreSQL's own rate: COPY as many recipient rows into a table shaped
@@ -176,13 +154,54 @@ func nullTime(t time.Time) any {
 	return t
 }
 
-// syncInChild works a queued run in a child process (TestBenchChild), so
-// that its peak RSS is the sync's alone, and returns what it reported.
-func syncInChild(b *testing.B, dbURL, keys, integrationID string, runID int64, args []string, env ...string) childResult {
+// benchIntegration is an integration stored for a benchmark, with a full
+// sync queued.
+type benchIntegration struct {
+	id    string
+	keys  string // the keyring spec its token is sealed with
+	runID int64
+}
+
+// newBenchIntegration stores an integration of the simulator at simURL with
+// token (sealed under a fresh key) and queues its first full sync.
+func newBenchIntegration(b *testing.B, st *store.Store, simURL, token, brandID string) benchIntegration {
+	b.Helper()
+	ctx := context.Background()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	bi := benchIntegration{id: newUUID(), keys: "bench:" + base64.StdEncoding.EncodeToString(key)}
+	kr, err := seal.ParseKeyring(bi.keys)
+	if err != nil {
+		b.Fatal(err)
+	}
+	keyID, sealed, err := seal.SealSecret(kr, seal.Credential, bi.id, []byte(token))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.CreateIntegration(ctx, store.Integration{ID: bi.id, Name: "bench", BaseURL: simURL + "/API/v3/",
+		AuthMethod: "token", SecretSealed: sealed, SecretKeyID: keyID, RequestsPerMinute: 1500, RequestTimeoutSeconds: 60,
+		FullSyncEvery: time.Hour, IncrementalSyncEvery: 15 * time.Minute, Status: "active", BrandID: brandID},
+		store.AuditEvent{Actor: "bench", Action: "create"}); err != nil {
+		b.Fatal(err)
+	}
+	if err := st.WithTx(ctx, func(tx pgx.Tx) error {
+		run, _, err := st.QueueSyncRunTx(ctx, tx, bi.id, syncer.KindFull, "bench")
+		bi.runID = run.ID
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	return bi
+}
+
+// syncInChild works an integration's queued run in a child process
+// (TestBenchChild), so that its peak RSS is the sync's alone, and returns
+// what it reported.
+func syncInChild(b *testing.B, dbURL string, bi benchIntegration, args []string, env ...string) childResult {
 	b.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"-test.run", "^TestBenchChild$", "-test.count", "1", "-test.timeout", "2h"}, args...)...)
-	cmd.Env = append(append(os.Environ(), "MICROAPPS_BENCH_CHILD=1", "BENCH_DB="+dbURL, "BENCH_KEYS="+keys,
-		"BENCH_INTEGRATION="+integrationID, "BENCH_RUN="+strconv.FormatInt(runID, 10)), env...)
+	cmd.Env = append(append(os.Environ(), "MICROAPPS_BENCH_CHILD=1", "BENCH_DB="+dbURL, "BENCH_KEYS="+bi.keys,
+		"BENCH_INTEGRATION="+bi.id, "BENCH_RUN="+strconv.FormatInt(bi.runID, 10)), env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		b.Fatalf("child: %v\n%s", err, out)

@@ -2,8 +2,6 @@ package syncer_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"math"
 	mrand "math/rand/v2"
 	"net/http/httptest"
@@ -82,28 +80,10 @@ func largeBrandOnce(b *testing.B, recipients int, scale float64) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	spec := "bench:" + base64.StdEncoding.EncodeToString(key)
-	kr, _ := seal.ParseKeyring(spec)
-	id := newUUID()
-	keyID, sealed, _ := kr.Seal([]byte(token), []byte(id))
-	if _, err := st.CreateIntegration(ctx, store.Integration{ID: id, Name: "large", BaseURL: srv.URL + "/API/v3/",
-		AuthMethod: "token", SecretSealed: sealed, SecretKeyID: keyID, RequestsPerMinute: 1500, RequestTimeoutSeconds: 60,
-		FullSyncEvery: time.Hour, IncrementalSyncEvery: 15 * time.Minute, Status: "active", BrandID: brandID},
-		store.AuditEvent{Actor: "bench", Action: "create"}); err != nil {
-		b.Fatal(err)
-	}
-	var run store.SyncRun
-	if err := st.WithTx(ctx, func(tx pgx.Tx) error {
-		run, _, err = st.QueueSyncRunTx(ctx, tx, id, syncer.KindFull, "bench")
-		return err
-	}); err != nil {
-		b.Fatal(err)
-	}
+	bi := newBenchIntegration(b, st, srv.URL, token, brandID)
 
 	b.StartTimer()
-	res := syncInChild(b, dbURL, spec, id, run.ID, nil, "BENCH_TIMESCALE="+strconv.FormatFloat(scale, 'f', -1, 64))
+	res := syncInChild(b, dbURL, bi, nil, "BENCH_TIMESCALE="+strconv.FormatFloat(scale, 'f', -1, 64))
 	b.StopTimer()
 	floor := rateFloor(res.ByEndpoint, res.APICalls) / scale
 	b.ReportMetric(res.Seconds, "first-full-s")
@@ -117,7 +97,7 @@ func largeBrandOnce(b *testing.B, recipients int, scale float64) {
 		res.Recipients, res.APICalls, res.ByEndpoint, res.Units, res.Jobs, res.Seconds, floor, res.Seconds/floor,
 		float64(res.PeakRSSKiB)/1024, sim.Throttled())
 
-	day := simulateDay(b, st, kr, sim, id, brandID)
+	day := simulateDay(b, st, bi, sim, brandID)
 	history := float64(day[qualtricssim.EndpointHistory])
 	total := 0
 	for _, n := range day {
@@ -141,8 +121,13 @@ func rateFloor(byEndpoint map[string]int, total int) float64 {
 // sync each hour, incrementals every 15 minutes in between), each hour moving
 // about 1% of the live distributions, and returns the simulator's calls by
 // endpoint over the day. Limits are off: only the calls are counted.
-func simulateDay(b *testing.B, st *store.Store, kr *seal.Keyring, sim *qualtricssim.Server, integrationID, brandID string) map[string]int {
+func simulateDay(b *testing.B, st *store.Store, bi benchIntegration, sim *qualtricssim.Server, brandID string) map[string]int {
 	ctx := context.Background()
+	integrationID := bi.id
+	kr, err := seal.ParseKeyring(bi.keys)
+	if err != nil {
+		b.Fatal(err)
+	}
 	sim.SetLimits(qualtricssim.Limits{Disabled: true})
 	clock := time.Now()
 	sy, err := syncer.New(syncer.Options{Store: st, Keyring: kr, AllowedHosts: []string{"127.0.0.1"}, ClientConfig: fastClient,

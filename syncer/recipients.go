@@ -22,10 +22,7 @@ const noLinksBackoff = 15 * time.Minute
 // where its listings stand, so it continues over slices and replicas, and is
 // merged from the staged pages at the end.
 func (rs *runState) recipients(ctx context.Context, u store.SyncUnit) error {
-	var (
-		hist  []store.HistoryInput
-		links []store.LinkInput
-	)
+	var buf recipientRows // the pages held in memory while the unit is not staged
 	d := u.DistributionID
 	pages := 0
 	for ; !u.HistoryDone || !u.LinksDone; pages++ {
@@ -34,10 +31,12 @@ func (rs *runState) recipients(ctx context.Context, u store.SyncUnit) error {
 		if u.Staged && pages > 0 && !rs.s.now().Before(rs.deadline) {
 			return errYield
 		}
+		var h []store.HistoryInput
+		var l []store.LinkInput
 		if !u.HistoryDone {
 			page, next, err := rs.client.DistributionHistoryPage(ctx, d, u.HistoryNext)
 			switch {
-			case err != nil && skippable(err) && u.NextOrd == 0 && len(hist) == 0:
+			case err != nil && skippable(err) && u.NextOrd == 0 && len(buf.hist) == 0:
 				// No XM Directory licence (404) or a test send (400): keep the
 				// statuses stored, take email and links from links.
 				u.HistoryDone, u.HistoryMissing = true, fmt.Sprintf("distribution %s: no history (%v); statuses kept as they were", d, err)
@@ -45,37 +44,22 @@ func (rs *runState) recipients(ctx context.Context, u store.SyncUnit) error {
 			case err != nil:
 				return qfail("history of %s: %w", d, err)
 			}
-			h := historyInputs(page)
+			h = historyInputs(page)
 			u.HistoryNext, u.HistoryDone = next, next == ""
-			if u.Staged {
-				err = rs.stagePage(ctx, &u, func(p *pageTx) error { return store.StageHistoryTx(ctx, p.tx, rs.run.ID, d, u.NextOrd, h) }, len(h))
-			} else {
-				hist = append(hist, h...)
-				err = rs.maybeStage(ctx, &u, &hist, &links)
-			}
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		page, next, err := rs.client.DistributionLinksPage(ctx, d, u.SurveyID, u.LinksNext)
-		switch {
-		case err != nil && skippable(err):
-			// Without links there is no email to match users by: keep what
-			// is stored rather than blank it, and back off.
-			return rs.noLinks(ctx, u, err)
-		case err != nil:
-			return qfail("links of %s: %w", d, err)
-		}
-		l := linkInputs(page)
-		u.LinksNext, u.LinksDone = next, next == ""
-		if u.Staged {
-			err = rs.stagePage(ctx, &u, func(p *pageTx) error { return store.StageLinksTx(ctx, p.tx, rs.run.ID, d, u.NextOrd, l) }, len(l))
 		} else {
-			links = append(links, l...)
-			err = rs.maybeStage(ctx, &u, &hist, &links)
+			page, next, err := rs.client.DistributionLinksPage(ctx, d, u.SurveyID, u.LinksNext)
+			switch {
+			case err != nil && skippable(err):
+				// Without links there is no email to match users by: keep what
+				// is stored rather than blank it, and back off.
+				return rs.noLinks(ctx, u, err)
+			case err != nil:
+				return qfail("links of %s: %w", d, err)
+			}
+			l = linkInputs(page)
+			u.LinksNext, u.LinksDone = next, next == ""
 		}
-		if err != nil {
+		if err := rs.keepPage(ctx, &u, &buf, h, l); err != nil {
 			return err
 		}
 	}
@@ -87,8 +71,8 @@ func (rs *runState) recipients(ctx context.Context, u store.SyncUnit) error {
 		if u.Staged {
 			err = b.AddStaged(ctx, rs.run.ID)
 		} else {
-			if err = b.AddHistory(ctx, hist); err == nil {
-				err = b.AddLinks(ctx, links)
+			if err = b.AddHistory(ctx, buf.hist); err == nil {
+				err = b.AddLinks(ctx, buf.links)
 			}
 		}
 		if err != nil {
@@ -109,41 +93,45 @@ func (rs *runState) recipients(ctx context.Context, u store.SyncUnit) error {
 	})
 }
 
-// maybeStage moves a distribution that outgrew readAheadRows to staging: the
-// pages read so far are staged with where the listings stand.
-func (rs *runState) maybeStage(ctx context.Context, u *store.SyncUnit, hist *[]store.HistoryInput, links *[]store.LinkInput) error {
-	if len(*hist)+len(*links) <= readAheadRows || (u.HistoryDone && u.LinksDone) {
+// recipientRows are pages of a distribution held in memory.
+type recipientRows struct {
+	hist  []store.HistoryInput
+	links []store.LinkInput
+}
+
+// keepPage keeps a page just read (of history or of links): staged with the
+// unit's cursor when the unit is staged; else in memory, until the unit
+// outgrows readAheadRows with a listing still to read, when all it holds is
+// staged and the unit stays staged.
+func (rs *runState) keepPage(ctx context.Context, u *store.SyncUnit, buf *recipientRows, h []store.HistoryInput, l []store.LinkInput) error {
+	if u.Staged {
+		return rs.stageRows(ctx, u, h, l)
+	}
+	buf.hist, buf.links = append(buf.hist, h...), append(buf.links, l...)
+	if len(buf.hist)+len(buf.links) <= readAheadRows || (u.HistoryDone && u.LinksDone) {
 		return nil
 	}
-	h, l := *hist, *links
-	err := rs.page(ctx, func(p *pageTx) error {
-		if err := store.StageHistoryTx(ctx, p.tx, rs.run.ID, u.DistributionID, 0, h); err != nil {
-			return err
-		}
-		if err := store.StageLinksTx(ctx, p.tx, rs.run.ID, u.DistributionID, len(h), l); err != nil {
-			return err
-		}
-		v := *u
-		v.Staged, v.NextOrd, v.Pages = true, len(h)+len(l), v.Pages+1
-		if err := store.SaveSyncUnitCursorTx(ctx, p.tx, v); err != nil {
-			return err
-		}
-		*u = v
-		return nil
-	})
-	*hist, *links = nil, nil
+	err := rs.stageRows(ctx, u, buf.hist, buf.links)
+	*buf = recipientRows{}
 	return err
 }
 
-// stagePage stages one page of a staged distribution and moves its cursor,
-// in one short transaction.
-func (rs *runState) stagePage(ctx context.Context, u *store.SyncUnit, stage func(p *pageTx) error, rows int) error {
+// stageRows stages rows of a distribution, numbered on from the unit's
+// cursor, and saves the cursor, in one short transaction.
+func (rs *runState) stageRows(ctx context.Context, u *store.SyncUnit, h []store.HistoryInput, l []store.LinkInput) error {
 	return rs.page(ctx, func(p *pageTx) error {
-		if err := stage(p); err != nil {
-			return err
-		}
 		v := *u
-		v.NextOrd, v.Pages = v.NextOrd+rows, v.Pages+1
+		if len(h) > 0 {
+			if err := store.StageHistoryTx(ctx, p.tx, rs.run.ID, v.DistributionID, v.NextOrd, h); err != nil {
+				return err
+			}
+		}
+		if len(l) > 0 {
+			if err := store.StageLinksTx(ctx, p.tx, rs.run.ID, v.DistributionID, v.NextOrd+len(h), l); err != nil {
+				return err
+			}
+		}
+		v.Staged, v.NextOrd, v.Pages = true, v.NextOrd+len(h)+len(l), v.Pages+1
 		if err := store.SaveSyncUnitCursorTx(ctx, p.tx, v); err != nil {
 			return err
 		}

@@ -54,9 +54,9 @@ type runState struct {
 	start    time.Time // the run's first start, over all its slices
 	deadline time.Time // when this slice stops starting work
 
-	changes     int
 	capped      bool
 	moreWarning int
+	counted     bool // run.Progress holds the units counted at the end of the run
 
 	// mu guards what concurrent units update: logs, warnings, counts and
 	// changes.
@@ -186,7 +186,7 @@ func (rs *runState) unitFailures(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("syncer: %w", err)
 	}
-	rs.run.Progress = p
+	rs.run.Progress, rs.counted = p, true
 	if p.UnitsFailed == 0 {
 		return nil
 	}
@@ -367,7 +367,6 @@ func (p *pageTx) changed(ctx context.Context, changes []store.Change) error {
 
 func (rs *runState) keep(changes []store.Change, raised int) {
 	rs.run.Notifications += raised
-	rs.changes += len(changes)
 	room := rs.s.maxChanges - len(rs.run.Changes)
 	if len(changes) > room {
 		changes = changes[:max(room, 0)]
@@ -383,8 +382,10 @@ func (rs *runState) finish(ctx context.Context, syncErr error) (store.SyncRun, e
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	rs.flushLogs(ctx)
-	if p, err := rs.s.store.RefreshSyncRunUnitCounts(ctx, rs.run.ID); err == nil {
-		rs.run.Progress = p
+	if !rs.counted {
+		if p, err := rs.s.store.RefreshSyncRunUnitCounts(ctx, rs.run.ID); err == nil {
+			rs.run.Progress = p
+		}
 	}
 
 	run := &rs.run
