@@ -5,16 +5,18 @@ import "context"
 // IntegrationCounts is what the console's list shows of an integration's data.
 type IntegrationCounts struct {
 	ActiveSurveys int // active, not deleted
-	Recipients    int // recipient rows read by the last successful full sync
+	Recipients    int // invitations sent by its distributions still listed (Qualtrics' "sent" figures)
 }
 
 // ConsoleCounts returns the counts of every integration by id. It reads the
-// open-surveys index and the newest full run, never the recipients table.
+// open-surveys index and the distributions' figures, never the recipients
+// table. (A full sync no longer reads every recipient, so the run's own
+// count is not the integration's size.)
 func (s *Store) ConsoleCounts(ctx context.Context) (map[string]IntegrationCounts, error) {
 	rows, err := s.pool.Query(ctx, `SELECT i.id::text,
 	    (SELECT count(*) FROM surveys sv WHERE sv.integration_id = i.id AND sv.is_active AND sv.deleted_at IS NULL),
-	    coalesce((SELECT r.recipients FROM sync_runs r WHERE r.integration_id = i.id AND r.kind = 'full'
-	              AND r.status = 'succeeded' ORDER BY r.id DESC LIMIT 1), 0)
+	    coalesce((SELECT sum(d.sent) FROM distributions d WHERE d.integration_id = i.id AND d.deleted_at IS NULL
+	              AND d.request_type <> 'TestEmail'), 0)::bigint
 	FROM integrations i`)
 	if err != nil {
 		return nil, mapErr("console counts", err)
