@@ -61,7 +61,10 @@ func (r PurgeResult) ByTable() map[string]int64 {
 // batched runs sql (a DELETE of at most $1 rows; args follow) until it
 // deletes fewer than a batch, and returns the rows deleted. The statements
 // pick their batch by index and delete it by ctid (a TID scan), so the
-// planner has no way to turn a batch into a scan of the whole table.
+// planner has no way to turn a batch into a scan of the whole table. A ctid
+// is unique only within one table: a delete from recipients also states the
+// integration, so that on a table partitioned by integration (measured in
+// docs/partitioning.md) it touches that partition alone.
 func (s *Store) batched(ctx context.Context, op, sql string, args ...any) (int64, error) {
 	var total int64
 	for {
@@ -210,11 +213,28 @@ func (s *Store) analyzeLargeShare(ctx context.Context, removed map[string]int64)
 // session is analyzing right now (many syncs ending at once, on several
 // replicas) is left to it: one fresh sample is enough.
 func (s *Store) AnalyzeIfChanged(ctx context.Context, tables ...string) ([]string, time.Duration, error) {
-	const staleSQL = `SELECT t.relname FROM pg_stat_user_tables t JOIN pg_class c ON c.oid = t.relid
-		WHERE t.relid = ANY (ARRAY (SELECT to_regclass(n) FROM unnest($1::text[]) n))
-		AND ((t.last_analyze IS NULL AND t.last_autoanalyze IS NULL AND t.n_mod_since_analyze > 0)
-			OR t.n_mod_since_analyze >= $2 * greatest(c.reltuples, 0))
-		ORDER BY t.relname`
+	// A partitioned table (docs/partitioning.md measures one) counts no
+	// changes of its own: each of its partitions is checked as a table, and
+	// the whole (whose ANALYZE also refreshes every partition) when the
+	// partitions' rows moved away from its estimate by the same share. For a
+	// plain table this is the plain check.
+	const staleSQL = `WITH asked AS (
+			SELECT c.oid, c.relkind FROM unnest($1::text[]) n JOIN pg_class c ON c.oid = to_regclass(n)
+		), leaves AS (
+			SELECT l.relid FROM asked a CROSS JOIN LATERAL pg_partition_tree(a.oid) l WHERE l.isleaf
+		), parents AS (
+			SELECT c.relname, greatest(c.reltuples, 0) AS est,
+				(SELECT sum(greatest(lc.reltuples, 0)) FROM pg_partition_tree(a.oid) l JOIN pg_class lc ON lc.oid = l.relid
+					WHERE l.isleaf) AS parts
+			FROM asked a JOIN pg_class c ON c.oid = a.oid WHERE a.relkind = 'p'
+		)
+		SELECT t.relname::text FROM pg_stat_user_tables t JOIN pg_class c ON c.oid = t.relid
+		WHERE t.relid IN (SELECT relid FROM leaves)
+			AND ((t.last_analyze IS NULL AND t.last_autoanalyze IS NULL AND t.n_mod_since_analyze > 0)
+				OR t.n_mod_since_analyze >= $2 * greatest(c.reltuples, 0))
+		UNION ALL
+		SELECT relname::text FROM parents WHERE parts > 0 AND abs(parts - est) >= $2 * est
+		ORDER BY 1`
 	start := time.Now()
 	rows, err := s.pool.Query(ctx, staleSQL, tables, AnalyzeShare)
 	if err != nil {
@@ -233,7 +253,7 @@ func (s *Store) AnalyzeIfChanged(ctx context.Context, tables ...string) ([]strin
 				return err
 			}
 			// Still stale? Another session may have just analyzed it.
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (`+staleSQL+`)`, []string{table}, AnalyzeShare).Scan(&still); err != nil || !still {
+			if err := tx.QueryRow(ctx, `SELECT $3::text = ANY (ARRAY (`+staleSQL+`))`, []string{table}, AnalyzeShare, table).Scan(&still); err != nil || !still {
 				return err
 			}
 			analyzed = true
@@ -253,7 +273,7 @@ func (s *Store) AnalyzeIfChanged(ctx context.Context, tables ...string) ([]strin
 // removeDistribution deletes a distribution with its recipients (in
 // batches) and snapshots, and returns the recipients deleted.
 func (s *Store) removeDistribution(ctx context.Context, integrationID, distributionID string) (int64, error) {
-	n, err := s.batched(ctx, "remove recipients", `DELETE FROM recipients WHERE ctid = ANY (ARRAY (
+	n, err := s.batched(ctx, "remove recipients", `DELETE FROM recipients WHERE integration_id = $2 AND ctid = ANY (ARRAY (
 		SELECT ctid FROM recipients WHERE integration_id = $2 AND distribution_id = $3 LIMIT $1))`, integrationID, distributionID)
 	if err != nil {
 		return n, err
@@ -328,7 +348,7 @@ func (s *Store) RemoveDeletedIntegration(ctx context.Context, id string) (Remova
 	r.Rows = r.Recipients + r.Distributions
 	for _, st := range []struct{ table, sql string }{
 		// Recipients of distributions no longer listed (none normally).
-		{"recipients", `DELETE FROM recipients WHERE ctid = ANY (ARRAY (
+		{"recipients", `DELETE FROM recipients WHERE integration_id = $2 AND ctid = ANY (ARRAY (
 			SELECT ctid FROM recipients WHERE integration_id = $2 LIMIT $1))`},
 		{"distribution_stats", `DELETE FROM distribution_stats WHERE ctid = ANY (ARRAY (
 			SELECT ctid FROM distribution_stats WHERE integration_id = $2 LIMIT $1))`},

@@ -72,6 +72,7 @@ func run() error {
 		reuse        = flag.Bool("reuse", false, "measure a database loaded by an earlier run")
 		keep         = flag.Bool("keep", false, "keep the database afterwards")
 		skipDelete   = flag.Bool("skip-delete", false, "do not delete the large integration at the end")
+		partitions   = flag.Int("partitions", 0, "hash-partition recipients by integration_id into this many partitions (0: the migrations' single table)")
 	)
 	flag.Parse()
 	ctx := context.Background()
@@ -98,6 +99,11 @@ func run() error {
 		if err := migrations.Up(ctx, dbURL.String()); err != nil {
 			return err
 		}
+		if *partitions > 0 {
+			if err := storetest.PartitionRecipients(ctx, dbURL.String(), *partitions); err != nil {
+				return err
+			}
+		}
 	}
 	b.st, err = store.Open(ctx, dbURL.String(), store.Options{MaxConns: 40, AppName: "scale-bench"})
 	if err != nil {
@@ -115,6 +121,15 @@ func run() error {
 	}
 	fmt.Fprintf(b.out, "# scale benchmark: %d recipients, %d integrations (integration 0: %d), %d users\n\n",
 		b.spec.Recipients, b.spec.Integrations, b.spec.RowsOf(0), b.spec.Users())
+	var parts int
+	if err := b.st.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_inherits WHERE inhparent = 'recipients'::regclass`).Scan(&parts); err != nil {
+		return err
+	}
+	if parts > 0 {
+		fmt.Fprintf(b.out, "recipients: hash-partitioned by integration_id into %d partitions\n\n", parts)
+	} else {
+		fmt.Fprintf(b.out, "recipients: one table\n\n")
+	}
 	if !*reuse {
 		if err := b.load(); err != nil {
 			return err
@@ -175,7 +190,9 @@ func (b *bench) sizes() error {
 	}
 	for _, t := range []string{"recipients", "distributions", "distribution_stats", "surveys", "notifications", "deliveries"} {
 		var n, size int64
-		if err := b.st.Pool().QueryRow(b.ctx, `SELECT (SELECT count(*) FROM `+t+`), pg_total_relation_size($1::regclass)`, t).Scan(&n, &size); err != nil {
+		// A partitioned table holds nothing itself: its size is its partitions'.
+		if err := b.st.Pool().QueryRow(b.ctx, `SELECT (SELECT count(*) FROM `+t+`),
+			(SELECT sum(pg_total_relation_size(relid))::bigint FROM pg_partition_tree($1::regclass))`, t).Scan(&n, &size); err != nil {
 			return err
 		}
 		fmt.Fprintf(b.out, "| %s | %d | %s | %s |\n", t, n, mib(size), mib(int64(float64(size)/recipients*1e6)))
@@ -187,8 +204,11 @@ func (b *bench) sizes() error {
 	fmt.Fprintf(b.out, "| database | | %s | %s |\n\n", mib(db), mib(int64(float64(db)/recipients*1e6)))
 	// pageinspect reads the btrees' depth (this scratch database only).
 	_, _ = b.st.Pool().Exec(b.ctx, `CREATE EXTENSION IF NOT EXISTS pageinspect`)
-	rows, err := b.st.Pool().Query(b.ctx, `SELECT c.relname, pg_relation_size(c.oid), (bt_metap(c.relname::text)).level
-		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'recipients'::regclass ORDER BY 1`)
+	// Of a partitioned index: the sum of its partitions' sizes and their
+	// deepest btree.
+	rows, err := b.st.Pool().Query(b.ctx, `SELECT c.relname, sum(pg_relation_size(l.relid))::bigint, max((bt_metap(l.relid::regclass::text)).level)
+		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid CROSS JOIN LATERAL pg_partition_tree(c.oid) l
+		WHERE i.indrelid = 'recipients'::regclass AND l.isleaf GROUP BY 1 ORDER BY 1`)
 	if err == nil {
 		fmt.Fprintln(b.out, "| recipients index | size | btree depth (levels above leaves) |")
 		fmt.Fprintln(b.out, "|---|---:|---:|")
@@ -517,9 +537,14 @@ func (b *bench) deleteLarge() error {
 }
 
 func (b *bench) indexUse() error {
-	rows, err := b.st.Pool().Query(b.ctx, `SELECT relname, indexrelname, idx_scan, pg_relation_size(indexrelid)
-		FROM pg_stat_user_indexes WHERE relname IN ('recipients', 'notifications', 'deliveries', 'distributions', 'distribution_stats', 'surveys')
-		ORDER BY relname, indexrelname`)
+	// A partition's index counts under its partitioned parent's name.
+	rows, err := b.st.Pool().Query(b.ctx, `SELECT coalesce(pt.relname, s.relname), coalesce(pi.relname, s.indexrelname),
+			sum(s.idx_scan)::bigint, sum(pg_relation_size(s.indexrelid))::bigint
+		FROM pg_stat_user_indexes s
+		LEFT JOIN pg_inherits ii ON ii.inhrelid = s.indexrelid LEFT JOIN pg_class pi ON pi.oid = ii.inhparent
+		LEFT JOIN pg_inherits ti ON ti.inhrelid = s.relid LEFT JOIN pg_class pt ON pt.oid = ti.inhparent
+		WHERE coalesce(pt.relname, s.relname) IN ('recipients', 'notifications', 'deliveries', 'distributions', 'distribution_stats', 'surveys')
+		GROUP BY 1, 2 ORDER BY 1, 2`)
 	if err != nil {
 		return err
 	}
