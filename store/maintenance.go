@@ -221,7 +221,9 @@ func (s *Store) AnalyzeIfChanged(ctx context.Context, tables ...string) ([]strin
 	const staleSQL = `WITH asked AS (
 			SELECT c.oid, c.relkind FROM unnest($1::text[]) n JOIN pg_class c ON c.oid = to_regclass(n)
 		), leaves AS (
-			SELECT l.relid FROM asked a CROSS JOIN LATERAL pg_partition_tree(a.oid) l WHERE l.isleaf
+			SELECT a.oid AS relid FROM asked a WHERE a.relkind <> 'p'
+			UNION ALL
+			SELECT l.relid FROM asked a CROSS JOIN LATERAL pg_partition_tree(a.oid) l WHERE a.relkind = 'p' AND l.isleaf
 		), parents AS (
 			SELECT c.relname, greatest(c.reltuples, 0) AS est,
 				(SELECT sum(greatest(lc.reltuples, 0)) FROM pg_partition_tree(a.oid) l JOIN pg_class lc ON lc.oid = l.relid

@@ -192,7 +192,8 @@ func (b *bench) sizes() error {
 		var n, size int64
 		// A partitioned table holds nothing itself: its size is its partitions'.
 		if err := b.st.Pool().QueryRow(b.ctx, `SELECT (SELECT count(*) FROM `+t+`),
-			(SELECT sum(pg_total_relation_size(relid))::bigint FROM pg_partition_tree($1::regclass))`, t).Scan(&n, &size); err != nil {
+			coalesce((SELECT sum(pg_total_relation_size(relid))::bigint FROM pg_partition_tree($1::regclass)), pg_total_relation_size($1::regclass))`,
+			t).Scan(&n, &size); err != nil {
 			return err
 		}
 		fmt.Fprintf(b.out, "| %s | %d | %s | %s |\n", t, n, mib(size), mib(int64(float64(size)/recipients*1e6)))
@@ -206,9 +207,11 @@ func (b *bench) sizes() error {
 	_, _ = b.st.Pool().Exec(b.ctx, `CREATE EXTENSION IF NOT EXISTS pageinspect`)
 	// Of a partitioned index: the sum of its partitions' sizes and their
 	// deepest btree.
-	rows, err := b.st.Pool().Query(b.ctx, `SELECT c.relname, sum(pg_relation_size(l.relid))::bigint, max((bt_metap(l.relid::regclass::text)).level)
-		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid CROSS JOIN LATERAL pg_partition_tree(c.oid) l
-		WHERE i.indrelid = 'recipients'::regclass AND l.isleaf GROUP BY 1 ORDER BY 1`)
+	rows, err := b.st.Pool().Query(b.ctx, `SELECT c.relname, sum(pg_relation_size(x.relid))::bigint, max((bt_metap(x.relid::regclass::text)).level)
+		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		CROSS JOIN LATERAL (SELECT c.oid AS relid WHERE c.relkind <> 'I'
+			UNION ALL SELECT l.relid FROM pg_partition_tree(c.oid) l WHERE c.relkind = 'I' AND l.isleaf) x
+		WHERE i.indrelid = 'recipients'::regclass GROUP BY 1 ORDER BY 1`)
 	if err == nil {
 		fmt.Fprintln(b.out, "| recipients index | size | btree depth (levels above leaves) |")
 		fmt.Fprintln(b.out, "|---|---:|---:|")
