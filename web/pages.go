@@ -83,7 +83,7 @@ type SurveyRowVM struct {
 }
 
 func (s *Server) myActiveSurveys(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	rows, sum, err := s.opts.Store.MyActiveSurveysAndSummary(r.Context(), rc.email, rc.now)
+	rows, sum, err := rc.read.MyActiveSurveysAndSummary(r.Context(), rc.email, rc.now)
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func (s *Server) surveyDetails(w http.ResponseWriter, r *http.Request, rc *reqCt
 	if !store.ValidUUID(integ) || !validID(dist) {
 		return errNotFound
 	}
-	d, err := s.opts.Store.MySurveyDetail(r.Context(), rc.email, integ, dist)
+	d, err := rc.read.MySurveyDetail(r.Context(), rc.email, integ, dist)
 	if err != nil {
 		return err
 	}
@@ -217,7 +217,7 @@ func (s *Server) openSurveys(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 	if !rc.summary.IsAdmin {
 		return errNotFound
 	}
-	admin, err := s.opts.Store.AdminIntegrations(r.Context(), rc.email)
+	admin, err := rc.read.AdminIntegrations(r.Context(), rc.email)
 	if err != nil {
 		return err
 	}
@@ -226,7 +226,7 @@ func (s *Server) openSurveys(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 		search = search[:200]
 	}
 	page := pageParam(r)
-	rows, total, err := s.opts.Store.OpenSurveys(r.Context(), store.OpenSurveysQuery{
+	rows, total, err := rc.read.OpenSurveys(r.Context(), store.OpenSurveysQuery{
 		Email: rc.email, Search: search, Limit: openSurveysPageSize, Offset: (page - 1) * openSurveysPageSize,
 	}, rc.now)
 	if err != nil {
@@ -316,7 +316,7 @@ func (s *Server) surveyResults(w http.ResponseWriter, r *http.Request, rc *reqCt
 	if !store.ValidUUID(integ) || !validID(surveyID) || !rc.summary.IsAdmin {
 		return errNotFound
 	}
-	res, err := s.opts.Store.SurveyResults(r.Context(), rc.email, integ, surveyID)
+	res, err := rc.read.SurveyResults(r.Context(), rc.email, integ, surveyID)
 	if err != nil {
 		return err
 	}
@@ -381,7 +381,7 @@ func (s *Server) surveyResults(w http.ResponseWriter, r *http.Request, rc *reqCt
 		if status != "" {
 			rq.Statuses = statusesFor(status)
 		}
-		page, err := s.opts.Store.DistributionRecipients(r.Context(), rq)
+		page, err := rc.read.DistributionRecipients(r.Context(), rq)
 		if err != nil {
 			return err
 		}
@@ -430,7 +430,7 @@ func (s *Server) distributionData(w http.ResponseWriter, r *http.Request, rc *re
 	if !store.ValidUUID(integ) || !validID(distID) || !rc.summary.IsAdmin {
 		return errNotFound
 	}
-	d, err := s.opts.Store.DistributionData(r.Context(), rc.email, integ, distID)
+	d, err := rc.read.DistributionData(r.Context(), rc.email, integ, distID)
 	if err != nil {
 		return err
 	}

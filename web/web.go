@@ -51,6 +51,12 @@ const (
 // Options configure a Server.
 type Options struct {
 	Store Store
+	// ReadStore, when set, is a read replica of Store (a streaming standby,
+	// MICROAPPS_DATABASE_READ_URL): the pages and /api/v1/me read from it
+	// when Reads allows, and fall back to Store. Writes, sessions and the
+	// console always use Store. Reads is required with it.
+	ReadStore Store
+	Reads     ReadRouter
 	// Sessions stores sign-in sessions (oidc and dev modes). When nil and
 	// Store has a Pool() method (as *store.Store does), sessions live in the
 	// PostgreSQL sessions table so any replica can serve any user; otherwise
@@ -114,6 +120,9 @@ type Server struct {
 func New(opts Options) (*Server, error) {
 	if opts.Store == nil {
 		return nil, errors.New("web: Options.Store is required")
+	}
+	if (opts.ReadStore == nil) != (opts.Reads == nil) {
+		return nil, errors.New("web: Options.ReadStore and Options.Reads go together")
 	}
 	s := &Server{opts: opts, log: opts.Log, now: opts.Now, devUsers: map[string]bool{}, platformAdmins: map[string]bool{}}
 	for _, e := range opts.PlatformAdmins {
@@ -244,6 +253,9 @@ func (s *Server) buildHandler() http.Handler {
 	if s.sessions != nil {
 		h = s.sessions.LoadAndSave(h)
 	}
+	// Outside the sessions: the session is saved before the headers go out,
+	// and the write position is read after it.
+	h = s.markWrites(h)
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(s.forbidden))
 	// One-click unsubscribe (RFC 8058) is POSTed by mail providers from
