@@ -33,11 +33,8 @@ func (nopStore) AdminIntegrations(context.Context, string) ([]store.AdminIntegra
 func (nopStore) OpenSurveys(context.Context, store.OpenSurveysQuery, time.Time) ([]store.OpenSurvey, int, error) {
 	return nil, 0, nil
 }
-func (nopStore) SurveyResults(context.Context, string, string, string) (store.SurveyResult, error) {
-	return store.SurveyResult{}, store.ErrNotFound
-}
-func (nopStore) DistributionRecipients(context.Context, store.RecipientsQuery) (store.RecipientsPage, error) {
-	return store.RecipientsPage{}, nil
+func (nopStore) SurveyResults(context.Context, store.SurveyResultsQuery, time.Time) (store.SurveyResultsPage, error) {
+	return store.SurveyResultsPage{}, store.ErrNotFound
 }
 func (nopStore) DistributionData(context.Context, string, string, string) (store.DistributionData, error) {
 	return store.DistributionData{}, store.ErrNotFound

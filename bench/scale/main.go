@@ -25,6 +25,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,6 +73,7 @@ func run() error {
 		reuse        = flag.Bool("reuse", false, "measure a database loaded by an earlier run")
 		keep         = flag.Bool("keep", false, "keep the database afterwards")
 		skipDelete   = flag.Bool("skip-delete", false, "do not delete the large integration at the end")
+		only         = flag.String("only", "", "comma-separated phases to run (sizes,rules,pages,purge,delete,indexes); empty runs all")
 	)
 	flag.Parse()
 	ctx := context.Background()
@@ -122,27 +124,40 @@ func run() error {
 	} else if err := b.st.Pool().QueryRow(ctx, `SELECT max(last_sync_at) FROM integrations`).Scan(&b.now); err != nil {
 		return err
 	}
-	if err := b.sizes(); err != nil {
-		return err
+	phases := map[string]bool{}
+	for _, p := range strings.Split(*only, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			phases[p] = true
+		}
 	}
+	want := func(p string) bool { return len(phases) == 0 || phases[p] }
 	if err := b.pickSamples(); err != nil {
 		return err
 	}
-	if err := b.rules(); err != nil {
-		return err
-	}
-	if err := b.pages(*requests); err != nil {
-		return err
-	}
-	if err := b.purge(); err != nil {
-		return err
-	}
-	if !*skipDelete {
-		if err := b.deleteLarge(); err != nil {
-			return err
+	for _, p := range []struct {
+		name string
+		run  func() error
+	}{
+		{"sizes", b.sizes},
+		{"rules", b.rules},
+		{"pages", func() error { return b.pages(*requests) }},
+		{"purge", b.purge},
+		{"delete", func() error {
+			if *skipDelete {
+				return nil
+			}
+			return b.deleteLarge()
+		}},
+		{"indexes", b.indexUse},
+	} {
+		if !want(p.name) {
+			continue
+		}
+		if err := p.run(); err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
 		}
 	}
-	return b.indexUse()
+	return nil
 }
 
 func (b *bench) load() error {
