@@ -50,30 +50,6 @@ func (a *AdminIntegration) finish(every float64, links []byte) {
 	}
 }
 
-// AdminIntegrations lists the integrations email is Brand Admin of, by name.
-func (s *Store) AdminIntegrations(ctx context.Context, email string) ([]AdminIntegration, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+integrationCols+`
-FROM brand_admins b JOIN integrations i ON i.id = b.integration_id
-WHERE b.email = $1
-ORDER BY i.name, i.id`, email)
-	if err != nil {
-		return nil, mapErr("admin integrations", err)
-	}
-	defer rows.Close()
-	var out []AdminIntegration
-	for rows.Next() {
-		var a AdminIntegration
-		var every float64
-		var links []byte
-		if err := rows.Scan(scanAdminIntegration(&a, &every, &links)...); err != nil {
-			return nil, mapErr("admin integrations", err)
-		}
-		a.finish(every, links)
-		out = append(out, a)
-	}
-	return out, mapErr("admin integrations", rows.Err())
-}
-
 // IsBrandAdmin reports whether email is Brand Admin of the integration.
 func (s *Store) IsBrandAdmin(ctx context.Context, integrationID, email string) (bool, error) {
 	var ok bool
@@ -101,11 +77,23 @@ type OpenSurvey struct {
 	Finished    int
 }
 
-// openSurveysSQL reads the page's surveys first (surveys_open_idx), then the
-// figures of those 50 only: the figures of every open survey of a large
-// integration were summed on every view before. The total is a count of the
-// same index entries.
-const openSurveysSQL = `
+// OpenSurveysPage is what the Open surveys page shows.
+type OpenSurveysPage struct {
+	Summary      UserSummary      // the page frame's
+	Integrations []IntegrationRef // the integrations the user administers, by name
+	Rows         []OpenSurvey
+	Total        int // open surveys matching the search, on every page
+}
+
+// openSurveysSQL is the Open surveys page in one statement: the page frame's
+// summary, the integrations the user administers (for the empty state and
+// the stale notes), the total, and the page's surveys (surveys_open_idx)
+// with the figures of those 50 only: the figures of every open survey of a
+// large integration were summed on every view before. The total is a count
+// of the same index entries.
+//
+// $1 email, $2 now, $3 search (LIKE-escaped), $4 limit, $5 offset.
+var openSurveysSQL = `
 WITH open AS (
     SELECT s.integration_id, s.qualtrics_id, s.name, s.end_date, s.responses_auditable
     FROM brand_admins b
@@ -119,63 +107,96 @@ WITH open AS (
     ORDER BY end_date ASC NULLS LAST, name, integration_id, qualtrics_id
     LIMIT $4 OFFSET $5
 )
-SELECT i.id::text, i.name, i.functional_group, i.icon,
-       i.status, i.last_success_at, extract(epoch FROM i.full_sync_every)::float8,
-       p.qualtrics_id, p.name, p.end_date, p.responses_auditable,
-       coalesce(st.sent, 0), coalesce(st.finished, 0),
-       (SELECT count(*) FROM open)
-FROM page p
-JOIN integrations i ON i.id = p.integration_id
-LEFT JOIN LATERAL (
-    SELECT sum(d.sent)::int AS sent, sum(d.finished)::int AS finished
-    FROM distributions d
-    WHERE d.integration_id = p.integration_id AND d.survey_id = p.qualtrics_id
-      AND d.deleted_at IS NULL AND d.request_type <> 'TestEmail'
-) st ON true
-ORDER BY p.end_date ASC NULLS LAST, p.name, p.integration_id, p.qualtrics_id`
+SELECT sum.unread, sum.is_admin,
+       (SELECT json_agg(json_build_object(` + integrationRefJSON + `) ORDER BY i.name, i.id)
+        FROM brand_admins b JOIN integrations i ON i.id = b.integration_id
+        WHERE b.email = $1),
+       (SELECT count(*) FROM open),
+       (SELECT json_agg(json_build_object(` + integrationRefJSON + `,
+                'survey', p.qualtrics_id, 'survey_name', p.name, 'end', p.end_date, 'responses', p.responses_auditable,
+                'sent', coalesce(st.sent, 0), 'finished', coalesce(st.finished, 0))
+                ORDER BY p.end_date ASC NULLS LAST, p.name, p.integration_id, p.qualtrics_id)
+        FROM page p
+        JOIN integrations i ON i.id = p.integration_id
+        LEFT JOIN LATERAL (
+            SELECT sum(d.sent)::int AS sent, sum(d.finished)::int AS finished
+            FROM distributions d
+            WHERE d.integration_id = p.integration_id AND d.survey_id = p.qualtrics_id
+              AND d.deleted_at IS NULL AND d.request_type <> 'TestEmail'
+        ) st ON true)
+FROM (` + userSummarySQL + `) sum (unread, is_admin)`
+
+// integrationRefJSON is an integration (alias i) as json_build_object
+// arguments, read by refJSON.
+const integrationRefJSON = `'id', i.id, 'name', i.name, 'group', i.functional_group, 'icon', i.icon,
+    'status', i.status, 'last_success', i.last_success_at, 'every', extract(epoch FROM i.full_sync_every)::float8`
+
+// refJSON is an IntegrationRef as integrationRefJSON writes it.
+type refJSON struct {
+	ID          string     `json:"id"`
+	Name        string     `json:"name"`
+	Group       string     `json:"group"`
+	Icon        string     `json:"icon"`
+	Status      string     `json:"status"`
+	LastSuccess *time.Time `json:"last_success"`
+	Every       float64    `json:"every"`
+}
+
+func (r refJSON) ref() IntegrationRef {
+	return IntegrationRef{ID: r.ID, Name: r.Name, FunctionalGroup: r.Group, Icon: r.Icon,
+		Freshness: Freshness{Status: r.Status, LastSuccessAt: r.LastSuccess, FullSyncEvery: seconds(r.Every)}}
+}
 
 // OpenSurveys returns a page of the active, unexpired surveys of the
-// integrations q.Email administers, the soonest end date first, and how many
-// there are in all.
-func (s *Store) OpenSurveys(ctx context.Context, q OpenSurveysQuery, now time.Time) ([]OpenSurvey, int, error) {
+// integrations q.Email administers, the soonest end date first, how many
+// there are in all, and the page frame's summary, in one round trip.
+func (s *Store) OpenSurveys(ctx context.Context, q OpenSurveysQuery, now time.Time) (OpenSurveysPage, error) {
+	var p OpenSurveysPage
 	if q.Limit <= 0 {
 		q.Limit = 50
 	}
 	if q.Offset < 0 {
 		q.Offset = 0
 	}
-	rows, err := s.pool.Query(ctx, openSurveysSQL, q.Email, now, escapeLike(q.Search), q.Limit, q.Offset)
+	var integrations, rows []byte
+	err := s.pool.QueryRow(ctx, openSurveysSQL, q.Email, now, escapeLike(q.Search), q.Limit, q.Offset).
+		Scan(&p.Summary.Unread, &p.Summary.IsAdmin, &integrations, &p.Total, &rows)
 	if err != nil {
-		return nil, 0, mapErr("open surveys", err)
+		return p, mapErr("open surveys", err)
 	}
-	defer rows.Close()
-	var out []OpenSurvey
-	total := 0
-	for rows.Next() {
-		var o OpenSurvey
-		var every float64
-		if err := rows.Scan(&o.Integration.ID, &o.Integration.Name, &o.Integration.FunctionalGroup, &o.Integration.Icon,
-			&o.Integration.Freshness.Status, &o.Integration.Freshness.LastSuccessAt, &every,
-			&o.SurveyID, &o.Name, &o.EndDate, &o.Responses, &o.Sent, &o.Finished, &total); err != nil {
-			return nil, 0, mapErr("open surveys", err)
-		}
-		o.Integration.Freshness.FullSyncEvery = seconds(every)
-		out = append(out, o)
+	var refs []refJSON
+	if err := unmarshalNull(integrations, &refs); err != nil {
+		return p, fmt.Errorf("store: open surveys: integrations: %w", err)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, mapErr("open surveys", err)
+	for _, r := range refs {
+		p.Integrations = append(p.Integrations, r.ref())
 	}
-	if len(out) == 0 && q.Offset > 0 {
-		// Past the last page: still report the total so the pager can go back.
-		err := s.pool.QueryRow(ctx, `SELECT count(*) FROM brand_admins b
-JOIN surveys s ON s.integration_id = b.integration_id
-WHERE b.email = $1 AND s.is_active AND s.deleted_at IS NULL AND (s.end_date IS NULL OR s.end_date > $2)
-  AND ($3 = '' OR s.name ILIKE '%' || $3 || '%' ESCAPE '\')`, q.Email, now, escapeLike(q.Search)).Scan(&total)
-		if err != nil {
-			return nil, 0, mapErr("open surveys", err)
-		}
+	var page []struct {
+		refJSON
+		Survey     string     `json:"survey"`
+		SurveyName string     `json:"survey_name"`
+		End        *time.Time `json:"end"`
+		Responses  int        `json:"responses"`
+		Sent       int        `json:"sent"`
+		Finished   int        `json:"finished"`
 	}
-	return out, total, nil
+	if err := unmarshalNull(rows, &page); err != nil {
+		return p, fmt.Errorf("store: open surveys: %w", err)
+	}
+	for _, o := range page {
+		p.Rows = append(p.Rows, OpenSurvey{Integration: o.ref(), SurveyID: o.Survey, Name: o.SurveyName, EndDate: o.End,
+			Responses: o.Responses, Sent: o.Sent, Finished: o.Finished})
+	}
+	return p, nil
+}
+
+// unmarshalNull decodes a json column that is NULL when its aggregate had
+// no rows.
+func unmarshalNull(b []byte, v any) error {
+	if len(b) == 0 {
+		return nil
+	}
+	return json.Unmarshal(b, v)
 }
 
 func escapeLike(s string) string {
@@ -387,18 +408,14 @@ func (s *Store) SurveyResults(ctx context.Context, q SurveyResultsQuery, now tim
 	a.finish(*every, links)
 	r.SurveyID, r.Name, r.IsActive, r.Deleted = *surveyID, *surveyName, *active, *deleted
 	r.ResponsesAuditable, r.ResponsesGenerated, r.ResponsesDeleted = *auditable, *generated, *deletedResponses
-	if len(dists) > 0 {
-		if err := json.Unmarshal(dists, &r.Distributions); err != nil {
-			return p, fmt.Errorf("store: survey results: distributions: %w", err)
-		}
+	if err := unmarshalNull(dists, &r.Distributions); err != nil {
+		return p, fmt.Errorf("store: survey results: distributions: %w", err)
 	}
 	if selected != nil {
 		p.Selected = *selected
 	}
-	if len(recips) > 0 {
-		if err := json.Unmarshal(recips, &p.Recipients.Rows); err != nil {
-			return p, fmt.Errorf("store: survey results: recipients: %w", err)
-		}
+	if err := unmarshalNull(recips, &p.Recipients.Rows); err != nil {
+		return p, fmt.Errorf("store: survey results: recipients: %w", err)
 	}
 	if len(p.Recipients.Rows) > rq.Limit {
 		p.Recipients.Rows, p.Recipients.More = p.Recipients.Rows[:rq.Limit], true

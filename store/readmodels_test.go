@@ -113,13 +113,21 @@ func TestReadModels(t *testing.T) {
 		if _, err := s.DistributionData(ctx, "boss@example.com", tenant2, "D_A1"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("other tenant distribution: %v", err)
 		}
-		open, total, err := s.OpenSurveys(ctx, store.OpenSurveysQuery{Email: "boss@example.com", Limit: 2}, now)
-		if err != nil || total != 4 || len(open) != 2 || open[0].SurveyID != "SV_B" {
-			t.Errorf("open surveys %d %+v %v", total, open, err)
+		open, err := s.OpenSurveys(ctx, store.OpenSurveysQuery{Email: "boss@example.com", Limit: 2}, now)
+		if err != nil || open.Total != 4 || len(open.Rows) != 2 || open.Rows[0].SurveyID != "SV_B" || open.Rows[1].SurveyID != "SV_A" {
+			t.Errorf("open surveys %+v %v", open, err)
 		}
-		_, total, err = s.OpenSurveys(ctx, store.OpenSurveysQuery{Email: "boss@example.com", Limit: 2, Offset: 10}, now)
-		if err != nil || total != 4 {
-			t.Errorf("past the last page: total %d %v", total, err)
+		if len(open.Integrations) != 1 || open.Integrations[0].ID != tenant1 || open.Integrations[0].Name != "One" ||
+			open.Rows[0].Integration.ID != tenant1 || !open.Summary.IsAdmin {
+			t.Errorf("open surveys' integrations %+v, summary %+v", open.Integrations, open.Summary)
+		}
+		open, err = s.OpenSurveys(ctx, store.OpenSurveysQuery{Email: "boss@example.com", Limit: 2, Offset: 10}, now)
+		if err != nil || open.Total != 4 || len(open.Rows) != 0 {
+			t.Errorf("past the last page: %+v %v", open, err)
+		}
+		open, err = s.OpenSurveys(ctx, store.OpenSurveysQuery{Email: "u@example.com", Limit: 2}, now)
+		if err != nil || open.Total != 0 || len(open.Rows) != 0 || len(open.Integrations) != 0 || open.Summary.IsAdmin {
+			t.Errorf("a user who administers nothing: %+v %v", open, err)
 		}
 	})
 

@@ -27,11 +27,8 @@ func (nopStore) MyActiveSurveysAndSummary(context.Context, string, time.Time) ([
 func (nopStore) MySurveyDetail(context.Context, string, string, string) (store.MySurveyDetail, error) {
 	return store.MySurveyDetail{}, store.ErrNotFound
 }
-func (nopStore) AdminIntegrations(context.Context, string) ([]store.AdminIntegration, error) {
-	return nil, nil
-}
-func (nopStore) OpenSurveys(context.Context, store.OpenSurveysQuery, time.Time) ([]store.OpenSurvey, int, error) {
-	return nil, 0, nil
+func (nopStore) OpenSurveys(context.Context, store.OpenSurveysQuery, time.Time) (store.OpenSurveysPage, error) {
+	return store.OpenSurveysPage{}, nil
 }
 func (nopStore) SurveyResults(context.Context, store.SurveyResultsQuery, time.Time) (store.SurveyResultsPage, error) {
 	return store.SurveyResultsPage{}, store.ErrNotFound

@@ -215,38 +215,36 @@ func percent(part, whole int) int {
 }
 
 func (s *Server) openSurveys(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	if !rc.summary.IsAdmin {
-		return errNotFound
-	}
-	admin, err := s.opts.Store.AdminIntegrations(r.Context(), rc.email)
-	if err != nil {
-		return err
-	}
 	search := strings.TrimSpace(r.URL.Query().Get("q"))
 	if len(search) > 200 {
 		search = search[:200]
 	}
 	page := pageParam(r)
-	rows, total, err := s.opts.Store.OpenSurveys(r.Context(), store.OpenSurveysQuery{
+	// One statement: the frame's summary, the user's integrations, the total
+	// and the page.
+	res, err := s.opts.Store.OpenSurveys(r.Context(), store.OpenSurveysQuery{
 		Email: rc.email, Search: search, Limit: openSurveysPageSize, Offset: (page - 1) * openSurveysPageSize,
 	}, rc.now)
+	rc.summary = res.Summary
 	if err != nil {
 		return err
 	}
-	vm := OpenSurveysVM{Search: search, Pager: newPager(r, total, openSurveysPageSize)}
-	for _, o := range rows {
+	if !rc.summary.IsAdmin {
+		return errNotFound
+	}
+	vm := OpenSurveysVM{Search: search, Pager: newPager(r, res.Total, openSurveysPageSize)}
+	for _, o := range res.Rows {
 		vm.Rows = append(vm.Rows, OpenSurveyVM{
 			SurveyID: o.SurveyID, Name: o.Name, Group: groupName(o.Integration), Icon: o.Integration.Icon,
 			Responses: o.Responses, Sent: o.Sent, Finished: o.Finished, Rate: percent(o.Finished, o.Sent),
 			Ends: s.timeVM(o.EndDate, rc), ResultsURL: surveyResultsPath(o.Integration.ID, o.SurveyID),
 		})
 	}
-	names := make([]string, 0, len(admin))
-	refs := make([]store.IntegrationRef, 0, len(admin))
-	for _, a := range admin {
-		names = append(names, groupName(a.IntegrationRef))
-		refs = append(refs, a.IntegrationRef)
+	names := make([]string, 0, len(res.Integrations))
+	for _, a := range res.Integrations {
+		names = append(names, groupName(a))
 	}
+	refs := res.Integrations
 	if search != "" {
 		vm.EmptyLabel = rc.lang.T("admin.empty.search", search)
 	} else {
