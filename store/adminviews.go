@@ -439,6 +439,7 @@ type StatsSnapshot struct {
 
 // DistributionData is the Distribution data page.
 type DistributionData struct {
+	Summary              UserSummary // the page frame's, even when the distribution is not found
 	Integration          AdminIntegration
 	SurveyID             string
 	SurveyName           string
@@ -467,6 +468,7 @@ const distributionHistorySQL = `WITH h AS (
 		row_number() OVER (ORDER BY at) - 1 AS i, count(*) OVER () AS n
 	FROM distribution_stats
 	WHERE integration_id = $1 AND distribution_id = $2
+	  AND EXISTS (SELECT 1 FROM brand_admins b WHERE b.integration_id = $1 AND b.email = $4)
 )
 SELECT at, sent, opened, started, finished, bounced, failed, skipped, blocked, complaints
 FROM h
@@ -474,8 +476,10 @@ WHERE n <= $3 OR i = n - 1 OR i % ceil(n::numeric / ($3 - 1))::bigint = 0
 ORDER BY at`
 
 // DistributionData returns a distribution of an integration email
-// administers with its stats history, or ErrNotFound.
-func (s *Store) DistributionData(ctx context.Context, email, integrationID, distributionID string) (DistributionData, error) {
+// administers with its stats history and the page frame's summary, or
+// ErrNotFound (with the summary still filled in). The three statements go in
+// one batch: one round trip, not three.
+func (s *Store) DistributionData(ctx context.Context, email, integrationID, distributionID string, now time.Time) (DistributionData, error) {
 	var d DistributionData
 	var every float64
 	var links []byte
@@ -484,7 +488,33 @@ func (s *Store) DistributionData(ctx context.Context, email, integrationID, dist
 		&d.FromName, &d.FromEmail, &d.SendDate, &d.CreatedDate, &d.LinkExpiration,
 		&d.Stats.Sent, &d.Stats.Opened, &d.Stats.Started, &d.Stats.Finished, &d.Stats.Bounced,
 		&d.Stats.Failed, &d.Stats.Skipped, &d.Stats.Blocked, &d.Stats.Complaints)
-	err := s.pool.QueryRow(ctx, `SELECT `+integrationCols+`,
+	b := &pgx.Batch{}
+	b.Queue(userSummarySQL, email, now).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&d.Summary.Unread, &d.Summary.IsAdmin)
+	})
+	b.Queue(distributionDataSQL, integrationID, email, distributionID).QueryRow(func(row pgx.Row) error {
+		return row.Scan(dest...)
+	})
+	// Empty unless the caller is Brand Admin of the integration.
+	b.Queue(distributionHistorySQL, integrationID, distributionID, chartPoints, email).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var h StatsSnapshot
+			if err := rows.Scan(&h.At, &h.Sent, &h.Opened, &h.Started, &h.Finished, &h.Bounced,
+				&h.Failed, &h.Skipped, &h.Blocked, &h.Complaints); err != nil {
+				return err
+			}
+			d.History = append(d.History, h)
+		}
+		return rows.Err()
+	})
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return d, mapErr("distribution data", err)
+	}
+	d.Integration.finish(every, links)
+	return d, nil
+}
+
+const distributionDataSQL = `SELECT ` + integrationCols + `,
        d.survey_id, coalesce(s.name, ''), d.qualtrics_id, d.parent_distribution_id, d.request_type, d.request_status, d.subject,
        d.from_name, d.from_email, d.send_date, d.created_date, d.link_expiration,
        d.sent, d.opened, d.started, d.finished, d.bounced, d.failed, d.skipped, d.blocked, d.complaints
@@ -492,24 +522,4 @@ FROM brand_admins b
 JOIN integrations i ON i.id = b.integration_id
 JOIN distributions d ON d.integration_id = b.integration_id
 LEFT JOIN surveys s ON s.integration_id = d.integration_id AND s.qualtrics_id = d.survey_id
-WHERE b.integration_id = $1 AND b.email = $2 AND d.qualtrics_id = $3 AND d.deleted_at IS NULL`,
-		integrationID, email, distributionID).Scan(dest...)
-	if err != nil {
-		return d, mapErr("distribution data", err)
-	}
-	d.Integration.finish(every, links)
-	rows, err := s.pool.Query(ctx, distributionHistorySQL, integrationID, distributionID, chartPoints)
-	if err != nil {
-		return d, mapErr("distribution data", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var h StatsSnapshot
-		if err := rows.Scan(&h.At, &h.Sent, &h.Opened, &h.Started, &h.Finished, &h.Bounced,
-			&h.Failed, &h.Skipped, &h.Blocked, &h.Complaints); err != nil {
-			return d, mapErr("distribution data", err)
-		}
-		d.History = append(d.History, h)
-	}
-	return d, mapErr("distribution data", rows.Err())
-}
+WHERE b.integration_id = $1 AND b.email = $2 AND d.qualtrics_id = $3 AND d.deleted_at IS NULL`

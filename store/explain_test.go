@@ -80,7 +80,7 @@ func TestRulesAndPagesNeverScanBigTables(t *testing.T) {
 		{"Survey results, first page", store.SurveyResultsSQL, []any{"admin@example.com", now, integ, survey, "", []string{}, 51, "", ""}},
 		{"Survey results, next page", store.SurveyResultsSQL, []any{"admin@example.com", now, integ, survey, dist, []string{"Success"}, 51, email, contact}},
 		{"Survey results, previous page", store.SurveyResultsBeforeSQL, []any{"admin@example.com", now, integ, survey, dist, []string{}, 51, email, contact}},
-		{"Distribution data chart", store.DistributionHistorySQL, []any{integ, dist, 500}},
+		{"Distribution data chart", store.DistributionHistorySQL, []any{integ, dist, 500, "admin@example.com"}},
 		{"purge of notifications", store.PurgeNotificationsSQL, []any{5000, now.Add(-30 * 24 * time.Hour)}},
 		{"admin deliveries", `SELECT d.id FROM deliveries d JOIN notifications n ON n.id = d.notification_id
 			WHERE d.integration_id = $1 ORDER BY d.id DESC LIMIT 50`, []any{integ}},

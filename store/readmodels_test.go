@@ -110,7 +110,7 @@ func TestReadModels(t *testing.T) {
 		if r, err := results("boss@example.com", tenant1, "D_B1"); err != nil || r.Selected != "" || len(r.Recipients.Rows) != 0 {
 			t.Errorf("another survey's distribution: %q %+v %v", r.Selected, r.Recipients, err)
 		}
-		if _, err := s.DistributionData(ctx, "boss@example.com", tenant2, "D_A1"); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.DistributionData(ctx, "boss@example.com", tenant2, "D_A1", now); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("other tenant distribution: %v", err)
 		}
 		open, err := s.OpenSurveys(ctx, store.OpenSurveysQuery{Email: "boss@example.com", Limit: 2}, now)

@@ -33,7 +33,7 @@ func (nopStore) OpenSurveys(context.Context, store.OpenSurveysQuery, time.Time) 
 func (nopStore) SurveyResults(context.Context, store.SurveyResultsQuery, time.Time) (store.SurveyResultsPage, error) {
 	return store.SurveyResultsPage{}, store.ErrNotFound
 }
-func (nopStore) DistributionData(context.Context, string, string, string) (store.DistributionData, error) {
+func (nopStore) DistributionData(context.Context, string, string, string, time.Time) (store.DistributionData, error) {
 	return store.DistributionData{}, store.ErrNotFound
 }
 func (nopStore) Feed(context.Context, string, time.Time, int) ([]store.FeedItem, error) {

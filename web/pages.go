@@ -435,10 +435,12 @@ type DistributionDataVM struct {
 
 func (s *Server) distributionData(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	integ, distID := r.PathValue("integrationId"), r.PathValue("distributionId")
-	if !store.ValidUUID(integ) || !validID(distID) || !rc.summary.IsAdmin {
-		return errNotFound
+	if !store.ValidUUID(integ) || !validID(distID) {
+		return s.notFoundWithSummary(r, rc)
 	}
-	d, err := s.opts.Store.DistributionData(r.Context(), rc.email, integ, distID)
+	// One round trip: the frame's summary, the distribution and its chart.
+	d, err := s.opts.Store.DistributionData(r.Context(), rc.email, integ, distID, rc.now)
+	rc.summary = d.Summary
 	if err != nil {
 		return err
 	}
