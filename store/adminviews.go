@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -77,6 +76,59 @@ type OpenSurvey struct {
 	Finished    int
 }
 
+// The Open surveys page's statements, sent in one batch (one round trip):
+// the page frame's summary (userSummarySQL), the integrations the user
+// administers (for the empty state and the stale notes), the total, and the
+// page's surveys (surveys_open_idx) with the figures of those 50 only: the
+// figures of every open survey of a large integration were summed on every
+// view before. The total is a count of the same index entries.
+//
+// $1 email, $2 now, $3 search (LIKE-escaped), $4 limit, $5 offset.
+const (
+	openSurveysWhere = `FROM brand_admins b
+    JOIN surveys s ON s.integration_id = b.integration_id
+    WHERE b.email = $1
+      AND s.is_active AND s.deleted_at IS NULL
+      AND (s.end_date IS NULL OR s.end_date > $2)
+      AND ($3 = '' OR s.name ILIKE '%' || $3 || '%' ESCAPE '\')`
+	adminIntegrationsSQL = `SELECT ` + integrationRefCols + `
+FROM brand_admins b JOIN integrations i ON i.id = b.integration_id
+WHERE b.email = $1
+ORDER BY i.name, i.id`
+	openSurveysCountSQL = `SELECT count(*) ` + openSurveysWhere
+	openSurveysSQL      = `
+WITH page AS (
+    SELECT s.integration_id, s.qualtrics_id, s.name, s.end_date, s.responses_auditable
+    ` + openSurveysWhere + `
+    ORDER BY s.end_date ASC NULLS LAST, s.name, s.integration_id, s.qualtrics_id
+    LIMIT $4 OFFSET $5
+)
+SELECT ` + integrationRefCols + `,
+       p.qualtrics_id, p.name, p.end_date, p.responses_auditable,
+       coalesce(st.sent, 0), coalesce(st.finished, 0)
+FROM page p
+JOIN integrations i ON i.id = p.integration_id
+LEFT JOIN LATERAL (
+    SELECT sum(d.sent)::int AS sent, sum(d.finished)::int AS finished
+    FROM distributions d
+    WHERE d.integration_id = p.integration_id AND d.survey_id = p.qualtrics_id
+      AND d.deleted_at IS NULL AND d.request_type <> 'TestEmail'
+) st ON true
+ORDER BY p.end_date ASC NULLS LAST, p.name, p.integration_id, p.qualtrics_id`
+)
+
+// integrationRefCols is an integration (alias i) as scanRef reads it.
+const integrationRefCols = `i.id::text, i.name, i.functional_group, i.icon,
+       i.status, i.last_success_at, extract(epoch FROM i.full_sync_every)::float8`
+
+// scanRef returns the destinations of integrationRefCols; call the returned
+// function after the scan.
+func scanRef(r *IntegrationRef) ([]any, func()) {
+	var every float64
+	return []any{&r.ID, &r.Name, &r.FunctionalGroup, &r.Icon, &r.Freshness.Status, &r.Freshness.LastSuccessAt, &every},
+		func() { r.Freshness.FullSyncEvery = seconds(every) }
+}
+
 // OpenSurveysPage is what the Open surveys page shows.
 type OpenSurveysPage struct {
 	Summary      UserSummary      // the page frame's
@@ -85,71 +137,10 @@ type OpenSurveysPage struct {
 	Total        int // open surveys matching the search, on every page
 }
 
-// openSurveysSQL is the Open surveys page in one statement: the page frame's
-// summary, the integrations the user administers (for the empty state and
-// the stale notes), the total, and the page's surveys (surveys_open_idx)
-// with the figures of those 50 only: the figures of every open survey of a
-// large integration were summed on every view before. The total is a count
-// of the same index entries.
-//
-// $1 email, $2 now, $3 search (LIKE-escaped), $4 limit, $5 offset.
-var openSurveysSQL = `
-WITH open AS (
-    SELECT s.integration_id, s.qualtrics_id, s.name, s.end_date, s.responses_auditable
-    FROM brand_admins b
-    JOIN surveys s ON s.integration_id = b.integration_id
-    WHERE b.email = $1
-      AND s.is_active AND s.deleted_at IS NULL
-      AND (s.end_date IS NULL OR s.end_date > $2)
-      AND ($3 = '' OR s.name ILIKE '%' || $3 || '%' ESCAPE '\')
-), page AS (
-    SELECT * FROM open
-    ORDER BY end_date ASC NULLS LAST, name, integration_id, qualtrics_id
-    LIMIT $4 OFFSET $5
-)
-SELECT sum.unread, sum.is_admin,
-       (SELECT json_agg(json_build_object(` + integrationRefJSON + `) ORDER BY i.name, i.id)
-        FROM brand_admins b JOIN integrations i ON i.id = b.integration_id
-        WHERE b.email = $1),
-       (SELECT count(*) FROM open),
-       (SELECT json_agg(json_build_object(` + integrationRefJSON + `,
-                'survey', p.qualtrics_id, 'survey_name', p.name, 'end', p.end_date, 'responses', p.responses_auditable,
-                'sent', coalesce(st.sent, 0), 'finished', coalesce(st.finished, 0))
-                ORDER BY p.end_date ASC NULLS LAST, p.name, p.integration_id, p.qualtrics_id)
-        FROM page p
-        JOIN integrations i ON i.id = p.integration_id
-        LEFT JOIN LATERAL (
-            SELECT sum(d.sent)::int AS sent, sum(d.finished)::int AS finished
-            FROM distributions d
-            WHERE d.integration_id = p.integration_id AND d.survey_id = p.qualtrics_id
-              AND d.deleted_at IS NULL AND d.request_type <> 'TestEmail'
-        ) st ON true)
-FROM (` + userSummarySQL + `) sum (unread, is_admin)`
-
-// integrationRefJSON is an integration (alias i) as json_build_object
-// arguments, read by refJSON.
-const integrationRefJSON = `'id', i.id, 'name', i.name, 'group', i.functional_group, 'icon', i.icon,
-    'status', i.status, 'last_success', i.last_success_at, 'every', extract(epoch FROM i.full_sync_every)::float8`
-
-// refJSON is an IntegrationRef as integrationRefJSON writes it.
-type refJSON struct {
-	ID          string     `json:"id"`
-	Name        string     `json:"name"`
-	Group       string     `json:"group"`
-	Icon        string     `json:"icon"`
-	Status      string     `json:"status"`
-	LastSuccess *time.Time `json:"last_success"`
-	Every       float64    `json:"every"`
-}
-
-func (r refJSON) ref() IntegrationRef {
-	return IntegrationRef{ID: r.ID, Name: r.Name, FunctionalGroup: r.Group, Icon: r.Icon,
-		Freshness: Freshness{Status: r.Status, LastSuccessAt: r.LastSuccess, FullSyncEvery: seconds(r.Every)}}
-}
-
 // OpenSurveys returns a page of the active, unexpired surveys of the
 // integrations q.Email administers, the soonest end date first, how many
-// there are in all, and the page frame's summary, in one round trip.
+// there are in all, the integrations and the page frame's summary, in one
+// round trip.
 func (s *Store) OpenSurveys(ctx context.Context, q OpenSurveysQuery, now time.Time) (OpenSurveysPage, error) {
 	var p OpenSurveysPage
 	if q.Limit <= 0 {
@@ -158,45 +149,42 @@ func (s *Store) OpenSurveys(ctx context.Context, q OpenSurveysQuery, now time.Ti
 	if q.Offset < 0 {
 		q.Offset = 0
 	}
-	var integrations, rows []byte
-	err := s.pool.QueryRow(ctx, openSurveysSQL, q.Email, now, escapeLike(q.Search), q.Limit, q.Offset).
-		Scan(&p.Summary.Unread, &p.Summary.IsAdmin, &integrations, &p.Total, &rows)
-	if err != nil {
+	search := escapeLike(q.Search)
+	b := &pgx.Batch{}
+	b.Queue(userSummarySQL, q.Email, now).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&p.Summary.Unread, &p.Summary.IsAdmin)
+	})
+	b.Queue(adminIntegrationsSQL, q.Email).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var r IntegrationRef
+			dest, done := scanRef(&r)
+			if err := rows.Scan(dest...); err != nil {
+				return err
+			}
+			done()
+			p.Integrations = append(p.Integrations, r)
+		}
+		return rows.Err()
+	})
+	b.Queue(openSurveysCountSQL, q.Email, now, search).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&p.Total)
+	})
+	b.Queue(openSurveysSQL, q.Email, now, search, q.Limit, q.Offset).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var o OpenSurvey
+			dest, done := scanRef(&o.Integration)
+			if err := rows.Scan(append(dest, &o.SurveyID, &o.Name, &o.EndDate, &o.Responses, &o.Sent, &o.Finished)...); err != nil {
+				return err
+			}
+			done()
+			p.Rows = append(p.Rows, o)
+		}
+		return rows.Err()
+	})
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return p, mapErr("open surveys", err)
 	}
-	var refs []refJSON
-	if err := unmarshalNull(integrations, &refs); err != nil {
-		return p, fmt.Errorf("store: open surveys: integrations: %w", err)
-	}
-	for _, r := range refs {
-		p.Integrations = append(p.Integrations, r.ref())
-	}
-	var page []struct {
-		refJSON
-		Survey     string     `json:"survey"`
-		SurveyName string     `json:"survey_name"`
-		End        *time.Time `json:"end"`
-		Responses  int        `json:"responses"`
-		Sent       int        `json:"sent"`
-		Finished   int        `json:"finished"`
-	}
-	if err := unmarshalNull(rows, &page); err != nil {
-		return p, fmt.Errorf("store: open surveys: %w", err)
-	}
-	for _, o := range page {
-		p.Rows = append(p.Rows, OpenSurvey{Integration: o.ref(), SurveyID: o.Survey, Name: o.SurveyName, EndDate: o.End,
-			Responses: o.Responses, Sent: o.Sent, Finished: o.Finished})
-	}
 	return p, nil
-}
-
-// unmarshalNull decodes a json column that is NULL when its aggregate had
-// no rows.
-func unmarshalNull(b []byte, v any) error {
-	if len(b) == 0 {
-		return nil
-	}
-	return json.Unmarshal(b, v)
 }
 
 func escapeLike(s string) string {
@@ -220,18 +208,18 @@ type SurveyResult struct {
 
 // DistributionSummary is one distribution in a survey's list.
 type DistributionSummary struct {
-	ID                   string     `json:"id"`
-	ParentDistributionID string     `json:"parent"`
-	RequestType          string     `json:"type"`
-	RequestStatus        string     `json:"status"`
-	Subject              string     `json:"subject"`
-	SendDate             *time.Time `json:"send"`
-	CreatedDate          *time.Time `json:"created"`
-	LinkExpiration       *time.Time `json:"expires"`
-	Sent                 int        `json:"sent"`
-	Opened               int        `json:"opened"`
-	Started              int        `json:"started"`
-	Finished             int        `json:"finished"`
+	ID                   string
+	ParentDistributionID string
+	RequestType          string
+	RequestStatus        string
+	Subject              string
+	SendDate             *time.Time
+	CreatedDate          *time.Time
+	LinkExpiration       *time.Time
+	Sent                 int
+	Opened               int
+	Started              int
+	Finished             int
 }
 
 // SurveyResultsQuery asks for the Survey results page: a survey of an
@@ -283,15 +271,15 @@ type RecipientsPage struct {
 
 // RecipientRow is one recipient in the Survey results table.
 type RecipientRow struct {
-	ContactID   string     `json:"c"`
-	Email       string     `json:"e"`
-	FirstName   string     `json:"f"`
-	LastName    string     `json:"l"`
-	Status      string     `json:"s"`
-	SentAt      *time.Time `json:"sa"`
-	OpenedAt    *time.Time `json:"oa"`
-	StartedAt   *time.Time `json:"ra"`
-	CompletedAt *time.Time `json:"ca"`
+	ContactID   string
+	Email       string
+	FirstName   string
+	LastName    string
+	Status      string
+	SentAt      *time.Time
+	OpenedAt    *time.Time
+	StartedAt   *time.Time
+	CompletedAt *time.Time
 }
 
 // LatestAt is the most recent thing that happened to the recipient.
@@ -304,64 +292,61 @@ func (r RecipientRow) LatestAt() *time.Time {
 	return nil
 }
 
-// surveyResultsSQL is the whole Survey results page in one statement: the
-// page frame's summary, the survey (only for one of its integration's Brand
-// Admins), its distributions newest first, which one is selected, and a page
-// of that one's recipients by keyset on recipients_distribution_email_idx.
-// One statement, not four: under a concurrent sync every round trip is
-// another wait for a CPU, and the page's p99 was the sum of four.
+// The Survey results page's statements, sent in one batch (one round trip,
+// each decoded natively; a single statement aggregating JSON cost more to
+// decode than the round trips it saved): the page frame's summary with the
+// survey (only for one of its integration's Brand Admins), its distributions
+// newest first, and a page of the selected one's recipients by keyset on
+// recipients_distribution_email_idx.
 //
-// $1 email, $2 now (the summary's), $3 integration, $4 survey, $5 the
-// distribution asked for ("" for the newest), $6 statuses (empty: all),
-// $7 rows to read (a page and one), $8/$9 the keyset cursor.
-var surveyResultsSQL = `
-WITH sv AS (
+// surveyResultSQL: $1 email, $2 now (the summary's), $3 integration, $4 survey.
+var surveyResultSQL = `
+SELECT sum.unread, sum.is_admin, sv.*
+FROM (` + userSummarySQL + `) sum (unread, is_admin)
+LEFT JOIN (
     SELECT ` + integrationCols + `,
-           s.qualtrics_id, s.name, s.is_active, s.deleted_at IS NOT NULL, s.start_date, s.end_date,
+           s.qualtrics_id, s.name AS survey_name, s.is_active, s.deleted_at IS NOT NULL, s.start_date, s.end_date,
            s.responses_auditable, s.responses_generated, s.responses_deleted
     FROM brand_admins b
     JOIN integrations i ON i.id = b.integration_id
     JOIN surveys s ON s.integration_id = b.integration_id
     WHERE b.integration_id = $3 AND b.email = $1 AND s.qualtrics_id = $4
-), d AS (
-    SELECT d.qualtrics_id, d.parent_distribution_id, d.request_type, d.request_status, d.subject,
-           d.send_date, d.created_date, d.link_expiration, d.sent, d.opened, d.started, d.finished,
-           row_number() OVER (ORDER BY d.send_date DESC NULLS LAST, d.created_date DESC NULLS LAST, d.qualtrics_id) AS n
-    FROM distributions d
-    WHERE d.integration_id = $3 AND d.survey_id = $4 AND d.deleted_at IS NULL AND d.request_type <> 'TestEmail'
-      AND EXISTS (SELECT 1 FROM sv)
-), sel AS (
-    SELECT qualtrics_id FROM d WHERE CASE WHEN $5 = '' THEN n = 1 ELSE qualtrics_id = $5 END
-), r AS (
-    SELECT r.contact_id, r.email, r.first_name, r.last_name, r.status,
-           r.sent_at, r.opened_at, r.response_started_at, r.response_completed_at
-    FROM recipients r
-    WHERE r.integration_id = $3 AND r.distribution_id = (SELECT qualtrics_id FROM sel) AND r.deleted_at IS NULL
-      AND (cardinality($6::text[]) = 0 OR r.status = ANY ($6::text[]))
-      AND (r.email, r.contact_id) > ($8, $9)
-    ORDER BY r.email, r.contact_id
-    LIMIT $7
-)
-SELECT sum.unread, sum.is_admin, sv.*,
-       (SELECT json_agg(json_build_object('id', d.qualtrics_id, 'parent', d.parent_distribution_id,
-                'type', d.request_type, 'status', d.request_status, 'subject', d.subject,
-                'send', d.send_date, 'created', d.created_date, 'expires', d.link_expiration,
-                'sent', d.sent, 'opened', d.opened, 'started', d.started, 'finished', d.finished) ORDER BY d.n)
-        FROM d),
-       (SELECT qualtrics_id FROM sel),
-       (SELECT json_agg(json_build_object('c', r.contact_id, 'e', r.email, 'f', r.first_name, 'l', r.last_name,
-                's', r.status, 'sa', r.sent_at, 'oa', r.opened_at, 'ra', r.response_started_at,
-                'ca', r.response_completed_at) ORDER BY r.email, r.contact_id)
-        FROM r)
-FROM (` + userSummarySQL + `) sum (unread, is_admin)
-LEFT JOIN sv ON true`
+) sv ON true`
 
-// surveyResultsBeforeSQL reads the page that ends before the cursor: the
+// surveyDistributionsFrom is a survey's listed distributions, for a Brand
+// Admin of its integration only: $1 integration, $2 survey, $3 email.
+const surveyDistributionsFrom = `FROM distributions d
+WHERE d.integration_id = $1 AND d.survey_id = $2 AND d.deleted_at IS NULL AND d.request_type <> 'TestEmail'
+  AND EXISTS (SELECT 1 FROM brand_admins b WHERE b.integration_id = $1 AND b.email = $3)`
+
+const newestFirst = `ORDER BY d.send_date DESC NULLS LAST, d.created_date DESC NULLS LAST, d.qualtrics_id`
+
+const surveyDistributionsSQL = `SELECT d.qualtrics_id, d.parent_distribution_id, d.request_type, d.request_status, d.subject,
+       d.send_date, d.created_date, d.link_expiration, d.sent, d.opened, d.started, d.finished
+` + surveyDistributionsFrom + `
+` + newestFirst
+
+// surveyRecipientsSQL is a page of the selected distribution's recipients:
+// $4 when it is one of the survey's distributions, the newest when $4 is
+// ""; $5 statuses (empty: all), $6 rows to read (a page and one), $7/$8 the
+// keyset cursor.
+const surveyRecipientsSQL = `SELECT r.contact_id, r.email, r.first_name, r.last_name, r.status,
+       r.sent_at, r.opened_at, r.response_started_at, r.response_completed_at
+FROM recipients r
+WHERE r.integration_id = $1 AND r.deleted_at IS NULL
+  AND r.distribution_id = (SELECT d.qualtrics_id ` + surveyDistributionsFrom + ` AND ($4 = '' OR d.qualtrics_id = $4)
+      ` + newestFirst + ` LIMIT 1)
+  AND (cardinality($5::text[]) = 0 OR r.status = ANY ($5::text[]))
+  AND (r.email, r.contact_id) > ($7, $8)
+ORDER BY r.email, r.contact_id
+LIMIT $6`
+
+// surveyRecipientsBeforeSQL reads the page that ends before the cursor: the
 // same index walked backwards.
-var surveyResultsBeforeSQL = strings.NewReplacer(
-	"(r.email, r.contact_id) > ($8, $9)", "(r.email, r.contact_id) < ($8, $9)",
+var surveyRecipientsBeforeSQL = strings.NewReplacer(
+	"(r.email, r.contact_id) > ($7, $8)", "(r.email, r.contact_id) < ($7, $8)",
 	"ORDER BY r.email, r.contact_id", "ORDER BY r.email DESC, r.contact_id DESC",
-).Replace(surveyResultsSQL)
+).Replace(surveyRecipientsSQL)
 
 // SurveyResults returns the Survey results page in one round trip, or
 // ErrNotFound (with the page frame's summary still filled in) when the survey
@@ -375,47 +360,66 @@ func (s *Store) SurveyResults(ctx context.Context, q SurveyResultsQuery, now tim
 	if rq.Statuses == nil {
 		rq.Statuses = []string{}
 	}
-	sql := surveyResultsSQL
+	recipientsSQL := surveyRecipientsSQL
 	if rq.Before {
-		sql = surveyResultsBeforeSQL
+		recipientsSQL = surveyRecipientsBeforeSQL
 	}
 	var (
-		integrationID                                            *string
-		every                                                    *float64
-		links, dists, recips                                     []byte
-		selected                                                 *string
-		r                                                        = &p.SurveyResult
-		a                                                        = &r.Integration
-		name, group, icon, status, baseURL, brandURL, surveyName *string
-		active, deleted                                          *bool
-		auditable, generated, deletedResponses                   *int
-		surveyID                                                 *string
+		r                                                     = &p.SurveyResult
+		a                                                     = &r.Integration
+		integrationID, name, group, icon, status, base, brand *string
+		surveyID, surveyName                                  *string
+		active, deleted                                       *bool
+		auditable, generated, deletedResponses                *int
+		every                                                 *float64
+		links                                                 []byte
 	)
-	err := s.pool.QueryRow(ctx, sql, q.Email, now, q.IntegrationID, q.SurveyID, rq.DistributionID, rq.Statuses,
-		rq.Limit+1, rq.AfterEmail, rq.AfterContactID).Scan(
-		&p.Summary.Unread, &p.Summary.IsAdmin,
-		&integrationID, &name, &group, &icon, &status, &a.Freshness.LastSuccessAt, &every, &baseURL, &brandURL, &links,
-		&surveyID, &surveyName, &active, &deleted, &r.StartDate, &r.EndDate, &auditable, &generated, &deletedResponses,
-		&dists, &selected, &recips)
-	if err != nil {
+	b := &pgx.Batch{}
+	b.Queue(surveyResultSQL, q.Email, now, q.IntegrationID, q.SurveyID).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&p.Summary.Unread, &p.Summary.IsAdmin,
+			&integrationID, &name, &group, &icon, &status, &a.Freshness.LastSuccessAt, &every, &base, &brand, &links,
+			&surveyID, &surveyName, &active, &deleted, &r.StartDate, &r.EndDate, &auditable, &generated, &deletedResponses)
+	})
+	b.Queue(surveyDistributionsSQL, q.IntegrationID, q.SurveyID, q.Email).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var d DistributionSummary
+			if err := rows.Scan(&d.ID, &d.ParentDistributionID, &d.RequestType, &d.RequestStatus, &d.Subject,
+				&d.SendDate, &d.CreatedDate, &d.LinkExpiration, &d.Sent, &d.Opened, &d.Started, &d.Finished); err != nil {
+				return err
+			}
+			r.Distributions = append(r.Distributions, d)
+		}
+		return rows.Err()
+	})
+	b.Queue(recipientsSQL, q.IntegrationID, q.SurveyID, q.Email, rq.DistributionID, rq.Statuses,
+		rq.Limit+1, rq.AfterEmail, rq.AfterContactID).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var rr RecipientRow
+			if err := rows.Scan(&rr.ContactID, &rr.Email, &rr.FirstName, &rr.LastName, &rr.Status,
+				&rr.SentAt, &rr.OpenedAt, &rr.StartedAt, &rr.CompletedAt); err != nil {
+				return err
+			}
+			p.Recipients.Rows = append(p.Recipients.Rows, rr)
+		}
+		return rows.Err()
+	})
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return p, mapErr("survey results", err)
 	}
 	if integrationID == nil {
 		return p, mapErr("survey results", pgx.ErrNoRows)
 	}
 	a.ID, a.Name, a.FunctionalGroup, a.Icon, a.Freshness.Status = *integrationID, *name, *group, *icon, *status
-	a.BaseURL, a.BrandBaseURL = *baseURL, *brandURL
+	a.BaseURL, a.BrandBaseURL = *base, *brand
 	a.finish(*every, links)
 	r.SurveyID, r.Name, r.IsActive, r.Deleted = *surveyID, *surveyName, *active, *deleted
 	r.ResponsesAuditable, r.ResponsesGenerated, r.ResponsesDeleted = *auditable, *generated, *deletedResponses
-	if err := unmarshalNull(dists, &r.Distributions); err != nil {
-		return p, fmt.Errorf("store: survey results: distributions: %w", err)
-	}
-	if selected != nil {
-		p.Selected = *selected
-	}
-	if err := unmarshalNull(recips, &p.Recipients.Rows); err != nil {
-		return p, fmt.Errorf("store: survey results: recipients: %w", err)
+	// The selection, as surveyRecipientsSQL made it.
+	for i, d := range r.Distributions {
+		if d.ID == rq.DistributionID || (rq.DistributionID == "" && i == 0) {
+			p.Selected = d.ID
+			break
+		}
 	}
 	if len(p.Recipients.Rows) > rq.Limit {
 		p.Recipients.Rows, p.Recipients.More = p.Recipients.Rows[:rq.Limit], true

@@ -16,8 +16,11 @@ var (
 	MySurveyDetailSQL            = mySurveyDetailSQL
 	FeedSQL                      = feedSQL
 	UserSummarySQL               = userSummarySQL
-	SurveyResultsSQL             = surveyResultsSQL
-	SurveyResultsBeforeSQL       = surveyResultsBeforeSQL
+	SurveyResultSQL              = surveyResultSQL
+	SurveyDistributionsSQL       = surveyDistributionsSQL
+	SurveyRecipientsSQL          = surveyRecipientsSQL
+	SurveyRecipientsBeforeSQL    = surveyRecipientsBeforeSQL
+	OpenSurveysCountSQL          = openSurveysCountSQL
 	DistributionHistorySQL       = distributionHistorySQL
 	OpenSurveysSQL               = openSurveysSQL
 	PurgeNotificationsSQL        = purgeNotificationsSQL

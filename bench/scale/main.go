@@ -25,6 +25,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -75,9 +76,21 @@ func run() error {
 		reuse        = flag.Bool("reuse", false, "measure a database loaded by an earlier run")
 		keep         = flag.Bool("keep", false, "keep the database afterwards")
 		skipDelete   = flag.Bool("skip-delete", false, "do not delete the large integration at the end")
+		cpuProfile   = flag.String("cpuprofile", "", "write a CPU profile of the whole run (server and load alike) to this file")
+		pageFilter   = flag.String("page", "", "measure only the pages whose name contains this")
 		only         = flag.String("only", "", "comma-separated phases to run (sizes,rules,pages,purge,delete,indexes); empty runs all")
 	)
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx := context.Background()
 	u, err := url.Parse(*admin)
 	if err != nil {
@@ -142,7 +155,7 @@ func run() error {
 	}{
 		{"sizes", b.sizes},
 		{"rules", b.rules},
-		{"pages", func() error { return b.pages(*requests, *rounds) }},
+		{"pages", func() error { return b.pages(*requests, *rounds, *pageFilter) }},
 		{"purge", b.purge},
 		{"delete", func() error {
 			if *skipDelete {
@@ -320,7 +333,7 @@ func (b *bench) rules() error {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
-func (b *bench) pages(requests, rounds int) error {
+func (b *bench) pages(requests, rounds int, filter string) error {
 	key := "k1:" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
 	kr, err := seal.ParseKeyring(key)
 	if err != nil {
@@ -348,10 +361,11 @@ func (b *bench) pages(requests, rounds int) error {
 		fmt.Sscanf(s.integration[24:], "%x", &i)
 		return storetest.ScaleAdmin(i - 1)
 	}
-	pages := []struct {
+	type page struct {
 		name string
 		req  func() (path, user string)
-	}{
+	}
+	pages := []page{
 		{"/readyz (floor)", func() (string, string) { return "/readyz", "" }},
 		{"My active surveys", func() (string, string) { s := pick(); return "/", s.email }},
 		{"Notifications", func() (string, string) { s := pick(); return "/notifications", s.email }},
@@ -374,6 +388,7 @@ func (b *bench) pages(requests, rounds int) error {
 			return "/admin/distributions/" + s.integration + "/" + s.distribution, adminOf(s)
 		}},
 	}
+	pages = slices.DeleteFunc(pages, func(p page) bool { return !strings.Contains(p.name, filter) })
 	// Each phase runs every page rounds times, the pages taking turns, so a
 	// passing disturbance of this shared machine lands on one round of one
 	// page, not on a whole page; the median round is reported.
