@@ -7,12 +7,9 @@
 -- date rewrites the rows that inherit it. The expiry rule reads only the rows
 -- whose expires_at falls inside its window (index of migration 0012).
 ALTER TABLE recipients ADD COLUMN expires_at timestamptz;
-UPDATE recipients r SET expires_at = coalesce(r.link_expiration,
-        (SELECT d.link_expiration FROM distributions d WHERE d.integration_id = r.integration_id AND d.qualtrics_id = r.distribution_id),
-        (SELECT s.end_date FROM surveys s WHERE s.integration_id = r.integration_id AND s.qualtrics_id = r.survey_id))
-    WHERE coalesce(r.link_expiration,
-        (SELECT d.link_expiration FROM distributions d WHERE d.integration_id = r.integration_id AND d.qualtrics_id = r.distribution_id),
-        (SELECT s.end_date FROM surveys s WHERE s.integration_id = r.integration_id AND s.qualtrics_id = r.survey_id)) IS NOT NULL;
+-- Existing rows get theirs in migration 0020, in batches of their own
+-- transactions: one UPDATE here would rewrite every row of a 100-million-row
+-- table in a single transaction.
 
 -- The expiry the expiry rule settled for the row (announced it, or found the
 -- user finished or holding a later invitation). A settled row leaves the

@@ -2,6 +2,8 @@ package migrations_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -94,5 +96,61 @@ func TestFingerprintIsStable(t *testing.T) {
 	b, _ := migrations.Fingerprint()
 	if a != b || len(a) != 16 {
 		t.Fatalf("fingerprint %q then %q", a, b)
+	}
+}
+
+// Migration 0020 gives the recipients that existed before 0011 their
+// effective expiry, over several batches: their own link's, else the
+// distribution's, else the survey's end date, else none.
+func TestRecipientsOfAnOlderSchemaGetTheirExpiry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbURL := storetest.NewDatabase(t)
+	if err := migrations.UpTo(dbURL, 9); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	const integ = "00000000-0000-4000-8000-000000000001"
+	for _, sql := range []string{
+		`INSERT INTO integrations (id, name, base_url, secret_sealed, secret_key_id) VALUES ('` + integ + `', 'One', 'https://iad1.qualtrics.com/API/v3/', '\x00', 'k')`,
+		`INSERT INTO surveys (integration_id, qualtrics_id, name, end_date) VALUES
+		   ('` + integ + `', 'SV_E', 'ends', '2027-01-03T00:00:00Z'), ('` + integ + `', 'SV_N', 'never ends', NULL)`,
+		`INSERT INTO distributions (integration_id, qualtrics_id, survey_id, link_expiration) VALUES
+		   ('` + integ + `', 'D_L', 'SV_N', '2027-01-02T00:00:00Z'), ('` + integ + `', 'D_E', 'SV_E', NULL), ('` + integ + `', 'D_N', 'SV_N', NULL)`,
+		// 12,001 recipients: three batches and a bit, four kinds in turn.
+		`INSERT INTO recipients (integration_id, distribution_id, contact_id, survey_id, link_expiration)
+		 SELECT '` + integ + `', (ARRAY['D_L', 'D_L', 'D_E', 'D_N'])[n % 4 + 1], 'C' || lpad(n::text, 6, '0'),
+		        CASE WHEN n % 4 = 2 THEN 'SV_E' ELSE 'SV_N' END,
+		        CASE WHEN n % 4 = 0 THEN '2027-01-01T00:00:00Z'::timestamptz END
+		 FROM generate_series(0, 12000) n`,
+	} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%v\n%s", err, sql)
+		}
+	}
+	if err := migrations.Up(ctx, dbURL); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := conn.Query(ctx, `SELECT coalesce(to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), 'none'), count(*)
+		FROM recipients GROUP BY 1 ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+		var day string
+		var n int
+		err := r.Scan(&day, &n)
+		return fmt.Sprintf("%s:%d", day, n), err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// n%4==0: own link (3,001); 1: the distribution's; 2: the survey's; 3: none.
+	if want := []string{"2027-01-01:3001", "2027-01-02:3000", "2027-01-03:3000", "none:3000"}; !slices.Equal(got, want) {
+		t.Errorf("expiries %v, want %v", got, want)
 	}
 }

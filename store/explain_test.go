@@ -55,9 +55,9 @@ func TestRulesAndPagesNeverScanBigTables(t *testing.T) {
 	mustExec(t, s, `ANALYZE`)
 
 	integ := "00000000-0000-4000-8000-000000000001"
-	var dist, contact, email string
-	if err := s.Pool().QueryRow(ctx, `SELECT distribution_id, contact_id, email FROM recipients WHERE integration_id = $1 LIMIT 1`, integ).
-		Scan(&dist, &contact, &email); err != nil {
+	var dist, contact, email, survey string
+	if err := s.Pool().QueryRow(ctx, `SELECT distribution_id, contact_id, email, survey_id FROM recipients WHERE integration_id = $1 LIMIT 1`, integ).
+		Scan(&dist, &contact, &email, &survey); err != nil {
 		t.Fatal(err)
 	}
 	feedEnd := now.Add(48 * time.Hour)
@@ -77,10 +77,13 @@ func TestRulesAndPagesNeverScanBigTables(t *testing.T) {
 		{"notification feed", store.FeedSQL, []any{email, now, 100}},
 		{"page frame summary", store.UserSummarySQL, []any{email, now}},
 		{"Open surveys", store.OpenSurveysSQL, []any{"admin@example.com", now, "", 50, 0}},
-		{"Survey results recipients, first page", store.DistributionRecipientsSQL, []any{integ, dist, "admin@example.com", []string{}, 51, "", ""}},
-		{"Survey results recipients, next page", store.DistributionRecipientsSQL, []any{integ, dist, "admin@example.com", []string{"Success"}, 51, email, contact}},
-		{"Survey results recipients, previous page", store.DistributionRecipientsBeforeSQL, []any{integ, dist, "admin@example.com", []string{}, 51, email, contact}},
-		{"Distribution data chart", store.DistributionHistorySQL, []any{integ, dist, 500}},
+		{"Open surveys, total", store.OpenSurveysCountSQL, []any{"admin@example.com", now, ""}},
+		{"Survey results, the survey", store.SurveyResultSQL, []any{"admin@example.com", now, integ, survey}},
+		{"Survey results, distributions", store.SurveyDistributionsSQL, []any{integ, survey, "admin@example.com"}},
+		{"Survey results, first page", store.SurveyRecipientsSQL, []any{integ, survey, "admin@example.com", "", []string{}, 51, "", ""}},
+		{"Survey results, next page", store.SurveyRecipientsSQL, []any{integ, survey, "admin@example.com", dist, []string{"Success"}, 51, email, contact}},
+		{"Survey results, previous page", store.SurveyRecipientsBeforeSQL, []any{integ, survey, "admin@example.com", dist, []string{}, 51, email, contact}},
+		{"Distribution data chart", store.DistributionHistorySQL, []any{integ, dist, 500, "admin@example.com"}},
 		{"purge of notifications", store.PurgeNotificationsSQL, []any{5000, now.Add(-30 * 24 * time.Hour)}},
 		{"admin deliveries", `SELECT d.id FROM deliveries d JOIN notifications n ON n.id = d.notification_id
 			WHERE d.integration_id = $1 ORDER BY d.id DESC LIMIT 50`, []any{integ}},

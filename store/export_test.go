@@ -9,16 +9,19 @@ func SetMemRecipientRows(n int) (restore func()) {
 
 // The statements of every rule and page, for the EXPLAIN test.
 var (
-	RaiseNewSurveySQL               = raiseNewSurveySQL
-	RaiseExpiringSQL                = raiseExpiringSQL
-	RaiseStatisticsSQL              = raiseStatisticsSQL
-	MyActiveSurveysAndSummarySQL    = myActiveSurveysAndSummarySQL
-	MySurveyDetailSQL               = mySurveyDetailSQL
-	FeedSQL                         = feedSQL
-	UserSummarySQL                  = userSummarySQL
-	DistributionRecipientsSQL       = distributionRecipientsSQL
-	DistributionRecipientsBeforeSQL = distributionRecipientsBeforeSQL
-	DistributionHistorySQL          = distributionHistorySQL
-	OpenSurveysSQL                  = openSurveysSQL
-	PurgeNotificationsSQL           = purgeNotificationsSQL
+	RaiseNewSurveySQL            = raiseNewSurveySQL
+	RaiseExpiringSQL             = raiseExpiringSQL
+	RaiseStatisticsSQL           = raiseStatisticsSQL
+	MyActiveSurveysAndSummarySQL = myActiveSurveysAndSummarySQL
+	MySurveyDetailSQL            = mySurveyDetailSQL
+	FeedSQL                      = feedSQL
+	UserSummarySQL               = userSummarySQL
+	SurveyResultSQL              = surveyResultSQL
+	SurveyDistributionsSQL       = surveyDistributionsSQL
+	SurveyRecipientsSQL          = surveyRecipientsSQL
+	SurveyRecipientsBeforeSQL    = surveyRecipientsBeforeSQL
+	OpenSurveysCountSQL          = openSurveysCountSQL
+	DistributionHistorySQL       = distributionHistorySQL
+	OpenSurveysSQL               = openSurveysSQL
+	PurgeNotificationsSQL        = purgeNotificationsSQL
 )

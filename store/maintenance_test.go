@@ -82,8 +82,8 @@ func TestDeletingAnIntegrationHidesItAtOnceAndRemovesItsDataInBatches(t *testing
 	if sum, _ := s.UserSummary(ctx, "u@example.com", now); sum.Unread != 3 {
 		t.Errorf("unread after delete: %d, want 3", sum.Unread)
 	}
-	if admins, _ := s.AdminIntegrations(ctx, "boss@example.com"); len(admins) != 1 || admins[0].ID != kept {
-		t.Errorf("admin integrations after delete: %+v", admins)
+	if open, _ := s.OpenSurveys(ctx, store.OpenSurveysQuery{Email: "boss@example.com"}, now); len(open.Integrations) != 1 || open.Integrations[0].ID != kept {
+		t.Errorf("admin integrations after delete: %+v", open.Integrations)
 	}
 	if n := count(t, s, `SELECT count(*) FROM recipients WHERE integration_id = $1`, gone); n != 23 {
 		t.Fatalf("%d recipients right after the delete, want 23 (removed in the background)", n)

@@ -72,13 +72,29 @@ func (s *Server) serveMe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	var items any
+	read, standby := s.reader(r)
+	items, err := s.meItems(r, read, p, email, now)
+	// As the pages do: what the read replica failed to serve is read again
+	// from the primary.
+	if err != nil && standby && r.Context().Err() == nil {
+		s.readAgain(err)
+		items, err = s.meItems(r, s.opts.Store, p, email, now)
+	}
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"items": items})
+}
+
+// meItems reads the items of /surveys or /notifications (p) from st.
+func (s *Server) meItems(r *http.Request, st Store, p, email string, now time.Time) (any, error) {
 	switch p {
 	case "/surveys":
-		rows, err := s.opts.Store.MyActiveSurveys(r.Context(), email, now)
+		rows, err := st.MyActiveSurveys(r.Context(), email, now)
 		if err != nil {
-			s.apiError(w, r, err)
-			return
+			return nil, err
 		}
 		out := make([]meSurvey, 0, len(rows))
 		for _, m := range rows {
@@ -90,17 +106,15 @@ func (s *Server) serveMe(w http.ResponseWriter, r *http.Request) {
 			}
 			out = append(out, ms)
 		}
-		items = out
-	case "/notifications":
-		rows, err := s.opts.Store.Feed(r.Context(), email, now, 200)
+		return out, nil
+	default: // "/notifications"
+		rows, err := st.Feed(r.Context(), email, now, 200)
 		if err != nil {
-			s.apiError(w, r, err)
-			return
+			return nil, err
 		}
-		ins, err := s.integrationLinks(r.Context(), rows)
+		ins, err := s.integrationLinks(r.Context(), st, rows)
 		if err != nil {
-			s.apiError(w, r, err)
-			return
+			return nil, err
 		}
 		out := make([]meNotification, 0, len(rows))
 		for _, f := range rows {
@@ -112,10 +126,8 @@ func (s *Server) serveMe(w http.ResponseWriter, r *http.Request) {
 			out = append(out, meNotification{ID: f.ID, Kind: f.Kind, IntegrationID: f.IntegrationID, SurveyID: f.SurveyID,
 				DistributionID: f.DistributionID, Data: data, CreatedAt: f.CreatedAt, ExpiresAt: f.ExpiresAt, Read: f.ReadAt != nil})
 		}
-		items = out
+		return out, nil
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"items": items})
 }
 
 func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {

@@ -27,19 +27,13 @@ func (nopStore) MyActiveSurveysAndSummary(context.Context, string, time.Time) ([
 func (nopStore) MySurveyDetail(context.Context, string, string, string) (store.MySurveyDetail, error) {
 	return store.MySurveyDetail{}, store.ErrNotFound
 }
-func (nopStore) AdminIntegrations(context.Context, string) ([]store.AdminIntegration, error) {
-	return nil, nil
+func (nopStore) OpenSurveys(context.Context, store.OpenSurveysQuery, time.Time) (store.OpenSurveysPage, error) {
+	return store.OpenSurveysPage{}, nil
 }
-func (nopStore) OpenSurveys(context.Context, store.OpenSurveysQuery, time.Time) ([]store.OpenSurvey, int, error) {
-	return nil, 0, nil
+func (nopStore) SurveyResults(context.Context, store.SurveyResultsQuery, time.Time) (store.SurveyResultsPage, error) {
+	return store.SurveyResultsPage{}, store.ErrNotFound
 }
-func (nopStore) SurveyResults(context.Context, string, string, string) (store.SurveyResult, error) {
-	return store.SurveyResult{}, store.ErrNotFound
-}
-func (nopStore) DistributionRecipients(context.Context, store.RecipientsQuery) (store.RecipientsPage, error) {
-	return store.RecipientsPage{}, nil
-}
-func (nopStore) DistributionData(context.Context, string, string, string) (store.DistributionData, error) {
+func (nopStore) DistributionData(context.Context, string, string, string, time.Time) (store.DistributionData, error) {
 	return store.DistributionData{}, store.ErrNotFound
 }
 func (nopStore) Feed(context.Context, string, time.Time, int) ([]store.FeedItem, error) {

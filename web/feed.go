@@ -64,11 +64,12 @@ type linkStore interface {
 	LinksOfIntegrations(ctx context.Context, ids []string) (map[string]store.IntegrationLinks, error)
 }
 
-// integrationLinks reads the link settings of the feed items' integrations,
-// for their "Review distributions" buttons (none without a linkStore).
-func (s *Server) integrationLinks(ctx context.Context, items []store.FeedItem) (map[string]links.Integration, error) {
+// integrationLinks reads the link settings of the feed items' integrations
+// from st, for their "Review distributions" buttons (none without a
+// linkStore).
+func (s *Server) integrationLinks(ctx context.Context, st Store, items []store.FeedItem) (map[string]links.Integration, error) {
 	out := map[string]links.Integration{}
-	ls, ok := s.opts.Store.(linkStore)
+	ls, ok := st.(linkStore)
 	if !ok || len(items) == 0 {
 		return out, nil
 	}
@@ -90,11 +91,11 @@ func (s *Server) integrationLinks(ctx context.Context, items []store.FeedItem) (
 }
 
 func (s *Server) notifications(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	items, err := s.opts.Store.Feed(r.Context(), rc.email, rc.now, 200)
+	items, err := rc.read.Feed(r.Context(), rc.email, rc.now, 200)
 	if err != nil {
 		return err
 	}
-	ins, err := s.integrationLinks(r.Context(), items)
+	ins, err := s.integrationLinks(r.Context(), rc.read, items)
 	if err != nil {
 		return err
 	}

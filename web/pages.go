@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -83,7 +84,7 @@ type SurveyRowVM struct {
 }
 
 func (s *Server) myActiveSurveys(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	rows, sum, err := s.opts.Store.MyActiveSurveysAndSummary(r.Context(), rc.email, rc.now)
+	rows, sum, err := rc.read.MyActiveSurveysAndSummary(r.Context(), rc.email, rc.now)
 	if err != nil {
 		return err
 	}
@@ -139,7 +140,7 @@ func (s *Server) surveyDetails(w http.ResponseWriter, r *http.Request, rc *reqCt
 	if !store.ValidUUID(integ) || !validID(dist) {
 		return errNotFound
 	}
-	d, err := s.opts.Store.MySurveyDetail(r.Context(), rc.email, integ, dist)
+	d, err := rc.read.MySurveyDetail(r.Context(), rc.email, integ, dist)
 	if err != nil {
 		return err
 	}
@@ -214,38 +215,36 @@ func percent(part, whole int) int {
 }
 
 func (s *Server) openSurveys(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	if !rc.summary.IsAdmin {
-		return errNotFound
-	}
-	admin, err := s.opts.Store.AdminIntegrations(r.Context(), rc.email)
-	if err != nil {
-		return err
-	}
 	search := strings.TrimSpace(r.URL.Query().Get("q"))
 	if len(search) > 200 {
 		search = search[:200]
 	}
 	page := pageParam(r)
-	rows, total, err := s.opts.Store.OpenSurveys(r.Context(), store.OpenSurveysQuery{
+	// One statement: the frame's summary, the user's integrations, the total
+	// and the page.
+	res, err := rc.read.OpenSurveys(r.Context(), store.OpenSurveysQuery{
 		Email: rc.email, Search: search, Limit: openSurveysPageSize, Offset: (page - 1) * openSurveysPageSize,
 	}, rc.now)
+	rc.summary = res.Summary
 	if err != nil {
 		return err
 	}
-	vm := OpenSurveysVM{Search: search, Pager: newPager(r, total, openSurveysPageSize)}
-	for _, o := range rows {
+	if !rc.summary.IsAdmin {
+		return errNotFound
+	}
+	vm := OpenSurveysVM{Search: search, Pager: newPager(r, res.Total, openSurveysPageSize)}
+	for _, o := range res.Rows {
 		vm.Rows = append(vm.Rows, OpenSurveyVM{
 			SurveyID: o.SurveyID, Name: o.Name, Group: groupName(o.Integration), Icon: o.Integration.Icon,
 			Responses: o.Responses, Sent: o.Sent, Finished: o.Finished, Rate: percent(o.Finished, o.Sent),
 			Ends: s.timeVM(o.EndDate, rc), ResultsURL: surveyResultsPath(o.Integration.ID, o.SurveyID),
 		})
 	}
-	names := make([]string, 0, len(admin))
-	refs := make([]store.IntegrationRef, 0, len(admin))
-	for _, a := range admin {
-		names = append(names, groupName(a.IntegrationRef))
-		refs = append(refs, a.IntegrationRef)
+	names := make([]string, 0, len(res.Integrations))
+	for _, a := range res.Integrations {
+		names = append(names, groupName(a))
 	}
+	refs := res.Integrations
 	if search != "" {
 		vm.EmptyLabel = rc.lang.T("admin.empty.search", search)
 	} else {
@@ -313,24 +312,48 @@ type SurveyResultsVM struct {
 
 func (s *Server) surveyResults(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	integ, surveyID := r.PathValue("integrationId"), r.PathValue("surveyId")
-	if !store.ValidUUID(integ) || !validID(surveyID) || !rc.summary.IsAdmin {
-		return errNotFound
+	if !store.ValidUUID(integ) || !validID(surveyID) {
+		return s.notFoundWithSummary(r, rc)
 	}
-	res, err := s.opts.Store.SurveyResults(r.Context(), rc.email, integ, surveyID)
+	q := r.URL.Query()
+	status := q.Get("status")
+	if !slices.Contains(filterKeys, status) {
+		status = ""
+	}
+	want := q.Get("distribution")
+	rq := store.RecipientsQuery{DistributionID: want, Limit: recipientsPageSize}
+	// Keyset paging: ?after= or ?before= carries the email and contact id
+	// of the row the page starts after (or ends before).
+	cursor := q.Get("after")
+	if b := q.Get("before"); b != "" {
+		cursor, rq.Before = b, true
+	}
+	if e, c, ok := strings.Cut(cursor, "\n"); ok {
+		rq.AfterEmail, rq.AfterContactID = e, c
+	} else {
+		rq.Before = false
+	}
+	if status != "" {
+		rq.Statuses = statusesFor(status)
+	}
+	// One statement: the frame's summary, the survey, its distributions and
+	// the selected one's page of recipients.
+	res, err := rc.read.SurveyResults(r.Context(), store.SurveyResultsQuery{Email: rc.email, IntegrationID: integ,
+		SurveyID: surveyID, Recipients: rq}, rc.now)
+	rc.summary = res.Summary
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
 	vm := SurveyResultsVM{
 		SurveyID: res.SurveyID, Name: res.Name, Group: groupName(res.Integration.IntegrationRef), Icon: res.Integration.Icon,
 		Recorded: res.ResponsesAuditable, Generated: res.ResponsesGenerated, Deleted: res.ResponsesDeleted,
 		Ends:       s.timeVM(res.EndDate, rc),
 		ResultsURL: deepLink(res.Integration, linkResults, map[string]string{"surveyId": res.SurveyID}),
 		Path:       r.URL.Path,
+		Status:     status,
 	}
-	want := q.Get("distribution")
 	base := surveyResultsPath(integ, res.SurveyID)
-	for i, d := range res.Distributions {
+	for _, d := range res.Distributions {
 		dv := DistributionVM{
 			ID: d.ID, Type: rc.lang.T("type." + d.RequestType), Subject: d.Subject,
 			Sent: s.timeVM(d.SendDate, rc), SentCount: d.Sent, Finished: d.Finished, Rate: percent(d.Finished, d.Sent),
@@ -340,7 +363,7 @@ func (s *Server) surveyResults(w http.ResponseWriter, r *http.Request, rc *reqCt
 		if strings.HasPrefix(dv.Type, "type.") {
 			dv.Type = d.RequestType
 		}
-		dv.Selected = d.ID == want || (want == "" && i == 0)
+		dv.Selected = d.ID == res.Selected
 		vm.Sent += d.Sent
 		vm.Finished += d.Finished
 		vm.Distributions = append(vm.Distributions, dv)
@@ -353,48 +376,33 @@ func (s *Server) surveyResults(w http.ResponseWriter, r *http.Request, rc *reqCt
 	if want != "" && vm.Selected == nil {
 		return errNotFound
 	}
-	status := q.Get("status")
 	vm.Filters = append(vm.Filters, FilterVM{Key: "", Label: rc.lang.T("results.filter.all"), Selected: status == ""})
-	known := false
 	for _, k := range filterKeys {
 		vm.Filters = append(vm.Filters, FilterVM{Key: k, Label: rc.lang.T("status." + k), Selected: k == status})
-		known = known || k == status
 	}
-	if !known {
-		status = ""
-	}
-	vm.Status = status
 	if vm.Selected != nil {
-		rq := store.RecipientsQuery{Email: rc.email, IntegrationID: integ, DistributionID: vm.Selected.ID,
-			Limit: recipientsPageSize}
-		// Keyset paging: ?after= or ?before= carries the email and contact id
-		// of the row the page starts after (or ends before).
-		cursor := q.Get("after")
-		if b := q.Get("before"); b != "" {
-			cursor, rq.Before = b, true
-		}
-		if e, c, ok := strings.Cut(cursor, "\n"); ok {
-			rq.AfterEmail, rq.AfterContactID = e, c
-		} else {
-			rq.Before = false
-		}
-		if status != "" {
-			rq.Statuses = statusesFor(status)
-		}
-		page, err := s.opts.Store.DistributionRecipients(r.Context(), rq)
-		if err != nil {
-			return err
-		}
-		for _, rr := range page.Rows {
+		for _, rr := range res.Recipients.Rows {
 			vm.Recipients = append(vm.Recipients, RecipientVM{Email: rr.Email, Status: statusTag(rr.Status, rc.lang), At: s.timeVM(rr.LatestAt(), rc)})
 		}
-		vm.Pager = keysetPager(r, page, rq)
+		vm.Pager = keysetPager(r, res.Recipients, rq)
 	}
 	l := s.layout(rc, res.Name)
 	l.Nav = "admin"
 	l.Stale = s.staleNotes(rc, res.Integration.IntegrationRef)
 	s.render(w, r, surveyResultsPage(l, vm))
 	return nil
+}
+
+// notFoundWithSummary is the 404 of a page that loads the frame's summary
+// with its own data (pageWith(h, false)) but found the request invalid
+// before asking for it.
+func (s *Server) notFoundWithSummary(r *http.Request, rc *reqCtx) error {
+	sum, err := rc.read.UserSummary(r.Context(), rc.email, rc.now)
+	if err != nil {
+		return err
+	}
+	rc.summary = sum
+	return errNotFound
 }
 
 // ---- Distribution data
@@ -427,10 +435,12 @@ type DistributionDataVM struct {
 
 func (s *Server) distributionData(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	integ, distID := r.PathValue("integrationId"), r.PathValue("distributionId")
-	if !store.ValidUUID(integ) || !validID(distID) || !rc.summary.IsAdmin {
-		return errNotFound
+	if !store.ValidUUID(integ) || !validID(distID) {
+		return s.notFoundWithSummary(r, rc)
 	}
-	d, err := s.opts.Store.DistributionData(r.Context(), rc.email, integ, distID)
+	// One round trip: the frame's summary, the distribution and its chart.
+	d, err := rc.read.DistributionData(r.Context(), rc.email, integ, distID, rc.now)
+	rc.summary = d.Summary
 	if err != nil {
 		return err
 	}

@@ -30,12 +30,17 @@ type reqCtx struct {
 	now     time.Time
 	path    string // for the language switch to come back to
 	summary store.UserSummary
+	// read is the store this request reads from: the primary's, or a read
+	// replica's (standby true) for the pages and /api/v1/me.
+	read    Store
+	standby bool
 	// platformAdmin: may use the console (MICROAPPS_PLATFORM_ADMINS or the OIDC group).
 	platformAdmin bool
 }
 
 func (s *Server) newReqCtx(r *http.Request) *reqCtx {
-	return &reqCtx{lang: pickLang(r, s.cookieName(langCookie)), loc: s.zones.userLocation(r), now: s.now(), path: r.URL.RequestURI()}
+	return &reqCtx{lang: pickLang(r, s.cookieName(langCookie)), loc: s.zones.userLocation(r), now: s.now(), path: r.URL.RequestURI(),
+		read: s.opts.Store}
 }
 
 // errNotFound from a handler renders the 404 page: the same page whether the
@@ -60,16 +65,28 @@ func (s *Server) pageWith(h pageHandler, summary bool) http.HandlerFunc {
 		}
 		rc.email = email
 		rc.platformAdmin = s.isPlatformAdmin(r, email)
-		if summary {
-			if rc.summary, err = s.opts.Store.UserSummary(r.Context(), email, rc.now); err != nil {
-				s.serverError(w, r, err)
-				return
-			}
-		}
+		rc.read, rc.standby = s.reader(r)
 		s.rememberLocale(r, rc)
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Vary", "Cookie, Accept-Language")
-		switch err := h(w, r, rc); {
+		serve := func() error {
+			if summary {
+				if rc.summary, err = rc.read.UserSummary(r.Context(), email, rc.now); err != nil {
+					return err
+				}
+			}
+			return h(w, r, rc)
+		}
+		err = serve()
+		// A page the read replica failed to serve, or did not find (a row
+		// it has not replayed yet), is read again from the primary. Handlers
+		// write nothing before they succeed, and GET pages write nothing.
+		if err != nil && rc.standby && r.Context().Err() == nil {
+			s.readAgain(err)
+			rc.read, rc.standby = s.opts.Store, false
+			err = serve()
+		}
+		switch {
 		case err == nil:
 		case errors.Is(err, errNotFound), errors.Is(err, store.ErrNotFound):
 			s.renderNotFound(w, r, rc)

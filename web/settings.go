@@ -72,7 +72,7 @@ type EmailSettingsVM struct {
 }
 
 func (s *Server) emailSettings(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	ss, ok := s.settingsStore()
+	ss, ok := rc.read.(SettingsStore)
 	if !ok {
 		return errNotFound
 	}

@@ -31,11 +31,9 @@ type Store interface {
 	MyActiveSurveys(ctx context.Context, email string, now time.Time) ([]store.MySurvey, error)
 	MyActiveSurveysAndSummary(ctx context.Context, email string, now time.Time) ([]store.MySurvey, store.UserSummary, error)
 	MySurveyDetail(ctx context.Context, email, integrationID, distributionID string) (store.MySurveyDetail, error)
-	AdminIntegrations(ctx context.Context, email string) ([]store.AdminIntegration, error)
-	OpenSurveys(ctx context.Context, q store.OpenSurveysQuery, now time.Time) ([]store.OpenSurvey, int, error)
-	SurveyResults(ctx context.Context, email, integrationID, surveyID string) (store.SurveyResult, error)
-	DistributionRecipients(ctx context.Context, q store.RecipientsQuery) (store.RecipientsPage, error)
-	DistributionData(ctx context.Context, email, integrationID, distributionID string) (store.DistributionData, error)
+	OpenSurveys(ctx context.Context, q store.OpenSurveysQuery, now time.Time) (store.OpenSurveysPage, error)
+	SurveyResults(ctx context.Context, q store.SurveyResultsQuery, now time.Time) (store.SurveyResultsPage, error)
+	DistributionData(ctx context.Context, email, integrationID, distributionID string, now time.Time) (store.DistributionData, error)
 	Feed(ctx context.Context, email string, now time.Time, limit int) ([]store.FeedItem, error)
 	UserSummary(ctx context.Context, email string, now time.Time) (store.UserSummary, error)
 	MarkRead(ctx context.Context, email string, id int64, now time.Time) (int64, error)
@@ -51,6 +49,12 @@ const (
 // Options configure a Server.
 type Options struct {
 	Store Store
+	// ReadStore, when set, is a read replica of Store (a streaming standby,
+	// MICROAPPS_DATABASE_READ_URL): the pages and /api/v1/me read from it
+	// when Reads allows, and fall back to Store. Writes, sessions and the
+	// console always use Store. Reads is required with it.
+	ReadStore Store
+	Reads     ReadRouter
 	// Sessions stores sign-in sessions (oidc and dev modes). When nil and
 	// Store has a Pool() method (as *store.Store does), sessions live in the
 	// PostgreSQL sessions table so any replica can serve any user; otherwise
@@ -114,6 +118,9 @@ type Server struct {
 func New(opts Options) (*Server, error) {
 	if opts.Store == nil {
 		return nil, errors.New("web: Options.Store is required")
+	}
+	if (opts.ReadStore == nil) != (opts.Reads == nil) {
+		return nil, errors.New("web: Options.ReadStore and Options.Reads go together")
 	}
 	s := &Server{opts: opts, log: opts.Log, now: opts.Now, devUsers: map[string]bool{}, platformAdmins: map[string]bool{}}
 	for _, e := range opts.PlatformAdmins {
@@ -223,9 +230,9 @@ func (s *Server) buildHandler() http.Handler {
 	mux.Handle("GET /static/{file}", s.static)
 	mux.HandleFunc("GET /{$}", s.pageWith(s.myActiveSurveys, false))
 	mux.HandleFunc("GET /surveys/{integrationId}/{distributionId}", s.page(s.surveyDetails))
-	mux.HandleFunc("GET /admin/surveys", s.page(s.openSurveys))
-	mux.HandleFunc("GET /admin/surveys/{integrationId}/{surveyId}", s.page(s.surveyResults))
-	mux.HandleFunc("GET /admin/distributions/{integrationId}/{distributionId}", s.page(s.distributionData))
+	mux.HandleFunc("GET /admin/surveys", s.pageWith(s.openSurveys, false))
+	mux.HandleFunc("GET /admin/surveys/{integrationId}/{surveyId}", s.pageWith(s.surveyResults, false))
+	mux.HandleFunc("GET /admin/distributions/{integrationId}/{distributionId}", s.pageWith(s.distributionData, false))
 	mux.HandleFunc("GET /notifications", s.page(s.notifications))
 	mux.HandleFunc("POST /notifications/read", s.page(s.markRead))
 	mux.HandleFunc("POST /lang", s.setLang)
@@ -244,6 +251,9 @@ func (s *Server) buildHandler() http.Handler {
 	if s.sessions != nil {
 		h = s.sessions.LoadAndSave(h)
 	}
+	// Outside the sessions: the session is saved before the headers go out,
+	// and the write position is read after it.
+	h = s.markWrites(h)
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(s.forbidden))
 	// One-click unsubscribe (RFC 8058) is POSTed by mail providers from

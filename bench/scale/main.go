@@ -13,6 +13,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"flag"
@@ -24,7 +25,9 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,12 +72,29 @@ func run() error {
 		workers      = flag.Int("workers", 3, "integrations loaded at once")
 		perSurvey    = flag.Int("per-survey", 1000, "recipients of each survey's invitation (and of its reminder)")
 		requests     = flag.Int("requests", 2000, "requests per page and phase")
+		rounds       = flag.Int("rounds", 3, "rounds of every page per phase (the table gives the median round and the range of p99)")
 		reuse        = flag.Bool("reuse", false, "measure a database loaded by an earlier run")
 		keep         = flag.Bool("keep", false, "keep the database afterwards")
 		skipDelete   = flag.Bool("skip-delete", false, "do not delete the large integration at the end")
+<<<<<<< HEAD
 		partitions   = flag.Int("partitions", 0, "hash-partition recipients by integration_id into this many partitions (0: the migrations' single table)")
+=======
+		cpuProfile   = flag.String("cpuprofile", "", "write a CPU profile of the whole run (server and load alike) to this file")
+		pageFilter   = flag.String("page", "", "measure only the pages whose name contains this")
+		only         = flag.String("only", "", "comma-separated phases to run (sizes,rules,pages,purge,delete,indexes); empty runs all")
+>>>>>>> main
 	)
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx := context.Background()
 	u, err := url.Parse(*admin)
 	if err != nil {
@@ -137,27 +157,40 @@ func run() error {
 	} else if err := b.st.Pool().QueryRow(ctx, `SELECT max(last_sync_at) FROM integrations`).Scan(&b.now); err != nil {
 		return err
 	}
-	if err := b.sizes(); err != nil {
-		return err
+	phases := map[string]bool{}
+	for _, p := range strings.Split(*only, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			phases[p] = true
+		}
 	}
+	want := func(p string) bool { return len(phases) == 0 || phases[p] }
 	if err := b.pickSamples(); err != nil {
 		return err
 	}
-	if err := b.rules(); err != nil {
-		return err
-	}
-	if err := b.pages(*requests); err != nil {
-		return err
-	}
-	if err := b.purge(); err != nil {
-		return err
-	}
-	if !*skipDelete {
-		if err := b.deleteLarge(); err != nil {
-			return err
+	for _, p := range []struct {
+		name string
+		run  func() error
+	}{
+		{"sizes", b.sizes},
+		{"rules", b.rules},
+		{"pages", func() error { return b.pages(*requests, *rounds, *pageFilter) }},
+		{"purge", b.purge},
+		{"delete", func() error {
+			if *skipDelete {
+				return nil
+			}
+			return b.deleteLarge()
+		}},
+		{"indexes", b.indexUse},
+	} {
+		if !want(p.name) {
+			continue
+		}
+		if err := p.run(); err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
 		}
 	}
-	return b.indexUse()
+	return nil
 }
 
 func (b *bench) load() error {
@@ -326,7 +359,7 @@ func (b *bench) rules() error {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
-func (b *bench) pages(requests int) error {
+func (b *bench) pages(requests, rounds int, filter string) error {
 	key := "k1:" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
 	kr, err := seal.ParseKeyring(key)
 	if err != nil {
@@ -354,10 +387,11 @@ func (b *bench) pages(requests int) error {
 		fmt.Sscanf(s.integration[24:], "%x", &i)
 		return storetest.ScaleAdmin(i - 1)
 	}
-	pages := []struct {
+	type page struct {
 		name string
 		req  func() (path, user string)
-	}{
+	}
+	pages := []page{
 		{"/readyz (floor)", func() (string, string) { return "/readyz", "" }},
 		{"My active surveys", func() (string, string) { s := pick(); return "/", s.email }},
 		{"Notifications", func() (string, string) { s := pick(); return "/notifications", s.email }},
@@ -380,18 +414,32 @@ func (b *bench) pages(requests int) error {
 			return "/admin/distributions/" + s.integration + "/" + s.distribution, adminOf(s)
 		}},
 	}
+	pages = slices.DeleteFunc(pages, func(p page) bool { return !strings.Contains(p.name, filter) })
+	// Each phase runs every page rounds times, the pages taking turns, so a
+	// passing disturbance of this shared machine lands on one round of one
+	// page, not on a whole page; the median round is reported.
 	measure := func(phase string) error {
-		for _, p := range pages {
-			p50, p99, rps, err := load(client, ts.URL, requests, p.req)
-			if err != nil {
-				return fmt.Errorf("%s: %w", p.name, err)
+		type result struct{ p50, p99, rps float64 }
+		res := make([][]result, len(pages))
+		for range max(1, rounds) {
+			for i, p := range pages {
+				p50, p99, rps, err := load(client, ts.URL, requests, p.req)
+				if err != nil {
+					return fmt.Errorf("%s: %w", p.name, err)
+				}
+				res[i] = append(res[i], result{p50, p99, rps})
 			}
-			fmt.Fprintf(b.out, "| %s | %s | %.1f ms | %.1f ms | %.0f |\n", p.name, phase, p50, p99, rps)
+		}
+		for i, p := range pages {
+			r := res[i]
+			slices.SortFunc(r, func(a, b result) int { return cmp.Compare(a.p99, b.p99) })
+			m := r[len(r)/2]
+			fmt.Fprintf(b.out, "| %s | %s | %.1f ms | %.1f ms | %.1f–%.1f ms | %.0f |\n", p.name, phase, m.p50, m.p99, r[0].p99, r[len(r)-1].p99, m.rps)
 		}
 		return nil
 	}
-	fmt.Fprintln(b.out, "| page (16 concurrent users) | while | p50 | p99 | req/s |")
-	fmt.Fprintln(b.out, "|---|---|---:|---:|---:|")
+	fmt.Fprintf(b.out, "| page (16 concurrent users, %d requests a round) | while | p50 | p99 (median of %d rounds) | p99 range | req/s |\n", requests, max(1, rounds))
+	fmt.Fprintln(b.out, "|---|---|---:|---:|---:|---:|")
 	if err := measure("alone"); err != nil {
 		return err
 	}

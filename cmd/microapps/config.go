@@ -53,6 +53,7 @@ var envVars = []envVar{
 	{Name: "MICROAPPS_SMTP_CA_FILE"},
 	{Name: "MICROAPPS_PLATFORM_ADMINS"},
 	{Name: "MICROAPPS_PLATFORM_ADMIN_GROUP"},
+	{Name: "MICROAPPS_DATABASE_READ_URL", Secret: true},
 }
 
 // envDefault is the default value of variable name.
@@ -113,6 +114,16 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 			bad("MICROAPPS_ENCRYPTION_KEYS", "required: reseal seals with its first key")
 		}
 		return c, errors.Join(errs...)
+	}
+
+	if raw := get("MICROAPPS_DATABASE_READ_URL"); raw != "" {
+		if u, err := url.Parse(raw); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			bad("MICROAPPS_DATABASE_READ_URL", "must be a postgres:// URL (a streaming replica of MICROAPPS_DATABASE_URL), or unset")
+		} else if raw == c.DatabaseURL {
+			bad("MICROAPPS_DATABASE_READ_URL", "is MICROAPPS_DATABASE_URL itself; leave it unset to read from the primary")
+		} else {
+			c.ReadDatabaseURL = raw
+		}
 	}
 
 	if _, port, err := splitAddr(c.HTTPAddr); err != nil {
@@ -336,6 +347,9 @@ func (c *config) logFields() []zap.Field {
 		zap.Strings("webhookAllowedHosts", c.WebhookAllowedHosts),
 		zap.Bool("email", c.SMTPURL != nil),
 		zap.Int("platformAdmins", len(c.PlatformAdmins)),
+	}
+	if c.ReadDatabaseURL != "" {
+		fields = append(fields, zap.String("readDatabaseURL", redacted(c.ReadDatabaseURL)))
 	}
 	if c.PublicURL != nil {
 		fields = append(fields, zap.String("publicURL", c.PublicURL.String()))

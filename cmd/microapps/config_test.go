@@ -52,6 +52,9 @@ func TestLoadConfigNamesTheBadVariable(t *testing.T) {
 			"MICROAPPS_SMTP_CA_FILE: set, but MICROAPPS_SMTP_URL is not"},
 		{"platform admins are emails", map[string]string{"MICROAPPS_PLATFORM_ADMINS": "pat@example.com, pat"}, useServe, `MICROAPPS_PLATFORM_ADMINS: "pat" is not an email`},
 		{"the platform admin group needs oidc", map[string]string{"MICROAPPS_PLATFORM_ADMIN_GROUP": "microapps-admins"}, useServe, "MICROAPPS_PLATFORM_ADMIN_GROUP: only applies in oidc mode"},
+		{"a read database URL of another scheme is refused", map[string]string{"MICROAPPS_DATABASE_READ_URL": "mysql://replica"}, useServe, "MICROAPPS_DATABASE_READ_URL: must be a postgres:// URL"},
+		{"a read database URL that is the primary's is refused", map[string]string{"MICROAPPS_DATABASE_URL": "postgres://db/microapps",
+			"MICROAPPS_DATABASE_READ_URL": "postgres://db/microapps"}, useServe, "MICROAPPS_DATABASE_READ_URL: is MICROAPPS_DATABASE_URL itself"},
 		{"allowed hosts are bare names", map[string]string{"MICROAPPS_QUALTRICS_ALLOWED_HOSTS": "http://127.0.0.1"}, useServe, "MICROAPPS_QUALTRICS_ALLOWED_HOSTS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -137,6 +140,7 @@ func TestLogFieldsMaskSecrets(t *testing.T) {
 	t.Parallel()
 	c, err := loadConfig(envOf(map[string]string{
 		"MICROAPPS_DATABASE_URL":       "postgres://app:db-password-123@db:5432/microapps",
+		"MICROAPPS_DATABASE_READ_URL":  "postgres://app:replica-password-789@replica:5432/microapps",
 		"MICROAPPS_ENCRYPTION_KEYS":    goodKey,
 		"MICROAPPS_ADMIN_TOKENS":       "admin-token-abcdefghijkl",
 		"MICROAPPS_OIDC_ISSUER":        "https://login.example.com",
@@ -153,7 +157,10 @@ func TestLogFieldsMaskSecrets(t *testing.T) {
 	log := newLogger(&out, false, 0)
 	log.Info("start", c.logFields()...)
 	_ = log.Sync()
-	for _, secret := range []string{"db-password-123", "admin-token-abcdefghijkl", "oidc-secret-xyz", "smtp-password-456", strings.TrimPrefix(goodKey, "k1:")} {
+	if c.ReadDatabaseURL == "" || !strings.Contains(out.String(), `"readDatabaseURL":"postgres://app:xxxxx@replica:5432/microapps"`) {
+		t.Errorf("log should name the read replica, masked: %s", out.String())
+	}
+	for _, secret := range []string{"db-password-123", "replica-password-789", "admin-token-abcdefghijkl", "oidc-secret-xyz", "smtp-password-456", strings.TrimPrefix(goodKey, "k1:")} {
 		if strings.Contains(out.String(), secret) {
 			t.Errorf("start-up log contains a secret %q:\n%s", secret, out.String())
 		}

@@ -80,6 +80,31 @@ func FindBinaries() (Binaries, error) {
 	return candidates[0], nil
 }
 
+// ErrNoTool means a client program the binaries' directory lacks, such as
+// pg_basebackup, was not found next to them either.
+var ErrNoTool = errors.New("PostgreSQL program not found")
+
+// Tool is the path of another program of the installation, e.g.
+// pg_basebackup: in Dir, else in the directory initdb links to (Debian
+// puts links to a few server programs on PATH, the rest stays in
+// /usr/lib/postgresql/N/bin), else on PATH.
+func (b Binaries) Tool(name string) (string, error) {
+	dirs := []string{b.Dir}
+	if real, err := filepath.EvalSymlinks(filepath.Join(b.Dir, "initdb")); err == nil {
+		dirs = append(dirs, filepath.Dir(real))
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("%w: %s (looked in %s and on PATH)", ErrNoTool, name, strings.Join(dirs, ", "))
+}
+
 var versionRE = regexp.MustCompile(`\(PostgreSQL\) (\d+)(?:\.(\d+))?`)
 
 // probe checks that dir holds usable initdb and pg_ctl and reads the version.
@@ -200,6 +225,48 @@ func New(ctx context.Context, opts Options) (*Cluster, error) {
 	return c, nil
 }
 
+// NewStandby makes a streaming standby of c, the way an operator does with
+// Debian's tools: pg_basebackup -R (a fast checkpoint, WAL streamed during
+// the copy, primary_conninfo and standby.signal written) into a new
+// temporary directory, started with c's settings on a free loopback port of
+// its own. It replays c's WAL until it is stopped; read-only queries work on
+// it at once (hot_standby is on by default). Call Remove when done: it does
+// not go with c.
+func (c *Cluster) NewStandby(ctx context.Context) (*Cluster, error) {
+	s := &Cluster{Bin: c.Bin, RunAs: c.RunAs, opts: c.opts, user: c.user}
+	dir, err := os.MkdirTemp("", "microapps-pg-standby-")
+	if err != nil {
+		return nil, err
+	}
+	s.Dir, s.data = dir, filepath.Join(dir, "data")
+	if s.user != nil {
+		if err := os.Chown(dir, s.user.uid, s.user.gid); err != nil {
+			s.Remove()
+			return nil, err
+		}
+	}
+	basebackup, err := c.Bin.Tool("pg_basebackup")
+	if err != nil {
+		s.Remove()
+		return nil, err
+	}
+	out, err := s.command(ctx, basebackup, "-h", "127.0.0.1", "-p", strconv.Itoa(c.Port), "-U", Superuser,
+		"-D", s.data, "-R", "-X", "stream", "-c", "fast", "--no-sync").CombinedOutput()
+	if err != nil {
+		s.Remove()
+		return nil, fmt.Errorf("pg_basebackup: %w\n%s", err, out)
+	}
+	if s.Port, err = freePort(); err != nil {
+		s.Remove()
+		return nil, err
+	}
+	if err := s.Start(ctx); err != nil {
+		s.Remove()
+		return nil, err
+	}
+	return s, nil
+}
+
 // Start starts the server (again) on its port and waits until it accepts
 // connections.
 func (c *Cluster) Start(ctx context.Context) error {
@@ -282,7 +349,10 @@ func (c *Cluster) CreateDatabase(ctx context.Context, name string) (string, erro
 }
 
 func (c *Cluster) command(ctx context.Context, prog string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, filepath.Join(c.Bin.Dir, prog), args...)
+	if !filepath.IsAbs(prog) {
+		prog = filepath.Join(c.Bin.Dir, prog)
+	}
+	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.Dir = c.Dir
 	// In a process group of its own, so a Ctrl-C at the terminal reaches
 	// only this process, which stops the server in order after its users.

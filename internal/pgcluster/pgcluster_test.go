@@ -148,3 +148,58 @@ func BenchmarkNewAndRemove(b *testing.B) {
 	}
 	b.ReportMetric(up.Seconds()*1000/float64(b.N), "ms-to-ready/op")
 }
+
+func TestStandbyReplays(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two PostgreSQL clusters: skipped under -short")
+	}
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := New(ctx, Options{Binaries: binariesOrSkip(t), Settings: []string{"fsync=off"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Remove() })
+	start := time.Now()
+	s, err := c.NewStandby(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Remove() })
+	t.Logf("standby up in %v", time.Since(start).Round(time.Millisecond))
+	if s.Port == c.Port || s.Dir == c.Dir {
+		t.Fatalf("standby shares the primary's port or directory: %d %s", s.Port, s.Dir)
+	}
+	primary, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primary.Close(context.Background())
+	standby, err := pgx.Connect(ctx, s.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer standby.Close(context.Background())
+	var inRecovery bool
+	if err := standby.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil || !inRecovery {
+		t.Fatalf("standby in recovery = %v, %v", inRecovery, err)
+	}
+	if _, err := primary.Exec(ctx, "CREATE TABLE replicated AS SELECT 42 AS answer"); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		var answer int
+		err := standby.QueryRow(ctx, "SELECT answer FROM replicated").Scan(&answer)
+		if err == nil && answer == 42 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the standby never replayed the primary's table: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := standby.Exec(ctx, "CREATE TABLE refused (x int)"); err == nil {
+		t.Fatal("the standby accepted a write")
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/syncer"
 )
 
@@ -36,6 +37,7 @@ type metrics struct {
 	notifications      *prometheus.CounterVec
 	deliveries         *prometheus.CounterVec
 	purgedRows         *prometheus.CounterVec
+	pageReads          *prometheus.CounterVec
 }
 
 // Outcomes of one HTTP request to Qualtrics, the values of the outcome label.
@@ -103,9 +105,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: ns, Name: "purged_rows_total",
 			Help: "Rows deleted by retention purges and by the removal of deleted integrations, by table.",
 		}, []string{"table"}),
+		pageReads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "page_reads_total",
+			Help: "Reads of the pages and /api/v1/me when a read replica is configured, by target (primary, replica); " +
+				"a request read again from the primary after the replica failed counts once for each.",
+		}, []string{"target"}),
 	}
 	reg.MustRegister(m.httpRequests, m.httpDuration, m.qualtricsRequests, m.qualtricsRetries,
-		m.qualtricsLimited, m.qualtricsMalformed, m.syncRuns, m.syncDuration, m.lastSuccessfulSync, m.notifications, m.deliveries, m.purgedRows)
+		m.qualtricsLimited, m.qualtricsMalformed, m.syncRuns, m.syncDuration, m.lastSuccessfulSync, m.notifications, m.deliveries, m.purgedRows,
+		m.pageReads)
 	return m
 }
 
@@ -252,6 +260,40 @@ func (c *riverJobsCollector) count() (map[string]int64, error) {
 		return nil
 	})
 	return counts, err
+}
+
+// PageRead counts one read of the pages from target (store.ReadPrimary or
+// store.ReadReplica).
+func (m *metrics) PageRead(target string) {
+	m.pageReads.WithLabelValues(target).Inc()
+}
+
+// registerReadReplica adds the read replica's state, read from the router's
+// last check at scrape time.
+func registerReadReplica(reg prometheus.Registerer, r *store.ReadRouter) {
+	const ns = "microapps"
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: ns, Name: "read_replica_up",
+			Help: "1 when the read replica answered the last check and is a standby in recovery, else 0.",
+		}, func() float64 {
+			if r.Status().OK {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: ns, Name: "read_replica_staleness_seconds",
+			Help: "How far behind the primary the read replica's data may be: the age of the newest primary WAL position it has replayed " +
+				"(pages read from the primary beyond 5 s). -1 when it does not answer.",
+		}, func() float64 {
+			st := r.Status()
+			if !st.OK || st.FreshAsOf.IsZero() {
+				return -1
+			}
+			return time.Since(st.FreshAsOf).Seconds()
+		}),
+	)
 }
 
 // Purged counts rows a purge or an integration's removal deleted from table.

@@ -47,6 +47,14 @@ type Options struct {
 	// DatabaseURL is the PostgreSQL database the replica opens its pool on.
 	// It is not read when Store is set.
 	DatabaseURL string
+	// ReadDatabaseURL, when set, is a streaming standby of DatabaseURL
+	// (MICROAPPS_DATABASE_READ_URL): the pages and /api/v1/me read from it
+	// while it is up, close behind the primary and has replayed the user's
+	// own writes (store.ReadRouter); everything else uses the primary.
+	ReadDatabaseURL string
+	// ReadMaxLag replaces the router's bound on the replica's lag (zero:
+	// 5 s); not read from the environment.
+	ReadMaxLag time.Duration
 	// Store, when not nil, is used instead of opening DatabaseURL, and Close
 	// leaves it open: tests that share one database between two replicas, or
 	// kill its sessions, keep their own handle on it.
@@ -116,6 +124,10 @@ type Replica struct {
 	log       *zap.Logger
 	store     *store.Store
 	ownsStore bool
+	// readStore and reads are the read replica's pool and router; nil
+	// without MICROAPPS_DATABASE_READ_URL.
+	readStore *store.Store
+	reads     *store.ReadRouter
 	river     *river.Client[pgx.Tx]
 	notifier  *notify.Notifier
 	draining  atomic.Bool
@@ -167,6 +179,10 @@ func New(ctx context.Context, o Options, log *zap.Logger) (*Replica, error) {
 		a.Close()
 		return nil, err
 	}
+	if err := a.setupReadReplica(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
 	var err error
 	// One service holds the rules about integrations; the admin API and the
 	// console both call it.
@@ -189,10 +205,14 @@ func New(ctx context.Context, o Options, log *zap.Logger) (*Replica, error) {
 			jobs = a.jobsUI
 		}
 	}
-	a.web, err = web.New(web.Options{Store: st, Log: log.Named("web"), AuthMode: o.AuthMode, AuthHeader: o.AuthHeader,
+	wo := web.Options{Store: st, Log: log.Named("web"), AuthMode: o.AuthMode, AuthHeader: o.AuthHeader,
 		TrustedProxies: o.TrustedProxies, OIDCIssuer: o.OIDCIssuer, OIDCClientID: o.OIDCClientID,
 		OIDCClientSecret: o.OIDCClientSecret, OIDCScopes: o.OIDCScopes, PublicURL: o.PublicURL, AllowDevAuth: o.AuthMode == "dev", DevUsers: o.DevUsers,
-		Manage: a.manage, PlatformAdmins: o.PlatformAdmins, PlatformAdminGroup: o.PlatformAdminGroup, JobsUI: jobs})
+		Manage: a.manage, PlatformAdmins: o.PlatformAdmins, PlatformAdminGroup: o.PlatformAdminGroup, JobsUI: jobs}
+	if a.reads != nil {
+		wo.ReadStore, wo.Reads = a.readStore, a.reads
+	}
+	a.web, err = web.New(wo)
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -200,12 +220,48 @@ func New(ctx context.Context, o Options, log *zap.Logger) (*Replica, error) {
 	return a, nil
 }
 
-// Close closes the replica's pool, unless it was given one in Options.Store.
+// Close closes the replica's pools (the primary's unless it was given one in
+// Options.Store).
 func (a *Replica) Close() {
+	if a.reads != nil {
+		a.reads.Close()
+	}
+	if a.readStore != nil {
+		a.readStore.Close()
+	}
 	if a.ownsStore {
 		a.store.Close()
 	}
 }
+
+// setupReadReplica opens the read replica's pool and starts its router when
+// Options.ReadDatabaseURL is set. It does not wait for the replica: one that
+// is down is logged, once, and the pages read from the primary until it
+// answers.
+func (a *Replica) setupReadReplica(ctx context.Context) error {
+	if a.opts.ReadDatabaseURL == "" {
+		return nil
+	}
+	rs, err := store.OpenStandby(ctx, a.opts.ReadDatabaseURL, store.Options{AppName: "microapps-read", MaxConns: 10})
+	if err != nil {
+		return err
+	}
+	log := a.log.Named("readreplica")
+	a.readStore = rs
+	a.reads = store.NewReadRouter(a.store, rs, store.ReadRouterOptions{MaxLag: a.opts.ReadMaxLag, OnRead: a.metrics.PageRead,
+		OnChange: func(usable bool, why error) {
+			if usable {
+				log.Info("the pages read from the read replica")
+			} else {
+				log.Warn("the pages read from the primary until the read replica is usable again", zap.Error(why))
+			}
+		}})
+	registerReadReplica(a.registry, a.reads)
+	return nil
+}
+
+// Reads is the read replica's router; nil without one.
+func (a *Replica) Reads() *store.ReadRouter { return a.reads }
 
 // Store is the replica's store.
 func (a *Replica) Store() *store.Store { return a.store }

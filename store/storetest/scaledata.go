@@ -55,7 +55,14 @@ func (sp ScaleSpec) RowsOf(i int) int {
 	if i == 0 {
 		return large
 	}
-	return (sp.Recipients - large) / (sp.Integrations - 1)
+	// The rest evenly, the remainder one row each to the first ones: the
+	// integrations' rows add up to Recipients exactly.
+	rest, others := sp.Recipients-large, sp.Integrations-1
+	n := rest / others
+	if i-1 < rest%others {
+		n++
+	}
+	return n
 }
 
 // LoadScale writes spec's brands as a first full sync of each would, through
@@ -151,10 +158,20 @@ func loadIntegration(ctx context.Context, st *store.Store, sp ScaleSpec, i int, 
 			return 0, err
 		}
 	}
+	// Each survey has an invitation and a reminder to the first of the same
+	// people; the integration's rows add up to RowsOf(i) exactly (no survey
+	// larger than PerSurvey invitations, nor than there are users).
 	total := sp.RowsOf(i)
-	per := min(sp.PerSurvey, max(1, total/2))
-	surveys := max(1, total/(2*per))
 	users := sp.Users()
+	invites, reminders := (total+1)/2, total/2
+	per := max(1, min(sp.PerSurvey, users))
+	surveys := max(1, (invites+per-1)/per)
+	share := func(n, s int) int {
+		if s < n%surveys {
+			return n/surveys + 1
+		}
+		return n / surveys
+	}
 	sv := make([]store.SurveyInput, surveys)
 	for s := range sv {
 		sv[s] = store.SurveyInput{ID: fmt.Sprintf("SV_%d_%d", i+sp.Offset, s), Name: fmt.Sprintf("Survey %d of brand %d", s, i+sp.Offset), IsActive: s%10 != 9,
@@ -183,20 +200,26 @@ func loadIntegration(ctx context.Context, st *store.Store, sp ScaleSpec, i int, 
 			exp = now.Add(time.Duration(2+rng.IntN(40)) * 24 * time.Hour)
 		}
 		sent := now.Add(-time.Duration(1+rng.IntN(30)) * 24 * time.Hour)
+		// Distinct people: a person has one row per distribution.
+		contacts := make([]int, 0, share(invites, s))
+		picked := make(map[int]bool, cap(contacts))
+		for len(contacts) < cap(contacts) {
+			if u := rng.IntN(users); !picked[u] {
+				picked[u] = true
+				contacts = append(contacts, u)
+			}
+		}
+		sizes := [2]int{len(contacts), share(reminders, s)}
 		ds := []store.DistributionInput{
 			{ID: invite, SurveyID: surveyID, RequestType: "Invite", RequestStatus: "Done", SendDate: sent, CreatedDate: sent,
-				ModifiedDate: sent, LinkExpiration: exp, Subject: "Tell us", Stats: store.DistributionStats{Sent: per, Opened: per / 2, Finished: per / 3}},
+				ModifiedDate: sent, LinkExpiration: exp, Subject: "Tell us", Stats: store.DistributionStats{Sent: sizes[0], Opened: sizes[0] / 2, Finished: sizes[0] / 3}},
 			{ID: reminder, SurveyID: surveyID, ParentDistributionID: invite, RequestType: "Reminder", RequestStatus: "Done",
 				SendDate: sent.Add(48 * time.Hour), CreatedDate: sent, ModifiedDate: sent, LinkExpiration: exp, Subject: "Reminder",
-				Stats: store.DistributionStats{Sent: per, Opened: per / 3, Finished: per / 4}},
-		}
-		contacts := make([]int, per)
-		for c := range contacts {
-			contacts[c] = rng.IntN(users)
+				Stats: store.DistributionStats{Sent: sizes[1], Opened: sizes[1] / 3, Finished: sizes[1] / 4}},
 		}
 		err := st.WithTx(ctx, func(tx pgx.Tx) error {
 			if err := store.SetSurveyDetailsTx(ctx, tx, id, store.SurveyDetails{ID: surveyID, StartDate: sent, EndDate: end,
-				ResponsesAuditable: per / 3}, now); err != nil {
+				ResponsesAuditable: sizes[0] / 3}, now); err != nil {
 				return err
 			}
 			_, err := store.UpsertDistributionsTx(ctx, tx, id, ds, now)
@@ -212,14 +235,9 @@ func loadIntegration(ctx context.Context, st *store.Store, sp ScaleSpec, i int, 
 				if err != nil {
 					return err
 				}
-				h := make([]store.HistoryInput, 0, per)
-				l := make([]store.LinkInput, 0, per)
-				seen := make(map[int]bool, per)
-				for _, u := range contacts {
-					if seen[u] {
-						continue
-					}
-					seen[u] = true
+				h := make([]store.HistoryInput, 0, sizes[k])
+				l := make([]store.LinkInput, 0, sizes[k])
+				for _, u := range contacts[:sizes[k]] {
 					cid := fmt.Sprintf("CID_%d", u)
 					status := scaleStatus(rng)
 					if k == 1 && status != "SurveyFinished" && status != "HardBounce" {

@@ -3,6 +3,7 @@ package storetest_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/microapps/microapps/store/storetest"
 )
@@ -60,5 +61,26 @@ func TestDatabaseIsDroppedAfterTheTest(t *testing.T) {
 	}
 	if exists {
 		t.Fatalf("database %s still exists after its test ended", name)
+	}
+}
+
+// The scale data holds exactly the rows asked for, whatever the remainders,
+// with the large integration's share, each person once per distribution.
+func TestLoadScaleWritesExactlyTheRowsAskedFor(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := storetest.New(t)
+	sp := storetest.ScaleSpec{Recipients: 4003, Integrations: 4, LargeShare: 0.5, PerUser: 5, PerSurvey: 300, Seed: 1}
+	if err := storetest.LoadScale(ctx, s, sp, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var total, large, doubles int
+	if err := s.Pool().QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE integration_id = $1),
+		(SELECT count(*) FROM (SELECT 1 FROM recipients GROUP BY integration_id, distribution_id, email HAVING count(*) > 1) d)
+		FROM recipients`, storetest.ScaleIntegrationID(0)).Scan(&total, &large, &doubles); err != nil {
+		t.Fatal(err)
+	}
+	if total != 4003 || large != 2001 || doubles != 0 {
+		t.Errorf("%d rows (want 4003), %d in the large integration (want 2001), %d people twice in a distribution", total, large, doubles)
 	}
 }

@@ -1,0 +1,2 @@
+-- Nothing to undo: 0011's down migration drops the column this one filled.
+SELECT 1;
