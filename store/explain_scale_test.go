@@ -39,11 +39,11 @@ func TestExplainAnalyzeScaleDatabase(t *testing.T) {
 	}
 	now = now.Add(time.Minute)
 	integ := storetest.ScaleIntegrationID(1)
-	var dist, contact, email string
+	var dist, contact, email, survey string
 	// A user with active invitations, found as the benchmark finds its samples.
-	if err := conn.QueryRow(ctx, `SELECT r.distribution_id, r.contact_id, r.email FROM recipients r WHERE r.integration_id = $1
+	if err := conn.QueryRow(ctx, `SELECT r.distribution_id, r.contact_id, r.email, r.survey_id FROM recipients r WHERE r.integration_id = $1
 		AND r.deleted_at IS NULL AND r.status NOT IN ('SurveyFinished', 'SurveyScreenedOut') ORDER BY r.contact_id LIMIT 1`, integ).
-		Scan(&dist, &contact, &email); err != nil {
+		Scan(&dist, &contact, &email, &survey); err != nil {
 		t.Fatal(err)
 	}
 	var dists, contacts []string
@@ -78,7 +78,7 @@ func TestExplainAnalyzeScaleDatabase(t *testing.T) {
 		{"survey_expiring rule, one integration", store.RaiseExpiringSQL, []any{now, feedEnd, true, true, integ, window}},
 		{"survey_statistics rule, every integration", store.RaiseStatisticsSQL, []any{now, feedEnd, true, true, nil, window}},
 		{"new_survey rule, 1,000 changed recipients", store.RaiseNewSurveySQL, []any{now, feedEnd, true, true, integ, dists, contacts}},
-		{"Survey results recipients, first page", store.DistributionRecipientsSQL, []any{integ, dist, admin, []string{}, 51, "", ""}},
+		{"Survey results, first page", store.SurveyRecipientsSQL, []any{integ, survey, admin, "", []string{}, 51, "", ""}},
 	} {
 		// Twice: the first run reads cold pages; the second is what a page sees.
 		for run := range 2 {

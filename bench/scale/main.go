@@ -76,13 +76,10 @@ func run() error {
 		reuse        = flag.Bool("reuse", false, "measure a database loaded by an earlier run")
 		keep         = flag.Bool("keep", false, "keep the database afterwards")
 		skipDelete   = flag.Bool("skip-delete", false, "do not delete the large integration at the end")
-<<<<<<< HEAD
 		partitions   = flag.Int("partitions", 0, "hash-partition recipients by integration_id into this many partitions (0: the migrations' single table)")
-=======
 		cpuProfile   = flag.String("cpuprofile", "", "write a CPU profile of the whole run (server and load alike) to this file")
 		pageFilter   = flag.String("page", "", "measure only the pages whose name contains this")
 		only         = flag.String("only", "", "comma-separated phases to run (sizes,rules,pages,purge,delete,indexes); empty runs all")
->>>>>>> main
 	)
 	flag.Parse()
 	if *cpuProfile != "" {
