@@ -136,8 +136,12 @@ func run() error {
 			}
 		}()
 	}
-	fmt.Fprintf(b.out, "# scale benchmark: %d recipients, %d integrations (integration 0: %d), %d users\n\n",
-		b.spec.Recipients, b.spec.Integrations, b.spec.RowsOf(0), b.spec.Users())
+	if *reuse {
+		fmt.Fprintf(b.out, "# scale benchmark on %s as an earlier run loaded it\n\n", *dbName)
+	} else {
+		fmt.Fprintf(b.out, "# scale benchmark: %d recipients, %d integrations (integration 0: %d), %d users\n\n",
+			b.spec.Recipients, b.spec.Integrations, b.spec.RowsOf(0), b.spec.Users())
+	}
 	var parts int
 	if err := b.st.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_inherits WHERE inhparent = 'recipients'::regclass`).Scan(&parts); err != nil {
 		return err
