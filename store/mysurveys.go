@@ -175,6 +175,7 @@ func scanMySurveys(rows pgx.Rows) ([]MySurvey, error) {
 
 // MySurveyDetail is the Survey details page of one of the user's invitations.
 type MySurveyDetail struct {
+	Summary        UserSummary // the page frame's, even when the invitation is not found
 	Integration    IntegrationRef
 	SurveyID       string
 	SurveyName     string
@@ -216,16 +217,24 @@ LIMIT 1`
 
 // MySurveyDetail returns email's invitation in one distribution, or
 // ErrNotFound when the user is not one of its recipients (whether or not the
-// distribution exists).
-func (s *Store) MySurveyDetail(ctx context.Context, email, integrationID, distributionID string) (MySurveyDetail, error) {
+// distribution exists), with the page frame's summary in either case: the
+// two statements go in one batch, one round trip.
+func (s *Store) MySurveyDetail(ctx context.Context, email, integrationID, distributionID string, now time.Time) (MySurveyDetail, error) {
 	var m MySurveyDetail
 	var every float64
-	err := s.pool.QueryRow(ctx, mySurveyDetailSQL, integrationID, distributionID, email).Scan(
-		&m.Integration.ID, &m.Integration.Name, &m.Integration.FunctionalGroup, &m.Integration.Icon,
-		&m.Integration.Freshness.Status, &m.Integration.Freshness.LastSuccessAt, &every,
-		&m.SurveyID, &m.SurveyName, &m.SurveyActive,
-		&m.DistributionID, &m.RequestType, &m.Status, &m.SentAt, &m.OpenedAt, &m.StartedAt, &m.CompletedAt,
-		&m.ExpiresAt, &m.FromName, &m.FromEmail, &m.RespondLink, &m.FinishedElsewhere)
+	b := &pgx.Batch{}
+	b.Queue(userSummarySQL, email, now).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&m.Summary.Unread, &m.Summary.IsAdmin)
+	})
+	b.Queue(mySurveyDetailSQL, integrationID, distributionID, email).QueryRow(func(row pgx.Row) error {
+		return row.Scan(
+			&m.Integration.ID, &m.Integration.Name, &m.Integration.FunctionalGroup, &m.Integration.Icon,
+			&m.Integration.Freshness.Status, &m.Integration.Freshness.LastSuccessAt, &every,
+			&m.SurveyID, &m.SurveyName, &m.SurveyActive,
+			&m.DistributionID, &m.RequestType, &m.Status, &m.SentAt, &m.OpenedAt, &m.StartedAt, &m.CompletedAt,
+			&m.ExpiresAt, &m.FromName, &m.FromEmail, &m.RespondLink, &m.FinishedElsewhere)
+	})
+	err := s.pool.SendBatch(ctx, b).Close()
 	m.Integration.Freshness.FullSyncEvery = seconds(every)
 	return m, mapErr("my survey detail", err)
 }

@@ -79,10 +79,10 @@ func TestReadModels(t *testing.T) {
 	})
 
 	t.Run("survey details are only found by their recipient", func(t *testing.T) {
-		if _, err := s.MySurveyDetail(ctx, "other@example.com", tenant1, "D_A1"); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.MySurveyDetail(ctx, "other@example.com", tenant1, "D_A1", now); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("other user: %v", err)
 		}
-		d, err := s.MySurveyDetail(ctx, "u@example.com", tenant1, "D_C2")
+		d, err := s.MySurveyDetail(ctx, "u@example.com", tenant1, "D_C2", now)
 		if err != nil || !d.FinishedElsewhere {
 			t.Errorf("screened-out elsewhere: %+v %v", d.FinishedElsewhere, err)
 		}

@@ -24,7 +24,7 @@ func (nopStore) MyActiveSurveys(context.Context, string, time.Time) ([]store.MyS
 func (nopStore) MyActiveSurveysAndSummary(context.Context, string, time.Time) ([]store.MySurvey, store.UserSummary, error) {
 	return nil, store.UserSummary{}, nil
 }
-func (nopStore) MySurveyDetail(context.Context, string, string, string) (store.MySurveyDetail, error) {
+func (nopStore) MySurveyDetail(context.Context, string, string, string, time.Time) (store.MySurveyDetail, error) {
 	return store.MySurveyDetail{}, store.ErrNotFound
 }
 func (nopStore) OpenSurveys(context.Context, store.OpenSurveysQuery, time.Time) (store.OpenSurveysPage, error) {

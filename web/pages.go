@@ -138,9 +138,11 @@ type SurveyDetailVM struct {
 func (s *Server) surveyDetails(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	integ, dist := r.PathValue("integrationId"), r.PathValue("distributionId")
 	if !store.ValidUUID(integ) || !validID(dist) {
-		return errNotFound
+		return s.notFoundWithSummary(r, rc)
 	}
-	d, err := rc.read.MySurveyDetail(r.Context(), rc.email, integ, dist)
+	// One round trip: the frame's summary and the invitation.
+	d, err := rc.read.MySurveyDetail(r.Context(), rc.email, integ, dist, rc.now)
+	rc.summary = d.Summary
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ import (
 type Store interface {
 	MyActiveSurveys(ctx context.Context, email string, now time.Time) ([]store.MySurvey, error)
 	MyActiveSurveysAndSummary(ctx context.Context, email string, now time.Time) ([]store.MySurvey, store.UserSummary, error)
-	MySurveyDetail(ctx context.Context, email, integrationID, distributionID string) (store.MySurveyDetail, error)
+	MySurveyDetail(ctx context.Context, email, integrationID, distributionID string, now time.Time) (store.MySurveyDetail, error)
 	OpenSurveys(ctx context.Context, q store.OpenSurveysQuery, now time.Time) (store.OpenSurveysPage, error)
 	SurveyResults(ctx context.Context, q store.SurveyResultsQuery, now time.Time) (store.SurveyResultsPage, error)
 	DistributionData(ctx context.Context, email, integrationID, distributionID string, now time.Time) (store.DistributionData, error)
@@ -229,7 +229,7 @@ func (s *Server) buildHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /static/{file}", s.static)
 	mux.HandleFunc("GET /{$}", s.pageWith(s.myActiveSurveys, false))
-	mux.HandleFunc("GET /surveys/{integrationId}/{distributionId}", s.page(s.surveyDetails))
+	mux.HandleFunc("GET /surveys/{integrationId}/{distributionId}", s.pageWith(s.surveyDetails, false))
 	mux.HandleFunc("GET /admin/surveys", s.pageWith(s.openSurveys, false))
 	mux.HandleFunc("GET /admin/surveys/{integrationId}/{surveyId}", s.pageWith(s.surveyResults, false))
 	mux.HandleFunc("GET /admin/distributions/{integrationId}/{distributionId}", s.pageWith(s.distributionData, false))
