@@ -75,6 +75,7 @@ func TestRulesAndPagesNeverScanBigTables(t *testing.T) {
 		{"My active surveys", store.MyActiveSurveysAndSummarySQL, []any{email, now}},
 		{"Survey details", store.MySurveyDetailSQL, []any{integ, dist, email}},
 		{"notification feed", store.FeedSQL, []any{email, now, 100}},
+		{"notification feed's links", store.FeedLinksSQL, []any{email, now, 100}},
 		{"page frame summary", store.UserSummarySQL, []any{email, now}},
 		{"Open surveys", store.OpenSurveysSQL, []any{"admin@example.com", now, "", 50, 0}},
 		{"Open surveys, total", store.OpenSurveysCountSQL, []any{"admin@example.com", now, ""}},

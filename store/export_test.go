@@ -15,6 +15,7 @@ var (
 	MyActiveSurveysAndSummarySQL = myActiveSurveysAndSummarySQL
 	MySurveyDetailSQL            = mySurveyDetailSQL
 	FeedSQL                      = feedSQL
+	FeedLinksSQL                 = feedLinksSQL
 	UserSummarySQL               = userSummarySQL
 	SurveyResultSQL              = surveyResultSQL
 	SurveyDistributionsSQL       = surveyDistributionsSQL

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // FeedItem is one notification in a user's feed. The notify package writes
@@ -37,17 +39,22 @@ func (s *Store) Feed(ctx context.Context, email string, now time.Time, limit int
 	if err != nil {
 		return nil, mapErr("feed", err)
 	}
+	out, err := scanFeed(rows)
+	return out, mapErr("feed", err)
+}
+
+func scanFeed(rows pgx.Rows) ([]FeedItem, error) {
 	defer rows.Close()
 	var out []FeedItem
 	for rows.Next() {
 		var f FeedItem
 		if err := rows.Scan(&f.ID, &f.IntegrationID, &f.Kind, &f.SurveyID, &f.DistributionID, &f.Data,
 			&f.CreatedAt, &f.ExpiresAt, &f.ReadAt); err != nil {
-			return nil, mapErr("feed", err)
+			return nil, err
 		}
 		out = append(out, f)
 	}
-	return out, mapErr("feed", rows.Err())
+	return out, rows.Err()
 }
 
 // UserSummary is what the layout shows on every page.
@@ -78,4 +85,52 @@ WHERE email = $1 AND ($2::bigint = 0 OR id = $2::bigint) AND read_at IS NULL AND
 		return 0, mapErr("mark read", err)
 	}
 	return tag.RowsAffected(), nil
+}
+
+// FeedPage is what the Notifications page shows.
+type FeedPage struct {
+	Summary UserSummary // the page frame's
+	Items   []FeedItem
+	// Links are the link settings of the items' integrations, by id, for
+	// their buttons.
+	Links map[string]IntegrationLinks
+}
+
+// feedLinksSQL is the link settings of the integrations of email's feed
+// ($1 email, $2 now, $3 limit: feedSQL's).
+var feedLinksSQL = `SELECT i.id::text, i.base_url, i.brand_base_url, i.deep_links FROM integrations i
+WHERE i.id IN (SELECT f.integration_id::uuid FROM (` + feedSQL + `) f)`
+
+// FeedPage returns the Notifications page: email's unexpired notifications,
+// newest first, their integrations' link settings and the page frame's
+// summary, in one batch (one round trip).
+func (s *Store) FeedPage(ctx context.Context, email string, now time.Time, limit int) (FeedPage, error) {
+	p := FeedPage{Links: map[string]IntegrationLinks{}}
+	if limit <= 0 {
+		limit = 100
+	}
+	b := &pgx.Batch{}
+	b.Queue(userSummarySQL, email, now).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&p.Summary.Unread, &p.Summary.IsAdmin)
+	})
+	b.Queue(feedSQL, email, now, limit).Query(func(rows pgx.Rows) error {
+		var err error
+		p.Items, err = scanFeed(rows)
+		return err
+	})
+	b.Queue(feedLinksSQL, email, now, limit).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id string
+			var l IntegrationLinks
+			if err := rows.Scan(&id, &l.BaseURL, &l.BrandBaseURL, &l.DeepLinks); err != nil {
+				return err
+			}
+			p.Links[id] = l
+		}
+		return rows.Err()
+	})
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return p, mapErr("feed", err)
+	}
+	return p, nil
 }

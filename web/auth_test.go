@@ -36,6 +36,9 @@ func (nopStore) SurveyResults(context.Context, store.SurveyResultsQuery, time.Ti
 func (nopStore) DistributionData(context.Context, string, string, string, time.Time) (store.DistributionData, error) {
 	return store.DistributionData{}, store.ErrNotFound
 }
+func (nopStore) FeedPage(context.Context, string, time.Time, int) (store.FeedPage, error) {
+	return store.FeedPage{}, nil
+}
 func (nopStore) Feed(context.Context, string, time.Time, int) ([]store.FeedItem, error) {
 	return nil, nil
 }

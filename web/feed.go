@@ -91,17 +91,17 @@ func (s *Server) integrationLinks(ctx context.Context, st Store, items []store.F
 }
 
 func (s *Server) notifications(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	items, err := rc.read.Feed(r.Context(), rc.email, rc.now, 200)
+	// One round trip: the frame's summary, the items and their
+	// integrations' link settings.
+	p, err := rc.read.FeedPage(r.Context(), rc.email, rc.now, 200)
+	rc.summary = p.Summary
 	if err != nil {
 		return err
 	}
-	ins, err := s.integrationLinks(r.Context(), rc.read, items)
-	if err != nil {
-		return err
-	}
-	vm := make([]FeedItemVM, 0, len(items))
-	for _, f := range items {
-		vm = append(vm, s.feedItemVM(f, ins[f.IntegrationID], rc))
+	vm := make([]FeedItemVM, 0, len(p.Items))
+	for _, f := range p.Items {
+		l := p.Links[f.IntegrationID]
+		vm = append(vm, s.feedItemVM(f, links.Integration{BaseURL: l.BaseURL, BrandBaseURL: l.BrandBaseURL, DeepLinks: l.DeepLinks}, rc))
 	}
 	l := s.layout(rc, rc.lang.T("feed.title"))
 	l.Nav = "notifications"

@@ -35,6 +35,7 @@ type Store interface {
 	SurveyResults(ctx context.Context, q store.SurveyResultsQuery, now time.Time) (store.SurveyResultsPage, error)
 	DistributionData(ctx context.Context, email, integrationID, distributionID string, now time.Time) (store.DistributionData, error)
 	Feed(ctx context.Context, email string, now time.Time, limit int) ([]store.FeedItem, error)
+	FeedPage(ctx context.Context, email string, now time.Time, limit int) (store.FeedPage, error)
 	UserSummary(ctx context.Context, email string, now time.Time) (store.UserSummary, error)
 	MarkRead(ctx context.Context, email string, id int64, now time.Time) (int64, error)
 }
@@ -233,7 +234,7 @@ func (s *Server) buildHandler() http.Handler {
 	mux.HandleFunc("GET /admin/surveys", s.pageWith(s.openSurveys, false))
 	mux.HandleFunc("GET /admin/surveys/{integrationId}/{surveyId}", s.pageWith(s.surveyResults, false))
 	mux.HandleFunc("GET /admin/distributions/{integrationId}/{distributionId}", s.pageWith(s.distributionData, false))
-	mux.HandleFunc("GET /notifications", s.page(s.notifications))
+	mux.HandleFunc("GET /notifications", s.pageWith(s.notifications, false))
 	mux.HandleFunc("POST /notifications/read", s.page(s.markRead))
 	mux.HandleFunc("POST /lang", s.setLang)
 	mux.HandleFunc("GET /settings/notifications", s.page(s.emailSettings))
