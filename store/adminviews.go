@@ -49,14 +49,6 @@ func (a *AdminIntegration) finish(every float64, links []byte) {
 	}
 }
 
-// IsBrandAdmin reports whether email is Brand Admin of the integration.
-func (s *Store) IsBrandAdmin(ctx context.Context, integrationID, email string) (bool, error) {
-	var ok bool
-	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM brand_admins WHERE integration_id = $1 AND email = $2)`,
-		integrationID, email).Scan(&ok)
-	return ok, mapErr("is brand admin", err)
-}
-
 // OpenSurveysQuery selects a page of open surveys.
 type OpenSurveysQuery struct {
 	Email  string
