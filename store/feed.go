@@ -30,17 +30,10 @@ WHERE email = $1 AND expires_at > $2
 ORDER BY created_at DESC, id DESC
 LIMIT $3`
 
-// Feed returns email's unexpired notifications, newest first.
-func (s *Store) Feed(ctx context.Context, email string, now time.Time, limit int) ([]FeedItem, error) {
-	if limit <= 0 {
-		limit = 100
-	}
-	rows, err := s.pool.Query(ctx, feedSQL, email, now, limit)
-	if err != nil {
-		return nil, mapErr("feed", err)
-	}
-	out, err := scanFeed(rows)
-	return out, mapErr("feed", err)
+// Feed returns email's unexpired notifications, newest first, with their
+// integrations' link settings, in one round trip (Summary is left zero).
+func (s *Store) Feed(ctx context.Context, email string, now time.Time, limit int) (FeedPage, error) {
+	return s.feed(ctx, email, now, limit, false)
 }
 
 func scanFeed(rows pgx.Rows) ([]FeedItem, error) {
@@ -87,9 +80,9 @@ WHERE email = $1 AND ($2::bigint = 0 OR id = $2::bigint) AND read_at IS NULL AND
 	return tag.RowsAffected(), nil
 }
 
-// FeedPage is what the Notifications page shows.
+// FeedPage is a user's feed as the Notifications page and /api/v1/me show it.
 type FeedPage struct {
-	Summary UserSummary // the page frame's
+	Summary UserSummary // the page frame's (FeedPage only)
 	Items   []FeedItem
 	// Links are the link settings of the items' integrations, by id, for
 	// their buttons.
@@ -101,18 +94,23 @@ type FeedPage struct {
 var feedLinksSQL = `SELECT i.id::text, i.base_url, i.brand_base_url, i.deep_links FROM integrations i
 WHERE i.id IN (SELECT f.integration_id::uuid FROM (` + feedSQL + `) f)`
 
-// FeedPage returns the Notifications page: email's unexpired notifications,
-// newest first, their integrations' link settings and the page frame's
-// summary, in one batch (one round trip).
+// FeedPage is Feed with the page frame's summary, for the Notifications
+// page: one batch, one round trip.
 func (s *Store) FeedPage(ctx context.Context, email string, now time.Time, limit int) (FeedPage, error) {
+	return s.feed(ctx, email, now, limit, true)
+}
+
+func (s *Store) feed(ctx context.Context, email string, now time.Time, limit int, summary bool) (FeedPage, error) {
 	p := FeedPage{Links: map[string]IntegrationLinks{}}
 	if limit <= 0 {
 		limit = 100
 	}
 	b := &pgx.Batch{}
-	b.Queue(userSummarySQL, email, now).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&p.Summary.Unread, &p.Summary.IsAdmin)
-	})
+	if summary {
+		b.Queue(userSummarySQL, email, now).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&p.Summary.Unread, &p.Summary.IsAdmin)
+		})
+	}
 	b.Queue(feedSQL, email, now, limit).Query(func(rows pgx.Rows) error {
 		var err error
 		p.Items, err = scanFeed(rows)

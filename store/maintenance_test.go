@@ -76,8 +76,8 @@ func TestDeletingAnIntegrationHidesItAtOnceAndRemovesItsDataInBatches(t *testing
 	if mine, _ := s.MyActiveSurveys(ctx, "u@example.com", now); len(mine) != 1 || mine[0].Integration.ID != kept {
 		t.Errorf("My active surveys after delete: %+v", mine)
 	}
-	if feed, _ := s.Feed(ctx, "u@example.com", now, 100); len(feed) != 3 {
-		t.Errorf("feed after delete: %d items, want the other integration's 3", len(feed))
+	if feed, _ := s.Feed(ctx, "u@example.com", now, 100); len(feed.Items) != 3 {
+		t.Errorf("feed after delete: %d items, want the other integration's 3", len(feed.Items))
 	}
 	if sum, _ := s.UserSummary(ctx, "u@example.com", now); sum.Unread != 3 {
 		t.Errorf("unread after delete: %d, want 3", sum.Unread)

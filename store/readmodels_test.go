@@ -136,10 +136,10 @@ func TestReadModels(t *testing.T) {
 		  ($1, 'new_survey', 'k1', 'u@example.com', '{}', $2, $3),
 		  ($1, 'new_survey', 'k2', 'u@example.com', '{}', $4, $2)`, tenant1, in(-time.Hour), in(47*time.Hour), in(-49*time.Hour))
 		feed, err := s.Feed(ctx, "u@example.com", now, 10)
-		if err != nil || len(feed) != 1 {
+		if err != nil || len(feed.Items) != 1 || feed.Links[tenant1].BaseURL != "https://iad1.qualtrics.com/API/v3/" || len(feed.Links) != 1 {
 			t.Fatalf("feed %+v %v", feed, err)
 		}
-		if n, _ := s.MarkRead(ctx, "other@example.com", feed[0].ID, now); n != 0 {
+		if n, _ := s.MarkRead(ctx, "other@example.com", feed.Items[0].ID, now); n != 0 {
 			t.Errorf("another user marked %d read", n)
 		}
 		sum, _ := s.UserSummary(ctx, "u@example.com", now)

@@ -165,32 +165,3 @@ type IntegrationLinks struct {
 	BrandBaseURL string
 	DeepLinks    map[string]string
 }
-
-// LinksOfIntegrations returns the link settings of the given integrations,
-// by id (the feed's items come from a few integrations).
-func (s *Store) LinksOfIntegrations(ctx context.Context, ids []string) (map[string]IntegrationLinks, error) {
-	out := map[string]IntegrationLinks{}
-	valid := make([]string, 0, len(ids))
-	for _, id := range ids {
-		if ValidUUID(id) {
-			valid = append(valid, id)
-		}
-	}
-	if len(valid) == 0 {
-		return out, nil
-	}
-	rows, err := s.pool.Query(ctx, `SELECT id::text, base_url, brand_base_url, deep_links FROM integrations WHERE id = ANY($1::uuid[])`, valid)
-	if err != nil {
-		return nil, mapErr("integration links", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var l IntegrationLinks
-		if err := rows.Scan(&id, &l.BaseURL, &l.BrandBaseURL, &l.DeepLinks); err != nil {
-			return nil, mapErr("integration links", err)
-		}
-		out[id] = l
-	}
-	return out, mapErr("integration links", rows.Err())
-}

@@ -108,19 +108,15 @@ func (s *Server) meItems(r *http.Request, st Store, p, email string, now time.Ti
 		}
 		return out, nil
 	default: // "/notifications"
-		rows, err := st.Feed(r.Context(), email, now, 200)
+		feed, err := st.Feed(r.Context(), email, now, 200)
 		if err != nil {
 			return nil, err
 		}
-		ins, err := s.integrationLinks(r.Context(), st, rows)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]meNotification, 0, len(rows))
-		for _, f := range rows {
+		out := make([]meNotification, 0, len(feed.Items))
+		for _, f := range feed.Items {
 			data := f.Data
 			if f.Kind == words.KindSurveyStatistics {
-				data = words.WithReviewLink(data, links.ReviewDistributionsURL(ins[f.IntegrationID], f.SurveyID, f.DistributionID))
+				data = words.WithReviewLink(data, links.ReviewDistributionsURL(linksOf(feed, f.IntegrationID), f.SurveyID, f.DistributionID))
 			}
 			data = safeLinks(data)
 			out = append(out, meNotification{ID: f.ID, Kind: f.Kind, IntegrationID: f.IntegrationID, SurveyID: f.SurveyID,

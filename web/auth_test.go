@@ -39,8 +39,8 @@ func (nopStore) DistributionData(context.Context, string, string, string, time.T
 func (nopStore) FeedPage(context.Context, string, time.Time, int) (store.FeedPage, error) {
 	return store.FeedPage{}, nil
 }
-func (nopStore) Feed(context.Context, string, time.Time, int) ([]store.FeedItem, error) {
-	return nil, nil
+func (nopStore) Feed(context.Context, string, time.Time, int) (store.FeedPage, error) {
+	return store.FeedPage{}, nil
 }
 func (nopStore) UserSummary(context.Context, string, time.Time) (store.UserSummary, error) {
 	return store.UserSummary{}, nil

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 
@@ -59,35 +58,10 @@ func (s *Server) feedItemVM(f store.FeedItem, in links.Integration, rc *reqCtx) 
 	return vm
 }
 
-// linkStore gives the integrations' link settings; *store.Store has it.
-type linkStore interface {
-	LinksOfIntegrations(ctx context.Context, ids []string) (map[string]store.IntegrationLinks, error)
-}
-
-// integrationLinks reads the link settings of the feed items' integrations
-// from st, for their "Review distributions" buttons (none without a
-// linkStore).
-func (s *Server) integrationLinks(ctx context.Context, st Store, items []store.FeedItem) (map[string]links.Integration, error) {
-	out := map[string]links.Integration{}
-	ls, ok := st.(linkStore)
-	if !ok || len(items) == 0 {
-		return out, nil
-	}
-	var ids []string
-	for _, f := range items {
-		if _, seen := out[f.IntegrationID]; !seen {
-			out[f.IntegrationID] = links.Integration{}
-			ids = append(ids, f.IntegrationID)
-		}
-	}
-	m, err := ls.LinksOfIntegrations(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	for id, l := range m {
-		out[id] = links.Integration{BaseURL: l.BaseURL, BrandBaseURL: l.BrandBaseURL, DeepLinks: l.DeepLinks}
-	}
-	return out, nil
+// linksOf is the link settings of an item's integration as deep links take them.
+func linksOf(p store.FeedPage, integrationID string) links.Integration {
+	l := p.Links[integrationID]
+	return links.Integration{BaseURL: l.BaseURL, BrandBaseURL: l.BrandBaseURL, DeepLinks: l.DeepLinks}
 }
 
 func (s *Server) notifications(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
@@ -100,8 +74,7 @@ func (s *Server) notifications(w http.ResponseWriter, r *http.Request, rc *reqCt
 	}
 	vm := make([]FeedItemVM, 0, len(p.Items))
 	for _, f := range p.Items {
-		l := p.Links[f.IntegrationID]
-		vm = append(vm, s.feedItemVM(f, links.Integration{BaseURL: l.BaseURL, BrandBaseURL: l.BrandBaseURL, DeepLinks: l.DeepLinks}, rc))
+		vm = append(vm, s.feedItemVM(f, linksOf(p, f.IntegrationID), rc))
 	}
 	l := s.layout(rc, rc.lang.T("feed.title"))
 	l.Nav = "notifications"

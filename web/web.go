@@ -34,7 +34,7 @@ type Store interface {
 	OpenSurveys(ctx context.Context, q store.OpenSurveysQuery, now time.Time) (store.OpenSurveysPage, error)
 	SurveyResults(ctx context.Context, q store.SurveyResultsQuery, now time.Time) (store.SurveyResultsPage, error)
 	DistributionData(ctx context.Context, email, integrationID, distributionID string, now time.Time) (store.DistributionData, error)
-	Feed(ctx context.Context, email string, now time.Time, limit int) ([]store.FeedItem, error)
+	Feed(ctx context.Context, email string, now time.Time, limit int) (store.FeedPage, error)
 	FeedPage(ctx context.Context, email string, now time.Time, limit int) (store.FeedPage, error)
 	UserSummary(ctx context.Context, email string, now time.Time) (store.UserSummary, error)
 	MarkRead(ctx context.Context, email string, id int64, now time.Time) (int64, error)
