@@ -222,7 +222,7 @@ type SurveyResultsQuery struct {
 	IntegrationID string
 	SurveyID      string
 	// Recipients pages the selected distribution (DistributionID, or the
-	// newest one when ""); its Email and IntegrationID are ignored.
+	// newest one when "").
 	Recipients RecipientsQuery
 }
 

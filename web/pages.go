@@ -222,7 +222,7 @@ func (s *Server) openSurveys(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 		search = search[:200]
 	}
 	page := pageParam(r)
-	// One statement: the frame's summary, the user's integrations, the total
+	// One round trip: the frame's summary, the user's integrations, the total
 	// and the page.
 	res, err := rc.read.OpenSurveys(r.Context(), store.OpenSurveysQuery{
 		Email: rc.email, Search: search, Limit: openSurveysPageSize, Offset: (page - 1) * openSurveysPageSize,
@@ -338,7 +338,7 @@ func (s *Server) surveyResults(w http.ResponseWriter, r *http.Request, rc *reqCt
 	if status != "" {
 		rq.Statuses = statusesFor(status)
 	}
-	// One statement: the frame's summary, the survey, its distributions and
+	// One round trip: the frame's summary, the survey, its distributions and
 	// the selected one's page of recipients.
 	res, err := rc.read.SurveyResults(r.Context(), store.SurveyResultsQuery{Email: rc.email, IntegrationID: integ,
 		SurveyID: surveyID, Recipients: rq}, rc.now)
