@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -77,11 +78,20 @@ WITH src AS (
 		organization_id, request_status, request_type, send_date, created_date, modified_date, from_email,
 		reply_to_email, from_name, subject, mailing_list_id, contact_id, library_id, sample_id, link_type,
 		link_expiration, sent, failed, started, bounced, opened, skipped, finished, complaints, blocked,
-		synced_at, created_at, updated_at)
+		synced_at, created_at, updated_at, seen_run_id, recipients_silent)
 	SELECT $1, qualtrics_id, survey_id, parent_distribution_id, owner_id,
 		organization_id, request_status, request_type, send_date, created_date, modified_date, from_email,
 		reply_to_email, from_name, subject, mailing_list_id, contact_id, library_id, sample_id, link_type,
-		link_expiration, sent, failed, started, bounced, opened, skipped, finished, complaints, blocked, $2, $2, $2
+		link_expiration, sent, failed, started, bounced, opened, skipped, finished, complaints, blocked, $2, $2, $2,
+		` + currentFullRun + `,
+		-- A distribution that existed when the integration's first full sync
+		-- started (by Qualtrics' own dates) holds old invitations: the first
+		-- read of its recipients, whenever it comes, announces nothing.
+		-- (Qualtrics gives its dates to the second: one of the same second
+		-- as the start is taken as new.)
+		coalesce((SELECT i.first_full_sync_started_at IS NULL
+			OR coalesce(src.created_date, src.send_date) < date_trunc('second', i.first_full_sync_started_at)
+			FROM integrations i WHERE i.id = $1), false)
 	FROM src
 	ON CONFLICT (integration_id, qualtrics_id) DO UPDATE SET
 		survey_id = excluded.survey_id, parent_distribution_id = excluded.parent_distribution_id,
@@ -102,7 +112,11 @@ WITH src AS (
 			IS DISTINCT FROM (excluded.sent, excluded.failed, excluded.started, excluded.bounced, excluded.opened,
 			excluded.skipped, excluded.finished, excluded.complaints, excluded.blocked, excluded.modified_date)
 			THEN NULL ELSE d.recipients_synced_at END,
-		deleted_at = NULL, synced_at = excluded.synced_at, updated_at = excluded.updated_at
+		-- A distribution that comes back after it was removed is read again
+		-- silently: its invitations are not new.
+		recipients_silent = d.recipients_silent OR d.deleted_at IS NOT NULL,
+		deleted_at = NULL, synced_at = excluded.synced_at, updated_at = excluded.updated_at,
+		seen_run_id = coalesce(excluded.seen_run_id, d.seen_run_id)
 	WHERE (d.survey_id, d.parent_distribution_id, d.owner_id, d.organization_id, d.request_status, d.request_type,
 		d.send_date, d.created_date, d.modified_date, d.from_email, d.reply_to_email, d.from_name, d.subject,
 		d.mailing_list_id, d.contact_id, d.library_id, d.sample_id, d.link_type, d.link_expiration,
@@ -137,16 +151,24 @@ WITH src AS (
 		AND x.at < $2::timestamptz - interval '7 days'
 		AND EXISTS (SELECT 1 FROM distribution_stats y WHERE y.integration_id = x.integration_id
 			AND y.distribution_id = x.distribution_id AND y.at > x.at AND y.at < date_trunc('day', x.at) + interval '1 day')
-), rexp AS (
-	-- Recipients without a link expiration of their own inherit the
-	-- distribution's: their stored effective expiry follows it.
-	UPDATE recipients r SET expires_at = coalesce(ch.link_expiration, s.end_date)
-	FROM ch LEFT JOIN surveys s ON s.integration_id = $1 AND s.qualtrics_id = ch.survey_id
-	WHERE ch.expiry_changed AND r.integration_id = $1 AND r.distribution_id = ch.qualtrics_id
-		AND r.link_expiration IS NULL AND r.expires_at IS DISTINCT FROM coalesce(ch.link_expiration, s.end_date)
 )
-SELECT qualtrics_id, survey_id, CASE WHEN is_new THEN 'distribution_new' WHEN stats_changed THEN 'distribution_stats' END
+SELECT qualtrics_id, survey_id, CASE WHEN is_new THEN 'distribution_new' WHEN stats_changed THEN 'distribution_stats' END,
+	expiry_changed
 FROM ch ORDER BY qualtrics_id`
+
+// inheritExpirySQL moves the stored effective expiry of the recipients that
+// inherit their distribution's link expiration (none of their own), for the
+// distributions $2 whose expiration changed: its own statement, run only when
+// there are any, and driven by their ids, so its cost follows the change. (A
+// CTE of the upsert did this, and the planner, told by the statistics that
+// almost no recipient lacks an expiry of its own, started from a scan of the
+// integration's recipients for every page, changed or not: issue 30.)
+const inheritExpirySQL = `UPDATE recipients r SET expires_at = x.expires_at
+	FROM (SELECT d.qualtrics_id, coalesce(d.link_expiration, s.end_date) AS expires_at
+		FROM distributions d LEFT JOIN surveys s ON s.integration_id = d.integration_id AND s.qualtrics_id = d.survey_id
+		WHERE d.integration_id = $1 AND d.qualtrics_id = ANY($2)) x
+	WHERE r.integration_id = $1 AND r.distribution_id = ANY($2) AND r.distribution_id = x.qualtrics_id
+		AND r.link_expiration IS NULL AND r.expires_at IS DISTINCT FROM x.expires_at`
 
 // UpsertDistributionsTx writes one page of a survey's distribution listing,
 // stores a stats snapshot where the figures changed, and reports what changed.
@@ -175,22 +197,33 @@ func UpsertDistributionsTx(ctx context.Context, tx pgx.Tx, integrationID string,
 	if err != nil {
 		return out, mapErr("upsert distributions", err)
 	}
+	var expiryChanged []string
 	for rows.Next() {
 		var id, surveyID string
 		var kind *string
-		if err := rows.Scan(&id, &surveyID, &kind); err != nil {
+		var expiry bool
+		if err := rows.Scan(&id, &surveyID, &kind, &expiry); err != nil {
 			rows.Close()
 			return out, mapErr("upsert distributions", err)
 		}
 		if kind != nil {
 			out.Changes = append(out.Changes, Change{Kind: *kind, SurveyID: surveyID, DistributionID: id})
 		}
+		if expiry {
+			expiryChanged = append(expiryChanged, id)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return out, mapErr("upsert distributions", err)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE distributions d SET synced_at = $2 FROM sync_distributions_stage t
-		WHERE d.integration_id = $1 AND d.qualtrics_id = t.qualtrics_id AND d.synced_at < `+seenBefore, integrationID, now); err != nil {
+	if len(expiryChanged) > 0 {
+		if _, err := tx.Exec(ctx, inheritExpirySQL, integrationID, expiryChanged); err != nil {
+			return out, mapErr("upsert distributions: inherited expiry", err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE distributions d SET synced_at = $2, seen_run_id = coalesce(`+currentFullRun+`, d.seen_run_id)
+		FROM sync_distributions_stage t
+		WHERE d.integration_id = $1 AND d.qualtrics_id = t.qualtrics_id AND `+seenAgain("d"), integrationID, now); err != nil {
 		return out, mapErr("upsert distributions: mark seen", err)
 	}
 	rows, err = tx.Query(ctx, `SELECT d.qualtrics_id FROM distributions d
@@ -213,12 +246,12 @@ func (s *Store) UpsertDistributions(ctx context.Context, integrationID string, p
 }
 
 // MarkDistributionsDeletedTx marks deleted the distributions of one survey
-// that a full sync did not see while reading that survey's whole listing
-// since runStart.
-func MarkDistributionsDeletedTx(ctx context.Context, tx pgx.Tx, integrationID, surveyID string, runStart, now time.Time) (int64, error) {
+// that the full run runID did not see while reading that survey's whole
+// listing.
+func MarkDistributionsDeletedTx(ctx context.Context, tx pgx.Tx, integrationID, surveyID string, runID int64, now time.Time) (int64, error) {
 	tag, err := tx.Exec(ctx, `UPDATE distributions SET deleted_at = $4, updated_at = $4
-		WHERE integration_id = $1 AND survey_id = $3 AND synced_at < `+deletedBefore+` AND deleted_at IS NULL`,
-		integrationID, runStart, surveyID, now)
+		WHERE integration_id = $1 AND survey_id = $3 AND seen_run_id IS DISTINCT FROM $2 AND deleted_at IS NULL`,
+		integrationID, runID, surveyID, now)
 	if err != nil {
 		return 0, mapErr("mark distributions deleted", err)
 	}
@@ -261,4 +294,30 @@ func (s *Store) ListStoredDistributions(ctx context.Context, integrationID strin
 		return v, err
 	})
 	return out, mapErr("list stored distributions", err)
+}
+
+// HistoryUnavailableSample returns one live distribution of the integration
+// whose history was unavailable when last read (no XM Directory licence), or
+// "" when there is none: a full sync asks Qualtrics for its history once to
+// learn whether the brand has it again.
+func (s *Store) HistoryUnavailableSample(ctx context.Context, integrationID string) (string, error) {
+	var id string
+	err := s.pool.QueryRow(ctx, `SELECT qualtrics_id FROM distributions
+		WHERE integration_id = $1 AND history_unavailable AND deleted_at IS NULL
+		ORDER BY recipients_synced_at NULLS FIRST LIMIT 1`, integrationID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return id, mapErr("history unavailable sample", err)
+}
+
+// HistoryAvailableAgain marks the integration's distributions whose history
+// was unavailable to be read again (the brand has its history back).
+func (s *Store) HistoryAvailableAgain(ctx context.Context, integrationID string) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE distributions SET history_unavailable = false, recipients_synced_at = NULL
+		WHERE integration_id = $1 AND history_unavailable AND deleted_at IS NULL`, integrationID)
+	if err != nil {
+		return 0, mapErr("history available again", err)
+	}
+	return tag.RowsAffected(), nil
 }

@@ -238,11 +238,15 @@ func TestUnchangedRowsAreNotRewrittenBySyncs(t *testing.T) {
 	if again := versions(); again != marked {
 		t.Fatalf("a full sync marked the same rows twice:\n %s\n %s", marked, again)
 	}
+	var runID int64
+	if err := s.Pool().QueryRow(ctx, `SELECT id FROM sync_runs WHERE integration_id = $1 AND status = 'running'`, id).Scan(&runID); err != nil {
+		t.Fatal(err)
+	}
 	err := s.WithTx(ctx, func(tx pgx.Tx) error {
-		if _, err := store.MarkDistributionsDeletedTx(ctx, tx, id, "SV_A", runStart, runStart.Add(3*time.Minute)); err != nil {
+		if _, err := store.MarkDistributionsDeletedTx(ctx, tx, id, "SV_A", runID, runStart.Add(3*time.Minute)); err != nil {
 			return err
 		}
-		_, err := store.MarkSurveysDeletedTx(ctx, tx, id, runStart, runStart.Add(3*time.Minute))
+		_, err := store.MarkSurveysDeletedTx(ctx, tx, id, runID, runStart.Add(3*time.Minute))
 		return err
 	})
 	if err != nil {

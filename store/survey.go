@@ -79,14 +79,15 @@ WITH src AS (
 	SELECT s.qualtrics_id, s.is_active FROM surveys s JOIN src USING (qualtrics_id) WHERE s.integration_id = $1
 ), up AS (
 	INSERT INTO surveys AS s (integration_id, qualtrics_id, name, owner_id, is_active, creation_date, last_modified,
-		synced_at, created_at, updated_at)
-	SELECT $1, qualtrics_id, name, owner_id, is_active, creation_date, last_modified, $2, $2, $2 FROM src
+		synced_at, created_at, updated_at, seen_run_id)
+	SELECT $1, qualtrics_id, name, owner_id, is_active, creation_date, last_modified, $2, $2, $2, ` + currentFullRun + ` FROM src
 	ON CONFLICT (integration_id, qualtrics_id) DO UPDATE SET
 		name = excluded.name, owner_id = excluded.owner_id, is_active = excluded.is_active,
 		creation_date = excluded.creation_date, last_modified = excluded.last_modified,
 		details_synced_at = CASE WHEN s.last_modified IS DISTINCT FROM excluded.last_modified
 			OR (excluded.is_active AND NOT s.is_active) THEN NULL ELSE s.details_synced_at END,
-		deleted_at = NULL, synced_at = excluded.synced_at, updated_at = excluded.updated_at
+		deleted_at = NULL, synced_at = excluded.synced_at, updated_at = excluded.updated_at,
+		seen_run_id = coalesce(excluded.seen_run_id, s.seen_run_id)
 	WHERE (s.name, s.owner_id, s.is_active, s.creation_date, s.last_modified, s.deleted_at IS NULL)
 		IS DISTINCT FROM (excluded.name, excluded.owner_id, excluded.is_active, excluded.creation_date, excluded.last_modified, true)
 	RETURNING s.qualtrics_id, s.is_active
@@ -98,20 +99,24 @@ SELECT up.qualtrics_id,
 FROM up LEFT JOIN old USING (qualtrics_id)
 ORDER BY up.qualtrics_id`
 
-// seenBefore is the synced_at below which an unchanged row read by a sync is
-// marked seen again ($1 the integration, $2 now). During a full run it is the
-// run's start, so each row is written at most once per full run; during an
-// incremental it is -infinity: an incremental rewrites no unchanged row (it
-// never marks anything deleted). Outside any run (tools, tests) it is now.
-const seenBefore = `coalesce((SELECT CASE WHEN kind = 'full' THEN started_at ELSE '-infinity' END FROM sync_runs
-	WHERE integration_id = $1 AND status = 'running' AND started_at IS NOT NULL LIMIT 1), $2)`
+// currentFullRun is the id of the integration's running full sync ($1), if
+// any: the run that marks the rows it sees (seen_run_id) and removes, at its
+// end, the rows it did not. Run ids, not times: synced_at is written by the
+// clocks of whichever replicas worked the run's slices, and comparing it with
+// the run's start taken on another clock can remove a row seen a second
+// earlier.
+const currentFullRun = `(SELECT id FROM sync_runs WHERE integration_id = $1 AND status = 'running' AND kind = 'full' LIMIT 1)`
 
-// deletedBefore is the synced_at below which a full sync marks rows it did
-// not see deleted ($1 the integration, $2 the run's start): the start of the
-// run as the sync_runs row has it when that is earlier (a resumed run keeps
-// its first start, and rows seen before the interruption were marked then).
-const deletedBefore = `least($2::timestamptz, (SELECT started_at FROM sync_runs
-	WHERE integration_id = $1 AND status = 'running' AND kind = 'full' LIMIT 1))`
+// seenAgain is the condition under which an unchanged row {t} read by a sync
+// is marked seen ($1 the integration, $2 now): during a full run, once per
+// run (it was not seen by this run yet); during an incremental, never (an
+// incremental rewrites no unchanged row and removes nothing); outside any run
+// (tools, tests), always.
+func seenAgain(t string) string {
+	return `CASE (SELECT kind FROM sync_runs WHERE integration_id = $1 AND status = 'running' LIMIT 1)
+		WHEN 'full' THEN ` + t + `.seen_run_id IS DISTINCT FROM ` + currentFullRun + `
+		WHEN 'incremental' THEN false ELSE ` + t + `.synced_at < $2 END`
+}
 
 // UpsertSurveysTx writes one page of the survey listing and reports what
 // changed. Rows that did not change are not rewritten; a full sync marks them
@@ -152,9 +157,10 @@ func UpsertSurveysTx(ctx context.Context, tx pgx.Tx, integrationID string, page 
 		return out, mapErr("upsert surveys", err)
 	}
 	// Mark the unchanged rows seen, for MarkSurveysDeletedTx: once per full
-	// run (never by an incremental), see seenBefore.
-	if _, err := tx.Exec(ctx, `UPDATE surveys s SET synced_at = $2 FROM sync_surveys_stage t
-		WHERE s.integration_id = $1 AND s.qualtrics_id = t.qualtrics_id AND s.synced_at < `+seenBefore, integrationID, now); err != nil {
+	// run (never by an incremental), see seenAgain.
+	if _, err := tx.Exec(ctx, `UPDATE surveys s SET synced_at = $2, seen_run_id = coalesce(`+currentFullRun+`, s.seen_run_id)
+		FROM sync_surveys_stage t
+		WHERE s.integration_id = $1 AND s.qualtrics_id = t.qualtrics_id AND `+seenAgain("s"), integrationID, now); err != nil {
 		return out, mapErr("upsert surveys: mark seen", err)
 	}
 	rows, err = tx.Query(ctx, `SELECT s.qualtrics_id FROM surveys s
@@ -200,12 +206,12 @@ func SetSurveyDetailsTx(ctx context.Context, tx pgx.Tx, integrationID string, d 
 	return mapErr("set survey details", err)
 }
 
-// MarkSurveysDeletedTx marks deleted the surveys a full sync did not see: it
-// must be called only after the whole listing was read since runStart. A
-// survey that shows up again is undeleted by UpsertSurveysTx.
-func MarkSurveysDeletedTx(ctx context.Context, tx pgx.Tx, integrationID string, runStart, now time.Time) (int64, error) {
+// MarkSurveysDeletedTx marks deleted the surveys the full run runID did not
+// see: it must be called only after the run read the whole listing. A survey
+// that shows up again is undeleted by UpsertSurveysTx.
+func MarkSurveysDeletedTx(ctx context.Context, tx pgx.Tx, integrationID string, runID int64, now time.Time) (int64, error) {
 	tag, err := tx.Exec(ctx, `UPDATE surveys SET deleted_at = $3, updated_at = $3
-		WHERE integration_id = $1 AND synced_at < `+deletedBefore+` AND deleted_at IS NULL`, integrationID, runStart, now)
+		WHERE integration_id = $1 AND seen_run_id IS DISTINCT FROM $2 AND deleted_at IS NULL`, integrationID, runID, now)
 	if err != nil {
 		return 0, mapErr("mark surveys deleted", err)
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -156,13 +157,23 @@ func FinishSyncUnitTx(ctx context.Context, tx pgx.Tx, u SyncUnit, status, errTex
 }
 
 // SaveSyncUnitCursorTx stores where a unit's listings stand, in the
-// transaction that staged the page that moved them.
-func SaveSyncUnitCursorTx(ctx context.Context, tx pgx.Tx, u SyncUnit) error {
-	_, err := tx.Exec(ctx, `UPDATE sync_units SET staged = $3, history_next = $4, history_done = $5, history_missing = $6,
-		links_next = $7, links_done = $8, next_ord = $9, pages = $10, updated_at = now()
-		WHERE run_id = $1 AND key = $2 AND status = 'pending'`,
-		u.RunID, u.Key, u.Staged, u.HistoryNext, u.HistoryDone, u.HistoryMissing, u.LinksNext, u.LinksDone, u.NextOrd, u.Pages)
-	return mapErr("save sync unit cursor", err)
+// transaction that staged the page that moved them: a compare-and-set from
+// the cursor the worker read (prev), so that a second worker on the same unit
+// cannot move it too (ErrUnitLost, and the transaction rolls back with the
+// page it staged). Progress resets the unit's stalls.
+func SaveSyncUnitCursorTx(ctx context.Context, tx pgx.Tx, prev, u SyncUnit) error {
+	tag, err := tx.Exec(ctx, `UPDATE sync_units SET staged = $3, history_next = $4, history_done = $5, history_missing = $6,
+		links_next = $7, links_done = $8, next_ord = $9, pages = $10, stalls = 0, updated_at = now()
+		WHERE run_id = $1 AND key = $2 AND status = 'pending' AND next_ord = $11 AND pages = $12`,
+		u.RunID, u.Key, u.Staged, u.HistoryNext, u.HistoryDone, u.HistoryMissing, u.LinksNext, u.LinksDone, u.NextOrd, u.Pages,
+		prev.NextOrd, prev.Pages)
+	if err != nil {
+		return mapErr("save sync unit cursor", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrUnitLost
+	}
+	return nil
 }
 
 // StageHistoryTx stages a page of a distribution's history for a run, rows
@@ -203,24 +214,32 @@ func DropStagedRecipientsTx(ctx context.Context, tx pgx.Tx, runID int64, distrib
 
 // AddStaged moves the pages a run staged for the batch's distribution into
 // the batch, so Merge sees them as if they had been added in this
-// transaction.
-func (b *RecipientBatch) AddStaged(ctx context.Context, runID int64) error {
+// transaction. want is the number of rows the unit's cursor says it staged:
+// fewer or more (pages of another worker, or pages lost) is ErrUnitLost, and
+// nothing is merged.
+func (b *RecipientBatch) AddStaged(ctx context.Context, runID int64, want int) error {
 	if err := b.stage(ctx); err != nil {
 		return err
 	}
-	_, err := b.tx.Exec(ctx, `INSERT INTO sync_history_stage (ord, contact_id, contact_lookup_id, status, survey_link,
+	h, err := b.tx.Exec(ctx, `INSERT INTO sync_history_stage (ord, contact_id, contact_lookup_id, status, survey_link,
 		response_id, sent_at, opened_at, response_started_at, response_completed_at)
 		SELECT ord, contact_id, contact_lookup_id, status, survey_link, response_id, sent_at, opened_at,
 			response_started_at, response_completed_at
-		FROM sync_stage_history WHERE run_id = $1 AND distribution_id = $2`, runID, b.distributionID)
+		FROM sync_stage_history WHERE run_id = $1 AND distribution_id = $2 AND ord < $3`, runID, b.distributionID, want)
 	if err != nil {
 		return mapErr("add staged history", err)
 	}
-	_, err = b.tx.Exec(ctx, `INSERT INTO sync_links_stage (ord, contact_id, email, first_name, last_name, link,
+	l, err := b.tx.Exec(ctx, `INSERT INTO sync_links_stage (ord, contact_id, email, first_name, last_name, link,
 		link_expiration, unsubscribed, exceeded)
 		SELECT ord, contact_id, email, first_name, last_name, link, link_expiration, unsubscribed, exceeded
-		FROM sync_stage_links WHERE run_id = $1 AND distribution_id = $2`, runID, b.distributionID)
-	return mapErr("add staged links", err)
+		FROM sync_stage_links WHERE run_id = $1 AND distribution_id = $2 AND ord < $3`, runID, b.distributionID, want)
+	if err != nil {
+		return mapErr("add staged links", err)
+	}
+	if got := h.RowsAffected() + l.RowsAffected(); got != int64(want) {
+		return fmt.Errorf("store: %d rows staged for distribution %s where its cursor says %d: %w", got, b.distributionID, want, ErrUnitLost)
+	}
+	return nil
 }
 
 // RecipientsToRead narrows a survey's listed live distributions to those
@@ -272,21 +291,100 @@ func RecipientsFailedTx(ctx context.Context, tx pgx.Tx, integrationID, distribut
 	return mapErr("record recipients failure", err)
 }
 
+// ErrUnitLost says a unit is no longer this worker's to write: it ended
+// (another worker merged it), or its cursor moved since this worker read it.
+// The transaction that met it must roll back.
+var ErrUnitLost = errors.New("store: sync unit taken over by another worker")
+
+// LockRecipientsUnitTx locks a pending recipients unit for its merge, in the
+// merge's transaction, and checks that its cursor is the one the worker holds
+// (a second worker on the same unit has moved or ended it otherwise: then
+// ErrUnitLost). silent reports that the merge must announce nothing: the
+// distribution existed at the integration's first full sync and was never
+// read, or it came back after being removed.
+func LockRecipientsUnitTx(ctx context.Context, tx pgx.Tx, integrationID string, u SyncUnit) (silent bool, err error) {
+	var nextOrd, pages int
+	err = tx.QueryRow(ctx, `SELECT u.next_ord, u.pages, coalesce((SELECT d.recipients_silent FROM distributions d
+			WHERE d.integration_id = $1 AND d.qualtrics_id = u.distribution_id), false)
+		FROM sync_units u WHERE u.run_id = $2 AND u.key = $3 AND u.status = 'pending' FOR UPDATE`,
+		integrationID, u.RunID, u.Key).Scan(&nextOrd, &pages, &silent)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, ErrUnitLost
+	}
+	if err != nil {
+		return false, mapErr("lock recipients unit", err)
+	}
+	if nextOrd != u.NextOrd || pages != u.Pages {
+		return false, ErrUnitLost
+	}
+	return silent, nil
+}
+
 // FinishRecipientsUnitTx records, in one round trip, that a distribution's
-// recipients were read (when, with what warning, its failure count cleared)
-// and that its unit is done, and drops what the unit staged.
-func FinishRecipientsUnitTx(ctx context.Context, tx pgx.Tx, integrationID string, u SyncUnit, warning string, now time.Time) error {
+// recipients were read (when, with what warning, whether its history was
+// available, its failure count and silence cleared) and that its unit is
+// done, and drops what the unit staged. The unit must be locked
+// (LockRecipientsUnitTx) in tx.
+func FinishRecipientsUnitTx(ctx context.Context, tx pgx.Tx, integrationID string, u SyncUnit, historyUnavailable bool, now time.Time) error {
 	b := &pgx.Batch{}
-	b.Queue(`UPDATE distributions SET recipients_synced_at = $3, recipients_warning = $4,
-		recipients_failures = 0, recipients_retry_at = NULL
-		WHERE integration_id = $1 AND qualtrics_id = $2`, integrationID, u.DistributionID, now, warning)
+	b.Queue(`UPDATE distributions SET recipients_synced_at = $3, recipients_warning = '', history_unavailable = $4,
+		recipients_failures = 0, recipients_retry_at = NULL, recipients_silent = false
+		WHERE integration_id = $1 AND qualtrics_id = $2`, integrationID, u.DistributionID, now, historyUnavailable)
 	b.Queue(`UPDATE sync_units SET status = 'done', error = '', updated_at = now()
 		WHERE run_id = $1 AND key = $2 AND status = 'pending'`, u.RunID, u.Key)
 	if u.Staged {
 		b.Queue(`DELETE FROM sync_stage_history WHERE run_id = $1 AND distribution_id = $2`, u.RunID, u.DistributionID)
 		b.Queue(`DELETE FROM sync_stage_links WHERE run_id = $1 AND distribution_id = $2`, u.RunID, u.DistributionID)
 	}
-	return mapErr("finish recipients unit", tx.SendBatch(ctx, b).Close())
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return mapErr("finish recipients unit", err)
+	}
+	tag, err := br.Exec()
+	if err != nil {
+		return mapErr("finish recipients unit", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrUnitLost
+	}
+	return mapErr("finish recipients unit", br.Close())
+}
+
+// NoteSyncUnitStall counts a slice in which a unit made no progress and
+// returns how many such slices it has had since its last progress.
+func (s *Store) NoteSyncUnitStall(ctx context.Context, u SyncUnit) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `UPDATE sync_units SET stalls = stalls + 1, updated_at = now()
+		WHERE run_id = $1 AND key = $2 AND status = 'pending' RETURNING stalls`, u.RunID, u.Key).Scan(&n)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, ErrUnitLost
+	}
+	return n, mapErr("note sync unit stall", err)
+}
+
+// FailedSyncUnits returns the errors of a run's failed units, by unit key
+// (the run's warnings are built from them, so a replica killed after a unit
+// failed loses none).
+func (s *Store) FailedSyncUnits(ctx context.Context, runID int64) ([]SyncUnit, []string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+syncUnitColumns+`, error FROM sync_units
+		WHERE run_id = $1 AND status = 'failed' ORDER BY kind DESC, key`, runID)
+	if err != nil {
+		return nil, nil, mapErr("failed sync units", err)
+	}
+	defer rows.Close()
+	var units []SyncUnit
+	var errs []string
+	for rows.Next() {
+		var u SyncUnit
+		var e string
+		if err := rows.Scan(&u.RunID, &u.Key, &u.Kind, &u.SurveyID, &u.DistributionID, &u.NeedDetails, &u.Status, &u.Staged,
+			&u.HistoryNext, &u.HistoryDone, &u.HistoryMissing, &u.LinksNext, &u.LinksDone, &u.NextOrd, &u.Pages, &e); err != nil {
+			return nil, nil, mapErr("failed sync units", err)
+		}
+		units, errs = append(units, u), append(errs, e)
+	}
+	return units, errs, mapErr("failed sync units", rows.Err())
 }
 
 // SetSyncRunPhaseTx moves a running run to its next phase.
@@ -340,4 +438,42 @@ func (s *Store) DropFinishedSyncPlans(ctx context.Context) (int64, error) {
 		n += tag.RowsAffected()
 	}
 	return n, nil
+}
+
+// syncRunLockSpace is the first key of the advisory locks that hold a run for
+// the job working a slice of it.
+const syncRunLockSpace = 0x73796e63 // "sync"
+
+// ErrRunBusy says another job holds the run: a rescued job whose first worker
+// is still alive, or a second job of the same run.
+var ErrRunBusy = errors.New("store: sync run is being worked by another job")
+
+// HoldSyncRun takes the run's advisory lock on a connection of its own, for
+// as long as one job works a slice of it: two jobs never work one run at once,
+// whatever River's rescuer decides from its clock. It returns ErrRunBusy when
+// another job holds it. release gives the lock and the connection back; a
+// replica that dies releases it with its connection.
+func (s *Store) HoldSyncRun(ctx context.Context, runID int64) (release func(), err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, mapErr("hold sync run", err)
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, int32(syncRunLockSpace), int32(runID)).Scan(&ok); err != nil {
+		conn.Release()
+		return nil, mapErr("hold sync run", err)
+	}
+	if !ok {
+		conn.Release()
+		return nil, ErrRunBusy
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1, $2)`, int32(syncRunLockSpace), int32(runID)); err != nil {
+			// The lock must not outlive the slice on a pooled connection.
+			_ = conn.Conn().Close(ctx)
+		}
+		conn.Release()
+	}, nil
 }

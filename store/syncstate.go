@@ -12,8 +12,10 @@ type SyncOutcome struct {
 	IntegrationID string
 	At            time.Time
 	Succeeded     bool
-	// FullSucceeded sets first_full_sync_at when it is still NULL.
+	// FullSucceeded sets first_full_sync_at when it is still NULL, and
+	// first_full_sync_started_at to StartedAt, when the run started.
 	FullSucceeded bool
+	StartedAt     time.Time
 	// Next sync times; nil leaves the column as it is.
 	NextFullSyncAt        *time.Time
 	NextIncrementalSyncAt *time.Time
@@ -37,6 +39,8 @@ func RecordSyncOutcomeTx(ctx context.Context, tx pgx.Tx, o SyncOutcome) error {
 		last_sync_at = $2,
 		last_success_at = CASE WHEN $3 THEN $2 ELSE last_success_at END,
 		first_full_sync_at = CASE WHEN $4 THEN coalesce(first_full_sync_at, $2) ELSE first_full_sync_at END,
+		first_full_sync_started_at = CASE WHEN $4 AND first_full_sync_at IS NULL THEN coalesce($12, $2)
+			ELSE first_full_sync_started_at END,
 		next_full_sync_at = coalesce($5, next_full_sync_at),
 		next_incremental_sync_at = coalesce($6, next_incremental_sync_at),
 		status = CASE WHEN $7 AND secret_sealed = $8 THEN 'error'
@@ -47,7 +51,7 @@ func RecordSyncOutcomeTx(ctx context.Context, tx pgx.Tx, o SyncOutcome) error {
 		updated_at = CASE WHEN ($10 <> '' AND ($11 = '' OR base_url = $11)) OR ($7 AND secret_sealed = $8) THEN $2 ELSE updated_at END
 		WHERE id = $1`,
 		o.IntegrationID, o.At, o.Succeeded, o.FullSucceeded, o.NextFullSyncAt, o.NextIncrementalSyncAt,
-		o.Unauthorized, o.SecretSealed, o.StatusMessage, o.BaseURL, o.StartBaseURL)
+		o.Unauthorized, o.SecretSealed, o.StatusMessage, o.BaseURL, o.StartBaseURL, timeArg(o.StartedAt))
 	return mapErr("record sync outcome", err)
 }
 

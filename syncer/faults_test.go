@@ -120,7 +120,8 @@ func TestARevokedTokenFailsCleanlyAndStopsScheduling(t *testing.T) {
 func TestHistoryWithoutLicenceIsAWarning(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	e := newEnv(t, envOptions{})
+	clock := &testClock{}
+	e := newEnv(t, envOptions{syncOpts: func(o *syncer.Options) { o.Now = clock.Now }})
 	if err := e.sim.SetDirectoryLicence(e.brand.ID, false); err != nil {
 		t.Fatal(err)
 	}
@@ -136,8 +137,21 @@ func TestHistoryWithoutLicenceIsAWarning(t *testing.T) {
 	if run.Recipients == 0 {
 		t.Errorf("no recipients stored from links")
 	}
-	t.Run("once licensed again, statuses come in as deliveries", func(t *testing.T) {
+	// Issue 29.7: no history is a fact about the brand, not a warning that
+	// makes every full sync read every distribution again.
+	t.Run("unchanged full syncs do not read the distributions again", func(t *testing.T) {
+		links := e.sim.Calls(qualtricssim.EndpointLinks)
+		for range 2 {
+			clock.Advance(time.Hour)
+			e.mustSucceed(e.sync(ctx, syncer.KindFull))
+		}
+		if n := e.sim.Calls(qualtricssim.EndpointLinks) - links; n != 0 {
+			t.Errorf("two unchanged full syncs made %d links calls, want 0", n)
+		}
+	})
+	t.Run("once licensed again, the next full sync reads the statuses", func(t *testing.T) {
 		_ = e.sim.SetDirectoryLicence(e.brand.ID, true)
+		clock.Advance(time.Hour)
 		run := e.sync(ctx, syncer.KindFull)
 		e.mustSucceed(run)
 		e.checkMatchesSim(ctx)
@@ -278,7 +292,9 @@ func TestARunWorksInSlicesAndStagesLargeDistributions(t *testing.T) {
 func TestADistributionThatKeepsFailingIsAWarning(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	e := newEnv(t, envOptions{seed: 21, spec: qualtricssim.Spec{Surveys: 8, Recipients: 800}})
+	clock := &testClock{}
+	e := newEnv(t, envOptions{seed: 21, spec: qualtricssim.Spec{Surveys: 8, Recipients: 800},
+		syncOpts: func(o *syncer.Options) { o.Now = clock.Now }})
 	var bad string
 	for _, sv := range e.sim.Surveys(e.brand.ID) {
 		for _, d := range e.sim.Distributions(sv.ID) {
@@ -313,8 +329,18 @@ func TestADistributionThatKeepsFailingIsAWarning(t *testing.T) {
 	if len(stored) != 0 {
 		t.Errorf("the failing distribution has %d recipients stored", len(stored))
 	}
-	t.Run("the next run retries it and everything is synced once it answers", func(t *testing.T) {
+	// Issue 29.2: a failing distribution backs off instead of being read by
+	// every incremental.
+	t.Run("an incremental within its backoff leaves it alone", func(t *testing.T) {
+		before := e.sim.Calls(qualtricssim.EndpointHistory)
+		e.mustSucceed(e.sync(ctx, syncer.KindIncremental))
+		if n := e.sim.Calls(qualtricssim.EndpointHistory) - before; n != 0 {
+			t.Errorf("the incremental right after the failure read history %d times", n)
+		}
+	})
+	t.Run("a run after the backoff retries it and everything is synced once it answers", func(t *testing.T) {
 		e.sim.SetFaults(qualtricssim.Faults{})
+		clock.Advance(3 * time.Minute)
 		before := e.sim.Calls(qualtricssim.EndpointHistory)
 		run := e.sync(ctx, syncer.KindIncremental)
 		e.mustSucceed(run)

@@ -203,3 +203,22 @@ var (
 	fastClient = synctest.FastClient
 	isLive     = synctest.IsLive
 )
+
+// testClock is a syncer clock that a test moves forward (backoffs, verify
+// periods) while the simulator keeps real time.
+type testClock struct {
+	mu   sync.Mutex
+	skew time.Duration
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.skew)
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.skew += d
+	c.mu.Unlock()
+}

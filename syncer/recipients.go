@@ -25,17 +25,37 @@ func (rs *runState) recipients(ctx context.Context, u store.SyncUnit) error {
 	var buf recipientRows // the pages held in memory while the unit is not staged
 	d := u.DistributionID
 	pages := 0
+	// Calls to Qualtrics stop at the slice's hard stop (a unit may wait long
+	// for its brand's tokens) so that what was read is staged with its cursor
+	// before the job's own timeout, and the next slice goes on from there.
+	cctx, cancel := context.WithDeadline(ctx, rs.hardStop)
+	defer cancel()
+	yield := func() error {
+		if len(buf.hist)+len(buf.links) > 0 {
+			if err := rs.stageRows(ctx, &u, buf.hist, buf.links); err != nil {
+				return err
+			}
+			buf = recipientRows{}
+		}
+		if pages == 0 {
+			return rs.stalled(ctx, u)
+		}
+		return errYield
+	}
 	for ; !u.HistoryDone || !u.LinksDone; pages++ {
-		// A staged distribution hands over between pages when the slice's
-		// time is up, after at least one page of progress.
-		if u.Staged && pages > 0 && !rs.s.now().Before(rs.deadline) {
-			return errYield
+		// A unit hands over between pages when the slice's time is up, after
+		// at least one page of progress; the pages it holds in memory are
+		// staged with its cursor first.
+		if pages > 0 && !rs.s.now().Before(rs.deadline) {
+			return yield()
 		}
 		var h []store.HistoryInput
 		var l []store.LinkInput
 		if !u.HistoryDone {
-			page, next, err := rs.client.DistributionHistoryPage(ctx, d, u.HistoryNext)
+			page, next, err := rs.client.DistributionHistoryPage(cctx, d, u.HistoryNext)
 			switch {
+			case err != nil && cctx.Err() != nil && ctx.Err() == nil:
+				return yield()
 			case err != nil && skippable(err) && u.NextOrd == 0 && len(buf.hist) == 0:
 				// No XM Directory licence (404) or a test send (400): keep the
 				// statuses stored, take email and links from links.
@@ -47,8 +67,10 @@ func (rs *runState) recipients(ctx context.Context, u store.SyncUnit) error {
 			h = historyInputs(page)
 			u.HistoryNext, u.HistoryDone = next, next == ""
 		} else {
-			page, next, err := rs.client.DistributionLinksPage(ctx, d, u.SurveyID, u.LinksNext)
+			page, next, err := rs.client.DistributionLinksPage(cctx, d, u.SurveyID, u.LinksNext)
 			switch {
+			case err != nil && cctx.Err() != nil && ctx.Err() == nil:
+				return yield()
 			case err != nil && skippable(err):
 				// Without links there is no email to match users by: keep what
 				// is stored rather than blank it, and back off.
@@ -63,34 +85,73 @@ func (rs *runState) recipients(ctx context.Context, u store.SyncUnit) error {
 			return err
 		}
 	}
-	return rs.page(ctx, func(p *pageTx) error {
-		b, err := store.BeginRecipientsTx(ctx, p.tx, rs.in.ID, d, u.SurveyID)
+	// The merge of a large distribution may take longer than what is left of
+	// the job: it runs to its end on a clock of its own (the run's advisory
+	// lock keeps any other job off the run meanwhile).
+	mctx := ctx
+	if u.Staged {
+		var mcancel context.CancelFunc
+		mctx, mcancel = context.WithTimeout(context.WithoutCancel(ctx), mergeTimeout)
+		defer mcancel()
+	}
+	return rs.page(mctx, func(p *pageTx) error {
+		silent, err := store.LockRecipientsUnitTx(mctx, p.tx, rs.in.ID, u)
+		if err != nil {
+			return err
+		}
+		b, err := store.BeginRecipientsTx(mctx, p.tx, rs.in.ID, d, u.SurveyID)
 		if err != nil {
 			return err
 		}
 		if u.Staged {
-			err = b.AddStaged(ctx, rs.run.ID)
+			err = b.AddStaged(mctx, rs.run.ID, u.NextOrd)
 		} else {
-			if err = b.AddHistory(ctx, buf.hist); err == nil {
-				err = b.AddLinks(ctx, buf.links)
+			if err = b.AddHistory(mctx, buf.hist); err == nil {
+				err = b.AddLinks(mctx, buf.links)
 			}
 		}
 		if err != nil {
 			return err
 		}
 		if u.HistoryMissing != "" {
-			if err := b.KeepStoredHistory(ctx); err != nil {
+			if err := b.KeepStoredHistory(mctx); err != nil {
 				return err
 			}
 		}
-		m, err := b.Merge(ctx, rs.s.now(), func(ch []store.Change) error { return p.changed(ctx, ch) })
+		// A silent merge (old invitations read for the first time, or a
+		// distribution back after it was removed) reports no change.
+		var report func([]store.Change) error
+		if !silent {
+			report = func(ch []store.Change) error { return p.changed(mctx, ch) }
+		}
+		m, err := b.Merge(mctx, rs.s.now(), report)
 		if err != nil {
 			return err
 		}
 		p.recipients = m.Recipients
 		p.warning = u.HistoryMissing
-		return store.FinishRecipientsUnitTx(ctx, p.tx, rs.in.ID, u, u.HistoryMissing, rs.s.now())
+		return store.FinishRecipientsUnitTx(mctx, p.tx, rs.in.ID, u, u.HistoryMissing != "", rs.s.now())
 	})
+}
+
+// mergeTimeout bounds the merge of a staged distribution.
+const mergeTimeout = 10 * time.Minute
+
+// maxStalls is how many slices in a row a unit may end without progress
+// before it fails (a warning, and a backoff before it is read again).
+const maxStalls = 4
+
+// stalled records a slice in which the unit read nothing; after maxStalls of
+// them it fails rather than being restarted forever.
+func (rs *runState) stalled(ctx context.Context, u store.SyncUnit) error {
+	n, err := rs.s.store.NoteSyncUnitStall(ctx, u)
+	if err != nil {
+		return err
+	}
+	if n >= maxStalls {
+		return qfail("no progress in %d slices of the run in a row (its brand's budget is taken by other work, or Qualtrics answers too slowly)", n)
+	}
+	return errYield
 }
 
 // recipientRows are pages of a distribution held in memory.
@@ -132,7 +193,7 @@ func (rs *runState) stageRows(ctx context.Context, u *store.SyncUnit, h []store.
 			}
 		}
 		v.Staged, v.NextOrd, v.Pages = true, v.NextOrd+len(h)+len(l), v.Pages+1
-		if err := store.SaveSyncUnitCursorTx(ctx, p.tx, v); err != nil {
+		if err := store.SaveSyncUnitCursorTx(ctx, p.tx, *u, v); err != nil {
 			return err
 		}
 		*u = v

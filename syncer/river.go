@@ -38,6 +38,11 @@ const ScheduleEvery = 30 * time.Second
 // queues) never wait behind a sync backlog.
 const Queue = "sync"
 
+// ScheduleQueue is the queue of the scheduler alone (one worker is enough):
+// on the default queue it waited behind bursts of deliveries, slow webhooks
+// and purges, and every integration's syncs with it.
+const ScheduleQueue = "sync_schedule"
+
 // orphanGrace is how old a queued or running run whose job is gone must be
 // before the scheduler fails it: longer than a job's timeout plus River's
 // rescue of jobs whose replica died.
@@ -58,7 +63,7 @@ func (s *Syncer) Register(workers *river.Workers) {
 func (s *Syncer) PeriodicJobs() []*river.PeriodicJob {
 	return []*river.PeriodicJob{
 		river.NewPeriodicJob(river.PeriodicInterval(ScheduleEvery), func() (river.JobArgs, *river.InsertOpts) {
-			return ScheduleArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: ScheduleEvery}}
+			return ScheduleArgs{}, &river.InsertOpts{Queue: ScheduleQueue, UniqueOpts: river.UniqueOpts{ByPeriod: ScheduleEvery}}
 		}, &river.PeriodicJobOpts{ID: "sync_schedule", RunOnStart: true}),
 	}
 }
@@ -163,6 +168,15 @@ type syncWorker struct {
 
 func (w *syncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return w.s.jobTimeout }
 
+// NextRetry bounds the wait after a slice that failed on the database: the
+// default policy waits attempts⁴ seconds, and a long run's attempts grow
+// with every error of its life (the 25th would wait four days). A run whose
+// job is discarded after its attempts is failed by the scheduler, and the
+// next one starts afresh.
+func (w *syncWorker) NextRetry(job *river.Job[SyncArgs]) time.Time {
+	return time.Now().Add(min(time.Duration(job.Attempt)*time.Duration(job.Attempt)*time.Second, time.Minute))
+}
+
 // Work runs one slice of the sync run (Options.SliceBudget) and, while the
 // run has work left, snoozes the job so that the next slice runs at once on
 // whichever replica fetches it: the run's units record what is done, so a
@@ -177,6 +191,10 @@ func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil // the integration was deleted or the run finished already
+	case errors.Is(err, store.ErrRunBusy):
+		// Another job holds the run (this one was rescued while the first
+		// still works): try again once it has handed over.
+		return river.JobSnooze(5 * time.Second)
 	case err != nil && ctx.Err() != nil:
 		return river.JobSnooze(time.Second)
 	case err != nil:

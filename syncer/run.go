@@ -53,6 +53,7 @@ type runState struct {
 	readAll  bool
 	start    time.Time // the run's first start, over all its slices
 	deadline time.Time // when this slice stops starting work
+	hardStop time.Time // when units stop waiting on Qualtrics and keep what they read
 
 	capped      bool
 	moreWarning int
@@ -84,7 +85,16 @@ func (s *Syncer) RunNow(ctx context.Context, integrationID string, runID int64) 
 // whether the run ended. Every unit's work is committed as it goes, so a
 // slice cut short anywhere (a replica killed) loses at most the pages in
 // flight; the next slice, on any replica, continues from the units' records.
+//
+// One job at a time works a run: the slice holds the run's advisory lock, and
+// a second job (River rescued the first, whose replica is alive but slow)
+// gets store.ErrRunBusy and tries again later.
 func (s *Syncer) WorkSlice(ctx context.Context, integrationID string, runID int64) (store.SyncRun, bool, error) {
+	release, err := s.store.HoldSyncRun(ctx, runID)
+	if err != nil {
+		return store.SyncRun{}, false, fmt.Errorf("syncer: %w", err)
+	}
+	defer release()
 	start := s.now()
 	in, err := s.store.GetIntegration(ctx, integrationID)
 	if err != nil {
@@ -94,7 +104,16 @@ func (s *Syncer) WorkSlice(ctx context.Context, integrationID string, runID int6
 	if err != nil {
 		return run, false, fmt.Errorf("syncer: %w", err)
 	}
-	rs := &runState{s: s, in: in, run: run, start: start, deadline: start.Add(s.sliceBudget)}
+	// Units stop waiting on Qualtrics at hardStop and keep what they read,
+	// before the job's own timeout would throw it away.
+	hardStop := start.Add(s.sliceBudget + max(0, s.jobTimeout-s.sliceBudget)/2)
+	rs := &runState{s: s, in: in, run: run, start: start, deadline: start.Add(s.sliceBudget), hardStop: hardStop}
+	if in.Status != "active" {
+		// Paused (or stopped on an error) while the run was under way: it
+		// stops here, keeping what it wrote.
+		out, err := rs.finish(ctx, errStopped{status: in.Status})
+		return out, true, err
+	}
 	if run.StartedAt != nil {
 		rs.start = *run.StartedAt
 	}
@@ -206,6 +225,13 @@ func (f *syncFailure) Error() string { return f.err.Error() }
 func (f *syncFailure) Unwrap() error { return f.err }
 
 func qfail(format string, args ...any) error { return &syncFailure{fmt.Errorf(format, args...)} }
+
+// errStopped ends a run whose integration is no longer active.
+type errStopped struct{ status string }
+
+func (e errStopped) Error() string {
+	return fmt.Sprintf("stopped: the integration was set to %s during the run; what was read so far is kept", e.status)
+}
 
 func isSyncFailure(err error) bool {
 	var f *syncFailure
@@ -395,7 +421,8 @@ func (rs *runState) finish(ctx context.Context, syncErr error) (store.SyncRun, e
 	if startBase == "" {
 		startBase = rs.in.BaseURL
 	}
-	out := store.SyncOutcome{IntegrationID: rs.in.ID, At: now, SecretSealed: rs.in.SecretSealed, StartBaseURL: startBase}
+	out := store.SyncOutcome{IntegrationID: rs.in.ID, At: now, SecretSealed: rs.in.SecretSealed, StartBaseURL: startBase,
+		StartedAt: rs.start}
 	// An admin who changed the base URL during the run has the last word.
 	if rs.client != nil && (rs.run.BaseURL == "" || rs.run.BaseURL == rs.in.BaseURL) {
 		if base, ok := rs.switchedBaseURL(); ok {
@@ -405,6 +432,15 @@ func (rs *runState) finish(ctx context.Context, syncErr error) (store.SyncRun, e
 	}
 	if rs.capped {
 		rs.warn("more changes found than the %d stored on the run", len(run.Changes))
+	}
+	// The failed units' warnings come from the units, where each failure was
+	// recorded as it happened: a slice killed since loses none.
+	if units, errs, err := rs.s.store.FailedSyncUnits(ctx, run.ID); err == nil {
+		for i := range units {
+			rs.warn("%s", unitWarning(units[i], errs[i]))
+		}
+	} else {
+		rs.s.log.Warn("failed units not read for the run's warnings", zap.Int64("syncRunId", run.ID), zap.Error(err))
 	}
 	every := func(d, def time.Duration) time.Duration {
 		if d <= 0 {

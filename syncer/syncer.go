@@ -72,6 +72,11 @@ type Store interface {
 	TakeRateTokens(ctx context.Context, brandKey string, buckets []store.RateBucket) (bool, time.Duration, error)
 	ThrottleRateBucket(ctx context.Context, brandKey, endpoint string, wait time.Duration) error
 	AnalyzeIfChanged(ctx context.Context, tables ...string) ([]string, time.Duration, error)
+	HoldSyncRun(ctx context.Context, runID int64) (func(), error)
+	HistoryUnavailableSample(ctx context.Context, integrationID string) (string, error)
+	HistoryAvailableAgain(ctx context.Context, integrationID string) (int64, error)
+	NoteSyncUnitStall(ctx context.Context, u store.SyncUnit) (int, error)
+	FailedSyncUnits(ctx context.Context, runID int64) ([]store.SyncUnit, []string, error)
 }
 
 // Keyring opens sealed secrets; *seal.Keyring satisfies it.

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/zap"
 
 	"github.com/microapps/microapps/qualtrics"
@@ -84,9 +86,14 @@ func (rs *runState) surveys(ctx context.Context) error {
 			return fmt.Errorf("write surveys: %w", err)
 		}
 	}
+	if rs.full {
+		if err := rs.historyBack(ctx); err != nil {
+			return err
+		}
+	}
 	return rs.page(ctx, func(p *pageTx) error {
 		if rs.full {
-			n, err := store.MarkSurveysDeletedTx(ctx, p.tx, rs.in.ID, rs.start, rs.s.now())
+			n, err := store.MarkSurveysDeletedTx(ctx, p.tx, rs.in.ID, rs.run.ID, rs.s.now())
 			if err != nil {
 				return err
 			}
@@ -96,6 +103,28 @@ func (rs *runState) surveys(ctx context.Context) error {
 		}
 		return store.SetSyncRunPhaseTx(ctx, p.tx, rs.run.ID, phaseUnits)
 	})
+}
+
+// historyBack asks Qualtrics, once per full sync, for the history of one
+// distribution whose history was unavailable (no XM Directory licence): when
+// it answers, every such distribution of the integration is read again in
+// this run; until then none is re-read for it.
+func (rs *runState) historyBack(ctx context.Context) error {
+	id, err := rs.s.store.HistoryUnavailableSample(ctx, rs.in.ID)
+	if err != nil || id == "" {
+		return err
+	}
+	if _, _, err := rs.client.DistributionHistoryPage(ctx, id, ""); err != nil {
+		if !skippable(err) {
+			rs.warn("distribution %s: could not learn whether its history is available again: %v", id, err)
+		}
+		return nil
+	}
+	n, err := rs.s.store.HistoryAvailableAgain(ctx, rs.in.ID)
+	if err == nil {
+		rs.s.log.Info("distribution history available again", zap.String("integrationId", rs.in.ID), zap.Int64("distributions", n))
+	}
+	return err
 }
 
 // units works the run's pending units, Options.Concurrency at a time (a unit
@@ -201,9 +230,12 @@ func (rs *runState) units(ctx context.Context) error {
 	return nil
 }
 
-// unit works one unit. A failure on Qualtrics' side fails the unit, with a
-// warning naming it, and the run goes on; an unauthorized credential fails
-// the run; anything else (the database, the context) ends the slice.
+// unit works one unit. A failure on Qualtrics' side, or a row the database
+// refuses (class 22 or 23: a value it cannot store), fails the unit: its
+// error is kept on the unit (the run's warnings are built from them), a
+// distribution backs off before it is read again, and the run goes on. An
+// unauthorized credential fails the run. A unit another worker took over is
+// left to it. Anything else (the database, the context) ends the slice.
 func (rs *runState) unit(ctx context.Context, u store.SyncUnit) error {
 	var err error
 	if u.Kind == store.UnitSurvey {
@@ -211,24 +243,57 @@ func (rs *runState) unit(ctx context.Context, u store.SyncUnit) error {
 	} else {
 		err = rs.recipients(ctx, u)
 	}
-	if err == nil || errors.Is(err, errYield) || ctx.Err() != nil || !isSyncFailure(err) || qualtrics.IsUnauthorized(err) {
+	switch {
+	case err == nil || errors.Is(err, errYield) || ctx.Err() != nil || qualtrics.IsUnauthorized(err):
+		return err
+	case errors.Is(err, store.ErrUnitLost):
+		rs.s.log.Warn("sync unit taken over by another worker; left to it", zap.String("integrationId", rs.in.ID),
+			zap.Int64("syncRunId", rs.run.ID), zap.String("unit", u.Key))
+		return nil
+	case !isSyncFailure(err) && !isDataError(err):
 		return err
 	}
-	what := "survey " + u.SurveyID
-	if u.Kind == store.UnitRecipients {
-		what = "distribution " + u.DistributionID
-	}
-	rs.warn("%s: %v; kept what was stored, the next run tries again", what, err)
 	rs.s.log.Warn("sync unit failed", zap.String("integrationId", rs.in.ID), zap.Int64("syncRunId", rs.run.ID),
 		zap.String("unit", u.Key), zap.Error(err))
+	maxWait := rs.in.VerifyEvery
+	if maxWait <= 0 {
+		maxWait = store.DefaultVerifyEvery
+	}
 	return rs.page(ctx, func(p *pageTx) error {
 		if u.Kind == store.UnitRecipients {
-			if err := store.RecipientsFailedTx(ctx, p.tx, rs.in.ID, u.DistributionID, err.Error(), 0, 0, rs.s.now()); err != nil {
+			if err := store.RecipientsFailedTx(ctx, p.tx, rs.in.ID, u.DistributionID, unitWarning(u, err.Error()),
+				failureBackoff, maxWait, rs.s.now()); err != nil {
 				return err
 			}
 		}
 		return store.FinishSyncUnitTx(ctx, p.tx, u, store.UnitFailed, err.Error())
 	})
+}
+
+// failureBackoff is how long a distribution whose unit failed waits before a
+// run reads it again, doubled at each failure in a row, at most its verify
+// period: a distribution that keeps failing does not spend the brand's budget
+// on every incremental.
+const failureBackoff = 2 * time.Minute
+
+// unitWarning is the run's warning for a failed unit.
+func unitWarning(u store.SyncUnit, errText string) string {
+	what := "survey " + u.SurveyID
+	if u.Kind == store.UnitRecipients {
+		what = "distribution " + u.DistributionID
+	}
+	return fmt.Sprintf("%s: %s; kept what was stored, a later run tries again", what, errText)
+}
+
+// isDataError says the database refused a value (class 22, data exception:
+// a NUL byte, an invalid date) or a row (class 23, integrity): retrying the
+// same unit gives the same answer.
+func isDataError(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23")
+	}
+	return errors.Is(err, store.ErrConflict)
 }
 
 // survey reads a survey's details (first, so that notices of its new
@@ -294,10 +359,11 @@ func (rs *runState) survey(ctx context.Context, u store.SyncUnit) error {
 	if slack <= 0 {
 		slack = time.Hour
 	}
-	if rs.readAll {
-		verifyEvery, slack = 0, 0
-	}
-	read, err := rs.s.store.RecipientsToRead(ctx, rs.in.ID, liveIDs, moved, rs.full, verifyEvery, slack, now)
+	// The first full sync reads every live distribution once: those never
+	// read, and those that moved since. An attempt that failed keeps what it
+	// finished; the next one does not read it again.
+	verify := rs.full && !rs.readAll
+	read, err := rs.s.store.RecipientsToRead(ctx, rs.in.ID, liveIDs, moved, verify, verifyEvery, slack, now)
 	if err != nil {
 		return err
 	}
@@ -308,7 +374,7 @@ func (rs *runState) survey(ctx context.Context, u store.SyncUnit) error {
 	}
 	return rs.page(ctx, func(p *pageTx) error {
 		if rs.full && listed {
-			if _, err := store.MarkDistributionsDeletedTx(ctx, p.tx, rs.in.ID, u.SurveyID, rs.start, rs.s.now()); err != nil {
+			if _, err := store.MarkDistributionsDeletedTx(ctx, p.tx, rs.in.ID, u.SurveyID, rs.run.ID, rs.s.now()); err != nil {
 				return err
 			}
 		}

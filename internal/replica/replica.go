@@ -369,9 +369,10 @@ func (a *Replica) setupBackground() error {
 		// purges run on the default queue: none of them waits behind a sync
 		// backlog.
 		rcfg.Queues = map[string]river.QueueConfig{
-			syncer.Queue:       {MaxWorkers: a.opts.Workers},
-			river.QueueDefault: {MaxWorkers: defaultQueueWorkers},
-			events.Queue:       events.QueueConfig(),
+			syncer.Queue:         {MaxWorkers: a.opts.Workers},
+			syncer.ScheduleQueue: {MaxWorkers: 1},
+			river.QueueDefault:   {MaxWorkers: defaultQueueWorkers},
+			events.Queue:         events.QueueConfig(),
 		}
 	}
 	if a.opts.Workers > 0 && !a.opts.NoPeriodicJobs {
