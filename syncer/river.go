@@ -62,10 +62,12 @@ func (s *Syncer) Register(workers *river.Workers) {
 // elected leader only, so one replica schedules for all.
 func (s *Syncer) PeriodicJobs() []*river.PeriodicJob {
 	return []*river.PeriodicJob{
-		river.NewPeriodicJob(river.PeriodicInterval(ScheduleEvery), func() (river.JobArgs, *river.InsertOpts) {
-			return ScheduleArgs{}, &river.InsertOpts{Queue: ScheduleQueue, UniqueOpts: river.UniqueOpts{ByPeriod: ScheduleEvery}}
-		}, &river.PeriodicJobOpts{ID: "sync_schedule", RunOnStart: true}),
+		river.NewPeriodicJob(river.PeriodicInterval(ScheduleEvery), scheduleJob, &river.PeriodicJobOpts{ID: "sync_schedule", RunOnStart: true}),
 	}
+}
+
+func scheduleJob() (river.JobArgs, *river.InsertOpts) {
+	return ScheduleArgs{}, &river.InsertOpts{Queue: ScheduleQueue, UniqueOpts: river.UniqueOpts{ByPeriod: ScheduleEvery}}
 }
 
 // Trigger queues a sync of an integration unless one is already queued or
