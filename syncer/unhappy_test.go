@@ -126,7 +126,11 @@ func TestUnitsLongerThanAJobGoOnFromWhereTheyStopped(t *testing.T) {
 	t.Parallel()
 	const jobTimeout = 150 * time.Millisecond
 	e := newEnv(t, envOptions{seed: 4, spec: qualtricssim.Spec{Surveys: 2, Recipients: 900},
-		syncOpts: func(o *syncer.Options) { o.SliceBudget = time.Millisecond; o.JobTimeout = jobTimeout; o.Concurrency = 4 }})
+		syncOpts: func(o *syncer.Options) {
+			o.SliceBudget = time.Millisecond
+			o.JobTimeout = jobTimeout
+			o.Concurrency = 4
+		}})
 	e.sim.SetFaults(qualtricssim.Faults{Latency: 25 * time.Millisecond})
 	run := e.queue(syncer.KindFull)
 	// Each slice runs as River runs it: on a context that ends at the job's
