@@ -102,7 +102,39 @@ func Up(ctx context.Context, databaseURL string) error {
 	if err != nil {
 		return fmt.Errorf("migrations: up: %w", err)
 	}
+	if err := rebuildInvalidIndexes(ctx, databaseURL); err != nil {
+		return err
+	}
 	return migrateRiver(ctx, databaseURL, rivermigrate.DirectionUp, nil)
+}
+
+// rebuildInvalidIndexes rebuilds, concurrently, every index of the schema
+// that a failed CREATE INDEX CONCURRENTLY left INVALID: the migration that
+// built it says IF NOT EXISTS, so running it again would keep an index that
+// is maintained on every write and never used.
+func rebuildInvalidIndexes(ctx context.Context, databaseURL string) error {
+	conn, err := pgx.Connect(ctx, databaseURL)
+	if err != nil {
+		return fmt.Errorf("migrations: invalid indexes: %w", err)
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(ctx, `SELECT format('%I.%I', n.nspname, c.relname) FROM pg_index i
+		JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE NOT i.indisvalid AND n.nspname = current_schema()
+			AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = i.indexrelid)`)
+	if err != nil {
+		return fmt.Errorf("migrations: invalid indexes: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("migrations: invalid indexes: %w", err)
+	}
+	for _, name := range names {
+		if _, err := conn.Exec(ctx, `REINDEX INDEX CONCURRENTLY `+name); err != nil {
+			return fmt.Errorf("migrations: rebuild invalid index %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // Down removes River's tables, then rolls every product migration back.

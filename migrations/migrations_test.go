@@ -154,3 +154,37 @@ func TestRecipientsOfAnOlderSchemaGetTheirExpiry(t *testing.T) {
 		t.Errorf("expiries %v, want %v", got, want)
 	}
 }
+
+// Issue 29.10: an index that a failed CREATE INDEX CONCURRENTLY left INVALID
+// is rebuilt by the next migrate up (its migration's IF NOT EXISTS would keep
+// it invalid forever).
+func TestUpRebuildsAnInvalidIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbURL := storetest.NewMigrated(t)
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	valid := func() bool {
+		var ok bool
+		if err := conn.QueryRow(ctx, `SELECT indisvalid FROM pg_index WHERE indexrelid = 'distributions_deleted_idx'::regclass`).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	// What a build cut short leaves behind (needs a superuser, as the tests' server has).
+	if _, err := conn.Exec(ctx, `UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'distributions_deleted_idx'::regclass`); err != nil {
+		t.Skipf("cannot mark an index invalid here: %v", err)
+	}
+	if valid() {
+		t.Fatal("the index is still valid")
+	}
+	if err := migrations.Up(ctx, dbURL); err != nil {
+		t.Fatal(err)
+	}
+	if !valid() {
+		t.Error("migrate up left the invalid index invalid")
+	}
+}

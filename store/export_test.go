@@ -1,5 +1,7 @@
 package store
 
+import "time"
+
 // SetMemRecipientRows sets how many rows a RecipientBatch holds in memory
 // (0: stage everything) and returns a function that restores it.
 func SetMemRecipientRows(n int) (restore func()) {
@@ -26,3 +28,20 @@ var (
 	OpenSurveysSQL               = openSurveysSQL
 	PurgeNotificationsSQL        = purgeNotificationsSQL
 )
+
+// The statements the sync, the merge and the purges write with, for the
+// EXPLAIN test of writes.
+var (
+	UpsertDistributionsSQL       = upsertDistributionsSQL
+	InheritExpirySQL             = inheritExpirySQL
+	SetSurveyDetailsSQL          = setSurveyDetailsSQL
+	MergeArraysSQL               = mergeArraysSQL
+	PurgeSyncRunsSQL             = purgeSyncRunsSQL
+	PurgeDeletedDistributionsSQL = purgeDeletedDistributionsSQL
+)
+
+// MergeArrayArgs are the arguments of MergeArraysSQL for a batch held in memory.
+func MergeArrayArgs(integrationID, distributionID, surveyID string, now time.Time, report bool, h []HistoryInput, l []LinkInput) []any {
+	b := &RecipientBatch{integrationID: integrationID, distributionID: distributionID, surveyID: surveyID, history: h, links: l}
+	return append([]any{integrationID, distributionID, surveyID, now, report}, b.mergeArgs()...)
+}

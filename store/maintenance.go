@@ -102,12 +102,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (PurgeResult, error) {
 		{&r.Sessions, "sessions", "purge sessions", `DELETE FROM sessions WHERE ctid = ANY (ARRAY (
 			SELECT ctid FROM sessions WHERE expiry < $2 ORDER BY expiry LIMIT $1))`, []any{now}},
 		{&r.Notifications, "notifications", "purge notifications", purgeNotificationsSQL, []any{now.Add(-NotificationRetention)}},
-		{&r.SyncRuns, "sync_runs", "purge sync runs", `DELETE FROM sync_runs WHERE ctid = ANY (ARRAY (
-			SELECT r.ctid FROM sync_runs r
-			WHERE r.finished_at < $2 AND r.status IN ('succeeded', 'failed')
-				AND r.id < (SELECT min(k.id) FROM (SELECT x.id FROM sync_runs x WHERE x.integration_id = r.integration_id
-					ORDER BY x.id DESC LIMIT $3) k)
-			ORDER BY r.id LIMIT $1))`, []any{now.Add(-SyncRunRetention), SyncRunsKept}},
+		{&r.SyncRuns, "sync_runs", "purge sync runs", purgeSyncRunsSQL, []any{now.Add(-SyncRunRetention), SyncRunsKept}},
 		{&r.Events, "qualtrics_events", "purge applied events", `DELETE FROM qualtrics_events WHERE ctid = ANY (ARRAY (
 			SELECT e.ctid FROM integrations i CROSS JOIN LATERAL (
 				SELECT ctid FROM qualtrics_events e WHERE e.integration_id = i.id AND e.applied_at IS NOT NULL AND e.applied_at < $2
@@ -139,11 +134,30 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (PurgeResult, error) {
 	return r, err
 }
 
+// purgeDeletedDistributionsSQL picks up to 100 distributions marked deleted
+// before $1, or whose survey was: two index reads (the partial indexes on
+// deleted_at of both tables), not one OR across a join that scans both.
+const purgeDeletedDistributionsSQL = `SELECT integration_id::text, qualtrics_id FROM (
+		(SELECT d.integration_id, d.qualtrics_id FROM distributions d WHERE d.deleted_at < $1 LIMIT 100)
+		UNION
+		(SELECT d.integration_id, d.qualtrics_id FROM surveys s CROSS JOIN LATERAL (
+			SELECT d.integration_id, d.qualtrics_id FROM distributions d
+			WHERE d.integration_id = s.integration_id AND d.survey_id = s.qualtrics_id LIMIT 100) d
+			WHERE s.deleted_at < $1 LIMIT 100)
+	) x LIMIT 100`
+
+// purgeSyncRunsSQL deletes a batch of finished runs older than $2, each
+// integration's latest $3 kept.
+const purgeSyncRunsSQL = `DELETE FROM sync_runs WHERE ctid = ANY (ARRAY (
+			SELECT r.ctid FROM sync_runs r
+			WHERE r.finished_at < $2 AND r.status IN ('succeeded', 'failed')
+				AND r.id < (SELECT min(k.id) FROM (SELECT x.id FROM sync_runs x WHERE x.integration_id = r.integration_id
+					ORDER BY x.id DESC LIMIT $3) k)
+			ORDER BY r.id LIMIT $1))`
+
 func (s *Store) purgeDeletedDistributions(ctx context.Context, before time.Time, r *PurgeResult) error {
 	for {
-		rows, err := s.pool.Query(ctx, `SELECT d.integration_id::text, d.qualtrics_id FROM distributions d
-			LEFT JOIN surveys s ON s.integration_id = d.integration_id AND s.qualtrics_id = d.survey_id
-			WHERE d.deleted_at < $1 OR s.deleted_at < $1 LIMIT 100`, before)
+		rows, err := s.pool.Query(ctx, purgeDeletedDistributionsSQL, before)
 		if err != nil {
 			return mapErr("purge deleted distributions", err)
 		}

@@ -182,11 +182,10 @@ func (s *Store) UpsertSurveys(ctx context.Context, integrationID string, page []
 	return out, err
 }
 
-// SetSurveyDetailsTx stores what GET /surveys/{id} said about a survey. A
-// new end date moves the stored effective expiry of the recipients that
-// inherit it (no link expiration of their own nor of their distribution).
-func SetSurveyDetailsTx(ctx context.Context, tx pgx.Tx, integrationID string, d SurveyDetails, now time.Time) error {
-	_, err := tx.Exec(ctx, `WITH old AS (
+// setSurveyDetailsSQL stores a survey's details ($1 the integration, $2 the
+// survey, $3… the details) and moves the expiry of the recipients that
+// inherit its end date, only when that date changed.
+const setSurveyDetailsSQL = `WITH old AS (
 		SELECT end_date FROM surveys WHERE integration_id = $1 AND qualtrics_id = $2
 	), up AS (
 		UPDATE surveys SET start_date = $3, end_date = $4, responses_auditable = $5,
@@ -196,12 +195,19 @@ func SetSurveyDetailsTx(ctx context.Context, tx pgx.Tx, integrationID string, d 
 		WHERE integration_id = $1 AND qualtrics_id = $2
 		RETURNING 1
 	)
+	-- Driven by the ids of the survey's distributions that pass their end
+	-- date on: the planner cannot start from the integration's recipients.
 	UPDATE recipients r SET expires_at = $4
-	FROM distributions d
 	WHERE EXISTS (SELECT 1 FROM up) AND (SELECT end_date FROM old) IS DISTINCT FROM $4::timestamptz
-		AND d.integration_id = $1 AND d.survey_id = $2 AND d.link_expiration IS NULL
-		AND r.integration_id = $1 AND r.distribution_id = d.qualtrics_id AND r.survey_id = $2
-		AND r.link_expiration IS NULL AND r.expires_at IS DISTINCT FROM $4::timestamptz`,
+		AND r.integration_id = $1 AND r.distribution_id = ANY (ARRAY (SELECT d.qualtrics_id FROM distributions d
+			WHERE d.integration_id = $1 AND d.survey_id = $2 AND d.link_expiration IS NULL))
+		AND r.survey_id = $2 AND r.link_expiration IS NULL AND r.expires_at IS DISTINCT FROM $4::timestamptz`
+
+// SetSurveyDetailsTx stores what GET /surveys/{id} said about a survey. A
+// new end date moves the stored effective expiry of the recipients that
+// inherit it (no link expiration of their own nor of their distribution).
+func SetSurveyDetailsTx(ctx context.Context, tx pgx.Tx, integrationID string, d SurveyDetails, now time.Time) error {
+	_, err := tx.Exec(ctx, setSurveyDetailsSQL,
 		integrationID, d.ID, timeArg(d.StartDate), timeArg(d.EndDate), d.ResponsesAuditable, d.ResponsesGenerated, d.ResponsesDeleted, now)
 	return mapErr("set survey details", err)
 }
