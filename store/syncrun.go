@@ -178,3 +178,14 @@ func (r *SyncRun) fillLists() {
 		r.Changes = []Change{}
 	}
 }
+
+// FailedRunsInARow counts the integration's latest finished runs that failed
+// in a row (at most 10), for the backoff of the next attempt.
+func (s *Store) FailedRunsInARow(ctx context.Context, integrationID string) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM (
+		SELECT status, bool_and(status = 'failed') OVER (ORDER BY id DESC) AS streak
+		FROM (SELECT id, status FROM sync_runs WHERE integration_id = $1 AND status IN ('succeeded', 'failed')
+			ORDER BY id DESC LIMIT 10) r) x WHERE streak`, integrationID).Scan(&n)
+	return n, mapErr("failed runs in a row", err)
+}

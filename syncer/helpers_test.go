@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -42,6 +43,8 @@ type envOptions struct {
 	store    *store.Store // share a database between envs
 	simNow   func() time.Time
 	syncOpts func(*syncer.Options)
+	// wrap, when set, wraps the simulator's handler (answers of a test's own).
+	wrap func(http.Handler) http.Handler
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -58,7 +61,11 @@ func newEnv(t *testing.T, o envOptions) *env {
 		limits = &qualtricssim.Limits{Disabled: true}
 	}
 	sim := qualtricssim.New(qualtricssim.Options{Brands: []*qualtricssim.Brand{brand}, Seed: o.seed, Limits: limits, Now: o.simNow})
-	srv := httptest.NewServer(sim)
+	var h http.Handler = sim
+	if o.wrap != nil {
+		h = o.wrap(sim)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	st := o.store
 	if st == nil {

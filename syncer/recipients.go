@@ -25,6 +25,9 @@ func (rs *runState) recipients(ctx context.Context, u store.SyncUnit) error {
 	var buf recipientRows // the pages held in memory while the unit is not staged
 	d := u.DistributionID
 	pages := 0
+	// The pages named as next so far: a listing whose pages name each other
+	// in a cycle (A → B → A) would otherwise be read forever.
+	seen := map[string]bool{u.HistoryNext: u.HistoryNext != "", u.LinksNext: u.LinksNext != ""}
 	// Calls to Qualtrics stop at the slice's hard stop (a unit may wait long
 	// for its brand's tokens) so that what was read is staged with its cursor
 	// before the job's own timeout, and the next slice goes on from there.
@@ -64,6 +67,10 @@ func (rs *runState) recipients(ctx context.Context, u store.SyncUnit) error {
 			case err != nil:
 				return qfail("history of %s: %w", d, err)
 			}
+			if seen[next] {
+				return qfail("history of %s: %w (a page named an earlier one as next)", d, qualtrics.ErrPaginationLoop)
+			}
+			seen[next] = next != ""
 			h = historyInputs(page)
 			u.HistoryNext, u.HistoryDone = next, next == ""
 		} else {
@@ -78,6 +85,10 @@ func (rs *runState) recipients(ctx context.Context, u store.SyncUnit) error {
 			case err != nil:
 				return qfail("links of %s: %w", d, err)
 			}
+			if seen[next] {
+				return qfail("links of %s: %w (a page named an earlier one as next)", d, qualtrics.ErrPaginationLoop)
+			}
+			seen[next] = next != ""
 			l = linkInputs(page)
 			u.LinksNext, u.LinksDone = next, next == ""
 		}

@@ -464,9 +464,18 @@ func (rs *runState) finish(ctx context.Context, syncErr error) (store.SyncRun, e
 		}
 	default:
 		run.Status = "failed"
-		retry := min(retryAfterFailure, fullEvery)
-		if !rs.full {
-			retry = min(retryAfterFailure, incrEvery)
+		// Failures in a row wait twice as long each time (5, 10, 20 minutes…),
+		// at most the kind's own period: a brand that keeps failing is not
+		// hammered every five minutes.
+		failures, err := rs.s.store.FailedRunsInARow(ctx, rs.in.ID)
+		if err != nil {
+			failures = 0
+		}
+		retry := retryAfterFailure << min(failures, 6)
+		if rs.full {
+			retry = min(retry, fullEvery)
+		} else {
+			retry = min(retry, incrEvery)
 		}
 		switch {
 		case qualtrics.IsUnauthorized(syncErr):

@@ -73,6 +73,7 @@ type Store interface {
 	ThrottleRateBucket(ctx context.Context, brandKey, endpoint string, wait time.Duration) error
 	AnalyzeIfChanged(ctx context.Context, tables ...string) ([]string, time.Duration, error)
 	HoldSyncRun(ctx context.Context, runID int64) (func(), error)
+	FailedRunsInARow(ctx context.Context, integrationID string) (int, error)
 	HistoryUnavailableSample(ctx context.Context, integrationID string) (string, error)
 	HistoryAvailableAgain(ctx context.Context, integrationID string) (int64, error)
 	NoteSyncUnitStall(ctx context.Context, u store.SyncUnit) (int, error)

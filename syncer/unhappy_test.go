@@ -2,6 +2,8 @@ package syncer_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -228,4 +230,67 @@ func TestTwoJobsNeverWorkOneRun(t *testing.T) {
 		}
 		return out
 	}())
+}
+
+// Issue 29.10: a listing whose pages name each other in a cycle (A → B → A)
+// fails its unit instead of being read forever.
+func TestAPaginationCycleFailsTheUnit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var bad string
+	cycle := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if bad == "" || r.URL.Path != "/API/v3/distributions/"+bad+"/history" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			to := "A"
+			if r.URL.Query().Get("skipToken") == "A" {
+				to = "B"
+			}
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"result":{"elements":[],"nextPage":"http://%s%s?skipToken=%s"},"meta":{"httpStatus":"200 - OK","requestId":"r"}}`,
+				r.Host, r.URL.Path, to)
+		})
+	}
+	e := newEnv(t, envOptions{seed: 21, spec: qualtricssim.Spec{Surveys: 8, Recipients: 800}, wrap: cycle})
+	bad = liveInvitations(t, e, 1)[0].ID
+	done := make(chan store.SyncRun, 1)
+	go func() { done <- e.sync(ctx, syncer.KindFull) }()
+	select {
+	case run := <-done:
+		e.mustSucceed(run)
+		if !strings.Contains(strings.Join(run.Warnings, "\n"), bad) || run.Progress.UnitsFailed != 1 {
+			t.Errorf("the cycling distribution did not fail with a warning: %d failed, %v", run.Progress.UnitsFailed, run.Warnings)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the sync still reads the cycling listing after a minute")
+	}
+}
+
+// Issue 29.2: runs that fail in a row wait longer each time (5, 10, 20
+// minutes…), at most their period.
+func TestFailedRunsBackOff(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := &testClock{}
+	e := newEnv(t, envOptions{syncOpts: func(o *syncer.Options) { o.Now = clock.Now }})
+	e.sim.SetFaults(qualtricssim.Faults{FailPaths: map[string]int{"/surveys": 500}})
+	var waits []time.Duration
+	for range 5 {
+		run := e.sync(ctx, syncer.KindFull)
+		if run.Status != "failed" {
+			t.Fatalf("run %s, want failed", run.Status)
+		}
+		next := e.integration().NextFullSyncAt
+		waits = append(waits, next.Sub(*run.FinishedAt).Round(time.Minute))
+		clock.Advance(time.Hour)
+	}
+	want := []time.Duration{5 * time.Minute, 10 * time.Minute, 20 * time.Minute, 40 * time.Minute, time.Hour}
+	for i := range want {
+		if waits[i] != want[i] {
+			t.Errorf("waits after each failure %v, want %v", waits, want)
+			break
+		}
+	}
 }
