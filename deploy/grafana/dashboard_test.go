@@ -414,6 +414,19 @@ func scrape(t *testing.T, ctx context.Context, u string) map[string]bool {
 	for n := range fams {
 		names[n] = true
 	}
+	// The pages' SLI selects the routes "/*" and "/api/v1/me/*": the pages
+	// just requested must carry them.
+	routes := map[string]bool{}
+	for _, m := range fams["microapps_http_requests_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "route" {
+				routes[l.GetValue()] = true
+			}
+		}
+	}
+	if names["microapps_page_reads_total"] && (!routes["/*"] || !routes["/api/v1/me/*"]) {
+		t.Errorf("the pages were served under routes %v, not the /* and /api/v1/me/* the SLI selects", slices.Sorted(maps.Keys(routes)))
+	}
 	return names
 }
 
