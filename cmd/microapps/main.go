@@ -42,6 +42,7 @@ commands:
   demo                     run a self-contained demo (simulated Qualtrics, dev sign-in)
   sim [--addr host:port]   run the Qualtrics simulator alone
   reseal                   re-seal every stored secret with the first encryption key
+  check                    connect to everything the configuration names, one line per check
   version                  print the version`
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return runDemo(ctx, args[1:], getenv, stdout)
 	case "reseal":
 		return runReseal(ctx, args[1:], getenv, stdout)
+	case "check":
+		return runCheck(ctx, args[1:], getenv, stdout)
 	case "sim":
 		return qualtricssim.Main(ctx, args[1:], stdout)
 	case "version", "--version", "-v":
