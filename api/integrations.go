@@ -149,7 +149,8 @@ func (h *handler) deleteIntegration(w http.ResponseWriter, r *http.Request) erro
 
 func (h *handler) triggerSync(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
-		Kind *string `json:"kind"`
+		Kind         *string `json:"kind"`
+		OverrideVeto *bool   `json:"overrideVeto"`
 	}
 	if r.ContentLength != 0 {
 		if err := decodeStrict(w, r, &body); err != nil {
@@ -161,7 +162,7 @@ func (h *handler) triggerSync(w http.ResponseWriter, r *http.Request) error {
 		kind = *body.Kind
 	}
 	id := chi.URLParam(r, "id")
-	run, _, err := h.svc.TriggerSync(r.Context(), h.actor(r), id, kind)
+	run, _, err := h.svc.TriggerSyncOverride(r.Context(), h.actor(r), id, kind, body.OverrideVeto != nil && *body.OverrideVeto)
 	if err != nil {
 		return fromService(err)
 	}

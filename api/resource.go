@@ -23,6 +23,7 @@ type integrationResource struct {
 	Logging               enabledResource   `json:"logging"`
 	Schedule              scheduleResource  `json:"schedule"`
 	Events                enabledResource   `json:"events"`
+	Veto                  vetoResource      `json:"veto"`
 	DeepLinks             map[string]string `json:"deepLinks"`
 	Brand                 brandResource     `json:"brand"`
 	Status                string            `json:"status"`
@@ -83,6 +84,13 @@ type syncRunResource struct {
 	Changes            []store.Change   `json:"changes"`
 	Error              *string          `json:"error"`
 	Progress           progressResource `json:"progress"`
+	Vetoed             bool             `json:"vetoed"`
+}
+
+// vetoResource is the integration's sync veto rule.
+type vetoResource struct {
+	MaxDeletePercent int `json:"maxDeletePercent"`
+	MinRows          int `json:"minRows"`
 }
 
 // progressResource is where a run stands in its plan of units.
@@ -105,6 +113,7 @@ func toIntegrationResource(in store.Integration, last *store.SyncRun) integratio
 			IncrementalSyncEvery: manage.FormatDuration(in.IncrementalSyncEvery), VerifyEvery: manage.FormatDuration(manage.VerifyEvery(in)),
 			FullSyncWindow: in.FullSyncWindow},
 		Events:    enabledResource{in.EventsEnabled},
+		Veto:      vetoResource{MaxDeletePercent: in.Veto.MaxDeletePercent, MinRows: in.Veto.MinRows},
 		DeepLinks: in.DeepLinks,
 		Brand: brandResource{BrandID: in.BrandID, Datacenter: in.Datacenter, AccountType: in.AccountType,
 			UserID: in.QualtricsUserID},
@@ -129,7 +138,7 @@ func toSyncRunResource(run store.SyncRun) syncRunResource {
 	r := syncRunResource{ID: run.ID, Kind: run.Kind, Status: run.Status, Trigger: run.Trigger, QueuedAt: run.QueuedAt,
 		StartedAt: run.StartedAt, FinishedAt: run.FinishedAt, APICalls: run.APICalls, APICallsByEndpoint: run.APICallsByEndpoint,
 		Surveys: run.Surveys, Distributions: run.Distributions, Recipients: run.Recipients, Notifications: run.Notifications,
-		Warnings: run.Warnings, Changes: run.Changes,
+		Warnings: run.Warnings, Changes: run.Changes, Vetoed: run.Vetoed,
 		Progress: progressResource{Phase: run.Progress.Phase, UnitsTotal: run.Progress.UnitsTotal, UnitsDone: run.Progress.UnitsDone,
 			UnitsFailed: run.Progress.UnitsFailed, Jobs: run.Progress.Jobs}}
 	if run.StartedAt != nil && run.FinishedAt != nil {

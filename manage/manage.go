@@ -41,6 +41,7 @@ type Store interface {
 	ListIntegrationAuditEvents(ctx context.Context, integrationID string, beforeID int64, limit int) ([]store.AuditEvent, error)
 	ConsoleCounts(ctx context.Context) (map[string]store.IntegrationCounts, error)
 	RecordAudit(ctx context.Context, ev store.AuditEvent) error
+	SetSyncRunOverrideVeto(ctx context.Context, integrationID string, runID int64) error
 	ListDeliveries(ctx context.Context, integrationID string, limit int) ([]store.Delivery, error)
 	GetWebhook(ctx context.Context, integrationID string) (store.Webhook, error)
 	SetWebhook(ctx context.Context, integrationID string, w store.Webhook, audit store.AuditEvent) error
@@ -410,8 +411,18 @@ func (s *Service) Delete(ctx context.Context, actor, id string) error {
 // TriggerSync queues a sync of kind ("full" or "incremental") unless one is
 // queued or running, which it returns instead (created false).
 func (s *Service) TriggerSync(ctx context.Context, actor, id, kind string) (run store.SyncRun, created bool, err error) {
+	return s.TriggerSyncOverride(ctx, actor, id, kind, false)
+}
+
+// TriggerSyncOverride is TriggerSync; with overrideVeto (full syncs only)
+// the run removes what it finds gone whatever the veto rule says. A full run
+// already queued or running is given the override instead of a new run.
+func (s *Service) TriggerSyncOverride(ctx context.Context, actor, id, kind string, overrideVeto bool) (run store.SyncRun, created bool, err error) {
 	if kind != "full" && kind != "incremental" {
 		return run, false, invalid(FieldError{Field: "kind", Message: `must be "full" or "incremental"`})
+	}
+	if overrideVeto && kind != "full" {
+		return run, false, invalid(FieldError{Field: "overrideVeto", Message: `applies to a full sync only (kind "full")`})
 	}
 	in, err := s.Get(ctx, id)
 	if err != nil {
@@ -428,8 +439,25 @@ func (s *Service) TriggerSync(ctx context.Context, actor, id, kind string) (run 
 	if err != nil {
 		return run, false, err
 	}
+	if overrideVeto {
+		// The run just queued, or the one queued or running already: the
+		// override applies to it, not dropped.
+		if run.Kind != "full" {
+			return run, false, &Error{Kind: Conflict, Field: "overrideVeto",
+				Detail: "An incremental sync is queued or running; ask again for a full sync with overrideVeto once it ends."}
+		}
+		if err := s.o.Store.SetSyncRunOverrideVeto(ctx, in.ID, run.ID); err != nil {
+			return run, false, err
+		}
+		run.OverrideVeto = true
+		ev := audit(actor, "sync.override_veto", map[string]any{"syncId": run.ID})
+		ev.IntegrationID = in.ID
+		if err := s.o.Store.RecordAudit(ctx, ev); err != nil {
+			s.o.Log.Warn("manage: audit", zap.Error(err))
+		}
+	}
 	if created {
-		ev := audit(actor, "sync.trigger", map[string]any{"kind": kind, "syncId": run.ID})
+		ev := audit(actor, "sync.trigger", map[string]any{"kind": kind, "syncId": run.ID, "overrideVeto": overrideVeto})
 		ev.IntegrationID = in.ID
 		if err := s.o.Store.RecordAudit(ctx, ev); err != nil {
 			s.o.Log.Warn("manage: audit", zap.Error(err))

@@ -28,6 +28,7 @@ type IntegrationWrite struct {
 	Logging               *EnabledWrite     `json:"logging"`
 	Schedule              *ScheduleWrite    `json:"schedule"`
 	Events                *EnabledWrite     `json:"events"`
+	Veto                  *VetoWrite        `json:"veto"`
 	DeepLinks             map[string]string `json:"deepLinks"`
 	Status                *string           `json:"status"`
 }
@@ -52,6 +53,14 @@ type ScheduleWrite struct {
 	IncrementalSyncEvery *string         `json:"incrementalSyncEvery"`
 	VerifyEvery          *string         `json:"verifyEvery"`
 	FullSyncWindow       json.RawMessage `json:"fullSyncWindow"` // null clears it
+}
+
+// VetoWrite is the sync veto rule (issue 36): a run that would remove more
+// than MaxDeletePercent of the integration's live rows of a kind and more
+// than MinRows of them removes nothing.
+type VetoWrite struct {
+	MaxDeletePercent *int `json:"maxDeletePercent"`
+	MinRows          *int `json:"minRows"`
 }
 
 type WindowWrite struct {
@@ -144,6 +153,25 @@ func (s *Service) apply(w *IntegrationWrite, in *store.Integration, creating boo
 	}
 	if w.Events != nil && w.Events.Enabled != nil {
 		in.EventsEnabled = *w.Events.Enabled
+	}
+	if in.Veto.MaxDeletePercent == 0 {
+		in.Veto = store.DefaultVetoRule
+	}
+	if w.Veto != nil {
+		if p := w.Veto.MaxDeletePercent; p != nil {
+			if *p < 1 || *p > 100 {
+				bad("veto.maxDeletePercent", "must be from 1 to 100 (100: never veto)")
+			} else {
+				in.Veto.MaxDeletePercent = *p
+			}
+		}
+		if n := w.Veto.MinRows; n != nil {
+			if *n < 0 || *n > 1_000_000_000 {
+				bad("veto.minRows", "must be from 0 to 1000000000")
+			} else {
+				in.Veto.MinRows = *n
+			}
+		}
 	}
 	if w.Status != nil {
 		switch *w.Status {

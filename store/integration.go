@@ -36,7 +36,9 @@ type Integration struct {
 	// history and links even when nothing moved; 0 means 24 hours.
 	VerifyEvery   time.Duration
 	EventsEnabled bool
-	DeepLinks     map[string]string
+	// Veto is the rule that holds back a run's removals (defaults 50%, 10).
+	Veto      VetoRule
+	DeepLinks map[string]string
 
 	BrandID         string
 	Datacenter      string
@@ -55,6 +57,17 @@ type Integration struct {
 	UpdatedAt             time.Time
 }
 
+// VetoRule holds back a run that would remove more than MaxDeletePercent of
+// the integration's live rows of a kind (surveys, distributions, recipients)
+// and more than MinRows of them. MaxDeletePercent 100 never vetoes.
+type VetoRule struct {
+	MaxDeletePercent int
+	MinRows          int
+}
+
+// DefaultVetoRule is the rule of an integration that does not say.
+var DefaultVetoRule = VetoRule{MaxDeletePercent: 50, MinRows: 10}
+
 // SyncWindow restricts full syncs to a daily time window in a time zone.
 type SyncWindow struct {
 	Start    string `json:"start"` // "00:00"
@@ -69,7 +82,8 @@ const integrationColumns = `id, name, functional_group, base_url, icon,
 	full_sync_window, events_enabled, deep_links,
 	brand_id, datacenter, account_type, qualtrics_user_id, brand_base_url,
 	status, status_message, next_full_sync_at, next_incremental_sync_at, last_sync_at, last_success_at,
-	first_full_sync_at, created_at, updated_at, (extract(epoch from verify_every) * 1000)::bigint`
+	first_full_sync_at, created_at, updated_at, (extract(epoch from verify_every) * 1000)::bigint,
+	veto_max_delete_percent, veto_min_rows`
 
 func scanIntegration(row pgx.Row) (Integration, error) {
 	var (
@@ -84,7 +98,7 @@ func scanIntegration(row pgx.Row) (Integration, error) {
 		&fullMS, &incrMS, &window, &in.EventsEnabled, &deepRaw,
 		&in.BrandID, &in.Datacenter, &in.AccountType, &in.QualtricsUserID, &in.BrandBaseURL,
 		&in.Status, &in.StatusMessage, &in.NextFullSyncAt, &in.NextIncrementalSyncAt, &in.LastSyncAt, &in.LastSuccessAt,
-		&in.FirstFullSyncAt, &in.CreatedAt, &in.UpdatedAt, &verifyMS)
+		&in.FirstFullSyncAt, &in.CreatedAt, &in.UpdatedAt, &verifyMS, &in.Veto.MaxDeletePercent, &in.Veto.MinRows)
 	if err != nil {
 		return in, err
 	}
@@ -126,12 +140,17 @@ func integrationArgs(in *Integration) []any {
 	if deep == nil {
 		deep = map[string]string{}
 	}
+	veto := in.Veto
+	if veto.MaxDeletePercent == 0 {
+		veto = DefaultVetoRule // a zero rule is "not said"
+	}
 	return []any{in.ID, in.Name, in.FunctionalGroup, in.BaseURL, in.Icon,
 		in.AuthMethod, in.SecretSealed, in.SecretKeyID, in.SecretHint, in.OAuthClientID, in.OAuthScope,
 		in.RateLimitEnabled, in.RequestsPerMinute, in.RequestTimeoutSeconds, in.LoggingEnabled,
 		in.FullSyncEvery.Milliseconds(), in.IncrementalSyncEvery.Milliseconds(), window, in.EventsEnabled, deep,
 		in.BrandID, in.Datacenter, in.AccountType, in.QualtricsUserID, in.BrandBaseURL,
-		in.Status, in.StatusMessage, in.NextFullSyncAt, in.NextIncrementalSyncAt, verifyEveryMS(in.VerifyEvery)}
+		in.Status, in.StatusMessage, in.NextFullSyncAt, in.NextIncrementalSyncAt, verifyEveryMS(in.VerifyEvery),
+		veto.MaxDeletePercent, veto.MinRows}
 }
 
 // CreateIntegration inserts in (its ID chosen by the caller, because the ID is
@@ -145,10 +164,11 @@ func (s *Store) CreateIntegration(ctx context.Context, in Integration, audit Aud
 			rate_limit_enabled, requests_per_minute, request_timeout_seconds, logging_enabled,
 			full_sync_every, incremental_sync_every, full_sync_window, events_enabled, deep_links,
 			brand_id, datacenter, account_type, qualtrics_user_id, brand_base_url,
-			status, status_message, next_full_sync_at, next_incremental_sync_at, verify_every)
+			status, status_message, next_full_sync_at, next_incremental_sync_at, verify_every,
+			veto_max_delete_percent, veto_min_rows)
 			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,
 			make_interval(secs => $16::bigint / 1000.0), make_interval(secs => $17::bigint / 1000.0),
-			$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29, make_interval(secs => $30::bigint / 1000.0))
+			$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29, make_interval(secs => $30::bigint / 1000.0), $31, $32)
 			RETURNING `+integrationColumns, integrationArgs(&in)...)
 		var err error
 		if out, err = scanIntegration(row); err != nil {
@@ -203,7 +223,8 @@ func (s *Store) UpdateIntegration(ctx context.Context, id string, audit AuditEve
 			full_sync_window = $18, events_enabled = $19, deep_links = $20,
 			brand_id = $21, datacenter = $22, account_type = $23, qualtrics_user_id = $24, brand_base_url = $25,
 			status = $26, status_message = $27, next_full_sync_at = $28, next_incremental_sync_at = $29,
-			verify_every = make_interval(secs => $30::bigint / 1000.0), updated_at = now()
+			verify_every = make_interval(secs => $30::bigint / 1000.0),
+			veto_max_delete_percent = $31, veto_min_rows = $32, updated_at = now()
 			WHERE id = $1 RETURNING `+integrationColumns, integrationArgs(&in)...)
 		if out, err = scanIntegration(row); err != nil {
 			return err

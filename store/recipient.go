@@ -236,10 +236,11 @@ WITH dist AS (
 		-- the survey's end date apply (issue 17).
 		respond_link = excluded.respond_link, link_expiration = coalesce(excluded.link_expiration, r.link_expiration),
 		unsubscribed = excluded.unsubscribed, exceeded_contact_frequency = excluded.exceeded_contact_frequency,
-		expires_at = ` + keptExpiry + `, deleted_at = NULL, synced_at = excluded.synced_at, updated_at = excluded.updated_at
+		expires_at = ` + keptExpiry + `, deleted_at = NULL, unlisted_run_id = NULL, synced_at = excluded.synced_at,
+		updated_at = excluded.updated_at
 	WHERE (r.survey_id, r.email, r.first_name, r.last_name, r.contact_lookup_id, r.status, r.sent_at, r.opened_at,
 		r.response_started_at, r.response_completed_at, r.response_id, r.respond_link, r.link_expiration,
-		r.unsubscribed, r.exceeded_contact_frequency, r.expires_at, r.deleted_at IS NULL)
+		r.unsubscribed, r.exceeded_contact_frequency, r.expires_at, r.deleted_at IS NULL AND r.unlisted_run_id IS NULL)
 		IS DISTINCT FROM (excluded.survey_id, excluded.email, excluded.first_name, excluded.last_name,
 		excluded.contact_lookup_id, ` + keptStatus + `, ` + keptAt("sent_at") + `, ` + keptAt("opened_at") + `,
 		` + keptAt("response_started_at") + `, ` + keptAt("response_completed_at") + `, ` + keptResponseID + `,
@@ -262,11 +263,19 @@ WITH dist AS (
 	-- The first chunk of changes comes back with the counts, which spares
 	-- the usual distribution a round trip to read them.
 	SELECT contact_id, kind FROM ch WHERE $5 ORDER BY contact_id {firstLimit}
+), cr AS (
+	SELECT (SELECT id FROM sync_runs WHERE integration_id = $1 AND status = 'running' LIMIT 1) AS id
 ), del AS (
 	-- Recipients no longer listed. They are never in src, so this touches
 	-- none of the rows up writes, and one statement saves a round trip.
-	UPDATE recipients r SET deleted_at = $4, updated_at = $4
+	-- During a run they are marked with it, and the run removes them at its
+	-- end unless its veto holds them back (issue 36); outside any run
+	-- (tools, tests) they are removed at once.
+	UPDATE recipients r SET unlisted_run_id = cr.id, deleted_at = CASE WHEN cr.id IS NULL THEN $4::timestamptz END,
+		updated_at = $4
+	FROM cr
 	WHERE r.integration_id = $1 AND r.distribution_id = $2 AND r.deleted_at IS NULL
+	AND (cr.id IS NULL OR r.unlisted_run_id IS DISTINCT FROM cr.id)
 	AND {unlisted}
 	RETURNING 1
 ), gone AS (

@@ -156,6 +156,14 @@ func FinishSyncUnitTx(ctx context.Context, tx pgx.Tx, u SyncUnit, status, errTex
 	return nil
 }
 
+// SetSurveyUnitListedTx records that a survey unit read its survey's whole
+// distribution listing: at the end of a full run, the survey's distributions
+// the run did not see are removed (DecideRemovals).
+func SetSurveyUnitListedTx(ctx context.Context, tx pgx.Tx, u SyncUnit) error {
+	_, err := tx.Exec(ctx, `UPDATE sync_units SET listed = true WHERE run_id = $1 AND key = $2`, u.RunID, u.Key)
+	return mapErr("set survey unit listed", err)
+}
+
 // SaveSyncUnitCursorTx stores where a unit's listings stand, in the
 // transaction that staged the page that moved them: a compare-and-set from
 // the cursor the worker read (prev), so that a second worker on the same unit

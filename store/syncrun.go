@@ -33,6 +33,20 @@ type SyncRun struct {
 	// BaseURL is the integration's base URL when the run started, so a
 	// datacenter switch it advises never overwrites an admin's change.
 	BaseURL string
+	// OverrideVeto lets the run remove what it finds gone however much it
+	// is; Vetoed says the run removed nothing because of the veto rule, and
+	// Removals what it would have removed (or removed).
+	OverrideVeto bool
+	Vetoed       bool
+	Removals     Removals
+}
+
+// Removals counts what a run removes, by kind: a removed survey counts its
+// distributions and recipients, a removed distribution its recipients.
+type Removals struct {
+	Surveys       int64 `json:"surveys"`
+	Distributions int64 `json:"distributions"`
+	Recipients    int64 `json:"recipients"`
 }
 
 // SyncProgress is where a run stands in its plan of units.
@@ -55,15 +69,19 @@ type Change struct {
 
 const syncRunColumns = `id, integration_id, kind, status, trigger, river_job_id, queued_at, started_at, finished_at,
 	api_calls, api_calls_by_endpoint, surveys, distributions, recipients, notifications, warnings, changes, error,
-	phase, units_total, units_done, units_failed, jobs, base_url`
+	phase, units_total, units_done, units_failed, jobs, base_url, override_veto, vetoed, removals`
 
 func scanSyncRun(row pgx.Row) (SyncRun, error) {
 	var r SyncRun
-	var byEndpoint, warnings, changes []byte
+	var byEndpoint, warnings, changes, removals []byte
 	err := row.Scan(&r.ID, &r.IntegrationID, &r.Kind, &r.Status, &r.Trigger, &r.RiverJobID, &r.QueuedAt, &r.StartedAt, &r.FinishedAt,
 		&r.APICalls, &byEndpoint, &r.Surveys, &r.Distributions, &r.Recipients, &r.Notifications, &warnings, &changes, &r.Error,
-		&r.Progress.Phase, &r.Progress.UnitsTotal, &r.Progress.UnitsDone, &r.Progress.UnitsFailed, &r.Progress.Jobs, &r.BaseURL)
+		&r.Progress.Phase, &r.Progress.UnitsTotal, &r.Progress.UnitsDone, &r.Progress.UnitsFailed, &r.Progress.Jobs, &r.BaseURL,
+		&r.OverrideVeto, &r.Vetoed, &removals)
 	if err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal(removals, &r.Removals); err != nil {
 		return r, err
 	}
 	r.APICallsByEndpoint = map[string]int{}
@@ -188,4 +206,121 @@ func (s *Store) FailedRunsInARow(ctx context.Context, integrationID string) (int
 		FROM (SELECT id, status FROM sync_runs WHERE integration_id = $1 AND status IN ('succeeded', 'failed')
 			ORDER BY id DESC LIMIT 10) r) x WHERE streak`, integrationID).Scan(&n)
 	return n, mapErr("failed runs in a row", err)
+}
+
+// SetSyncRunOverrideVeto lets a queued or running full run remove what it
+// finds gone, whatever the veto rule says (a run that decided already keeps
+// its decision).
+func (s *Store) SetSyncRunOverrideVeto(ctx context.Context, integrationID string, runID int64) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE sync_runs SET override_veto = true
+		WHERE integration_id = $1 AND id = $2 AND kind = 'full' AND status IN ('queued', 'running')`, integrationID, runID)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = pgx.ErrNoRows
+	}
+	return mapErr("set override veto", err)
+}
+
+// DecideRemovals takes a run's veto decision, once, at its end, and applies
+// the removals it allows in the same transaction: the surveys a full run did
+// not see in the complete listing, the distributions it did not see in the
+// complete listings of their surveys (and those of removed surveys), and the
+// recipients its merges found unlisted. The run is vetoed, and removes
+// nothing, when for any kind it would remove more than the rule's percent of
+// the integration's live rows of that kind and more than its minimum rows,
+// unless the run overrides the veto. A run decided already (a slice killed
+// after the decision) returns its decision unchanged. The work follows what
+// would be removed: the live rows are counted only as far as the rule needs.
+func (s *Store) DecideRemovals(ctx context.Context, integrationID string, runID int64, full bool, rule VetoRule, now time.Time) (Removals, bool, error) {
+	var (
+		would  Removals
+		vetoed bool
+	)
+	if rule.MaxDeletePercent <= 0 {
+		rule = DefaultVetoRule
+	}
+	err := s.WithTx(ctx, func(tx pgx.Tx) error {
+		var decided, override bool
+		var removals []byte
+		err := tx.QueryRow(ctx, `SELECT veto_decided, vetoed, override_veto, removals FROM sync_runs
+			WHERE id = $1 AND integration_id = $2 AND status = 'running' FOR UPDATE`, runID, integrationID).
+			Scan(&decided, &vetoed, &override, &removals)
+		if err != nil {
+			return err
+		}
+		if decided {
+			return json.Unmarshal(removals, &would)
+		}
+		var surveys, dists []string
+		if full {
+			rows, err := tx.Query(ctx, `SELECT qualtrics_id FROM surveys
+				WHERE integration_id = $1 AND deleted_at IS NULL AND seen_run_id IS DISTINCT FROM $2`, integrationID, runID)
+			if err != nil {
+				return err
+			}
+			if surveys, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+				return err
+			}
+			rows, err = tx.Query(ctx, `SELECT d.qualtrics_id FROM distributions d
+				WHERE d.integration_id = $1 AND d.deleted_at IS NULL AND (d.survey_id = ANY($3)
+					OR (d.seen_run_id IS DISTINCT FROM $2 AND d.survey_id IN (SELECT u.survey_id FROM sync_units u
+						WHERE u.run_id = $2 AND u.kind = 'survey' AND u.status = 'done' AND u.listed)))`, integrationID, runID, surveys)
+			if err != nil {
+				return err
+			}
+			if dists, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+				return err
+			}
+		}
+		would.Surveys, would.Distributions = int64(len(surveys)), int64(len(dists))
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM recipients WHERE integration_id = $1 AND deleted_at IS NULL
+			AND (unlisted_run_id = $2 OR distribution_id = ANY($3))`, integrationID, runID, dists).Scan(&would.Recipients); err != nil {
+			return err
+		}
+		// Vetoed when a kind loses more than the percent of its live rows:
+		// live rows are counted up to what decides it (removed × 100 / percent).
+		over := func(removed int64, table string) (bool, error) {
+			if removed <= int64(rule.MinRows) || rule.MaxDeletePercent >= 100 {
+				return false, nil
+			}
+			need := (removed*100 + int64(rule.MaxDeletePercent) - 1) / int64(rule.MaxDeletePercent)
+			var live int64
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM `+table+`
+				WHERE integration_id = $1 AND deleted_at IS NULL LIMIT $2) x`, integrationID, need).Scan(&live); err != nil {
+				return false, err
+			}
+			return removed*100 > int64(rule.MaxDeletePercent)*live, nil
+		}
+		for _, k := range []struct {
+			n     int64
+			table string
+		}{{would.Surveys, "surveys"}, {would.Distributions, "distributions"}, {would.Recipients, "recipients"}} {
+			v, err := over(k.n, k.table)
+			if err != nil {
+				return err
+			}
+			vetoed = vetoed || v
+		}
+		if override {
+			vetoed = false
+		}
+		if !vetoed {
+			b := &pgx.Batch{}
+			if len(surveys) > 0 {
+				b.Queue(`UPDATE surveys SET deleted_at = $3, updated_at = $3 WHERE integration_id = $1 AND qualtrics_id = ANY($2)`,
+					integrationID, surveys, now)
+			}
+			if len(dists) > 0 {
+				b.Queue(`UPDATE distributions SET deleted_at = $3, updated_at = $3 WHERE integration_id = $1 AND qualtrics_id = ANY($2)`,
+					integrationID, dists, now)
+			}
+			b.Queue(`UPDATE recipients SET deleted_at = $3, updated_at = $3
+				WHERE integration_id = $1 AND unlisted_run_id = $2 AND deleted_at IS NULL`, integrationID, runID, now)
+			if err := tx.SendBatch(ctx, b).Close(); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `UPDATE sync_runs SET veto_decided = true, vetoed = $2, removals = $3 WHERE id = $1`, runID, vetoed, would)
+		return err
+	})
+	return would, vetoed, mapErr("decide removals", err)
 }

@@ -153,6 +153,12 @@ func (s *Syncer) WorkSlice(ctx context.Context, integrationID string, runID int6
 	if syncErr == nil {
 		syncErr = rs.unitFailures(ctx)
 	}
+	if syncErr == nil {
+		if err := rs.decideRemovals(ctx); err != nil {
+			_ = rs.saveProgress(ctx)
+			return rs.run, false, fmt.Errorf("syncer: run %d: %w", runID, err)
+		}
+	}
 	if syncErr == nil && s.afterSync != nil {
 		raised, err := s.afterSync(ctx, rs.in, rs.client, !rs.notify)
 		rs.run.Notifications += raised
@@ -212,6 +218,39 @@ func (rs *runState) unitFailures(ctx context.Context) error {
 	if float64(p.UnitsFailed) > rs.s.failureBudget*float64(p.UnitsTotal) {
 		return &syncFailure{fmt.Errorf("%d of %d units failed (more than the failure budget of %.0f%%); see the warnings",
 			p.UnitsFailed, p.UnitsTotal, rs.s.failureBudget*100)}
+	}
+	return nil
+}
+
+// decideRemovals takes the run's one decision on what it found gone from
+// Qualtrics (surveys, distributions, recipients): removed, or all of it held
+// back by the integration's veto rule. It is taken once, with the removals,
+// in one transaction: a slice killed after it keeps it.
+func (rs *runState) decideRemovals(ctx context.Context) error {
+	would, vetoed, err := rs.s.store.DecideRemovals(ctx, rs.in.ID, rs.run.ID, rs.full, rs.in.Veto, rs.s.now())
+	if err != nil {
+		return err
+	}
+	rs.run.Removals, rs.run.Vetoed = would, vetoed
+	rule := rs.in.Veto
+	if rule.MaxDeletePercent <= 0 {
+		rule = store.DefaultVetoRule
+	}
+	switch {
+	case vetoed:
+		rs.warn("vetoed: this run would have removed %d surveys, %d distributions and %d recipients, more than %d%% of "+
+			"the integration's live rows of a kind and more than %d rows; nothing was removed. If Qualtrics really no longer "+
+			"has them, run a full sync with overrideVeto (or raise the limit); if not, check the service account's access "+
+			"to the projects in Qualtrics", would.Surveys, would.Distributions, would.Recipients, rule.MaxDeletePercent, rule.MinRows)
+		rs.s.log.Warn("sync vetoed", zap.String("integrationId", rs.in.ID), zap.Int64("syncRunId", rs.run.ID),
+			zap.Int64("surveys", would.Surveys), zap.Int64("distributions", would.Distributions), zap.Int64("recipients", would.Recipients))
+		if m, ok := rs.s.metrics.(VetoMetrics); ok {
+			m.SyncVetoed(rs.run.Kind, rs.in.ID)
+		}
+	case would != (store.Removals{}):
+		rs.s.log.Info("removed what Qualtrics no longer lists", zap.String("integrationId", rs.in.ID), zap.Int64("syncRunId", rs.run.ID),
+			zap.Int64("surveys", would.Surveys), zap.Int64("distributions", would.Distributions), zap.Int64("recipients", would.Recipients),
+			zap.Bool("overrideVeto", rs.run.OverrideVeto))
 	}
 	return nil
 }

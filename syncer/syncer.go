@@ -49,6 +49,12 @@ type Metrics interface {
 	SyncFinished(kind, result string, d time.Duration, integrationID string, at time.Time)
 }
 
+// VetoMetrics is implemented by a Metrics that also counts vetoed runs (the
+// replica's does).
+type VetoMetrics interface {
+	SyncVetoed(kind, integrationID string)
+}
+
 // Store is what the syncer needs of *store.Store.
 type Store interface {
 	WithTx(ctx context.Context, fn func(pgx.Tx) error) error
@@ -73,6 +79,7 @@ type Store interface {
 	ThrottleRateBucket(ctx context.Context, brandKey, endpoint string, wait time.Duration) error
 	AnalyzeIfChanged(ctx context.Context, tables ...string) ([]string, time.Duration, error)
 	HoldSyncRun(ctx context.Context, runID int64) (func(), error)
+	DecideRemovals(ctx context.Context, integrationID string, runID int64, full bool, rule store.VetoRule, now time.Time) (store.Removals, bool, error)
 	FailedRunsInARow(ctx context.Context, integrationID string) (int, error)
 	HistoryUnavailableSample(ctx context.Context, integrationID string) (string, error)
 	HistoryAvailableAgain(ctx context.Context, integrationID string) (int64, error)

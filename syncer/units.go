@@ -91,16 +91,10 @@ func (rs *runState) surveys(ctx context.Context) error {
 			return err
 		}
 	}
+	// The surveys the listing no longer holds are removed at the end of the
+	// run, with everything else it finds gone, unless the veto holds them
+	// back (DecideRemovals).
 	return rs.page(ctx, func(p *pageTx) error {
-		if rs.full {
-			n, err := store.MarkSurveysDeletedTx(ctx, p.tx, rs.in.ID, rs.run.ID, rs.s.now())
-			if err != nil {
-				return err
-			}
-			if n > 0 {
-				rs.s.log.Info("surveys gone from Qualtrics marked deleted", zap.String("integrationId", rs.in.ID), zap.Int64("surveys", n))
-			}
-		}
 		return store.SetSyncRunPhaseTx(ctx, p.tx, rs.run.ID, phaseUnits)
 	})
 }
@@ -374,7 +368,8 @@ func (rs *runState) survey(ctx context.Context, u store.SyncUnit) error {
 	}
 	return rs.page(ctx, func(p *pageTx) error {
 		if rs.full && listed {
-			if _, err := store.MarkDistributionsDeletedTx(ctx, p.tx, rs.in.ID, u.SurveyID, rs.run.ID, rs.s.now()); err != nil {
+			// Its unseen distributions are removed at the end of the run.
+			if err := store.SetSurveyUnitListedTx(ctx, p.tx, u); err != nil {
 				return err
 			}
 		}

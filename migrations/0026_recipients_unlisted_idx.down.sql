@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS recipients_unlisted_idx;
