@@ -162,6 +162,12 @@ type RunVM struct {
 	// done of those planned so far, and the phase.
 	Phase                              string
 	UnitsDone, UnitsTotal, UnitsFailed int
+	// Vetoed: the run removed nothing it found gone (the veto rule);
+	// Removals is what it would have removed. Latest: the integration's
+	// newest run (the one whose removals an admin may let through).
+	Vetoed   bool
+	Removals store.Removals
+	Latest   bool
 }
 
 // EndpointVM is the number of calls a run made to one Qualtrics endpoint.
@@ -319,7 +325,11 @@ func (s *Server) runVM(run store.SyncRun, rc *reqCtx) RunVM {
 		Started: s.timeVM(run.StartedAt, rc), Finished: s.timeVM(run.FinishedAt, rc), APICalls: run.APICalls,
 		Surveys: run.Surveys, Distributions: run.Distributions, Recipients: run.Recipients, Notifications: run.Notifications,
 		Warnings: run.Warnings, Error: run.Error, Active: run.Status == "queued" || run.Status == "running",
-		UnitsDone: run.Progress.UnitsDone, UnitsTotal: run.Progress.UnitsTotal, UnitsFailed: run.Progress.UnitsFailed}
+		UnitsDone: run.Progress.UnitsDone, UnitsTotal: run.Progress.UnitsTotal, UnitsFailed: run.Progress.UnitsFailed,
+		Vetoed: run.Vetoed, Removals: run.Removals}
+	if run.Vetoed {
+		vm.Status = Tag{Key: "vetoed", Label: rc.lang.T("console.run.vetoedtag"), Tone: "danger"}
+	}
 	if run.Progress.Phase != "" {
 		vm.Phase = rc.lang.T("console.phase." + run.Progress.Phase)
 	}
@@ -401,7 +411,8 @@ func (s *Server) consoleNew(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	f := IntegrationFormVM{Action: "/console/integrations", Creating: true, AuthMethod: "token", Icons: manage.Icons(),
 		Values: map[string]string{"icon": "clipboard", "rateLimit.requestsPerMinute": "1500", "requestTimeoutSeconds": "120",
 			"schedule.fullSyncEvery": "1h", "schedule.incrementalSyncEvery": "15m", "authMethod": "token",
-			"schedule.verifyEvery": manage.FormatDuration(store.DefaultVerifyEvery)}}
+			"schedule.verifyEvery": manage.FormatDuration(store.DefaultVerifyEvery),
+			"vetoMaxDeletePercent": strconv.Itoa(store.DefaultVetoRule.MaxDeletePercent), "vetoMinRows": strconv.Itoa(store.DefaultVetoRule.MinRows)}}
 	s.render(w, r, consoleNewPage(s.consoleLayout(rc, rc.lang.T("console.new.title")), f))
 	return nil
 }
@@ -411,7 +422,7 @@ func (s *Server) consoleNew(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 var formFields = []string{"name", "functionalGroup", "baseUrl", "authMethod", "oauth.clientId", "oauth.scope", "icon",
 	"rateLimit.enabled", "rateLimit.requestsPerMinute", "requestTimeoutSeconds", "logging.enabled",
 	"schedule.fullSyncEvery", "schedule.incrementalSyncEvery", "schedule.verifyEvery", "schedule.fullSyncWindow.start",
-	"schedule.fullSyncWindow.end", "schedule.fullSyncWindow.timeZone", "events.enabled", "paused"}
+	"schedule.fullSyncWindow.end", "schedule.fullSyncWindow.timeZone", "events.enabled", "paused", "vetoMaxDeletePercent", "vetoMinRows"}
 
 func typedValues(r *http.Request) map[string]string {
 	v := map[string]string{}
@@ -446,7 +457,15 @@ func writeFromForm(r *http.Request, current *store.Integration, l Lang) (manage.
 		RequestTimeoutSeconds: num("requestTimeoutSeconds"), Logging: &manage.EnabledWrite{Enabled: on("logging.enabled")},
 		Events: &manage.EnabledWrite{Enabled: on("events.enabled")},
 		Schedule: &manage.ScheduleWrite{FullSyncEvery: str("schedule.fullSyncEvery"), IncrementalSyncEvery: str("schedule.incrementalSyncEvery"),
-			VerifyEvery: str("schedule.verifyEvery")}}
+			VerifyEvery: str("schedule.verifyEvery")},
+		Veto: &manage.VetoWrite{}}
+	// An empty veto field keeps the current (or default) value.
+	if strings.TrimSpace(f.Get("vetoMaxDeletePercent")) != "" {
+		w.Veto.MaxDeletePercent = num("vetoMaxDeletePercent")
+	}
+	if strings.TrimSpace(f.Get("vetoMinRows")) != "" {
+		w.Veto.MinRows = num("vetoMinRows")
+	}
 	if *w.Icon == "" {
 		w.Icon = nil
 	}
@@ -502,6 +521,9 @@ func formLabel(field string, l Lang) string {
 // applyServiceError puts the service's refusal on the form: each invalid
 // field next to its input, Qualtrics' verdict next to the field it concerns.
 // It returns the HTTP status of the page.
+// vetoFormFields are the form inputs of the service's veto fields.
+var vetoFormFields = map[string]string{"veto.maxDeletePercent": "vetoMaxDeletePercent", "veto.minRows": "vetoMinRows"}
+
 func applyServiceError(f *IntegrationFormVM, err error, l Lang) (int, bool) {
 	var me *manage.Error
 	if !errors.As(err, &me) {
@@ -510,6 +532,9 @@ func applyServiceError(f *IntegrationFormVM, err error, l Lang) (int, bool) {
 	f.Errors = map[string]string{}
 	put := func(field, msg string) {
 		name := field
+		if form, ok := vetoFormFields[field]; ok {
+			name = form
+		}
 		if strings.HasPrefix(field, "schedule.fullSyncWindow") && !slices.Contains(formFields, field) {
 			name = "schedule.fullSyncWindow.start"
 		}
@@ -603,13 +628,18 @@ func settingsValues(in store.Integration) map[string]string {
 		}
 		return ""
 	}
+	veto := in.Veto
+	if veto.MaxDeletePercent == 0 {
+		veto = store.DefaultVetoRule
+	}
 	v := map[string]string{"name": in.Name, "functionalGroup": in.FunctionalGroup, "baseUrl": in.BaseURL,
 		"authMethod": in.AuthMethod, "oauth.clientId": in.OAuthClientID, "oauth.scope": in.OAuthScope, "icon": in.Icon,
 		"rateLimit.enabled": b(in.RateLimitEnabled), "rateLimit.requestsPerMinute": strconv.Itoa(in.RequestsPerMinute),
 		"requestTimeoutSeconds": strconv.Itoa(in.RequestTimeoutSeconds), "logging.enabled": b(in.LoggingEnabled),
 		"schedule.fullSyncEvery": manage.FormatDuration(in.FullSyncEvery), "schedule.incrementalSyncEvery": manage.FormatDuration(in.IncrementalSyncEvery),
 		"schedule.verifyEvery": manage.FormatDuration(manage.VerifyEvery(in)),
-		"events.enabled":       b(in.EventsEnabled), "paused": b(in.Status == "paused")}
+		"events.enabled":       b(in.EventsEnabled), "paused": b(in.Status == "paused"),
+		"vetoMaxDeletePercent": strconv.Itoa(veto.MaxDeletePercent), "vetoMinRows": strconv.Itoa(veto.MinRows)}
 	if in.FullSyncWindow != nil {
 		v["schedule.fullSyncWindow.start"], v["schedule.fullSyncWindow.end"], v["schedule.fullSyncWindow.timeZone"] =
 			in.FullSyncWindow.Start, in.FullSyncWindow.End, in.FullSyncWindow.TimeZone
@@ -710,8 +740,9 @@ func (s *Server) runVMs(ctx context.Context, rc *reqCtx, id string) ([]RunVM, bo
 	}
 	var out []RunVM
 	active := false
-	for _, run := range runs {
+	for i, run := range runs {
 		vm := s.runVM(run, rc)
+		vm.Latest = i == 0
 		active = active || vm.Active
 		out = append(out, vm)
 	}
@@ -820,7 +851,7 @@ func (s *Server) consoleUpdate(w http.ResponseWriter, r *http.Request, rc *reqCt
 
 func (s *Server) consoleSync(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	id := r.PathValue("id")
-	_, created, err := s.opts.Manage.TriggerSync(r.Context(), rc.email, id, r.PostForm.Get("kind"))
+	_, created, err := s.opts.Manage.TriggerSyncOverride(r.Context(), rc.email, id, r.PostForm.Get("kind"), r.PostForm.Get("overrideVeto") == "on")
 	if err != nil {
 		me, err := refusal(err)
 		if err != nil {

@@ -237,6 +237,22 @@ func TestConsoleInABrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`[data-testid="add-brand-admin"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="brand-admin"][data-email="carol@example.com"]`)),
 	)
+	// Issue 36: the veto limits are set in the settings form; a value out of
+	// range is refused next to its field.
+	do("veto limit out of range",
+		chromedp.SetValue(chromedp.CSS(`#f-vetoMaxDeletePercent`), "0"),
+		chromedp.Click(chromedp.CSS(`[data-testid="save-integration"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="field-error"][data-field="vetoMaxDeletePercent"]`)),
+	)
+	do("veto limits",
+		chromedp.SetValue(chromedp.CSS(`#f-vetoMaxDeletePercent`), "30"),
+		chromedp.SetValue(chromedp.CSS(`#f-vetoMinRows`), "5"),
+		chromedp.Click(chromedp.CSS(`[data-testid="save-integration"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="integration-name"]`)),
+	)
+	if v := str("veto saved", chromedp.Value(chromedp.CSS(`#f-vetoMaxDeletePercent`))); v != "30" {
+		t.Errorf("the settings form shows a veto limit of %q after saving 30", v)
+	}
 	detailURL := str("detail URL", chromedp.Location())
 	detailPath := detailURL[len(base):]
 	if i := strings.IndexAny(detailPath, "?#"); i >= 0 {
@@ -244,6 +260,21 @@ func TestConsoleInABrowser(t *testing.T) {
 	}
 	if strings.Contains(html(), goodToken) {
 		t.Error("the integration page holds the token")
+	}
+	id := strings.TrimPrefix(detailPath, "/console/integrations/")
+	req, _ = http.NewRequest(http.MethodGet, base+"/api/v1/integrations/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+consoleAdminToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Error(err)
+	} else {
+		var got struct {
+			Veto struct{ MaxDeletePercent, MinRows int } `json:"veto"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		if got.Veto.MaxDeletePercent != 30 || got.Veto.MinRows != 5 {
+			t.Errorf("the API gives the veto %+v after the console set 30%% and 5", got.Veto)
+		}
 	}
 
 	type pg struct{ name, path, wait string }

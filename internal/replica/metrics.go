@@ -32,6 +32,7 @@ type metrics struct {
 	qualtricsLimited   *prometheus.CounterVec
 	qualtricsMalformed *prometheus.CounterVec
 	syncRuns           *prometheus.CounterVec
+	syncVetoed         *prometheus.CounterVec
 	syncDuration       *prometheus.HistogramVec
 	lastSuccessfulSync *prometheus.GaugeVec
 	notifications      *prometheus.CounterVec
@@ -82,6 +83,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: ns, Name: "sync_runs_total",
 			Help: "Finished sync runs, by kind (full, incremental) and result (succeeded, failed).",
 		}, []string{"kind", "result"}),
+		syncVetoed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "sync_runs_vetoed_total",
+			Help: "Sync runs that removed nothing because they would have removed more than the integration's veto rule allows, by kind (the run's warning and the log name the integration).",
+		}, []string{"kind"}),
 		syncDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: ns, Name: "sync_duration_seconds",
 			Help: "Duration of finished sync runs, by kind.",
@@ -112,8 +117,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"target"}),
 	}
 	reg.MustRegister(m.httpRequests, m.httpDuration, m.qualtricsRequests, m.qualtricsRetries,
-		m.qualtricsLimited, m.qualtricsMalformed, m.syncRuns, m.syncDuration, m.lastSuccessfulSync, m.notifications, m.deliveries, m.purgedRows,
+		m.qualtricsLimited, m.qualtricsMalformed, m.syncRuns, m.syncVetoed, m.syncDuration, m.lastSuccessfulSync, m.notifications, m.deliveries, m.purgedRows,
 		m.pageReads)
+	// Exported at 0 from the start: an alert on its increase needs the series.
+	m.syncVetoed.WithLabelValues("full")
+	m.syncVetoed.WithLabelValues("incremental")
 	return m
 }
 
@@ -174,6 +182,11 @@ func (m *metrics) SyncFinished(kind, result string, d time.Duration, integration
 	if result == "succeeded" {
 		m.lastSuccessfulSync.WithLabelValues(integrationID).Set(float64(at.UnixNano()) / 1e9)
 	}
+}
+
+// SyncVetoed counts a run the veto rule held back (syncer.VetoMetrics).
+func (m *metrics) SyncVetoed(kind, _ string) {
+	m.syncVetoed.WithLabelValues(kind).Inc()
 }
 
 // ForgetIntegration drops the series of a deleted integration.
