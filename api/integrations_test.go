@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -348,4 +349,41 @@ func TestDeleteRemovesDataAndIsAudited(t *testing.T) {
 		t.Errorf("audit actions = %v", actions)
 	}
 	e.assertNoSecret(nil, e.adminTok(), adminToken)
+}
+
+// Issue 36: the veto rule is part of the integration, checked on write;
+// overrideVeto goes with full syncs only, and a full run already queued is
+// given it.
+func TestVetoRuleAndOverride(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	created := e.create(nil)
+	id := created["id"].(string)
+	if v, _ := created["veto"].(map[string]any); v["maxDeletePercent"] != float64(50) || v["minRows"] != float64(10) {
+		t.Errorf("default veto %v", created["veto"])
+	}
+	for _, bad := range []map[string]any{{"maxDeletePercent": 0}, {"maxDeletePercent": 101}, {"minRows": -1}} {
+		if r := e.do("PATCH", "/integrations/"+id, map[string]any{"veto": bad}); r.status != 400 || !strings.Contains(string(r.body), "veto.") {
+			t.Errorf("veto %v: %d %s", bad, r.status, r.body)
+		}
+	}
+	r := e.do("PATCH", "/integrations/"+id, map[string]any{"veto": map[string]any{"maxDeletePercent": 100, "minRows": 0}})
+	if v, _ := r.json(t)["veto"].(map[string]any); r.status != 200 || v["maxDeletePercent"] != float64(100) || v["minRows"] != float64(0) {
+		t.Errorf("patch veto: %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/integrations/"+id+"/syncs", map[string]any{"kind": "incremental", "overrideVeto": true}); r.status != 400 ||
+		!strings.Contains(string(r.body), "overrideVeto") {
+		t.Errorf("incremental with overrideVeto: %d %s", r.status, r.body)
+	}
+	r = e.do("POST", "/integrations/"+id+"/syncs", map[string]any{"kind": "full", "overrideVeto": true})
+	if r.status != 202 {
+		t.Fatalf("full with overrideVeto: %d %s", r.status, r.body)
+	}
+	var override bool
+	if err := e.store.Pool().QueryRow(context.Background(), `SELECT override_veto FROM sync_runs WHERE id = $1`, int64(r.json(t)["id"].(float64))).Scan(&override); err != nil || !override {
+		t.Errorf("the queued run does not override the veto (%v)", err)
+	}
+	if _, ok := r.json(t)["vetoed"]; !ok {
+		t.Error("a sync run has no vetoed field")
+	}
 }
