@@ -340,6 +340,25 @@ func TestConsoleSettingsSaveAndRefuseInPlace(t *testing.T) {
 	if doc.Find(`[data-testid="integration-name"]`).Text() != "Sales EMEA" {
 		t.Error("the refused rename was stored")
 	}
+
+	// Issue 36: the veto limits, saved and refused in place.
+	form.Set("schedule.incrementalSyncEvery", "10m")
+	form.Set("vetoMaxDeletePercent", "101")
+	form.Set("vetoMinRows", "5")
+	rec = postForm(t, h, platformAdmin, path, form)
+	if got := attrs(parse(t, rec).Find(`[data-testid="field-error"]`), "data-field"); rec.Code != http.StatusBadRequest || strings.Join(got, ",") != "vetoMaxDeletePercent" {
+		t.Errorf("veto limit 101: %d, errors on %v", rec.Code, got)
+	}
+	form.Set("vetoMaxDeletePercent", "30")
+	if rec := postForm(t, h, platformAdmin, path, form); rec.Code != http.StatusSeeOther {
+		t.Fatalf("save the veto: %d", rec.Code)
+	}
+	doc = parse(t, get(t, h, platformAdmin, path))
+	for id, want := range map[string]string{"f-vetoMaxDeletePercent": "30", "f-vetoMinRows": "5"} {
+		if got, _ := doc.Find("#" + id).Attr("value"); got != want {
+			t.Errorf("%s = %q, want %q", id, got, want)
+		}
+	}
 }
 
 // In oidc mode the groups claim grants the console when it holds

@@ -240,17 +240,23 @@ func TestConsoleInABrowser(t *testing.T) {
 	// Issue 36: the veto limits are set in the settings form; a value out of
 	// range is refused next to its field.
 	do("veto limit out of range",
+		chromedp.Click(chromedp.CSS(`details.settings > summary`)),
+		chromedp.WaitVisible(chromedp.CSS(`#f-vetoMaxDeletePercent`)),
 		chromedp.SetValue(chromedp.CSS(`#f-vetoMaxDeletePercent`), "0"),
 		chromedp.Click(chromedp.CSS(`[data-testid="save-integration"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="field-error"][data-field="vetoMaxDeletePercent"]`)),
 	)
 	do("veto limits",
+		chromedp.WaitVisible(chromedp.CSS(`#f-vetoMaxDeletePercent`)),
 		chromedp.SetValue(chromedp.CSS(`#f-vetoMaxDeletePercent`), "30"),
 		chromedp.SetValue(chromedp.CSS(`#f-vetoMinRows`), "5"),
 		chromedp.Click(chromedp.CSS(`[data-testid="save-integration"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="integration-name"]`)),
 	)
-	if v := str("veto saved", chromedp.Value(chromedp.CSS(`#f-vetoMaxDeletePercent`))); v != "30" {
+	waitFor("the veto limits saved", `location.search.includes('done=saved')`)
+	if errs := str("errors after saving", chromedp.Evaluate[string](`Array.from(document.querySelectorAll('[data-testid="field-error"], .error-summary')).map(e => e.textContent).join(' | ')`)); errs != "" {
+		t.Errorf("saving the veto limits: %s", errs)
+	}
+	if v := str("veto saved", chromedp.Evaluate[string](`document.querySelector('#f-vetoMaxDeletePercent').value`)); v != "30" {
 		t.Errorf("the settings form shows a veto limit of %q after saving 30", v)
 	}
 	detailURL := str("detail URL", chromedp.Location())
