@@ -97,6 +97,13 @@ func largeBrandOnce(b *testing.B, recipients int, scale float64) {
 		res.Recipients, res.APICalls, res.ByEndpoint, res.Units, res.Jobs, res.Seconds, floor, res.Seconds/floor,
 		float64(res.PeakRSSKiB)/1024, sim.Throttled())
 
+	inc := unchangedIncremental(b, st, bi, sim)
+	b.ReportMetric(inc.seconds, "unchanged-incr-s")
+	b.ReportMetric(inc.seconds/inc.floor, "unchanged-incr-x-floor")
+	b.ReportMetric(inc.dbSeconds, "unchanged-incr-db-s")
+	b.Logf("an incremental of the unchanged brand: %d calls %v, %.2f s against a floor of %.2f s (%.3f×); database time %.2f s",
+		inc.calls, inc.byEndpoint, inc.seconds, inc.floor, inc.seconds/inc.floor, inc.dbSeconds)
+
 	day := simulateDay(b, st, bi, sim, brandID)
 	history := float64(day[qualtricssim.EndpointHistory])
 	total := 0
@@ -108,6 +115,63 @@ func largeBrandOnce(b *testing.B, recipients int, scale float64) {
 	b.ReportMetric(100*float64(total)/(300*1440), "%-all-calls-vs-history-budget/day")
 	b.Logf("one day of the default schedule: %d calls %v: history %.1f%% of the daily history budget; all calls %.1f%% of the brand's daily budget (%.1f%% of the history budget)",
 		total, day, 100*history/(300*1440), 100*float64(total)/(3000*1440), 100*float64(total)/(300*1440))
+}
+
+type incrementalResult struct {
+	seconds, floor, dbSeconds float64
+	calls                     int
+	byEndpoint                map[string]int
+}
+
+// unchangedIncremental runs one incremental of the brand as the first full
+// sync left it, under Qualtrics' limits in real time (an incremental is
+// mostly list calls, 3,000 a minute), and measures its wall time against the
+// floor of its own calls and the database time it cost
+// (pg_stat_database.active_time: the time the database's backends spent
+// running statements).
+func unchangedIncremental(b *testing.B, st *store.Store, bi benchIntegration, sim *qualtricssim.Server) incrementalResult {
+	const scale = 1
+	limits := qualtricssim.DefaultLimits()
+	sim.SetLimits(limits)
+	ctx := context.Background()
+	kr, err := seal.ParseKeyring(bi.keys)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sy, err := syncer.New(syncer.Options{Store: st, Keyring: kr, AllowedHosts: []string{"127.0.0.1"}, ClientConfig: fastClient,
+		Log: zap.NewNop(), BrandLimits: syncer.BrandLimits{TimeScale: scale}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	activeTime := func() float64 {
+		var ms float64
+		// The statistics of this backend's own transaction are flushed at its end.
+		if err := st.Pool().QueryRow(ctx, `SELECT pg_stat_force_next_flush()`).Scan(new(any)); err != nil {
+			b.Logf("pg_stat_force_next_flush: %v", err)
+		}
+		if err := st.Pool().QueryRow(ctx, `SELECT active_time FROM pg_stat_database WHERE datname = current_database()`).Scan(&ms); err != nil {
+			b.Fatal(err)
+		}
+		return ms / 1000
+	}
+	var run store.SyncRun
+	if err := st.WithTx(ctx, func(tx pgx.Tx) error {
+		run, _, err = st.QueueSyncRunTx(ctx, tx, bi.id, syncer.KindIncremental, "bench")
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	time.Sleep(11 * time.Second) // earlier work's statistics reported first
+	db0 := activeTime()
+	start := time.Now()
+	out, err := sy.RunNow(ctx, bi.id, run.ID)
+	if err != nil || out.Status != "succeeded" {
+		b.Fatalf("incremental: %v %s %q", err, out.Status, out.Error)
+	}
+	secs := time.Since(start).Seconds()
+	time.Sleep(11 * time.Second) // idle backends report their statistics within 10 s
+	return incrementalResult{seconds: secs, floor: rateFloor(out.APICallsByEndpoint, out.APICalls) / scale,
+		dbSeconds: activeTime() - db0, calls: out.APICalls, byEndpoint: out.APICallsByEndpoint}
 }
 
 // rateFloor is the shortest time, in seconds, Qualtrics' limits allow for

@@ -211,7 +211,9 @@ func runDemoWith(ctx context.Context, args []string, getenv func(string) string,
 
 	// Something happens in Qualtrics after the first sync, so the incremental
 	// sync has news: Alice gets a new survey; Bob's invitation bounced.
-	if n, err := demoNews(sim, brands[0].ID, now); err != nil {
+	// Dated now, after the first sync started: an invitation dated before it
+	// existed already then, and its first read is silent.
+	if n, err := demoNews(sim, brands[0].ID, time.Now().UTC()); err != nil {
 		say("  ! could not stage a change in the simulator: %v", err)
 	} else {
 		say("  ✓ staged a change in Qualtrics: a new survey for %d people (bob's invitation bounced: Survey results shows it, bob gets nothing)", n)
