@@ -3,8 +3,10 @@ package syncer_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,23 +50,27 @@ import (
 // MICROAPPS_BENCH_RECIPIENTS (default 1,000,000: do not run that on a small
 // machine), MICROAPPS_BENCH_TIMESCALE (default 10), MICROAPPS_BENCH_INTEGRATIONS
 // (default 5) and MICROAPPS_BENCH_JOB_TIMEOUT_MS (default 60 s ÷ TimeScale)
-// change the setup.
+// change the setup; MICROAPPS_BENCH_MAX_S stops the runs after that many
+// seconds and reports how far they got (units that restart forever, issue 29
+// item 3, keep a run from ending).
 func BenchmarkSharedBrand(b *testing.B) {
 	recipients := envInt("MICROAPPS_BENCH_RECIPIENTS", 1_000_000)
 	scale := float64(envInt("MICROAPPS_BENCH_TIMESCALE", 10))
 	integrations := envInt("MICROAPPS_BENCH_INTEGRATIONS", 5)
 	jobTimeout := time.Duration(envInt("MICROAPPS_BENCH_JOB_TIMEOUT_MS", int(60_000/scale))) * time.Millisecond
+	giveUp := time.Duration(envInt("MICROAPPS_BENCH_MAX_S", 0)) * time.Second
 	for range b.N {
-		sharedBrandOnce(b, recipients, integrations, scale, jobTimeout)
+		sharedBrandOnce(b, recipients, integrations, scale, jobTimeout, giveUp)
 	}
 }
 
 // pageLog counts the pages of history and links the simulator answered 200,
 // by URL, and which of them were first pages.
 type pageLog struct {
-	next http.Handler
-	mu   sync.Mutex
-	hits map[string]int
+	next    http.Handler
+	mu      sync.Mutex
+	hits    map[string]int
+	history []time.Time // when each history call arrived, whatever its answer
 }
 
 type statusWriter struct {
@@ -78,9 +84,14 @@ func (w *statusWriter) WriteHeader(code int) {
 }
 
 func (p *pageLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	if strings.HasSuffix(path, "/history") {
+		p.mu.Lock()
+		p.history = append(p.history, time.Now())
+		p.mu.Unlock()
+	}
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	p.next.ServeHTTP(sw, r)
-	path := r.URL.Path
 	if sw.status != http.StatusOK || !(strings.HasSuffix(path, "/history") || strings.HasSuffix(path, "/links")) {
 		return
 	}
@@ -110,10 +121,34 @@ func (p *pageLog) reread(perPage int) (restarted, pages int) {
 	return restarted, pages
 }
 
-func sharedBrandOnce(b *testing.B, recipients, integrations int, scale float64, jobTimeout time.Duration) {
+// maxHistoryIn is the most history calls that arrived in any sliding window
+// of length d: Qualtrics' minutes need not be the simulator's fixed ones.
+func (p *pageLog) maxHistoryIn(d time.Duration) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ts := slices.Clone(p.history)
+	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+	best, j := 0, 0
+	for i := range ts {
+		for ts[i].Sub(ts[j]) >= d {
+			j++
+		}
+		best = max(best, i-j+1)
+	}
+	return best
+}
+
+func sharedBrandOnce(b *testing.B, recipients, integrations int, scale float64, jobTimeout, giveUp time.Duration) {
 	b.StopTimer()
 	ctx := context.Background()
+	runCtx, cancelRuns := context.Background(), context.CancelFunc(func() {})
+	if giveUp > 0 {
+		runCtx, cancelRuns = context.WithTimeout(ctx, giveUp)
+	}
+	defer cancelRuns()
+	genStart := time.Now()
 	brand := qualtricssim.Generate(1, qualtricssim.Spec{Surveys: max(1, recipients/2500), Recipients: recipients})
+	fmt.Fprintf(os.Stderr, "shared brand: generated %d recipient rows in %s\n", recipients, time.Since(genStart).Round(time.Millisecond))
 	limits := qualtricssim.DefaultLimits()
 	limits.TimeScale = scale
 	sim := qualtricssim.New(qualtricssim.Options{Brands: []*qualtricssim.Brand{brand}, Limits: &limits})
@@ -174,7 +209,10 @@ func sharedBrandOnce(b *testing.B, recipients, integrations int, scale float64, 
 			o := &outs[i]
 			for {
 				// One River job: a slice under the job's timeout.
-				jctx, cancel := context.WithTimeout(ctx, jobTimeout)
+				if runCtx.Err() != nil {
+					return
+				}
+				jctx, cancel := context.WithTimeout(runCtx, jobTimeout)
 				run, done, err := sy.WorkSlice(jctx, bi.id, bi.runID)
 				timedOut := jctx.Err() != nil
 				cancel()
@@ -200,7 +238,23 @@ func sharedBrandOnce(b *testing.B, recipients, integrations int, scale float64, 
 			}
 		}()
 	}
+	// A line every 10 s on stderr: the figures of a long run as it goes.
+	stop := make(chan struct{})
+	go func() {
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				fmt.Fprintf(os.Stderr, "shared brand: %s: %d calls (%d history, %d links), %d 429s\n", time.Since(start).Round(time.Second),
+					sim.TotalCalls(), sim.Calls(qualtricssim.EndpointHistory), sim.Calls(qualtricssim.EndpointLinks), sim.Throttled())
+			}
+		}
+	}()
 	wg.Wait()
+	close(stop)
 	took := time.Since(start)
 	b.StopTimer()
 
@@ -210,11 +264,12 @@ func sharedBrandOnce(b *testing.B, recipients, integrations int, scale float64, 
 	}
 	floor := rateFloor(byEndpoint, sim.TotalCalls()) / scale
 	restarted, reread := pages.reread(len(ins))
-	nSlices, timedOut, dbErrors, rows := 0, 0, 0, 0
+	nSlices, timedOut, dbErrors, rows, unfinished := 0, 0, 0, 0, 0
 	var each []string
 	for i, o := range outs {
 		if o.run.Status != "succeeded" {
-			b.Errorf("integration %d: run %s: %s", i, o.run.Status, o.run.Error)
+			unfinished++
+			b.Errorf("integration %d: run %q after %d slices: %s", i, o.run.Status, o.slices, o.run.Error)
 		}
 		nSlices, timedOut, dbErrors, rows = nSlices+o.slices, timedOut+o.timedOut, dbErrors+o.dbErrors, rows+o.run.Recipients
 		each = append(each, strconv.FormatFloat(o.took.Seconds(), 'f', 1, 64)+"s")
@@ -227,12 +282,15 @@ func sharedBrandOnce(b *testing.B, recipients, integrations int, scale float64, 
 	b.ReportMetric(float64(restarted), "units-restarted")
 	b.ReportMetric(float64(reread), "pages-reread")
 	b.ReportMetric(float64(timedOut), "slices-timed-out")
-	b.Logf("%d integrations × %d recipients (%d rows stored): %.1f s against a floor of %.1f s (%.3f×), runs ended after %v; "+
+	b.ReportMetric(float64(unfinished), "runs-unfinished")
+	window := pages.maxHistoryIn(time.Duration(float64(time.Minute) / scale))
+	b.ReportMetric(float64(window), "max-history/sliding-min")
+	b.Logf("%d integrations × %d recipients (%d rows stored, %d runs unfinished): %.1f s against a floor of %.1f s (%.3f×), runs ended after %v; "+
 		"calls: %d history, %d links, %d in all; %d 429s; %d distributions restarted from page 1, %d pages re-read; "+
-		"%d slices, %d cut by the job timeout (%v), %d database errors",
-		len(ins), recipients, rows, took.Seconds(), floor, took.Seconds()/floor, each,
+		"%d slices, %d cut by the job timeout (%v), %d database errors; at most %d history calls in a sliding minute (cap 300)",
+		len(ins), recipients, rows, unfinished, took.Seconds(), floor, took.Seconds()/floor, each,
 		byEndpoint[qualtrics.EndpointDistributionsHistory], byEndpoint[qualtrics.EndpointDistributionsLinks], sim.TotalCalls(),
-		sim.Throttled(), restarted, reread, nSlices, timedOut, jobTimeout, dbErrors)
+		sim.Throttled(), restarted, reread, nSlices, timedOut, jobTimeout, dbErrors, window)
 }
 
 // sharedBenchIntegration is newBenchIntegration with a given keyring.
