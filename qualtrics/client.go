@@ -83,12 +83,33 @@ type Config struct {
 
 // Limiter is a rate budget shared by many clients.
 type Limiter interface {
-	// Wait blocks until one request to endpoint may be sent.
+	// Wait blocks until one request to endpoint may be sent. The client
+	// calls it last, right before the request goes out; its errors reach
+	// the caller as a *LimiterError.
 	Wait(ctx context.Context, endpoint string) error
 	// Throttled reports a 429 answer to a request to endpoint and how long
 	// the client will wait before trying again, so that every client of the
 	// budget holds back as long.
 	Throttled(endpoint string, wait time.Duration)
+}
+
+// LimiterError is a call that failed in a rate limiter before any request
+// was sent: the shared budget's database could not be reached, say, or the
+// caller's deadline would pass before its turn. It is no failure of
+// Qualtrics and must not be counted as one.
+type LimiterError struct {
+	Endpoint string
+	Err      error
+}
+
+func (e *LimiterError) Error() string { return "rate limiter: " + e.Err.Error() }
+func (e *LimiterError) Unwrap() error { return e.Err }
+
+// IsLimiterError reports whether err comes from a rate limiter rather than
+// from Qualtrics.
+func IsLimiterError(err error) bool {
+	var le *LimiterError
+	return errors.As(err, &le)
 }
 
 // RequestEvent describes one HTTP attempt, for the request log and metrics.
@@ -434,7 +455,22 @@ func (c *Client) emit(cl call, attempt int, res attemptResult, retry bool) {
 }
 
 func (c *Client) attempt(ctx context.Context, cl call, decode func([]byte) (wireMeta, error)) (res attemptResult) {
-	if err := c.wait(ctx, cl.endpoint); err != nil {
+	// The order matters: the shared (brand) token is taken last, right
+	// before the request goes out. A token taken before a wait on the
+	// integration's own limiter or on an OAuth token request is spent in
+	// one minute of the brand's budget while its call may land in the next,
+	// and one window then carries more calls than the cap.
+	if err := c.waitLocal(ctx, cl.endpoint); err != nil {
+		return attemptResult{err: err, unsent: true}
+	}
+	hctx, hcancel := context.WithTimeout(ctx, c.timeout)
+	name, value, err := c.auth.header(hctx)
+	hcancel()
+	if err != nil {
+		var te *tokenError
+		return attemptResult{err: err, retryable: errors.As(err, &te) && te.retryable()}
+	}
+	if err := c.waitShared(ctx, cl.endpoint); err != nil {
 		return attemptResult{err: err, unsent: true}
 	}
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -442,11 +478,6 @@ func (c *Client) attempt(ctx context.Context, cl call, decode func([]byte) (wire
 	start := time.Now()
 	defer func() { res.took = time.Since(start) }()
 
-	name, value, err := c.auth.header(actx)
-	if err != nil {
-		var te *tokenError
-		return attemptResult{err: err, retryable: errors.As(err, &te) && te.retryable()}
-	}
 	var body io.Reader
 	if cl.body != nil {
 		body = bytes.NewReader(cl.body)
@@ -514,18 +545,29 @@ func scrubURLError(err error) error {
 	return err
 }
 
-func (c *Client) wait(ctx context.Context, endpoint string) error {
-	if c.shared != nil {
-		if err := c.shared.Wait(ctx, endpoint); err != nil {
-			return err
-		}
-	} else if l := c.endpoints[endpoint]; l != nil {
-		if err := l.Wait(ctx); err != nil {
-			return err
+// waitLocal waits on the client's own limiters: the integration's budget
+// and, without a shared budget, the endpoint's cap.
+func (c *Client) waitLocal(ctx context.Context, endpoint string) error {
+	if c.limiter != nil {
+		if err := c.limiter.Wait(ctx); err != nil {
+			return &LimiterError{Endpoint: endpoint, Err: err}
 		}
 	}
-	if c.limiter != nil {
-		return c.limiter.Wait(ctx)
+	if l := c.endpoints[endpoint]; l != nil && c.shared == nil {
+		if err := l.Wait(ctx); err != nil {
+			return &LimiterError{Endpoint: endpoint, Err: err}
+		}
+	}
+	return nil
+}
+
+// waitShared takes the shared budget's token, if there is one.
+func (c *Client) waitShared(ctx context.Context, endpoint string) error {
+	if c.shared == nil {
+		return nil
+	}
+	if err := c.shared.Wait(ctx, endpoint); err != nil {
+		return &LimiterError{Endpoint: endpoint, Err: err}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -26,6 +27,10 @@ type BrandLimits struct {
 	// minute, for benchmarks against a simulator run as many times faster.
 	// 0 or 1 is real time.
 	TimeScale float64
+	// Recovery is the share of each cap a brand slowed down by a 429 (to
+	// half its rate, on every replica) regains per minute without one;
+	// default 0.05, so from half to the whole rate in ten minutes.
+	Recovery float64
 	// Disabled turns the shared budget off (each client then keeps only its
 	// own per-endpoint limits).
 	Disabled bool
@@ -33,7 +38,7 @@ type BrandLimits struct {
 
 // DefaultBrandLimits are Qualtrics' documented limits.
 func DefaultBrandLimits() BrandLimits {
-	return BrandLimits{PerMinute: 3000, Share: 0.95, Endpoints: map[string]int{
+	return BrandLimits{PerMinute: 3000, Share: 0.95, Recovery: 0.05, Endpoints: map[string]int{
 		qualtrics.EndpointDistributionsHistory: 300,
 		qualtrics.EndpointDistributionsLinks:   500,
 	}}
@@ -53,6 +58,9 @@ func (l BrandLimits) withDefaults() BrandLimits {
 	if l.TimeScale < 1 {
 		l.TimeScale = 1
 	}
+	if l.Recovery <= 0 {
+		l.Recovery = d.Recovery
+	}
 	return l
 }
 
@@ -62,8 +70,21 @@ func (l BrandLimits) withDefaults() BrandLimits {
 func (l BrandLimits) bucket(endpoint string, perMinute int) store.RateBucket {
 	rate := float64(perMinute) * l.Share / 60 * l.TimeScale
 	burst := max(1, float64(perMinute)*(1-l.Share))
-	return store.RateBucket{Endpoint: endpoint, Rate: rate, Burst: burst}
+	return store.RateBucket{Endpoint: endpoint, Rate: rate, Burst: burst, Recovery: l.Recovery / 60 * l.TimeScale}
 }
+
+// A 429 halves the rate of the buckets it concerns, never below
+// throttleFloor of it; the 429s of calls already in flight when the first
+// came back (within throttleGrace) are the same overrun and halve nothing.
+const (
+	throttleFloor = 0.1
+	throttleGrace = time.Second
+)
+
+// IsLimiterError reports whether err is a failure of the brand budget (its
+// database, say) or another rate limiter rather than of Qualtrics: no
+// request was sent, and the sync must not count it against Qualtrics.
+func IsLimiterError(err error) bool { return qualtrics.IsLimiterError(err) }
 
 // brandLimiter is the qualtrics.Limiter of one integration's brand.
 type brandLimiter struct {
@@ -92,38 +113,24 @@ func (s *Syncer) brandLimiter(in store.Integration) qualtrics.Limiter {
 	return l
 }
 
-func (l *brandLimiter) buckets(endpoint string) []store.RateBucket {
+// buckets are the buckets a call to endpoint draws from, and the name of
+// that set.
+func (l *brandLimiter) buckets(endpoint string) ([]store.RateBucket, string) {
 	if c, ok := l.caps[endpoint]; ok {
-		return []store.RateBucket{l.brand, c}
+		return []store.RateBucket{l.brand, c}, endpoint
 	}
-	return []store.RateBucket{l.brand}
+	return []store.RateBucket{l.brand}, "*"
 }
 
-// Wait takes a token of the brand's budget (and of the endpoint's cap) from
-// PostgreSQL, sleeping as long as the buckets say when they are empty.
+// Wait takes a token of the brand's budget (and of the endpoint's cap). The
+// callers of one replica queue for it first come, first served, and one
+// goroutine of the replica takes tokens from PostgreSQL for all of them.
 func (l *brandLimiter) Wait(ctx context.Context, endpoint string) error {
-	b := l.buckets(endpoint)
 	if err := l.ensure(ctx); err != nil {
 		return err
 	}
-	for {
-		ok, wait, err := l.s.store.TakeRateTokens(ctx, l.key, b)
-		if err != nil {
-			return err
-		}
-		if ok {
-			return nil
-		}
-		// A little jitter spreads the callers that wait on the same bucket.
-		wait += time.Duration(rand.Int64N(int64(wait/5) + 1))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return context.Cause(ctx)
-		case <-t.C:
-		}
-	}
+	b, set := l.buckets(endpoint)
+	return l.s.tokenQueue(l.key, set, b).wait(ctx)
 }
 
 func (l *brandLimiter) ensure(ctx context.Context) error {
@@ -146,13 +153,139 @@ func (l *brandLimiter) ensure(ctx context.Context) error {
 	return nil
 }
 
-// Throttled holds the whole brand back, on every replica, for as long as the
-// 429 said (or the client's backoff): a 429 may come from the brand's budget
-// that other tools share, whichever endpoint drew it.
+// Throttled holds the whole brand (and the endpoint's cap) back, on every
+// replica, for as long as the 429 said (or the client's backoff), and halves
+// their rate: a 429 may come from the brand's budget that other tools share,
+// whichever endpoint drew it. The rate comes back by BrandLimits.Recovery.
 func (l *brandLimiter) Throttled(endpoint string, wait time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := l.s.store.ThrottleRateBucket(ctx, l.key, "*", wait); err != nil {
+	b, _ := l.buckets(endpoint)
+	th := store.RateThrottle{Wait: wait, Floor: throttleFloor, Grace: throttleGrace}
+	if err := l.s.store.ThrottleRateBuckets(ctx, l.key, b, th); err != nil {
 		l.s.log.Warn("rate limit not shared", zap.String("brand", l.key), zap.String("endpoint", endpoint), zap.Error(err))
+	}
+}
+
+// tokenQueue is one replica's line of callers waiting for tokens of one set
+// of a brand's buckets ("*" alone, or "*" and an endpoint's cap). While it is
+// not empty one goroutine takes tokens for it, as many per statement as
+// callers wait, and hands them out in arrival order: the brand's row is
+// locked about once per token per replica however many callers wait, and no
+// caller starves while later ones are served.
+type tokenQueue struct {
+	st      Store
+	key     string
+	buckets []store.RateBucket
+
+	mu      sync.Mutex
+	waiters []*tokenWaiter
+	polling bool
+}
+
+type tokenWaiter struct {
+	ready chan error // buffered: the poller never blocks on it
+	gone  bool       // its caller gave up; guarded by tokenQueue.mu
+}
+
+// maxTokensPerTake bounds the tokens one statement takes for one replica.
+const maxTokensPerTake = 64
+
+func (s *Syncer) tokenQueue(key, set string, b []store.RateBucket) *tokenQueue {
+	s.bucketsMu.Lock()
+	defer s.bucketsMu.Unlock()
+	if s.queues == nil {
+		s.queues = map[string]*tokenQueue{}
+	}
+	id := key + "\x00" + set
+	q := s.queues[id]
+	if q == nil {
+		q = &tokenQueue{st: s.store, key: key, buckets: b}
+		s.queues[id] = q
+	}
+	return q
+}
+
+func (q *tokenQueue) wait(ctx context.Context) error {
+	w := &tokenWaiter{ready: make(chan error, 1)}
+	q.mu.Lock()
+	q.waiters = append(q.waiters, w)
+	if !q.polling {
+		q.polling = true
+		go q.poll()
+	}
+	q.mu.Unlock()
+	select {
+	case err := <-w.ready:
+		return err
+	case <-ctx.Done():
+		q.mu.Lock()
+		w.gone = true
+		q.mu.Unlock()
+		return context.Cause(ctx)
+	}
+}
+
+// poll takes tokens for the queue until it is empty.
+func (q *tokenQueue) poll() {
+	for {
+		q.mu.Lock()
+		q.prune()
+		want := 0
+		for _, w := range q.waiters {
+			if !w.gone {
+				want++
+			}
+		}
+		want = min(want, maxTokensPerTake)
+		if want == 0 {
+			q.polling = false
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Unlock()
+
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		got, wait, err := q.st.TakeRateTokens(ctx, q.key, q.buckets, want)
+		cancel()
+
+		q.mu.Lock()
+		if err != nil {
+			// Every caller waiting now hears of it, rather than each one
+			// after another attempt against a database that is not there.
+			for _, w := range q.waiters {
+				w.ready <- err
+			}
+			q.waiters, q.polling = nil, false
+			q.mu.Unlock()
+			return
+		}
+		for got > 0 && len(q.waiters) > 0 {
+			w := q.waiters[0]
+			q.waiters[0] = nil
+			q.waiters = q.waiters[1:]
+			if !w.gone {
+				w.ready <- nil
+				got--
+			}
+		}
+		q.prune()
+		waiting := len(q.waiters) > 0
+		q.mu.Unlock()
+		if !waiting {
+			continue
+		}
+		// Several replicas may poll one brand: a little jitter keeps them
+		// from meeting on its row at the same instant.
+		wait += time.Duration(rand.Int64N(int64(wait/10) + 1))
+		time.Sleep(wait)
+	}
+}
+
+// prune drops the callers at the head of the line that gave up.
+func (q *tokenQueue) prune() {
+	for len(q.waiters) > 0 && q.waiters[0].gone {
+		q.waiters[0] = nil
+		q.waiters = q.waiters[1:]
 	}
 }

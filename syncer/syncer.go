@@ -75,8 +75,8 @@ type Store interface {
 	DropFinishedSyncPlans(ctx context.Context) (int64, error)
 	RecipientsToRead(ctx context.Context, integrationID string, live, moved []string, verify bool, verifyEvery, slack time.Duration, now time.Time) ([]string, error)
 	EnsureRateBuckets(ctx context.Context, brandKey string, buckets []store.RateBucket) error
-	TakeRateTokens(ctx context.Context, brandKey string, buckets []store.RateBucket) (bool, time.Duration, error)
-	ThrottleRateBucket(ctx context.Context, brandKey, endpoint string, wait time.Duration) error
+	TakeRateTokens(ctx context.Context, brandKey string, buckets []store.RateBucket, want int) (int, time.Duration, error)
+	ThrottleRateBuckets(ctx context.Context, brandKey string, buckets []store.RateBucket, th store.RateThrottle) error
 	AnalyzeIfChanged(ctx context.Context, tables ...string) ([]string, time.Duration, error)
 	HoldSyncRun(ctx context.Context, runID int64) (func(), error)
 	DecideRemovals(ctx context.Context, integrationID string, runID int64, full bool, rule store.VetoRule, now time.Time) (store.Removals, bool, error)
@@ -155,6 +155,7 @@ type Syncer struct {
 
 	bucketsMu sync.Mutex
 	buckets   map[string]bool // brand keys whose rate buckets exist
+	queues    map[string]*tokenQueue
 }
 
 // New builds a Syncer.

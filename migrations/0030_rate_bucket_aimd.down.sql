@@ -1,0 +1,1 @@
+ALTER TABLE rate_buckets DROP COLUMN factor_at, DROP COLUMN factor;
