@@ -274,7 +274,9 @@ func (e errStopped) Error() string {
 
 func isSyncFailure(err error) bool {
 	var f *syncFailure
-	return errors.As(err, &f)
+	// The brand budget failing (its table in PostgreSQL) is the database's
+	// failure, not Qualtrics': the slice is retried, no unit fails for it.
+	return errors.As(err, &f) && !qualtrics.IsLimiterError(err)
 }
 
 func (rs *runState) setupClient() error {

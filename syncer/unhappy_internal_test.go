@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/store"
 )
 
@@ -51,5 +52,17 @@ func TestTheSchedulerHasItsOwnQueue(t *testing.T) {
 	_, opts := scheduleJob()
 	if opts == nil || opts.Queue != ScheduleQueue || ScheduleQueue == river.QueueDefault {
 		t.Errorf("the scheduler is inserted on %+v", opts)
+	}
+}
+
+// Issue 29.5: the brand budget failing (a database error inside the rate
+// limiter) is not a failure on Qualtrics' side.
+func TestALimiterErrorIsNotAQualtricsFailure(t *testing.T) {
+	err := qfail("history of EMD_1: %w", &qualtrics.LimiterError{Endpoint: qualtrics.EndpointDistributionsHistory, Err: errors.New("connection refused")})
+	if isSyncFailure(err) {
+		t.Error("a limiter error counts as a Qualtrics failure")
+	}
+	if !isSyncFailure(qfail("history of EMD_1: %w", errors.New("504"))) {
+		t.Error("a Qualtrics failure is not one")
 	}
 }
