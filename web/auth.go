@@ -116,12 +116,22 @@ func (s *Server) devSignIn(w http.ResponseWriter, r *http.Request) {
 		s.notFoundHandler(w, r)
 		return
 	}
-	if err := s.sessions.RenewToken(r.Context()); err != nil {
+	if err := s.startSession(r.Context()); err != nil {
 		s.serverError(w, r, err)
 		return
 	}
 	s.sessions.Put(r.Context(), sessEmail, email)
 	http.Redirect(w, r, localPath(r.PostFormValue("next")), http.StatusSeeOther)
+}
+
+// startSession begins the session of a sign-in: nothing of the one before
+// survives it (another user's console right, in the same browser), and it
+// gets a new token so a token planted before the sign-in is worth nothing.
+func (s *Server) startSession(ctx context.Context) error {
+	if err := s.sessions.Clear(ctx); err != nil {
+		return err
+	}
+	return s.sessions.RenewToken(ctx)
 }
 
 func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
@@ -381,7 +391,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		failBecause(&signInRefusal{reason: "email not verified", page: "signin.failed.unverified"})
 		return
 	}
-	if err := s.sessions.RenewToken(ctx); err != nil {
+	if err := s.startSession(ctx); err != nil {
 		s.serverError(w, r, err)
 		return
 	}
