@@ -109,6 +109,14 @@ func FuzzPageURL(f *testing.F) {
 		"/admin/distributions/" + hostileInt + "/EMD_h1", "/admin/distributions/00000000-0000-0000-0000-000000000000/EMD_h1",
 		"/notifications?page=abc", "/static/..%2f..%2fgo.mod", "/static/app.css%00", "//evil.example/", "/%2e%2e/", "/api/v1/me/surveys",
 		"/api/v1/me/notifications?limit=-1", "/api/v1/me/../../etc/passwd", "/admin/surveys/" + hostileInt + "/SV_h1?distribution=" + strings.Repeat("%", 3),
+		// Issue 31, item 2: a NUL or an invalid UTF-8 byte that reaches a
+		// query (a valid integration id, a signed-in user) made PostgreSQL
+		// answer 22021 and the page 500.
+		"/surveys/" + hostileInt + "/%00", "/surveys/" + hostileInt + "/EMD_%ff", "/admin/surveys?q=%00", "/admin/surveys?q=%ff",
+		"/admin/surveys?q=a%C0%AFb", "/admin/surveys/" + hostileInt + "/SV_%00", "/admin/surveys/" + hostileInt + "/SV_h1?distribution=%00",
+		"/admin/surveys/" + hostileInt + "/SV_h1?status=%ff", "/admin/surveys/" + hostileInt + "/SV_h1?after=%00%0A%00",
+		"/admin/distributions/" + hostileInt + "/EMD_%00", "/admin/distributions/" + hostileInt + "/EMD_%ed%a0%80",
+		"/api/v1/me/surveys?q=%00", "/notifications?page=%00",
 	} {
 		f.Add(seed)
 	}

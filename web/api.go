@@ -18,7 +18,7 @@ func (s *Server) MeAPI() http.Handler {
 	if s.sessions != nil {
 		h = s.sessions.LoadAndSave(h)
 	}
-	return h
+	return refuseBadBytesAPI(h)
 }
 
 type meSurvey struct {
