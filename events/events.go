@@ -30,6 +30,7 @@ package events
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"net/url"
 	"sync"
 	"time"
@@ -88,6 +89,14 @@ type Options struct {
 	// nor database, and does not touch the real integrations' budgets.
 	StrangerRatePerSecond float64
 	StrangerBurst         int
+	// FailureRatePerSecond and FailureBurst limit the callbacks to one
+	// integration from one source address (an IPv6 /64) that fail: a bad
+	// signature, an unreadable body. Defaults 1/s and 20; over it the answer
+	// is 429. The signature is checked before the integration's own budget
+	// (RatePerSecond) is spent, so a flood of forged callbacks never makes
+	// Qualtrics' signed ones wait.
+	FailureRatePerSecond float64
+	FailureBurst         int
 	// KeyCacheTTL is how long a replica keeps an integration's opened shared
 	// key, saving a query per callback; default 5 s, negative disables. Only
 	// usable keys are cached, so disabling events takes effect within it.
@@ -125,6 +134,11 @@ type Service struct {
 
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter
+	// failures are the budgets of failed callbacks by integration and
+	// source (failureKey), under limMu.
+	failures  map[string]*rate.Limiter
+	failRate  rate.Limit
+	failBurst int
 
 	// strangers is the shared budget of callbacks for unknown ids; rejectLog
 	// bounds the warnings about rejected callbacks.
@@ -155,7 +169,14 @@ func New(o Options) (*Service, error) {
 	s := &Service{store: o.Store, keyring: o.Keyring, log: o.Log, now: o.Now, maxBody: o.MaxBody,
 		rps: rate.Limit(o.RatePerSecond), burst: o.Burst, keyTTL: o.KeyCacheTTL,
 		pendingTTL: o.PendingTTL, appliedTTL: o.AppliedTTL, publicURL: o.PublicURL, clientFor: o.Client,
-		limiters: map[string]*rate.Limiter{}, keys: map[string]cachedKey{}}
+		limiters: map[string]*rate.Limiter{}, keys: map[string]cachedKey{}, failures: map[string]*rate.Limiter{},
+		failRate: rate.Limit(o.FailureRatePerSecond), failBurst: o.FailureBurst}
+	if s.failRate <= 0 {
+		s.failRate = 1
+	}
+	if s.failBurst <= 0 {
+		s.failBurst = 20
+	}
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
@@ -220,6 +241,38 @@ func (s *Service) limiter(integrationID string) *rate.Limiter {
 		s.limiters[integrationID] = l
 	}
 	return l
+}
+
+// failureLimiter returns the budget of failed callbacks to integrationID
+// from the source address of remoteAddr. The map is bounded like limiters.
+func (s *Service) failureLimiter(integrationID, remoteAddr string) *rate.Limiter {
+	key := integrationID + " " + sourceOf(remoteAddr)
+	s.limMu.Lock()
+	defer s.limMu.Unlock()
+	l := s.failures[key]
+	if l == nil {
+		if len(s.failures) >= 10000 {
+			clear(s.failures)
+		}
+		l = rate.NewLimiter(s.failRate, s.failBurst)
+		s.failures[key] = l
+	}
+	return l
+}
+
+// sourceOf is the source a failure budget is kept for: the peer's IPv4
+// address, or its IPv6 /64 (one host commonly holds a whole /64).
+func sourceOf(remoteAddr string) string {
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return "?"
+	}
+	a := ap.Addr().Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
 }
 
 type verdict int
