@@ -182,6 +182,25 @@ func TestNoSecretLeaksFromAWholeSync(t *testing.T) {
 			t.Errorf("GET %s as alice: %d", path, resp.StatusCode)
 		}
 	}
+	// Issue 31, item 4: the one-click unsubscribe address is a credential:
+	// the access log recorded it, and the table held it in clear.
+	unsub, err := st.UnsubscribeToken(ctx, "alice@example.com", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets["unsubscribe token"] = unsub
+	for _, method := range []string{"GET", "POST"} {
+		req, _ := http.NewRequest(method, base+"/unsubscribe/"+unsub, strings.NewReader("List-Unsubscribe=One-Click"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s /unsubscribe/…: %d", method, resp.StatusCode)
+		}
+	}
 
 	logs := logBuf.String()
 	db := dumpDatabase(t, st)
@@ -196,6 +215,9 @@ func TestNoSecretLeaksFromAWholeSync(t *testing.T) {
 		}
 		if !strings.Contains(db, "401") {
 			t.Errorf("no 401 recorded anywhere in the database")
+		}
+		if !strings.Contains(logs, "/unsubscribe/REDACTED") {
+			t.Errorf("the unsubscribe requests are not in the access log")
 		}
 	})
 	for what, secret := range secrets {
