@@ -543,6 +543,8 @@ func (s *Service) SetWebhook(ctx context.Context, actor, id string, body Webhook
 		errs = append(errs, FieldError{"url", "must be an absolute http(s) URL without user info, at most 2000 characters"})
 	} else if !s.webhookHostAllowed(u) {
 		errs = append(errs, FieldError{"url", "must not point at a loopback, private, link-local or other internal address"})
+	} else if u.Scheme == "http" && !s.webhookHostListed(u) {
+		errs = append(errs, FieldError{"url", "must use https (plain http is allowed only for the hosts in MICROAPPS_WEBHOOK_ALLOWED_HOSTS)"})
 	} else {
 		wh.URL = *body.URL
 	}
@@ -590,10 +592,8 @@ func (s *Service) webhookHostAllowed(u *url.URL) bool {
 	if host == "" {
 		return false
 	}
-	for _, a := range s.o.WebhookAllowedHosts {
-		if strings.EqualFold(strings.TrimSpace(a), host) {
-			return true
-		}
+	if s.webhookHostListed(u) {
+		return true
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return qualtrics.PublicAddress(ip)
@@ -606,6 +606,20 @@ func (s *Service) webhookHostAllowed(u *url.URL) bool {
 	// spelling of an IPv4 address.
 	last := host[strings.LastIndex(host, ".")+1:]
 	return last != "" && last[0] >= 'a' && last[0] <= 'z'
+}
+
+// webhookHostListed says whether u's host is one of WebhookAllowedHosts,
+// the only hosts a webhook may reach over plain http: anywhere else a
+// notification (names, emails, links) and the receiver's token in the URL
+// would cross the network in clear.
+func (s *Service) webhookHostListed(u *url.URL) bool {
+	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	for _, a := range s.o.WebhookAllowedHosts {
+		if host != "" && strings.EqualFold(strings.TrimSpace(a), host) {
+			return true
+		}
+	}
+	return false
 }
 
 // DeleteWebhook removes the integration's webhook.

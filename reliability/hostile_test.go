@@ -385,6 +385,25 @@ func TestWebhooksCannotReachInternalAddresses(t *testing.T) {
 			t.Errorf("a public webhook: %d %s", r.status, r.body)
 		}
 	})
+	// Issue 31 (info): SIIT's IPv4-translated form of 127.0.0.1 was
+	// accepted, and so was plain http to any public host.
+	t.Run("PUT …/webhook refuses SIIT addresses and plain http to a host not allowed", func(t *testing.T) {
+		for _, u := range []string{"https://[::ffff:0:7f00:1]/", "https://[::ffff:0:a9fe:a9fe]/latest/meta-data/",
+			"http://hooks.example.com/services/T/B/x", "HTTP://hooks.example.com/x"} {
+			r := serveOnce(t, h, "PUT", "/integrations/"+in+"/webhook", map[string]any{"url": u})
+			if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), `"field":"url"`) {
+				t.Errorf("PUT webhook %s: %d %s", u, r.status, r.body)
+			}
+		}
+		if r := serveOnce(t, h, "PUT", "/integrations/"+in+"/webhook", map[string]any{"url": "http://hooks.example.com/x"}); !strings.Contains(string(r.body), "https") {
+			t.Errorf("the refusal of plain http does not say to use https: %s", r.body)
+		}
+		allowed := api.New(api.Options{Store: st, Keyring: kr, AdminTokens: []string{adminToken}, Log: zap.NewNop(),
+			WebhookAllowedHosts: []string{"127.0.0.1"}})
+		if r := serveOnce(t, allowed, "PUT", "/integrations/"+in+"/webhook", map[string]any{"url": canary.URL + "/hook"}); r.status != http.StatusNoContent {
+			t.Errorf("plain http to an allowed host: %d %s", r.status, r.body)
+		}
+	})
 
 	deliver := func(t *testing.T, n *notify.Notifier, url string) string {
 		t.Helper()
@@ -411,6 +430,12 @@ func TestWebhooksCannotReachInternalAddresses(t *testing.T) {
 		}
 		if canaryHits.Load() != 0 {
 			t.Errorf("the loopback canary was reached %d times", canaryHits.Load())
+		}
+	})
+	t.Run("a stored plain http webhook to a host not allowed is never sent", func(t *testing.T) {
+		n := notify.New(notify.Options{Store: st, Keyring: kr})
+		if e := deliver(t, n, "http://hooks.example.com/services/T/B/x"); e != "webhook: the destination is unreachable" {
+			t.Errorf("last_error %q", e)
 		}
 	})
 	t.Run("a redirect is not followed, even to an allowed host", func(t *testing.T) {
