@@ -363,6 +363,20 @@ func (c *config) logFields() []zap.Field {
 	return fields
 }
 
+// metricsWarning is serve's start-up warning when /metrics is on the public
+// listener (MICROAPPS_METRICS_ADDR empty, which DESIGN.md allows).
+const metricsWarning = "/metrics is served on the public listener: anyone who reaches the service reads its " +
+	"integration ids, queue depths and routes; set MICROAPPS_METRICS_ADDR (e.g. :9090) to serve it on a listener " +
+	"of its own that only Prometheus reaches"
+
+// warnStart logs, once at start, what works but should be changed in
+// production.
+func (c *config) warnStart(log *zap.Logger) {
+	if c.MetricsAddr == "" {
+		log.Warn(metricsWarning, zap.String("httpAddr", c.HTTPAddr))
+	}
+}
+
 // redactURL is raw as it may be logged or printed: the password of the user
 // info, and the value of every query parameter that names a password or
 // another secret (PostgreSQL's password and sslpassword, and the like),

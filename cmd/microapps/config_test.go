@@ -195,3 +195,26 @@ func TestRedactURLMasksPasswordsInTheQuery(t *testing.T) {
 		}
 	}
 }
+
+// Issue 31 (info): serve warns once when /metrics is on the public listener,
+// and not at all when it has a listener of its own.
+func TestServeWarnsWhenMetricsAreOnThePublicListener(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		metricsAddr string
+		warnings    int
+	}{{"", 1}, {"127.0.0.1:9090", 0}} {
+		c, err := loadConfig(envOf(map[string]string{"MICROAPPS_ENCRYPTION_KEYS": goodKey, "MICROAPPS_AUTH_MODE": "header",
+			"MICROAPPS_METRICS_ADDR": tc.metricsAddr}), useServe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		log := newLogger(&out, false, 0)
+		c.warnStart(log)
+		_ = log.Sync()
+		if n := strings.Count(out.String(), `"level":"warn"`); n != tc.warnings || (n == 1 && !strings.Contains(out.String(), "MICROAPPS_METRICS_ADDR")) {
+			t.Errorf("MICROAPPS_METRICS_ADDR=%q: %d warnings, want %d:\n%s", tc.metricsAddr, n, tc.warnings, out.String())
+		}
+	}
+}
