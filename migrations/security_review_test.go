@@ -15,7 +15,9 @@ import (
 
 // Migration 0021 (issue 31, item 4) keeps the unsubscribe links of emails
 // already sent working, by their hash, for 60 days, and drops the clear
-// tokens; its down migration runs on a database holding hashed tokens.
+// tokens; it clears the brand base URLs that are no https qualtrics.com
+// origin (learnt again, through the check, by the next sync); its down
+// migration runs on a database holding hashed tokens.
 func TestClearUnsubscribeTokensBecomeHashes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -32,8 +34,21 @@ func TestClearUnsubscribeTokensBecomeHashes(t *testing.T) {
 		('ann@example.com', 'token-of-ann-0123456789', false), ('bob@example.com', NULL, true)`); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := conn.Exec(ctx, `INSERT INTO integrations (id, name, base_url, secret_sealed, secret_key_id, brand_base_url) VALUES
+		('00000000-0000-4000-8000-000000000001', 'Good', 'https://iad1.qualtrics.com/API/v3/', '\x00', 'k', 'https://acme.qualtrics.com'),
+		('00000000-0000-4000-8000-000000000002', 'Evil', 'https://iad1.qualtrics.com/API/v3/', '\x00', 'k', 'https://evil.example/sso'),
+		('00000000-0000-4000-8000-000000000003', 'Look-alike', 'https://iad1.qualtrics.com/API/v3/', '\x00', 'k', 'https://qualtrics.com.evil.example'),
+		('00000000-0000-4000-8000-000000000004', 'Plain', 'https://iad1.qualtrics.com/API/v3/', '\x00', 'k', 'http://acme.qualtrics.com'),
+		('00000000-0000-4000-8000-000000000005', 'None', 'https://iad1.qualtrics.com/API/v3/', '\x00', 'k', '')`); err != nil {
+		t.Fatal(err)
+	}
 	if err := migrations.UpTo(dbURL, 21); err != nil {
 		t.Fatal(err)
+	}
+	var kept string
+	if err := conn.QueryRow(ctx, `SELECT string_agg(name || '=' || brand_base_url, ' ' ORDER BY id) FROM integrations`).Scan(&kept); err != nil ||
+		kept != "Good=https://acme.qualtrics.com Evil= Look-alike= Plain= None=" {
+		t.Errorf("brand base URLs after 0021: %q (%v); only the qualtrics.com https one is kept", kept, err)
 	}
 	var clear int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM information_schema.columns
