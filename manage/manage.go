@@ -282,7 +282,9 @@ func (s *Service) queueSubscriptions(ctx context.Context, w *IntegrationWrite, i
 
 // Update applies the fields w names. A new credential or base URL is checked
 // with /whoami first, outside the row lock; nothing is written if any check
-// fails.
+// fails. A base URL on another host name needs the credential in the same
+// write (an Invalid error naming its field otherwise); a new port on the same
+// host is checked with the stored one.
 func (s *Service) Update(ctx context.Context, actor, id string, w IntegrationWrite) (store.Integration, []Warning, error) {
 	current, err := s.Get(ctx, id)
 	if err != nil {
@@ -295,6 +297,16 @@ func (s *Service) Update(ctx context.Context, actor, id string, w IntegrationWri
 	cred, errs := s.apply(&w, &draft, false)
 	if len(errs) > 0 {
 		return current, nil, invalid(errs...)
+	}
+	if cred == nil && baseURLHost(draft.BaseURL) != baseURLHost(current.BaseURL) {
+		// The stored credential was given for the current host: it is sent
+		// to another host only when the same write gives it again (issue 31).
+		field := "token"
+		if current.AuthMethod == "oauth" {
+			field = "oauth.clientSecret"
+		}
+		return current, nil, invalid(FieldError{Field: field, Message: "is required when baseUrl moves to another host " +
+			"(" + baseURLHost(draft.BaseURL) + "): the stored credential is only sent to the host it was given for"})
 	}
 	var v *verified
 	if cred != nil || draft.BaseURL != current.BaseURL {
@@ -339,6 +351,16 @@ func (s *Service) Update(ctx context.Context, actor, id string, w IntegrationWri
 		warnings = v.warnings
 	}
 	return updated, warnings, nil
+}
+
+// baseURLHost is the host name of a (normalised) base URL, without its
+// port: a change of port or path on one host keeps the credential's host.
+func baseURLHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return strings.ToLower(u.Hostname())
 }
 
 // PutToken replaces the integration's credential with an API token, checked
