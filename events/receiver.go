@@ -227,7 +227,9 @@ type lenientString string
 func (l *lenientString) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err == nil {
-		*l = lenientString(strings.TrimSpace(s))
+		// No NUL reaches the database (it refuses one in text), as for
+		// every string the qualtrics package decodes.
+		*l = lenientString(strings.TrimSpace(strings.ReplaceAll(s, "\x00", "")))
 		return nil
 	}
 	switch t := strings.TrimSpace(string(b)); {
@@ -259,7 +261,7 @@ func parseEvent(integrationID, topic, msg, brandID string, now time.Time) (ev st
 	if err := json.Unmarshal([]byte(msg), &m); err != nil {
 		return ev, "MSG is not a JSON object"
 	}
-	topic = strings.TrimSpace(topic)
+	topic = strings.TrimSpace(strings.ReplaceAll(topic, "\x00", ""))
 	kind, topicSurvey := parseTopic(topic)
 	if kind == "" {
 		return ev, "unknown topic"
