@@ -964,3 +964,51 @@ func TestHTTPSDeploymentsPinTransportAndCookies(t *testing.T) {
 		}
 	})
 }
+
+// TestNULsFromQualtricsDoNotBreakASync (issue 31, info): a survey name, a
+// subject and a recipient's name holding a NUL (sent by Qualtrics as
+// \u0000) made the unit's COPY fail on every run, PostgreSQL refusing NUL in
+// text. The NULs are now stripped at decoding: the sync succeeds and stores
+// the text without them.
+func TestNULsFromQualtricsDoNotBreakASync(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	q := newSim(t, simOptions{seed: 31, spec: qualtricssim.Spec{Surveys: 2, Recipients: 20, Emails: []string{"alice@example.com"}}})
+	st := storetest.New(t)
+	kr, _ := newKeyring(t)
+	s := newStack(t, st, kr, stackOptions{workers: 2})
+	now := time.Now().UTC().Truncate(time.Second)
+	sv, err := q.sim.AddSurvey(q.brand.ID, qualtricssim.Survey{Name: "Pulse\x00 Q3", IsActive: true,
+		CreationDate: now, LastModifiedDate: now, StartDate: now, EndDate: now.Add(10 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.sim.AddDistribution(qualtricssim.Distribution{SurveyID: sv.ID, RequestType: "Invite", SendDate: now,
+		LinkExpiration: now.Add(7 * 24 * time.Hour), Headers: qualtricssim.Headers{Subject: "Tell\x00 us"},
+		Recipients: []qualtricssim.Recipient{{Email: "alice@example.com", FirstName: "Al\x00ice", LastName: "B", Status: "Success", SentAt: now}}}); err != nil {
+		t.Fatal(err)
+	}
+	in := createThroughAPI(t, s.srv.URL, map[string]any{"name": "NUL", "baseUrl": q.baseURL(), "token": q.token})
+	run, _ := syncThroughAPI(t, s.srv.URL, in.ID, "full", time.Minute)
+	if run.Status != "succeeded" || run.Error != "" {
+		t.Fatalf("sync: %s %q", run.Status, run.Error)
+	}
+	var name, subject, first string
+	if err := st.Pool().QueryRow(ctx, `SELECT s.name, d.subject, r.first_name FROM surveys s
+		JOIN distributions d ON d.integration_id = s.integration_id AND d.survey_id = s.qualtrics_id
+		JOIN recipients r ON r.integration_id = d.integration_id AND r.distribution_id = d.qualtrics_id
+		WHERE s.integration_id = $1 AND s.qualtrics_id = $2`, in.ID, sv.ID).Scan(&name, &subject, &first); err != nil {
+		t.Fatalf("the survey with NULs was not stored: %v", err)
+	}
+	if name != "Pulse Q3" || subject != "Tell us" || first != "Alice" {
+		t.Errorf("stored %q, %q, %q; want the text without its NULs", name, subject, first)
+	}
+	var failedUnits int
+	if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM sync_runs WHERE integration_id = $1 AND (status <> 'succeeded' OR warnings::text LIKE '%unit%')`,
+		in.ID).Scan(&failedUnits); err != nil {
+		t.Fatal(err)
+	}
+	if failedUnits != 0 {
+		t.Errorf("%d runs failed or warned about a unit", failedUnits)
+	}
+}
