@@ -13,16 +13,15 @@ import (
 	"errors"
 	"math"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
+	"github.com/microapps/microapps/internal/budget"
 	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
@@ -84,10 +83,9 @@ type handler struct {
 	// actorKey names admin tokens in the audit trail (HMAC-SHA256): derived
 	// from the encryption keyring, or random for this process without one.
 	actorKey []byte
-	// authFailures are the failure budgets of sources that sent a wrong or
-	// no admin token (AuthFailureRate), bounded like every per-source map.
-	authMu       sync.Mutex
-	authFailures map[string]*rate.Limiter
+	// authFailures are the failure budgets of the source addresses that
+	// sent a wrong or no admin token (AuthFailureRate).
+	authFailures *budget.Set
 }
 
 // New returns the router for /api/v1 (mount it there).
@@ -110,7 +108,7 @@ func New(opts Options) http.Handler {
 	if opts.AuthFailureBurst <= 0 {
 		opts.AuthFailureBurst = 10
 	}
-	h := &handler{Options: opts, svc: opts.Service, authFailures: map[string]*rate.Limiter{}}
+	h := &handler{Options: opts, svc: opts.Service, authFailures: budget.New(rate.Limit(opts.AuthFailureRate), opts.AuthFailureBurst)}
 	if h.svc == nil {
 		h.svc = manage.New(manage.Options{Store: opts.Store, Syncs: opts.Syncs, Keyring: opts.Keyring,
 			AllowedHosts: opts.AllowedHosts, WebhookAllowedHosts: opts.WebhookAllowedHosts, Log: opts.Log, Now: opts.Now,
@@ -178,8 +176,8 @@ func (h *handler) requireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A source that has failed too often is not even checked: its
 		// guesses are slowed to AuthFailureRate.
-		src := sourceOf(r.RemoteAddr)
-		if h.authThrottled(src) {
+		src := budget.Source(r.RemoteAddr)
+		if h.authFailures.Empty(src) {
 			w.Header().Set("Retry-After", strconv.Itoa(h.authRetryAfter()))
 			h.fail(w, r, &apiError{status: http.StatusTooManyRequests, kind: "rate-limited", title: "Too many requests",
 				detail: "Too many requests with a wrong or missing admin token from this address; retry later."})
@@ -188,7 +186,7 @@ func (h *handler) requireAdmin(next http.Handler) http.Handler {
 		auth := r.Header.Get("Authorization")
 		scheme, token, ok := strings.Cut(auth, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-			h.authFailed(src)
+			h.authFailures.Of(src).Allow() // spend one failure
 			w.Header().Set("WWW-Authenticate", `Bearer realm="microapps admin"`)
 			h.fail(w, r, &apiError{status: http.StatusUnauthorized, kind: "unauthorized", title: "Unauthorized",
 				detail: "Send an admin token as Authorization: Bearer <token>."})
@@ -200,7 +198,7 @@ func (h *handler) requireAdmin(next http.Handler) http.Handler {
 			match |= subtle.ConstantTimeCompare(sum[:], want[:])
 		}
 		if match != 1 {
-			h.authFailed(src)
+			h.authFailures.Of(src).Allow() // spend one failure
 			w.Header().Set("WWW-Authenticate", `Bearer realm="microapps admin", error="invalid_token"`)
 			h.fail(w, r, &apiError{status: http.StatusUnauthorized, kind: "unauthorized", title: "Unauthorized",
 				detail: "The admin token is not valid."})
@@ -216,49 +214,10 @@ func (h *handler) requireAdmin(next http.Handler) http.Handler {
 	})
 }
 
-// authThrottled says whether src has no failure left in its budget. It
-// spends nothing: only a failure does (authFailed).
-func (h *handler) authThrottled(src string) bool {
-	h.authMu.Lock()
-	defer h.authMu.Unlock()
-	l := h.authFailures[src]
-	return l != nil && l.Tokens() < 1
-}
-
-// authFailed charges one failure to src.
-func (h *handler) authFailed(src string) {
-	h.authMu.Lock()
-	defer h.authMu.Unlock()
-	l := h.authFailures[src]
-	if l == nil {
-		if len(h.authFailures) >= 10000 {
-			clear(h.authFailures)
-		}
-		l = rate.NewLimiter(rate.Limit(h.AuthFailureRate), h.AuthFailureBurst)
-		h.authFailures[src] = l
-	}
-	l.Allow()
-}
-
 // authRetryAfter is the Retry-After of a throttled source, in seconds: the
 // time one failure takes to refill.
 func (h *handler) authRetryAfter() int {
 	return max(1, int(math.Ceil(1/h.AuthFailureRate)))
-}
-
-// sourceOf is the source a failure budget is kept for: the peer's IPv4
-// address, or its IPv6 /64 (one host commonly holds a whole /64).
-func sourceOf(remoteAddr string) string {
-	ap, err := netip.ParseAddrPort(remoteAddr)
-	if err != nil {
-		return "?"
-	}
-	a := ap.Addr().Unmap()
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.String()
-	}
-	return a.String()
 }
 
 func actorFrom(ctx context.Context) string {

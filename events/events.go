@@ -30,7 +30,6 @@ package events
 import (
 	"context"
 	"errors"
-	"net/netip"
 	"net/url"
 	"sync"
 	"time"
@@ -40,6 +39,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
+	"github.com/microapps/microapps/internal/budget"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
@@ -132,13 +132,10 @@ type Service struct {
 	riverMu sync.RWMutex
 	river   *river.Client[pgx.Tx]
 
-	limMu    sync.Mutex
-	limiters map[string]*rate.Limiter
-	// failures are the budgets of failed callbacks by integration and
-	// source (failureKey), under limMu.
-	failures  map[string]*rate.Limiter
-	failRate  rate.Limit
-	failBurst int
+	// limiters are the integrations' budgets; failures are the budgets of
+	// failed callbacks by integration and source address.
+	limiters *budget.Set
+	failures *budget.Set
 
 	// strangers is the shared budget of callbacks for unknown ids; rejectLog
 	// bounds the warnings about rejected callbacks.
@@ -169,14 +166,15 @@ func New(o Options) (*Service, error) {
 	s := &Service{store: o.Store, keyring: o.Keyring, log: o.Log, now: o.Now, maxBody: o.MaxBody,
 		rps: rate.Limit(o.RatePerSecond), burst: o.Burst, keyTTL: o.KeyCacheTTL,
 		pendingTTL: o.PendingTTL, appliedTTL: o.AppliedTTL, publicURL: o.PublicURL, clientFor: o.Client,
-		limiters: map[string]*rate.Limiter{}, keys: map[string]cachedKey{}, failures: map[string]*rate.Limiter{},
-		failRate: rate.Limit(o.FailureRatePerSecond), failBurst: o.FailureBurst}
-	if s.failRate <= 0 {
-		s.failRate = 1
+		keys: map[string]cachedKey{}}
+	failRate, failBurst := rate.Limit(o.FailureRatePerSecond), o.FailureBurst
+	if failRate <= 0 {
+		failRate = 1
 	}
-	if s.failBurst <= 0 {
-		s.failBurst = 20
+	if failBurst <= 0 {
+		failBurst = 20
 	}
+	s.failures = budget.New(failRate, failBurst)
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
@@ -192,6 +190,7 @@ func New(o Options) (*Service, error) {
 	if s.burst <= 0 {
 		s.burst = 200
 	}
+	s.limiters = budget.New(s.rps, s.burst)
 	strangerRate, strangerBurst := rate.Limit(o.StrangerRatePerSecond), o.StrangerBurst
 	if strangerRate <= 0 {
 		strangerRate = 20
@@ -227,52 +226,13 @@ func (s *Service) riverClient() *river.Client[pgx.Tx] {
 	return s.river
 }
 
-// limiter returns the integration's rate limiter. The map is bounded: a flood
-// of made-up integration ids resets it rather than growing it.
-func (s *Service) limiter(integrationID string) *rate.Limiter {
-	s.limMu.Lock()
-	defer s.limMu.Unlock()
-	l := s.limiters[integrationID]
-	if l == nil {
-		if len(s.limiters) >= 10000 {
-			clear(s.limiters)
-		}
-		l = rate.NewLimiter(s.rps, s.burst)
-		s.limiters[integrationID] = l
-	}
-	return l
-}
+// limiter returns the integration's rate limiter.
+func (s *Service) limiter(integrationID string) *rate.Limiter { return s.limiters.Of(integrationID) }
 
 // failureLimiter returns the budget of failed callbacks to integrationID
-// from the source address of remoteAddr. The map is bounded like limiters.
+// from the source address of remoteAddr.
 func (s *Service) failureLimiter(integrationID, remoteAddr string) *rate.Limiter {
-	key := integrationID + " " + sourceOf(remoteAddr)
-	s.limMu.Lock()
-	defer s.limMu.Unlock()
-	l := s.failures[key]
-	if l == nil {
-		if len(s.failures) >= 10000 {
-			clear(s.failures)
-		}
-		l = rate.NewLimiter(s.failRate, s.failBurst)
-		s.failures[key] = l
-	}
-	return l
-}
-
-// sourceOf is the source a failure budget is kept for: the peer's IPv4
-// address, or its IPv6 /64 (one host commonly holds a whole /64).
-func sourceOf(remoteAddr string) string {
-	ap, err := netip.ParseAddrPort(remoteAddr)
-	if err != nil {
-		return "?"
-	}
-	a := ap.Addr().Unmap()
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.String()
-	}
-	return a.String()
+	return s.failures.Of(integrationID + " " + budget.Source(remoteAddr))
 }
 
 type verdict int
