@@ -348,24 +348,10 @@ func TestConsoleSettingsSaveAndRefuseInPlace(t *testing.T) {
 func TestConsoleGroupClaimGrantsTheConsole(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	idp, err := mockoidc.Run()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = idp.Shutdown() })
-	cfg := idp.Config()
-	var h http.Handler
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
-	t.Cleanup(app.Close)
-	public, _ := url.Parse(app.URL)
-	srv, err := New(Options{Store: f.store, AuthMode: AuthOIDC, OIDCIssuer: cfg.Issuer, OIDCClientID: cfg.ClientID,
-		OIDCClientSecret: cfg.ClientSecret, OIDCScopes: []string{"openid", "email", "groups"}, PublicURL: public,
-		Now: func() time.Time { return testNow }, Manage: manage.New(manage.Options{Store: f.store}),
-		PlatformAdminGroup: "microapps-admins"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h = srv.Handler()
+	idp, app, _ := oidcApp(t, f.store, func(o *Options) {
+		o.OIDCScopes, o.PlatformAdminGroup = []string{"openid", "email", "groups"}, "microapps-admins"
+		o.Manage = manage.New(manage.Options{Store: f.store})
+	})
 	for _, tc := range []struct {
 		groups []string
 		want   int
@@ -445,26 +431,13 @@ func TestConsoleMessagesAreComplete(t *testing.T) {
 func TestConsoleGroupRightLastsOneSignInAndIsRechecked(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	idp, err := mockoidc.Run()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = idp.Shutdown() })
-	cfg := idp.Config()
-	var h http.Handler
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
-	t.Cleanup(app.Close)
-	public, _ := url.Parse(app.URL)
 	var clock atomic.Int64
 	clock.Store(testNow.Unix())
-	srv, err := New(Options{Store: f.store, AuthMode: AuthOIDC, OIDCIssuer: cfg.Issuer, OIDCClientID: cfg.ClientID,
-		OIDCClientSecret: cfg.ClientSecret, OIDCScopes: []string{"openid", "email", "groups"}, PublicURL: public,
-		Now: func() time.Time { return time.Unix(clock.Load(), 0) }, Manage: manage.New(manage.Options{Store: f.store}),
-		PlatformAdminGroup: "microapps-admins"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h = srv.Handler()
+	idp, app, _ := oidcApp(t, f.store, func(o *Options) {
+		o.OIDCScopes, o.PlatformAdminGroup = []string{"openid", "email", "groups"}, "microapps-admins"
+		o.Manage = manage.New(manage.Options{Store: f.store})
+		o.Now = func() time.Time { return time.Unix(clock.Load(), 0) }
+	})
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
 	console := func(t *testing.T) *http.Response {

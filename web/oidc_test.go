@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -18,23 +17,7 @@ import (
 func TestOIDCSignIn(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	idp, err := mockoidc.Run()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = idp.Shutdown() })
-	cfg := idp.Config()
-
-	var h http.Handler
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
-	t.Cleanup(app.Close)
-	public, _ := url.Parse(app.URL)
-	srv, err := New(Options{Store: f.store, AuthMode: AuthOIDC, OIDCIssuer: cfg.Issuer, OIDCClientID: cfg.ClientID,
-		OIDCClientSecret: cfg.ClientSecret, PublicURL: public, Now: func() time.Time { return testNow }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h = srv.Handler()
+	idp, app, public := oidcApp(t, f.store, nil)
 
 	newClient := func(follow bool) *http.Client {
 		jar, _ := cookiejar.New(nil)
@@ -152,24 +135,9 @@ func TestOIDCSignIn(t *testing.T) {
 func TestAnonymousSignInsWriteNoSessionRows(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	idp, err := mockoidc.Run()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = idp.Shutdown() })
-	cfg := idp.Config()
-	var h http.Handler
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
-	t.Cleanup(app.Close)
-	public, _ := url.Parse(app.URL)
 	var clock atomic.Int64
 	clock.Store(testNow.Unix())
-	srv, err := New(Options{Store: f.store, AuthMode: AuthOIDC, OIDCIssuer: cfg.Issuer, OIDCClientID: cfg.ClientID,
-		OIDCClientSecret: cfg.ClientSecret, PublicURL: public, Now: func() time.Time { return time.Unix(clock.Load(), 0) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h = srv.Handler()
+	idp, app, public := oidcApp(t, f.store, func(o *Options) { o.Now = func() time.Time { return time.Unix(clock.Load(), 0) } })
 	sessionRows := func() int {
 		var n int
 		if err := f.store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM sessions`).Scan(&n); err != nil {
