@@ -611,11 +611,25 @@ func TestRedirectTargetsStayOnThisSite(t *testing.T) {
 			"POST /signin/dev": post("/signin/dev", url.Values{"email": {"ann@example.com"}, "next": {next}}),
 			"POST /lang":       post("/lang", url.Values{"lang": {"fr"}, "next": {next}}),
 		} {
+			if strings.ContainsRune(next, 0) {
+				// Issue 31: a NUL in any parameter is refused before any
+				// handler (400), so nothing redirects anywhere.
+				if rec.Code != http.StatusBadRequest || rec.Header().Get("Location") != "" {
+					t.Errorf("%s next=%q: %d Location %q, want 400 and no redirect", name, next, rec.Code, rec.Header().Get("Location"))
+				}
+				continue
+			}
 			if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/" {
 				t.Errorf("%s next=%q: %d Location %q, want 303 to /", name, next, rec.Code, rec.Header().Get("Location"))
 			}
 		}
 		rec := asUser(h, "", "/signin?next="+url.QueryEscape(next))
+		if strings.ContainsRune(next, 0) {
+			if rec.Code != http.StatusBadRequest || strings.Contains(rec.Body.String(), "evil.example") {
+				t.Errorf("GET /signin?next=%q: %d, want 400 without the value", next, rec.Code)
+			}
+			continue
+		}
 		doc, err := goquery.NewDocumentFromReader(rec.Body)
 		if err != nil {
 			t.Fatal(err)
