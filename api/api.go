@@ -11,13 +11,17 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 
+	"github.com/microapps/microapps/internal/budget"
 	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
@@ -62,6 +66,14 @@ type Options struct {
 	// replica shares one with the console); otherwise New builds one from
 	// the fields above.
 	Service *manage.Service
+	// AuthFailureRate and AuthFailureBurst throttle wrong or missing admin
+	// tokens per source address (an IPv6 /64): a source may fail
+	// AuthFailureBurst times at once (each a 401), then AuthFailureRate times
+	// a second; past that it gets 429 with Retry-After, before its token is
+	// even checked, until the budget refills. Defaults 0.2/s and 10. A
+	// request with a valid token spends nothing.
+	AuthFailureRate  float64
+	AuthFailureBurst int
 }
 
 type handler struct {
@@ -71,6 +83,9 @@ type handler struct {
 	// actorKey names admin tokens in the audit trail (HMAC-SHA256): derived
 	// from the encryption keyring, or random for this process without one.
 	actorKey []byte
+	// authFailures are the failure budgets of the source addresses that
+	// sent a wrong or no admin token (AuthFailureRate).
+	authFailures *budget.Set
 }
 
 // New returns the router for /api/v1 (mount it there).
@@ -87,7 +102,13 @@ func New(opts Options) http.Handler {
 	if opts.RequestIDFrom == nil {
 		opts.RequestIDFrom = func(context.Context) string { return "" }
 	}
-	h := &handler{Options: opts, svc: opts.Service}
+	if opts.AuthFailureRate <= 0 {
+		opts.AuthFailureRate = 0.2
+	}
+	if opts.AuthFailureBurst <= 0 {
+		opts.AuthFailureBurst = 10
+	}
+	h := &handler{Options: opts, svc: opts.Service, authFailures: budget.New(rate.Limit(opts.AuthFailureRate), opts.AuthFailureBurst)}
 	if h.svc == nil {
 		h.svc = manage.New(manage.Options{Store: opts.Store, Syncs: opts.Syncs, Keyring: opts.Keyring,
 			AllowedHosts: opts.AllowedHosts, WebhookAllowedHosts: opts.WebhookAllowedHosts, Log: opts.Log, Now: opts.Now,
@@ -153,9 +174,19 @@ type actorKey struct{}
 // time; the actor recorded in the audit trail is a hash prefix, never the token.
 func (h *handler) requireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A source that has failed too often is not even checked: its
+		// guesses are slowed to AuthFailureRate.
+		src := budget.Source(r.RemoteAddr)
+		if h.authFailures.Empty(src) {
+			w.Header().Set("Retry-After", strconv.Itoa(h.authRetryAfter()))
+			h.fail(w, r, &apiError{status: http.StatusTooManyRequests, kind: "rate-limited", title: "Too many requests",
+				detail: "Too many requests with a wrong or missing admin token from this address; retry later."})
+			return
+		}
 		auth := r.Header.Get("Authorization")
 		scheme, token, ok := strings.Cut(auth, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+			h.authFailures.Of(src).Allow() // spend one failure
 			w.Header().Set("WWW-Authenticate", `Bearer realm="microapps admin"`)
 			h.fail(w, r, &apiError{status: http.StatusUnauthorized, kind: "unauthorized", title: "Unauthorized",
 				detail: "Send an admin token as Authorization: Bearer <token>."})
@@ -167,6 +198,7 @@ func (h *handler) requireAdmin(next http.Handler) http.Handler {
 			match |= subtle.ConstantTimeCompare(sum[:], want[:])
 		}
 		if match != 1 {
+			h.authFailures.Of(src).Allow() // spend one failure
 			w.Header().Set("WWW-Authenticate", `Bearer realm="microapps admin", error="invalid_token"`)
 			h.fail(w, r, &apiError{status: http.StatusUnauthorized, kind: "unauthorized", title: "Unauthorized",
 				detail: "The admin token is not valid."})
@@ -180,6 +212,12 @@ func (h *handler) requireAdmin(next http.Handler) http.Handler {
 		actor := "admin-token:" + hex.EncodeToString(m.Sum(nil)[:8])
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, actor)))
 	})
+}
+
+// authRetryAfter is the Retry-After of a throttled source, in seconds: the
+// time one failure takes to refill.
+func (h *handler) authRetryAfter() int {
+	return max(1, int(math.Ceil(1/h.AuthFailureRate)))
 }
 
 func actorFrom(ctx context.Context) string {

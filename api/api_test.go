@@ -292,3 +292,68 @@ func (e *env) assertNoSecret(bodies []response, secrets ...string) {
 		}
 	}
 }
+
+// Issue 31 (info): repeated admin API 401s from one address are throttled.
+// A handful of wrong tokens still get 401; a flood gets 429 with
+// Retry-After, before its tokens are checked; another address and a valid
+// token from it are not affected, and the budget refills with time.
+func TestRepeatedWrongAdminTokensAreThrottledPerAddress(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	h := api.New(api.Options{Store: e.store, AdminTokens: []string{adminToken}, Log: zap.NewNop(),
+		AuthFailureRate: 5, AuthFailureBurst: 10})
+	get := func(remote, auth string) response {
+		req := httptest.NewRequest(http.MethodGet, "/integrations", nil)
+		req.RemoteAddr = remote
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		r := response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+		vreq := httptest.NewRequest(http.MethodGet, "/api/v1/integrations", nil)
+		e.validate(vreq, nil, r)
+		return r
+	}
+	const attacker = "203.0.113.5:40000"
+	for i := range 10 {
+		auth := fmt.Sprintf("Bearer wrong-token-%d", i)
+		if i%2 == 1 {
+			auth = "" // a missing token is a failure too
+		}
+		if r := get(attacker, auth); r.status != http.StatusUnauthorized {
+			t.Fatalf("wrong token %d: %d, want 401", i, r.status)
+		}
+	}
+	statuses := map[int]int{}
+	for i := range 200 {
+		r := get(attacker, fmt.Sprintf("Bearer flood-%d", i))
+		statuses[r.status]++
+		if r.status == http.StatusTooManyRequests && (r.header.Get("Retry-After") == "" ||
+			r.header.Get("Content-Type") != "application/problem+json") {
+			t.Fatalf("429 without Retry-After or problem: %v", r.header)
+		}
+	}
+	if statuses[http.StatusTooManyRequests] < 150 {
+		t.Errorf("a flood of 200 wrong tokens: %v, want mostly 429", statuses)
+	}
+	if r := get("198.51.100.7:1234", "Bearer wrong"); r.status != http.StatusUnauthorized {
+		t.Errorf("a wrong token from another address: %d, want 401", r.status)
+	}
+	if r := get("198.51.100.7:1234", "Bearer "+adminToken); r.status != http.StatusOK {
+		t.Errorf("the admin token from another address: %d, want 200", r.status)
+	}
+	// One IPv6 /64 is one source.
+	v6 := map[int]int{}
+	for i := range 30 {
+		v6[get(fmt.Sprintf("[2001:db8:1:2::%x]:443", i+1), "Bearer wrong").status]++
+	}
+	if v6[http.StatusTooManyRequests] < 15 {
+		t.Errorf("30 wrong tokens from one /64: %v, want 429 past the budget", v6)
+	}
+	// The budget refills: at 5/s, a second later the source is heard again.
+	time.Sleep(1200 * time.Millisecond)
+	if r := get(attacker, "Bearer "+adminToken); r.status != http.StatusOK {
+		t.Errorf("the admin token from the throttled address after a pause: %d, want 200", r.status)
+	}
+}

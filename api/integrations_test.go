@@ -1,10 +1,21 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/microapps/microapps/api"
+	"github.com/microapps/microapps/seal"
 )
 
 func TestCreateChecksTheTokenSealsItAndQueuesAFullSync(t *testing.T) {
@@ -385,5 +396,97 @@ func TestVetoRuleAndOverride(t *testing.T) {
 	}
 	if _, ok := r.json(t)["vetoed"]; !ok {
 		t.Error("a sync run has no vetoed field")
+	}
+}
+
+// Issue 31 (info): a PATCH that moves baseUrl to another host name sent the
+// stored credential to that host. It now needs the credential in the same
+// PATCH (400 naming the field, and the new host is never called); a new
+// port on the same host is checked with the stored credential.
+func TestMovingTheBaseURLToAnotherHostNeedsTheSecretAgain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	kr, err := seal.ParseKeyring("k1:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same API, allowing a second name for the simulator's loopback.
+	h := api.New(api.Options{Store: e.store, Syncs: e.syncs, Keyring: kr, AdminTokens: []string{adminToken},
+		AllowedHosts: []string{"127.0.0.1", "localhost"}, Log: zap.NewNop(), VerifyTimeout: 10 * time.Second})
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/", http.StripPrefix("/api/v1", h))
+	e.server = httptest.NewServer(mux)
+	t.Cleanup(e.server.Close)
+	// Two fronts of the simulator that count the calls by Host.
+	var mu sync.Mutex
+	calls := map[string]int{}
+	front := func() string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			calls[r.Host]++
+			mu.Unlock()
+			e.sim.ServeHTTP(w, r)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL[strings.LastIndex(srv.URL, ":")+1:]
+	}
+	callsTo := func(host string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return calls[host]
+	}
+	fieldOf := func(r response) string {
+		var p struct {
+			Errors []struct{ Field, Message string } `json:"errors"`
+		}
+		if json.Unmarshal(r.body, &p) != nil || len(p.Errors) != 1 {
+			return ""
+		}
+		return p.Errors[0].Field
+	}
+
+	client := e.brand.OAuthClients[0]
+	for _, tc := range []struct {
+		name, field string
+		create      map[string]any
+		secret      map[string]any
+	}{
+		{"token", "token", map[string]any{}, map[string]any{"token": e.adminTok()}},
+		{"oauth", "oauth.clientSecret", map[string]any{"token": nil, "oauth": map[string]any{"clientId": client.ClientID, "clientSecret": client.ClientSecret}},
+			map[string]any{"oauth": map[string]any{"clientId": client.ClientID, "clientSecret": client.ClientSecret}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			port, otherPort := front(), front()
+			body := map[string]any{"name": "Moving " + tc.name, "baseUrl": "http://127.0.0.1:" + port + "/API/v3/"}
+			for k, v := range tc.create {
+				body[k] = v
+			}
+			id := e.create(body)["id"].(string)
+			elsewhere := "http://localhost:" + port + "/API/v3/"
+			r := e.do("PATCH", "/integrations/"+id, map[string]any{"baseUrl": elsewhere})
+			if r.status != http.StatusBadRequest || fieldOf(r) != tc.field {
+				t.Fatalf("another host without the secret: %d %s, want 400 naming %s", r.status, r.body, tc.field)
+			}
+			if n := callsTo("localhost:" + port); n != 0 {
+				t.Fatalf("the new host was called %d times with the stored credential", n)
+			}
+			if got := e.do("GET", "/integrations/"+id, nil).json(t)["baseUrl"]; got != "http://127.0.0.1:"+port+"/API/v3/" {
+				t.Errorf("the refused PATCH changed baseUrl to %v", got)
+			}
+			// Another port on the same host: the stored credential is checked there.
+			r = e.do("PATCH", "/integrations/"+id, map[string]any{"baseUrl": "http://127.0.0.1:" + otherPort + "/API/v3/"})
+			if r.status != http.StatusOK || r.json(t)["baseUrl"] != "http://127.0.0.1:"+otherPort+"/API/v3/" {
+				t.Fatalf("another port on the same host: %d %s", r.status, r.body)
+			}
+			// Another host with the secret in the same PATCH.
+			patch := map[string]any{"baseUrl": elsewhere}
+			for k, v := range tc.secret {
+				patch[k] = v
+			}
+			r = e.do("PATCH", "/integrations/"+id, patch)
+			if r.status != http.StatusOK || r.json(t)["baseUrl"] != elsewhere || callsTo("localhost:"+port) == 0 {
+				t.Fatalf("another host with the secret: %d %s", r.status, r.body)
+			}
+		})
 	}
 }

@@ -39,6 +39,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
+	"github.com/microapps/microapps/internal/budget"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
@@ -88,6 +89,14 @@ type Options struct {
 	// nor database, and does not touch the real integrations' budgets.
 	StrangerRatePerSecond float64
 	StrangerBurst         int
+	// FailureRatePerSecond and FailureBurst limit the callbacks to one
+	// integration from one source address (an IPv6 /64) that fail: a bad
+	// signature, an unreadable body. Defaults 1/s and 20; over it the answer
+	// is 429. The signature is checked before the integration's own budget
+	// (RatePerSecond) is spent, so a flood of forged callbacks never makes
+	// Qualtrics' signed ones wait.
+	FailureRatePerSecond float64
+	FailureBurst         int
 	// KeyCacheTTL is how long a replica keeps an integration's opened shared
 	// key, saving a query per callback; default 5 s, negative disables. Only
 	// usable keys are cached, so disabling events takes effect within it.
@@ -123,8 +132,10 @@ type Service struct {
 	riverMu sync.RWMutex
 	river   *river.Client[pgx.Tx]
 
-	limMu    sync.Mutex
-	limiters map[string]*rate.Limiter
+	// limiters are the integrations' budgets; failures are the budgets of
+	// failed callbacks by integration and source address.
+	limiters *budget.Set
+	failures *budget.Set
 
 	// strangers is the shared budget of callbacks for unknown ids; rejectLog
 	// bounds the warnings about rejected callbacks.
@@ -155,7 +166,15 @@ func New(o Options) (*Service, error) {
 	s := &Service{store: o.Store, keyring: o.Keyring, log: o.Log, now: o.Now, maxBody: o.MaxBody,
 		rps: rate.Limit(o.RatePerSecond), burst: o.Burst, keyTTL: o.KeyCacheTTL,
 		pendingTTL: o.PendingTTL, appliedTTL: o.AppliedTTL, publicURL: o.PublicURL, clientFor: o.Client,
-		limiters: map[string]*rate.Limiter{}, keys: map[string]cachedKey{}}
+		keys: map[string]cachedKey{}}
+	failRate, failBurst := rate.Limit(o.FailureRatePerSecond), o.FailureBurst
+	if failRate <= 0 {
+		failRate = 1
+	}
+	if failBurst <= 0 {
+		failBurst = 20
+	}
+	s.failures = budget.New(failRate, failBurst)
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
@@ -171,6 +190,7 @@ func New(o Options) (*Service, error) {
 	if s.burst <= 0 {
 		s.burst = 200
 	}
+	s.limiters = budget.New(s.rps, s.burst)
 	strangerRate, strangerBurst := rate.Limit(o.StrangerRatePerSecond), o.StrangerBurst
 	if strangerRate <= 0 {
 		strangerRate = 20
@@ -206,20 +226,13 @@ func (s *Service) riverClient() *river.Client[pgx.Tx] {
 	return s.river
 }
 
-// limiter returns the integration's rate limiter. The map is bounded: a flood
-// of made-up integration ids resets it rather than growing it.
-func (s *Service) limiter(integrationID string) *rate.Limiter {
-	s.limMu.Lock()
-	defer s.limMu.Unlock()
-	l := s.limiters[integrationID]
-	if l == nil {
-		if len(s.limiters) >= 10000 {
-			clear(s.limiters)
-		}
-		l = rate.NewLimiter(s.rps, s.burst)
-		s.limiters[integrationID] = l
-	}
-	return l
+// limiter returns the integration's rate limiter.
+func (s *Service) limiter(integrationID string) *rate.Limiter { return s.limiters.Of(integrationID) }
+
+// failureLimiter returns the budget of failed callbacks to integrationID
+// from the source address of remoteAddr.
+func (s *Service) failureLimiter(integrationID, remoteAddr string) *rate.Limiter {
+	return s.failures.Of(integrationID + " " + budget.Source(remoteAddr))
 }
 
 type verdict int

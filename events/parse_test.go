@@ -89,3 +89,25 @@ func FuzzParseEvent(f *testing.F) {
 		}
 	})
 }
+
+// Issue 31 (info): a NUL in a callback's MSG or topic is removed when it is
+// read, as in every string the qualtrics package decodes: PostgreSQL would
+// refuse the event (and Qualtrics retry it for ever).
+func TestParseEventStripsNULs(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	ev, ignore := parseEvent("6f1c5b1e-8d3a-4c1e-9f3e-2b7a1d0c9e8f", "surveyengine.completedResponse.SV_1\x00",
+		`{"SurveyID":"SV_1\u0000","ResponseID":"R_\u00001","RecipientID":"CID_1","DistributionID":"EMD\u0000_1","CompletedDate":"2026-11-28T10:30:00Z","Status":"Complete"}`,
+		"", now)
+	if ignore != "" {
+		t.Fatalf("ignored: %s", ignore)
+	}
+	for _, v := range []string{ev.Topic, ev.SurveyID, ev.ResponseID, ev.DistributionID} {
+		if strings.ContainsRune(v, 0) {
+			t.Errorf("a NUL is left in %+v", ev)
+		}
+	}
+	if ev.SurveyID != "SV_1" || ev.ResponseID != "R_1" || ev.DistributionID != "EMD_1" || ev.Topic != "surveyengine.completedResponse.SV_1" {
+		t.Errorf("event %+v", ev)
+	}
+}

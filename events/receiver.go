@@ -110,17 +110,29 @@ func (s *Service) receive(w http.ResponseWriter, r *http.Request) {
 		unauthorized("unknown integration or events disabled")
 		return
 	}
-	if !s.limiter(integrationID).Allow() {
+	// Everything that fails from here on is charged to the failure budget
+	// of this integration and source address, never to the integration's
+	// own budget, which only signed callbacks spend.
+	failed := func() bool {
+		if s.failureLimiter(integrationID, r.RemoteAddr).Allow() {
+			return false
+		}
 		tooMany()
-		return
+		return true
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		if failed() {
+			return
+		}
 		writeProblem(w, http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type",
 			"Send the callback as application/x-www-form-urlencoded.")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
 	if err := r.ParseForm(); err != nil {
+		if failed() {
+			return
+		}
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeProblem(w, http.StatusRequestEntityTooLarge, "too-large", "Body too large",
@@ -143,7 +155,14 @@ func (s *Service) receive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !validHMAC(key, msg, mac) {
+		if failed() {
+			return
+		}
 		unauthorized("bad signature")
+		return
+	}
+	if !s.limiter(integrationID).Allow() {
+		tooMany()
 		return
 	}
 
@@ -208,7 +227,9 @@ type lenientString string
 func (l *lenientString) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err == nil {
-		*l = lenientString(strings.TrimSpace(s))
+		// No NUL reaches the database (it refuses one in text), as for
+		// every string the qualtrics package decodes.
+		*l = lenientString(strings.TrimSpace(strings.ReplaceAll(s, "\x00", "")))
 		return nil
 	}
 	switch t := strings.TrimSpace(string(b)); {
@@ -240,7 +261,7 @@ func parseEvent(integrationID, topic, msg, brandID string, now time.Time) (ev st
 	if err := json.Unmarshal([]byte(msg), &m); err != nil {
 		return ev, "MSG is not a JSON object"
 	}
-	topic = strings.TrimSpace(topic)
+	topic = strings.TrimSpace(strings.ReplaceAll(topic, "\x00", ""))
 	kind, topicSurvey := parseTopic(topic)
 	if kind == "" {
 		return ev, "unknown topic"

@@ -3,7 +3,10 @@ package events_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -272,5 +275,71 @@ func TestCallbacksAreRateLimitedPerIntegration(t *testing.T) {
 	// Another integration has its own budget.
 	if r := e.post(b.ID, completed+"SV_r2", msg("SV_r2", "R_b", "CID_brandr21", "EMD_r2", "brandr2", "Complete", now), e.sharedKey(b), ""); r.status != http.StatusAccepted {
 		t.Fatalf("the other integration got %d", r.status)
+	}
+}
+
+// Issue 31, item 3: 1,500 forged callbacks to one integration's hook spent
+// its budget (949 × 401, then 429), so Qualtrics' signed callbacks were
+// refused during the flood. The signature is now checked first; failures are
+// charged to a budget of their own per integration and source address.
+func TestForgedCallbacksDoNotSpendTheIntegrationsBudget(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	e := newEnv(t, envOptions{})
+	a := e.addIntegration(simBrand("brandf", "SV_f", "EMD_f", now), true)
+	key := e.sharedKey(a)
+	h := e.svc.Receiver()
+	post := func(remote, msgJSON, sig string) *httptest.ResponseRecorder {
+		form := url.Values{"Topic": {completed + "SV_f"}, "MSG": {msgJSON}, "HMAC": {sig}}
+		req := httptest.NewRequest(http.MethodPost, "/hooks/qualtrics/"+a.ID, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.RemoteAddr = remote
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	signed := func(i int) string {
+		b, _ := json.Marshal(msg("SV_f", fmt.Sprintf("R_%d", i), "CID_brandf1", "EMD_f", "brandf", "Complete", now))
+		return string(b)
+	}
+	const attacker, qualtricsAddr = "203.0.113.7:4444", "198.51.100.1:443"
+	forged := map[int]int{}
+	start := time.Now()
+	for i := range 1500 {
+		m := signed(100000 + i)
+		e.secret(m)
+		forged[post(attacker, m, strings.Repeat("0", 128)).Code]++
+		if i%50 == 49 {
+			from := qualtricsAddr
+			if i%100 == 99 {
+				from = attacker // a signed callback is never the failure budget's to refuse
+			}
+			m := signed(i)
+			e.secret(m)
+			if rec := post(from, m, qualtricssim.SignEvent(key, []byte(m))); rec.Code != http.StatusAccepted {
+				t.Fatalf("signed callback %d from %s during the flood: %d %s", i, from, rec.Code, rec.Body)
+			}
+		}
+	}
+	elapsed := time.Since(start)
+	if forged[http.StatusUnauthorized]+forged[http.StatusTooManyRequests] != 1500 {
+		t.Fatalf("forged callbacks answered %v", forged)
+	}
+	if max401 := 20 + int(elapsed.Seconds()) + 1; forged[http.StatusUnauthorized] > max401 {
+		t.Errorf("%d forged callbacks got 401 in %v, want at most %d (then 429)", forged[http.StatusUnauthorized], elapsed, max401)
+	}
+	// Another source has a budget of its own; an IPv6 /64 is one source.
+	if rec := post("203.0.113.8:4444", signed(0), strings.Repeat("0", 128)); rec.Code != http.StatusUnauthorized {
+		t.Errorf("a forged callback from another address: %d, want 401", rec.Code)
+	}
+	v6 := map[int]int{}
+	for i := range 30 {
+		v6[post(fmt.Sprintf("[2001:db8::%x]:443", i+1), signed(0), strings.Repeat("0", 128)).Code]++
+	}
+	if v6[http.StatusTooManyRequests] < 5 {
+		t.Errorf("30 forged callbacks from 30 addresses of one /64: %v, want 429 after the budget", v6)
+	}
+	if n := e.count(`SELECT count(*) FROM qualtrics_events WHERE integration_id = $1`, a.ID); n != 30 {
+		t.Errorf("%d events stored, want the 30 signed ones", n)
 	}
 }

@@ -283,7 +283,9 @@ func (s *Service) queueSubscriptions(ctx context.Context, w *IntegrationWrite, i
 
 // Update applies the fields w names. A new credential or base URL is checked
 // with /whoami first, outside the row lock; nothing is written if any check
-// fails.
+// fails. A base URL on another host name needs the credential in the same
+// write (an Invalid error naming its field otherwise); a new port on the same
+// host is checked with the stored one.
 func (s *Service) Update(ctx context.Context, actor, id string, w IntegrationWrite) (store.Integration, []Warning, error) {
 	current, err := s.Get(ctx, id)
 	if err != nil {
@@ -296,6 +298,16 @@ func (s *Service) Update(ctx context.Context, actor, id string, w IntegrationWri
 	cred, errs := s.apply(&w, &draft, false)
 	if len(errs) > 0 {
 		return current, nil, invalid(errs...)
+	}
+	if cred == nil && baseURLHost(draft.BaseURL) != baseURLHost(current.BaseURL) {
+		// The stored credential was given for the current host: it is sent
+		// to another host only when the same write gives it again (issue 31).
+		field := "token"
+		if current.AuthMethod == "oauth" {
+			field = "oauth.clientSecret"
+		}
+		return current, nil, invalid(FieldError{Field: field, Message: "is required when baseUrl moves to another host " +
+			"(" + baseURLHost(draft.BaseURL) + "): the stored credential is only sent to the host it was given for"})
 	}
 	var v *verified
 	if cred != nil || draft.BaseURL != current.BaseURL {
@@ -340,6 +352,16 @@ func (s *Service) Update(ctx context.Context, actor, id string, w IntegrationWri
 		warnings = v.warnings
 	}
 	return updated, warnings, nil
+}
+
+// baseURLHost is the host name of a (normalised) base URL, without its
+// port: a change of port or path on one host keeps the credential's host.
+func baseURLHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return strings.ToLower(u.Hostname())
 }
 
 // PutToken replaces the integration's credential with an API token, checked
@@ -571,6 +593,8 @@ func (s *Service) SetWebhook(ctx context.Context, actor, id string, body Webhook
 		errs = append(errs, FieldError{"url", "must be an absolute http(s) URL without user info, at most 2000 characters"})
 	} else if !s.webhookHostAllowed(u) {
 		errs = append(errs, FieldError{"url", "must not point at a loopback, private, link-local or other internal address"})
+	} else if u.Scheme == "http" && !s.webhookHostListed(u) {
+		errs = append(errs, FieldError{"url", "must use https (plain http is allowed only for the hosts in MICROAPPS_WEBHOOK_ALLOWED_HOSTS)"})
 	} else {
 		wh.URL = *body.URL
 	}
@@ -618,10 +642,8 @@ func (s *Service) webhookHostAllowed(u *url.URL) bool {
 	if host == "" {
 		return false
 	}
-	for _, a := range s.o.WebhookAllowedHosts {
-		if strings.EqualFold(strings.TrimSpace(a), host) {
-			return true
-		}
+	if s.webhookHostListed(u) {
+		return true
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return qualtrics.PublicAddress(ip)
@@ -634,6 +656,20 @@ func (s *Service) webhookHostAllowed(u *url.URL) bool {
 	// spelling of an IPv4 address.
 	last := host[strings.LastIndex(host, ".")+1:]
 	return last != "" && last[0] >= 'a' && last[0] <= 'z'
+}
+
+// webhookHostListed says whether u's host is one of WebhookAllowedHosts,
+// the only hosts a webhook may reach over plain http: anywhere else a
+// notification (names, emails, links) and the receiver's token in the URL
+// would cross the network in clear.
+func (s *Service) webhookHostListed(u *url.URL) bool {
+	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	for _, a := range s.o.WebhookAllowedHosts {
+		if host != "" && strings.EqualFold(strings.TrimSpace(a), host) {
+			return true
+		}
+	}
+	return false
 }
 
 // DeleteWebhook removes the integration's webhook.

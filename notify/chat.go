@@ -128,10 +128,14 @@ func (t texts) teamsMessage() TeamsMessage {
 }
 
 // SlackMessage is a Block Kit message for an incoming webhook; Text is what
-// Slack shows in notifications and where blocks cannot be shown.
+// Slack shows in notifications and where blocks cannot be shown. Every
+// message the product sends to Slack is one: UnfurlLinks and UnfurlMedia are
+// always false, so no preview of a link from Qualtrics' text is shown.
 type SlackMessage struct {
-	Text   string       `json:"text"`
-	Blocks []SlackBlock `json:"blocks"`
+	Text        string       `json:"text"`
+	Blocks      []SlackBlock `json:"blocks"`
+	UnfurlLinks bool         `json:"unfurl_links"`
+	UnfurlMedia bool         `json:"unfurl_media"`
 }
 
 // SlackBlock is a header, section, context or actions block (Type says which).
@@ -141,12 +145,19 @@ type SlackBlock struct {
 	Elements []SlackElement `json:"elements,omitempty"`
 }
 
-// SlackText is a text object: "plain_text" or "mrkdwn".
+// SlackText is a text object: "plain_text" or "mrkdwn". A mrkdwn object is
+// always Verbatim: Slack then turns no URL, channel name or mention in the
+// text (a survey name from Qualtrics) into a link; only our own <url|label>
+// sequences are links (use mrkdwn to build one).
 type SlackText struct {
-	Type  string `json:"type"`
-	Text  string `json:"text"`
-	Emoji *bool  `json:"emoji,omitempty"`
+	Type     string `json:"type"`
+	Text     string `json:"text"`
+	Emoji    *bool  `json:"emoji,omitempty"`
+	Verbatim bool   `json:"verbatim,omitempty"`
 }
+
+// mrkdwn is a verbatim mrkdwn text object of text, already escaped.
+func mrkdwn(text string) SlackText { return SlackText{Type: "mrkdwn", Text: text, Verbatim: true} }
 
 // SlackElement is a context element (Type "mrkdwn": a text object) or a URL
 // button (Type "button", whose Text is its plain-text label).
@@ -160,6 +171,9 @@ type SlackElement struct {
 
 // MarshalJSON writes the element in Block Kit's shape for its type.
 func (e SlackElement) MarshalJSON() ([]byte, error) {
+	if e.Type == "mrkdwn" {
+		return json.Marshal(mrkdwn(e.Text))
+	}
 	if e.Type != "button" {
 		return json.Marshal(SlackText{Type: e.Type, Text: e.Text})
 	}
@@ -202,7 +216,7 @@ func (t texts) slackMessage() SlackMessage {
 	no := false
 	m := SlackMessage{Blocks: []SlackBlock{
 		{Type: "header", Text: &SlackText{Type: "plain_text", Text: truncateRunes(t.Title, headerMax), Emoji: &no}},
-		{Type: "section", Text: &SlackText{Type: "mrkdwn", Text: slackText(t.Body)}},
+		{Type: "section", Text: ptr(mrkdwn(slackText(t.Body)))},
 	}}
 	if len(t.Context) > 0 {
 		ctx := SlackBlock{Type: "context"}
@@ -228,6 +242,8 @@ func (t texts) slackMessage() SlackMessage {
 	m.Text = fallback.String()
 	return m
 }
+
+func ptr[T any](v T) *T { return &v }
 
 // chatBody is the JSON body of a "slack" or "teams" webhook.
 func (t texts) chatBody(format string) ([]byte, error) {

@@ -183,9 +183,10 @@ func TestSlackMessagesAreBlockKitWithEscapedText(t *testing.T) {
 			for kind, want := range chatWants(lang, integ) {
 				t.Run(kind, func(t *testing.T) {
 					type text struct {
-						Type  string `json:"type"`
-						Text  string `json:"text"`
-						Emoji *bool  `json:"emoji"`
+						Type     string `json:"type"`
+						Text     string `json:"text"`
+						Emoji    *bool  `json:"emoji"`
+						Verbatim *bool  `json:"verbatim"`
 					}
 					type element struct {
 						Type     string          `json:"type"`
@@ -193,6 +194,7 @@ func TestSlackMessagesAreBlockKitWithEscapedText(t *testing.T) {
 						URL      string          `json:"url"`
 						ActionID string          `json:"action_id"`
 						Style    string          `json:"style"`
+						Verbatim *bool           `json:"verbatim"`
 					}
 					var msg struct {
 						Text   string `json:"text"`
@@ -201,8 +203,20 @@ func TestSlackMessagesAreBlockKitWithEscapedText(t *testing.T) {
 							Text     *text     `json:"text"`
 							Elements []element `json:"elements"`
 						} `json:"blocks"`
+						UnfurlLinks *bool `json:"unfurl_links"`
+						UnfurlMedia *bool `json:"unfurl_media"`
 					}
 					strict(t, bodies[kind], &msg)
+					// Issue 31, item 7: Slack turned a URL in a survey name
+					// into a link, and unfurled it, in the trusted bot's
+					// message. Every mrkdwn text object is verbatim, and the
+					// message asks for no unfurling.
+					if msg.UnfurlLinks == nil || *msg.UnfurlLinks || msg.UnfurlMedia == nil || *msg.UnfurlMedia {
+						t.Errorf("unfurl_links %v, unfurl_media %v; want both false", msg.UnfurlLinks, msg.UnfurlMedia)
+					}
+					if n := unverbatimMrkdwn(bodies[kind]); n != 0 {
+						t.Errorf("%d mrkdwn text objects without \"verbatim\": true:\n%s", n, bodies[kind])
+					}
 					keepSample(t, "slack-"+lang+"-"+kind+".json", bodies[kind])
 					if len(msg.Blocks) != 4 {
 						t.Fatalf("%d blocks, want header, section, context, actions:\n%s", len(msg.Blocks), bodies[kind])
@@ -254,6 +268,40 @@ func TestSlackMessagesAreBlockKitWithEscapedText(t *testing.T) {
 			}
 		})
 	}
+}
+
+// unverbatimMrkdwn counts the mrkdwn text objects anywhere in a Slack body
+// that lack "verbatim": true.
+func unverbatimMrkdwn(body []byte) int {
+	var v any
+	if json.Unmarshal(body, &v) != nil {
+		return -1
+	}
+	n, mrkdwn := 0, 0
+	var walk func(any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if x["type"] == "mrkdwn" {
+				mrkdwn++
+				if x["verbatim"] != true {
+					n++
+				}
+			}
+			for _, c := range x {
+				walk(c)
+			}
+		case []any:
+			for _, c := range x {
+				walk(c)
+			}
+		}
+	}
+	walk(v)
+	if mrkdwn == 0 {
+		return -1 // nothing checked: the test would prove nothing
+	}
+	return n
 }
 
 // teamsCard is the Workflows envelope as a test reads it.

@@ -29,10 +29,8 @@ type Message struct {
 	HTML      string
 	MessageID string // without angle brackets; the same on every retry
 	// UnsubscribeURL is the addressee's one-click unsubscribe address
-	// (RFC 8058), UnsubscribeToken what names them in it; the mailer puts
-	// them in List-Unsubscribe with a mailto to the sender.
-	UnsubscribeURL   string
-	UnsubscribeToken string
+	// (RFC 8058) for this email; the mailer puts it in List-Unsubscribe.
+	UnsubscribeURL string
 }
 
 // Mailer sends email.
@@ -64,8 +62,7 @@ func (n *Notifier) emailMessage(ctx context.Context, w store.DeliveryWork, now t
 		HTML:      html.String(),
 		MessageID: w.Delivery.IdempotencyKey + "@" + host,
 
-		UnsubscribeURL:   links.Absolute(n.o.PublicURL, links.Unsubscribe(token)),
-		UnsubscribeToken: token,
+		UnsubscribeURL: links.Absolute(n.o.PublicURL, links.Unsubscribe(token)),
 	}, nil
 }
 
@@ -197,12 +194,9 @@ func (m *SMTPMailer) Send(ctx context.Context, msg Message) error {
 	gm.SetGenHeader("Auto-Submitted", "auto-generated")
 	gm.SetGenHeader("X-Auto-Response-Suppress", "All")
 	if msg.UnsubscribeURL != "" {
-		// A mailto to the sender and the one-click https address (RFC 2369,
-		// RFC 8058).
-		addr, _ := mail.ParseAddress(m.from)
-		mailto := (&url.URL{Scheme: "mailto", Opaque: addr.Address,
-			RawQuery: "subject=" + url.PathEscape("unsubscribe "+msg.UnsubscribeToken)}).String()
-		gm.SetGenHeaderPreformatted(gomail.HeaderListUnsubscribe, "<"+mailto+">, <"+msg.UnsubscribeURL+">")
+		// The one-click https address alone (RFC 8058). No mailto: nothing
+		// reads the sender's mailbox, and it would carry the token there.
+		gm.SetGenHeaderPreformatted(gomail.HeaderListUnsubscribe, "<"+msg.UnsubscribeURL+">")
 		gm.SetGenHeaderPreformatted(gomail.HeaderListUnsubscribePost, "List-Unsubscribe=One-Click")
 	}
 	gm.SetBodyString(gomail.TypeTextPlain, msg.Text)

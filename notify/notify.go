@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -138,11 +139,43 @@ func New(o Options) *Notifier {
 func WebhookClient(allowedHosts []string) *http.Client {
 	return &http.Client{
 		Timeout:   10 * time.Second,
-		Transport: qualtrics.GuardedTransport(allowedHosts),
+		Transport: httpsUnlessAllowed{next: qualtrics.GuardedTransport(allowedHosts), allowed: allowedHosts},
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
 	}
+}
+
+// httpsUnlessAllowed refuses plain http to any host that is not one of
+// allowed: a webhook carries names, emails, links and, in Slack and Teams
+// URLs, the receiver's token. The admin API and the console refuse such a
+// URL already; this also stops one stored before that rule.
+type httpsUnlessAllowed struct {
+	next    http.RoundTripper
+	allowed []string
+}
+
+// errPlainHTTP is why a plain http webhook to a host not allowed is not sent.
+var errPlainHTTP = errors.New("webhook: plain http is allowed only for MICROAPPS_WEBHOOK_ALLOWED_HOSTS")
+
+func (t httpsUnlessAllowed) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "https" {
+		host := strings.ToLower(strings.TrimSuffix(req.URL.Hostname(), "."))
+		listed := false
+		for _, a := range t.allowed {
+			if host != "" && strings.EqualFold(strings.TrimSpace(a), host) {
+				listed = true
+				break
+			}
+		}
+		if !listed {
+			if req.Body != nil {
+				_ = req.Body.Close()
+			}
+			return nil, errPlainHTTP
+		}
+	}
+	return t.next.RoundTrip(req)
 }
 
 // SetRiver gives the notifier the client it enqueues delivery jobs with. It

@@ -158,3 +158,30 @@ func checkPageURL(raw string, allowedHosts []string) (*url.URL, error) {
 	}
 	return u, nil
 }
+
+// BrandOrigin checks the BrandBaseURL a survey definition names (the
+// brand's web host, which deep links in emails and pages point at) against
+// the same host policy as the API base URL: https on a qualtrics.com
+// subdomain, port 443 or none, or a host of allowedHosts (any port, http
+// allowed). It returns the canonical origin "scheme://host[:port]"; a path
+// is dropped, since deep links use the origin only. Anything else (another
+// domain, an IP address, user information) is refused: a brand's survey
+// data must not be able to send the product's links elsewhere.
+func BrandOrigin(raw string, allowedHosts []string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return "", invalid("BrandBaseURL is empty.")
+	}
+	if !strings.Contains(raw, "://") {
+		raw = "https://" + raw // Qualtrics has sent the bare host
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Opaque != "" || u.Host == "" {
+		return "", invalid("BrandBaseURL is not an absolute URL.")
+	}
+	host, err := checkHost(u, allowedHosts)
+	if err != nil {
+		return "", err
+	}
+	return strings.ToLower(u.Scheme) + "://" + host, nil
+}

@@ -1,7 +1,10 @@
 package qualtrics
 
 import (
+	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 )
 
@@ -109,5 +112,47 @@ func TestCheckPageURL(t *testing.T) {
 				t.Fatalf("checkPageURL(%q) error = %v, want ok=%v", tt.raw, err, tt.ok)
 			}
 		})
+	}
+}
+
+// Issue 31 (info): the BrandBaseURL a survey definition names goes into the
+// deep links of emails and pages; it passes the API base URL's host policy
+// or is treated as absent.
+func TestBrandBaseURLMustBeAQualtricsOrAllowedHost(t *testing.T) {
+	t.Parallel()
+	allowed := []string{"127.0.0.1", "sim.internal"}
+	for raw, want := range map[string]string{
+		"https://acme.qualtrics.com":                "https://acme.qualtrics.com",
+		"https://Acme.EU.Qualtrics.com/":            "https://acme.eu.qualtrics.com",
+		"https://conjoint.qualtrics.com/Q/Whatever": "https://conjoint.qualtrics.com",
+		"acme.qualtrics.com":                        "https://acme.qualtrics.com",
+		"http://127.0.0.1:9090":                     "http://127.0.0.1:9090",
+		"http://sim.internal/":                      "http://sim.internal",
+		"https://evil.example/sso":                  "",
+		"https://qualtrics.com.evil.example":        "",
+		"http://acme.qualtrics.com":                 "", // plain http off an allowed host
+		"https://acme.qualtrics.com:8443":           "",
+		"https://user@acme.qualtrics.com":           "",
+		"https://10.0.0.1":                          "",
+		"https://[::1]":                             "",
+		"javascript:alert(1)":                       "",
+		"https://qualtrics.com":                     "",
+	} {
+		got, err := BrandOrigin(raw, allowed)
+		if got != want || (want == "") != (err != nil) {
+			t.Errorf("BrandOrigin(%q) = %q, %v; want %q", raw, got, err, want)
+		}
+	}
+	// Through the client: SurveyMeta hands back only an acceptable origin.
+	for brand, want := range map[string]string{"https://evil.example/sso": "", "https://acme.qualtrics.com": "https://acme.qualtrics.com"} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, 200, okEnvelope(`{"SurveyID":"SV_1","SurveyName":"S","BrandBaseURL":"`+brand+`"}`))
+		}))
+		c, _ := newTestClient(t, srv, nil)
+		m, err := c.SurveyMeta(context.Background(), "SV_1")
+		srv.Close()
+		if err != nil || m.BrandBaseURL != want {
+			t.Errorf("SurveyMeta with BrandBaseURL %q: %q, %v; want %q", brand, m.BrandBaseURL, err, want)
+		}
 	}
 }

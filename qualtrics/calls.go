@@ -68,12 +68,19 @@ func (c *Client) Survey(ctx context.Context, surveyID string) (SurveyDetail, err
 }
 
 // SurveyMeta fetches the metadata of a survey definition, BrandBaseURL above
-// all; questions, blocks and flow are skipped.
+// all (as BrandOrigin returns it, "" when it is not a Qualtrics host or an
+// allowed one); questions, blocks and flow are skipped.
 func (c *Client) SurveyMeta(ctx context.Context, surveyID string) (SurveyMeta, error) {
 	if err := requireID(EndpointSurveyDefinitionsGet, "survey ID", surveyID); err != nil {
 		return SurveyMeta{}, err
 	}
-	return get[SurveyMeta](ctx, c, EndpointSurveyDefinitionsGet, c.endpointURL(nil, "survey-definitions", surveyID))
+	m, err := get[SurveyMeta](ctx, c, EndpointSurveyDefinitionsGet, c.endpointURL(nil, "survey-definitions", surveyID))
+	if m.BrandBaseURL != "" {
+		// Deep links go to this host: it must pass the base URL's host
+		// policy, or it is treated as absent.
+		m.BrandBaseURL, _ = BrandOrigin(m.BrandBaseURL, c.allowedHosts)
+	}
+	return m, err
 }
 
 // DistributionsQuery filters GET /distributions. SurveyID is required; zero

@@ -74,7 +74,41 @@ func classifyDecode(err error) error {
 	return &decodeError{err: err, retryable: retry}
 }
 
+// nulEscape is how a NUL character can appear in a JSON text: only as this
+// escape inside a string (a raw NUL byte is no valid JSON).
+var nulEscape = []byte(`\u0000`)
+
+// stripNULs removes every NUL character from the strings of the JSON text
+// body, before anything decodes it: PostgreSQL refuses NUL in text (SQLSTATE
+// 22021), so one survey name with \u0000 made a unit's COPY fail on every run
+// (issue 31). It works on the escapes, so every string of every answer is
+// covered in one place; an escape is a real one when an even number of
+// backslashes precedes its own (\\u0000 is the text "\u0000", kept). A
+// body without the escape is returned as it is, not copied.
+func stripNULs(body []byte) []byte {
+	i := bytes.Index(body, nulEscape)
+	if i < 0 {
+		return body
+	}
+	out := make([]byte, 0, len(body))
+	for i >= 0 {
+		n := 0
+		for j := i - 1; j >= 0 && body[j] == '\\'; j-- {
+			n++
+		}
+		if n%2 == 0 {
+			out = append(out, body[:i]...)
+		} else {
+			out = append(out, body[:i+len(nulEscape)]...) // an escaped backslash, then "u0000"
+		}
+		body = body[i+len(nulEscape):]
+		i = bytes.Index(body, nulEscape)
+	}
+	return append(out, body...)
+}
+
 func decodeEnvelope[T any](body []byte) (T, wireMeta, error) {
+	body = stripNULs(body)
 	var env envelope[T]
 	if err := json.Unmarshal(body, &env); err != nil {
 		var zero T
@@ -86,6 +120,7 @@ func decodeEnvelope[T any](body []byte) (T, wireMeta, error) {
 // decodePage decodes a list answer. It returns no elements on error, and never
 // a nil slice on success, so a caller can tell "empty page" from "no page".
 func decodePage[T any](body []byte) (page[T], error) {
+	body = stripNULs(body)
 	if p, ok := decodePageFast[T](body); ok {
 		return p, nil
 	}

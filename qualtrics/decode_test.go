@@ -344,3 +344,60 @@ func BenchmarkDecodeHistoryPage(b *testing.B) {
 		}
 	}
 }
+
+// Issue 31 (info): a NUL in any string Qualtrics sends (a survey name, a
+// recipient's name, a link) is removed at decoding, on the fast and the
+// reflective paths alike: PostgreSQL refuses it in text, and one such name
+// made a unit's COPY fail on every run. An escaped backslash followed by
+// "u0000" is text, and stays.
+func TestNULsAreStrippedFromEveryDecodedString(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]string{
+		`"a\u0000b"`:            `"ab"`,
+		`"\u0000\u0000x\u0000"`: `"x"`,
+		`"a\\u0000b"`:           `"a\\u0000b"`,
+		`"a\\\u0000b"`:          `"a\\b"`,
+		`"plain"`:               `"plain"`,
+		`"\u00000"`:             `"0"`,
+	} {
+		if got := string(stripNULs([]byte(raw))); got != want {
+			t.Errorf("stripNULs(%s) = %s, want %s", raw, got, want)
+		}
+	}
+	meta := `"meta":{"httpStatus":"200 - OK","requestId":"r"}`
+	links := `{"result":{"elements":[{"contactId":"CID_1\u0000","firstName":"Ann\u0000e","lastName":"O\\u0000K",` +
+		`"email":"ann@example.com\u0000","link":"https://x.qualtrics.com/jfe\u0000","externalDataReference":"r\u0000"}],` +
+		`"nextPage":null},` + meta + `}`
+	check := func(path string, l Link) {
+		t.Helper()
+		if l.ContactID != "CID_1" || l.FirstName != "Anne" || l.LastName != `O\u0000K` || l.Email != "ann@example.com" ||
+			l.Link != "https://x.qualtrics.com/jfe" || l.ExternalDataReference != "r" {
+			t.Errorf("%s path: %+v", path, l)
+		}
+	}
+	fast, err := decodePage[Link]([]byte(links))
+	if err != nil || len(fast.Elements) != 1 {
+		t.Fatalf("decodePage: %v %+v", err, fast)
+	}
+	check("fast", fast.Elements[0])
+	// A key only matching case-insensitively sends the element down the
+	// reflective path.
+	slow, err := decodePage[Link]([]byte(strings.Replace(links, `"contactId"`, `"ContactID"`, 1)))
+	if err != nil || len(slow.Elements) != 1 {
+		t.Fatalf("decodePage (reflective): %v %+v", err, slow)
+	}
+	check("reflective", slow.Elements[0])
+	hist, err := decodePage[HistoryEntry]([]byte(`{"result":{"elements":[{"contactId":"C\u0000","status":"Opened\u0000"}]},` + meta + `}`))
+	if err != nil || len(hist.Elements) != 1 || hist.Elements[0].ContactID != "C" || hist.Elements[0].Status != "Opened" {
+		t.Errorf("history page: %v %+v", err, hist.Elements)
+	}
+	sv, _, err := decodeEnvelope[Survey]([]byte(`{"result":{"id":"SV_1","name":"Pulse\u0000 Q3"},` + meta + `}`))
+	if err != nil || sv.Name != "Pulse Q3" {
+		t.Errorf("envelope: %q, %v", sv.Name, err)
+	}
+	// Surveys come through the reflective page decoder.
+	surveys, err := decodePage[Survey]([]byte(`{"result":{"elements":[{"id":"SV_2","name":"\u0000Exit"}],"nextPage":""},` + meta + `}`))
+	if err != nil || len(surveys.Elements) != 1 || surveys.Elements[0].Name != "Exit" {
+		t.Errorf("survey page: %v %+v", err, surveys.Elements)
+	}
+}

@@ -126,11 +126,15 @@ var (
 	nat64        = netip.MustParsePrefix("64:ff9b::/96")
 	sixToFour    = netip.MustParsePrefix("2002::/16")
 	v4Compatible = netip.MustParsePrefix("::/96")
+	// v4Translated is SIIT's IPv4-translated form ::ffff:0:a.b.c.d (RFC
+	// 2765), not the IPv4-mapped ::ffff:a.b.c.d that Unmap handles: a
+	// translator on the path delivers it to the IPv4 address inside.
+	v4Translated = netip.MustParsePrefix("::ffff:0:0:0/96")
 )
 
 // PublicAddress reports whether ip is a routable public unicast address: not
 // in any special-purpose range, and, for the IPv6 forms that carry an IPv4
-// address (::ffff:a.b.c.d, ::a.b.c.d, 64:ff9b::a.b.c.d, 2002:AABB:CCDD::),
+// address (::ffff:a.b.c.d, ::ffff:0:a.b.c.d, ::a.b.c.d, 64:ff9b::a.b.c.d, 2002:AABB:CCDD::),
 // only when that IPv4 address is public too.
 func PublicAddress(ip netip.Addr) bool {
 	if !ip.IsValid() {
@@ -143,7 +147,8 @@ func PublicAddress(ip netip.Addr) bool {
 	if ip.Is6() {
 		b := ip.As16()
 		switch {
-		case nat64.Contains(ip), v4Compatible.Contains(ip) && ip != netip.IPv6Unspecified() && ip != netip.IPv6Loopback():
+		case nat64.Contains(ip), v4Translated.Contains(ip),
+			v4Compatible.Contains(ip) && ip != netip.IPv6Unspecified() && ip != netip.IPv6Loopback():
 			return PublicAddress(netip.AddrFrom4([4]byte(b[12:16])))
 		case sixToFour.Contains(ip):
 			return PublicAddress(netip.AddrFrom4([4]byte(b[2:6])))

@@ -43,6 +43,12 @@ func TestPublicAddress(t *testing.T) {
 		{"2001:db8::1", false},
 		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", false}, // Teredo
 		{"fe80::1%eth0", false},
+		// Issue 31: SIIT's IPv4-translated form (::ffff:0:0:0/96) was judged
+		// by its IPv6 value, so [::ffff:0:7f00:1] (127.0.0.1) was public.
+		{"::ffff:0:7f00:1", false},
+		{"::ffff:0:a9fe:a9fe", false}, // 169.254.169.254
+		{"::ffff:0:a00:1", false},     // 10.0.0.1
+		{"::ffff:0:3405:a14", true},   // 52.5.10.20 stays public
 		// The embedded forms of a public address stay public.
 		{"64:ff9b::3405:a14", true}, // NAT64 of 52.5.10.20
 		{"2002:3405:a14::1", true},  // 6to4 of 52.5.10.20

@@ -109,6 +109,14 @@ func FuzzPageURL(f *testing.F) {
 		"/admin/distributions/" + hostileInt + "/EMD_h1", "/admin/distributions/00000000-0000-0000-0000-000000000000/EMD_h1",
 		"/notifications?page=abc", "/static/..%2f..%2fgo.mod", "/static/app.css%00", "//evil.example/", "/%2e%2e/", "/api/v1/me/surveys",
 		"/api/v1/me/notifications?limit=-1", "/api/v1/me/../../etc/passwd", "/admin/surveys/" + hostileInt + "/SV_h1?distribution=" + strings.Repeat("%", 3),
+		// Issue 31, item 2: a NUL or an invalid UTF-8 byte that reaches a
+		// query (a valid integration id, a signed-in user) made PostgreSQL
+		// answer 22021 and the page 500.
+		"/surveys/" + hostileInt + "/%00", "/surveys/" + hostileInt + "/EMD_%ff", "/admin/surveys?q=%00", "/admin/surveys?q=%ff",
+		"/admin/surveys?q=a%C0%AFb", "/admin/surveys/" + hostileInt + "/SV_%00", "/admin/surveys/" + hostileInt + "/SV_h1?distribution=%00",
+		"/admin/surveys/" + hostileInt + "/SV_h1?status=%ff", "/admin/surveys/" + hostileInt + "/SV_h1?after=%00%0A%00",
+		"/admin/distributions/" + hostileInt + "/EMD_%00", "/admin/distributions/" + hostileInt + "/EMD_%ed%a0%80",
+		"/api/v1/me/surveys?q=%00", "/notifications?page=%00",
 	} {
 		f.Add(seed)
 	}
@@ -377,6 +385,25 @@ func TestWebhooksCannotReachInternalAddresses(t *testing.T) {
 			t.Errorf("a public webhook: %d %s", r.status, r.body)
 		}
 	})
+	// Issue 31 (info): SIIT's IPv4-translated form of 127.0.0.1 was
+	// accepted, and so was plain http to any public host.
+	t.Run("PUT …/webhook refuses SIIT addresses and plain http to a host not allowed", func(t *testing.T) {
+		for _, u := range []string{"https://[::ffff:0:7f00:1]/", "https://[::ffff:0:a9fe:a9fe]/latest/meta-data/",
+			"http://hooks.example.com/services/T/B/x", "HTTP://hooks.example.com/x"} {
+			r := serveOnce(t, h, "PUT", "/integrations/"+in+"/webhook", map[string]any{"url": u})
+			if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), `"field":"url"`) {
+				t.Errorf("PUT webhook %s: %d %s", u, r.status, r.body)
+			}
+		}
+		if r := serveOnce(t, h, "PUT", "/integrations/"+in+"/webhook", map[string]any{"url": "http://hooks.example.com/x"}); !strings.Contains(string(r.body), "https") {
+			t.Errorf("the refusal of plain http does not say to use https: %s", r.body)
+		}
+		allowed := api.New(api.Options{Store: st, Keyring: kr, AdminTokens: []string{adminToken}, Log: zap.NewNop(),
+			WebhookAllowedHosts: []string{"127.0.0.1"}})
+		if r := serveOnce(t, allowed, "PUT", "/integrations/"+in+"/webhook", map[string]any{"url": canary.URL + "/hook"}); r.status != http.StatusNoContent {
+			t.Errorf("plain http to an allowed host: %d %s", r.status, r.body)
+		}
+	})
 
 	deliver := func(t *testing.T, n *notify.Notifier, url string) string {
 		t.Helper()
@@ -403,6 +430,12 @@ func TestWebhooksCannotReachInternalAddresses(t *testing.T) {
 		}
 		if canaryHits.Load() != 0 {
 			t.Errorf("the loopback canary was reached %d times", canaryHits.Load())
+		}
+	})
+	t.Run("a stored plain http webhook to a host not allowed is never sent", func(t *testing.T) {
+		n := notify.New(notify.Options{Store: st, Keyring: kr})
+		if e := deliver(t, n, "http://hooks.example.com/services/T/B/x"); e != "webhook: the destination is unreachable" {
+			t.Errorf("last_error %q", e)
 		}
 	})
 	t.Run("a redirect is not followed, even to an allowed host", func(t *testing.T) {
@@ -578,11 +611,25 @@ func TestRedirectTargetsStayOnThisSite(t *testing.T) {
 			"POST /signin/dev": post("/signin/dev", url.Values{"email": {"ann@example.com"}, "next": {next}}),
 			"POST /lang":       post("/lang", url.Values{"lang": {"fr"}, "next": {next}}),
 		} {
+			if strings.ContainsRune(next, 0) {
+				// Issue 31: a NUL in any parameter is refused before any
+				// handler (400), so nothing redirects anywhere.
+				if rec.Code != http.StatusBadRequest || rec.Header().Get("Location") != "" {
+					t.Errorf("%s next=%q: %d Location %q, want 400 and no redirect", name, next, rec.Code, rec.Header().Get("Location"))
+				}
+				continue
+			}
 			if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/" {
 				t.Errorf("%s next=%q: %d Location %q, want 303 to /", name, next, rec.Code, rec.Header().Get("Location"))
 			}
 		}
 		rec := asUser(h, "", "/signin?next="+url.QueryEscape(next))
+		if strings.ContainsRune(next, 0) {
+			if rec.Code != http.StatusBadRequest || strings.Contains(rec.Body.String(), "evil.example") {
+				t.Errorf("GET /signin?next=%q: %d, want 400 without the value", next, rec.Code)
+			}
+			continue
+		}
 		doc, err := goquery.NewDocumentFromReader(rec.Body)
 		if err != nil {
 			t.Fatal(err)
@@ -930,4 +977,52 @@ func TestHTTPSDeploymentsPinTransportAndCookies(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestNULsFromQualtricsDoNotBreakASync (issue 31, info): a survey name, a
+// subject and a recipient's name holding a NUL (sent by Qualtrics as
+// \u0000) made the unit's COPY fail on every run, PostgreSQL refusing NUL in
+// text. The NULs are now stripped at decoding: the sync succeeds and stores
+// the text without them.
+func TestNULsFromQualtricsDoNotBreakASync(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	q := newSim(t, simOptions{seed: 31, spec: qualtricssim.Spec{Surveys: 2, Recipients: 20, Emails: []string{"alice@example.com"}}})
+	st := storetest.New(t)
+	kr, _ := newKeyring(t)
+	s := newStack(t, st, kr, stackOptions{workers: 2})
+	now := time.Now().UTC().Truncate(time.Second)
+	sv, err := q.sim.AddSurvey(q.brand.ID, qualtricssim.Survey{Name: "Pulse\x00 Q3", IsActive: true,
+		CreationDate: now, LastModifiedDate: now, StartDate: now, EndDate: now.Add(10 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.sim.AddDistribution(qualtricssim.Distribution{SurveyID: sv.ID, RequestType: "Invite", SendDate: now,
+		LinkExpiration: now.Add(7 * 24 * time.Hour), Headers: qualtricssim.Headers{Subject: "Tell\x00 us"},
+		Recipients: []qualtricssim.Recipient{{Email: "alice@example.com", FirstName: "Al\x00ice", LastName: "B", Status: "Success", SentAt: now}}}); err != nil {
+		t.Fatal(err)
+	}
+	in := createThroughAPI(t, s.srv.URL, map[string]any{"name": "NUL", "baseUrl": q.baseURL(), "token": q.token})
+	run, _ := syncThroughAPI(t, s.srv.URL, in.ID, "full", time.Minute)
+	if run.Status != "succeeded" || run.Error != "" {
+		t.Fatalf("sync: %s %q", run.Status, run.Error)
+	}
+	var name, subject, first string
+	if err := st.Pool().QueryRow(ctx, `SELECT s.name, d.subject, r.first_name FROM surveys s
+		JOIN distributions d ON d.integration_id = s.integration_id AND d.survey_id = s.qualtrics_id
+		JOIN recipients r ON r.integration_id = d.integration_id AND r.distribution_id = d.qualtrics_id
+		WHERE s.integration_id = $1 AND s.qualtrics_id = $2`, in.ID, sv.ID).Scan(&name, &subject, &first); err != nil {
+		t.Fatalf("the survey with NULs was not stored: %v", err)
+	}
+	if name != "Pulse Q3" || subject != "Tell us" || first != "Alice" {
+		t.Errorf("stored %q, %q, %q; want the text without its NULs", name, subject, first)
+	}
+	var failedUnits int
+	if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM sync_runs WHERE integration_id = $1 AND (status <> 'succeeded' OR warnings::text LIKE '%unit%')`,
+		in.ID).Scan(&failedUnits); err != nil {
+		t.Fatal(err)
+	}
+	if failedUnits != 0 {
+		t.Errorf("%d runs failed or warned about a unit", failedUnits)
+	}
 }

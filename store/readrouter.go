@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -227,10 +228,13 @@ func (r *ReadRouter) UseStandby(after LSN) bool {
 // nothing (err wraps ErrNotFound: a row the standby has not replayed yet,
 // from a link in a notification sent a moment ago), and that the request
 // reads again from the primary. A failure other than not-found stops the
-// standby's use until a check finds it answering again.
+// standby's use until a check finds it answering again, except an error the
+// request's own data caused (SQLSTATE class 22, data exception: a NUL byte
+// or invalid UTF-8 in a parameter), which the primary would answer alike:
+// one client must not turn the standby off for everyone.
 func (r *ReadRouter) ReadFailed(err error) {
 	r.count(false)
-	if errors.Is(err, ErrNotFound) || errors.Is(err, context.Canceled) {
+	if errors.Is(err, ErrNotFound) || errors.Is(err, context.Canceled) || clientDataError(err) {
 		return
 	}
 	for {
@@ -249,6 +253,13 @@ func (r *ReadRouter) ReadFailed(err error) {
 	case r.kick <- struct{}{}:
 	default:
 	}
+}
+
+// clientDataError says whether err is PostgreSQL's answer to a value the
+// request sent (class 22, data exception), not a fault of the server.
+func clientDataError(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22")
 }
 
 // WritePosition is the primary's WAL position now: called after a write, it

@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +95,34 @@ func TestOpenStandbyDoesNotWaitForTheServer(t *testing.T) {
 	}
 	if _, err := store.OpenStandby(ctx, "postgres://u:secret-pw@[::1", store.Options{}); err == nil || strings.Contains(err.Error(), "secret-pw") {
 		t.Errorf("bad URL: %v", err)
+	}
+}
+
+// Issue 31, item 2: a NUL byte in a page parameter made the standby answer
+// SQLSTATE 22021, and ReadFailed then turned the standby off for everyone.
+// An error of class 22 (the request's own data) leaves it in use; a real
+// fault still stops it.
+func TestAClientDataErrorDoesNotTurnTheStandbyOff(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := storetest.New(t)
+	_, nulErr := st.Pool().Exec(ctx, `SELECT $1::text`, "a\x00b")
+	_, utf8Err := st.Pool().Exec(ctx, `SELECT $1::text`, "a\xffb")
+	if nulErr == nil || utf8Err == nil {
+		t.Fatalf("PostgreSQL accepted a NUL byte (%v) or invalid UTF-8 (%v) in text", nulErr, utf8Err)
+	}
+	r := store.NewReadRouterInUse(st, st, time.Now())
+	for _, e := range []error{nulErr, utf8Err, fmt.Errorf("store: open surveys: %w", nulErr)} {
+		r.ReadFailed(e)
+		if !r.Status().OK || !r.UseStandby(0) {
+			t.Fatalf("ReadFailed(%v) turned the standby off: %+v", e, r.Status())
+		}
+	}
+	if store.CheckAsked(r) {
+		t.Error("a client's data error asked for a new check")
+	}
+	r.ReadFailed(fmt.Errorf("store: feed: %w", errors.New("read tcp: connection reset by peer")))
+	if r.Status().OK || r.UseStandby(0) {
+		t.Error("a connection failure left the standby in use")
 	}
 }

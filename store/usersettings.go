@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"time"
@@ -53,8 +54,13 @@ func (s *Store) RememberUserLocale(ctx context.Context, email, language, timeZon
 }
 
 // SetEmailOff turns a user's email notifications off (true) or back on.
+// Turning them back on removes every unsubscribe token of the user: a link
+// in an email sent before (perhaps forwarded) must not turn them off again.
 func (s *Store) SetEmailOff(ctx context.Context, email string, off bool, now time.Time) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO user_settings AS u (email, email_off, email_off_at, updated_at)
+	_, err := s.pool.Exec(ctx, `WITH rotated AS (
+			DELETE FROM unsubscribe_tokens WHERE email = $1 AND NOT $2
+				AND EXISTS (SELECT 1 FROM user_settings WHERE email = $1 AND email_off))
+		INSERT INTO user_settings AS u (email, email_off, email_off_at, updated_at)
 		VALUES ($1, $2, CASE WHEN $2 THEN $3::timestamptz END, $3)
 		ON CONFLICT (email) DO UPDATE SET email_off = excluded.email_off,
 			email_off_at = CASE WHEN excluded.email_off THEN coalesce(u.email_off_at, excluded.email_off_at) END,
@@ -62,36 +68,55 @@ func (s *Store) SetEmailOff(ctx context.Context, email string, off bool, now tim
 	return mapErr("set email off", err)
 }
 
-// UnsubscribeToken returns the user's unsubscribe token, making one (32
-// random bytes) the first time.
+// UnsubscribeTokenLifetime is how long the unsubscribe link of one email works.
+const UnsubscribeTokenLifetime = 60 * 24 * time.Hour
+
+// unsubscribePurgeBatch bounds the expired tokens each new token removes.
+const unsubscribePurgeBatch = 100
+
+// hashToken is what is stored of an unsubscribe token: its SHA-256, so the
+// table (a backup, a read replica) holds nothing that unsubscribes anyone.
+func hashToken(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// UnsubscribeToken makes a new unsubscribe token (32 random bytes) for one
+// email to the user, valid UnsubscribeTokenLifetime. Only its hash is
+// stored, so each email gets its own; each call also removes a few expired
+// tokens, which keeps the table to the emails of the last 60 days.
 func (s *Store) UnsubscribeToken(ctx context.Context, email string, now time.Time) (string, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return "", err
 	}
-	var token string
-	err := s.pool.QueryRow(ctx, `INSERT INTO user_settings AS u (email, unsubscribe_token, updated_at)
-		VALUES ($1, $2, $3)
-		ON CONFLICT (email) DO UPDATE SET unsubscribe_token = coalesce(u.unsubscribe_token, excluded.unsubscribe_token)
-		RETURNING unsubscribe_token`, email, base64.RawURLEncoding.EncodeToString(b), now).Scan(&token)
+	token := base64.RawURLEncoding.EncodeToString(b)
+	_, err := s.pool.Exec(ctx, `WITH purged AS (
+			DELETE FROM unsubscribe_tokens WHERE ctid = ANY (ARRAY (
+				SELECT ctid FROM unsubscribe_tokens WHERE expires_at <= $3 ORDER BY expires_at LIMIT $5)))
+		INSERT INTO unsubscribe_tokens (token_hash, email, expires_at) VALUES ($1, $2, $4)`,
+		hashToken(token), email, now, now.Add(UnsubscribeTokenLifetime), unsubscribePurgeBatch)
 	return token, mapErr("unsubscribe token", err)
 }
 
-// UnsubscribeEmail turns email off for the user whose token this is and
-// returns their email; ErrNotFound when no user has it.
+// UnsubscribeEmail turns email off for the user whose unexpired token this
+// is and returns their email; ErrNotFound when no user has it.
 func (s *Store) UnsubscribeEmail(ctx context.Context, token string, now time.Time) (string, error) {
 	var email string
-	err := s.pool.QueryRow(ctx, `UPDATE user_settings SET email_off = true,
-			email_off_at = coalesce(email_off_at, $2), updated_at = $2
-		WHERE unsubscribe_token = $1 RETURNING email`, token, now).Scan(&email)
+	err := s.pool.QueryRow(ctx, `INSERT INTO user_settings AS u (email, email_off, email_off_at, updated_at)
+		SELECT email, true, $2, $2 FROM unsubscribe_tokens WHERE token_hash = $1 AND expires_at > $2
+		ON CONFLICT (email) DO UPDATE SET email_off = true,
+			email_off_at = coalesce(u.email_off_at, excluded.email_off_at), updated_at = excluded.updated_at
+		RETURNING email`, hashToken(token), now).Scan(&email)
 	return email, mapErr("unsubscribe", err)
 }
 
-// EmailOfToken returns the email of the user whose unsubscribe token this is,
-// without changing anything; ErrNotFound when no user has it.
-func (s *Store) EmailOfToken(ctx context.Context, token string) (string, error) {
+// EmailOfToken returns the email of the user whose unexpired unsubscribe
+// token this is, without changing anything; ErrNotFound when no user has it.
+func (s *Store) EmailOfToken(ctx context.Context, token string, now time.Time) (string, error) {
 	var email string
-	err := s.pool.QueryRow(ctx, `SELECT email FROM user_settings WHERE unsubscribe_token = $1`, token).Scan(&email)
+	err := s.pool.QueryRow(ctx, `SELECT email FROM unsubscribe_tokens WHERE token_hash = $1 AND expires_at > $2`,
+		hashToken(token), now).Scan(&email)
 	return email, mapErr("unsubscribe token", err)
 }
 

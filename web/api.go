@@ -18,7 +18,7 @@ func (s *Server) MeAPI() http.Handler {
 	if s.sessions != nil {
 		h = s.sessions.LoadAndSave(h)
 	}
-	return h
+	return refuseBadBytesAPI(h)
 }
 
 type meSurvey struct {
@@ -127,7 +127,7 @@ func (s *Server) meItems(r *http.Request, st Store, p, email string, now time.Ti
 }
 
 func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
-	s.log.Sugar().Errorw("me api", "error", err, "requestId", w.Header().Get("X-Request-Id"), "path", r.URL.Path)
+	s.log.Sugar().Errorw("me api", "error", err, "requestId", w.Header().Get("X-Request-Id"), "path", LogPath(r.URL.Path))
 	writeProblem(w, http.StatusInternalServerError, "Internal server error", "Something went wrong on our side.")
 }
 

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -21,12 +22,14 @@ import (
 )
 
 // Session keys.
+const sessEmail = "email"
+
+// oidcFlowCookie carries a sign-in's state, nonce, PKCE verifier and next
+// path from GET /signin to the callback, sealed (oidcAuth.sealFlow), for
+// oidcFlowLifetime at most.
 const (
-	sessEmail    = "email"
-	sessState    = "oidc_state"
-	sessNonce    = "oidc_nonce"
-	sessVerifier = "oidc_verifier"
-	sessNext     = "oidc_next"
+	oidcFlowCookie   = "microapps_oidc"
+	oidcFlowLifetime = 10 * time.Minute
 )
 
 // errUnauthenticated means the request carries no user we can trust.
@@ -116,12 +119,22 @@ func (s *Server) devSignIn(w http.ResponseWriter, r *http.Request) {
 		s.notFoundHandler(w, r)
 		return
 	}
-	if err := s.sessions.RenewToken(r.Context()); err != nil {
+	if err := s.startSession(r.Context()); err != nil {
 		s.serverError(w, r, err)
 		return
 	}
 	s.sessions.Put(r.Context(), sessEmail, email)
 	http.Redirect(w, r, localPath(r.PostFormValue("next")), http.StatusSeeOther)
+}
+
+// startSession begins the session of a sign-in: nothing of the one before
+// survives it (another user's console right, in the same browser), and it
+// gets a new token so a token planted before the sign-in is worth nothing.
+func (s *Server) startSession(ctx context.Context) error {
+	if err := s.sessions.Clear(ctx); err != nil {
+		return err
+	}
+	return s.sessions.RenewToken(ctx)
 }
 
 func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
@@ -145,9 +158,13 @@ type oidcAuth struct {
 	verifier    *oidc.IDTokenVerifier
 	config      oauth2.Config
 	lastAttempt time.Time
+	// flow seals the sign-in flow cookie (oidcflow.go).
+	flow cipher.AEAD
 }
 
-func newOIDCAuth(opts Options) *oidcAuth { return &oidcAuth{opts: opts} }
+func newOIDCAuth(opts Options) *oidcAuth {
+	return &oidcAuth{opts: opts, flow: newFlowAEAD(opts.OIDCClientSecret)}
+}
 
 func (o *oidcAuth) setup(ctx context.Context) (*oauth2.Config, *oidc.IDTokenVerifier, error) {
 	o.mu.Lock()
@@ -297,13 +314,13 @@ func (s *Server) oidcStart(w http.ResponseWriter, r *http.Request, next string) 
 		s.serverError(w, r, err)
 		return
 	}
-	state, nonce, verifier := randomToken(), randomToken(), oauth2.GenerateVerifier()
-	ctx := r.Context()
-	s.sessions.Put(ctx, sessState, state)
-	s.sessions.Put(ctx, sessNonce, nonce)
-	s.sessions.Put(ctx, sessVerifier, verifier)
-	s.sessions.Put(ctx, sessNext, next)
-	http.Redirect(w, r, cfg.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), http.StatusFound)
+	f := oidcFlow{State: randomToken(), Nonce: randomToken(), Verifier: oauth2.GenerateVerifier(), Next: next,
+		Expires: s.now().Add(oidcFlowLifetime).Unix()}
+	// The flow lives in a short-lived sealed cookie, not in the session:
+	// an anonymous GET /signin writes no session row.
+	http.SetCookie(w, &http.Cookie{Name: s.cookieName(oidcFlowCookie), Value: s.oidc.sealFlow(f), Path: "/",
+		MaxAge: int(oidcFlowLifetime / time.Second), HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.https()})
+	http.Redirect(w, r, cfg.AuthCodeURL(f.State, oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier)), http.StatusFound)
 }
 
 func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
@@ -324,10 +341,14 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 			messagePage(s.layout(rc, rc.lang.T("signin.failed")), rc.lang.T(page), "/signin"))
 	}
 	fail := func(reason string, err error) { failBecause(&signInRefusal{reason: reason, err: err}) }
-	state := s.sessions.PopString(ctx, sessState)
-	nonce := s.sessions.PopString(ctx, sessNonce)
-	verifier := s.sessions.PopString(ctx, sessVerifier)
-	next := localPath(s.sessions.PopString(ctx, sessNext))
+	// The flow cookie serves one callback, whatever its outcome.
+	http.SetCookie(w, &http.Cookie{Name: s.cookieName(oidcFlowCookie), Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.https()})
+	var flow oidcFlow
+	if ck, err := r.Cookie(s.cookieName(oidcFlowCookie)); err == nil {
+		flow, _ = s.oidc.openFlow(ck.Value, s.now())
+	}
+	state, nonce, verifier, next := flow.State, flow.Nonce, flow.Verifier, localPath(flow.Next)
 	q := r.URL.Query()
 	if state == "" || subtle.ConstantTimeCompare([]byte(state), []byte(q.Get("state"))) != 1 {
 		fail("state mismatch", nil)
@@ -381,7 +402,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		failBecause(&signInRefusal{reason: "email not verified", page: "signin.failed.unverified"})
 		return
 	}
-	if err := s.sessions.RenewToken(ctx); err != nil {
+	if err := s.startSession(ctx); err != nil {
 		s.serverError(w, r, err)
 		return
 	}

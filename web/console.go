@@ -23,45 +23,82 @@ import (
 )
 
 const (
-	sessConsole     = "console_group" // oidc: the sign-in carried the platform admin group
-	maxJobsBody     = 1 << 20         // River's UI posts small JSON bodies to its API
+	sessConsole     = "console_group"    // oidc: this sign-in's claims held the platform admin group (true or false)
+	sessConsoleAt   = "console_group_at" // oidc: when that was read from the provider (Unix seconds)
+	maxJobsBody     = 1 << 20            // River's UI posts small JSON bodies to its API
 	consolePageSize = 50
 	auditPageSize   = 50
 	logsPageSize    = 25
 	maxLogsShown    = 500 // the newest calls; the REST API serves up to 5000
 )
 
+// consoleGroupRecheck bounds how long the platform admin group read at
+// sign-in grants the console: after it, the console sends the user through
+// the provider again, so someone removed from the group loses the console
+// within this interval, not at the end of a 12-hour session.
+const consoleGroupRecheck = 15 * time.Minute
+
+// consoleAccess is what the session says about the console.
+type consoleAccess int
+
+const (
+	consoleDenied consoleAccess = iota
+	consoleGranted
+	// consoleRecheck: the group granted the console, longer ago than
+	// consoleGroupRecheck; a new sign-in must confirm it.
+	consoleRecheck
+)
+
 // isPlatformAdmin reports whether the signed-in user may use the console:
 // named in MICROAPPS_PLATFORM_ADMINS, or (oidc) signed in with the
-// MICROAPPS_PLATFORM_ADMIN_GROUP group claim.
+// MICROAPPS_PLATFORM_ADMIN_GROUP group claim less than consoleGroupRecheck ago.
 func (s *Server) isPlatformAdmin(r *http.Request, email string) bool {
+	return s.consoleAccess(r, email) == consoleGranted
+}
+
+func (s *Server) consoleAccess(r *http.Request, email string) consoleAccess {
 	if s.opts.Manage == nil || email == "" {
-		return false
+		return consoleDenied
 	}
 	if s.platformAdmins[email] {
-		return true
+		return consoleGranted
 	}
-	return s.oidc != nil && s.opts.PlatformAdminGroup != "" && s.sessions.GetBool(r.Context(), sessConsole)
+	if s.oidc == nil || s.opts.PlatformAdminGroup == "" || !s.sessions.GetBool(r.Context(), sessConsole) {
+		return consoleDenied
+	}
+	at := time.Unix(s.sessions.GetInt64(r.Context(), sessConsoleAt), 0)
+	if age := s.now().Sub(at); age < 0 || age >= consoleGroupRecheck {
+		return consoleRecheck
+	}
+	return consoleGranted
 }
 
 // rememberConsoleGroup records at sign-in whether the user's groups claim
 // (from the ID token or UserInfo; a list or a single string) holds the
-// platform admin group.
+// platform admin group, true or false, and when it was read. The session was
+// cleared just before: nothing of an earlier sign-in survives.
 func (s *Server) rememberConsoleGroup(ctx context.Context, groups json.RawMessage) {
-	if s.opts.PlatformAdminGroup == "" || len(groups) == 0 {
+	if s.opts.PlatformAdminGroup == "" {
 		return
+	}
+	s.sessions.Put(ctx, sessConsole, inGroup(groups, s.opts.PlatformAdminGroup))
+	s.sessions.Put(ctx, sessConsoleAt, s.now().Unix())
+}
+
+// inGroup says whether a groups claim (a list of names or one name) holds group.
+func inGroup(groups json.RawMessage, group string) bool {
+	if len(groups) == 0 {
+		return false
 	}
 	var list []string
 	if json.Unmarshal(groups, &list) != nil {
 		var one string
 		if json.Unmarshal(groups, &one) != nil {
-			return
+			return false
 		}
 		list = []string{one}
 	}
-	if slices.Contains(list, s.opts.PlatformAdminGroup) {
-		s.sessions.Put(ctx, sessConsole, true)
-	}
+	return slices.Contains(list, group)
 }
 
 // consoleRoutes adds the console's routes to mux.
@@ -95,6 +132,11 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) {
 func (s *Server) console(h pageHandler) http.HandlerFunc {
 	return s.page(func(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 		if !rc.platformAdmin {
+			if s.consoleAccess(r, rc.email) == consoleRecheck {
+				// The group is confirmed again by signing in again.
+				s.unauthenticated(w, r, rc)
+				return nil
+			}
 			return errNotFound
 		}
 		// Form bodies were read and bounded before, by limitForms, as for every page.
@@ -111,7 +153,12 @@ func (s *Server) jobsGate(next http.Handler) http.Handler {
 			s.unauthenticated(w, r, rc)
 			return
 		}
-		if !s.isPlatformAdmin(r, email) {
+		switch s.consoleAccess(r, email) {
+		case consoleGranted:
+		case consoleRecheck:
+			s.unauthenticated(w, r, rc)
+			return
+		default:
 			s.notFoundHandler(w, r)
 			return
 		}

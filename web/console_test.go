@@ -12,6 +12,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -366,24 +367,10 @@ func TestConsoleSettingsSaveAndRefuseInPlace(t *testing.T) {
 func TestConsoleGroupClaimGrantsTheConsole(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	idp, err := mockoidc.Run()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = idp.Shutdown() })
-	cfg := idp.Config()
-	var h http.Handler
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
-	t.Cleanup(app.Close)
-	public, _ := url.Parse(app.URL)
-	srv, err := New(Options{Store: f.store, AuthMode: AuthOIDC, OIDCIssuer: cfg.Issuer, OIDCClientID: cfg.ClientID,
-		OIDCClientSecret: cfg.ClientSecret, OIDCScopes: []string{"openid", "email", "groups"}, PublicURL: public,
-		Now: func() time.Time { return testNow }, Manage: manage.New(manage.Options{Store: f.store}),
-		PlatformAdminGroup: "microapps-admins"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h = srv.Handler()
+	idp, app, _ := oidcApp(t, f.store, func(o *Options) {
+		o.OIDCScopes, o.PlatformAdminGroup = []string{"openid", "email", "groups"}, "microapps-admins"
+		o.Manage = manage.New(manage.Options{Store: f.store})
+	})
 	for _, tc := range []struct {
 		groups []string
 		want   int
@@ -453,5 +440,83 @@ func TestConsoleMessagesAreComplete(t *testing.T) {
 				t.Errorf("%s names %s, which has no message", file, key)
 			}
 		}
+	}
+}
+
+// Issue 31, item 1: the console right read from the groups claim belongs to
+// one sign-in. A later sign-in in the same browser (another user, or the same
+// one out of the group) writes it afresh, true or false, and a grant older
+// than consoleGroupRecheck sends the user through the provider again.
+func TestConsoleGroupRightLastsOneSignInAndIsRechecked(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	var clock atomic.Int64
+	clock.Store(testNow.Unix())
+	idp, app, _ := oidcApp(t, f.store, func(o *Options) {
+		o.OIDCScopes, o.PlatformAdminGroup = []string{"openid", "email", "groups"}, "microapps-admins"
+		o.Manage = manage.New(manage.Options{Store: f.store})
+		o.Now = func() time.Time { return time.Unix(clock.Load(), 0) }
+	})
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	console := func(t *testing.T) *http.Response {
+		t.Helper()
+		resp, err := browser.Get(app.URL + "/console")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	signIn := func(t *testing.T, email string, groups ...string) {
+		t.Helper()
+		idp.QueueUser(&mockoidc.MockUser{Subject: email, Email: email, EmailVerified: true, Groups: groups})
+		resp, err := browser.Get(app.URL + "/signin?next=%2F")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Request.URL.Path != "/" {
+			t.Fatalf("sign-in of %s: %d at %s", email, resp.StatusCode, resp.Request.URL)
+		}
+	}
+
+	signIn(t, "ops@example.com", "microapps-admins")
+	if resp := console(t); resp.StatusCode != 200 {
+		t.Fatalf("ops in the group: /console %d", resp.StatusCode)
+	}
+	signIn(t, "eve@example.com", "engineering")
+	if resp := console(t); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("eve, signed in after ops in the same browser: /console %d, want 404", resp.StatusCode)
+	}
+	signIn(t, "ops@example.com", "microapps-admins")
+	signIn(t, "ops@example.com", "engineering")
+	if resp := console(t); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("ops, removed from the group and signed in again: /console %d, want 404", resp.StatusCode)
+	}
+
+	// A grant older than the re-check interval goes back to the provider,
+	// which no longer lists the group: the console is gone.
+	signIn(t, "ops@example.com", "microapps-admins")
+	clock.Add(int64((consoleGroupRecheck - time.Second) / time.Second))
+	if resp := console(t); resp.StatusCode != 200 {
+		t.Fatalf("ops within the re-check interval: /console %d", resp.StatusCode)
+	}
+	clock.Add(2)
+	browser.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp := console(t)
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/signin?next=%2Fconsole") {
+		t.Fatalf("ops after the re-check interval: /console %d %q, want a new sign-in", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	browser.CheckRedirect = nil
+	idp.QueueUser(&mockoidc.MockUser{Subject: "ops", Email: "ops@example.com", EmailVerified: true, Groups: []string{"engineering"}})
+	if resp := console(t); resp.StatusCode != http.StatusNotFound || resp.Request.URL.Path != "/console" {
+		t.Errorf("ops re-checked out of the group: /console %d at %s, want 404", resp.StatusCode, resp.Request.URL.Path)
+	}
+	signIn(t, "ops@example.com", "microapps-admins")
+	if resp := console(t); resp.StatusCode != 200 {
+		t.Errorf("ops re-checked in the group: /console %d", resp.StatusCode)
 	}
 }

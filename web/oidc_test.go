@@ -5,9 +5,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,23 +17,7 @@ import (
 func TestOIDCSignIn(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	idp, err := mockoidc.Run()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = idp.Shutdown() })
-	cfg := idp.Config()
-
-	var h http.Handler
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
-	t.Cleanup(app.Close)
-	public, _ := url.Parse(app.URL)
-	srv, err := New(Options{Store: f.store, AuthMode: AuthOIDC, OIDCIssuer: cfg.Issuer, OIDCClientID: cfg.ClientID,
-		OIDCClientSecret: cfg.ClientSecret, PublicURL: public, Now: func() time.Time { return testNow }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h = srv.Handler()
+	idp, app, public := oidcApp(t, f.store, nil)
 
 	newClient := func(follow bool) *http.Client {
 		jar, _ := cookiejar.New(nil)
@@ -140,6 +124,115 @@ func TestOIDCSignIn(t *testing.T) {
 					t.Fatalf("forged callback signed the user in: %d", resp.StatusCode)
 				}
 			}
+		}
+	})
+}
+
+// Issue 31, item 5: anonymous GET /signin kept one session row each for
+// hours. The sign-in flow now travels in a sealed cookie of ten minutes; a
+// session row is written by a successful callback only, and a flow cookie
+// that was altered or is too old is refused.
+func TestAnonymousSignInsWriteNoSessionRows(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	var clock atomic.Int64
+	clock.Store(testNow.Unix())
+	idp, app, public := oidcApp(t, f.store, func(o *Options) { o.Now = func() time.Time { return time.Unix(clock.Load(), 0) } })
+	sessionRows := func() int {
+		var n int
+		if err := f.store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM sessions`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	noFollow := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for i := range 50 {
+		c := &http.Client{Timeout: 10 * time.Second, CheckRedirect: noFollow}
+		resp, err := c.Get(app.URL + "/signin?next=%2Fnotifications")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("GET /signin %d: %d", i, resp.StatusCode)
+		}
+		// A callback with a wrong state writes nothing either.
+		req, _ := http.NewRequest("GET", app.URL+"/auth/callback?code=x&state=forged", nil)
+		for _, ck := range resp.Cookies() {
+			req.AddCookie(ck)
+		}
+		resp, err = c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("forged callback %d: %d", i, resp.StatusCode)
+		}
+	}
+	if n := sessionRows(); n != 0 {
+		t.Errorf("50 anonymous sign-ins and forged callbacks left %d session rows, want 0", n)
+	}
+
+	// start begins a sign-in in a fresh browser and returns it with the
+	// provider's authorization URL.
+	start := func(t *testing.T) (*http.Client, string) {
+		t.Helper()
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: noFollow}
+		resp, err := c.Get(app.URL + "/signin?next=%2Fnotifications")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return c, resp.Header.Get("Location")
+	}
+	finish := func(t *testing.T, c *http.Client, auth string) *http.Response {
+		t.Helper()
+		idp.QueueUser(&mockoidc.MockUser{Subject: "u1", Email: "alice@example.com", EmailVerified: true})
+		c.CheckRedirect = nil
+		resp, err := c.Get(auth)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+
+	t.Run("an intact flow signs in and then holds one session row", func(t *testing.T) {
+		c, auth := start(t)
+		if resp := finish(t, c, auth); resp.StatusCode != 200 || resp.Request.URL.Path != "/notifications" {
+			t.Fatalf("sign-in: %d at %s", resp.StatusCode, resp.Request.URL)
+		}
+		if n := sessionRows(); n != 1 {
+			t.Errorf("%d session rows after one sign-in", n)
+		}
+	})
+	t.Run("an altered flow cookie is refused", func(t *testing.T) {
+		c, auth := start(t)
+		cks := c.Jar.Cookies(public)
+		for _, ck := range cks {
+			if ck.Name == oidcFlowCookie {
+				b := []byte(ck.Value)
+				b[len(b)/2] ^= 1
+				if b[len(b)/2] == '-' || b[len(b)/2] == '_' || b[len(b)/2] > 'z' {
+					b[len(b)/2] = 'A'
+				}
+				ck.Value = string(b)
+				c.Jar.SetCookies(public, []*http.Cookie{ck})
+			}
+		}
+		if resp := finish(t, c, auth); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("altered flow cookie: %d, want 401", resp.StatusCode)
+		}
+	})
+	t.Run("a flow older than ten minutes is refused", func(t *testing.T) {
+		c, auth := start(t)
+		clock.Add(int64(oidcFlowLifetime/time.Second) + 1)
+		defer clock.Add(-int64(oidcFlowLifetime/time.Second) - 1)
+		if resp := finish(t, c, auth); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("expired flow: %d, want 401", resp.StatusCode)
 		}
 	})
 }

@@ -212,3 +212,51 @@ func TestReadReplicaRouting(t *testing.T) {
 		t.Error("a ReadStore without Reads was accepted")
 	}
 }
+
+// Issue 31, item 2: a NUL byte or invalid UTF-8 in a page's path, query or
+// form answered 500 (SQLSTATE 22021) and, with a read replica, turned the
+// replica off for everyone. One middleware now answers 400 before any
+// handler: nothing reaches the database, and the router hears of no failure.
+func TestNULAndInvalidUTF8InParametersAre400AndSpareTheReplica(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	router := &fakeRouter{replayed: 100}
+	srv, err := New(Options{Store: f.store, ReadStore: f.store, Reads: router, AuthMode: AuthHeader,
+		AuthHeader: "X-Forwarded-Email", TrustedProxies: []netip.Prefix{testProxy}, Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.Handler()
+	for _, target := range []string{
+		"/surveys/" + intA + "/%00", "/surveys/" + intA + "/EMD_%ff", "/admin/surveys?q=%00", "/admin/surveys?q=%ff",
+		"/admin/surveys/" + intA + "/SV_%00", "/admin/surveys/" + intA + "/SV_1?distribution=%00",
+		"/admin/surveys/" + intA + "/SV_1?after=%00%0A%00", "/admin/distributions/" + intA + "/EMD_%00",
+		"/admin/surveys?%00=x", "/notifications?page=%C0%AF",
+	} {
+		rec := get(t, h, "admin@example.com", target)
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "Address not understood") {
+			t.Errorf("GET %s: %d, want the 400 page", target, rec.Code)
+		}
+		if strings.Contains(rec.Body.String(), "%00") || strings.Contains(rec.Body.String(), "%ff") {
+			t.Errorf("GET %s: the 400 page carries the bytes back", target)
+		}
+	}
+	rec := post(t, h, "alice@example.com", "/settings/notifications", url.Values{"timeZone": {"Europe/Paris\x00"}})
+	if rec.Code != http.StatusBadRequest {
+		t.Errorf("POST a form with a NUL: %d, want 400", rec.Code)
+	}
+	rec = get(t, srv.MeAPI(), "alice@example.com", "/api/v1/me/surveys?x=%00")
+	if rec.Code != http.StatusBadRequest || rec.Header().Get("Content-Type") != "application/problem+json" {
+		t.Errorf("/api/v1/me with a NUL: %d %s", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	router.mu.Lock()
+	failed := router.failed
+	router.mu.Unlock()
+	if len(failed) != 0 {
+		t.Errorf("the router was told of %d failed reads: %v", len(failed), failed)
+	}
+	// Clean text still gets its page, read from the replica.
+	if rec := get(t, h, "admin@example.com", "/admin/surveys?q=caf%C3%A9"); rec.Code != http.StatusOK {
+		t.Errorf("a UTF-8 query: %d", rec.Code)
+	}
+}

@@ -177,9 +177,9 @@ func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int
 func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	id := w.Header().Get("X-Request-Id")
 	if errors.Is(err, context.Canceled) {
-		s.log.Info("request cancelled", zap.String("requestId", id), zap.String("path", r.URL.Path))
+		s.log.Info("request cancelled", zap.String("requestId", id), zap.String("path", LogPath(r.URL.Path)))
 	} else {
-		s.log.Error("serve page", zap.Error(err), zap.String("requestId", id), zap.String("path", r.URL.Path))
+		s.log.Error("serve page", zap.Error(err), zap.String("requestId", id), zap.String("path", LogPath(r.URL.Path)))
 	}
 	rc := s.newReqCtx(r)
 	ref := ""

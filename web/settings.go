@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,7 +22,7 @@ type SettingsStore interface {
 	RememberUserLocale(ctx context.Context, email, language, timeZone string, now time.Time) error
 	SetEmailOff(ctx context.Context, email string, off bool, now time.Time) error
 	UnsubscribeEmail(ctx context.Context, token string, now time.Time) (string, error)
-	EmailOfToken(ctx context.Context, token string) (string, error)
+	EmailOfToken(ctx context.Context, token string, now time.Time) (string, error)
 }
 
 func (s *Server) settingsStore() (SettingsStore, bool) {
@@ -126,7 +127,7 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		email, err = ss.UnsubscribeEmail(r.Context(), token, rc.now)
 	} else {
-		email, err = ss.EmailOfToken(r.Context(), token)
+		email, err = ss.EmailOfToken(r.Context(), token, rc.now)
 	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -185,4 +186,14 @@ var settingsMessages = map[Lang]map[string]string{
 		"unsub.undo":      "Vous avez changé d’avis ? Connectez-vous et réactivez-les dans vos réglages des courriels.",
 		"unsub.undo.link": "Réglages des courriels",
 	},
+}
+
+// LogPath is path as it may be logged: the token of an unsubscribe address
+// is a credential (it turns the user's email off), so an access log or an
+// error line shows /unsubscribe/REDACTED instead.
+func LogPath(path string) string {
+	if strings.HasPrefix(path, "/unsubscribe/") {
+		return "/unsubscribe/REDACTED"
+	}
+	return path
 }

@@ -7,6 +7,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/microapps/microapps/store"
 )
 
 func post(t testing.TB, h http.Handler, user, path string, form url.Values, hdr ...string) *httptest.ResponseRecorder {
@@ -96,8 +99,8 @@ func TestOneClickUnsubscribe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again, _ := f.store.UnsubscribeToken(ctx, "alice@example.com", testNow); again != token || len(token) < 40 {
-		t.Fatalf("token %q then %q", token, again)
+	if again, _ := f.store.UnsubscribeToken(ctx, "alice@example.com", testNow); again == token || len(token) < 40 {
+		t.Fatalf("token %q then %q: each email gets its own", token, again)
 	}
 	// GET (a person or a link scanner) changes nothing.
 	rec := get(t, h, "", "/unsubscribe/"+token)
@@ -127,5 +130,78 @@ func TestOneClickUnsubscribe(t *testing.T) {
 	}
 	if rec := post(t, h, "", "/unsubscribe/not-a-token", url.Values{"List-Unsubscribe": {"One-Click"}}); rec.Code != http.StatusNotFound {
 		t.Fatalf("unknown token: %d", rec.Code)
+	}
+}
+
+// Issue 31, item 4: unsubscribe tokens were stored in clear, one per user,
+// for ever, and turning email back on left a forwarded link working. Only
+// the SHA-256 of a token is stored now, each email has its own, a token
+// expires after UnsubscribeTokenLifetime, and turning email back on ends
+// every token of the user. The path is redacted wherever it is logged.
+func TestUnsubscribeTokensAreHashedExpireAndRotate(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	h := f.headerServer(t).Handler()
+	ctx := context.Background()
+	const who = "alice@example.com"
+	oneClick := func(token string) int {
+		return post(t, h, "", "/unsubscribe/"+token, url.Values{"List-Unsubscribe": {"One-Click"}}).Code
+	}
+	emailOff := func() bool {
+		u, err := f.store.GetUserSettings(ctx, who)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.EmailOff
+	}
+	forwarded, _ := f.store.UnsubscribeToken(ctx, who, testNow)
+	latest, _ := f.store.UnsubscribeToken(ctx, who, testNow)
+
+	var dump string
+	if err := f.store.Pool().QueryRow(ctx, `SELECT coalesce(string_agg(t::text, ' '), '') FROM (
+		SELECT u::text FROM user_settings u UNION ALL SELECT x::text FROM unsubscribe_tokens x) t`).Scan(&dump); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(dump, forwarded) || strings.Contains(dump, latest) {
+		t.Error("a token is stored in clear")
+	}
+
+	if code := oneClick(forwarded); code != http.StatusOK || !emailOff() {
+		t.Fatalf("one-click with the forwarded link: %d, email off %v", code, emailOff())
+	}
+	// Turning email back on (the settings page) ends every earlier link.
+	if rec := post(t, h, who, "/settings/notifications", url.Values{"email": {"on"}}); rec.Code != http.StatusSeeOther || emailOff() {
+		t.Fatalf("turning email back on: %d, email off %v", rec.Code, emailOff())
+	}
+	for _, token := range []string{forwarded, latest} {
+		if code := oneClick(token); code != http.StatusNotFound || emailOff() {
+			t.Errorf("a link from before the re-subscription: %d, email off %v; want 404 and email on", code, emailOff())
+		}
+		if rec := get(t, h, "", "/unsubscribe/"+token); rec.Code != http.StatusNotFound {
+			t.Errorf("GET a link from before the re-subscription: %d", rec.Code)
+		}
+	}
+	// Saving the settings with email already on keeps the links of emails sent since.
+	fresh, _ := f.store.UnsubscribeToken(ctx, who, testNow)
+	post(t, h, who, "/settings/notifications", url.Values{"email": {"on"}})
+	if rec := get(t, h, "", "/unsubscribe/"+fresh); rec.Code != http.StatusOK {
+		t.Errorf("a link after saving unchanged settings: %d", rec.Code)
+	}
+
+	// A link older than the lifetime no longer works; one just younger does.
+	old, _ := f.store.UnsubscribeToken(ctx, "bob@example.com", testNow.Add(-store.UnsubscribeTokenLifetime))
+	young, _ := f.store.UnsubscribeToken(ctx, "bob@example.com", testNow.Add(-store.UnsubscribeTokenLifetime+time.Minute))
+	if code := oneClick(old); code != http.StatusNotFound {
+		t.Errorf("an expired link: %d, want 404", code)
+	}
+	if code := oneClick(young); code != http.StatusOK {
+		t.Errorf("a link one minute from expiry: %d, want 200", code)
+	}
+
+	if got := LogPath("/unsubscribe/" + fresh); strings.Contains(got, fresh) {
+		t.Errorf("LogPath keeps the token: %s", got)
+	}
+	if got := LogPath("/surveys/a/b"); got != "/surveys/a/b" {
+		t.Errorf("LogPath changed another path: %s", got)
 	}
 }

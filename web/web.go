@@ -255,6 +255,8 @@ func (s *Server) buildHandler() http.Handler {
 	// Outside the sessions: the session is saved before the headers go out,
 	// and the write position is read after it.
 	h = s.markWrites(h)
+	// Inside limitForms, which has parsed the form by then.
+	h = s.refuseBadBytes(h)
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(s.forbidden))
 	// One-click unsubscribe (RFC 8058) is POSTed by mail providers from

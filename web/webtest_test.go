@@ -5,11 +5,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
+	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/store/storetest"
@@ -158,4 +160,31 @@ func attrs(sel *goquery.Selection, name string) []string {
 	var out []string
 	sel.Each(func(_ int, s *goquery.Selection) { v, _ := s.Attr(name); out = append(out, v) })
 	return out
+}
+
+// oidcApp serves the pages in oidc mode against a mockoidc provider, over
+// HTTP on loopback; mod adjusts the options (Manage, the group, the clock).
+func oidcApp(t testing.TB, st *store.Store, mod func(*Options)) (idp *mockoidc.MockOIDC, app *httptest.Server, public *url.URL) {
+	t.Helper()
+	idp, err := mockoidc.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = idp.Shutdown() })
+	cfg := idp.Config()
+	var h http.Handler
+	app = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	t.Cleanup(app.Close)
+	public, _ = url.Parse(app.URL)
+	opts := Options{Store: st, AuthMode: AuthOIDC, OIDCIssuer: cfg.Issuer, OIDCClientID: cfg.ClientID,
+		OIDCClientSecret: cfg.ClientSecret, PublicURL: public, Now: func() time.Time { return testNow }}
+	if mod != nil {
+		mod(&opts)
+	}
+	srv, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h = srv.Handler()
+	return idp, app, public
 }

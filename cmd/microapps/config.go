@@ -329,15 +329,8 @@ func isIPv6(h string) bool {
 // logFields describes the configuration for the start-up log with every
 // secret masked.
 func (c *config) logFields() []zap.Field {
-	redacted := func(raw string) string {
-		u, err := url.Parse(raw)
-		if err != nil {
-			return "(unparsable)"
-		}
-		return u.Redacted()
-	}
 	fields := []zap.Field{
-		zap.String("databaseURL", redacted(c.DatabaseURL)),
+		zap.String("databaseURL", redactURL(c.DatabaseURL)),
 		zap.String("httpAddr", c.HTTPAddr),
 		zap.String("metricsAddr", c.MetricsAddr),
 		zap.Int("adminTokens", len(c.AdminTokens)),
@@ -349,7 +342,7 @@ func (c *config) logFields() []zap.Field {
 		zap.Int("platformAdmins", len(c.PlatformAdmins)),
 	}
 	if c.ReadDatabaseURL != "" {
-		fields = append(fields, zap.String("readDatabaseURL", redacted(c.ReadDatabaseURL)))
+		fields = append(fields, zap.String("readDatabaseURL", redactURL(c.ReadDatabaseURL)))
 	}
 	if c.PublicURL != nil {
 		fields = append(fields, zap.String("publicURL", c.PublicURL.String()))
@@ -365,9 +358,59 @@ func (c *config) logFields() []zap.Field {
 			zap.Strings("oidcScopes", c.OIDCScopes))
 	}
 	if c.SMTPURL != nil {
-		fields = append(fields, zap.String("smtp", c.SMTPURL.Redacted()))
+		fields = append(fields, zap.String("smtp", redactURL(c.SMTPURL.String())))
 	}
 	return fields
+}
+
+// metricsWarning is serve's start-up warning when /metrics is on the public
+// listener (MICROAPPS_METRICS_ADDR empty, which DESIGN.md allows).
+const metricsWarning = "/metrics is served on the public listener: anyone who reaches the service reads its " +
+	"integration ids, queue depths and routes; set MICROAPPS_METRICS_ADDR (e.g. :9090) to serve it on a listener " +
+	"of its own that only Prometheus reaches"
+
+// warnStart logs, once at start, what works but should be changed in
+// production.
+func (c *config) warnStart(log *zap.Logger) {
+	if c.MetricsAddr == "" {
+		log.Warn(metricsWarning, zap.String("httpAddr", c.HTTPAddr))
+	}
+}
+
+// redactURL is raw as it may be logged or printed: the password of the user
+// info, and the value of every query parameter that names a password or
+// another secret (PostgreSQL's password and sslpassword, and the like),
+// masked. url.Redacted alone masks only the user info (issue 31, item 6).
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			u.RawQuery = "xxxxx" // an unreadable query may still hold a secret
+		} else {
+			for k := range q {
+				if secretParam(k) {
+					q[k] = []string{"xxxxx"}
+				}
+			}
+			u.RawQuery = q.Encode()
+		}
+	}
+	return u.Redacted()
+}
+
+// secretParam says whether a URL query parameter's value is a secret.
+func secretParam(name string) bool {
+	n := strings.ToLower(name)
+	for _, s := range []string{"pass", "pwd", "secret", "token", "credential", "apikey", "api_key"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // replicaOptions is the replica the configuration describes.

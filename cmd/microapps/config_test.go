@@ -139,8 +139,8 @@ func TestLoadConfigOIDCIssuerAndScopes(t *testing.T) {
 func TestLogFieldsMaskSecrets(t *testing.T) {
 	t.Parallel()
 	c, err := loadConfig(envOf(map[string]string{
-		"MICROAPPS_DATABASE_URL":       "postgres://app:db-password-123@db:5432/microapps",
-		"MICROAPPS_DATABASE_READ_URL":  "postgres://app:replica-password-789@replica:5432/microapps",
+		"MICROAPPS_DATABASE_URL":       "postgres://app:db-password-123@db:5432/microapps?sslmode=verify-full&sslpassword=key-pass-321",
+		"MICROAPPS_DATABASE_READ_URL":  "postgres://app@replica:5432/microapps?password=replica-password-789&application_name=pages",
 		"MICROAPPS_ENCRYPTION_KEYS":    goodKey,
 		"MICROAPPS_ADMIN_TOKENS":       "admin-token-abcdefghijkl",
 		"MICROAPPS_OIDC_ISSUER":        "https://login.example.com",
@@ -157,15 +157,64 @@ func TestLogFieldsMaskSecrets(t *testing.T) {
 	log := newLogger(&out, false, 0)
 	log.Info("start", c.logFields()...)
 	_ = log.Sync()
-	if c.ReadDatabaseURL == "" || !strings.Contains(out.String(), `"readDatabaseURL":"postgres://app:xxxxx@replica:5432/microapps"`) {
+	// Issue 31, item 6: a password given as ?password= or ?sslpassword= is
+	// masked too (url.Redacted masks only the user info).
+	if c.ReadDatabaseURL == "" || !strings.Contains(out.String(),
+		`"readDatabaseURL":"postgres://app@replica:5432/microapps?application_name=pages&password=xxxxx"`) {
 		t.Errorf("log should name the read replica, masked: %s", out.String())
 	}
-	for _, secret := range []string{"db-password-123", "replica-password-789", "admin-token-abcdefghijkl", "oidc-secret-xyz", "smtp-password-456", strings.TrimPrefix(goodKey, "k1:")} {
+	if !strings.Contains(out.String(), `"databaseURL":"postgres://app:xxxxx@db:5432/microapps?sslmode=verify-full&sslpassword=xxxxx"`) {
+		t.Errorf("log should name the database, masked: %s", out.String())
+	}
+	for _, secret := range []string{"db-password-123", "replica-password-789", "key-pass-321", "admin-token-abcdefghijkl", "oidc-secret-xyz", "smtp-password-456", strings.TrimPrefix(goodKey, "k1:")} {
 		if strings.Contains(out.String(), secret) {
 			t.Errorf("start-up log contains a secret %q:\n%s", secret, out.String())
 		}
 	}
 	if !strings.Contains(out.String(), `"encryptionKeyIDs":["k1"]`) {
 		t.Errorf("log should name the key ids: %s", out.String())
+	}
+}
+
+// Issue 31, item 6: every URL serve logs or demo prints masks the password
+// wherever the URL carries it.
+func TestRedactURLMasksPasswordsInTheQuery(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]string{
+		"postgres://u:pw-1@h/db":                                       "postgres://u:xxxxx@h/db",
+		"postgres://u@h/db?password=pw-2":                              "postgres://u@h/db?password=xxxxx",
+		"postgres://h/db?sslmode=require&sslpassword=pw-3":             "postgres://h/db?sslmode=require&sslpassword=xxxxx",
+		"postgres://h/db?PassWord=pw-4&user=u":                         "postgres://h/db?PassWord=xxxxx&user=u",
+		"smtp://relay:587?auth_token=pw-5":                             "smtp://relay:587?auth_token=xxxxx",
+		"postgres://h/db?password=pw-6&password=pw-7":                  "postgres://h/db?password=xxxxx",
+		"postgres://h/db?password=pw-8;x%zz":                           "postgres://h/db?xxxxx",
+		"postgres://postgres@localhost:5432/microapps?sslmode=disable": "postgres://postgres@localhost:5432/microapps?sslmode=disable",
+	} {
+		if got := redactURL(raw); got != want {
+			t.Errorf("redactURL(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
+
+// Issue 31 (info): serve warns once when /metrics is on the public listener,
+// and not at all when it has a listener of its own.
+func TestServeWarnsWhenMetricsAreOnThePublicListener(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		metricsAddr string
+		warnings    int
+	}{{"", 1}, {"127.0.0.1:9090", 0}} {
+		c, err := loadConfig(envOf(map[string]string{"MICROAPPS_ENCRYPTION_KEYS": goodKey, "MICROAPPS_AUTH_MODE": "header",
+			"MICROAPPS_METRICS_ADDR": tc.metricsAddr}), useServe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		log := newLogger(&out, false, 0)
+		c.warnStart(log)
+		_ = log.Sync()
+		if n := strings.Count(out.String(), `"level":"warn"`); n != tc.warnings || (n == 1 && !strings.Contains(out.String(), "MICROAPPS_METRICS_ADDR")) {
+			t.Errorf("MICROAPPS_METRICS_ADDR=%q: %d warnings, want %d:\n%s", tc.metricsAddr, n, tc.warnings, out.String())
+		}
 	}
 }

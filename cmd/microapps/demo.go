@@ -389,14 +389,6 @@ func ensureDatabase(ctx context.Context, databaseURL string) error {
 	return nil
 }
 
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
-}
-
 type demoClient struct {
 	base, token string
 	http        *http.Client

@@ -95,6 +95,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	log := newLogger(stdout, false, zapcore.InfoLevel)
 	defer log.Sync() //nolint:errcheck
 	log.Info("starting microapps", append([]zap.Field{zap.String("version", buildVersion())}, cfg.logFields()...)...)
+	cfg.warnStart(log)
 
 	a, err := replica.New(ctx, cfg.replicaOptions(), log)
 	if err != nil {

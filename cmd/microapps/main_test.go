@@ -145,6 +145,10 @@ func TestServeIsReadyThenShutsDownCleanly(t *testing.T) {
 			t.Errorf("log lacks %s", want)
 		}
 	}
+	// Issue 31 (info): /metrics on the public listener is worth one warning.
+	if n := strings.Count(logs, "MICROAPPS_METRICS_ADDR"); n != 1 || !strings.Contains(logs, `"level":"warn","time"`) {
+		t.Errorf("%d warnings about /metrics on the public listener, want 1:\n%s", n, logs)
+	}
 	if _, err := http.Get(base + "/livez"); err == nil {
 		t.Error("server still answers after shutdown")
 	}

@@ -94,7 +94,7 @@ func observe(log *zap.Logger, m *metrics) func(http.Handler) http.Handler {
 			log.Info("http request",
 				zap.String("requestId", requestIDFrom(r.Context())),
 				zap.String("method", r.Method),
-				zap.String("path", r.URL.Path),
+				zap.String("path", web.LogPath(r.URL.Path)),
 				zap.String("route", route),
 				zap.Int("status", status),
 				zap.Int("bytes", ww.BytesWritten()),
