@@ -28,6 +28,12 @@ const platformAdmin = "pat@example.com"
 // It has no sync control: "Sync now" answers that it is unavailable.
 func (f *fixture) consoleServer(t testing.TB) http.Handler {
 	t.Helper()
+	return f.consoleServerWith(t, nil)
+}
+
+// consoleServerWith is consoleServer with sync control (nil: none).
+func (f *fixture) consoleServerWith(t testing.TB, syncs manage.Syncs) http.Handler {
+	t.Helper()
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	kr, err := seal.ParseKeyring("k1:" + base64.StdEncoding.EncodeToString(key))
@@ -37,7 +43,8 @@ func (f *fixture) consoleServer(t testing.TB) http.Handler {
 	srv, err := New(Options{Store: f.store, AuthMode: AuthHeader, AuthHeader: "X-Forwarded-Email",
 		TrustedProxies: []netip.Prefix{testProxy}, Now: func() time.Time { return testNow },
 		Manage: manage.New(manage.Options{Store: f.store, Keyring: kr, Now: func() time.Time { return testNow },
-			SealWebhookSecret: func(id, secret string) (string, []byte, error) { return kr.Seal([]byte(secret), []byte("webhook:"+id)) }}),
+			SealWebhookSecret: func(id, secret string) (string, []byte, error) { return kr.Seal([]byte(secret), []byte("webhook:"+id)) },
+			Syncs:             syncs}),
 		PlatformAdmins: []string{" PAT@example.com "}})
 	if err != nil {
 		t.Fatal(err)

@@ -2,10 +2,7 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -13,8 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/microapps/microapps/manage"
-	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 )
 
@@ -38,21 +33,7 @@ func TestConsoleLetsAVetoedRemovalThrough(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	kr, err := seal.ParseKeyring("k1:" + base64.StdEncoding.EncodeToString(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(Options{Store: f.store, AuthMode: AuthHeader, AuthHeader: "X-Forwarded-Email",
-		TrustedProxies: []netip.Prefix{testProxy}, Now: func() time.Time { return testNow },
-		Manage: manage.New(manage.Options{Store: f.store, Keyring: kr, Now: func() time.Time { return testNow },
-			Syncs: queueingSyncs{f.store}}),
-		PlatformAdmins: []string{platformAdmin}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := srv.Handler()
+	h := f.consoleServerWith(t, queueingSyncs{f.store})
 	if _, err := f.store.Pool().Exec(ctx, `UPDATE sync_runs SET status = 'succeeded' WHERE integration_id = $1 AND status IN ('queued', 'running')`, intA); err != nil {
 		t.Fatal(err)
 	}
