@@ -38,6 +38,8 @@ var (
 	MergeArraysSQL               = mergeArraysSQL
 	PurgeSyncRunsSQL             = purgeSyncRunsSQL
 	PurgeDeletedDistributionsSQL = purgeDeletedDistributionsSQL
+	RemovedRecipientsSQL         = removedRecipientsSQL
+	LiveRecipientsUpToSQL        = liveRowsUpToSQL("recipients")
 )
 
 // MergeArrayArgs are the arguments of MergeArraysSQL for a batch held in memory.

@@ -220,6 +220,28 @@ func (s *Store) SetSyncRunOverrideVeto(ctx context.Context, integrationID string
 	return mapErr("set override veto", err)
 }
 
+// removedRecipientsSQL counts the live recipients a run would remove: those
+// its merges found unlisted ($2) and those of the distributions it removes
+// ($3): two index reads, bounded by what is removed.
+const removedRecipientsSQL = `SELECT count(*) FROM (
+	SELECT 1 FROM recipients WHERE integration_id = $1 AND unlisted_run_id = $2 AND deleted_at IS NULL
+	UNION ALL
+	SELECT 1 FROM recipients WHERE integration_id = $1 AND distribution_id = ANY($3) AND deleted_at IS NULL
+		AND unlisted_run_id IS DISTINCT FROM $2) x`
+
+// liveRowsUpToSQL counts an integration's live rows of table, up to $2, in
+// the order of its primary key: the planner walks the integration's part of
+// the index and stops at $2, instead of a scan of the table until it has
+// met $2 of them.
+func liveRowsUpToSQL(table string) string {
+	key := "integration_id, qualtrics_id"
+	if table == "recipients" {
+		key = "integration_id, distribution_id, contact_id"
+	}
+	return `SELECT count(*) FROM (SELECT 1 FROM ` + table + ` WHERE integration_id = $1 AND deleted_at IS NULL
+		ORDER BY ` + key + ` LIMIT $2) x`
+}
+
 // DecideRemovals takes a run's veto decision, once, at its end, and applies
 // the removals it allows in the same transaction: the surveys a full run did
 // not see in the complete listing, the distributions it did not see in the
@@ -272,8 +294,7 @@ func (s *Store) DecideRemovals(ctx context.Context, integrationID string, runID 
 			}
 		}
 		would.Surveys, would.Distributions = int64(len(surveys)), int64(len(dists))
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM recipients WHERE integration_id = $1 AND deleted_at IS NULL
-			AND (unlisted_run_id = $2 OR distribution_id = ANY($3))`, integrationID, runID, dists).Scan(&would.Recipients); err != nil {
+		if err := tx.QueryRow(ctx, removedRecipientsSQL, integrationID, runID, dists).Scan(&would.Recipients); err != nil {
 			return err
 		}
 		// Vetoed when a kind loses more than the percent of its live rows:
@@ -284,8 +305,7 @@ func (s *Store) DecideRemovals(ctx context.Context, integrationID string, runID 
 			}
 			need := (removed*100 + int64(rule.MaxDeletePercent) - 1) / int64(rule.MaxDeletePercent)
 			var live int64
-			if err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM `+table+`
-				WHERE integration_id = $1 AND deleted_at IS NULL LIMIT $2) x`, integrationID, need).Scan(&live); err != nil {
+			if err := tx.QueryRow(ctx, liveRowsUpToSQL(table), integrationID, need).Scan(&live); err != nil {
 				return false, err
 			}
 			return removed*100 > int64(rule.MaxDeletePercent)*live, nil
