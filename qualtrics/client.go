@@ -372,7 +372,10 @@ func (r attemptResult) duration() time.Duration { return r.took }
 // do runs a call with retries. decode is given each 2xx body and returns the
 // meta it found; its errors are classified by classifyDecode.
 func (c *Client) do(ctx context.Context, cl call, decode func([]byte) (wireMeta, error)) error {
-	refreshed := false
+	// A 401 with an OAuth token gets a fresh one and an immediate retry, up
+	// to twice: the token can also expire while the request waits for its
+	// brand's budget, after the header was written.
+	refreshes := 0
 	sent, throttled := 0, 0
 	var lastErr error
 	for attempt := 1; attempt <= c.maxAttempts; attempt++ {
@@ -382,7 +385,7 @@ func (c *Client) do(ctx context.Context, cl call, decode func([]byte) (wireMeta,
 			c.emit(cl, sent, res, false)
 			return fmt.Errorf("qualtrics: %s: %w", cl.endpoint, context.Cause(ctx))
 		}
-		oauthRetry := res.status == http.StatusUnauthorized && !refreshed && c.auth.invalidate(res.authValue)
+		oauthRetry := res.status == http.StatusUnauthorized && refreshes < 2 && c.auth.invalidate(res.authValue)
 		// A 429 says "not now", not "failed": waiting it out does not use up
 		// one of the attempts meant for transient failures.
 		throttle := res.status == http.StatusTooManyRequests && throttled < c.maxThrottled
@@ -398,7 +401,7 @@ func (c *Client) do(ctx context.Context, cl call, decode func([]byte) (wireMeta,
 		if oauthRetry {
 			// One fresh credential is worth one immediate retry that does not
 			// eat into the attempts meant for transient failures.
-			refreshed = true
+			refreshes++
 			attempt--
 			continue
 		}
