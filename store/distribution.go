@@ -245,19 +245,6 @@ func (s *Store) UpsertDistributions(ctx context.Context, integrationID string, p
 	return out, err
 }
 
-// MarkDistributionsDeletedTx marks deleted the distributions of one survey
-// that the full run runID did not see while reading that survey's whole
-// listing.
-func MarkDistributionsDeletedTx(ctx context.Context, tx pgx.Tx, integrationID, surveyID string, runID int64, now time.Time) (int64, error) {
-	tag, err := tx.Exec(ctx, `UPDATE distributions SET deleted_at = $4, updated_at = $4
-		WHERE integration_id = $1 AND survey_id = $3 AND seen_run_id IS DISTINCT FROM $2 AND deleted_at IS NULL`,
-		integrationID, runID, surveyID, now)
-	if err != nil {
-		return 0, mapErr("mark distributions deleted", err)
-	}
-	return tag.RowsAffected(), nil
-}
-
 // StoredDistribution is a distribution row as the sync left it (tests, tools).
 type StoredDistribution struct {
 	DistributionInput

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/store/storetest"
 )
@@ -242,14 +240,10 @@ func TestUnchangedRowsAreNotRewrittenBySyncs(t *testing.T) {
 	if err := s.Pool().QueryRow(ctx, `SELECT id FROM sync_runs WHERE integration_id = $1 AND status = 'running'`, id).Scan(&runID); err != nil {
 		t.Fatal(err)
 	}
-	err := s.WithTx(ctx, func(tx pgx.Tx) error {
-		if _, err := store.MarkDistributionsDeletedTx(ctx, tx, id, "SV_A", runID, runStart.Add(3*time.Minute)); err != nil {
-			return err
-		}
-		_, err := store.MarkSurveysDeletedTx(ctx, tx, id, runID, runStart.Add(3*time.Minute))
-		return err
-	})
-	if err != nil {
+	// SV_A's listing was read whole by the run; removals are decided at its
+	// end (no veto: a limit of 100%).
+	mustExec(t, s, `INSERT INTO sync_units (run_id, key, kind, survey_id, status, listed) VALUES ($1, 's:SV_A', 'survey', 'SV_A', 'done', true)`, runID)
+	if _, _, err := s.DecideRemovals(ctx, id, runID, true, store.VetoRule{MaxDeletePercent: 100}, runStart.Add(3*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if n := count(t, s, `SELECT count(*) FROM surveys WHERE integration_id = $1 AND deleted_at IS NOT NULL`, id); n != 1 {

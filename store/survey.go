@@ -212,18 +212,6 @@ func SetSurveyDetailsTx(ctx context.Context, tx pgx.Tx, integrationID string, d 
 	return mapErr("set survey details", err)
 }
 
-// MarkSurveysDeletedTx marks deleted the surveys the full run runID did not
-// see: it must be called only after the run read the whole listing. A survey
-// that shows up again is undeleted by UpsertSurveysTx.
-func MarkSurveysDeletedTx(ctx context.Context, tx pgx.Tx, integrationID string, runID int64, now time.Time) (int64, error) {
-	tag, err := tx.Exec(ctx, `UPDATE surveys SET deleted_at = $3, updated_at = $3
-		WHERE integration_id = $1 AND seen_run_id IS DISTINCT FROM $2 AND deleted_at IS NULL`, integrationID, runID, now)
-	if err != nil {
-		return 0, mapErr("mark surveys deleted", err)
-	}
-	return tag.RowsAffected(), nil
-}
-
 // StoredSurvey is a survey row as the sync left it (tests and tools).
 type StoredSurvey struct {
 	SurveyInput

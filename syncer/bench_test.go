@@ -166,32 +166,14 @@ type benchIntegration struct {
 // token (sealed under a fresh key) and queues its first full sync.
 func newBenchIntegration(b *testing.B, st *store.Store, simURL, token, brandID string) benchIntegration {
 	b.Helper()
-	ctx := context.Background()
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	bi := benchIntegration{id: newUUID(), keys: "bench:" + base64.StdEncoding.EncodeToString(key)}
-	kr, err := seal.ParseKeyring(bi.keys)
+	keys := "bench:" + base64.StdEncoding.EncodeToString(key)
+	kr, err := seal.ParseKeyring(keys)
 	if err != nil {
 		b.Fatal(err)
 	}
-	keyID, sealed, err := seal.SealSecret(kr, seal.Credential, bi.id, []byte(token))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := st.CreateIntegration(ctx, store.Integration{ID: bi.id, Name: "bench", BaseURL: simURL + "/API/v3/",
-		AuthMethod: "token", SecretSealed: sealed, SecretKeyID: keyID, RequestsPerMinute: 1500, RequestTimeoutSeconds: 60,
-		FullSyncEvery: time.Hour, IncrementalSyncEvery: 15 * time.Minute, Status: "active", BrandID: brandID},
-		store.AuditEvent{Actor: "bench", Action: "create"}); err != nil {
-		b.Fatal(err)
-	}
-	if err := st.WithTx(ctx, func(tx pgx.Tx) error {
-		run, _, err := st.QueueSyncRunTx(ctx, tx, bi.id, syncer.KindFull, "bench")
-		bi.runID = run.ID
-		return err
-	}); err != nil {
-		b.Fatal(err)
-	}
-	return bi
+	return sharedBenchIntegration(b, st, kr, keys, simURL, token, brandID)
 }
 
 // syncInChild works an integration's queued run in a child process
