@@ -283,15 +283,19 @@ func (s *Store) ListStoredDistributions(ctx context.Context, integrationID strin
 	return out, mapErr("list stored distributions", err)
 }
 
+// historyUnavailableSampleSQL reads distributions_history_unavailable_idx:
+// the few such distributions, not the integration's every distribution.
+const historyUnavailableSampleSQL = `SELECT qualtrics_id FROM distributions
+	WHERE integration_id = $1 AND history_unavailable AND deleted_at IS NULL
+	ORDER BY recipients_synced_at NULLS FIRST LIMIT 1`
+
 // HistoryUnavailableSample returns one live distribution of the integration
 // whose history was unavailable when last read (no XM Directory licence), or
 // "" when there is none: a full sync asks Qualtrics for its history once to
 // learn whether the brand has it again.
 func (s *Store) HistoryUnavailableSample(ctx context.Context, integrationID string) (string, error) {
 	var id string
-	err := s.pool.QueryRow(ctx, `SELECT qualtrics_id FROM distributions
-		WHERE integration_id = $1 AND history_unavailable AND deleted_at IS NULL
-		ORDER BY recipients_synced_at NULLS FIRST LIMIT 1`, integrationID).Scan(&id)
+	err := s.pool.QueryRow(ctx, historyUnavailableSampleSQL, integrationID).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -169,27 +170,47 @@ func TestSyncWritesCostWhatChanged(t *testing.T) {
 				args  []any
 				bound float64  // recipient rows the statement may read
 				also  []string // more tables it must not scan
+				dists float64  // distribution rows it may read (checked when also names distributions)
 			}{
 				{"distribution upsert, an unchanged page", func(ctx context.Context, tx pgx.Tx) error {
 					_, err := store.UpsertDistributionsTx(ctx, tx, integ, page, now) // fills the page's staging table
 					return err
-				}, store.UpsertDistributionsSQL, []any{integ, now}, 0, nil},
+				}, store.UpsertDistributionsSQL, []any{integ, now}, 0, nil, 0},
 				{"inherited expiry of two changed distributions", nil, store.InheritExpirySQL,
-					[]any{integ, []string{"EMD_SV_2_0", "EMD_SV_2_1"}}, 2 * 150, nil},
+					[]any{integ, []string{"EMD_SV_2_0", "EMD_SV_2_1"}}, 2 * 150, nil, 0},
 				{"survey details, end date moved", nil, store.SetSurveyDetailsSQL,
-					[]any{integ, "SV_2", now.Add(-time.Hour), now.Add(9 * 24 * time.Hour), 1, 1, 0, now}, 4 * 150, nil},
+					[]any{integ, "SV_2", now.Add(-time.Hour), now.Add(9 * 24 * time.Hour), 1, 1, 0, now}, 4 * 150, nil, 0},
 				{"recipients merge of one distribution", nil, store.MergeArraysSQL,
-					store.MergeArrayArgs(integ, "EMD_SV_2_0", "SV_2", now, true, hist, links), 4 * 150, nil},
+					store.MergeArrayArgs(integ, "EMD_SV_2_0", "SV_2", now, true, hist, links), 4 * 150, nil, 0},
 				{"veto: recipients a run would remove", nil, store.RemovedRecipientsSQL,
-					[]any{integ, int64(1), []string{"EMD_SV_2_0", "EMD_SV_2_1"}}, 2 * 150, nil},
+					[]any{integ, int64(1), []string{"EMD_SV_2_0", "EMD_SV_2_1"}}, 2 * 150, nil, 0},
 				{"veto: live recipients, counted as far as the rule needs", nil, store.LiveRecipientsUpToSQL,
-					[]any{integ, 600}, 600, nil},
-				{"purge of sync runs", nil, store.PurgeSyncRunsSQL, []any{5000, now.Add(-30 * 24 * time.Hour), 20}, 0, []string{"sync_runs"}},
+					[]any{integ, 600}, 600, nil, 0},
+				{"purge of sync runs", nil, store.PurgeSyncRunsSQL, []any{5000, now.Add(-30 * 24 * time.Hour), 20}, 0, []string{"sync_runs"}, 0},
 				{"purge: distributions marked deleted", nil, store.PurgeDeletedDistributionsSQL, []any{now.Add(-30 * 24 * time.Hour)}, 0,
-					[]string{"distributions"}},
-				{"purge of notifications", nil, store.PurgeNotificationsSQL, []any{5000, now.Add(-30 * 24 * time.Hour)}, 0, nil},
+					[]string{"distributions"}, 2 * 100}, // two batches of at most 100
+				{"purge of notifications", nil, store.PurgeNotificationsSQL, []any{5000, now.Add(-30 * 24 * time.Hour)}, 0, nil, 0},
 				{"new_survey rule for a page of changes", nil, store.RaiseNewSurveySQL,
-					[]any{now, now.Add(48 * time.Hour), true, true, integ, []string{"EMD_SV_2_0"}, []string{"CID_1"}}, 150, nil},
+					[]any{now, now.Add(48 * time.Hour), true, true, integ, []string{"EMD_SV_2_0"}, []string{"CID_1"}}, 150, nil, 0},
+				// The end of a full run: what its listings no longer held. Run
+				// 1 listed two surveys: their distributions are read (4 live
+				// and 250 past each, as their listings held), not the other
+				// surveys' ones.
+				{"removals: unseen surveys", nil, store.UnseenSurveysSQL, []any{integ, int64(1)}, 0, nil, 0},
+				{"removals: unseen distributions", func(ctx context.Context, tx pgx.Tx) error {
+					_, err := tx.Exec(ctx, `INSERT INTO sync_units (run_id, key, kind, survey_id, status, listed)
+						SELECT 1, 's:' || s, 'survey', s, 'done', true FROM unnest(ARRAY['SV_4', 'SV_5']) s`)
+					return err
+				}, store.UnseenDistributionsSQL, []any{integ, int64(1), []string{}}, 0, []string{"distributions"}, 2 * (4 + 250)},
+				{"full sync: a distribution whose history was unavailable", nil, store.HistoryUnavailableSampleSQL,
+					[]any{integ}, 0, []string{"distributions"}, 1},
+				// A failed read's kept pages (issue 29.2).
+				{"resume: units of a survey's distributions", nil, store.ResumeRecipientsUnitsSQL,
+					[]any{integ, int64(1), []string{"EMD_SV_2_0", "EMD_SV_2_1"}, now.Add(-time.Hour)}, 0, []string{"distributions"}, 2},
+				{"resume: stale ones dropped by the purge", nil, store.DropStaleResumesSQL, []any{now.Add(-6 * time.Hour)}, 0,
+					[]string{"distributions"}, 0},
+				{"a finished run's staged pages, kept ones left", nil, store.DeleteSyncStageHistorySQL, []any{int64(1)}, 0,
+					[]string{"distributions"}, 0},
 			} {
 				t.Run(q.name, func(t *testing.T) {
 					var plan []byte
@@ -210,6 +231,9 @@ func TestSyncWritesCostWhatChanged(t *testing.T) {
 					read, seq := rowsRead(t, plan, append(big, q.also...)...)
 					if len(seq) > 0 || read["recipients"] > q.bound {
 						t.Errorf("sequential scans of %v; %v recipient rows read, at most %v allowed:\n%s", seq, read["recipients"], q.bound, planText(plan))
+					}
+					if slices.Contains(q.also, "distributions") && read["distributions"] > q.dists {
+						t.Errorf("%v distribution rows read, at most %v allowed:\n%s", read["distributions"], q.dists, planText(plan))
 					}
 				})
 			}

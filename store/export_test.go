@@ -40,6 +40,12 @@ var (
 	PurgeDeletedDistributionsSQL = purgeDeletedDistributionsSQL
 	RemovedRecipientsSQL         = removedRecipientsSQL
 	LiveRecipientsUpToSQL        = liveRowsUpToSQL("recipients")
+	UnseenSurveysSQL             = unseenSurveysSQL
+	UnseenDistributionsSQL       = unseenDistributionsSQL
+	HistoryUnavailableSampleSQL  = historyUnavailableSampleSQL
+	ResumeRecipientsUnitsSQL     = resumeRecipientsUnitsSQL
+	DropStaleResumesSQL          = dropStaleResumesSQL
+	DeleteSyncStageHistorySQL    = `DELETE FROM sync_stage_history t WHERE t.run_id = $1` + keptStaging
 )
 
 // MergeArrayArgs are the arguments of MergeArraysSQL for a batch held in memory.

@@ -41,6 +41,7 @@ type PurgeResult struct {
 	Recipients    int64 // soft-deleted long ago, or of distributions and surveys deleted long ago
 	Distributions int64
 	Surveys       int64
+	StaleResumes  int64 // failed reads' kept pages no run came back for (ResumeRetention)
 	// Analyzed lists the tables analyzed because the purge removed a large
 	// share of their rows.
 	Analyzed []string
@@ -48,14 +49,14 @@ type PurgeResult struct {
 
 // Rows is every row purged.
 func (r PurgeResult) Rows() int64 {
-	return r.RequestLogs + r.Sessions + r.Notifications + r.SyncRuns + r.Events + r.Recipients + r.Distributions + r.Surveys
+	return r.RequestLogs + r.Sessions + r.Notifications + r.SyncRuns + r.Events + r.Recipients + r.Distributions + r.Surveys + r.StaleResumes
 }
 
 // ByTable is the rows purged per table, for metrics.
 func (r PurgeResult) ByTable() map[string]int64 {
 	return map[string]int64{"request_logs": r.RequestLogs, "sessions": r.Sessions, "notifications": r.Notifications,
 		"sync_runs": r.SyncRuns, "qualtrics_events": r.Events, "recipients": r.Recipients,
-		"distributions": r.Distributions, "surveys": r.Surveys}
+		"distributions": r.Distributions, "surveys": r.Surveys, "sync_resumes": r.StaleResumes}
 }
 
 // batched runs sql (a DELETE of at most $1 rows; args follow) until it
@@ -122,6 +123,10 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (PurgeResult, error) {
 		if err != nil {
 			return r, err
 		}
+	}
+	// Pages kept for a failed read's next run that no run came back for.
+	if r.StaleResumes, err = s.DropStaleResumes(ctx, now.Add(-ResumeRetention)); err != nil {
+		return r, err
 	}
 	// Distributions (or whole surveys) marked deleted 30 days ago go with
 	// their recipients and snapshots, a distribution at a time.

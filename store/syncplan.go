@@ -50,7 +50,21 @@ type SyncUnit struct {
 	LinksDone      bool
 	NextOrd        int
 	Pages          int
+	// StageRunID is the run whose staged pages the unit continues, when it
+	// took over the cursor of an earlier run's failed read (0: its own run).
+	StageRunID int64
 }
+
+// StageRun is the run the unit's pages are staged under.
+func (u SyncUnit) StageRun() int64 {
+	if u.StageRunID != 0 {
+		return u.StageRunID
+	}
+	return u.RunID
+}
+
+// Resumed says the unit goes on from an earlier run's failed read.
+func (u SyncUnit) Resumed() bool { return u.StageRunID != 0 && u.StageRunID != u.RunID }
 
 // UnitKey is the key of a survey or recipients unit.
 func UnitKey(kind, id string) string {
@@ -61,12 +75,12 @@ func UnitKey(kind, id string) string {
 }
 
 const syncUnitColumns = `run_id, key, kind, survey_id, distribution_id, need_details, status, staged,
-	history_next, history_done, history_missing, links_next, links_done, next_ord, pages`
+	history_next, history_done, history_missing, links_next, links_done, next_ord, pages, coalesce(stage_run_id, 0)`
 
 func scanSyncUnit(row pgx.CollectableRow) (SyncUnit, error) {
 	var u SyncUnit
 	err := row.Scan(&u.RunID, &u.Key, &u.Kind, &u.SurveyID, &u.DistributionID, &u.NeedDetails, &u.Status, &u.Staged,
-		&u.HistoryNext, &u.HistoryDone, &u.HistoryMissing, &u.LinksNext, &u.LinksDone, &u.NextOrd, &u.Pages)
+		&u.HistoryNext, &u.HistoryDone, &u.HistoryMissing, &u.LinksNext, &u.LinksDone, &u.NextOrd, &u.Pages, &u.StageRunID)
 	return u, err
 }
 
@@ -151,7 +165,7 @@ func FinishSyncUnitTx(ctx context.Context, tx pgx.Tx, u SyncUnit, status, errTex
 		return nil
 	}
 	if u.Staged {
-		return DropStagedRecipientsTx(ctx, tx, u.RunID, u.DistributionID)
+		return DropStagedRecipientsTx(ctx, tx, u.StageRun(), u.DistributionID)
 	}
 	return nil
 }
@@ -211,11 +225,16 @@ func StageLinksTx(ctx context.Context, tx pgx.Tx, runID int64, distributionID st
 	return mapErr("stage links page", err)
 }
 
-// DropStagedRecipientsTx deletes what a run staged for a distribution.
+// DropStagedRecipientsTx deletes what a run staged for a distribution, and
+// the distribution's resume when it pointed at those pages.
 func DropStagedRecipientsTx(ctx context.Context, tx pgx.Tx, runID int64, distributionID string) error {
 	_, err := tx.Exec(ctx, `DELETE FROM sync_stage_history WHERE run_id = $1 AND distribution_id = $2;`, runID, distributionID)
 	if err == nil {
 		_, err = tx.Exec(ctx, `DELETE FROM sync_stage_links WHERE run_id = $1 AND distribution_id = $2`, runID, distributionID)
+	}
+	if err == nil {
+		_, err = tx.Exec(ctx, `UPDATE distributions SET resume_run_id = NULL, resume_cursor = NULL, resume_at = NULL
+			WHERE resume_run_id = $1 AND qualtrics_id = $2`, runID, distributionID)
 	}
 	return mapErr("drop staged recipients", err)
 }
@@ -336,13 +355,14 @@ func LockRecipientsUnitTx(ctx context.Context, tx pgx.Tx, integrationID string, 
 func FinishRecipientsUnitTx(ctx context.Context, tx pgx.Tx, integrationID string, u SyncUnit, historyUnavailable bool, now time.Time) error {
 	b := &pgx.Batch{}
 	b.Queue(`UPDATE distributions SET recipients_synced_at = $3, recipients_warning = '', history_unavailable = $4,
-		recipients_failures = 0, recipients_retry_at = NULL, recipients_silent = false
+		recipients_failures = 0, recipients_retry_at = NULL, recipients_silent = false,
+		resume_run_id = NULL, resume_cursor = NULL, resume_at = NULL
 		WHERE integration_id = $1 AND qualtrics_id = $2`, integrationID, u.DistributionID, now, historyUnavailable)
 	b.Queue(`UPDATE sync_units SET status = 'done', error = '', updated_at = now()
 		WHERE run_id = $1 AND key = $2 AND status = 'pending'`, u.RunID, u.Key)
 	if u.Staged {
-		b.Queue(`DELETE FROM sync_stage_history WHERE run_id = $1 AND distribution_id = $2`, u.RunID, u.DistributionID)
-		b.Queue(`DELETE FROM sync_stage_links WHERE run_id = $1 AND distribution_id = $2`, u.RunID, u.DistributionID)
+		b.Queue(`DELETE FROM sync_stage_history WHERE run_id = $1 AND distribution_id = $2`, u.StageRun(), u.DistributionID)
+		b.Queue(`DELETE FROM sync_stage_links WHERE run_id = $1 AND distribution_id = $2`, u.StageRun(), u.DistributionID)
 	}
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
@@ -387,7 +407,7 @@ func (s *Store) FailedSyncUnits(ctx context.Context, runID int64) ([]SyncUnit, [
 		var u SyncUnit
 		var e string
 		if err := rows.Scan(&u.RunID, &u.Key, &u.Kind, &u.SurveyID, &u.DistributionID, &u.NeedDetails, &u.Status, &u.Staged,
-			&u.HistoryNext, &u.HistoryDone, &u.HistoryMissing, &u.LinksNext, &u.LinksDone, &u.NextOrd, &u.Pages, &e); err != nil {
+			&u.HistoryNext, &u.HistoryDone, &u.HistoryMissing, &u.LinksNext, &u.LinksDone, &u.NextOrd, &u.Pages, &u.StageRunID, &e); err != nil {
 			return nil, nil, mapErr("failed sync units", err)
 		}
 		units, errs = append(units, u), append(errs, e)
@@ -417,14 +437,21 @@ func (s *Store) RefreshSyncRunUnitCounts(ctx context.Context, runID int64) (Sync
 	return p, mapErr("refresh sync run unit counts", err)
 }
 
-// DeleteSyncUnits drops a finished run's plan and staging.
+// keptStaging leaves out of a clean-up the staged pages a distribution keeps
+// for the next run's read (its resume): a hashed set of the few such pages'
+// owners, read by distributions_resume_idx.
+const keptStaging = ` AND (t.run_id, t.distribution_id) NOT IN (
+	SELECT d.resume_run_id, d.qualtrics_id FROM distributions d WHERE d.resume_run_id IS NOT NULL)`
+
+// DeleteSyncUnits drops a finished run's plan and staging, but for the pages
+// of a failed read that the next run goes on from.
 func (s *Store) DeleteSyncUnits(ctx context.Context, runID int64) error {
 	_, err := s.pool.Exec(ctx, `DELETE FROM sync_units WHERE run_id = $1`, runID)
 	if err == nil {
-		_, err = s.pool.Exec(ctx, `DELETE FROM sync_stage_history WHERE run_id = $1`, runID)
+		_, err = s.pool.Exec(ctx, `DELETE FROM sync_stage_history t WHERE t.run_id = $1`+keptStaging, runID)
 	}
 	if err == nil {
-		_, err = s.pool.Exec(ctx, `DELETE FROM sync_stage_links WHERE run_id = $1`, runID)
+		_, err = s.pool.Exec(ctx, `DELETE FROM sync_stage_links t WHERE t.run_id = $1`+keptStaging, runID)
 	}
 	if err != nil {
 		return fmt.Errorf("store: delete sync units: %w", err)
@@ -438,8 +465,12 @@ func (s *Store) DeleteSyncUnits(ctx context.Context, runID int64) error {
 func (s *Store) DropFinishedSyncPlans(ctx context.Context) (int64, error) {
 	var n int64
 	for _, table := range []string{"sync_stage_history", "sync_stage_links", "sync_units"} {
+		kept := keptStaging
+		if table == "sync_units" {
+			kept = ""
+		}
 		tag, err := s.pool.Exec(ctx, `DELETE FROM `+table+` t USING sync_runs r
-			WHERE r.id = t.run_id AND r.status NOT IN ('queued', 'running')`)
+			WHERE r.id = t.run_id AND r.status NOT IN ('queued', 'running')`+kept)
 		if err != nil {
 			return n, mapErr("drop finished sync plans", err)
 		}

@@ -242,6 +242,23 @@ func liveRowsUpToSQL(table string) string {
 		ORDER BY ` + key + ` LIMIT $2) x`
 }
 
+// unseenSurveysSQL lists the integration's surveys a full run's listing did
+// not hold: it reads the integration's live surveys, which the run listed.
+const unseenSurveysSQL = `SELECT qualtrics_id FROM surveys
+	WHERE integration_id = $1 AND deleted_at IS NULL AND seen_run_id IS DISTINCT FROM $2`
+
+// unseenDistributionsSQL lists the distributions a full run removes: those of
+// the surveys it removes ($3), and those a survey's complete listing in this
+// run no longer held. It reads the distributions of the surveys in $3 and of
+// the run's listed surveys, by survey (distributions_survey_idx), never the
+// integration's years of past distributions.
+const unseenDistributionsSQL = `SELECT d.qualtrics_id FROM distributions d
+	WHERE d.integration_id = $1 AND d.deleted_at IS NULL AND d.survey_id = ANY($3)
+	UNION
+	SELECT d.qualtrics_id FROM sync_units u JOIN distributions d ON d.integration_id = $1 AND d.survey_id = u.survey_id
+	WHERE u.run_id = $2 AND u.kind = 'survey' AND u.status = 'done' AND u.listed
+		AND d.deleted_at IS NULL AND d.seen_run_id IS DISTINCT FROM $2`
+
 // DecideRemovals takes a run's veto decision, once, at its end, and applies
 // the removals it allows in the same transaction: the surveys a full run did
 // not see in the complete listing, the distributions it did not see in the
@@ -274,18 +291,14 @@ func (s *Store) DecideRemovals(ctx context.Context, integrationID string, runID 
 		}
 		var surveys, dists []string
 		if full {
-			rows, err := tx.Query(ctx, `SELECT qualtrics_id FROM surveys
-				WHERE integration_id = $1 AND deleted_at IS NULL AND seen_run_id IS DISTINCT FROM $2`, integrationID, runID)
+			rows, err := tx.Query(ctx, unseenSurveysSQL, integrationID, runID)
 			if err != nil {
 				return err
 			}
 			if surveys, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
 				return err
 			}
-			rows, err = tx.Query(ctx, `SELECT d.qualtrics_id FROM distributions d
-				WHERE d.integration_id = $1 AND d.deleted_at IS NULL AND (d.survey_id = ANY($3)
-					OR (d.seen_run_id IS DISTINCT FROM $2 AND d.survey_id IN (SELECT u.survey_id FROM sync_units u
-						WHERE u.run_id = $2 AND u.kind = 'survey' AND u.status = 'done' AND u.listed)))`, integrationID, runID, surveys)
+			rows, err = tx.Query(ctx, unseenDistributionsSQL, integrationID, runID, surveys)
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/store"
 )
@@ -21,8 +23,10 @@ const noLinksBackoff = 15 * time.Minute
 // large one has each page staged in a short transaction that also records
 // where its listings stand, so it continues over slices and replicas, and is
 // merged from the staged pages at the end.
-func (rs *runState) recipients(ctx context.Context, u store.SyncUnit) error {
-	var buf recipientRows // the pages held in memory while the unit is not staged
+func (rs *runState) recipients(ctx context.Context, up *store.SyncUnit) error {
+	u := *up
+	defer func() { *up = u }() // the failure path keeps the cursor reached
+	var buf recipientRows      // the pages held in memory while the unit is not staged
 	d := u.DistributionID
 	pages := 0
 	// The pages named as next so far: a listing whose pages name each other
@@ -59,6 +63,12 @@ func (rs *runState) recipients(ctx context.Context, u store.SyncUnit) error {
 			switch {
 			case err != nil && cctx.Err() != nil && ctx.Err() == nil:
 				return yield()
+			case err != nil && skippable(err) && u.Resumed() && u.HistoryNext != "":
+				if err := rs.restart(ctx, &u, &buf, err); err != nil {
+					return err
+				}
+				seen = map[string]bool{}
+				continue
 			case err != nil && skippable(err) && u.NextOrd == 0 && len(buf.hist) == 0:
 				// No XM Directory licence (404) or a test send (400): keep the
 				// statuses stored, take email and links from links.
@@ -78,6 +88,12 @@ func (rs *runState) recipients(ctx context.Context, u store.SyncUnit) error {
 			switch {
 			case err != nil && cctx.Err() != nil && ctx.Err() == nil:
 				return yield()
+			case err != nil && skippable(err) && u.Resumed() && u.LinksNext != "":
+				if err := rs.restart(ctx, &u, &buf, err); err != nil {
+					return err
+				}
+				seen = map[string]bool{}
+				continue
 			case err != nil && skippable(err):
 				// Without links there is no email to match users by: keep what
 				// is stored rather than blank it, and back off.
@@ -115,7 +131,7 @@ func (rs *runState) recipients(ctx context.Context, u store.SyncUnit) error {
 			return err
 		}
 		if u.Staged {
-			err = b.AddStaged(mctx, rs.run.ID, u.NextOrd)
+			err = b.AddStaged(mctx, u.StageRun(), u.NextOrd)
 		} else {
 			if err = b.AddHistory(mctx, buf.hist); err == nil {
 				err = b.AddLinks(mctx, buf.links)
@@ -194,12 +210,12 @@ func (rs *runState) stageRows(ctx context.Context, u *store.SyncUnit, h []store.
 	return rs.page(ctx, func(p *pageTx) error {
 		v := *u
 		if len(h) > 0 {
-			if err := store.StageHistoryTx(ctx, p.tx, rs.run.ID, v.DistributionID, v.NextOrd, h); err != nil {
+			if err := store.StageHistoryTx(ctx, p.tx, v.StageRun(), v.DistributionID, v.NextOrd, h); err != nil {
 				return err
 			}
 		}
 		if len(l) > 0 {
-			if err := store.StageLinksTx(ctx, p.tx, rs.run.ID, v.DistributionID, v.NextOrd+len(h), l); err != nil {
+			if err := store.StageLinksTx(ctx, p.tx, v.StageRun(), v.DistributionID, v.NextOrd+len(h), l); err != nil {
 				return err
 			}
 		}
@@ -209,6 +225,20 @@ func (rs *runState) stageRows(ctx context.Context, u *store.SyncUnit, h []store.
 		}
 		*u = v
 		return nil
+	})
+}
+
+// restart starts a resumed unit's read over from page 1: Qualtrics refused
+// the cursor an earlier run's failed read left (a skipToken that expired).
+func (rs *runState) restart(ctx context.Context, u *store.SyncUnit, buf *recipientRows, cause error) error {
+	rs.s.log.Info("a failed read's cursor is no longer accepted; reading the distribution from its first page",
+		zap.String("integrationId", rs.in.ID), zap.String("distributionId", u.DistributionID), zap.Error(cause))
+	return rs.page(ctx, func(p *pageTx) error {
+		v, err := store.RestartRecipientsUnitTx(ctx, p.tx, rs.in.ID, *u)
+		if err == nil {
+			*u, *buf = v, recipientRows{}
+		}
+		return err
 	})
 }
 

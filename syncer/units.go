@@ -235,7 +235,7 @@ func (rs *runState) unit(ctx context.Context, u store.SyncUnit) error {
 	if u.Kind == store.UnitSurvey {
 		err = rs.survey(ctx, u)
 	} else {
-		err = rs.recipients(ctx, u)
+		err = rs.recipients(ctx, &u)
 	}
 	switch {
 	case err == nil || errors.Is(err, errYield) || ctx.Err() != nil || qualtrics.IsUnauthorized(err):
@@ -258,6 +258,10 @@ func (rs *runState) unit(ctx context.Context, u store.SyncUnit) error {
 			if err := store.RecipientsFailedTx(ctx, p.tx, rs.in.ID, u.DistributionID, unitWarning(u, err.Error()),
 				failureBackoff, maxWait, rs.s.now()); err != nil {
 				return err
+			}
+			if u.Staged && isSyncFailure(err) && !errors.Is(err, qualtrics.ErrPaginationLoop) {
+				// What it read is kept: the next run goes on from there.
+				return store.FailRecipientsUnitKeepingPagesTx(ctx, p.tx, rs.in.ID, u, err.Error(), rs.s.now())
 			}
 		}
 		return store.FinishSyncUnitTx(ctx, p.tx, u, store.UnitFailed, err.Error())
@@ -374,6 +378,10 @@ func (rs *runState) survey(ctx context.Context, u store.SyncUnit) error {
 			}
 		}
 		if _, err := store.AddSyncUnitsTx(ctx, p.tx, rs.run.ID, units); err != nil {
+			return err
+		}
+		// A distribution whose read failed part-way goes on from there.
+		if _, err := store.ResumeRecipientsUnitsTx(ctx, p.tx, rs.in.ID, rs.run.ID, read, now.Add(-store.ResumeRetention)); err != nil {
 			return err
 		}
 		return store.FinishSyncUnitTx(ctx, p.tx, u, store.UnitDone, "")

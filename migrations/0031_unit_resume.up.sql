@@ -1,0 +1,13 @@
+-- A large distribution whose read failed part-way keeps its staged pages and
+-- its cursor for the next run (issue 29.2): the next read goes on from there
+-- instead of page 1. resume_run_id is the run the pages are staged under,
+-- resume_cursor the unit's cursor when it failed, resume_at when; a resume
+-- older than the syncer's limit is dropped.
+SET lock_timeout = '10s';
+ALTER TABLE distributions
+    ADD COLUMN resume_run_id bigint,
+    ADD COLUMN resume_cursor jsonb,
+    ADD COLUMN resume_at timestamptz;
+
+-- The run whose staged pages a unit continues (NULL: its own run's).
+ALTER TABLE sync_units ADD COLUMN stage_run_id bigint;

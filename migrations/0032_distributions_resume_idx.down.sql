@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS distributions_resume_idx;
