@@ -11,3 +11,11 @@ ALTER TABLE distributions
 
 -- The run whose staged pages a unit continues (NULL: its own run's).
 ALTER TABLE sync_units ADD COLUMN stage_run_id bigint;
+
+-- A survey unit's cursor (issue 29.3): where its distribution listing stands
+-- (the nextPage to follow), whether it read the survey's details, and whether
+-- they must be read again at the end (a distribution's figures moved).
+ALTER TABLE sync_units
+    ADD COLUMN listing_next text NOT NULL DEFAULT '',
+    ADD COLUMN details_read boolean NOT NULL DEFAULT false,
+    ADD COLUMN details_due boolean NOT NULL DEFAULT false;

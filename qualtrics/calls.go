@@ -99,6 +99,10 @@ func (c *Client) Distributions(ctx context.Context, q DistributionsQuery) iter.S
 	if q.SurveyID == "" {
 		return failed[Distribution](requireID(EndpointDistributionsList, "survey ID", ""))
 	}
+	return paginate[Distribution](ctx, c, EndpointDistributionsList, c.distributionsURL(q))
+}
+
+func (c *Client) distributionsURL(q DistributionsQuery) *url.URL {
 	v := url.Values{"surveyId": {q.SurveyID}}
 	if !q.SendStartDate.IsZero() {
 		v.Set("sendStartDate", q.SendStartDate.UTC().Format(queryTime))
@@ -109,7 +113,17 @@ func (c *Client) Distributions(ctx context.Context, q DistributionsQuery) iter.S
 	if q.RequestType != "" {
 		v.Set("distributionRequestType", string(q.RequestType))
 	}
-	return paginate[Distribution](ctx, c, EndpointDistributionsList, c.endpointURL(v, "distributions"))
+	return c.endpointURL(v, "distributions")
+}
+
+// DistributionsPage reads one page of the distributions of one survey: the
+// first when at is "", else the page a previous call returned as next. next
+// is "" after the last page.
+func (c *Client) DistributionsPage(ctx context.Context, q DistributionsQuery, at string) (page []Distribution, next string, err error) {
+	if q.SurveyID == "" {
+		return nil, "", requireID(EndpointDistributionsList, "survey ID", "")
+	}
+	return pageAt[Distribution](ctx, c, EndpointDistributionsList, c.distributionsURL(q), at)
 }
 
 // Distribution fetches one distribution.

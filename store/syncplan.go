@@ -53,6 +53,13 @@ type SyncUnit struct {
 	// StageRunID is the run whose staged pages the unit continues, when it
 	// took over the cursor of an earlier run's failed read (0: its own run).
 	StageRunID int64
+
+	// Where a survey unit's distribution listing stands: the nextPage to
+	// follow ("" before the first page), whether the unit read the survey's
+	// details, and whether it must read them again at the end.
+	ListingNext string
+	DetailsRead bool
+	DetailsDue  bool
 }
 
 // StageRun is the run the unit's pages are staged under.
@@ -75,12 +82,14 @@ func UnitKey(kind, id string) string {
 }
 
 const syncUnitColumns = `run_id, key, kind, survey_id, distribution_id, need_details, status, staged,
-	history_next, history_done, history_missing, links_next, links_done, next_ord, pages, coalesce(stage_run_id, 0)`
+	history_next, history_done, history_missing, links_next, links_done, next_ord, pages, coalesce(stage_run_id, 0),
+	listing_next, details_read, details_due`
 
 func scanSyncUnit(row pgx.CollectableRow) (SyncUnit, error) {
 	var u SyncUnit
 	err := row.Scan(&u.RunID, &u.Key, &u.Kind, &u.SurveyID, &u.DistributionID, &u.NeedDetails, &u.Status, &u.Staged,
-		&u.HistoryNext, &u.HistoryDone, &u.HistoryMissing, &u.LinksNext, &u.LinksDone, &u.NextOrd, &u.Pages, &u.StageRunID)
+		&u.HistoryNext, &u.HistoryDone, &u.HistoryMissing, &u.LinksNext, &u.LinksDone, &u.NextOrd, &u.Pages, &u.StageRunID,
+		&u.ListingNext, &u.DetailsRead, &u.DetailsDue)
 	return u, err
 }
 
@@ -191,6 +200,23 @@ func SaveSyncUnitCursorTx(ctx context.Context, tx pgx.Tx, prev, u SyncUnit) erro
 		prev.NextOrd, prev.Pages)
 	if err != nil {
 		return mapErr("save sync unit cursor", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrUnitLost
+	}
+	return nil
+}
+
+// SaveSurveyUnitCursorTx stores where a survey unit's listing stands, in the
+// transaction that planned the recipients units of the page it read: a
+// compare-and-set from the cursor the worker read (prev), like
+// SaveSyncUnitCursorTx. Progress resets the unit's stalls.
+func SaveSurveyUnitCursorTx(ctx context.Context, tx pgx.Tx, prev, u SyncUnit) error {
+	tag, err := tx.Exec(ctx, `UPDATE sync_units SET listing_next = $3, details_read = $4, details_due = $5, stalls = 0, updated_at = now()
+		WHERE run_id = $1 AND key = $2 AND status = 'pending' AND listing_next = $6`,
+		u.RunID, u.Key, u.ListingNext, u.DetailsRead, u.DetailsDue, prev.ListingNext)
+	if err != nil {
+		return mapErr("save survey unit cursor", err)
 	}
 	if tag.RowsAffected() == 0 {
 		return ErrUnitLost
@@ -407,7 +433,8 @@ func (s *Store) FailedSyncUnits(ctx context.Context, runID int64) ([]SyncUnit, [
 		var u SyncUnit
 		var e string
 		if err := rows.Scan(&u.RunID, &u.Key, &u.Kind, &u.SurveyID, &u.DistributionID, &u.NeedDetails, &u.Status, &u.Staged,
-			&u.HistoryNext, &u.HistoryDone, &u.HistoryMissing, &u.LinksNext, &u.LinksDone, &u.NextOrd, &u.Pages, &u.StageRunID, &e); err != nil {
+			&u.HistoryNext, &u.HistoryDone, &u.HistoryMissing, &u.LinksNext, &u.LinksDone, &u.NextOrd, &u.Pages, &u.StageRunID,
+			&u.ListingNext, &u.DetailsRead, &u.DetailsDue, &e); err != nil {
 			return nil, nil, mapErr("failed sync units", err)
 		}
 		units, errs = append(units, u), append(errs, e)

@@ -29,10 +29,13 @@ import (
 // until every distribution is read. It reports:
 //
 //   - the first full sync's status and time against its floor;
+//
 //   - failed-distributions-read: how many of the failing ones ended read
 //     (target: all), and the incrementals it took;
+//
 //   - notices: changes handed to the notifier for the failing distributions
 //     when they were read at last (target 0: old invitations, read silently);
+//
 //   - units restarted: distributions whose first history or links page was
 //     answered more than once (target 0: no finished distribution is read
 //     twice).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -299,4 +300,80 @@ func TestFailedRunsBackOff(t *testing.T) {
 			break
 		}
 	}
+}
+
+// Issue 29.3: a survey with hundreds of distributions whose listing takes
+// longer than one job goes on over slices from the page it reached, instead
+// of listing them again from page 1 in every slice.
+func TestASurveyListingLongerThanAJobGoesOnFromWhereItStopped(t *testing.T) {
+	t.Parallel()
+	const jobTimeout = 300 * time.Millisecond
+	var mu sync.Mutex
+	firstPages, listingCalls := 0, 0
+	var survey string
+	slow := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			big := survey != "" && strings.HasSuffix(r.URL.Path, "/distributions") && r.URL.Query().Get("surveyId") == survey
+			if big {
+				listingCalls++
+				if r.URL.Query().Get("skipToken") == "" {
+					firstPages++
+				}
+			}
+			mu.Unlock()
+			if big {
+				time.Sleep(90 * time.Millisecond)
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	e := newEnv(t, envOptions{seed: 4, spec: qualtricssim.Spec{Surveys: 2, Recipients: 200}, wrap: slow,
+		syncOpts: func(o *syncer.Options) { o.SliceBudget = time.Millisecond; o.JobTimeout = jobTimeout }})
+	var sv string
+	for _, s := range e.sim.Surveys(e.brand.ID) {
+		if s.IsActive {
+			sv = s.ID
+			break
+		}
+	}
+	// 600 past distributions (expired links: no recipients to read): six
+	// pages or more, about 0.6 s of listing against a job of 0.3 s.
+	for i := range 600 {
+		send := time.Now().Add(-time.Duration(400+i) * time.Hour).Truncate(time.Second)
+		if _, err := e.sim.AddDistribution(qualtricssim.Distribution{SurveyID: sv, SendDate: send, LinkExpiration: send.Add(24 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	survey = sv
+	mu.Unlock()
+	run := e.queue(syncer.KindFull)
+	slices := 0
+	for ; slices < 100; slices++ {
+		ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
+		out, done, err := e.sy.WorkSlice(ctx, e.in.ID, run.ID)
+		stopped := ctx.Err() != nil
+		cancel()
+		if err != nil && !stopped {
+			t.Fatalf("slice %d: %v", slices, err)
+		}
+		if done {
+			e.mustSucceed(out)
+			if out.Progress.UnitsFailed != 0 {
+				t.Errorf("%d units failed: %v", out.Progress.UnitsFailed, out.Warnings)
+			}
+			break
+		}
+	}
+	if slices == 100 {
+		t.Fatal("the run did not finish in 100 slices: the survey's listing restarts from its first page")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// A page cut by a job's end is asked again; a listing started over is not.
+	if firstPages > 2 || listingCalls > 2*7+slices {
+		t.Errorf("the listing's first page was asked %d times, %d listing calls in %d slices", firstPages, listingCalls, slices)
+	}
+	e.checkMatchesSim(context.Background())
 }

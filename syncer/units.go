@@ -295,59 +295,16 @@ func isDataError(err error) bool {
 }
 
 // survey reads a survey's details (first, so that notices of its new
-// distributions carry its due date), then its distribution listing, and
-// plans a recipients unit for each live distribution to read.
+// distributions carry its due date), then its distribution listing a page at
+// a time: each page is written, and the recipients units of its live
+// distributions to read are planned with the unit's cursor, so a listing of
+// thousands of distributions goes on over slices from where it stopped.
 func (rs *runState) survey(ctx context.Context, u store.SyncUnit) error {
-	detailsRead := false
-	if u.NeedDetails {
+	if u.NeedDetails && !u.DetailsRead {
 		if err := rs.details(ctx, u.SurveyID); err != nil {
 			return err
 		}
-		detailsRead = true
-	}
-	var liveIDs, moved []string
-	anyMoved, listed := false, true
-	now := rs.s.now()
-	for page, err := range rs.client.Distributions(ctx, qualtrics.DistributionsQuery{SurveyID: u.SurveyID}) {
-		if qualtrics.IsNotFound(err) {
-			rs.warn("survey %s: distributions not found (deleted meanwhile?)", u.SurveyID)
-			listed = false
-			break
-		}
-		if err != nil {
-			return qfail("list distributions of %s: %w", u.SurveyID, err)
-		}
-		rs.mu.Lock()
-		rs.run.Distributions += len(page)
-		rs.mu.Unlock()
-		in := make([]store.DistributionInput, len(page))
-		for i := range page {
-			in[i] = distributionInput(u.SurveyID, &page[i])
-		}
-		err = rs.page(ctx, func(p *pageTx) error {
-			res, err := store.UpsertDistributionsTx(ctx, p.tx, rs.in.ID, in, rs.s.now())
-			if err != nil {
-				return err
-			}
-			anyMoved = anyMoved || len(res.Changes) > 0
-			moved = append(moved, res.StaleRecipients...)
-			return p.changed(ctx, res.Changes)
-		})
-		if err != nil {
-			return fmt.Errorf("write distributions of %s: %w", u.SurveyID, err)
-		}
-		for i := range in {
-			if live(&in[i], now) {
-				liveIDs = append(liveIDs, in[i].ID)
-			}
-		}
-	}
-	// Response counts follow the distributions' figures, which the survey's
-	// lastModified does not: read the details again when those moved.
-	if anyMoved && !detailsRead {
-		if err := rs.details(ctx, u.SurveyID); err != nil {
-			return err
-		}
+		u.DetailsRead = true // saved with the first page's cursor
 	}
 	verifyEvery := rs.in.VerifyEvery
 	if verifyEvery <= 0 {
@@ -361,14 +318,99 @@ func (rs *runState) survey(ctx context.Context, u store.SyncUnit) error {
 	// read, and those that moved since. An attempt that failed keeps what it
 	// finished; the next one does not read it again.
 	verify := rs.full && !rs.readAll
-	read, err := rs.s.store.RecipientsToRead(ctx, rs.in.ID, liveIDs, moved, verify, verifyEvery, slack, now)
-	if err != nil {
-		return err
+	// Calls stop at the slice's hard stop, like a recipients unit's.
+	cctx, cancel := context.WithDeadline(ctx, rs.hardStop)
+	defer cancel()
+	q := qualtrics.DistributionsQuery{SurveyID: u.SurveyID}
+	listed := true
+	seen := map[string]bool{u.ListingNext: u.ListingNext != ""}
+	for pages := 0; ; pages++ {
+		if pages > 0 && !rs.s.now().Before(rs.deadline) {
+			return errYield
+		}
+		page, next, err := rs.client.DistributionsPage(cctx, q, u.ListingNext)
+		if err != nil && cctx.Err() != nil && ctx.Err() == nil {
+			if pages == 0 {
+				return rs.stalled(ctx, u)
+			}
+			return errYield
+		}
+		if qualtrics.IsNotFound(err) {
+			rs.warn("survey %s: distributions not found (deleted meanwhile?)", u.SurveyID)
+			listed = false
+			break
+		}
+		if err != nil {
+			return qfail("list distributions of %s: %w", u.SurveyID, err)
+		}
+		if seen[next] {
+			return qfail("list distributions of %s: %w (a page named an earlier one as next)", u.SurveyID, qualtrics.ErrPaginationLoop)
+		}
+		seen[next] = next != ""
+		rs.mu.Lock()
+		rs.run.Distributions += len(page)
+		rs.mu.Unlock()
+		now := rs.s.now()
+		in := make([]store.DistributionInput, len(page))
+		var liveIDs []string
+		for i := range page {
+			in[i] = distributionInput(u.SurveyID, &page[i])
+			if live(&in[i], now) {
+				liveIDs = append(liveIDs, in[i].ID)
+			}
+		}
+		var moved []string
+		anyMoved := false
+		err = rs.page(ctx, func(p *pageTx) error {
+			res, err := store.UpsertDistributionsTx(ctx, p.tx, rs.in.ID, in, now)
+			if err != nil {
+				return err
+			}
+			anyMoved, moved = len(res.Changes) > 0, res.StaleRecipients
+			return p.changed(ctx, res.Changes)
+		})
+		if err != nil {
+			return fmt.Errorf("write distributions of %s: %w", u.SurveyID, err)
+		}
+		// What moved is kept on the distributions (their recipients read
+		// time cleared), so a page read again after a crash plans the same.
+		read, err := rs.s.store.RecipientsToRead(ctx, rs.in.ID, liveIDs, moved, verify, verifyEvery, slack, now)
+		if err != nil {
+			return err
+		}
+		units := make([]store.SyncUnit, len(read))
+		for i, id := range read {
+			units[i] = store.SyncUnit{Key: store.UnitKey(store.UnitRecipients, id), Kind: store.UnitRecipients,
+				SurveyID: u.SurveyID, DistributionID: id}
+		}
+		v := u
+		v.ListingNext = next
+		// Response counts follow the distributions' figures, which the
+		// survey's lastModified does not: read the details again when those
+		// moved.
+		v.DetailsDue = u.DetailsDue || anyMoved && !u.DetailsRead
+		err = rs.page(ctx, func(p *pageTx) error {
+			if _, err := store.AddSyncUnitsTx(ctx, p.tx, rs.run.ID, units); err != nil {
+				return err
+			}
+			// A distribution whose read failed part-way goes on from there.
+			if _, err := store.ResumeRecipientsUnitsTx(ctx, p.tx, rs.in.ID, rs.run.ID, read, now.Add(-store.ResumeRetention)); err != nil {
+				return err
+			}
+			return store.SaveSurveyUnitCursorTx(ctx, p.tx, u, v)
+		})
+		if err != nil {
+			return err
+		}
+		u = v
+		if next == "" {
+			break
+		}
 	}
-	units := make([]store.SyncUnit, len(read))
-	for i, id := range read {
-		units[i] = store.SyncUnit{Key: store.UnitKey(store.UnitRecipients, id), Kind: store.UnitRecipients,
-			SurveyID: u.SurveyID, DistributionID: id}
+	if u.DetailsDue {
+		if err := rs.details(ctx, u.SurveyID); err != nil {
+			return err
+		}
 	}
 	return rs.page(ctx, func(p *pageTx) error {
 		if rs.full && listed {
@@ -376,13 +418,6 @@ func (rs *runState) survey(ctx context.Context, u store.SyncUnit) error {
 			if err := store.SetSurveyUnitListedTx(ctx, p.tx, u); err != nil {
 				return err
 			}
-		}
-		if _, err := store.AddSyncUnitsTx(ctx, p.tx, rs.run.ID, units); err != nil {
-			return err
-		}
-		// A distribution whose read failed part-way goes on from there.
-		if _, err := store.ResumeRecipientsUnitsTx(ctx, p.tx, rs.in.ID, rs.run.ID, read, now.Add(-store.ResumeRetention)); err != nil {
-			return err
 		}
 		return store.FinishSyncUnitTx(ctx, p.tx, u, store.UnitDone, "")
 	})
