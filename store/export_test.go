@@ -53,3 +53,14 @@ func MergeArrayArgs(integrationID, distributionID, surveyID string, now time.Tim
 	b := &RecipientBatch{integrationID: integrationID, distributionID: distributionID, surveyID: surveyID, history: h, links: l}
 	return append([]any{integrationID, distributionID, surveyID, now, report}, b.mergeArgs()...)
 }
+
+// MergeStagedSQL is the merge of a staged distribution.
+var MergeStagedSQL = mergeStagedSQL
+
+// SetMergePlan hands the plan of each merge to fn until restore is called;
+// tests that set it must not run in parallel with other merges.
+func SetMergePlan(fn func(plan []byte)) (restore func()) {
+	old := mergePlan
+	mergePlan = fn
+	return func() { mergePlan = old }
+}
