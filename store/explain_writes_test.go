@@ -21,8 +21,13 @@ import (
 // sync runs and rows marked deleted, analysed. ownExpiry gives every
 // recipient a link expiration of its own (as Qualtrics does for most of
 // them), else none has one (they inherit their distribution's).
-func writeShapeData(t *testing.T, s *store.Store, now time.Time, ownExpiry bool) {
+func writeShapeData(t *testing.T, s *store.Store, now time.Time, ownExpiry, staleStats bool) {
 	t.Helper()
+	if staleStats {
+		// The statistics are from before the brand's data (production's
+		// autovacuum lags, and these machines run without it).
+		mustExec(t, s, `ANALYZE`)
+	}
 	const integrations, surveys, perDist, users = 4, 20, 150, 3000
 	mustExec(t, s, `INSERT INTO integrations (id, name, base_url, secret_sealed, secret_key_id, first_full_sync_at, first_full_sync_started_at)
 		SELECT ('00000000-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, 'I' || g, 'https://iad1.qualtrics.com/API/v3/', '\x00', 'k', $1, $1
@@ -58,7 +63,9 @@ func writeShapeData(t *testing.T, s *store.Store, now time.Time, ownExpiry bool)
 	mustExec(t, s, `INSERT INTO sync_runs (integration_id, kind, status, queued_at, started_at, finished_at)
 		SELECT i.id, 'incremental', 'succeeded', t, t, t + interval '1 minute'
 		FROM integrations i, generate_series($1::timestamptz - interval '40 days', $1::timestamptz, interval '15 minutes') t`, now)
-	mustExec(t, s, `ANALYZE`)
+	if !staleStats {
+		mustExec(t, s, `ANALYZE`)
+	}
 }
 
 // planNode is a node of EXPLAIN (ANALYZE, FORMAT JSON).
@@ -126,6 +133,14 @@ func planText(plan []byte) string {
 	return b.String()
 }
 
+// analysedFirst are the statements that run right after the sync analyses
+// the tables it grew (AnalyzeIfChanged, before the run decides its
+// removals): statistics from before the data do not apply to them.
+var analysedFirst = map[string]bool{
+	"veto: recipients a run would remove":                     true,
+	"veto: live recipients, counted as far as the rule needs": true,
+}
+
 // Issue 30: every statement the sync, the merge and the purges write with
 // reads recipients, notifications and deliveries through an index, and a
 // write whose work is "what changed" reads rows bounded by what changed: an
@@ -135,15 +150,17 @@ func planText(plan []byte) string {
 func TestSyncWritesCostWhatChanged(t *testing.T) {
 	t.Parallel()
 	for _, shape := range []struct {
-		name      string
-		ownExpiry bool
-	}{{"every recipient with its own expiry", true}, {"no recipient with its own expiry", false}} {
+		name       string
+		ownExpiry  bool
+		staleStats bool
+	}{{"every recipient with its own expiry", true, false}, {"no recipient with its own expiry", false, false},
+		{"statistics from before the data", true, true}} {
 		t.Run(shape.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			s := storetest.New(t)
 			now := time.Now().UTC().Truncate(time.Second)
-			writeShapeData(t, s, now, shape.ownExpiry)
+			writeShapeData(t, s, now, shape.ownExpiry, shape.staleStats)
 			integ := "00000000-0000-4000-8000-000000000001"
 			big := []string{"recipients", "notifications", "deliveries"}
 			var page []store.DistributionInput
@@ -155,7 +172,9 @@ func TestSyncWritesCostWhatChanged(t *testing.T) {
 			if _, err := s.UpsertDistributions(ctx, integ, page, now); err != nil {
 				t.Fatal(err)
 			}
-			mustExec(t, s, `ANALYZE distributions`)
+			if !shape.staleStats {
+				mustExec(t, s, `ANALYZE distributions`)
+			}
 			hist := make([]store.HistoryInput, 150)
 			links := make([]store.LinkInput, 150)
 			for i := range hist {
@@ -207,12 +226,18 @@ func TestSyncWritesCostWhatChanged(t *testing.T) {
 				// A failed read's kept pages (issue 29.2).
 				{"resume: units of a survey's distributions", nil, store.ResumeRecipientsUnitsSQL,
 					[]any{integ, int64(1), []string{"EMD_SV_2_0", "EMD_SV_2_1"}, now.Add(-time.Hour)}, 0, []string{"distributions"}, 2},
-				{"resume: stale ones dropped by the purge", nil, store.DropStaleResumesSQL, []any{now.Add(-6 * time.Hour)}, 0,
+				{"resume: stale ones dropped by the purge", func(ctx context.Context, tx pgx.Tx) error {
+					_, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off`) // as DropStaleResumes runs it
+					return err
+				}, store.DropStaleResumesSQL, []any{now.Add(-6 * time.Hour)}, 0,
 					[]string{"distributions"}, 0},
 				{"a finished run's staged pages, kept ones left", nil, store.DeleteSyncStageHistorySQL, []any{int64(1)}, 0,
 					[]string{"distributions"}, 0},
 			} {
 				t.Run(q.name, func(t *testing.T) {
+					if analysedFirst[q.name] && shape.staleStats {
+						t.Skip("runs right after the sync analyses the tables it grew")
+					}
 					var plan []byte
 					err := s.WithTx(ctx, func(tx pgx.Tx) error {
 						if q.setup != nil {

@@ -45,7 +45,7 @@ var (
 	HistoryUnavailableSampleSQL  = historyUnavailableSampleSQL
 	ResumeRecipientsUnitsSQL     = resumeRecipientsUnitsSQL
 	DropStaleResumesSQL          = dropStaleResumesSQL
-	DeleteSyncStageHistorySQL    = `DELETE FROM sync_stage_history t WHERE t.run_id = $1` + keptStaging
+	DeleteSyncStageHistorySQL    = `DELETE FROM sync_stage_history t WHERE t.run_id = $1` + keptOfRun
 )
 
 // MergeArrayArgs are the arguments of MergeArraysSQL for a batch held in memory.

@@ -116,13 +116,14 @@ func RestartRecipientsUnitTx(ctx context.Context, tx pgx.Tx, integrationID strin
 
 // dropStaleResumesSQL drops the resumes kept longer than their retention
 // (no run read those distributions again), with their staged pages, but for
-// one a unit is working right now. The few resumes are found by
-// distributions_resume_idx.
+// one a unit is working right now, a thousand at a time (the purge runs
+// again). The few resumes are read by distributions_resume_idx.
 const dropStaleResumesSQL = `WITH old AS (
 		SELECT d.integration_id, d.qualtrics_id, d.resume_run_id FROM distributions d
 		WHERE d.resume_run_id IS NOT NULL AND d.resume_at < $1
 			AND NOT EXISTS (SELECT 1 FROM sync_units u WHERE u.stage_run_id = d.resume_run_id
 				AND u.distribution_id = d.qualtrics_id AND u.status = 'pending')
+		LIMIT 1000
 		FOR UPDATE OF d SKIP LOCKED
 	), c AS (
 		UPDATE distributions d SET resume_run_id = NULL, resume_cursor = NULL, resume_at = NULL
@@ -138,6 +139,13 @@ const dropStaleResumesSQL = `WITH old AS (
 // pages, and returns how many it dropped.
 func (s *Store) DropStaleResumes(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
-	err := s.pool.QueryRow(ctx, dropStaleResumesSQL, before).Scan(&n)
+	err := s.WithTx(ctx, func(tx pgx.Tx) error {
+		// Through distributions_resume_idx, even when the statistics are from
+		// before the brand's data and call the table small.
+		if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, dropStaleResumesSQL, before).Scan(&n)
+	})
 	return n, mapErr("drop stale resumes", err)
 }

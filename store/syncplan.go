@@ -470,15 +470,19 @@ func (s *Store) RefreshSyncRunUnitCounts(ctx context.Context, runID int64) (Sync
 const keptStaging = ` AND (t.run_id, t.distribution_id) NOT IN (
 	SELECT d.resume_run_id, d.qualtrics_id FROM distributions d WHERE d.resume_run_id IS NOT NULL)`
 
+// keptOfRun leaves out of a run's clean-up the pages its failed reads keep.
+const keptOfRun = ` AND t.distribution_id NOT IN (
+	SELECT d.qualtrics_id FROM distributions d WHERE d.resume_run_id = $1 ORDER BY d.resume_run_id)`
+
 // DeleteSyncUnits drops a finished run's plan and staging, but for the pages
 // of a failed read that the next run goes on from.
 func (s *Store) DeleteSyncUnits(ctx context.Context, runID int64) error {
 	_, err := s.pool.Exec(ctx, `DELETE FROM sync_units WHERE run_id = $1`, runID)
 	if err == nil {
-		_, err = s.pool.Exec(ctx, `DELETE FROM sync_stage_history t WHERE t.run_id = $1`+keptStaging, runID)
+		_, err = s.pool.Exec(ctx, `DELETE FROM sync_stage_history t WHERE t.run_id = $1`+keptOfRun, runID)
 	}
 	if err == nil {
-		_, err = s.pool.Exec(ctx, `DELETE FROM sync_stage_links t WHERE t.run_id = $1`+keptStaging, runID)
+		_, err = s.pool.Exec(ctx, `DELETE FROM sync_stage_links t WHERE t.run_id = $1`+keptOfRun, runID)
 	}
 	if err != nil {
 		return fmt.Errorf("store: delete sync units: %w", err)

@@ -154,6 +154,9 @@ func (s *Syncer) WorkSlice(ctx context.Context, integrationID string, runID int6
 		syncErr = rs.unitFailures(ctx)
 	}
 	if syncErr == nil {
+		// The removal decision counts by index: statistics from before a
+		// large brand's first sync would send it through the brand's rows.
+		rs.analyze(ctx)
 		if err := rs.decideRemovals(ctx); err != nil {
 			_ = rs.saveProgress(ctx)
 			return rs.run, false, fmt.Errorf("syncer: run %d: %w", runID, err)
