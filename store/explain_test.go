@@ -88,6 +88,7 @@ func TestRulesAndPagesNeverScanBigTables(t *testing.T) {
 		{"purge of notifications", store.PurgeNotificationsSQL, []any{5000, now.Add(-30 * 24 * time.Hour)}},
 		{"admin deliveries", `SELECT d.id FROM deliveries d JOIN notifications n ON n.id = d.notification_id
 			WHERE d.integration_id = $1 ORDER BY d.id DESC LIMIT 50`, []any{integ}},
+		{"metrics: the outbox's oldest pending delivery", store.OutboxOldestSQL, []any{store.DeliveryChannels}},
 	} {
 		t.Run(q.name, func(t *testing.T) {
 			var plan []byte

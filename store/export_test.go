@@ -27,6 +27,7 @@ var (
 	DistributionHistorySQL       = distributionHistorySQL
 	OpenSurveysSQL               = openSurveysSQL
 	PurgeNotificationsSQL        = purgeNotificationsSQL
+	OutboxOldestSQL              = outboxOldestSQL
 )
 
 // The statements the sync, the merge and the purges write with, for the

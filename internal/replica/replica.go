@@ -165,6 +165,7 @@ func New(ctx context.Context, o Options, log *zap.Logger) (*Replica, error) {
 	}
 	st := a.store
 	a.registry, a.metrics = newMetricsRegistry(st.Pool(), log)
+	a.registry.MustRegister(newStateCollector(st, 2*time.Second, log))
 	if err := a.checkSchema(ctx); err != nil {
 		a.Close()
 		return nil, err

@@ -1,0 +1,59 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The service's state as an operator watches it (metrics at scrape time,
+// issue 35): every statement reads an index or a small table, never a table
+// that grows with the brands.
+
+// outboxOldestSQL is each channel's oldest pending delivery: one probe of
+// deliveries_pending_idx per channel.
+const outboxOldestSQL = `SELECT c.channel, (SELECT min(d.created_at) FROM deliveries d
+		WHERE d.channel = c.channel AND d.status = 'pending')
+	FROM unnest($1::text[]) c(channel)`
+
+// DeliveryChannels are the outbox's channels.
+var DeliveryChannels = []string{"email", "webhook"}
+
+// OutboxOldestPending returns, per channel, when its oldest pending delivery
+// was created (absent: none pending).
+func (s *Store) OutboxOldestPending(ctx context.Context) (map[string]time.Time, error) {
+	rows, err := s.pool.Query(ctx, outboxOldestSQL, DeliveryChannels)
+	if err != nil {
+		return nil, mapErr("outbox oldest pending", err)
+	}
+	out := map[string]time.Time{}
+	var channel string
+	var at *time.Time
+	_, err = pgx.ForEachRow(rows, []any{&channel, &at}, func() error {
+		if at != nil {
+			out[channel] = *at
+		}
+		return nil
+	})
+	return out, mapErr("outbox oldest pending", err)
+}
+
+// IntegrationStatuses are the statuses an integration can be in.
+var IntegrationStatuses = []string{"active", "paused", "error"}
+
+// IntegrationsByStatus counts the integrations (not deleted) by status.
+func (s *Store) IntegrationsByStatus(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT status, count(*) FROM integrations WHERE deleted_at IS NULL GROUP BY status`)
+	if err != nil {
+		return nil, mapErr("integrations by status", err)
+	}
+	out := map[string]int64{}
+	var status string
+	var n int64
+	_, err = pgx.ForEachRow(rows, []any{&status, &n}, func() error {
+		out[status] = n
+		return nil
+	})
+	return out, mapErr("integrations by status", err)
+}
