@@ -18,8 +18,23 @@ import (
 // sequential scan of one of them fails the test.
 func TestRulesAndPagesNeverScanBigTables(t *testing.T) {
 	t.Parallel()
+	rulesAndPagesNeverScan(t, false)
+}
+
+// The same with statistics from before the data (a brand's first sync on a
+// new install, before autovacuum analyses: production's lags, and these
+// machines run without it).
+func TestRulesAndPagesNeverScanBigTablesOnStaleStatistics(t *testing.T) {
+	t.Parallel()
+	rulesAndPagesNeverScan(t, true)
+}
+
+func rulesAndPagesNeverScan(t *testing.T, staleStats bool) {
 	ctx := context.Background()
 	s := storetest.New(t)
+	if staleStats {
+		mustExec(t, s, `ANALYZE`)
+	}
 	now := time.Now().UTC().Truncate(time.Second)
 	const integrations, surveys, perDist, users = 10, 20, 60, 3000
 	mustExec(t, s, `INSERT INTO integrations (id, name, base_url, secret_sealed, secret_key_id, first_full_sync_at)
@@ -52,7 +67,9 @@ func TestRulesAndPagesNeverScanBigTables(t *testing.T) {
 		FROM recipients r WHERE r.status = 'Success'`, now)
 	mustExec(t, s, `INSERT INTO deliveries (notification_id, integration_id, channel, idempotency_key, created_at)
 		SELECT id, integration_id, c, c || id, created_at FROM notifications, unnest(ARRAY['email', 'webhook']) c`)
-	mustExec(t, s, `ANALYZE`)
+	if !staleStats {
+		mustExec(t, s, `ANALYZE`)
+	}
 
 	integ := "00000000-0000-4000-8000-000000000001"
 	var dist, contact, email, survey string
@@ -104,7 +121,7 @@ func TestRulesAndPagesNeverScanBigTables(t *testing.T) {
 					text.WriteString(line + "\n")
 				}
 				rows.Close()
-				t.Fatalf("sequential scan of %v:\n%s", bad, text.String())
+				t.Errorf("sequential scan of %v:\n%s", bad, text.String())
 			}
 		})
 	}
