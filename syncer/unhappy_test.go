@@ -307,21 +307,41 @@ func TestFailedRunsBackOff(t *testing.T) {
 // of listing them again from page 1 in every slice.
 func TestASurveyListingLongerThanAJobGoesOnFromWhereItStopped(t *testing.T) {
 	t.Parallel()
-	const jobTimeout = 300 * time.Millisecond
+	t.Run("from its cursor", func(t *testing.T) { t.Parallel(); longListing(t, false) })
+	// A cursor Qualtrics refuses after a slice (an expired skipToken): the
+	// listing starts over once, and the run ends.
+	t.Run("from its first page when the cursor is refused", func(t *testing.T) { t.Parallel(); longListing(t, true) })
+}
+
+func longListing(t *testing.T, refuse bool) {
+	// Units stop waiting on Qualtrics half-way through what the job has
+	// left (400 ms here): a few listing pages a job.
+	const jobTimeout = 800 * time.Millisecond
+	const dists, maxPages = 1500, 1500/60 + 1
 	var mu sync.Mutex
 	firstPages, listingCalls := 0, 0
 	var survey string
+	refuseNext := false
 	slow := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			mu.Lock()
 			big := survey != "" && strings.HasSuffix(r.URL.Path, "/distributions") && r.URL.Query().Get("surveyId") == survey
+			refused := false
 			if big {
 				listingCalls++
 				if r.URL.Query().Get("skipToken") == "" {
 					firstPages++
+				} else if refuseNext {
+					refuseNext, refused = false, true
 				}
 			}
 			mu.Unlock()
+			if refused {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = w.Write([]byte(`{"meta":{"httpStatus":"400 - Bad Request","error":{"errorMessage":"Invalid skipToken.","errorCode":"GD_2"}}}`))
+				return
+			}
 			if big {
 				time.Sleep(90 * time.Millisecond)
 			}
@@ -337,9 +357,9 @@ func TestASurveyListingLongerThanAJobGoesOnFromWhereItStopped(t *testing.T) {
 			break
 		}
 	}
-	// 600 past distributions (expired links: no recipients to read): six
-	// pages or more, about 0.6 s of listing against a job of 0.3 s.
-	for i := range 600 {
+	// 1,500 past distributions (expired links: no recipients to read): 15
+	// pages or more, about 1.5 s of listing against 0.4 s a job.
+	for i := range dists {
 		send := time.Now().Add(-time.Duration(400+i) * time.Hour).Truncate(time.Second)
 		if _, err := e.sim.AddDistribution(qualtricssim.Distribution{SurveyID: sv, SendDate: send, LinkExpiration: send.Add(24 * time.Hour)}); err != nil {
 			t.Fatal(err)
@@ -365,14 +385,27 @@ func TestASurveyListingLongerThanAJobGoesOnFromWhereItStopped(t *testing.T) {
 			}
 			break
 		}
+		if slices == 0 && refuse {
+			mu.Lock()
+			refuseNext = true
+			mu.Unlock()
+		}
 	}
 	if slices == 100 {
 		t.Fatal("the run did not finish in 100 slices: the survey's listing restarts from its first page")
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	// A page cut by a job's end is asked again; a listing started over is not.
-	if firstPages > 2 || listingCalls > 2*7+slices {
+	// A page cut by a job's end is asked again; a listing started over is
+	// not, but for the one restart a refused cursor makes.
+	restarts := 0
+	if refuse {
+		restarts = 1
+		if refuseNext {
+			t.Error("no cursor was refused: the test did not exercise the restart")
+		}
+	}
+	if firstPages > 2+restarts || listingCalls > maxPages*(1+restarts)+slices {
 		t.Errorf("the listing's first page was asked %d times, %d listing calls in %d slices", firstPages, listingCalls, slices)
 	}
 	e.checkMatchesSim(context.Background())

@@ -335,6 +335,17 @@ func (rs *runState) survey(ctx context.Context, u store.SyncUnit) error {
 			}
 			return errYield
 		}
+		if qualtrics.IsBadRequest(err) && u.ListingNext != "" && pages == 0 {
+			// The cursor an earlier slice saved is refused (an expired
+			// skipToken): list again from the first page.
+			v := u
+			v.ListingNext = ""
+			if err := rs.page(ctx, func(p *pageTx) error { return store.SaveSurveyUnitCursorTx(ctx, p.tx, u, v) }); err != nil {
+				return err
+			}
+			u, seen = v, map[string]bool{}
+			continue
+		}
 		if qualtrics.IsNotFound(err) {
 			rs.warn("survey %s: distributions not found (deleted meanwhile?)", u.SurveyID)
 			listed = false
