@@ -405,6 +405,15 @@ func FinishRecipientsUnitTx(ctx context.Context, tx pgx.Tx, integrationID string
 	return mapErr("finish recipients unit", br.Close())
 }
 
+// SyncUnitUnmoved says the unit is still pending at u's cursor: nobody
+// else moved or ended it.
+func (s *Store) SyncUnitUnmoved(ctx context.Context, u SyncUnit) (bool, error) {
+	var ok bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sync_units WHERE run_id = $1 AND key = $2
+		AND status = 'pending' AND next_ord = $3 AND pages = $4)`, u.RunID, u.Key, u.NextOrd, u.Pages).Scan(&ok)
+	return ok, mapErr("sync unit unmoved", err)
+}
+
 // NoteSyncUnitStall counts a slice in which a unit made no progress and
 // returns how many such slices it has had since its last progress.
 func (s *Store) NoteSyncUnitStall(ctx context.Context, u SyncUnit) (int, error) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
+	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/syncer"
 )
 
@@ -157,4 +158,58 @@ func assertNothingLeft(t *testing.T, e *env) {
 	if left != 0 || resumes != 0 {
 		t.Errorf("%d staged rows and %d resumes left after the read", left, resumes)
 	}
+}
+
+// A unit whose staged pages no longer match its cursor (pages lost behind
+// its back, nobody else on it) stalls and fails after a few tries instead of
+// being picked again forever; its pages are not kept, and the next run
+// reads the distribution from the first page.
+func TestAUnitWhoseStagedPagesWereLostFails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := &testClock{}
+	e := newEnv(t, envOptions{seed: 5, spec: qualtricssim.Spec{Surveys: 3, Recipients: 3000},
+		syncOpts: func(o *syncer.Options) { o.SliceBudget = time.Nanosecond; o.Now = clock.Now; o.FailureBudget = 0.5 }})
+	run := e.queue(syncer.KindFull)
+	lost := ""
+	var out store.SyncRun
+	for slices := 0; ; slices++ {
+		r, done, err := e.sy.WorkSlice(ctx, e.in.ID, run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done {
+			out = r
+			break
+		}
+		if slices > 2000 {
+			t.Fatal("the run never ends: a unit whose pages were lost is picked again forever")
+		}
+		if lost == "" {
+			// One row of a staged distribution disappears.
+			_ = e.st.Pool().QueryRow(ctx, `WITH d AS (
+					DELETE FROM sync_stage_history WHERE ctid = (SELECT s.ctid FROM sync_stage_history s
+						JOIN sync_units u ON u.run_id = s.run_id AND u.distribution_id = s.distribution_id AND u.status = 'pending'
+						WHERE s.run_id = $1 LIMIT 1)
+					RETURNING distribution_id)
+				SELECT distribution_id FROM d`, run.ID).Scan(&lost)
+		}
+	}
+	if lost == "" {
+		t.Fatal("no staged distribution to take a row from: the test does not exercise it")
+	}
+	e.mustSucceed(out)
+	if !strings.Contains(strings.Join(out.Warnings, "\n"), "distribution "+lost) {
+		t.Errorf("no warning names %s: %v", lost, out.Warnings)
+	}
+	var kept int
+	if err := e.st.Pool().QueryRow(ctx, `SELECT count(*) FROM distributions WHERE resume_run_id IS NOT NULL`).Scan(&kept); err != nil {
+		t.Fatal(err)
+	}
+	if kept != 0 {
+		t.Errorf("%d resumes kept for pages that did not match their cursor", kept)
+	}
+	clock.Advance(3 * time.Minute)
+	e.mustSucceed(e.sync(ctx, syncer.KindIncremental))
+	e.checkMatchesSim(ctx)
 }

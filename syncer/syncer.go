@@ -84,6 +84,7 @@ type Store interface {
 	HistoryUnavailableSample(ctx context.Context, integrationID string) (string, error)
 	HistoryAvailableAgain(ctx context.Context, integrationID string) (int64, error)
 	NoteSyncUnitStall(ctx context.Context, u store.SyncUnit) (int, error)
+	SyncUnitUnmoved(ctx context.Context, u store.SyncUnit) (bool, error)
 	FailedSyncUnits(ctx context.Context, runID int64) ([]store.SyncUnit, []string, error)
 }
 

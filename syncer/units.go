@@ -237,6 +237,19 @@ func (rs *runState) unit(ctx context.Context, u store.SyncUnit) error {
 	} else {
 		err = rs.recipients(ctx, &u)
 	}
+	if errors.Is(err, store.ErrUnitLost) && u.Kind == store.UnitRecipients && ctx.Err() == nil {
+		// Lost to nobody: the unit is still pending at the cursor this
+		// worker holds, so what is staged does not match it (pages lost). It
+		// stalls, and fails after maxStalls rather than being picked again
+		// forever; its pages are not kept.
+		if unmoved, uerr := rs.s.store.SyncUnitUnmoved(ctx, u); uerr != nil {
+			return uerr
+		} else if unmoved {
+			if err = rs.stalled(ctx, u); !errors.Is(err, errYield) {
+				err = fmt.Errorf("%w: %w", errStagingMismatch, err)
+			}
+		}
+	}
 	switch {
 	case err == nil || errors.Is(err, errYield) || ctx.Err() != nil || qualtrics.IsUnauthorized(err):
 		return err
@@ -259,7 +272,7 @@ func (rs *runState) unit(ctx context.Context, u store.SyncUnit) error {
 				failureBackoff, maxWait, rs.s.now()); err != nil {
 				return err
 			}
-			if u.Staged && isSyncFailure(err) && !errors.Is(err, qualtrics.ErrPaginationLoop) {
+			if u.Staged && isSyncFailure(err) && !errors.Is(err, qualtrics.ErrPaginationLoop) && !errors.Is(err, errStagingMismatch) {
 				// What it read is kept: the next run goes on from there.
 				return store.FailRecipientsUnitKeepingPagesTx(ctx, p.tx, rs.in.ID, u, err.Error(), rs.s.now())
 			}
@@ -267,6 +280,9 @@ func (rs *runState) unit(ctx context.Context, u store.SyncUnit) error {
 		return store.FinishSyncUnitTx(ctx, p.tx, u, store.UnitFailed, err.Error())
 	})
 }
+
+// errStagingMismatch fails a unit whose staged pages do not match its cursor.
+var errStagingMismatch = errors.New("its staged pages do not match its cursor; read again from the first page")
 
 // failureBackoff is how long a distribution whose unit failed waits before a
 // run reads it again, doubled at each failure in a row, at most its verify
