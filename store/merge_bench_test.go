@@ -71,39 +71,14 @@ func stagedMergeOnce(b *testing.B, n int) {
 	// Staged rows are numbered 0 … 2n-1 in pages of history then links.
 	merge := func() (time.Duration, store.RecipientMerge) {
 		start := time.Now()
-		var m store.RecipientMerge
-		if err := s.WithTx(ctx, func(tx pgx.Tx) error {
-			bt, err := store.BeginRecipientsTx(ctx, tx, id, "EMD_BIG", "SV_1")
-			if err != nil {
-				return err
-			}
-			if err := bt.AddStaged(ctx, runID, 2*n); err != nil {
-				return err
-			}
-			m, err = bt.Merge(ctx, now, nil)
-			return err
-		}); err != nil {
-			b.Fatal(err)
-		}
+		m := mergeStaged(b, s, id, runID, 2*n, now)
 		return time.Since(start), m
 	}
 	if os.Getenv("MICROAPPS_BENCH_EXPLAIN") != "" {
 		defer func() {
-			_ = s.WithTx(ctx, func(tx pgx.Tx) error {
-				bt, _ := store.BeginRecipientsTx(ctx, tx, id, "EMD_BIG", "SV_1")
-				if err := bt.AddStaged(ctx, runID, 2*n); err != nil {
-					b.Fatal(err)
-				}
-				rows, err := tx.Query(ctx, `EXPLAIN (ANALYZE) `+store.MergeStagedSQL, id, "EMD_BIG", "SV_1", now, false)
-				if err != nil {
-					b.Fatal(err)
-				}
-				plan, _ := pgx.CollectRows(rows, pgx.RowTo[string])
-				for _, l := range plan {
-					fmt.Println(l)
-				}
-				return nil
-			})
+			restore := store.SetMergePlan(func(plan []byte) { fmt.Println(planText(plan)) })
+			defer restore()
+			mergeStaged(b, s, id, runID, 2*n, now)
 		}()
 	}
 	b.StartTimer()

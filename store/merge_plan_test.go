@@ -75,23 +75,7 @@ func TestAStagedMergeIsLinearWhateverTheStatistics(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	merge := func() store.RecipientMerge {
-		var m store.RecipientMerge
-		if err := s.WithTx(ctx, func(tx pgx.Tx) error {
-			bt, err := store.BeginRecipientsTx(ctx, tx, id, "EMD_BIG", "SV_1")
-			if err != nil {
-				return err
-			}
-			if err := bt.AddStaged(ctx, runID, 2*n); err != nil {
-				return err
-			}
-			m, err = bt.Merge(ctx, now, nil)
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
+	merge := func() store.RecipientMerge { return mergeStaged(t, s, id, runID, 2*n, now) }
 	var plans [][]byte
 	restore := store.SetMergePlan(func(plan []byte) { plans = append(plans, plan) })
 	defer restore()
@@ -106,4 +90,27 @@ func TestAStagedMergeIsLinearWhateverTheStatistics(t *testing.T) {
 			t.Errorf("merge %d of %d recipients: its joins compared and dropped %.0f rows (quadratic):\n%s", i+1, n, rows, planText(plan))
 		}
 	}
+}
+
+// mergeStaged merges the rows staged under runID for EMD_BIG of survey SV_1
+// (rows of them, history and links) in a transaction of its own, as the
+// syncer merges a staged distribution.
+func mergeStaged(tb testing.TB, s *store.Store, id string, runID int64, rows int, now time.Time) store.RecipientMerge {
+	tb.Helper()
+	ctx := context.Background()
+	var m store.RecipientMerge
+	if err := s.WithTx(ctx, func(tx pgx.Tx) error {
+		bt, err := store.BeginRecipientsTx(ctx, tx, id, "EMD_BIG", "SV_1")
+		if err != nil {
+			return err
+		}
+		if err := bt.AddStaged(ctx, runID, rows); err != nil {
+			return err
+		}
+		m, err = bt.Merge(ctx, now, nil)
+		return err
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	return m
 }
