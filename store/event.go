@@ -303,13 +303,18 @@ func applyEventTx(ctx context.Context, tx pgx.Tx, writes *pgx.Batch, ev Qualtric
 	if len(responseID) >= 5 && responseID[:5] == "none:" {
 		responseID = ""
 	}
+	// A recipient the event brings to a reached status was never announced
+	// (the sync stored it unreached): the next merge of it reports it as
+	// delivered, though it then reads the status already stored.
 	writes.Queue(`UPDATE recipients SET status = $4,
 			response_started_at = coalesce(response_started_at, $5),
 			response_completed_at = CASE WHEN $6 THEN coalesce(response_completed_at, $5) ELSE response_completed_at END,
 			response_id = CASE WHEN $7 <> '' THEN $7 ELSE response_id END,
+			unannounced = unannounced OR $9,
 			updated_at = $8
 		WHERE integration_id = $1 AND distribution_id = $2 AND contact_id = $3`,
-		ev.IntegrationID, ev.DistributionID, contactID, next, at, progressRank(next) == 3, responseID, now)
+		ev.IntegrationID, ev.DistributionID, contactID, next, at, progressRank(next) == 3, responseID, now,
+		!Reached(old) && Reached(next))
 	// The distribution's figures are left alone: they are Qualtrics' own, and
 	// its listing lags behind events, so a counter bumped here would be
 	// contradicted (and lowered again) by the next listing.

@@ -215,7 +215,7 @@ WITH dist AS (
 		coalesce(l.link_expiration, (SELECT link_expiration FROM dist), (SELECT end_date FROM dist)) AS expires_at
 	FROM h FULL JOIN l ON l.contact_id = h.contact_id
 ), old AS (
-	SELECT r.contact_id, r.status FROM recipients r JOIN src USING (contact_id)
+	SELECT r.contact_id, r.status, r.unannounced FROM recipients r JOIN src USING (contact_id)
 	WHERE r.integration_id = $1 AND r.distribution_id = $2
 ), up AS (
 	INSERT INTO recipients AS r (integration_id, distribution_id, contact_id, survey_id, email, first_name, last_name,
@@ -236,11 +236,12 @@ WITH dist AS (
 		-- the survey's end date apply (issue 17).
 		respond_link = excluded.respond_link, link_expiration = coalesce(excluded.link_expiration, r.link_expiration),
 		unsubscribed = excluded.unsubscribed, exceeded_contact_frequency = excluded.exceeded_contact_frequency,
-		expires_at = ` + keptExpiry + `, deleted_at = NULL, unlisted_run_id = NULL, synced_at = excluded.synced_at,
-		updated_at = excluded.updated_at
+		expires_at = ` + keptExpiry + `, deleted_at = NULL, unlisted_run_id = NULL, unannounced = false,
+		synced_at = excluded.synced_at, updated_at = excluded.updated_at
 	WHERE (r.survey_id, r.email, r.first_name, r.last_name, r.contact_lookup_id, r.status, r.sent_at, r.opened_at,
 		r.response_started_at, r.response_completed_at, r.response_id, r.respond_link, r.link_expiration,
-		r.unsubscribed, r.exceeded_contact_frequency, r.expires_at, r.deleted_at IS NULL AND r.unlisted_run_id IS NULL)
+		r.unsubscribed, r.exceeded_contact_frequency, r.expires_at, r.deleted_at IS NULL AND r.unlisted_run_id IS NULL
+		AND NOT r.unannounced)
 		IS DISTINCT FROM (excluded.survey_id, excluded.email, excluded.first_name, excluded.last_name,
 		excluded.contact_lookup_id, ` + keptStatus + `, ` + keptAt("sent_at") + `, ` + keptAt("opened_at") + `,
 		` + keptAt("response_started_at") + `, ` + keptAt("response_completed_at") + `, ` + keptResponseID + `,
@@ -252,6 +253,9 @@ WITH dist AS (
 		SELECT up.contact_id, CASE
 			WHEN old.contact_id IS NULL THEN
 				CASE WHEN up.status IN ` + reachedSQL + ` AND NOT (SELECT is_test FROM dist) THEN 'recipient_delivered' END
+			-- Brought to a reached status by an event, never announced.
+			WHEN old.unannounced AND up.status IN ` + reachedSQL + ` THEN
+				CASE WHEN NOT (SELECT is_test FROM dist) THEN 'recipient_delivered' END
 			WHEN old.status = up.status THEN NULL
 			WHEN old.status NOT IN ` + reachedSQL + ` AND up.status IN ` + reachedSQL + ` THEN
 				CASE WHEN NOT (SELECT is_test FROM dist) THEN 'recipient_delivered' END

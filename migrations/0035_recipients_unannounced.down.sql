@@ -1,0 +1,1 @@
+ALTER TABLE recipients DROP COLUMN unannounced;
