@@ -360,22 +360,36 @@ func (b *bench) rules() error {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
-func (b *bench) pages(requests, rounds int, filter string) error {
+// page is one page of the product and how to ask for it.
+type page struct {
+	name string
+	req  func() (path, user string)
+}
+
+// server starts a replica (no workers) behind an in-process loopback HTTP
+// server and returns its URL, a client for it and the pages to ask it for.
+// Close it with the returned function.
+func (b *bench) server() (base string, client *http.Client, pages []page, closeFn func(), err error) {
 	key := "k1:" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
 	kr, err := seal.ParseKeyring(key)
 	if err != nil {
-		return err
+		return "", nil, nil, nil, err
 	}
 	a, err := replica.New(b.ctx, replica.Options{Store: b.st, HTTPAddr: "127.0.0.1:0", PublicURL: &url.URL{Scheme: "http", Host: "127.0.0.1"},
 		Keyring: kr, AuthMode: "header", AuthHeader: "X-Forwarded-Email",
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Workers: 0}, zap.NewNop())
 	if err != nil {
-		return err
+		return "", nil, nil, nil, err
 	}
-	defer a.Close()
 	ts := httptest.NewServer(a.Routes())
-	defer ts.Close()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 64, MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
+	// The open loop opens as many connections as requests are in flight;
+	// keep them for the next ones, as a browser would keep its own.
+	client = &http.Client{Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024}, Timeout: 30 * time.Second}
+	return ts.URL, client, b.pageList(), func() { ts.Close(); a.Close() }, nil
+}
+
+// pageList is every page the benchmark asks for, /readyz (the floor) first.
+func (b *bench) pageList() []page {
 	rng := rand.New(rand.NewPCG(3, 3))
 	var mu sync.Mutex
 	pick := func() sample {
@@ -388,12 +402,8 @@ func (b *bench) pages(requests, rounds int, filter string) error {
 		fmt.Sscanf(s.integration[24:], "%x", &i)
 		return storetest.ScaleAdmin(i - 1)
 	}
-	type page struct {
-		name string
-		req  func() (path, user string)
-	}
-	pages := []page{
-		{"/readyz (floor)", func() (string, string) { return "/readyz", "" }},
+	return []page{
+		{floorPage, func() (string, string) { return "/readyz", "" }},
 		{"My active surveys", func() (string, string) { s := pick(); return "/", s.email }},
 		{"Notifications", func() (string, string) { s := pick(); return "/notifications", s.email }},
 		{"Survey details", func() (string, string) {
@@ -415,6 +425,16 @@ func (b *bench) pages(requests, rounds int, filter string) error {
 			return "/admin/distributions/" + s.integration + "/" + s.distribution, adminOf(s)
 		}},
 	}
+}
+
+const floorPage = "/readyz (floor)"
+
+func (b *bench) pages(requests, rounds int, filter string) error {
+	base, client, pages, closeFn, err := b.server()
+	if err != nil {
+		return err
+	}
+	defer closeFn()
 	pages = slices.DeleteFunc(pages, func(p page) bool { return !strings.Contains(p.name, filter) })
 	// Each phase runs every page rounds times, the pages taking turns, so a
 	// passing disturbance of this shared machine lands on one round of one
@@ -424,7 +444,7 @@ func (b *bench) pages(requests, rounds int, filter string) error {
 		res := make([][]result, len(pages))
 		for range max(1, rounds) {
 			for i, p := range pages {
-				p50, p99, rps, err := load(client, ts.URL, requests, p.req)
+				p50, p99, rps, err := load(client, base, requests, p.req)
 				if err != nil {
 					return fmt.Errorf("%s: %w", p.name, err)
 				}
@@ -444,7 +464,7 @@ func (b *bench) pages(requests, rounds int, filter string) error {
 	// plan takes ~10 ms); the table is of that steady state, not of the
 	// first requests after start.
 	for _, p := range pages {
-		if _, _, _, err := load(client, ts.URL, max(200, requests/10), p.req); err != nil {
+		if _, _, _, err := load(client, base, max(200, requests/10), p.req); err != nil {
 			return fmt.Errorf("warm-up of %s: %w", p.name, err)
 		}
 	}
