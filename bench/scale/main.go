@@ -4,12 +4,23 @@
 // p50/p99 at 16 concurrent users alone and while a 100,000-recipient first
 // full sync writes, the purge's rows/s, the deletion of the large
 // integration, the database's size per million recipients, and which indexes
-// the run used. It talks only to the local PostgreSQL and to its own
-// in-process HTTP server.
+// the run used. The 16 users without think time are the saturation figure:
+// the queue of a busy machine, not a page.
+//
+// With -rate (issue 30) it also sends the load people make: an open loop of
+// Poisson arrivals at each rate, the pages mixed as they are used (see mix),
+// each request on its own and timed from when it was due, alone and while a
+// 100,000-recipient brand's first full sync runs through serve's syncer
+// against the Qualtrics simulator at Qualtrics' limits, with /readyz at the
+// same rate as the machine's floor.
+//
+// It talks only to the local PostgreSQL and to its own in-process loopback
+// HTTP servers (the replica and the simulator).
 //
 //	go run ./bench/scale -recipients 10000000 -integrations 1000
 //	go run ./bench/scale -recipients 1000000 -integrations 100 -keep   # keep the database
 //	go run ./bench/scale -reuse                                         # measure a kept one again
+//	go run ./bench/scale -reuse -only rate -rate 50,100,200,400         # the open loop
 package main
 
 import (
@@ -79,7 +90,14 @@ func run() error {
 		partitions   = flag.Int("partitions", 0, "hash-partition recipients by integration_id into this many partitions (0: the migrations' single table)")
 		cpuProfile   = flag.String("cpuprofile", "", "write a CPU profile of the whole run (server and load alike) to this file")
 		pageFilter   = flag.String("page", "", "measure only the pages whose name contains this")
-		only         = flag.String("only", "", "comma-separated phases to run (sizes,rules,pages,purge,delete,indexes); empty runs all")
+		only         = flag.String("only", "", "comma-separated phases to run (sizes,rules,pages,rate,purge,delete,indexes); empty runs all")
+		rateList     = flag.String("rate", "", "open-loop rates in requests/s, comma-separated (e.g. 50,100,200,400): measure the mixed pages at each (phase rate)")
+		rateDur      = flag.Duration("rate-duration", 15*time.Second, "length of each open-loop run")
+		rateMax      = flag.Int("rate-max", 20000, "requests of each open-loop run at most")
+		rateReps     = flag.Int("rate-reps", 3, "repetitions of every rate per phase (the table gives medians)")
+		rateNoSync   = flag.Bool("rate-nosync", false, "measure the open loop alone only, without the syncing brand")
+		syncRecips   = flag.Int("sync-recipients", 100_000, "recipients of the brand synced while the open loop runs")
+		syncSurveys  = flag.Int("sync-surveys", 40, "surveys of that brand")
 	)
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -165,6 +183,10 @@ func run() error {
 		}
 	}
 	want := func(p string) bool { return len(phases) == 0 || phases[p] }
+	rates, err := parseRates(*rateList)
+	if err != nil {
+		return err
+	}
 	if err := b.pickSamples(); err != nil {
 		return err
 	}
@@ -175,6 +197,13 @@ func run() error {
 		{"sizes", b.sizes},
 		{"rules", b.rules},
 		{"pages", func() error { return b.pages(*requests, *rounds, *pageFilter) }},
+		{"rate", func() error {
+			if len(rates) == 0 {
+				return nil
+			}
+			return b.rate(rateOptions{rates: rates, dur: *rateDur, limit: *rateMax, reps: max(1, *rateReps), noSync: *rateNoSync,
+				sync: syncOptions{recipients: *syncRecips, surveys: *syncSurveys}})
+		}},
 		{"purge", b.purge},
 		{"delete", func() error {
 			if *skipDelete {
@@ -366,26 +395,35 @@ type page struct {
 	req  func() (path, user string)
 }
 
-// server starts a replica (no workers) behind an in-process loopback HTTP
-// server and returns its URL, a client for it and the pages to ask it for.
-// Close it with the returned function.
-func (b *bench) server() (base string, client *http.Client, pages []page, closeFn func(), err error) {
+// server is a replica (no River workers) behind an in-process loopback
+// HTTP server, a client for it and the pages to ask it for.
+type server struct {
+	base    string
+	client  *http.Client
+	pages   []page
+	replica *replica.Replica // its syncer is the one serve runs (notifier, after-sync work)
+	keyring *seal.Keyring
+	close   func()
+}
+
+func (b *bench) server() (*server, error) {
 	key := "k1:" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
 	kr, err := seal.ParseKeyring(key)
 	if err != nil {
-		return "", nil, nil, nil, err
+		return nil, err
 	}
 	a, err := replica.New(b.ctx, replica.Options{Store: b.st, HTTPAddr: "127.0.0.1:0", PublicURL: &url.URL{Scheme: "http", Host: "127.0.0.1"},
-		Keyring: kr, AuthMode: "header", AuthHeader: "X-Forwarded-Email",
+		Keyring: kr, AuthMode: "header", AuthHeader: "X-Forwarded-Email", QualtricsAllowedHosts: []string{"127.0.0.1"},
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Workers: 0}, zap.NewNop())
 	if err != nil {
-		return "", nil, nil, nil, err
+		return nil, err
 	}
 	ts := httptest.NewServer(a.Routes())
 	// The open loop opens as many connections as requests are in flight;
-	// keep them for the next ones, as a browser would keep its own.
-	client = &http.Client{Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024}, Timeout: 30 * time.Second}
-	return ts.URL, client, b.pageList(), func() { ts.Close(); a.Close() }, nil
+	// keep them for the next ones, as a browser keeps its own.
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024}, Timeout: 30 * time.Second}
+	return &server{base: ts.URL, client: client, pages: b.pageList(), replica: a, keyring: kr,
+		close: func() { ts.Close(); a.Close() }}, nil
 }
 
 // pageList is every page the benchmark asks for, /readyz (the floor) first.
@@ -430,11 +468,12 @@ func (b *bench) pageList() []page {
 const floorPage = "/readyz (floor)"
 
 func (b *bench) pages(requests, rounds int, filter string) error {
-	base, client, pages, closeFn, err := b.server()
+	srv, err := b.server()
 	if err != nil {
 		return err
 	}
-	defer closeFn()
+	defer srv.close()
+	base, client, pages := srv.base, srv.client, srv.pages
 	pages = slices.DeleteFunc(pages, func(p page) bool { return !strings.Contains(p.name, filter) })
 	// Each phase runs every page rounds times, the pages taking turns, so a
 	// passing disturbance of this shared machine lands on one round of one
