@@ -96,6 +96,7 @@ func run() error {
 		rateMax      = flag.Int("rate-max", 20000, "requests of each open-loop run at most")
 		rateReps     = flag.Int("rate-reps", 3, "repetitions of every rate per phase (the table gives medians)")
 		rateNoSync   = flag.Bool("rate-nosync", false, "measure the open loop alone only, without the syncing brand")
+		rateSlowest  = flag.Int("rate-slowest", 0, "log this many of each open-loop run's slowest requests (page, user) to stderr")
 		syncRecips   = flag.Int("sync-recipients", 100_000, "recipients of the brand synced while the open loop runs")
 		syncSurveys  = flag.Int("sync-surveys", 40, "surveys of that brand")
 	)
@@ -201,7 +202,7 @@ func run() error {
 			if len(rates) == 0 {
 				return nil
 			}
-			return b.rate(rateOptions{rates: rates, dur: *rateDur, limit: *rateMax, reps: max(1, *rateReps), noSync: *rateNoSync,
+			return b.rate(rateOptions{rates: rates, dur: *rateDur, limit: *rateMax, reps: max(1, *rateReps), noSync: *rateNoSync, slowest: *rateSlowest,
 				sync: syncOptions{recipients: *syncRecips, surveys: *syncSurveys}})
 		}},
 		{"purge", b.purge},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -81,6 +82,8 @@ func weighted(rng *rand.Rand, weights []int) func() int {
 // shot is one request of an open-loop run.
 type shot struct {
 	page   int
+	path   string
+	user   string
 	lat    time.Duration // from its intended send time to the end of its body
 	failed bool
 }
@@ -138,7 +141,7 @@ func openLoop(client *http.Client, base string, at []time.Duration, reqOf func(i
 					fail(fmt.Sprintf("%s: %d", path, resp.StatusCode))
 				}
 			}
-			shots[i] = shot{page: page, lat: time.Since(due), failed: !ok}
+			shots[i] = shot{page: page, path: path, user: user, lat: time.Since(due), failed: !ok}
 		}()
 	}
 	wg.Wait()
@@ -180,7 +183,7 @@ type rateOptions struct {
 	reps    int
 	sync    syncOptions
 	noSync  bool
-	perPage bool
+	slowest int // requests of each run to log, slowest first
 }
 
 // rateCell is one repetition of one rate in one phase.
@@ -241,6 +244,13 @@ func (b *bench) rate(o rateOptions) error {
 				fmt.Fprintf(os.Stderr, "%s rep %d, %g req/s: %d requests, p50 %.1f p99 %.1f max %.1f ms, %d failed; /readyz p99 %.1f ms; generator lag p99 %s\n",
 					phase, rep+1, r, len(c.mix.shots), c.p50, c.p99, c.mx, c.mix.failed, c.floorP99, c.mix.lagP99)
 				cells[i] = append(cells[i], c)
+				if o.slowest > 0 {
+					slow := slices.Clone(c.mix.shots)
+					slices.SortFunc(slow, func(a, b shot) int { return cmp.Compare(b.lat, a.lat) })
+					for _, s := range slow[:min(o.slowest, len(slow))] {
+						fmt.Fprintf(os.Stderr, "  slow: %.1f ms %s as %s\n", float64(s.lat.Microseconds())/1000, s.path, s.user)
+					}
+				}
 			}
 		}
 		return cells
