@@ -241,8 +241,8 @@ func (b *bench) rate(o rateOptions) error {
 				_, c.floorP99, _, _ = quantiles(c.floor.shots, func(int) bool { return true })
 				c.mix = b.openRun(srv, r, o.dur, o.limit, seed, mixPages, weights)
 				c.p50, c.p99, c.mx, c.n = quantiles(c.mix.shots, func(int) bool { return true })
-				fmt.Fprintf(os.Stderr, "%s rep %d, %g req/s: %d requests, p50 %.1f p99 %.1f max %.1f ms, %d failed; /readyz p99 %.1f ms; generator lag p99 %s\n",
-					phase, rep+1, r, len(c.mix.shots), c.p50, c.p99, c.mx, c.mix.failed, c.floorP99, c.mix.lagP99)
+				fmt.Fprintf(os.Stderr, "%s rep %d, %g req/s: %d requests, p50 %.1f p99 %.1f max %.1f ms, %d failed; /readyz p99 %.1f ms; generator lag p99 %s; load average %s\n",
+					phase, rep+1, r, len(c.mix.shots), c.p50, c.p99, c.mx, c.mix.failed, c.floorP99, c.mix.lagP99.Round(10*time.Microsecond), loadAvg())
 				cells[i] = append(cells[i], c)
 				if o.slowest > 0 {
 					slow := slices.Clone(c.mix.shots)
@@ -363,4 +363,18 @@ func (b *bench) openRun(srv *server, rate float64, dur time.Duration, limit int,
 		path, user := srv.pages[which[i]].req()
 		return which[i], path, user
 	})
+}
+
+// loadAvg is the machine's 1-minute load average: on a shared 2-core
+// machine, what else ran during a run.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
 }
