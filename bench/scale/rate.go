@@ -237,12 +237,13 @@ func (b *bench) rate(o rateOptions) error {
 				// The same seeds in both phases: the same schedule and mix.
 				seed := uint64(rep*1000 + i)
 				c := rateCell{}
+				cpu0 := readCPU()
 				c.floor = b.openRun(srv, r, o.dur, o.limit, seed, []int{floor}, []int{1})
 				_, c.floorP99, _, _ = quantiles(c.floor.shots, func(int) bool { return true })
 				c.mix = b.openRun(srv, r, o.dur, o.limit, seed, mixPages, weights)
 				c.p50, c.p99, c.mx, c.n = quantiles(c.mix.shots, func(int) bool { return true })
-				fmt.Fprintf(os.Stderr, "%s rep %d, %g req/s: %d requests, p50 %.1f p99 %.1f max %.1f ms, %d failed; /readyz p99 %.1f ms; generator lag p99 %s; load average %s\n",
-					phase, rep+1, r, len(c.mix.shots), c.p50, c.p99, c.mx, c.mix.failed, c.floorP99, c.mix.lagP99.Round(10*time.Microsecond), loadAvg())
+				fmt.Fprintf(os.Stderr, "%s rep %d, %g req/s: %d requests, p50 %.1f p99 %.1f max %.1f ms, %d failed; /readyz p99 %.1f ms; generator lag p99 %s; load average %s; %s\n",
+					phase, rep+1, r, len(c.mix.shots), c.p50, c.p99, c.mx, c.mix.failed, c.floorP99, c.mix.lagP99.Round(10*time.Microsecond), loadAvg(), readCPU().since(cpu0))
 				cells[i] = append(cells[i], c)
 				if o.slowest > 0 {
 					slow := slices.Clone(c.mix.shots)
@@ -377,4 +378,47 @@ func loadAvg() string {
 		return "?"
 	}
 	return f[0]
+}
+
+// cpuSample is the machine's CPU time (busy and all, from /proc/stat) and
+// this process's own (server, load generator and syncer; not PostgreSQL).
+type cpuSample struct {
+	busy, total, self float64 // seconds
+	at                time.Time
+}
+
+func readCPU() cpuSample {
+	c := cpuSample{at: time.Now()}
+	const tick = 100 // USER_HZ
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0])
+		for i, v := range f[1:] {
+			n, _ := strconv.ParseFloat(v, 64)
+			c.total += n / tick
+			if i != 3 && i != 4 { // idle, iowait
+				c.busy += n / tick
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		if len(f) > 12 {
+			u, _ := strconv.ParseFloat(f[11], 64)
+			k, _ := strconv.ParseFloat(f[12], 64)
+			c.self = (u + k) / tick
+		}
+	}
+	return c
+}
+
+// since describes the CPU used between c0 and c: the machine's busy share
+// of its cores and this process's share.
+func (c cpuSample) since(c0 cpuSample) string {
+	total := c.total - c0.total
+	if total <= 0 {
+		return "cpu ?"
+	}
+	cores := total / c.at.Sub(c0.at).Seconds()
+	return fmt.Sprintf("machine %.0f%% busy of %.0f cores, this process %.0f%%", 100*(c.busy-c0.busy)/total, cores, 100*(c.self-c0.self)/total)
 }

@@ -94,3 +94,18 @@ func TestParseRates(t *testing.T) {
 		}
 	}
 }
+
+func TestReadCPUCountsThisProcess(t *testing.T) {
+	c0 := readCPU()
+	x := 0
+	for start := time.Now(); time.Since(start) < 300*time.Millisecond; {
+		x++
+	}
+	c := readCPU()
+	if self := c.self - c0.self; self < 0.15 {
+		t.Errorf("300 ms of spinning: this process used %.2f s of CPU (x=%d)", self, x)
+	}
+	if c.busy-c0.busy < c.self-c0.self-0.02 || c.total <= c0.total {
+		t.Errorf("machine busy %.2f s, total %.2f s, below this process's %.2f s", c.busy-c0.busy, c.total-c0.total, c.self-c0.self)
+	}
+}
