@@ -385,10 +385,40 @@ func loadAvg() string {
 type cpuSample struct {
 	busy, total, self float64 // seconds
 	at                time.Time
+	// Pressure stall totals (/proc/pressure, µs): time some task waited for
+	// a CPU, and some (all) non-idle tasks waited for I/O.
+	cpuSome, ioSome, ioFull float64
+}
+
+// pressure reads the "some" and "full" totals of /proc/pressure/<what>.
+func pressure(what string) (some, full float64) {
+	b, err := os.ReadFile("/proc/pressure/" + what)
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		for _, kv := range f[1:] {
+			if v, ok := strings.CutPrefix(kv, "total="); ok {
+				n, _ := strconv.ParseFloat(v, 64)
+				if f[0] == "some" {
+					some = n
+				} else {
+					full = n
+				}
+			}
+		}
+	}
+	return some, full
 }
 
 func readCPU() cpuSample {
 	c := cpuSample{at: time.Now()}
+	c.cpuSome, _ = pressure("cpu")
+	c.ioSome, c.ioFull = pressure("io")
 	const tick = 100 // USER_HZ
 	if b, err := os.ReadFile("/proc/stat"); err == nil {
 		f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0])
@@ -420,5 +450,8 @@ func (c cpuSample) since(c0 cpuSample) string {
 		return "cpu ?"
 	}
 	cores := total / c.at.Sub(c0.at).Seconds()
-	return fmt.Sprintf("machine %.0f%% busy of %.0f cores, this process %.0f%%", 100*(c.busy-c0.busy)/total, cores, 100*(c.self-c0.self)/total)
+	wall := c.at.Sub(c0.at).Seconds() * 1e6
+	return fmt.Sprintf("machine %.0f%% busy of %.0f cores, this process %.0f%%; stalled: on CPU %.0f%%, on I/O %.0f%% (all tasks %.1f%%) of the time",
+		100*(c.busy-c0.busy)/total, cores, 100*(c.self-c0.self)/total,
+		100*(c.cpuSome-c0.cpuSome)/wall, 100*(c.ioSome-c0.ioSome)/wall, 100*(c.ioFull-c0.ioFull)/wall)
 }
