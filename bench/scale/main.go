@@ -4,12 +4,23 @@
 // p50/p99 at 16 concurrent users alone and while a 100,000-recipient first
 // full sync writes, the purge's rows/s, the deletion of the large
 // integration, the database's size per million recipients, and which indexes
-// the run used. It talks only to the local PostgreSQL and to its own
-// in-process HTTP server.
+// the run used. The 16 users without think time are the saturation figure:
+// the queue of a busy machine, not a page.
+//
+// With -rate (issue 30) it also sends the load people make: an open loop of
+// Poisson arrivals at each rate, the pages mixed as they are used (see mix),
+// each request on its own and timed from when it was due, alone and while a
+// 100,000-recipient brand's first full sync runs through serve's syncer
+// against the Qualtrics simulator at Qualtrics' limits, with /readyz at the
+// same rate as the machine's floor.
+//
+// It talks only to the local PostgreSQL and to its own in-process loopback
+// HTTP servers (the replica and the simulator).
 //
 //	go run ./bench/scale -recipients 10000000 -integrations 1000
 //	go run ./bench/scale -recipients 1000000 -integrations 100 -keep   # keep the database
 //	go run ./bench/scale -reuse                                         # measure a kept one again
+//	go run ./bench/scale -reuse -only rate -rate 50,100,200,400         # the open loop
 package main
 
 import (
@@ -79,7 +90,15 @@ func run() error {
 		partitions   = flag.Int("partitions", 0, "hash-partition recipients by integration_id into this many partitions (0: the migrations' single table)")
 		cpuProfile   = flag.String("cpuprofile", "", "write a CPU profile of the whole run (server and load alike) to this file")
 		pageFilter   = flag.String("page", "", "measure only the pages whose name contains this")
-		only         = flag.String("only", "", "comma-separated phases to run (sizes,rules,pages,purge,delete,indexes); empty runs all")
+		only         = flag.String("only", "", "comma-separated phases to run (sizes,rules,pages,rate,purge,delete,indexes); empty runs all")
+		rateList     = flag.String("rate", "", "open-loop rates in requests/s, comma-separated (e.g. 50,100,200,400): measure the mixed pages at each (phase rate)")
+		rateDur      = flag.Duration("rate-duration", 15*time.Second, "length of each open-loop run")
+		rateMax      = flag.Int("rate-max", 20000, "requests of each open-loop run at most")
+		rateReps     = flag.Int("rate-reps", 3, "repetitions of every rate per phase (the table gives medians)")
+		rateNoSync   = flag.Bool("rate-nosync", false, "measure the open loop alone only, without the syncing brand")
+		rateSlowest  = flag.Int("rate-slowest", 0, "log this many of each open-loop run's slowest requests (page, user) to stderr")
+		syncRecips   = flag.Int("sync-recipients", 100_000, "recipients of the brand synced while the open loop runs")
+		syncSurveys  = flag.Int("sync-surveys", 40, "surveys of that brand")
 	)
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -165,6 +184,10 @@ func run() error {
 		}
 	}
 	want := func(p string) bool { return len(phases) == 0 || phases[p] }
+	rates, err := parseRates(*rateList)
+	if err != nil {
+		return err
+	}
 	if err := b.pickSamples(); err != nil {
 		return err
 	}
@@ -175,6 +198,13 @@ func run() error {
 		{"sizes", b.sizes},
 		{"rules", b.rules},
 		{"pages", func() error { return b.pages(*requests, *rounds, *pageFilter) }},
+		{"rate", func() error {
+			if len(rates) == 0 {
+				return nil
+			}
+			return b.rate(rateOptions{rates: rates, dur: *rateDur, limit: *rateMax, reps: max(1, *rateReps), noSync: *rateNoSync, slowest: *rateSlowest,
+				sync: syncOptions{recipients: *syncRecips, surveys: *syncSurveys}})
+		}},
 		{"purge", b.purge},
 		{"delete", func() error {
 			if *skipDelete {
@@ -360,22 +390,45 @@ func (b *bench) rules() error {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
-func (b *bench) pages(requests, rounds int, filter string) error {
+// page is one page of the product and how to ask for it.
+type page struct {
+	name string
+	req  func() (path, user string)
+}
+
+// server is a replica (no River workers) behind an in-process loopback
+// HTTP server, a client for it and the pages to ask it for.
+type server struct {
+	base    string
+	client  *http.Client
+	pages   []page
+	replica *replica.Replica // its syncer is the one serve runs (notifier, after-sync work)
+	keyring *seal.Keyring
+	close   func()
+}
+
+func (b *bench) server() (*server, error) {
 	key := "k1:" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
 	kr, err := seal.ParseKeyring(key)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	a, err := replica.New(b.ctx, replica.Options{Store: b.st, HTTPAddr: "127.0.0.1:0", PublicURL: &url.URL{Scheme: "http", Host: "127.0.0.1"},
-		Keyring: kr, AuthMode: "header", AuthHeader: "X-Forwarded-Email",
+		Keyring: kr, AuthMode: "header", AuthHeader: "X-Forwarded-Email", QualtricsAllowedHosts: []string{"127.0.0.1"},
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Workers: 0}, zap.NewNop())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer a.Close()
 	ts := httptest.NewServer(a.Routes())
-	defer ts.Close()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 64, MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
+	// The open loop opens as many connections as requests are in flight;
+	// keep them for the next ones, as a browser keeps its own.
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024}, Timeout: 30 * time.Second}
+	return &server{base: ts.URL, client: client, pages: b.pageList(), replica: a, keyring: kr,
+		close: func() { ts.Close(); a.Close() }}, nil
+}
+
+// pageList is every page the benchmark asks for, /readyz (the floor) first.
+func (b *bench) pageList() []page {
 	rng := rand.New(rand.NewPCG(3, 3))
 	var mu sync.Mutex
 	pick := func() sample {
@@ -388,12 +441,8 @@ func (b *bench) pages(requests, rounds int, filter string) error {
 		fmt.Sscanf(s.integration[24:], "%x", &i)
 		return storetest.ScaleAdmin(i - 1)
 	}
-	type page struct {
-		name string
-		req  func() (path, user string)
-	}
-	pages := []page{
-		{"/readyz (floor)", func() (string, string) { return "/readyz", "" }},
+	return []page{
+		{floorPage, func() (string, string) { return "/readyz", "" }},
 		{"My active surveys", func() (string, string) { s := pick(); return "/", s.email }},
 		{"Notifications", func() (string, string) { s := pick(); return "/notifications", s.email }},
 		{"Survey details", func() (string, string) {
@@ -415,6 +464,17 @@ func (b *bench) pages(requests, rounds int, filter string) error {
 			return "/admin/distributions/" + s.integration + "/" + s.distribution, adminOf(s)
 		}},
 	}
+}
+
+const floorPage = "/readyz (floor)"
+
+func (b *bench) pages(requests, rounds int, filter string) error {
+	srv, err := b.server()
+	if err != nil {
+		return err
+	}
+	defer srv.close()
+	base, client, pages := srv.base, srv.client, srv.pages
 	pages = slices.DeleteFunc(pages, func(p page) bool { return !strings.Contains(p.name, filter) })
 	// Each phase runs every page rounds times, the pages taking turns, so a
 	// passing disturbance of this shared machine lands on one round of one
@@ -424,7 +484,7 @@ func (b *bench) pages(requests, rounds int, filter string) error {
 		res := make([][]result, len(pages))
 		for range max(1, rounds) {
 			for i, p := range pages {
-				p50, p99, rps, err := load(client, ts.URL, requests, p.req)
+				p50, p99, rps, err := load(client, base, requests, p.req)
 				if err != nil {
 					return fmt.Errorf("%s: %w", p.name, err)
 				}
@@ -444,7 +504,7 @@ func (b *bench) pages(requests, rounds int, filter string) error {
 	// plan takes ~10 ms); the table is of that steady state, not of the
 	// first requests after start.
 	for _, p := range pages {
-		if _, _, _, err := load(client, ts.URL, max(200, requests/10), p.req); err != nil {
+		if _, _, _, err := load(client, base, max(200, requests/10), p.req); err != nil {
 			return fmt.Errorf("warm-up of %s: %w", p.name, err)
 		}
 	}
