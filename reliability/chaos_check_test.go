@@ -322,11 +322,11 @@ func (c *chaosChecker) run() {
 	report := &strings.Builder{}
 	fmt.Fprintf(report, "chaos checker, seed %d\n", c.seed)
 	h := c.hist
-	fmt.Fprintf(report, "faults: %d SIGKILL, %d PostgreSQL restarts, clock ahead %v on %s; bursts: 429 %d, 500 %d, 504 %d, slow %d, truncated %d, SMTP drops %d, webhook 500 %d, webhook hangs %d; events duplicated %d, late %d\n",
+	fmt.Fprintf(report, "faults: %d SIGKILL, %d PostgreSQL restarts, clock ahead %v on %s; bursts: 429 %d, 500 %d, 504 %d, slow %d, truncated %d, SMTP drops %d, webhook 500 %d, webhook hangs %d; event callbacks %d (duplicated %d, late %d)\n",
 		h.count("fault SIGKILL"), h.count("fault PostgreSQL start"), c.skew, c.slots[2].name,
 		h.count("fault Qualtrics 429"), h.count("fault Qualtrics 500"), h.count("fault Qualtrics 504"), h.count("fault Qualtrics slow"),
 		h.count("fault Qualtrics truncated"), h.count("fault SMTP drops mid-message"), h.count("fault webhook 500"), h.count("fault webhook hangs"),
-		h.count("event duplicated"), h.count("event late"))
+		h.count("event callback"), h.count("event duplicated"), h.count("event late"))
 	fmt.Fprintf(report, "Qualtrics changes: %d new surveys, %d status changes, %d surveys closed, %d links shortened; syncs asked %d\n",
 		h.count("change survey"), h.count("change status"), h.count("change close"), h.count("change expire"), h.count("sync asked"))
 

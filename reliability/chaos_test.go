@@ -319,6 +319,13 @@ func (lb *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	resp, err := lb.forward(r, body)
+	if r.URL.Path == "/hooks/qualtrics" {
+		status := 0
+		if err == nil {
+			status = resp.StatusCode
+		}
+		lb.hist.add("event", "callback", map[string]any{"status": status, "error": errString(err)})
+	}
 	if err != nil {
 		http.Error(w, "no replica answered", http.StatusBadGateway)
 		return
