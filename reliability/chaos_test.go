@@ -303,7 +303,7 @@ type balancer struct {
 
 func (lb *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	if r.URL.Path == "/hooks/qualtrics" && lb.faulty.Load() {
+	if strings.HasPrefix(r.URL.Path, "/hooks/qualtrics/") && lb.faulty.Load() {
 		switch {
 		case lb.rnd.chance(0.15):
 			lb.hist.add("event", "duplicated", map[string]any{"path": r.URL.Path})
@@ -319,7 +319,7 @@ func (lb *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	resp, err := lb.forward(r, body)
-	if r.URL.Path == "/hooks/qualtrics" {
+	if strings.HasPrefix(r.URL.Path, "/hooks/qualtrics/") {
 		status := 0
 		if err == nil {
 			status = resp.StatusCode
@@ -606,11 +606,16 @@ func chaosRun(t testing.TB, plan chaosPlan) {
 			var s *slot
 			var running []int64
 			if rnd.chance(0.8) {
-				for range 20 {
+				for i := range 20 {
 					if s, running = rec.working(ctx, lb.slots); s != nil {
 						break
 					}
-					time.Sleep(500 * time.Millisecond)
+					if i == 0 { // none working: ask for a full sync to kill
+						in := ints[rnd.intN(len(ints))]
+						code, _, err := apiCall(client, "POST", lbSrv.URL+"/api/v1/integrations/"+in.id+"/syncs", map[string]string{"kind": "full"})
+						hist.add("sync", "asked", map[string]any{"integration": in.name, "syncKind": "full", "status": code, "error": errString(err)})
+					}
+					time.Sleep(200 * time.Millisecond)
 				}
 			}
 			if s == nil {
