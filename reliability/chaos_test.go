@@ -844,9 +844,9 @@ type recoveries struct {
 func (r *recoveries) working(ctx context.Context, slots []*slot) (*slot, []int64) {
 	c, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	rows, err := r.st.Pool().Query(c, `SELECT s.id, j.attempted_by[array_length(j.attempted_by, 1)]
-		FROM sync_runs s JOIN river_job j ON j.id = s.river_job_id
-		WHERE s.status = 'running' AND j.state = 'running' AND j.kind = 'sync'`)
+	// A run is worked in slices, one job each: the job running names the run.
+	rows, err := r.st.Pool().Query(c, `SELECT (args->>'runId')::bigint, attempted_by[array_length(attempted_by, 1)]
+		FROM river_job WHERE state = 'running' AND kind = 'sync'`)
 	if err != nil {
 		return nil, nil
 	}
