@@ -8,3 +8,5 @@ import "time"
 // chaos test's (testclock_chaos.go), so the offset it reads is no part of
 // serve's surface.
 func testClock(func(string) string) func() time.Time { return nil }
+
+const chaosBuild = false

@@ -15,3 +15,5 @@ func testClock(getenv func(string) string) func() time.Time {
 	}
 	return func() time.Time { return time.Now().Add(d) }
 }
+
+const chaosBuild = true
