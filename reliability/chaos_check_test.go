@@ -474,6 +474,9 @@ func (c *chaosChecker) run() {
 		t.Errorf("%d runs in flight at a kill were never seen ending", left)
 	}
 	t.Log(report.String())
+	if _, ok := t.(*testing.B); ok {
+		fmt.Print(report.String()) // a benchmark's log is cut short
+	}
 	h.add("run", "checked", map[string]any{"report": report.String(), "failed": t.Failed()})
 }
 
