@@ -97,7 +97,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	log.Info("starting microapps", append([]zap.Field{zap.String("version", buildVersion())}, cfg.logFields()...)...)
 	cfg.warnStart(log)
 
-	a, err := replica.New(ctx, cfg.replicaOptions(), log)
+	opts := cfg.replicaOptions()
+	opts.Now = testClock(getenv)
+	a, err := replica.New(ctx, opts, log)
 	if err != nil {
 		return err
 	}

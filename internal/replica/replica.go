@@ -116,6 +116,10 @@ type Options struct {
 	// scheduler, the notification check, the purge), for tests that queue
 	// every sync themselves and count what happens.
 	NoPeriodicJobs bool
+	// Now is the clock of the syncer, the event service, the pages and the
+	// checks after a sync (nil: time.Now). Only the chaos test sets it, to
+	// run one replica's clock ahead of the others'.
+	Now func() time.Time
 }
 
 // Replica is one running replica: its pool, its job client and its HTTP server.
@@ -207,7 +211,8 @@ func New(ctx context.Context, o Options, log *zap.Logger) (*Replica, error) {
 	wo := web.Options{Store: st, Log: log.Named("web"), AuthMode: o.AuthMode, AuthHeader: o.AuthHeader,
 		TrustedProxies: o.TrustedProxies, OIDCIssuer: o.OIDCIssuer, OIDCClientID: o.OIDCClientID,
 		OIDCClientSecret: o.OIDCClientSecret, OIDCScopes: o.OIDCScopes, PublicURL: o.PublicURL, AllowDevAuth: o.AuthMode == "dev", DevUsers: o.DevUsers,
-		Manage: a.manage, PlatformAdmins: o.PlatformAdmins, PlatformAdminGroup: o.PlatformAdminGroup, JobsUI: jobs}
+		Manage: a.manage, PlatformAdmins: o.PlatformAdmins, PlatformAdminGroup: o.PlatformAdminGroup, JobsUI: jobs,
+		Now: o.Now}
 	if a.reads != nil {
 		wo.ReadStore, wo.Reads = a.readStore, a.reads
 	}
@@ -331,13 +336,14 @@ func (a *Replica) setupBackground() error {
 		PublicURL: a.opts.PublicURL, Mailer: mailer, Metrics: a.metrics, WebhookAllowedHosts: a.opts.WebhookAllowedHosts})
 	sy, err := syncer.New(syncer.Options{Store: a.store, Keyring: a.opts.Keyring, AllowedHosts: a.opts.QualtricsAllowedHosts,
 		Notifier: a.notifier, Metrics: a.metrics, Log: a.log.Named("syncer"), AfterSync: a.afterSync,
-		ClientConfig: a.opts.QualtricsClientConfig, BrandLimits: a.opts.BrandLimits, SliceBudget: a.opts.SyncSliceBudget})
+		ClientConfig: a.opts.QualtricsClientConfig, BrandLimits: a.opts.BrandLimits, SliceBudget: a.opts.SyncSliceBudget,
+		Now: a.opts.Now})
 	if err != nil {
 		return err
 	}
 	a.syncer = sy
 	ev, err := events.New(events.Options{Store: a.store, Keyring: a.opts.Keyring, Log: a.log.Named("events"),
-		PublicURL: a.opts.PublicURL, Client: a.syncer.Client})
+		PublicURL: a.opts.PublicURL, Client: a.syncer.Client, Now: a.opts.Now})
 	if err != nil {
 		return err
 	}
@@ -405,6 +411,13 @@ func poolSize(workers int) int32 {
 	return int32(max(12, 3*workers+defaultQueueWorkers+1+9))
 }
 
+func (a *Replica) now() time.Time {
+	if a.opts.Now != nil {
+		return a.opts.Now()
+	}
+	return time.Now()
+}
+
 // defaultQueueWorkers works notification checks, deliveries and purges.
 const defaultQueueWorkers = 4
 
@@ -416,7 +429,7 @@ const defaultQueueWorkers = 4
 // sync raises nothing.
 func (a *Replica) afterSync(ctx context.Context, in store.Integration, client *qualtrics.Client, firstSync bool) (int, error) {
 	var errs []error
-	if _, err := a.events.ReapplyPending(ctx, in.ID, time.Now()); err != nil {
+	if _, err := a.events.ReapplyPending(ctx, in.ID, a.now()); err != nil {
 		errs = append(errs, err)
 	}
 	if in.EventsEnabled {
@@ -435,7 +448,7 @@ func (a *Replica) afterSync(ctx context.Context, in store.Integration, client *q
 	}
 	raised := 0
 	if !firstSync {
-		n, err := a.notifier.CheckWindows(ctx, in.ID, time.Now())
+		n, err := a.notifier.CheckWindows(ctx, in.ID, a.now())
 		raised += n
 		if err != nil {
 			errs = append(errs, err)
