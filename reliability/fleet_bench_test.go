@@ -115,7 +115,7 @@ func fleetOnce(b *testing.B) {
 	const workers = 4
 	// Each replica's pool (internal/replica), plus the connection River's
 	// listener hijacks from it, which the pool then replaces.
-	poolSize := int64(2 * (max(12, 2*workers+10) + 1))
+	poolSize := int64(2 * (replica.PoolSize(workers) + 1))
 	b.StartTimer()
 	start := time.Now()
 	for range 2 {

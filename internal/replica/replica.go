@@ -161,7 +161,7 @@ type schemaCheck struct {
 func New(ctx context.Context, o Options, log *zap.Logger) (*Replica, error) {
 	a := &Replica{opts: o, log: log, store: o.Store, shutdownGrace: 20 * time.Second}
 	if a.store == nil {
-		st, err := store.Open(ctx, o.DatabaseURL, store.Options{AppName: "microapps", MaxConns: poolSize(o.Workers)})
+		st, err := store.Open(ctx, o.DatabaseURL, store.Options{AppName: "microapps", MaxConns: PoolSize(o.Workers)})
 		if err != nil {
 			return nil, err
 		}
@@ -400,14 +400,14 @@ func (a *Replica) setupBackground() error {
 	return nil
 }
 
-// poolSize sizes a replica's pool. Syncs, event applies, deliveries and page
+// PoolSize sizes a replica's pool. Syncs, event applies, deliveries and page
 // views share it: each sync slice holds one connection for its run's
 // advisory lock all along (store.HoldSyncRun) and about two more for its
 // units' short page transactions and brand-budget takes; the default queue's
 // workers and the scheduler one each; River's leader, notifier and
 // producers a few; requests the rest. Three replicas of 4 workers stay
 // under PostgreSQL's default 100 connections (3 × 26).
-func poolSize(workers int) int32 {
+func PoolSize(workers int) int32 {
 	return int32(max(12, 3*workers+defaultQueueWorkers+1+9))
 }
 
