@@ -132,7 +132,12 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	st := storetest.New(t)
+	return newEnvOn(t, storetest.New(t))
+}
+
+// newEnvOn is newEnv on a store of the test's making.
+func newEnvOn(t testing.TB, st *store.Store) *env {
+	t.Helper()
 	brand := qualtricssim.Generate(1, qualtricssim.Spec{BrandID: "brandone", Surveys: 2, Recipients: 20})
 	sim := qualtricssim.New(qualtricssim.Options{Brands: []*qualtricssim.Brand{brand}})
 	simSrv := httptest.NewServer(sim)

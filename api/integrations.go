@@ -2,10 +2,13 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -77,21 +80,72 @@ func (h *handler) resource(ctx context.Context, in store.Integration) (integrati
 	return toIntegrationResource(in, last), nil
 }
 
+// integrationStatuses are the values of the list's status filter.
+var integrationStatuses = []string{"active", "paused", "error"}
+
 func (h *handler) listIntegrations(w http.ResponseWriter, r *http.Request) error {
-	list, err := h.svc.List(r.Context())
+	q := store.IntegrationQuery{Search: strings.TrimSpace(r.URL.Query().Get("q"))}
+	var fields []fieldError
+	limit, aerr := queryLimit(r, 100, 500)
+	if aerr != nil {
+		fields = append(fields, aerr.fields...)
+	}
+	q.Limit = limit
+	if st := r.URL.Query().Get("status"); st != "" {
+		if !slices.Contains(integrationStatuses, st) {
+			fields = append(fields, fieldError{Field: "status", Message: "must be one of active, paused, error"})
+		}
+		q.Status = st
+	}
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		after, ok := decodeCursor(c)
+		if !ok {
+			fields = append(fields, fieldError{Field: "cursor", Message: "is not a cursor this API gave"})
+		}
+		q.After = after
+	}
+	if len(q.Search) > 200 {
+		fields = append(fields, fieldError{Field: "q", Message: "must be at most 200 characters"})
+	}
+	if len(fields) > 0 {
+		return errValidation(fields)
+	}
+	page, err := h.svc.Page(r.Context(), q)
 	if err != nil {
 		return err
 	}
-	items := make([]integrationResource, 0, len(list))
-	for _, in := range list {
-		res, err := h.resource(r.Context(), in)
-		if err != nil {
-			return err
-		}
-		items = append(items, res)
+	items := make([]integrationResource, 0, len(page.Items))
+	for _, it := range page.Items {
+		items = append(items, toIntegrationResource(it.Integration, it.LastRun))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	var next *string
+	if page.Next != nil {
+		c := encodeCursor(*page.Next)
+		next = &c
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next": next})
 	return nil
+}
+
+// A cursor is opaque to clients: the last row's creation time and id.
+func encodeCursor(c store.IntegrationCursor) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(c.CreatedAt.UTC().Format(time.RFC3339Nano) + "|" + c.ID))
+}
+
+func decodeCursor(s string) (*store.IntegrationCursor, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, false
+	}
+	at, id, ok := strings.Cut(string(raw), "|")
+	if !ok || !store.ValidUUID(id) {
+		return nil, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, at)
+	if err != nil {
+		return nil, false
+	}
+	return &store.IntegrationCursor{CreatedAt: t, ID: id}, true
 }
 
 func (h *handler) getIntegration(w http.ResponseWriter, r *http.Request) error {

@@ -29,6 +29,7 @@ type Store interface {
 	CreateIntegration(ctx context.Context, in store.Integration, audit store.AuditEvent) (store.Integration, error)
 	GetIntegration(ctx context.Context, id string) (store.Integration, error)
 	ListIntegrations(ctx context.Context) ([]store.Integration, error)
+	ListIntegrationsPage(ctx context.Context, q store.IntegrationQuery) (store.IntegrationPage, error)
 	UpdateIntegration(ctx context.Context, id string, audit store.AuditEvent, fn func(*store.Integration) error) (store.Integration, error)
 	DeleteIntegration(ctx context.Context, id string, audit store.AuditEvent) ([]int64, error)
 	ListBrandAdmins(ctx context.Context, integrationID string) ([]string, error)
@@ -188,6 +189,12 @@ func (s *Service) Get(ctx context.Context, id string) (store.Integration, error)
 // List returns every integration, oldest first.
 func (s *Service) List(ctx context.Context) ([]store.Integration, error) {
 	return s.o.Store.ListIntegrations(ctx)
+}
+
+// Page returns one page of integrations with their newest run (two
+// statements whatever the fleet).
+func (s *Service) Page(ctx context.Context, q store.IntegrationQuery) (store.IntegrationPage, error) {
+	return s.o.Store.ListIntegrationsPage(ctx, q)
 }
 
 // LastRun returns the integration's newest sync run, if any.

@@ -86,21 +86,28 @@ const integrationColumns = `id, name, functional_group, base_url, icon,
 	veto_max_delete_percent, veto_min_rows`
 
 func scanIntegration(row pgx.Row) (Integration, error) {
+	var in Integration
+	err := scanIntegrationInto(row, &in)
+	return in, err
+}
+
+// scanIntegrationInto scans integrationColumns into in, and the columns
+// after them into extra.
+func scanIntegrationInto(row pgx.Row, in *Integration, extra ...any) error {
 	var (
-		in              Integration
 		fullMS, incrMS  int64
 		verifyMS        int64
 		window, deepRaw []byte
 	)
-	err := row.Scan(&in.ID, &in.Name, &in.FunctionalGroup, &in.BaseURL, &in.Icon,
+	dest := []any{&in.ID, &in.Name, &in.FunctionalGroup, &in.BaseURL, &in.Icon,
 		&in.AuthMethod, &in.SecretSealed, &in.SecretKeyID, &in.SecretHint, &in.OAuthClientID, &in.OAuthScope,
 		&in.RateLimitEnabled, &in.RequestsPerMinute, &in.RequestTimeoutSeconds, &in.LoggingEnabled,
 		&fullMS, &incrMS, &window, &in.EventsEnabled, &deepRaw,
 		&in.BrandID, &in.Datacenter, &in.AccountType, &in.QualtricsUserID, &in.BrandBaseURL,
 		&in.Status, &in.StatusMessage, &in.NextFullSyncAt, &in.NextIncrementalSyncAt, &in.LastSyncAt, &in.LastSuccessAt,
-		&in.FirstFullSyncAt, &in.CreatedAt, &in.UpdatedAt, &verifyMS, &in.Veto.MaxDeletePercent, &in.Veto.MinRows)
-	if err != nil {
-		return in, err
+		&in.FirstFullSyncAt, &in.CreatedAt, &in.UpdatedAt, &verifyMS, &in.Veto.MaxDeletePercent, &in.Veto.MinRows}
+	if err := row.Scan(append(dest, extra...)...); err != nil {
+		return err
 	}
 	in.FullSyncEvery = time.Duration(fullMS) * time.Millisecond
 	in.VerifyEvery = time.Duration(verifyMS) * time.Millisecond
@@ -108,16 +115,16 @@ func scanIntegration(row pgx.Row) (Integration, error) {
 	if len(window) > 0 && string(window) != "null" {
 		in.FullSyncWindow = new(SyncWindow)
 		if err := json.Unmarshal(window, in.FullSyncWindow); err != nil {
-			return in, fmt.Errorf("full_sync_window: %w", err)
+			return fmt.Errorf("full_sync_window: %w", err)
 		}
 	}
 	in.DeepLinks = map[string]string{}
 	if len(deepRaw) > 0 {
 		if err := json.Unmarshal(deepRaw, &in.DeepLinks); err != nil {
-			return in, fmt.Errorf("deep_links: %w", err)
+			return fmt.Errorf("deep_links: %w", err)
 		}
 	}
-	return in, nil
+	return nil
 }
 
 // DefaultVerifyEvery is how often a live distribution's recipients are re-read

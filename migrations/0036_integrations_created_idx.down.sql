@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS integrations_created_idx;
