@@ -30,6 +30,7 @@ type Store interface {
 	GetIntegration(ctx context.Context, id string) (store.Integration, error)
 	ListIntegrations(ctx context.Context) ([]store.Integration, error)
 	ListIntegrationsPage(ctx context.Context, q store.IntegrationQuery) (store.IntegrationPage, error)
+	IntegrationOverview(ctx context.Context, id string, q store.OverviewQuery) (store.IntegrationOverview, error)
 	UpdateIntegration(ctx context.Context, id string, audit store.AuditEvent, fn func(*store.Integration) error) (store.Integration, error)
 	DeleteIntegration(ctx context.Context, id string, audit store.AuditEvent) ([]int64, error)
 	ListBrandAdmins(ctx context.Context, integrationID string) ([]string, error)
@@ -40,7 +41,6 @@ type Store interface {
 	ListRequestLogs(ctx context.Context, integrationID string, since time.Time, limit int) ([]store.RequestLog, error)
 	ListAuditEvents(ctx context.Context, beforeID int64, limit int) ([]store.AuditEvent, error)
 	ListIntegrationAuditEvents(ctx context.Context, integrationID string, beforeID int64, limit int) ([]store.AuditEvent, error)
-	ConsoleCounts(ctx context.Context) (map[string]store.IntegrationCounts, error)
 	RecordAudit(ctx context.Context, ev store.AuditEvent) error
 	SetSyncRunOverrideVeto(ctx context.Context, integrationID string, runID int64) error
 	ListDeliveries(ctx context.Context, integrationID string, limit int) ([]store.Delivery, error)
@@ -195,6 +195,26 @@ func (s *Service) List(ctx context.Context) ([]store.Integration, error) {
 // statements whatever the fleet).
 func (s *Service) Page(ctx context.Context, q store.IntegrationQuery) (store.IntegrationPage, error) {
 	return s.o.Store.ListIntegrationsPage(ctx, q)
+}
+
+// Overview is what an integration's console page shows.
+type Overview struct {
+	store.IntegrationOverview
+	WebhookView WebhookView
+}
+
+// Overview reads an integration's console page in one round trip: q bounds
+// each list; the request logs are the last 24 hours'.
+func (s *Service) Overview(ctx context.Context, id string, q store.OverviewQuery) (Overview, error) {
+	q.LogsSince = s.o.Now().Add(-24 * time.Hour)
+	o, err := s.o.Store.IntegrationOverview(ctx, id, q)
+	if errors.Is(err, store.ErrNotFound) {
+		return Overview{}, notFound("This integration")
+	}
+	if err != nil {
+		return Overview{}, err
+	}
+	return Overview{IntegrationOverview: o, WebhookView: webhookView(o.Webhook)}, nil
 }
 
 // LastRun returns the integration's newest sync run, if any.
@@ -572,7 +592,11 @@ func (s *Service) Webhook(ctx context.Context, id string) (WebhookView, error) {
 	if err != nil {
 		return WebhookView{}, err
 	}
-	return WebhookView{URL: WebhookURLShown(wh.URL), Format: orJSON(wh.Format), Signed: len(wh.SecretSealed) > 0, Set: wh.URL != ""}, nil
+	return webhookView(wh), nil
+}
+
+func webhookView(wh store.Webhook) WebhookView {
+	return WebhookView{URL: WebhookURLShown(wh.URL), Format: orJSON(wh.Format), Signed: len(wh.SecretSealed) > 0, Set: wh.URL != ""}
 }
 
 // WebhookView is a webhook as it may be shown.
@@ -730,11 +754,6 @@ func (s *Service) IntegrationAuditEvents(ctx context.Context, id string, beforeI
 		return nil, err
 	}
 	return s.o.Store.ListIntegrationAuditEvents(ctx, id, beforeID, limit)
-}
-
-// Counts returns every integration's active surveys and recipients by id.
-func (s *Service) Counts(ctx context.Context) (map[string]store.IntegrationCounts, error) {
-	return s.o.Store.ConsoleCounts(ctx)
 }
 
 func audit(actor, action string, details map[string]any) store.AuditEvent {

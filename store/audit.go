@@ -16,7 +16,10 @@ type AuditEvent struct {
 	Actor         string
 	Action        string
 	IntegrationID string
-	Details       map[string]any
+	// IntegrationName is the integration's name when read ("" once it is
+	// deleted and purged).
+	IntegrationName string
+	Details         map[string]any
 }
 
 func insertAudit(ctx context.Context, tx pgx.Tx, ev AuditEvent) error {
@@ -60,22 +63,27 @@ func (s *Store) listAudit(ctx context.Context, integrationID string, beforeID in
 		err  error
 	)
 	if integrationID == "" {
-		rows, err = s.pool.Query(ctx, `SELECT id, at, actor, action, coalesce(integration_id::text, ''), details
-		FROM audit_events WHERE id < $1 ORDER BY id DESC LIMIT $2`, beforeID, limit)
+		rows, err = s.pool.Query(ctx, `SELECT a.id, a.at, a.actor, a.action, coalesce(a.integration_id::text, ''), a.details,
+		coalesce(i.name, '') FROM audit_events a LEFT JOIN integrations i ON i.id = a.integration_id
+		WHERE a.id < $1 ORDER BY a.id DESC LIMIT $2`, beforeID, limit)
 	} else {
-		rows, err = s.pool.Query(ctx, `SELECT id, at, actor, action, coalesce(integration_id::text, ''), details
-		FROM audit_events WHERE integration_id = $3 AND id < $1 ORDER BY integration_id, id DESC LIMIT $2`, beforeID, limit, integrationID)
+		rows, err = s.pool.Query(ctx, integrationAuditSQL, beforeID, limit, integrationID)
 	}
 	if err != nil {
 		return nil, mapErr("list audit events", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditEvent, error) {
-		var ev AuditEvent
-		var details []byte
-		if err := r.Scan(&ev.ID, &ev.At, &ev.Actor, &ev.Action, &ev.IntegrationID, &details); err != nil {
-			return ev, err
-		}
-		return ev, json.Unmarshal(details, &ev.Details)
-	})
+	out, err := pgx.CollectRows(rows, scanAuditEvent)
 	return out, mapErr("list audit events", err)
+}
+
+const integrationAuditSQL = `SELECT id, at, actor, action, coalesce(integration_id::text, ''), details, ''
+	FROM audit_events WHERE integration_id = $3 AND id < $1 ORDER BY integration_id, id DESC LIMIT $2`
+
+func scanAuditEvent(r pgx.CollectableRow) (AuditEvent, error) {
+	var ev AuditEvent
+	var details []byte
+	if err := r.Scan(&ev.ID, &ev.At, &ev.Actor, &ev.Action, &ev.IntegrationID, &details, &ev.IntegrationName); err != nil {
+		return ev, err
+	}
+	return ev, json.Unmarshal(details, &ev.Details)
 }

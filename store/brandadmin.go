@@ -7,8 +7,10 @@ import (
 )
 
 // ListBrandAdmins returns the emails of an integration's Brand Admins, sorted.
+const brandAdminsSQL = `SELECT email FROM brand_admins WHERE integration_id = $1 ORDER BY email`
+
 func (s *Store) ListBrandAdmins(ctx context.Context, integrationID string) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT email FROM brand_admins WHERE integration_id = $1 ORDER BY email`, integrationID)
+	rows, err := s.pool.Query(ctx, brandAdminsSQL, integrationID)
 	if err != nil {
 		return nil, mapErr("list brand admins", err)
 	}

@@ -61,6 +61,10 @@ type DeliveryWork struct {
 const deliveryColumns = `d.id, d.notification_id, d.integration_id, d.channel, d.status, d.attempts, d.last_error,
 	d.idempotency_key, d.created_at, d.updated_at, d.delivered_at, n.kind, n.email`
 
+const deliveriesSQL = `SELECT ` + deliveryColumns + ` FROM deliveries d
+	JOIN notifications n ON n.id = d.notification_id
+	WHERE d.integration_id = $1 ORDER BY d.id DESC LIMIT $2`
+
 func scanDelivery(row pgx.Row) (Delivery, error) {
 	var d Delivery
 	err := row.Scan(&d.ID, &d.NotificationID, &d.IntegrationID, &d.Channel, &d.Status, &d.Attempts, &d.LastError,
@@ -74,9 +78,7 @@ func (s *Store) ListDeliveries(ctx context.Context, integrationID string, limit 
 	if !ValidUUID(integrationID) {
 		return []Delivery{}, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries d
-		JOIN notifications n ON n.id = d.notification_id
-		WHERE d.integration_id = $1 ORDER BY d.id DESC LIMIT $2`, integrationID, limit)
+	rows, err := s.pool.Query(ctx, deliveriesSQL, integrationID, limit)
 	if err != nil {
 		return nil, mapErr("list deliveries", err)
 	}

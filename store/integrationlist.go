@@ -34,6 +34,12 @@ type IntegrationCursor struct {
 	ID        string
 }
 
+// IntegrationCounts is what the console's list shows of an integration's data.
+type IntegrationCounts struct {
+	ActiveSurveys int // active, not deleted
+	Recipients    int // invitations sent by its distributions still listed (Qualtrics' "sent" figures)
+}
+
 // IntegrationListItem is one integration of a page with what the lists show
 // beside it.
 type IntegrationListItem struct {

@@ -39,15 +39,19 @@ func (s *Store) ListRequestLogs(ctx context.Context, integrationID string, since
 	if !ValidUUID(integrationID) {
 		return nil, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT at, sync_run_id, method, path, status, duration_ms, request_id, error_code
-		FROM request_logs WHERE integration_id = $1 AND at >= $2 ORDER BY at DESC, id DESC LIMIT $3`, integrationID, since, limit)
+	rows, err := s.pool.Query(ctx, requestLogsSQL, integrationID, since, limit)
 	if err != nil {
 		return nil, mapErr("list request logs", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RequestLog, error) {
-		var l RequestLog
-		err := r.Scan(&l.At, &l.SyncRunID, &l.Method, &l.Path, &l.Status, &l.DurationMS, &l.RequestID, &l.ErrorCode)
-		return l, err
-	})
+	out, err := pgx.CollectRows(rows, scanRequestLog)
 	return out, mapErr("list request logs", err)
+}
+
+const requestLogsSQL = `SELECT at, sync_run_id, method, path, status, duration_ms, request_id, error_code
+	FROM request_logs WHERE integration_id = $1 AND at >= $2 ORDER BY at DESC, id DESC LIMIT $3`
+
+func scanRequestLog(r pgx.CollectableRow) (RequestLog, error) {
+	var l RequestLog
+	err := r.Scan(&l.At, &l.SyncRunID, &l.Method, &l.Path, &l.Status, &l.DurationMS, &l.RequestID, &l.ErrorCode)
+	return l, err
 }

@@ -133,12 +133,14 @@ func (s *Store) GetSyncRun(ctx context.Context, integrationID string, id int64) 
 	return run, mapErr("get sync run", err)
 }
 
+const syncRunsSQL = `SELECT ` + syncRunColumns + ` FROM sync_runs WHERE integration_id = $1 ORDER BY id DESC LIMIT $2`
+
 // ListSyncRuns returns an integration's runs, newest first.
 func (s *Store) ListSyncRuns(ctx context.Context, integrationID string, limit int) ([]SyncRun, error) {
 	if !ValidUUID(integrationID) {
 		return nil, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+syncRunColumns+` FROM sync_runs WHERE integration_id = $1 ORDER BY id DESC LIMIT $2`, integrationID, limit)
+	rows, err := s.pool.Query(ctx, syncRunsSQL, integrationID, limit)
 	if err != nil {
 		return nil, mapErr("list sync runs", err)
 	}

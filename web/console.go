@@ -308,34 +308,60 @@ type ConsoleDetailVM struct {
 
 // ---- list
 
+// ConsoleListVM is the console's list: one page of the integrations that
+// match the search and the status filter.
+type ConsoleListVM struct {
+	Rows     []ConsoleRowVM
+	Pager    Pager
+	Search   string
+	Statuses []FilterVM
+	// Filtered says a search or filter is on, so an empty page says "no
+	// match" rather than "no integration yet".
+	Filtered bool
+}
+
+// consoleStatuses are the status filter's values, in the order shown.
+var consoleStatuses = []string{"active", "paused", "error"}
+
 func (s *Server) consoleList(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	ctx := r.Context()
-	list, err := s.opts.Manage.List(ctx)
+	vm := ConsoleListVM{Search: strings.TrimSpace(r.URL.Query().Get("q"))}
+	if len(vm.Search) > 200 {
+		vm.Search = vm.Search[:200]
+	}
+	status := r.URL.Query().Get("status")
+	if !slices.Contains(consoleStatuses, status) {
+		status = ""
+	}
+	vm.Filtered = vm.Search != "" || status != ""
+	vm.Statuses = append(vm.Statuses, FilterVM{Key: "", Label: rc.lang.T("console.filter.all"), Selected: status == ""})
+	for _, k := range consoleStatuses {
+		vm.Statuses = append(vm.Statuses, FilterVM{Key: k, Label: rc.lang.T("console.status." + k), Selected: k == status})
+	}
+	q := store.IntegrationQuery{Status: status, Search: vm.Search, Limit: consolePageSize, ByName: true, WithCounts: true,
+		Offset: (pageParam(r) - 1) * consolePageSize}
+	page, err := s.opts.Manage.Page(ctx, q)
 	if err != nil {
 		return err
 	}
-	counts, err := s.opts.Manage.Counts(ctx)
-	if err != nil {
-		return err
-	}
-	slices.SortStableFunc(list, func(a, b store.Integration) int {
-		return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name))
-	})
-	pager := newPager(r, len(list), consolePageSize)
-	from := min((pager.Page-1)*consolePageSize, len(list))
-	list = list[from:min(from+consolePageSize, len(list))]
-	rows := make([]ConsoleRowVM, 0, len(list))
-	for _, in := range list {
-		row := ConsoleRowVM{ID: in.ID, Name: in.Name, Group: in.FunctionalGroup, Icon: in.Icon,
-			Status: integrationTag(in.Status, rc.lang), StatusMessage: in.StatusMessage,
-			Recipients: counts[in.ID].Recipients, ActiveSurveys: counts[in.ID].ActiveSurveys}
-		last, err := s.opts.Manage.LastRun(ctx, in.ID)
-		if err != nil {
+	if len(page.Items) == 0 && q.Offset > 0 {
+		// Past the last page (the fleet shrank, a hand-made link): the
+		// pager below links back to the last one.
+		q.Offset, q.Limit = 0, 1
+		if page, err = s.opts.Manage.Page(ctx, q); err != nil {
 			return err
 		}
-		if last != nil {
-			vm := s.runVM(*last, rc)
-			row.LastSync = &vm
+		page.Items = nil
+	}
+	vm.Pager = newPager(r, page.Total, consolePageSize)
+	for _, it := range page.Items {
+		in := it.Integration
+		row := ConsoleRowVM{ID: in.ID, Name: in.Name, Group: in.FunctionalGroup, Icon: in.Icon,
+			Status: integrationTag(in.Status, rc.lang), StatusMessage: in.StatusMessage,
+			Recipients: it.Counts.Recipients, ActiveSurveys: it.Counts.ActiveSurveys}
+		if it.LastRun != nil {
+			run := s.runVM(*it.LastRun, rc)
+			row.LastSync = &run
 		}
 		next, kind := in.NextFullSyncAt, "full"
 		if n := in.NextIncrementalSyncAt; n != nil && in.FirstFullSyncAt != nil && (next == nil || n.Before(*next)) {
@@ -344,9 +370,9 @@ func (s *Server) consoleList(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 		if in.Status == "active" {
 			row.NextSync, row.NextKind = s.timeVM(next, rc), rc.lang.T("console.kind."+kind)
 		}
-		rows = append(rows, row)
+		vm.Rows = append(vm.Rows, row)
 	}
-	s.render(w, r, consoleListPage(s.consoleLayout(rc, rc.lang.T("console.title")), rows, pager, doneNotices(r, rc)))
+	s.render(w, r, consoleListPage(s.consoleLayout(rc, rc.lang.T("console.title")), vm, doneNotices(r, rc)))
 	return nil
 }
 
@@ -696,11 +722,16 @@ func settingsValues(in store.Integration) map[string]string {
 
 func (s *Server) detailVM(r *http.Request, rc *reqCtx, id string) (ConsoleDetailVM, error) {
 	ctx := r.Context()
-	m := s.opts.Manage
-	in, err := m.Get(ctx, id)
+	before := int64(0)
+	if n, err := strconv.ParseInt(r.URL.Query().Get("auditBefore"), 10, 64); err == nil && n > 0 {
+		before = n
+	}
+	o, err := s.opts.Manage.Overview(ctx, id, store.OverviewQuery{Runs: 10, Logs: maxLogsShown, Deliveries: 50,
+		Audit: auditShown + 1, AuditBefore: before})
 	if err != nil {
 		return ConsoleDetailVM{}, notFoundErr(err)
 	}
+	in := o.Integration
 	vm := ConsoleDetailVM{ID: in.ID, Name: in.Name, Group: in.FunctionalGroup, Icon: in.Icon,
 		Status: integrationTag(in.Status, rc.lang), StatusMessage: in.StatusMessage, BaseURL: in.BaseURL,
 		AuthMethod: in.AuthMethod, BrandID: in.BrandID, Datacenter: in.Datacenter, AccountType: in.AccountType,
@@ -709,31 +740,15 @@ func (s *Server) detailVM(r *http.Request, rc *reqCtx, id string) (ConsoleDetail
 		LoggingEnabled: in.LoggingEnabled, Notices: doneNotices(r, rc),
 		Form: IntegrationFormVM{Action: "/console/integrations/" + in.ID, Values: settingsValues(in), Errors: map[string]string{},
 			AuthMethod: in.AuthMethod, TokenHint: in.SecretHint, Icons: manage.Icons(), Warnings: warnings(r, rc, in.AuthMethod)},
-		WebhookForm: map[string]string{"format": "json"}, WebhookErrs: map[string]string{}}
-	if vm.Runs, vm.Refreshing, err = s.runVMs(ctx, rc, in.ID); err != nil {
-		return vm, err
-	}
-	if vm.Admins, err = m.BrandAdmins(ctx, in.ID); err != nil {
-		return vm, err
-	}
-	if vm.Webhook, err = m.Webhook(ctx, in.ID); err != nil {
-		return vm, err
-	}
+		WebhookForm: map[string]string{"format": "json"}, WebhookErrs: map[string]string{},
+		Admins: o.BrandAdmins, Webhook: o.WebhookView, HasDefaults: true, DefaultsErrs: map[string]string{},
+		Defaults: map[string]string{"language": o.Defaults.Language, "timeZone": o.Defaults.TimeZone}}
+	vm.Runs, vm.Refreshing = s.runVMs(o.Runs, rc)
 	if vm.Webhook.Set {
 		vm.WebhookForm["format"] = vm.Webhook.Format
 	}
-	vm.DefaultsErrs = map[string]string{}
-	if d, err := m.NotificationDefaults(ctx, in.ID); err == nil {
-		vm.HasDefaults = true
-		vm.Defaults = map[string]string{"language": d.Language, "timeZone": d.TimeZone}
-	} else if _, rerr := refusal(err); rerr != nil {
-		return vm, rerr
-	}
 	if in.LoggingEnabled {
-		logs, err := m.RequestLogs(ctx, in.ID, maxLogsShown)
-		if err != nil {
-			return vm, err
-		}
+		logs := o.Logs
 		vm.LogsTotal = len(logs)
 		page := 1
 		if n, err := strconv.Atoi(r.URL.Query().Get("logs")); err == nil && n > 1 {
@@ -756,35 +771,23 @@ func (s *Server) detailVM(r *http.Request, rc *reqCtx, id string) (ConsoleDetail
 				Err: l.ErrorCode, Status: l.Status, DurationMS: l.DurationMS})
 		}
 	}
-	ds, err := m.Deliveries(ctx, in.ID, 50)
-	if err != nil {
-		return vm, err
-	}
-	for _, d := range ds {
+	for _, d := range o.Deliveries {
 		vm.Deliveries = append(vm.Deliveries, DeliveryVM{Kind: rc.lang.T("kind." + d.Kind), Email: d.Email, Channel: d.Channel,
 			LastError: strings.TrimSpace(d.LastError), Status: deliveryTag(d.Status, rc.lang), Attempts: d.Attempts, Updated: timeVMAt(d.UpdatedAt, rc)})
 	}
-	before := int64(0)
-	if n, err := strconv.ParseInt(r.URL.Query().Get("auditBefore"), 10, 64); err == nil && n > 0 {
-		before = n
-	}
-	evs, err := m.IntegrationAuditEvents(ctx, in.ID, before, 20+1)
-	if err != nil {
-		return vm, err
-	}
-	if len(evs) > 20 {
-		evs = evs[:20]
+	evs := o.Audit
+	if len(evs) > auditShown {
+		evs = evs[:auditShown]
 		vm.AuditMoreURL = fmt.Sprintf("/console/integrations/%s?auditBefore=%d#audit", in.ID, evs[len(evs)-1].ID)
 	}
-	vm.Audit = s.auditVMs(evs, nil, rc)
+	vm.Audit = s.auditVMs(evs, rc)
 	return vm, nil
 }
 
-func (s *Server) runVMs(ctx context.Context, rc *reqCtx, id string) ([]RunVM, bool, error) {
-	runs, err := s.opts.Manage.SyncRuns(ctx, id, 10)
-	if err != nil {
-		return nil, false, err
-	}
+// auditShown is how many audit events an integration's page shows at once.
+const auditShown = 20
+
+func (s *Server) runVMs(runs []store.SyncRun, rc *reqCtx) ([]RunVM, bool) {
 	var out []RunVM
 	active := false
 	for i, run := range runs {
@@ -793,7 +796,7 @@ func (s *Server) runVMs(ctx context.Context, rc *reqCtx, id string) ([]RunVM, bo
 		active = active || vm.Active
 		out = append(out, vm)
 	}
-	return out, active, nil
+	return out, active
 }
 
 func deliveryTag(status string, l Lang) Tag {
@@ -804,7 +807,7 @@ func deliveryTag(status string, l Lang) Tag {
 	return Tag{Key: status, Label: l.T("console.delivery." + status), Tone: tone}
 }
 
-func (s *Server) auditVMs(evs []store.AuditEvent, names map[string]string, rc *reqCtx) []AuditVM {
+func (s *Server) auditVMs(evs []store.AuditEvent, rc *reqCtx) []AuditVM {
 	out := make([]AuditVM, 0, len(evs))
 	for _, ev := range evs {
 		details := ""
@@ -813,7 +816,7 @@ func (s *Server) auditVMs(evs []store.AuditEvent, names map[string]string, rc *r
 			details = string(b)
 		}
 		out = append(out, AuditVM{At: timeVMAt(ev.At, rc), Actor: ev.Actor, Action: ev.Action, Details: details,
-			IntegrationID: ev.IntegrationID, Name: names[ev.IntegrationID]})
+			IntegrationID: ev.IntegrationID, Name: ev.IntegrationName})
 	}
 	return out
 }
@@ -844,10 +847,11 @@ func notFoundErr(err error) error {
 // a run is queued or running, so progress shows without a full reload.
 func (s *Server) consoleRuns(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	id := r.PathValue("id")
-	runs, refreshing, err := s.runVMs(r.Context(), rc, id)
+	list, err := s.opts.Manage.SyncRuns(r.Context(), id, 10)
 	if err != nil {
 		return notFoundErr(err)
 	}
+	runs, refreshing := s.runVMs(list, rc)
 	s.render(w, r, runsSection(rc.lang, id, runs, refreshing))
 	return nil
 }
@@ -1061,14 +1065,6 @@ func (s *Server) consoleAudit(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		evs = evs[:auditPageSize]
 		next = fmt.Sprintf("/console/audit?before=%d", evs[len(evs)-1].ID)
 	}
-	list, err := s.opts.Manage.List(ctx)
-	if err != nil {
-		return err
-	}
-	names := map[string]string{}
-	for _, in := range list {
-		names[in.ID] = in.Name
-	}
-	s.render(w, r, consoleAuditPage(s.consoleLayout(rc, rc.lang.T("console.audit.title")), s.auditVMs(evs, names, rc), before > 0, next))
+	s.render(w, r, consoleAuditPage(s.consoleLayout(rc, rc.lang.T("console.audit.title")), s.auditVMs(evs, rc), before > 0, next))
 	return nil
 }
