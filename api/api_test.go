@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/api"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/seal"
@@ -97,7 +98,7 @@ func (f *fakeSyncs) QueueSubscriptions(_ context.Context, integrationID string, 
 	return nil
 }
 
-func (f *fakeSyncs) Trigger(ctx context.Context, integrationID, kind, trigger string) (store.SyncRun, bool, error) {
+func (f *fakeSyncs) Trigger(ctx context.Context, integrationID string, kind microapps.SyncKind, trigger microapps.SyncTrigger) (store.SyncRun, bool, error) {
 	f.mu.Lock()
 	f.triggers++
 	f.mu.Unlock()

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/store"
 )
@@ -80,9 +80,6 @@ func (h *handler) resource(ctx context.Context, in store.Integration) (integrati
 	return toIntegrationResource(in, last), nil
 }
 
-// integrationStatuses are the values of the list's status filter.
-var integrationStatuses = []string{"active", "paused", "error"}
-
 func (h *handler) listIntegrations(w http.ResponseWriter, r *http.Request) error {
 	q := store.IntegrationQuery{Search: strings.TrimSpace(r.URL.Query().Get("q"))}
 	var fields []fieldError
@@ -92,10 +89,10 @@ func (h *handler) listIntegrations(w http.ResponseWriter, r *http.Request) error
 	}
 	q.Limit = limit
 	if st := r.URL.Query().Get("status"); st != "" {
-		if !slices.Contains(integrationStatuses, st) {
+		if !microapps.IntegrationStatus(st).Valid() {
 			fields = append(fields, fieldError{Field: "status", Message: "must be one of active, paused, error"})
 		}
-		q.Status = st
+		q.Status = microapps.IntegrationStatus(st)
 	}
 	if c := r.URL.Query().Get("cursor"); c != "" {
 		after, ok := decodeCursor(c)
@@ -211,9 +208,9 @@ func (h *handler) triggerSync(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	kind := "full"
+	kind := microapps.SyncFull
 	if body.Kind != nil {
-		kind = *body.Kind
+		kind = microapps.SyncKind(*body.Kind)
 	}
 	id := chi.URLParam(r, "id")
 	run, _, err := h.svc.TriggerSyncOverride(r.Context(), h.actor(r), id, kind, body.OverrideVeto != nil && *body.OverrideVeto)

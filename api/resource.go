@@ -3,38 +3,38 @@ package api
 import (
 	"time"
 
-	"github.com/microapps/microapps/manage"
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/store"
 )
 
 // integrationResource is the read shape of an integration. It never holds the
 // token or OAuth client secret: only tokenHint.
 type integrationResource struct {
-	ID                    string            `json:"id"`
-	Name                  string            `json:"name"`
-	FunctionalGroup       string            `json:"functionalGroup"`
-	BaseURL               string            `json:"baseUrl"`
-	Icon                  string            `json:"icon"`
-	AuthMethod            string            `json:"authMethod"`
-	TokenHint             string            `json:"tokenHint"`
-	OAuth                 *oauthResource    `json:"oauth,omitempty"`
-	RateLimit             rateLimitResource `json:"rateLimit"`
-	RequestTimeoutSeconds int               `json:"requestTimeoutSeconds"`
-	Logging               enabledResource   `json:"logging"`
-	Schedule              scheduleResource  `json:"schedule"`
-	Events                enabledResource   `json:"events"`
-	Veto                  vetoResource      `json:"veto"`
-	DeepLinks             map[string]string `json:"deepLinks"`
-	Brand                 brandResource     `json:"brand"`
-	Status                string            `json:"status"`
-	StatusMessage         string            `json:"statusMessage,omitempty"`
-	LastSync              *syncRunResource  `json:"lastSync"`
-	LastSuccessAt         *time.Time        `json:"lastSuccessAt"`
-	NextFullSyncAt        *time.Time        `json:"nextFullSyncAt"`
-	NextIncrementalSyncAt *time.Time        `json:"nextIncrementalSyncAt"`
-	CreatedAt             time.Time         `json:"createdAt"`
-	UpdatedAt             time.Time         `json:"updatedAt"`
-	Warnings              []string          `json:"warnings,omitempty"`
+	ID                    string                      `json:"id"`
+	Name                  string                      `json:"name"`
+	FunctionalGroup       string                      `json:"functionalGroup"`
+	BaseURL               string                      `json:"baseUrl"`
+	Icon                  string                      `json:"icon"`
+	AuthMethod            microapps.AuthMethod        `json:"authMethod"`
+	TokenHint             string                      `json:"tokenHint"`
+	OAuth                 *oauthResource              `json:"oauth,omitempty"`
+	RateLimit             rateLimitResource           `json:"rateLimit"`
+	RequestTimeoutSeconds int                         `json:"requestTimeoutSeconds"`
+	Logging               enabledResource             `json:"logging"`
+	Schedule              scheduleResource            `json:"schedule"`
+	Events                enabledResource             `json:"events"`
+	Veto                  vetoResource                `json:"veto"`
+	DeepLinks             map[string]string           `json:"deepLinks"`
+	Brand                 brandResource               `json:"brand"`
+	Status                microapps.IntegrationStatus `json:"status"`
+	StatusMessage         string                      `json:"statusMessage,omitempty"`
+	LastSync              *syncRunResource            `json:"lastSync"`
+	LastSuccessAt         *time.Time                  `json:"lastSuccessAt"`
+	NextFullSyncAt        *time.Time                  `json:"nextFullSyncAt"`
+	NextIncrementalSyncAt *time.Time                  `json:"nextIncrementalSyncAt"`
+	CreatedAt             time.Time                   `json:"createdAt"`
+	UpdatedAt             time.Time                   `json:"updatedAt"`
+	Warnings              []string                    `json:"warnings,omitempty"`
 }
 
 type oauthResource struct {
@@ -52,10 +52,10 @@ type enabledResource struct {
 }
 
 type scheduleResource struct {
-	FullSyncEvery        string            `json:"fullSyncEvery"`
-	IncrementalSyncEvery string            `json:"incrementalSyncEvery"`
-	VerifyEvery          string            `json:"verifyEvery"`
-	FullSyncWindow       *store.SyncWindow `json:"fullSyncWindow"`
+	FullSyncEvery        string                `json:"fullSyncEvery"`
+	IncrementalSyncEvery string                `json:"incrementalSyncEvery"`
+	VerifyEvery          string                `json:"verifyEvery"`
+	FullSyncWindow       *microapps.SyncWindow `json:"fullSyncWindow"`
 }
 
 type brandResource struct {
@@ -66,25 +66,25 @@ type brandResource struct {
 }
 
 type syncRunResource struct {
-	ID                 int64            `json:"id"`
-	Kind               string           `json:"kind"`
-	Status             string           `json:"status"`
-	Trigger            string           `json:"trigger"`
-	QueuedAt           time.Time        `json:"queuedAt"`
-	StartedAt          *time.Time       `json:"startedAt"`
-	FinishedAt         *time.Time       `json:"finishedAt"`
-	DurationMS         *int64           `json:"durationMs"`
-	APICalls           int              `json:"apiCalls"`
-	APICallsByEndpoint map[string]int   `json:"apiCallsByEndpoint"`
-	Surveys            int              `json:"surveys"`
-	Distributions      int              `json:"distributions"`
-	Recipients         int              `json:"recipients"`
-	Notifications      int              `json:"notifications"`
-	Warnings           []string         `json:"warnings"`
-	Changes            []store.Change   `json:"changes"`
-	Error              *string          `json:"error"`
-	Progress           progressResource `json:"progress"`
-	Vetoed             bool             `json:"vetoed"`
+	ID                 int64                 `json:"id"`
+	Kind               microapps.SyncKind    `json:"kind"`
+	Status             microapps.RunStatus   `json:"status"`
+	Trigger            microapps.SyncTrigger `json:"trigger"`
+	QueuedAt           time.Time             `json:"queuedAt"`
+	StartedAt          *time.Time            `json:"startedAt"`
+	FinishedAt         *time.Time            `json:"finishedAt"`
+	DurationMS         *int64                `json:"durationMs"`
+	APICalls           int                   `json:"apiCalls"`
+	APICallsByEndpoint map[string]int        `json:"apiCallsByEndpoint"`
+	Surveys            int                   `json:"surveys"`
+	Distributions      int                   `json:"distributions"`
+	Recipients         int                   `json:"recipients"`
+	Notifications      int                   `json:"notifications"`
+	Warnings           []string              `json:"warnings"`
+	Changes            []store.Change        `json:"changes"`
+	Error              *string               `json:"error"`
+	Progress           progressResource      `json:"progress"`
+	Vetoed             bool                  `json:"vetoed"`
 }
 
 // vetoResource is the integration's sync veto rule.
@@ -109,9 +109,9 @@ func toIntegrationResource(in store.Integration, last *store.SyncRun) integratio
 		RateLimit:             rateLimitResource{Enabled: in.RateLimitEnabled, RequestsPerMinute: in.RequestsPerMinute},
 		RequestTimeoutSeconds: in.RequestTimeoutSeconds,
 		Logging:               enabledResource{in.LoggingEnabled},
-		Schedule: scheduleResource{FullSyncEvery: manage.FormatDuration(in.FullSyncEvery),
-			IncrementalSyncEvery: manage.FormatDuration(in.IncrementalSyncEvery), VerifyEvery: manage.FormatDuration(manage.VerifyEvery(in)),
-			FullSyncWindow: in.FullSyncWindow},
+		Schedule: scheduleResource{FullSyncEvery: microapps.FormatDuration(in.FullSyncEvery),
+			IncrementalSyncEvery: microapps.FormatDuration(in.IncrementalSyncEvery),
+			VerifyEvery:          microapps.FormatDuration(in.Schedule.Effective().VerifyEvery), FullSyncWindow: in.FullSyncWindow},
 		Events:    enabledResource{in.EventsEnabled},
 		Veto:      vetoResource{MaxDeletePercent: in.Veto.MaxDeletePercent, MinRows: in.Veto.MinRows},
 		DeepLinks: in.DeepLinks,
@@ -121,7 +121,7 @@ func toIntegrationResource(in store.Integration, last *store.SyncRun) integratio
 		LastSuccessAt: in.LastSuccessAt, NextFullSyncAt: in.NextFullSyncAt, NextIncrementalSyncAt: in.NextIncrementalSyncAt,
 		CreatedAt: in.CreatedAt, UpdatedAt: in.UpdatedAt,
 	}
-	if in.AuthMethod == "oauth" {
+	if in.AuthMethod == microapps.AuthOAuth {
 		r.OAuth = &oauthResource{ClientID: in.OAuthClientID, Scope: in.OAuthScope}
 	}
 	if r.DeepLinks == nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
@@ -11,7 +12,7 @@ import (
 
 func (s *Service) seal(id string, cred credentialChange, in *store.Integration) error {
 	secret := cred.secret
-	if cred.method == "oauth" {
+	if cred.method == microapps.AuthOAuth {
 		secret = cred.oauth.ClientSecret
 	}
 	keyID, sealed, err := seal.SealSecret(s.o.Keyring, seal.Credential, id, []byte(secret))
@@ -21,7 +22,7 @@ func (s *Service) seal(id string, cred credentialChange, in *store.Integration) 
 	in.AuthMethod = cred.method
 	in.SecretSealed, in.SecretKeyID, in.SecretHint = sealed, keyID, cred.hint()
 	in.OAuthClientID, in.OAuthScope = "", ""
-	if cred.method == "oauth" {
+	if cred.method == microapps.AuthOAuth {
 		in.OAuthClientID, in.OAuthScope = cred.oauth.ClientID, cred.oauth.Scope
 	}
 	return nil
@@ -33,8 +34,8 @@ func (s *Service) storeCredential(in *store.Integration, cred credentialChange) 
 	if err := s.seal(in.ID, cred, in); err != nil {
 		return err
 	}
-	if in.Status == "error" {
-		in.Status, in.StatusMessage = "active", ""
+	if in.Status == microapps.IntegrationError {
+		in.Status, in.StatusMessage = microapps.IntegrationActive, ""
 	}
 	return nil
 }
@@ -46,13 +47,13 @@ func applyIdentity(in *store.Integration, v verified) {
 
 // credentialChange is what a request asks to change about the credential.
 type credentialChange struct {
-	method string // "token" or "oauth"
+	method microapps.AuthMethod
 	secret string
 	oauth  qualtrics.OAuthConfig
 }
 
 func (c credentialChange) auth() qualtrics.Auth {
-	if c.method == "oauth" {
+	if c.method == microapps.AuthOAuth {
 		o := c.oauth
 		return qualtrics.Auth{OAuth: &o}
 	}
@@ -61,7 +62,7 @@ func (c credentialChange) auth() qualtrics.Auth {
 
 func (c credentialChange) hint() string {
 	s := c.secret
-	if c.method == "oauth" {
+	if c.method == microapps.AuthOAuth {
 		s = c.oauth.ClientSecret
 	}
 	if utf8.RuneCountInString(s) <= 8 {
@@ -73,7 +74,7 @@ func (c credentialChange) hint() string {
 
 // field is the form field a verdict on this credential concerns.
 func (c credentialChange) field() string {
-	if c.method == "oauth" {
+	if c.method == microapps.AuthOAuth {
 		return "oauth.clientSecret"
 	}
 	return "token"
@@ -86,7 +87,7 @@ func (s *Service) storedCredential(in store.Integration) (credentialChange, erro
 		return credentialChange{}, fmt.Errorf("open stored credential of %s: %w", in.ID, err)
 	}
 	c := credentialChange{method: in.AuthMethod, secret: string(plain)}
-	if in.AuthMethod == "oauth" {
+	if in.AuthMethod == microapps.AuthOAuth {
 		c.oauth = qualtrics.OAuthConfig{ClientID: in.OAuthClientID, ClientSecret: string(plain), Scope: in.OAuthScope}
 	}
 	return c, nil

@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/mail"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -19,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
@@ -52,7 +52,7 @@ type Store interface {
 type Syncs interface {
 	// Trigger queues a run unless one is queued or running, which it returns
 	// instead (created = false).
-	Trigger(ctx context.Context, integrationID, kind, trigger string) (run store.SyncRun, created bool, err error)
+	Trigger(ctx context.Context, integrationID string, kind microapps.SyncKind, trigger microapps.SyncTrigger) (run store.SyncRun, created bool, err error)
 	// CancelJobs cancels queued or running jobs of a deleted integration.
 	CancelJobs(ctx context.Context, jobIDs []int64) error
 }
@@ -125,20 +125,13 @@ const (
 	Unavailable                 // this replica cannot do it (no sync control)
 )
 
-// FieldError is one invalid field, named as in the REST API's JSON
-// ("baseUrl", "schedule.fullSyncWindow.start", "oauth.clientSecret").
-type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
-
 // Error is a refusal the caller can show. Detail never holds a secret.
 type Error struct {
 	Kind   Kind
 	Detail string
 	// Field is the field a Qualtrics verdict concerns (Rejected, Unreachable).
 	Field  string
-	Fields []FieldError // Invalid
+	Fields []microapps.FieldError // Invalid
 }
 
 func (e *Error) Error() string {
@@ -152,7 +145,7 @@ func (e *Error) Error() string {
 	return e.Detail
 }
 
-func invalid(fields ...FieldError) *Error { return &Error{Kind: Invalid, Fields: fields} }
+func invalid(fields ...microapps.FieldError) *Error { return &Error{Kind: Invalid, Fields: fields} }
 
 func rejected(field, detail string) *Error {
 	return &Error{Kind: Rejected, Field: field, Detail: detail}
@@ -237,11 +230,11 @@ type Created struct {
 // datacenter Qualtrics advises), seals it, stores the integration with its
 // audit event and queues its first full sync.
 func (s *Service) Create(ctx context.Context, actor string, w IntegrationWrite) (Created, error) {
-	if w.Status != nil && *w.Status != "active" && *w.Status != "paused" {
-		return Created{}, invalid(FieldError{Field: "status", Message: `must be "active" or "paused"`})
+	if st := w.Status; st != nil && *st != string(microapps.IntegrationActive) && *st != string(microapps.IntegrationPaused) {
+		return Created{}, invalid(microapps.FieldError{Field: "status", Message: `must be "active" or "paused"`})
 	}
 	in := store.Integration{Icon: "clipboard", RequestsPerMinute: 1500, RequestTimeoutSeconds: 120,
-		FullSyncEvery: time.Hour, IncrementalSyncEvery: 15 * time.Minute, Status: "active", DeepLinks: map[string]string{}}
+		Schedule: microapps.DefaultSchedule, Status: microapps.IntegrationActive, DeepLinks: map[string]string{}}
 	cred, errs := s.apply(&w, &in, true)
 	if len(errs) > 0 {
 		return Created{}, invalid(errs...)
@@ -272,11 +265,11 @@ func (s *Service) Create(ctx context.Context, actor string, w IntegrationWrite) 
 // starts. Hook point for work that follows a new integration.
 func (s *Service) afterCreate(ctx context.Context, w *IntegrationWrite, created store.Integration) *store.SyncRun {
 	s.queueSubscriptions(ctx, w, created, true)
-	if created.Status != "active" || s.o.Syncs == nil {
+	if created.Status != microapps.IntegrationActive || s.o.Syncs == nil {
 		return nil
 	}
 	// The first full sync starts at once rather than at the next scheduler tick.
-	run, _, err := s.o.Syncs.Trigger(ctx, created.ID, "full", "create")
+	run, _, err := s.o.Syncs.Trigger(ctx, created.ID, microapps.SyncFull, microapps.TriggerCreate)
 	if err != nil {
 		s.o.Log.Warn("manage: could not queue the first sync; the scheduler will", zap.String("integrationId", created.ID), zap.Error(err))
 		return nil
@@ -330,10 +323,10 @@ func (s *Service) Update(ctx context.Context, actor, id string, w IntegrationWri
 		// The stored credential was given for the current host: it is sent
 		// to another host only when the same write gives it again (issue 31).
 		field := "token"
-		if current.AuthMethod == "oauth" {
+		if current.AuthMethod == microapps.AuthOAuth {
 			field = "oauth.clientSecret"
 		}
-		return current, nil, invalid(FieldError{Field: field, Message: "is required when baseUrl moves to another host " +
+		return current, nil, invalid(microapps.FieldError{Field: field, Message: "is required when baseUrl moves to another host " +
 			"(" + baseURLHost(draft.BaseURL) + "): the stored credential is only sent to the host it was given for"})
 	}
 	var v *verified
@@ -395,16 +388,16 @@ func baseURLHost(raw string) string {
 // with /whoami. An integration in error resumes.
 func (s *Service) PutToken(ctx context.Context, actor, id string, token *string) ([]Warning, error) {
 	if token == nil {
-		return nil, invalid(FieldError{Field: "token", Message: "is required"})
+		return nil, invalid(microapps.FieldError{Field: "token", Message: "is required"})
 	}
 	if msg := checkSecret(*token); msg != "" {
-		return nil, invalid(FieldError{Field: "token", Message: msg})
+		return nil, invalid(microapps.FieldError{Field: "token", Message: msg})
 	}
 	current, err := s.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	cred := credentialChange{method: "token", secret: *token}
+	cred := credentialChange{method: microapps.AuthToken, secret: *token}
 	v, err := s.verify(ctx, current.BaseURL, cred, time.Duration(current.RequestTimeoutSeconds)*time.Second)
 	if err != nil {
 		return nil, err
@@ -457,41 +450,41 @@ func (s *Service) Delete(ctx context.Context, actor, id string) error {
 	return nil
 }
 
-// TriggerSync queues a sync of kind ("full" or "incremental") unless one is
-// queued or running, which it returns instead (created false).
-func (s *Service) TriggerSync(ctx context.Context, actor, id, kind string) (run store.SyncRun, created bool, err error) {
+// TriggerSync queues a sync of kind unless one is queued or running, which
+// it returns instead (created false).
+func (s *Service) TriggerSync(ctx context.Context, actor, id string, kind microapps.SyncKind) (run store.SyncRun, created bool, err error) {
 	return s.TriggerSyncOverride(ctx, actor, id, kind, false)
 }
 
 // TriggerSyncOverride is TriggerSync; with overrideVeto (full syncs only)
 // the run removes what it finds gone whatever the veto rule says. A full run
 // already queued or running is given the override instead of a new run.
-func (s *Service) TriggerSyncOverride(ctx context.Context, actor, id, kind string, overrideVeto bool) (run store.SyncRun, created bool, err error) {
-	if kind != "full" && kind != "incremental" {
-		return run, false, invalid(FieldError{Field: "kind", Message: `must be "full" or "incremental"`})
+func (s *Service) TriggerSyncOverride(ctx context.Context, actor, id string, kind microapps.SyncKind, overrideVeto bool) (run store.SyncRun, created bool, err error) {
+	if !kind.Valid() {
+		return run, false, invalid(microapps.FieldError{Field: "kind", Message: `must be "full" or "incremental"`})
 	}
-	if overrideVeto && kind != "full" {
-		return run, false, invalid(FieldError{Field: "overrideVeto", Message: `applies to a full sync only (kind "full")`})
+	if overrideVeto && kind != microapps.SyncFull {
+		return run, false, invalid(microapps.FieldError{Field: "overrideVeto", Message: `applies to a full sync only (kind "full")`})
 	}
 	in, err := s.Get(ctx, id)
 	if err != nil {
 		return run, false, err
 	}
-	if kind == "incremental" && in.FirstFullSyncAt == nil {
+	if kind == microapps.SyncIncremental && in.FirstFullSyncAt == nil {
 		return run, false, &Error{Kind: Conflict, Field: "kind",
 			Detail: "An incremental sync needs a successful full sync first; ask for a full sync."}
 	}
 	if s.o.Syncs == nil {
 		return run, false, &Error{Kind: Unavailable, Detail: "Sync control is not available on this replica."}
 	}
-	run, created, err = s.o.Syncs.Trigger(ctx, in.ID, kind, "admin")
+	run, created, err = s.o.Syncs.Trigger(ctx, in.ID, kind, microapps.TriggerAdmin)
 	if err != nil {
 		return run, false, err
 	}
 	if overrideVeto {
 		// The run just queued, or the one queued or running already: the
 		// override applies to it, not dropped.
-		if run.Kind != "full" {
+		if run.Kind != microapps.SyncFull {
 			return run, false, &Error{Kind: Conflict, Field: "overrideVeto",
 				Detail: "An incremental sync is queued or running; ask again for a full sync with overrideVeto once it ends."}
 		}
@@ -567,9 +560,9 @@ func (s *Service) brandAdminChange(ctx context.Context, actor, id, rawEmail, act
 	if err != nil {
 		return "", err
 	}
-	email, ok := NormalizeEmail(rawEmail)
+	email, ok := microapps.ParseAddress(rawEmail)
 	if !ok {
-		return "", invalid(FieldError{Field: "email", Message: "must be an email address such as ana@example.com"})
+		return "", invalid(microapps.FieldError{Field: "email", Message: "must be an email address such as ana@example.com"})
 	}
 	return email, change(ctx, in.ID, email, audit(actor, action, map[string]any{"email": email}))
 }
@@ -616,16 +609,16 @@ type WebhookWrite struct {
 
 // SetWebhook validates and stores the integration's webhook.
 func (s *Service) SetWebhook(ctx context.Context, actor, id string, body WebhookWrite) error {
-	var errs []FieldError
+	var errs []microapps.FieldError
 	wh := store.Webhook{Format: "json"}
 	if body.URL == nil {
-		errs = append(errs, FieldError{"url", "is required"})
+		errs = append(errs, microapps.FieldError{"url", "is required"})
 	} else if u, err := url.Parse(*body.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || len(*body.URL) > 2000 {
-		errs = append(errs, FieldError{"url", "must be an absolute http(s) URL without user info, at most 2000 characters"})
+		errs = append(errs, microapps.FieldError{"url", "must be an absolute http(s) URL without user info, at most 2000 characters"})
 	} else if !s.webhookHostAllowed(u) {
-		errs = append(errs, FieldError{"url", "must not point at a loopback, private, link-local or other internal address"})
+		errs = append(errs, microapps.FieldError{"url", "must not point at a loopback, private, link-local or other internal address"})
 	} else if u.Scheme == "http" && !s.webhookHostListed(u) {
-		errs = append(errs, FieldError{"url", "must use https (plain http is allowed only for the hosts in MICROAPPS_WEBHOOK_ALLOWED_HOSTS)"})
+		errs = append(errs, microapps.FieldError{"url", "must use https (plain http is allowed only for the hosts in MICROAPPS_WEBHOOK_ALLOWED_HOSTS)"})
 	} else {
 		wh.URL = *body.URL
 	}
@@ -634,14 +627,14 @@ func (s *Service) SetWebhook(ctx context.Context, actor, id string, body Webhook
 		case "json", "slack", "teams":
 			wh.Format = *body.Format
 		default:
-			errs = append(errs, FieldError{"format", `must be "json", "slack" or "teams"`})
+			errs = append(errs, microapps.FieldError{"format", `must be "json", "slack" or "teams"`})
 		}
 	}
 	if body.Secret != nil {
 		if msg := checkSecret(*body.Secret); msg != "" {
-			errs = append(errs, FieldError{"secret", msg})
+			errs = append(errs, microapps.FieldError{"secret", msg})
 		} else if len(*body.Secret) < 16 {
-			errs = append(errs, FieldError{"secret", "must be at least 16 characters"})
+			errs = append(errs, microapps.FieldError{"secret", "must be at least 16 characters"})
 		}
 	}
 	if len(errs) > 0 {
@@ -787,20 +780,6 @@ func cloneMap(m map[string]string) map[string]string {
 	return out
 }
 
-// NormalizeEmail trims and lower-cases an address and checks it is a plain
-// addr-spec (no display name), the form recipients are matched by.
-func NormalizeEmail(raw string) (string, bool) {
-	e, ok := store.NormalizeEmail(raw)
-	if !ok || len(e) > 320 {
-		return "", false
-	}
-	a, err := mail.ParseAddress(e)
-	if err != nil || a.Address != e || a.Name != "" || !strings.Contains(e[strings.LastIndex(e, "@")+1:], ".") && !strings.HasSuffix(e, "@localhost") {
-		return "", false
-	}
-	return e, true
-}
-
 // WebhookURLShown hides the path and query of a webhook URL: Slack and Teams
 // URLs carry their secret there.
 func WebhookURLShown(raw string) string {
@@ -821,20 +800,6 @@ func orJSON(f string) string {
 	return f
 }
 
-// FormatDuration writes durations the way people type them: "1h", "15m", "1h30m".
-func FormatDuration(d time.Duration) string {
-	if d <= 0 {
-		return "0s"
-	}
-	s := d.String()
-	for _, suffix := range []struct{ long, short string }{{"m0s", "m"}, {"h0m", "h"}} {
-		if len(s) > len(suffix.long) && s[len(s)-len(suffix.long):] == suffix.long {
-			s = s[:len(s)-len(suffix.long)] + suffix.short
-		}
-	}
-	return s
-}
-
 // Icons are the icons bundled with the pages, in the order a picker shows them.
 func Icons() []string {
 	out := make([]string, 0, len(icons))
@@ -843,13 +808,4 @@ func Icons() []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// VerifyEvery is how often the integration's credential is checked with
-// /whoami between syncs (the default when it has none of its own).
-func VerifyEvery(in store.Integration) time.Duration {
-	if in.VerifyEvery <= 0 {
-		return store.DefaultVerifyEvery
-	}
-	return in.VerifyEvery
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/store"
 )
 
@@ -53,19 +54,19 @@ func (s *Service) NotificationDefaults(ctx context.Context, id string) (store.No
 // notification defaults; a field left out is set to the service's default.
 func (s *Service) SetNotificationDefaults(ctx context.Context, actor, id string, body NotificationDefaultsWrite) error {
 	var d store.NotificationDefaults
-	var errs []FieldError
+	var errs []microapps.FieldError
 	if body.Language != nil {
 		switch *body.Language {
 		case "", "en", "fr":
 			d.Language = *body.Language
 		default:
-			errs = append(errs, FieldError{"language", `must be "en", "fr" or "" (the service's default)`})
+			errs = append(errs, microapps.FieldError{"language", `must be "en", "fr" or "" (the service's default)`})
 		}
 	}
 	if body.TimeZone != nil && *body.TimeZone != "" {
 		tz := *body.TimeZone
 		if _, err := time.LoadLocation(tz); err != nil || strings.EqualFold(tz, "local") || len(tz) > 64 {
-			errs = append(errs, FieldError{"timeZone", fmt.Sprintf(`%q is not an IANA time zone such as "Europe/Paris" or "UTC"`, tz)})
+			errs = append(errs, microapps.FieldError{"timeZone", fmt.Sprintf(`%q is not an IANA time zone such as "Europe/Paris" or "UTC"`, tz)})
 		} else {
 			d.TimeZone = tz
 		}

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics"
 )
 
@@ -32,7 +33,7 @@ func (s *Service) verify(ctx context.Context, baseURL string, cred credentialCha
 	client, err := qualtrics.New(qualtrics.Config{BaseURL: baseURL, AllowedHosts: s.o.AllowedHosts, Auth: cred.auth(),
 		Timeout: timeout, MaxAttempts: 3, BackoffBase: 200 * time.Millisecond, BackoffMax: 2 * time.Second})
 	if err != nil {
-		return verified{}, invalid(FieldError{Field: "baseUrl", Message: strings.TrimPrefix(err.Error(), "qualtrics: ")})
+		return verified{}, invalid(microapps.FieldError{Field: "baseUrl", Message: strings.TrimPrefix(err.Error(), "qualtrics: ")})
 	}
 	who, err := client.WhoAmI(ctx)
 	if err != nil {
@@ -45,7 +46,7 @@ func (s *Service) verify(ctx context.Context, baseURL string, cred credentialCha
 			if apiErr.ErrorMessage != "" {
 				detail += ": " + strings.TrimSuffix(apiErr.ErrorMessage, ".")
 			}
-			detail += ". Check the " + map[bool]string{true: "OAuth client", false: "API token"}[cred.method == "oauth"] + " and the datacenter in baseUrl."
+			detail += ". Check the " + map[bool]string{true: "OAuth client", false: "API token"}[cred.method == microapps.AuthOAuth] + " and the datacenter in baseUrl."
 			return verified{}, rejected(cred.field(), detail)
 		}
 		if isOAuthRejected(err) {

@@ -3,12 +3,12 @@ package manage
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/store"
 )
@@ -84,9 +84,9 @@ var deepLinkKeys = map[string][]string{
 // apply validates w and applies it to in. creating says every required field
 // must be present. It returns the credential change, if any; nothing is
 // written anywhere.
-func (s *Service) apply(w *IntegrationWrite, in *store.Integration, creating bool) (*credentialChange, []FieldError) {
-	var errs []FieldError
-	bad := func(field, msg string) { errs = append(errs, FieldError{Field: field, Message: msg}) }
+func (s *Service) apply(w *IntegrationWrite, in *store.Integration, creating bool) (*credentialChange, []microapps.FieldError) {
+	var errs []microapps.FieldError
+	bad := func(field, msg string) { errs = append(errs, microapps.FieldError{Field: field, Message: msg}) }
 
 	if w.Name != nil {
 		n := strings.TrimSpace(*w.Name)
@@ -155,7 +155,7 @@ func (s *Service) apply(w *IntegrationWrite, in *store.Integration, creating boo
 		in.EventsEnabled = *w.Events.Enabled
 	}
 	if in.Veto.MaxDeletePercent == 0 {
-		in.Veto = store.DefaultVetoRule
+		in.Veto = microapps.DefaultVetoRule
 	}
 	if w.Veto != nil {
 		if p := w.Veto.MaxDeletePercent; p != nil {
@@ -174,15 +174,12 @@ func (s *Service) apply(w *IntegrationWrite, in *store.Integration, creating boo
 		}
 	}
 	if w.Status != nil {
-		switch *w.Status {
-		case "active", "paused":
-			if *w.Status == "active" && in.Status == "error" {
+		switch st := microapps.IntegrationStatus(*w.Status); st {
+		case microapps.IntegrationActive, microapps.IntegrationPaused:
+			if st == microapps.IntegrationPaused || in.Status == microapps.IntegrationError {
 				in.StatusMessage = ""
 			}
-			if *w.Status == "paused" {
-				in.StatusMessage = ""
-			}
-			in.Status = *w.Status
+			in.Status = st
 		default:
 			bad("status", `must be "active" or "paused" (an integration enters "error" by itself)`)
 		}
@@ -220,11 +217,11 @@ func (s *Service) apply(w *IntegrationWrite, in *store.Integration, creating boo
 		if msg := checkSecret(*w.Token); msg != "" {
 			bad("token", msg)
 		} else {
-			cred = &credentialChange{method: "token", secret: *w.Token}
+			cred = &credentialChange{method: microapps.AuthToken, secret: *w.Token}
 		}
 	case w.OAuth != nil:
 		o := w.OAuth
-		c := credentialChange{method: "oauth"}
+		c := credentialChange{method: microapps.AuthOAuth}
 		if o.ClientID == nil || strings.TrimSpace(*o.ClientID) == "" {
 			bad("oauth.clientId", "is required")
 		} else if msg := checkSecret(*o.ClientID); msg != "" {
@@ -290,95 +287,40 @@ func checkTemplate(v string, allowed []string) string {
 	return ""
 }
 
-func applySchedule(s *ScheduleWrite, in *store.Integration) []FieldError {
-	var errs []FieldError
-	full, incr := in.FullSyncEvery, in.IncrementalSyncEvery
-	if s.FullSyncEvery != nil {
-		d, err := time.ParseDuration(*s.FullSyncEvery)
-		switch {
-		case err != nil:
-			errs = append(errs, FieldError{"schedule.fullSyncEvery", `must be a duration such as "1h" or "90m"`})
-		case d < 5*time.Minute:
-			errs = append(errs, FieldError{"schedule.fullSyncEvery", "must be at least 5m"})
-		case d > 7*24*time.Hour:
-			errs = append(errs, FieldError{"schedule.fullSyncEvery", "must be at most 168h (a week)"})
-		default:
-			full = d
+func applySchedule(w *ScheduleWrite, in *store.Integration) []microapps.FieldError {
+	var errs []microapps.FieldError
+	sched := in.Schedule.Effective()
+	period := func(raw *string, field, example string, dst *time.Duration) {
+		if raw == nil {
+			return
 		}
-	}
-	if s.IncrementalSyncEvery != nil {
-		d, err := time.ParseDuration(*s.IncrementalSyncEvery)
-		switch {
-		case err != nil:
-			errs = append(errs, FieldError{"schedule.incrementalSyncEvery", `must be a duration such as "15m"`})
-		case d < time.Minute:
-			errs = append(errs, FieldError{"schedule.incrementalSyncEvery", "must be at least 1m"})
-		default:
-			incr = d
+		d, err := time.ParseDuration(*raw)
+		if err != nil {
+			errs = append(errs, microapps.FieldError{Field: "schedule." + field, Message: `must be a duration such as ` + example})
+			return
 		}
+		*dst = d
 	}
-	verify := VerifyEvery(*in)
-	if s.VerifyEvery != nil {
-		d, err := time.ParseDuration(*s.VerifyEvery)
-		switch {
-		case err != nil:
-			errs = append(errs, FieldError{"schedule.verifyEvery", `must be a duration such as "24h"`})
-		case d < time.Hour:
-			errs = append(errs, FieldError{"schedule.verifyEvery", "must be at least 1h"})
-		case d > 30*24*time.Hour:
-			errs = append(errs, FieldError{"schedule.verifyEvery", "must be at most 720h (30 days)"})
-		default:
-			verify = d
-		}
-	}
-	if len(errs) == 0 && incr >= full {
-		errs = append(errs, FieldError{"schedule.incrementalSyncEvery", fmt.Sprintf("must be shorter than fullSyncEvery (%s)", FormatDuration(full))})
-	}
-	if len(s.FullSyncWindow) > 0 {
-		if bytes.Equal(bytes.TrimSpace(s.FullSyncWindow), []byte("null")) {
-			in.FullSyncWindow = nil
+	period(w.FullSyncEvery, "fullSyncEvery", `"1h" or "90m"`, &sched.FullSyncEvery)
+	period(w.IncrementalSyncEvery, "incrementalSyncEvery", `"15m"`, &sched.IncrementalSyncEvery)
+	period(w.VerifyEvery, "verifyEvery", `"24h"`, &sched.VerifyEvery)
+	if len(w.FullSyncWindow) > 0 {
+		if bytes.Equal(bytes.TrimSpace(w.FullSyncWindow), []byte("null")) {
+			sched.FullSyncWindow = nil
 		} else {
 			var ww WindowWrite
-			dec := json.NewDecoder(bytes.NewReader(s.FullSyncWindow))
+			dec := json.NewDecoder(bytes.NewReader(w.FullSyncWindow))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&ww); err != nil {
-				errs = append(errs, FieldError{"schedule.fullSyncWindow", `must be {"start": "HH:MM", "end": "HH:MM", "timeZone": "Area/City"} or null`})
+				errs = append(errs, microapps.FieldError{Field: "schedule.fullSyncWindow",
+					Message: `must be {"start": "HH:MM", "end": "HH:MM", "timeZone": "Area/City"} or null`})
 			} else {
-				errs = append(errs, checkWindow(ww)...)
-				if len(errs) == 0 {
-					in.FullSyncWindow = &store.SyncWindow{Start: ww.Start, End: ww.End, TimeZone: ww.TimeZone}
-				}
+				sched.FullSyncWindow = &microapps.SyncWindow{Start: ww.Start, End: ww.End, TimeZone: ww.TimeZone}
 			}
 		}
 	}
-	if len(errs) == 0 && verify < full {
-		errs = append(errs, FieldError{"schedule.verifyEvery", fmt.Sprintf("must be at least fullSyncEvery (%s)", FormatDuration(full))})
-	}
-	if len(errs) == 0 {
-		in.FullSyncEvery, in.IncrementalSyncEvery, in.VerifyEvery = full, incr, verify
-	}
-	return errs
-}
-
-func checkWindow(w WindowWrite) []FieldError {
-	var errs []FieldError
-	clock := func(s string) bool {
-		t, err := time.Parse("15:04", s)
-		return err == nil && t.Format("15:04") == s
-	}
-	if !clock(w.Start) {
-		errs = append(errs, FieldError{"schedule.fullSyncWindow.start", `must be a time of day "HH:MM" (24 h)`})
-	}
-	if !clock(w.End) {
-		errs = append(errs, FieldError{"schedule.fullSyncWindow.end", `must be a time of day "HH:MM" (24 h)`})
-	}
-	if w.Start == w.End && clock(w.Start) {
-		errs = append(errs, FieldError{"schedule.fullSyncWindow.end", "must differ from start"})
-	}
-	if w.TimeZone == "" || strings.EqualFold(w.TimeZone, "local") {
-		errs = append(errs, FieldError{"schedule.fullSyncWindow.timeZone", `must be an IANA time zone such as "Europe/Paris" or "UTC"`})
-	} else if _, err := time.LoadLocation(w.TimeZone); err != nil {
-		errs = append(errs, FieldError{"schedule.fullSyncWindow.timeZone", fmt.Sprintf("%q is not a known IANA time zone", w.TimeZone)})
+	if errs = append(errs, sched.Validate()...); len(errs) == 0 {
+		in.Schedule = sched
 	}
 	return errs
 }

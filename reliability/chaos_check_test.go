@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/syncer/synctest"
@@ -40,7 +41,7 @@ func newChaosModel(sim *qualtricssim.Server, ints []chaosIntegration, admins []s
 	m := &chaosModel{sim: sim, ints: ints, began: began, mayNew: map[string]bool{}, mayExp: map[string]time.Time{},
 		mayStats: map[string][]time.Time{}, closed: map[string]bool{}}
 	for _, a := range admins {
-		e, _ := store.NormalizeEmail(a)
+		e, _ := microapps.NormalizeEmail(a)
 		m.admins = append(m.admins, e)
 	}
 	return m
@@ -103,7 +104,7 @@ func (s surveyState) expiring(began, now time.Time) map[string]time.Time {
 	by := map[string]*acc{}
 	for _, d := range s.dists {
 		for _, rc := range s.rcpt[d.ID] {
-			e, ok := store.NormalizeEmail(rc.Email)
+			e, ok := microapps.NormalizeEmail(rc.Email)
 			if !ok {
 				continue
 			}
@@ -166,7 +167,7 @@ func (s surveyState) announced(dist, contact string, now time.Time) (string, boo
 			if x := s.expiry(d, rc); !x.IsZero() && !x.After(now) {
 				return "", false
 			}
-			return store.NormalizeEmail(rc.Email)
+			return microapps.NormalizeEmail(rc.Email)
 		}
 	}
 	return "", false
@@ -607,7 +608,7 @@ func (c *chaosChecker) explain(key string) string {
 	fmt.Fprintf(&b, "  simulator: survey %s active %v, ends %v, closed by the mover %v\n", sv.ID, sv.IsActive, sv.EndDate, c.model.closed[sv.ID])
 	for _, d := range c.sim.Distributions(surveyID) {
 		for _, rc := range c.sim.Recipients(d.ID) {
-			if e, _ := store.NormalizeEmail(rc.Email); email != "" && e == email {
+			if e, _ := microapps.NormalizeEmail(rc.Email); email != "" && e == email {
 				fmt.Fprintf(&b, "  simulator: %s (%s, parent %q, links %v) %s: %s, link expires %v, unsubscribed %v\n",
 					d.ID, d.RequestType, d.ParentDistributionID, d.LinkExpiration, rc.ContactID, rc.Status, rc.LinkExpiration, rc.Unsubscribed)
 			}

@@ -12,12 +12,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/migrations"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/store/storetest"
-	"github.com/microapps/microapps/syncer"
 )
 
 // terminateBackends ends every session of database dbName on the shared
@@ -106,7 +106,7 @@ func TestTerminatedConnectionsMidSync(t *testing.T) {
 		}
 	}})
 	in := createIntegration(t, st, kr, q, true)
-	first := waitRun(t, st, in.ID, s.trigger(t, in.ID, syncer.KindFull).ID, time.Minute)
+	first := waitRun(t, st, in.ID, s.trigger(t, in.ID, microapps.SyncFull).ID, time.Minute)
 	mustSucceed(t, first)
 
 	// New invitations for six people: the next sync raises one new_survey each.
@@ -121,8 +121,8 @@ func TestTerminatedConnectionsMidSync(t *testing.T) {
 	// half-written one has less left to read, so the points are early.
 	for _, step := range []struct {
 		at   int64
-		kind string
-	}{{3, syncer.KindIncremental}, {6, syncer.KindIncremental}, {4, syncer.KindFull}} {
+		kind microapps.SyncKind
+	}{{3, microapps.SyncIncremental}, {6, microapps.SyncIncremental}, {4, microapps.SyncFull}} {
 		at := step.at
 		calls.Store(0)
 		killAt.Store(at)
@@ -146,7 +146,7 @@ func TestTerminatedConnectionsMidSync(t *testing.T) {
 	t.Logf("%d sessions terminated", ended)
 
 	start := time.Now()
-	final := waitRun(t, st, in.ID, s.trigger(t, in.ID, syncer.KindFull).ID, time.Minute)
+	final := waitRun(t, st, in.ID, s.trigger(t, in.ID, microapps.SyncFull).ID, time.Minute)
 	mustSucceed(t, final)
 	t.Logf("the next full sync after the terminations succeeded in %v", time.Since(start).Round(time.Millisecond))
 	checkMatchesSim(t, st, in.ID, q)
@@ -159,7 +159,7 @@ func TestTerminatedConnectionsMidSync(t *testing.T) {
 		t.Errorf("%d new_survey notifications, want %d (one per invitation): %v", byKind["new_survey"], invited, byKind)
 	}
 	t.Run("another sync changes nothing: no notification doubled", func(t *testing.T) {
-		mustSucceed(t, waitRun(t, st, in.ID, s.trigger(t, in.ID, syncer.KindIncremental).ID, time.Minute))
+		mustSucceed(t, waitRun(t, st, in.ID, s.trigger(t, in.ID, microapps.SyncIncremental).ID, time.Minute))
 		again, _, kinds := notificationCounts(t, st)
 		if again != total || kinds["new_survey"] != invited {
 			t.Errorf("%d notifications after another sync, %d before (%v)", again, total, kinds)

@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/internal/replica"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/seal"
@@ -89,7 +90,7 @@ func fleetOnce(b *testing.B) {
 			ID: id, Name: fmt.Sprintf("Group %d", i), BaseURL: srv.URL + "/API/v3/", AuthMethod: "token",
 			SecretSealed: sealed, SecretKeyID: keyID, SecretHint: token[len(token)-4:], BrandID: br.ID,
 			RequestsPerMinute: 1500, RequestTimeoutSeconds: 60,
-			FullSyncEvery: time.Hour, IncrementalSyncEvery: 15 * time.Minute, Status: "active",
+			Schedule: microapps.DefaultSchedule, Status: "active",
 		}, store.AuditEvent{Actor: "bench", Action: "integration.create"}); err != nil {
 			b.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
@@ -97,7 +98,7 @@ func createIntegration(t testing.TB, st *store.Store, kr *seal.Keyring, q *qsim,
 		ID: id, Name: "Reliability " + id[:8], BaseURL: q.baseURL(), AuthMethod: "token",
 		SecretSealed: sealed, SecretKeyID: keyID, SecretHint: q.token[len(q.token)-4:],
 		RequestsPerMinute: 1500, RequestTimeoutSeconds: 10, LoggingEnabled: logging,
-		FullSyncEvery: time.Hour, IncrementalSyncEvery: 15 * time.Minute, Status: "active",
+		Schedule: microapps.DefaultSchedule, Status: "active",
 	}, store.AuditEvent{Actor: "test", Action: "integration.create"})
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +107,7 @@ func createIntegration(t testing.TB, st *store.Store, kr *seal.Keyring, q *qsim,
 }
 
 // queueRun queues a run of kind without River.
-func queueRun(t testing.TB, st *store.Store, integrationID, kind string) store.SyncRun {
+func queueRun(t testing.TB, st *store.Store, integrationID string, kind microapps.SyncKind) store.SyncRun {
 	t.Helper()
 	var run store.SyncRun
 	err := st.WithTx(context.Background(), func(tx pgx.Tx) error {
@@ -121,7 +122,7 @@ func queueRun(t testing.TB, st *store.Store, integrationID, kind string) store.S
 }
 
 // runSync queues a run and works it in the test's goroutine.
-func runSync(t testing.TB, ctx context.Context, sy *syncer.Syncer, st *store.Store, integrationID, kind string) store.SyncRun {
+func runSync(t testing.TB, ctx context.Context, sy *syncer.Syncer, st *store.Store, integrationID string, kind microapps.SyncKind) store.SyncRun {
 	t.Helper()
 	run := queueRun(t, st, integrationID, kind)
 	out, err := sy.RunNow(ctx, integrationID, run.ID)

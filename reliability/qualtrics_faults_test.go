@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/api"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
@@ -40,7 +41,8 @@ func (c *callCounter) ObserveQualtricsCall(_, outcome string, _ bool) {
 	}
 }
 
-func (c *callCounter) SyncFinished(string, string, time.Duration, string, time.Time) {}
+func (c *callCounter) SyncFinished(microapps.SyncKind, microapps.RunStatus, time.Duration, string, time.Time) {
+}
 
 func (c *callCounter) count(outcome string) int {
 	c.mu.Lock()
@@ -68,8 +70,8 @@ func TestQualtricsFaults(t *testing.T) {
 		ticking bool               // the simulator's clock runs 10 s per call, so its minute windows turn over quickly
 		timeout time.Duration      // client timeout per call; default the integration's 10 s
 		during  func(*qsim) func() // returns what to do at the 12th call
-		want    string             // "succeeded" or "failed"
-		retried bool               // the faults must have cost extra calls
+		want    microapps.RunStatus
+		retried bool // the faults must have cost extra calls
 		check   func(*testing.T, store.SyncRun, *callCounter, *qsim, store.Integration)
 	}
 	small := qualtricssim.Spec{Surveys: 3, Recipients: 60}
@@ -164,7 +166,7 @@ func TestQualtricsFaults(t *testing.T) {
 			}
 			q.sim.SetFaults(tc.faults)
 			start := time.Now()
-			run := runSync(t, ctx, sy, st, in.ID, syncer.KindFull)
+			run := runSync(t, ctx, sy, st, in.ID, microapps.SyncFull)
 			t.Logf("faulty run: %s in %v, %d calls %v, error %q", run.Status, time.Since(start).Round(time.Millisecond), run.APICalls, counter.outcomes, run.Error)
 			if run.Status != tc.want {
 				t.Fatalf("run %s (error %q), want %s", run.Status, run.Error, tc.want)
@@ -193,7 +195,7 @@ func TestQualtricsFaults(t *testing.T) {
 			}
 			faultyCalls := counter.calls.Load()
 			counter.reset()
-			next := runSync(t, ctx, sy, st, in.ID, syncer.KindFull)
+			next := runSync(t, ctx, sy, st, in.ID, microapps.SyncFull)
 			mustSucceed(t, next)
 			if tc.retried && faultyCalls <= counter.calls.Load() {
 				t.Errorf("the faulty run made %d calls, a clean one %d: no fault was retried", faultyCalls, counter.calls.Load())

@@ -15,9 +15,9 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/store/storetest"
-	"github.com/microapps/microapps/syncer"
 )
 
 var soak = flag.Duration("soak", 20*time.Second, "how long TestSoak runs page traffic while syncs run (e.g. -soak=5m)")
@@ -41,7 +41,7 @@ func TestSoak(t *testing.T) {
 	kr, _ := newKeyring(t)
 	s := newStack(t, st, kr, stackOptions{workers: 2})
 	in := createIntegration(t, st, kr, q, true)
-	mustSucceed(t, waitRun(t, st, in.ID, s.trigger(t, in.ID, syncer.KindFull).ID, 2*time.Minute))
+	mustSucceed(t, waitRun(t, st, in.ID, s.trigger(t, in.ID, microapps.SyncFull).ID, 2*time.Minute))
 
 	ctx, stop := context.WithTimeout(context.Background(), *soak)
 	defer stop()
@@ -62,9 +62,9 @@ func TestSoak(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for i := 0; ctx.Err() == nil; i++ {
-			kind := syncer.KindIncremental
+			kind := microapps.SyncIncremental
 			if i%4 == 3 {
-				kind = syncer.KindFull
+				kind = microapps.SyncFull
 			}
 			if i < 10 { // a few changes to write, not a brand that grows for the whole soak
 				addInvitation(t, q, users[rand.IntN(len(users))], fmt.Sprintf("Soak %d", i))

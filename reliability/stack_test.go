@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/internal/replica"
 	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/qualtrics"
@@ -107,7 +108,7 @@ func newStack(t testing.TB, st *store.Store, kr *seal.Keyring, o stackOptions) *
 }
 
 // trigger queues a sync through River, as the admin API and the scheduler do.
-func (s *stack) trigger(t testing.TB, integrationID, kind string) store.SyncRun {
+func (s *stack) trigger(t testing.TB, integrationID string, kind microapps.SyncKind) store.SyncRun {
 	t.Helper()
 	run, _, err := s.sy.Trigger(context.Background(), integrationID, kind, "test")
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/microapps/microapps"
 )
 
 // Integration is one tenant: a Qualtrics credential for one functional group.
@@ -18,7 +20,7 @@ type Integration struct {
 	BaseURL         string
 	Icon            string
 
-	AuthMethod    string // "token" or "oauth"
+	AuthMethod    microapps.AuthMethod
 	SecretSealed  []byte // the API token or OAuth client secret, sealed
 	SecretKeyID   string
 	SecretHint    string
@@ -29,15 +31,11 @@ type Integration struct {
 	RequestsPerMinute     int
 	RequestTimeoutSeconds int
 	LoggingEnabled        bool
-	FullSyncEvery         time.Duration
-	IncrementalSyncEvery  time.Duration
-	FullSyncWindow        *SyncWindow
-	// VerifyEvery is how often full syncs re-read every live distribution's
-	// history and links even when nothing moved; 0 means 24 hours.
-	VerifyEvery   time.Duration
+	// Schedule is as stored: a zero period means its default (Effective).
+	microapps.Schedule
 	EventsEnabled bool
-	// Veto is the rule that holds back a run's removals (defaults 50%, 10).
-	Veto      VetoRule
+	// Veto is the rule that holds back a run's removals (zero: the default).
+	Veto      microapps.VetoRule
 	DeepLinks map[string]string
 
 	BrandID         string
@@ -46,7 +44,7 @@ type Integration struct {
 	QualtricsUserID string
 	BrandBaseURL    string
 
-	Status                string // "active", "paused", "error"
+	Status                microapps.IntegrationStatus
 	StatusMessage         string
 	NextFullSyncAt        *time.Time
 	NextIncrementalSyncAt *time.Time
@@ -55,24 +53,6 @@ type Integration struct {
 	FirstFullSyncAt       *time.Time
 	CreatedAt             time.Time
 	UpdatedAt             time.Time
-}
-
-// VetoRule holds back a run that would remove more than MaxDeletePercent of
-// the integration's live rows of a kind (surveys, distributions, recipients)
-// and more than MinRows of them. MaxDeletePercent 100 never vetoes.
-type VetoRule struct {
-	MaxDeletePercent int
-	MinRows          int
-}
-
-// DefaultVetoRule is the rule of an integration that does not say.
-var DefaultVetoRule = VetoRule{MaxDeletePercent: 50, MinRows: 10}
-
-// SyncWindow restricts full syncs to a daily time window in a time zone.
-type SyncWindow struct {
-	Start    string `json:"start"` // "00:00"
-	End      string `json:"end"`   // "04:00"
-	TimeZone string `json:"timeZone"`
 }
 
 const integrationColumns = `id, name, functional_group, base_url, icon,
@@ -113,7 +93,7 @@ func scanIntegrationInto(row pgx.Row, in *Integration, extra ...any) error {
 	in.VerifyEvery = time.Duration(verifyMS) * time.Millisecond
 	in.IncrementalSyncEvery = time.Duration(incrMS) * time.Millisecond
 	if len(window) > 0 && string(window) != "null" {
-		in.FullSyncWindow = new(SyncWindow)
+		in.FullSyncWindow = new(microapps.SyncWindow)
 		if err := json.Unmarshal(window, in.FullSyncWindow); err != nil {
 			return fmt.Errorf("full_sync_window: %w", err)
 		}
@@ -127,13 +107,9 @@ func scanIntegrationInto(row pgx.Row, in *Integration, extra ...any) error {
 	return nil
 }
 
-// DefaultVerifyEvery is how often a live distribution's recipients are re-read
-// when the integration does not say.
-const DefaultVerifyEvery = 24 * time.Hour
-
 func verifyEveryMS(d time.Duration) int64 {
 	if d <= 0 {
-		d = DefaultVerifyEvery
+		d = microapps.DefaultSchedule.VerifyEvery
 	}
 	return d.Milliseconds()
 }
@@ -149,7 +125,7 @@ func integrationArgs(in *Integration) []any {
 	}
 	veto := in.Veto
 	if veto.MaxDeletePercent == 0 {
-		veto = DefaultVetoRule // a zero rule is "not said"
+		veto = microapps.DefaultVetoRule // a zero rule is "not said"
 	}
 	return []any{in.ID, in.Name, in.FunctionalGroup, in.BaseURL, in.Icon,
 		in.AuthMethod, in.SecretSealed, in.SecretKeyID, in.SecretHint, in.OAuthClientID, in.OAuthScope,

@@ -7,15 +7,17 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/microapps/microapps"
 )
 
 // IntegrationQuery selects one page of integrations for an admin's list. Its
 // cost follows the page, not the fleet: two statements whatever the number
 // of integrations (the page, then its newest runs).
 type IntegrationQuery struct {
-	Status string // "", or only integrations with this status
-	Search string // case-insensitive substring of the name or functional group
-	Limit  int    // rows on the page (at least 1)
+	Status microapps.IntegrationStatus // "", or only integrations with this status
+	Search string                      // case-insensitive substring of the name or functional group
+	Limit  int                         // rows on the page (at least 1)
 
 	// ByName orders by name (case-insensitive) then id and pages by Offset,
 	// for the console's numbered pages; otherwise the order is creation then

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/store/storetest"
 )
@@ -243,7 +244,7 @@ func TestUnchangedRowsAreNotRewrittenBySyncs(t *testing.T) {
 	// SV_A's listing was read whole by the run; removals are decided at its
 	// end (no veto: a limit of 100%).
 	mustExec(t, s, `INSERT INTO sync_units (run_id, key, kind, survey_id, status, listed) VALUES ($1, 's:SV_A', 'survey', 'SV_A', 'done', true)`, runID)
-	if _, _, err := s.DecideRemovals(ctx, id, runID, true, store.VetoRule{MaxDeletePercent: 100}, runStart.Add(3*time.Minute)); err != nil {
+	if _, _, err := s.DecideRemovals(ctx, id, runID, true, microapps.VetoRule{MaxDeletePercent: 100}, runStart.Add(3*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if n := count(t, s, `SELECT count(*) FROM surveys WHERE integration_id = $1 AND deleted_at IS NOT NULL`, id); n != 1 {

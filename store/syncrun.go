@@ -7,15 +7,17 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/microapps/microapps"
 )
 
 // SyncRun is one sync of one integration.
 type SyncRun struct {
 	ID                 int64
 	IntegrationID      string
-	Kind               string // "full" or "incremental"
-	Status             string // "queued", "running", "succeeded", "failed"
-	Trigger            string // "schedule", "admin", "create", "token"
+	Kind               microapps.SyncKind
+	Status             microapps.RunStatus
+	Trigger            microapps.SyncTrigger
 	RiverJobID         *int64
 	QueuedAt           time.Time
 	StartedAt          *time.Time
@@ -103,7 +105,7 @@ func scanSyncRun(row pgx.Row) (SyncRun, error) {
 // QueueSyncRunTx records a queued run unless the integration already has a
 // queued or running one, which it returns instead with created = false. The
 // partial unique index makes this safe across replicas.
-func (s *Store) QueueSyncRunTx(ctx context.Context, tx pgx.Tx, integrationID, kind, trigger string) (SyncRun, bool, error) {
+func (s *Store) QueueSyncRunTx(ctx context.Context, tx pgx.Tx, integrationID string, kind microapps.SyncKind, trigger microapps.SyncTrigger) (SyncRun, bool, error) {
 	run, err := scanSyncRun(tx.QueryRow(ctx, `INSERT INTO sync_runs (integration_id, kind, trigger) VALUES ($1, $2, $3)
 		ON CONFLICT (integration_id) WHERE status IN ('queued', 'running') DO NOTHING
 		RETURNING `+syncRunColumns, integrationID, kind, trigger))
@@ -271,13 +273,13 @@ const unseenDistributionsSQL = `SELECT d.qualtrics_id FROM distributions d
 // unless the run overrides the veto. A run decided already (a slice killed
 // after the decision) returns its decision unchanged. The work follows what
 // would be removed: the live rows are counted only as far as the rule needs.
-func (s *Store) DecideRemovals(ctx context.Context, integrationID string, runID int64, full bool, rule VetoRule, now time.Time) (Removals, bool, error) {
+func (s *Store) DecideRemovals(ctx context.Context, integrationID string, runID int64, full bool, rule microapps.VetoRule, now time.Time) (Removals, bool, error) {
 	var (
 		would  Removals
 		vetoed bool
 	)
 	if rule.MaxDeletePercent <= 0 {
-		rule = DefaultVetoRule
+		rule = microapps.DefaultVetoRule
 	}
 	err := s.WithTx(ctx, func(tx pgx.Tx) error {
 		var decided, override bool

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/microapps/microapps"
 )
 
 // SyncOutcome is what a finished sync changes on its integration.
@@ -75,7 +77,7 @@ func (s *Store) DueIntegrations(ctx context.Context, now time.Time) ([]Integrati
 
 // SetSyncRunKind changes the kind of a run that has not finished, e.g. an
 // incremental asked for before the first full sync, which runs as a full one.
-func (s *Store) SetSyncRunKind(ctx context.Context, integrationID string, runID int64, kind string) error {
+func (s *Store) SetSyncRunKind(ctx context.Context, integrationID string, runID int64, kind microapps.SyncKind) error {
 	_, err := s.pool.Exec(ctx, `UPDATE sync_runs SET kind = $3 WHERE integration_id = $1 AND id = $2
 		AND status IN ('queued', 'running')`, integrationID, runID, kind)
 	return mapErr("set sync run kind", err)

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"pgregory.net/rapid"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/store/storetest"
 )
@@ -25,7 +26,7 @@ func newIntegration(t interface{ Fatal(...any) }, s *store.Store) string {
 	_, err := s.CreateIntegration(context.Background(), store.Integration{
 		ID: id, Name: "t", BaseURL: "https://iad1.qualtrics.com/API/v3/", AuthMethod: "token",
 		SecretSealed: []byte{1}, SecretKeyID: "k", RequestsPerMinute: 1500, RequestTimeoutSeconds: 10,
-		FullSyncEvery: time.Hour, IncrementalSyncEvery: 15 * time.Minute, Status: "active",
+		Schedule: microapps.DefaultSchedule, Status: "active",
 	}, store.AuditEvent{Actor: "test", Action: "create"})
 	if err != nil {
 		t.Fatal(err)

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
-	"github.com/microapps/microapps/syncer"
 )
 
 // TestTheFirstFullSyncRefreshesPlannerStatistics syncs a brand of 20,000
@@ -26,7 +26,7 @@ func TestTheFirstFullSyncRefreshesPlannerStatistics(t *testing.T) {
 	if before != nil {
 		t.Fatalf("the fresh database's recipients were analyzed at %v already", before)
 	}
-	e.mustSucceed(e.sync(ctx, syncer.KindFull))
+	e.mustSucceed(e.sync(ctx, microapps.SyncFull))
 	var analyzed *time.Time
 	if err := e.st.Pool().QueryRow(ctx, `SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'recipients'`).Scan(&analyzed); err != nil {
 		t.Fatal(err)
@@ -42,7 +42,7 @@ func TestTheFirstFullSyncRefreshesPlannerStatistics(t *testing.T) {
 		t.Errorf("My active surveys is not planned on a recipients index:\n%s", plan)
 	}
 	t.Run("an incremental that changes nothing does not analyze again", func(t *testing.T) {
-		e.mustSucceed(e.sync(ctx, syncer.KindIncremental))
+		e.mustSucceed(e.sync(ctx, microapps.SyncIncremental))
 		var again *time.Time
 		if err := e.st.Pool().QueryRow(ctx, `SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'recipients'`).Scan(&again); err != nil {
 			t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/store"
@@ -35,7 +36,7 @@ func TestADatacenterNoticeKeepsABaseURLTheAdminChanged(t *testing.T) {
 		}
 	}})
 	e.sim.SetFaults(qualtricssim.Faults{ProxyNoticeHost: "localhost"})
-	run := e.sync(ctx, syncer.KindFull)
+	run := e.sync(ctx, microapps.SyncFull)
 	e.mustSucceed(run)
 	if got := e.integration().BaseURL; got != admins {
 		t.Errorf("base URL %s, want the admin's %s", got, admins)

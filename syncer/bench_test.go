@@ -237,7 +237,7 @@ func TestBenchChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := childResult{Recipients: run.Recipients, APICalls: run.APICalls, Seconds: time.Since(start).Seconds(),
-		PeakRSSKiB: vmHWM(), Status: run.Status, Error: run.Error, ByEndpoint: run.APICallsByEndpoint, Jobs: run.Progress.Jobs,
+		PeakRSSKiB: vmHWM(), Status: string(run.Status), Error: run.Error, ByEndpoint: run.APICallsByEndpoint, Jobs: run.Progress.Jobs,
 		Units: run.Progress.UnitsTotal}
 	line, _ := json.Marshal(res)
 	fmt.Println("BENCH_RESULT " + string(line))

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/store"
@@ -43,7 +44,7 @@ func TestTwoIntegrationsOfOneBrandShareItsBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runA, runB := e.queue(syncer.KindFull), queueFor(t, e, other.ID)
+	runA, runB := e.queue(microapps.SyncFull), queueFor(t, e, other.ID)
 	var wg sync.WaitGroup
 	var outA, outB store.SyncRun
 	var errA, errB error
@@ -78,7 +79,7 @@ func queueFor(t *testing.T, e *env, integrationID string) store.SyncRun {
 	saved := e.in
 	e.in = store.Integration{ID: integrationID}
 	defer func() { e.in = saved }()
-	return e.queue(syncer.KindFull)
+	return e.queue(microapps.SyncFull)
 }
 
 // countingStore counts the statements that take rate tokens.

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/store/storetest"
@@ -82,7 +83,7 @@ func TestAnUnchangedIncrementalReadsWhatChangedNotTheBrand(t *testing.T) {
 	first := open()
 	e := newEnv(t, envOptions{seed: 30, spec: qualtricssim.Spec{Surveys: 12, Recipients: 12_000}, store: first})
 	start := time.Now()
-	e.mustSucceed(e.sync(ctx, syncer.KindFull))
+	e.mustSucceed(e.sync(ctx, microapps.SyncFull))
 	t.Logf("full sync: %v", time.Since(start))
 	var recipients, own int64
 	if err := first.Pool().QueryRow(ctx, `SELECT count(*), count(link_expiration) FROM recipients`).Scan(&recipients, &own); err != nil {
@@ -105,7 +106,7 @@ func TestAnUnchangedIncrementalReadsWhatChangedNotTheBrand(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.st = st
-	run := e.queue(syncer.KindIncremental)
+	run := e.queue(microapps.SyncIncremental)
 	out, err := sy.RunNow(ctx, e.in.ID, run.ID)
 	if err != nil {
 		t.Fatal(err)

@@ -7,9 +7,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/store"
-	"github.com/microapps/microapps/syncer"
 )
 
 // Issue 32 (found by the chaos run, seed 888417538): a Qualtrics event that
@@ -22,7 +22,7 @@ func TestARecipientReachedThroughAnEventIsAnnounced(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t, envOptions{seed: 21, spec: qualtricssim.Spec{Surveys: 8, Recipients: 800}})
-	e.mustSucceed(e.sync(ctx, syncer.KindFull))
+	e.mustSucceed(e.sync(ctx, microapps.SyncFull))
 	// A stored Pending recipient of a live invitation.
 	var dist, contact, surveyID string
 	for _, d := range liveInvitations(t, e, 0) {
@@ -63,7 +63,7 @@ func TestARecipientReachedThroughAnEventIsAnnounced(t *testing.T) {
 		t.Fatalf("apply: %v, %v", out, err)
 	}
 
-	e.mustSucceed(e.sync(ctx, syncer.KindIncremental))
+	e.mustSucceed(e.sync(ctx, microapps.SyncIncremental))
 	_, changes := e.notifier.take()
 	delivered := 0
 	for _, c := range changes {
@@ -75,7 +75,7 @@ func TestARecipientReachedThroughAnEventIsAnnounced(t *testing.T) {
 		t.Fatalf("the recipient reached through an event was announced %d times, want once: %v", delivered, changes)
 	}
 	// Announced once: the next sync reports nothing more for them.
-	e.mustSucceed(e.sync(ctx, syncer.KindFull))
+	e.mustSucceed(e.sync(ctx, microapps.SyncFull))
 	_, changes = e.notifier.take()
 	for _, c := range changes {
 		if c.DistributionID == dist && c.ContactID == contact {

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/seal"
@@ -152,7 +153,7 @@ func failingBrandOnce(b *testing.B, recipients int, scale float64, permille int)
 		time.Sleep(time.Duration(float64(time.Minute) / scale))
 		var runID int64
 		if err := st.WithTx(ctx, func(tx pgx.Tx) error {
-			run, _, err := st.QueueSyncRunTx(ctx, tx, bi.id, syncer.KindIncremental, "bench")
+			run, _, err := st.QueueSyncRunTx(ctx, tx, bi.id, microapps.SyncIncremental, "bench")
 			runID = run.ID
 			return err
 		}); err != nil {

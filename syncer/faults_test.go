@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/syncer"
@@ -40,9 +41,9 @@ func (m *fakeMetrics) ObserveQualtricsCall(_, outcome string, retry bool) {
 	}
 }
 
-func (m *fakeMetrics) SyncFinished(kind, result string, _ time.Duration, _ string, _ time.Time) {
+func (m *fakeMetrics) SyncFinished(kind microapps.SyncKind, result microapps.RunStatus, _ time.Duration, _ string, _ time.Time) {
 	m.mu.Lock()
-	m.finished = append(m.finished, kind+":"+result)
+	m.finished = append(m.finished, string(kind)+":"+string(result))
 	m.mu.Unlock()
 }
 
@@ -61,7 +62,7 @@ func TestARunThrough500s504s429sCompletesWithNothingLost(t *testing.T) {
 		syncOpts: func(o *syncer.Options) { o.Metrics = m }})
 	e.sim.SetFaults(qualtricssim.Faults{ErrorRate500: 0.08, ErrorRate504: 0.04, TruncateRate: 0.03})
 
-	run := e.sync(ctx, syncer.KindFull)
+	run := e.sync(ctx, microapps.SyncFull)
 	e.mustSucceed(run)
 	e.sim.SetFaults(qualtricssim.Faults{})
 	e.checkMatchesSim(ctx)
@@ -84,12 +85,12 @@ func TestARevokedTokenFailsCleanlyAndStopsScheduling(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t, envOptions{})
-	e.mustSucceed(e.sync(ctx, syncer.KindFull))
+	e.mustSucceed(e.sync(ctx, microapps.SyncFull))
 	surveysBefore, _ := e.st.ListStoredSurveys(ctx, e.in.ID)
 	if err := e.sim.RevokeToken(e.token); err != nil {
 		t.Fatal(err)
 	}
-	run := e.sync(ctx, syncer.KindIncremental)
+	run := e.sync(ctx, microapps.SyncIncremental)
 	in := e.integration()
 	cases := []struct {
 		name string
@@ -125,7 +126,7 @@ func TestHistoryWithoutLicenceIsAWarning(t *testing.T) {
 	if err := e.sim.SetDirectoryLicence(e.brand.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	run := e.sync(ctx, syncer.KindFull)
+	run := e.sync(ctx, microapps.SyncFull)
 	e.mustSucceed(run)
 	warned := false
 	for _, w := range run.Warnings {
@@ -143,7 +144,7 @@ func TestHistoryWithoutLicenceIsAWarning(t *testing.T) {
 		links := e.sim.Calls(qualtricssim.EndpointLinks)
 		for range 2 {
 			clock.Advance(time.Hour)
-			e.mustSucceed(e.sync(ctx, syncer.KindFull))
+			e.mustSucceed(e.sync(ctx, microapps.SyncFull))
 		}
 		if n := e.sim.Calls(qualtricssim.EndpointLinks) - links; n != 0 {
 			t.Errorf("two unchanged full syncs made %d links calls, want 0", n)
@@ -152,7 +153,7 @@ func TestHistoryWithoutLicenceIsAWarning(t *testing.T) {
 	t.Run("once licensed again, the next full sync reads the statuses", func(t *testing.T) {
 		_ = e.sim.SetDirectoryLicence(e.brand.ID, true)
 		clock.Advance(time.Hour)
-		run := e.sync(ctx, syncer.KindFull)
+		run := e.sync(ctx, microapps.SyncFull)
 		e.mustSucceed(run)
 		e.checkMatchesSim(ctx)
 	})
@@ -165,7 +166,7 @@ func TestADatacenterNoticeSwitchesTheHost(t *testing.T) {
 	// The notice names a host without a port, as Qualtrics does; localhost
 	// reaches the same simulator.
 	e.sim.SetFaults(qualtricssim.Faults{ProxyNoticeHost: "localhost"})
-	run := e.sync(ctx, syncer.KindFull)
+	run := e.sync(ctx, microapps.SyncFull)
 	e.mustSucceed(run)
 	want := strings.Replace(e.srv.URL, "127.0.0.1", "localhost", 1) + "/API/v3/"
 	if got := e.integration().BaseURL; got != want {
@@ -175,7 +176,7 @@ func TestADatacenterNoticeSwitchesTheHost(t *testing.T) {
 		t.Errorf("no warning names the new base URL: %v", run.Warnings)
 	}
 	t.Run("the next run uses the new host and stays there", func(t *testing.T) {
-		run := e.sync(ctx, syncer.KindIncremental)
+		run := e.sync(ctx, microapps.SyncIncremental)
 		e.mustSucceed(run)
 		if got := e.integration().BaseURL; got != want {
 			t.Errorf("base URL %s, want %s", got, want)
@@ -192,7 +193,7 @@ func TestAKilledSyncContinuesTheSameRun(t *testing.T) {
 			e := newEnv(t, envOptions{seed: 11, logging: true, syncOpts: func(o *syncer.Options) { o.Metrics = m }})
 			ctx, cancel := context.WithCancel(context.Background())
 			m.cancel = cancel
-			run := e.queue(syncer.KindFull)
+			run := e.queue(microapps.SyncFull)
 			if _, err := e.sy.RunNow(ctx, e.in.ID, run.ID); err == nil {
 				t.Fatal("a stopped run reported no error")
 			}
@@ -248,7 +249,7 @@ func TestARunWorksInSlicesAndStagesLargeDistributions(t *testing.T) {
 	e := newEnv(t, envOptions{seed: 5, spec: qualtricssim.Spec{Surveys: 3, Recipients: 3000},
 		syncOpts: func(o *syncer.Options) { o.SliceBudget = time.Nanosecond }})
 	ctx := context.Background()
-	run := e.queue(syncer.KindFull)
+	run := e.queue(microapps.SyncFull)
 	slices, staged := 0, 0
 	var out store.SyncRun
 	for {
@@ -311,7 +312,7 @@ func TestADistributionThatKeepsFailingIsAWarning(t *testing.T) {
 		t.Fatal("no live invitation in the generated brand")
 	}
 	e.sim.SetFaults(qualtricssim.Faults{FailPaths: map[string]int{"/distributions/" + bad + "/history": 504}})
-	run := e.sync(ctx, syncer.KindFull)
+	run := e.sync(ctx, microapps.SyncFull)
 	e.mustSucceed(run)
 	warned := 0
 	for _, w := range run.Warnings {
@@ -333,7 +334,7 @@ func TestADistributionThatKeepsFailingIsAWarning(t *testing.T) {
 	// every incremental.
 	t.Run("an incremental within its backoff leaves it alone", func(t *testing.T) {
 		before := e.sim.Calls(qualtricssim.EndpointHistory)
-		e.mustSucceed(e.sync(ctx, syncer.KindIncremental))
+		e.mustSucceed(e.sync(ctx, microapps.SyncIncremental))
 		if n := e.sim.Calls(qualtricssim.EndpointHistory) - before; n != 0 {
 			t.Errorf("the incremental right after the failure read history %d times", n)
 		}
@@ -342,7 +343,7 @@ func TestADistributionThatKeepsFailingIsAWarning(t *testing.T) {
 		e.sim.SetFaults(qualtricssim.Faults{})
 		clock.Advance(3 * time.Minute)
 		before := e.sim.Calls(qualtricssim.EndpointHistory)
-		run := e.sync(ctx, syncer.KindIncremental)
+		run := e.sync(ctx, microapps.SyncIncremental)
 		e.mustSucceed(run)
 		if e.sim.Calls(qualtricssim.EndpointHistory) == before {
 			t.Error("the next run did not read the failed distribution's history")
@@ -356,7 +357,7 @@ func TestThePlanOfARunFailedAsAnOrphanIsDropped(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, envOptions{seed: 5, spec: qualtricssim.Spec{Surveys: 3, Recipients: 3000},
 		syncOpts: func(o *syncer.Options) { o.SliceBudget = time.Nanosecond }})
-	run := e.queue(syncer.KindFull)
+	run := e.queue(microapps.SyncFull)
 	for range 6 { // a few slices: units planned, a large distribution staged
 		if _, done, err := e.sy.WorkSlice(ctx, e.in.ID, run.ID); err != nil || done {
 			t.Fatalf("slice: done %v, %v", done, err)

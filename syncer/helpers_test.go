@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
@@ -119,7 +120,7 @@ func (e *env) createIntegration(logging bool) store.Integration {
 		ID: id, Name: "Test " + id[:8], BaseURL: e.srv.URL + "/API/v3/", AuthMethod: "token",
 		SecretSealed: sealed, SecretKeyID: keyID, SecretHint: e.token[len(e.token)-4:],
 		RequestsPerMinute: 1500, RequestTimeoutSeconds: 10, LoggingEnabled: logging,
-		FullSyncEvery: time.Hour, IncrementalSyncEvery: 15 * time.Minute, Status: "active",
+		Schedule: microapps.DefaultSchedule, Status: "active",
 	}, store.AuditEvent{Actor: "test", Action: "integration.create"})
 	if err != nil {
 		e.t.Fatal(err)
@@ -128,7 +129,7 @@ func (e *env) createIntegration(logging bool) store.Integration {
 }
 
 // sync queues a run of kind and works it without River.
-func (e *env) sync(ctx context.Context, kind string) store.SyncRun {
+func (e *env) sync(ctx context.Context, kind microapps.SyncKind) store.SyncRun {
 	e.t.Helper()
 	run := e.queue(kind)
 	out, err := e.sy.RunNow(ctx, e.in.ID, run.ID)
@@ -138,7 +139,7 @@ func (e *env) sync(ctx context.Context, kind string) store.SyncRun {
 	return out
 }
 
-func (e *env) queue(kind string) store.SyncRun {
+func (e *env) queue(kind microapps.SyncKind) store.SyncRun {
 	e.t.Helper()
 	var run store.SyncRun
 	err := e.st.WithTx(context.Background(), func(tx pgx.Tx) error {

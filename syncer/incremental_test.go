@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/store"
-	"github.com/microapps/microapps/syncer"
 )
 
 // world picks what the incremental test changes: two active surveys, and a
@@ -57,7 +57,7 @@ func TestIncrementalSyncPicksUpChanges(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t, envOptions{seed: 7, spec: qualtricssim.Spec{Surveys: 8, Recipients: 240}})
-	e.mustSucceed(e.sync(ctx, syncer.KindFull))
+	e.mustSucceed(e.sync(ctx, microapps.SyncFull))
 	if calls, _ := e.notifier.take(); calls != 0 {
 		t.Fatalf("the first full sync notified %d times", calls)
 	}
@@ -65,7 +65,7 @@ func TestIncrementalSyncPicksUpChanges(t *testing.T) {
 
 	t.Run("an incremental sync of an unchanged brand reads no history, no links, no details", func(t *testing.T) {
 		e.sim.ResetCalls()
-		run := e.sync(ctx, syncer.KindIncremental)
+		run := e.sync(ctx, microapps.SyncIncremental)
 		e.mustSucceed(run)
 		for _, ep := range []string{qualtricssim.EndpointHistory, qualtricssim.EndpointLinks, qualtricssim.EndpointSurvey} {
 			if n := e.sim.Calls(ep); n != 0 {
@@ -75,7 +75,7 @@ func TestIncrementalSyncPicksUpChanges(t *testing.T) {
 		if e.sim.Calls(qualtricssim.EndpointSurveys) == 0 || e.sim.Calls(qualtricssim.EndpointDistributions) == 0 {
 			t.Errorf("the survey list or the distributions were not read")
 		}
-		if len(run.Changes) != 0 || run.Kind != syncer.KindIncremental {
+		if len(run.Changes) != 0 || run.Kind != microapps.SyncIncremental {
 			t.Errorf("kind %s, changes %v", run.Kind, run.Changes)
 		}
 		if calls, _ := e.notifier.take(); calls != 0 {
@@ -105,7 +105,7 @@ func TestIncrementalSyncPicksUpChanges(t *testing.T) {
 	}
 
 	e.sim.ResetCalls()
-	run := e.sync(ctx, syncer.KindIncremental)
+	run := e.sync(ctx, microapps.SyncIncremental)
 	e.mustSucceed(run)
 	has := func(changes []store.Change, want store.Change) bool {
 		for _, c := range changes {
@@ -168,7 +168,7 @@ func TestIncrementalSyncPicksUpChanges(t *testing.T) {
 		if _, err := e.sim.SetRecipientStatus(added.ID, addedRecipients[1].ContactID, qualtricssim.StatusSuccess, now.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
-		run := e.sync(ctx, syncer.KindIncremental)
+		run := e.sync(ctx, microapps.SyncIncremental)
 		e.mustSucceed(run)
 		want := store.Change{Kind: store.ChangeRecipientDelivered, SurveyID: w.keep.ID, DistributionID: added.ID, ContactID: addedRecipients[1].ContactID}
 		if !has(run.Changes, want) {
@@ -180,7 +180,7 @@ func TestIncrementalSyncPicksUpChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.sim.ResetCalls()
-		run := e.sync(ctx, syncer.KindIncremental)
+		run := e.sync(ctx, microapps.SyncIncremental)
 		e.mustSucceed(run)
 		if !has(run.Changes, store.Change{Kind: store.ChangeSurveyActivated, SurveyID: w.deactivate.ID}) {
 			t.Errorf("changes %+v", run.Changes)

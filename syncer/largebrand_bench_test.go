@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/seal"
@@ -156,7 +157,7 @@ func unchangedIncremental(b *testing.B, st *store.Store, bi benchIntegration, si
 	}
 	var run store.SyncRun
 	if err := st.WithTx(ctx, func(tx pgx.Tx) error {
-		run, _, err = st.QueueSyncRunTx(ctx, tx, bi.id, syncer.KindIncremental, "bench")
+		run, _, err = st.QueueSyncRunTx(ctx, tx, bi.id, microapps.SyncIncremental, "bench")
 		return err
 	}); err != nil {
 		b.Fatal(err)
@@ -227,9 +228,9 @@ func simulateDay(b *testing.B, st *store.Store, bi benchIntegration, sim *qualtr
 				_, _ = sim.SetRecipientStatus(d.ID, r.ContactID, qualtricssim.StatusSurveyFinished, clock)
 			}
 		}
-		kind := syncer.KindIncremental
+		kind := microapps.SyncIncremental
 		if step%4 == 0 {
-			kind = syncer.KindFull
+			kind = microapps.SyncFull
 		}
 		var run store.SyncRun
 		if err := st.WithTx(ctx, func(tx pgx.Tx) error {

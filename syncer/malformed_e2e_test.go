@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/syncer"
 )
@@ -46,7 +47,7 @@ func TestUnreadableDatesWarnOnTheRun(t *testing.T) {
 		}
 	}})
 	ctx := context.Background()
-	run := e.sync(ctx, syncer.KindFull)
+	run := e.sync(ctx, microapps.SyncFull)
 	e.mustSucceed(run)
 	var warning string
 	for _, w := range run.Warnings {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/syncer"
@@ -22,7 +23,7 @@ func TestANewSurveyIsAnnouncedWithItsDueDate(t *testing.T) {
 	e := newEnv(t, envOptions{seed: 9, spec: qualtricssim.Spec{Surveys: 3, Recipients: 60}, syncOpts: func(o *syncer.Options) {
 		o.Notifier = notify.New(notify.Options{Store: o.Store.(notify.Store)})
 	}})
-	e.mustSucceed(e.sync(ctx, syncer.KindFull))
+	e.mustSucceed(e.sync(ctx, microapps.SyncFull))
 
 	now := time.Now().UTC().Truncate(time.Second)
 	end := now.Add(5 * 24 * time.Hour)
@@ -41,7 +42,7 @@ func TestANewSurveyIsAnnouncedWithItsDueDate(t *testing.T) {
 	add("Due on its end date", "due@example.com", now, end, time.Time{})
 	add("Already ended", "ended@example.com", now.Add(-10*24*time.Hour), now.Add(-time.Hour), time.Time{})
 	add("Ended, its links still open", "ended-open@example.com", now.Add(-10*24*time.Hour), now.Add(-time.Hour), now.Add(3*24*time.Hour))
-	e.mustSucceed(e.sync(ctx, syncer.KindIncremental))
+	e.mustSucceed(e.sync(ctx, microapps.SyncIncremental))
 
 	rows, err := e.st.Pool().Query(ctx, `SELECT email, data FROM notifications WHERE kind = 'new_survey' AND integration_id = $1`, e.in.ID)
 	if err != nil {

@@ -247,10 +247,7 @@ func (rs *runState) restart(ctx context.Context, u *store.SyncUnit, buf *recipie
 func (rs *runState) noLinks(ctx context.Context, u store.SyncUnit, cause error) error {
 	warning := fmt.Sprintf("distribution %s: no links (%v); recipients left as they were", u.DistributionID, cause)
 	rs.warn("%s", warning)
-	maxWait := rs.in.VerifyEvery
-	if maxWait <= 0 {
-		maxWait = store.DefaultVerifyEvery
-	}
+	maxWait := rs.in.Schedule.Effective().VerifyEvery
 	return rs.page(ctx, func(p *pageTx) error {
 		if err := store.RecipientsFailedTx(ctx, p.tx, rs.in.ID, u.DistributionID, warning, noLinksBackoff, maxWait, rs.s.now()); err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/syncer"
@@ -94,7 +95,7 @@ func TestAFailedLargeDistributionGoesOnWhereItStopped(t *testing.T) {
 	gate.dist = big.ID
 
 	gate.set(8, false) // eight history pages (staged by then), then 504s
-	run := e.sync(ctx, syncer.KindFull)
+	run := e.sync(ctx, microapps.SyncFull)
 	e.mustSucceed(run)
 	if run.Progress.UnitsFailed != 1 {
 		t.Fatalf("units failed %d, want the one distribution", run.Progress.UnitsFailed)
@@ -113,7 +114,7 @@ func TestAFailedLargeDistributionGoesOnWhereItStopped(t *testing.T) {
 	t.Run("the next run goes on from the cursor", func(t *testing.T) {
 		gate.set(0, false)
 		clock.Advance(3 * time.Minute) // past the failure's backoff
-		e.mustSucceed(e.sync(ctx, syncer.KindIncremental))
+		e.mustSucceed(e.sync(ctx, microapps.SyncIncremental))
 		req := gate.requests()
 		if len(req) == 0 {
 			t.Fatal("the next run did not read the distribution")
@@ -135,10 +136,10 @@ func TestAFailedLargeDistributionGoesOnWhereItStopped(t *testing.T) {
 		if _, err := e.sim.SetRecipientStatus(big.ID, e.sim.Recipients(big.ID)[0].ContactID, qualtricssim.StatusOpened, time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		e.sync(ctx, syncer.KindFull)
+		e.sync(ctx, microapps.SyncFull)
 		gate.set(0, true)
 		clock.Advance(10 * time.Minute)
-		e.mustSucceed(e.sync(ctx, syncer.KindIncremental))
+		e.mustSucceed(e.sync(ctx, microapps.SyncIncremental))
 		req := gate.requests()
 		if len(req) < 2 || req[0] == "" || req[1] != "" {
 			t.Errorf("want a refused cursor, then page 1: %v", req)
@@ -170,7 +171,7 @@ func TestAUnitWhoseStagedPagesWereLostFails(t *testing.T) {
 	clock := &testClock{}
 	e := newEnv(t, envOptions{seed: 5, spec: qualtricssim.Spec{Surveys: 3, Recipients: 3000},
 		syncOpts: func(o *syncer.Options) { o.SliceBudget = time.Nanosecond; o.Now = clock.Now; o.FailureBudget = 0.5 }})
-	run := e.queue(syncer.KindFull)
+	run := e.queue(microapps.SyncFull)
 	lost := ""
 	var out store.SyncRun
 	for slices := 0; ; slices++ {
@@ -210,6 +211,6 @@ func TestAUnitWhoseStagedPagesWereLostFails(t *testing.T) {
 		t.Errorf("%d resumes kept for pages that did not match their cursor", kept)
 	}
 	clock.Advance(3 * time.Minute)
-	e.mustSucceed(e.sync(ctx, syncer.KindIncremental))
+	e.mustSucceed(e.sync(ctx, microapps.SyncIncremental))
 	e.checkMatchesSim(ctx)
 }

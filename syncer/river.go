@@ -10,15 +10,16 @@ import (
 	"github.com/riverqueue/river"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/store"
 )
 
 // SyncArgs is the River job that works one sync run. (The run kind is
 // SyncKind: a field named Kind would clash with the JobArgs method.)
 type SyncArgs struct {
-	IntegrationID string `json:"integrationId"`
-	RunID         int64  `json:"runId"`
-	SyncKind      string `json:"kind"`
+	IntegrationID string             `json:"integrationId"`
+	RunID         int64              `json:"runId"`
+	SyncKind      microapps.SyncKind `json:"kind"`
 }
 
 // Kind implements river.JobArgs.
@@ -75,11 +76,11 @@ func scheduleJob() (river.JobArgs, *river.InsertOpts) {
 // River job are inserted in one transaction: the partial unique index on
 // sync_runs makes two replicas (or two admins) that trigger at once end up
 // with one run and one job.
-func (s *Syncer) Trigger(ctx context.Context, integrationID, kind, trigger string) (store.SyncRun, bool, error) {
+func (s *Syncer) Trigger(ctx context.Context, integrationID string, kind microapps.SyncKind, trigger microapps.SyncTrigger) (store.SyncRun, bool, error) {
 	if s.river == nil {
 		return store.SyncRun{}, false, errors.New("syncer: trigger: no River client (SetRiver)")
 	}
-	if kind != KindFull && kind != KindIncremental {
+	if !kind.Valid() {
 		return store.SyncRun{}, false, fmt.Errorf("syncer: trigger: unknown kind %q", kind)
 	}
 	var (
@@ -154,7 +155,7 @@ func (s *Syncer) ScheduleDue(ctx context.Context) (int, error) {
 		if !ok {
 			continue
 		}
-		if _, created, err := s.Trigger(ctx, in.ID, kind, "schedule"); err != nil {
+		if _, created, err := s.Trigger(ctx, in.ID, kind, microapps.TriggerSchedule); err != nil {
 			errs = append(errs, err)
 		} else if created {
 			queued++

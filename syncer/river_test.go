@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/syncer"
 )
@@ -67,7 +68,7 @@ func TestTwoReplicasNeverSyncOneIntegrationAtOnce(t *testing.T) {
 				sy = b
 			}
 			r := &results[i]
-			r.run, r.created, r.err = sy.Trigger(ctx, e.in.ID, syncer.KindFull, "admin")
+			r.run, r.created, r.err = sy.Trigger(ctx, e.in.ID, microapps.SyncFull, "admin")
 		}()
 	}
 	wg.Wait()
@@ -142,7 +143,7 @@ func TestSchedulerTriggersANewIntegrationAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(runs) != 1 || runs[0].Kind != syncer.KindFull || runs[0].Status != "queued" || runs[0].RiverJobID == nil {
+	if len(runs) != 1 || runs[0].Kind != microapps.SyncFull || runs[0].Status != "queued" || runs[0].RiverJobID == nil {
 		t.Fatalf("runs %+v", runs)
 	}
 	if n, _ := sy.ScheduleDue(ctx); n != 0 {

@@ -12,15 +12,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
-)
-
-// Run kinds.
-const (
-	KindFull        = "full"
-	KindIncremental = "incremental"
 )
 
 // Run phases: the survey listing, then the units it planned, then the end of
@@ -108,7 +103,7 @@ func (s *Syncer) WorkSlice(ctx context.Context, integrationID string, runID int6
 	// before the job's own timeout would throw it away.
 	hardStop := start.Add(s.sliceBudget + max(0, s.jobTimeout-s.sliceBudget)/2)
 	rs := &runState{s: s, in: in, run: run, start: start, deadline: start.Add(s.sliceBudget), hardStop: hardStop}
-	if in.Status != "active" {
+	if in.Status != microapps.IntegrationActive {
 		// Paused (or stopped on an error) while the run was under way: it
 		// stops here, keeping what it wrote.
 		out, err := rs.finish(ctx, errStopped{status: in.Status})
@@ -117,16 +112,16 @@ func (s *Syncer) WorkSlice(ctx context.Context, integrationID string, runID int6
 	if run.StartedAt != nil {
 		rs.start = *run.StartedAt
 	}
-	if run.Kind == KindIncremental && in.FirstFullSyncAt == nil {
+	if run.Kind == microapps.SyncIncremental && in.FirstFullSyncAt == nil {
 		// Incrementals compare with what a full sync stored: without one there
 		// is nothing to compare with, so the run is a full one.
-		if err := s.store.SetSyncRunKind(ctx, integrationID, runID, KindFull); err != nil {
+		if err := s.store.SetSyncRunKind(ctx, integrationID, runID, microapps.SyncFull); err != nil {
 			return run, false, fmt.Errorf("syncer: %w", err)
 		}
-		rs.run.Kind = KindFull
+		rs.run.Kind = microapps.SyncFull
 		rs.warn("run as a full sync: the integration has no successful full sync yet")
 	}
-	rs.full = rs.run.Kind == KindFull
+	rs.full = rs.run.Kind == microapps.SyncFull
 	rs.notify = in.FirstFullSyncAt != nil
 	rs.readAll = rs.full && in.FirstFullSyncAt == nil
 
@@ -237,7 +232,7 @@ func (rs *runState) decideRemovals(ctx context.Context) error {
 	rs.run.Removals, rs.run.Vetoed = would, vetoed
 	rule := rs.in.Veto
 	if rule.MaxDeletePercent <= 0 {
-		rule = store.DefaultVetoRule
+		rule = microapps.DefaultVetoRule
 	}
 	switch {
 	case vetoed:
@@ -269,7 +264,7 @@ func (f *syncFailure) Unwrap() error { return f.err }
 func qfail(format string, args ...any) error { return &syncFailure{fmt.Errorf(format, args...)} }
 
 // errStopped ends a run whose integration is no longer active.
-type errStopped struct{ status string }
+type errStopped struct{ status microapps.IntegrationStatus }
 
 func (e errStopped) Error() string {
 	return fmt.Sprintf("stopped: the integration was set to %s during the run; what was read so far is kept", e.status)
@@ -313,7 +308,7 @@ func (s *Syncer) newClient(in store.Integration, observe func(qualtrics.RequestE
 	if in.RateLimitEnabled {
 		cfg.RequestsPerMinute = in.RequestsPerMinute
 	}
-	if in.AuthMethod == "oauth" {
+	if in.AuthMethod == microapps.AuthOAuth {
 		cfg.Auth.OAuth = &qualtrics.OAuthConfig{ClientID: in.OAuthClientID, ClientSecret: string(secret), Scope: in.OAuthScope}
 	} else {
 		cfg.Auth.Token = string(secret)
@@ -486,28 +481,23 @@ func (rs *runState) finish(ctx context.Context, syncErr error) (store.SyncRun, e
 	} else {
 		rs.s.log.Warn("failed units not read for the run's warnings", zap.Int64("syncRunId", run.ID), zap.Error(err))
 	}
-	every := func(d, def time.Duration) time.Duration {
-		if d <= 0 {
-			return def
-		}
-		return d
-	}
-	fullEvery, incrEvery := every(rs.in.FullSyncEvery, time.Hour), every(rs.in.IncrementalSyncEvery, 15*time.Minute)
+	sched := rs.in.Schedule.Effective()
+	fullEvery, incrEvery := sched.FullSyncEvery, sched.IncrementalSyncEvery
 	at := func(d time.Duration) *time.Time { t := now.Add(d); return &t }
 	switch {
 	case syncErr == nil:
-		run.Status = "succeeded"
+		run.Status = microapps.RunSucceeded
 		out.Succeeded = true
 		out.NextIncrementalSyncAt = at(incrEvery)
 		if rs.full {
 			out.FullSucceeded = true
 			// Full syncs only start inside the window: the next one is due at the
 			// window's next opening after a period has passed.
-			next := NextInWindow(rs.in.FullSyncWindow, now.Add(fullEvery))
+			next := rs.in.FullSyncWindow.NextOpen(now.Add(fullEvery))
 			out.NextFullSyncAt = &next
 		}
 	default:
-		run.Status = "failed"
+		run.Status = microapps.RunFailed
 		// Failures in a row wait twice as long each time (5, 10, 20 minutes…),
 		// at most the kind's own period: a brand that keeps failing is not
 		// hammered every five minutes.
@@ -526,7 +516,7 @@ func (rs *runState) finish(ctx context.Context, syncErr error) (store.SyncRun, e
 			out.Unauthorized = true
 			out.StatusMessage = fmt.Sprintf("Qualtrics rejected the integration's credentials (401). "+
 				"Replace the token with PUT /api/v1/integrations/%s/token; syncs are stopped until then.", rs.in.ID)
-			if rs.in.AuthMethod == "oauth" {
+			if rs.in.AuthMethod == microapps.AuthOAuth {
 				out.StatusMessage = fmt.Sprintf("Qualtrics refused the integration's OAuth client. "+
 					"Replace it with PATCH /api/v1/integrations/%s {\"oauth\": {…}}; syncs are stopped until then.", rs.in.ID)
 			}
@@ -559,8 +549,8 @@ func (rs *runState) finish(ctx context.Context, syncErr error) (store.SyncRun, e
 	if m := rs.s.metrics; m != nil {
 		m.SyncFinished(run.Kind, run.Status, now.Sub(rs.start), rs.in.ID, now)
 	}
-	fields := []zap.Field{zap.String("integrationId", rs.in.ID), zap.Int64("syncRunId", run.ID), zap.String("kind", run.Kind),
-		zap.String("status", run.Status), zap.Int("apiCalls", run.APICalls), zap.Int("surveys", run.Surveys),
+	fields := []zap.Field{zap.String("integrationId", rs.in.ID), zap.Int64("syncRunId", run.ID), zap.String("kind", string(run.Kind)),
+		zap.String("status", string(run.Status)), zap.Int("apiCalls", run.APICalls), zap.Int("surveys", run.Surveys),
 		zap.Int("distributions", run.Distributions), zap.Int("recipients", run.Recipients), zap.Int("units", run.Progress.UnitsTotal),
 		zap.Int("unitsFailed", run.Progress.UnitsFailed), zap.Int("jobs", run.Progress.Jobs)}
 	if syncErr != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/seal"
@@ -304,12 +305,12 @@ func sharedBenchIntegration(b *testing.B, st *store.Store, kr *seal.Keyring, key
 	}
 	if _, err := st.CreateIntegration(ctx, store.Integration{ID: bi.id, Name: "bench", BaseURL: simURL + "/API/v3/",
 		AuthMethod: "token", SecretSealed: sealed, SecretKeyID: keyID, RequestsPerMinute: 1500, RequestTimeoutSeconds: 60,
-		FullSyncEvery: time.Hour, IncrementalSyncEvery: 15 * time.Minute, Status: "active", BrandID: brandID},
+		Schedule: microapps.DefaultSchedule, Status: "active", BrandID: brandID},
 		store.AuditEvent{Actor: "bench", Action: "create"}); err != nil {
 		b.Fatal(err)
 	}
 	if err := st.WithTx(ctx, func(tx pgx.Tx) error {
-		run, _, err := st.QueueSyncRunTx(ctx, tx, bi.id, syncer.KindFull, "bench")
+		run, _, err := st.QueueSyncRunTx(ctx, tx, bi.id, microapps.SyncFull, "bench")
 		bi.runID = run.ID
 		return err
 	}); err != nil {

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/store"
-	"github.com/microapps/microapps/syncer"
 )
 
 func TestFullSyncBringsInExactlyWhatTheSimulatorHolds(t *testing.T) {
@@ -16,7 +16,7 @@ func TestFullSyncBringsInExactlyWhatTheSimulatorHolds(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, envOptions{logging: true})
 
-	run := e.sync(ctx, syncer.KindFull)
+	run := e.sync(ctx, microapps.SyncFull)
 	e.mustSucceed(run)
 	e.checkMatchesSim(ctx)
 
@@ -72,7 +72,7 @@ func TestFullSyncBringsInExactlyWhatTheSimulatorHolds(t *testing.T) {
 		}
 	})
 	t.Run("a second full sync of an unchanged brand changes nothing", func(t *testing.T) {
-		run2 := e.sync(ctx, syncer.KindFull)
+		run2 := e.sync(ctx, microapps.SyncFull)
 		e.mustSucceed(run2)
 		if len(run2.Changes) != 0 {
 			t.Errorf("changes on an unchanged brand: %v", run2.Changes)

@@ -29,6 +29,7 @@ import (
 	"github.com/riverqueue/river"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/store"
 )
@@ -46,13 +47,13 @@ type Metrics interface {
 	// "ok", "rate_limited", "client_error", "server_error", "network_error".
 	ObserveQualtricsCall(endpoint, outcome string, retry bool)
 	// SyncFinished is called once per run; result is "succeeded" or "failed".
-	SyncFinished(kind, result string, d time.Duration, integrationID string, at time.Time)
+	SyncFinished(kind microapps.SyncKind, result microapps.RunStatus, d time.Duration, integrationID string, at time.Time)
 }
 
 // VetoMetrics is implemented by a Metrics that also counts vetoed runs (the
 // replica's does).
 type VetoMetrics interface {
-	SyncVetoed(kind, integrationID string)
+	SyncVetoed(kind microapps.SyncKind, integrationID string)
 }
 
 // Store is what the syncer needs of *store.Store.
@@ -60,8 +61,8 @@ type Store interface {
 	WithTx(ctx context.Context, fn func(pgx.Tx) error) error
 	GetIntegration(ctx context.Context, id string) (store.Integration, error)
 	FinishSyncRunTx(ctx context.Context, tx pgx.Tx, run store.SyncRun) error
-	SetSyncRunKind(ctx context.Context, integrationID string, runID int64, kind string) error
-	QueueSyncRunTx(ctx context.Context, tx pgx.Tx, integrationID, kind, trigger string) (store.SyncRun, bool, error)
+	SetSyncRunKind(ctx context.Context, integrationID string, runID int64, kind microapps.SyncKind) error
+	QueueSyncRunTx(ctx context.Context, tx pgx.Tx, integrationID string, kind microapps.SyncKind, trigger microapps.SyncTrigger) (store.SyncRun, bool, error)
 	SetSyncRunJobTx(ctx context.Context, tx pgx.Tx, runID, jobID int64) error
 	InsertRequestLogs(ctx context.Context, integrationID string, logs []store.RequestLog) error
 	DueIntegrations(ctx context.Context, now time.Time) ([]store.Integration, error)
@@ -79,7 +80,7 @@ type Store interface {
 	ThrottleRateBuckets(ctx context.Context, brandKey string, buckets []store.RateBucket, th store.RateThrottle) error
 	AnalyzeIfChanged(ctx context.Context, tables ...string) ([]string, time.Duration, error)
 	HoldSyncRun(ctx context.Context, runID int64) (func(), error)
-	DecideRemovals(ctx context.Context, integrationID string, runID int64, full bool, rule store.VetoRule, now time.Time) (store.Removals, bool, error)
+	DecideRemovals(ctx context.Context, integrationID string, runID int64, full bool, rule microapps.VetoRule, now time.Time) (store.Removals, bool, error)
 	FailedRunsInARow(ctx context.Context, integrationID string) (int, error)
 	HistoryUnavailableSample(ctx context.Context, integrationID string) (string, error)
 	HistoryAvailableAgain(ctx context.Context, integrationID string) (int64, error)

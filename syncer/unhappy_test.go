@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/syncer"
@@ -50,14 +51,14 @@ func TestADistributionMissedByTheFirstSyncIsReadSilently(t *testing.T) {
 		syncOpts: func(o *syncer.Options) { o.Now = clock.Now }})
 	bad := liveInvitations(t, e, 1)[0]
 	e.sim.SetFaults(qualtricssim.Faults{FailPaths: map[string]int{"/distributions/" + bad.ID + "/history": 504}})
-	e.mustSucceed(e.sync(ctx, syncer.KindFull))
+	e.mustSucceed(e.sync(ctx, microapps.SyncFull))
 	if e.integration().FirstFullSyncAt == nil {
 		t.Fatal("the first full sync, one unit failed, did not count as the first full sync")
 	}
 	e.sim.SetFaults(qualtricssim.Faults{})
 	clock.Advance(time.Hour)
 	_, _ = e.notifier.take()
-	run := e.sync(ctx, syncer.KindIncremental)
+	run := e.sync(ctx, microapps.SyncIncremental)
 	e.mustSucceed(run)
 	stored, _ := e.st.ListStoredRecipients(ctx, e.in.ID, bad.ID)
 	if len(stored) == 0 {
@@ -84,7 +85,7 @@ func TestADistributionMissedByTheFirstSyncIsReadSilently(t *testing.T) {
 		if _, err := e.sim.SetRecipientStatus(bad.ID, pending, qualtricssim.StatusSuccess, time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		e.mustSucceed(e.sync(ctx, syncer.KindIncremental))
+		e.mustSucceed(e.sync(ctx, microapps.SyncIncremental))
 		_, changes := e.notifier.take()
 		found := false
 		for _, c := range changes {
@@ -110,14 +111,14 @@ func TestAFailedFirstSyncKeepsWhatItFinished(t *testing.T) {
 		fails["/distributions/"+d.ID+"/history"] = 504
 	}
 	e.sim.SetFaults(qualtricssim.Faults{FailPaths: fails})
-	first := e.sync(ctx, syncer.KindFull)
+	first := e.sync(ctx, microapps.SyncFull)
 	if first.Status != "failed" {
 		t.Fatalf("the first attempt %s, want failed (2 units over a 1%% budget)", first.Status)
 	}
 	e.sim.SetFaults(qualtricssim.Faults{})
 	clock.Advance(10 * time.Minute) // past the failed units' backoff
 	e.sim.ResetCalls()
-	second := e.sync(ctx, syncer.KindFull)
+	second := e.sync(ctx, microapps.SyncFull)
 	e.mustSucceed(second)
 	if n := e.sim.Calls(qualtricssim.EndpointHistory); n != len(bad) {
 		t.Errorf("the second attempt read %d histories, want the %d that failed", n, len(bad))
@@ -138,7 +139,7 @@ func TestUnitsLongerThanAJobGoOnFromWhereTheyStopped(t *testing.T) {
 			o.Concurrency = 4
 		}})
 	e.sim.SetFaults(qualtricssim.Faults{Latency: 60 * time.Millisecond})
-	run := e.queue(syncer.KindFull)
+	run := e.queue(microapps.SyncFull)
 	// Each slice runs as River runs it: on a context that ends at the job's
 	// timeout (River retries a slice its timeout stopped). A unit needs
 	// several pages of 60 ms, more than one job.
@@ -172,7 +173,7 @@ func TestUnitsLongerThanAJobGoOnFromWhereTheyStopped(t *testing.T) {
 			`UPDATE distributions SET recipients_synced_at = NULL WHERE integration_id = $1`, e.in.ID); err != nil {
 			t.Fatal(err)
 		}
-		run := e.queue(syncer.KindIncremental)
+		run := e.queue(microapps.SyncIncremental)
 		// Survey units read their listing at one second a call: give them
 		// a budget that lets them, then starve the recipients units.
 		for i := 0; i < 40; i++ {
@@ -200,7 +201,7 @@ func TestARunStopsWhenItsIntegrationIsPaused(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, envOptions{seed: 5, spec: qualtricssim.Spec{Surveys: 3, Recipients: 3000},
 		syncOpts: func(o *syncer.Options) { o.SliceBudget = time.Nanosecond }})
-	run := e.queue(syncer.KindFull)
+	run := e.queue(microapps.SyncFull)
 	if _, done, err := e.sy.WorkSlice(ctx, e.in.ID, run.ID); err != nil || done {
 		t.Fatalf("first slice: done %v, %v", done, err)
 	}
@@ -221,7 +222,7 @@ func TestTwoJobsNeverWorkOneRun(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t, envOptions{})
-	run := e.queue(syncer.KindFull)
+	run := e.queue(microapps.SyncFull)
 	release, err := e.st.HoldSyncRun(ctx, run.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +264,7 @@ func TestAPaginationCycleFailsTheUnit(t *testing.T) {
 	e := newEnv(t, envOptions{seed: 21, spec: qualtricssim.Spec{Surveys: 8, Recipients: 800}, wrap: cycle})
 	bad = liveInvitations(t, e, 1)[0].ID
 	done := make(chan store.SyncRun, 1)
-	go func() { done <- e.sync(ctx, syncer.KindFull) }()
+	go func() { done <- e.sync(ctx, microapps.SyncFull) }()
 	select {
 	case run := <-done:
 		e.mustSucceed(run)
@@ -285,7 +286,7 @@ func TestFailedRunsBackOff(t *testing.T) {
 	e.sim.SetFaults(qualtricssim.Faults{FailPaths: map[string]int{"/surveys": 500}})
 	var waits []time.Duration
 	for range 5 {
-		run := e.sync(ctx, syncer.KindFull)
+		run := e.sync(ctx, microapps.SyncFull)
 		if run.Status != "failed" {
 			t.Fatalf("run %s, want failed", run.Status)
 		}
@@ -368,7 +369,7 @@ func longListing(t *testing.T, refuse bool) {
 	mu.Lock()
 	survey = sv
 	mu.Unlock()
-	run := e.queue(syncer.KindFull)
+	run := e.queue(microapps.SyncFull)
 	slices := 0
 	for ; slices < 100; slices++ {
 		ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)

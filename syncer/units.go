@@ -262,10 +262,7 @@ func (rs *runState) unit(ctx context.Context, u store.SyncUnit) error {
 	}
 	rs.s.log.Warn("sync unit failed", zap.String("integrationId", rs.in.ID), zap.Int64("syncRunId", rs.run.ID),
 		zap.String("unit", u.Key), zap.Error(err))
-	maxWait := rs.in.VerifyEvery
-	if maxWait <= 0 {
-		maxWait = store.DefaultVerifyEvery
-	}
+	maxWait := rs.in.Schedule.Effective().VerifyEvery
 	return rs.page(ctx, func(p *pageTx) error {
 		if u.Kind == store.UnitRecipients {
 			if err := store.RecipientsFailedTx(ctx, p.tx, rs.in.ID, u.DistributionID, unitWarning(u, err.Error()),
@@ -322,14 +319,8 @@ func (rs *runState) survey(ctx context.Context, u store.SyncUnit) error {
 		}
 		u.DetailsRead = true // saved with the first page's cursor
 	}
-	verifyEvery := rs.in.VerifyEvery
-	if verifyEvery <= 0 {
-		verifyEvery = store.DefaultVerifyEvery
-	}
-	slack := rs.in.FullSyncEvery
-	if slack <= 0 {
-		slack = time.Hour
-	}
+	sched := rs.in.Schedule.Effective()
+	verifyEvery, slack := sched.VerifyEvery, sched.FullSyncEvery
 	// The first full sync reads every live distribution once: those never
 	// read, and those that moved since. An attempt that failed keeps what it
 	// finished; the next one does not read it again.

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/store"
@@ -48,14 +49,14 @@ func TestAnEmptyListingIsVetoed(t *testing.T) {
 	ctx := context.Background()
 	var empty atomic.Bool
 	e := newEnv(t, envOptions{seed: 3, spec: qualtricssim.Spec{Surveys: 6, Recipients: 300}, wrap: emptyListing(&empty)})
-	e.mustSucceed(e.sync(ctx, syncer.KindFull))
+	e.mustSucceed(e.sync(ctx, microapps.SyncFull))
 	s0, d0, r0 := liveCounts(t, e)
 	if s0 != 6 || r0 == 0 {
 		t.Fatalf("after the first sync: %d surveys, %d distributions, %d recipients", s0, d0, r0)
 	}
 	empty.Store(true)
 	for i := range 2 {
-		run := e.sync(ctx, syncer.KindFull)
+		run := e.sync(ctx, microapps.SyncFull)
 		e.mustSucceed(run)
 		if !run.Vetoed {
 			t.Fatalf("run %d with an empty listing is not vetoed: %v", i, run.Warnings)
@@ -70,7 +71,7 @@ func TestAnEmptyListingIsVetoed(t *testing.T) {
 	}
 
 	t.Run("overrideVeto removes them", func(t *testing.T) {
-		run := e.queue(syncer.KindFull)
+		run := e.queue(microapps.SyncFull)
 		if err := e.st.SetSyncRunOverrideVeto(ctx, e.in.ID, run.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +91,7 @@ func TestAnEmptyListingIsVetoed(t *testing.T) {
 	t.Run("the listing restored brings them back with no notice", func(t *testing.T) {
 		empty.Store(false)
 		_, _ = e.notifier.take()
-		run := e.sync(ctx, syncer.KindFull)
+		run := e.sync(ctx, microapps.SyncFull)
 		e.mustSucceed(run)
 		if s, d, r := liveCounts(t, e); s != s0 || d != d0 || r != r0 {
 			t.Errorf("back: %d/%d/%d, want %d/%d/%d", s, d, r, s0, d0, r0)
@@ -112,7 +113,7 @@ func TestTheVetoCountsWhatARemovedSurveyHolds(t *testing.T) {
 	ctx := context.Background()
 	var empty atomic.Bool
 	e := newEnv(t, envOptions{seed: 3, spec: qualtricssim.Spec{Surveys: 6, Recipients: 300}, wrap: emptyListing(&empty)})
-	e.mustSucceed(e.sync(ctx, syncer.KindFull))
+	e.mustSucceed(e.sync(ctx, microapps.SyncFull))
 	// Surveys and distributions may go (a minimum above their counts), not
 	// recipients.
 	if _, err := e.st.Pool().Exec(ctx, `UPDATE integrations SET veto_min_rows = 100 WHERE id = $1`, e.in.ID); err != nil {
@@ -124,7 +125,7 @@ func TestTheVetoCountsWhatARemovedSurveyHolds(t *testing.T) {
 		t.Skipf("only %d recipients", r0)
 	}
 	empty.Store(true)
-	run := e.sync(ctx, syncer.KindFull)
+	run := e.sync(ctx, microapps.SyncFull)
 	e.mustSucceed(run)
 	if !run.Vetoed || run.Removals.Recipients != int64(r0) || run.Removals.Surveys != 6 {
 		t.Errorf("vetoed %v, would remove %+v (recipients live %d)", run.Vetoed, run.Removals, r0)
@@ -133,7 +134,7 @@ func TestTheVetoCountsWhatARemovedSurveyHolds(t *testing.T) {
 		if _, err := e.st.Pool().Exec(ctx, `UPDATE integrations SET veto_max_delete_percent = 100 WHERE id = $1`, e.in.ID); err != nil {
 			t.Fatal(err)
 		}
-		run := e.sync(ctx, syncer.KindFull)
+		run := e.sync(ctx, microapps.SyncFull)
 		e.mustSucceed(run)
 		if run.Vetoed {
 			t.Error("vetoed under a limit of 100%")
@@ -161,11 +162,11 @@ func TestAVetoDecisionSurvivesAKill(t *testing.T) {
 				return 0, nil
 			}
 		}})
-	e.mustSucceed(e.sync(ctx, syncer.KindFull))
+	e.mustSucceed(e.sync(ctx, microapps.SyncFull))
 	s0, d0, r0 := liveCounts(t, e)
 	empty.Store(true)
 	armed.Store(true)
-	run := e.queue(syncer.KindFull)
+	run := e.queue(microapps.SyncFull)
 	func() {
 		defer func() {
 			if r := recover(); r != nil {

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/store"
 )
@@ -196,7 +197,7 @@ type RunVM struct {
 	ID                                                int64
 	Kind, Trigger                                     string
 	Status                                            Tag
-	RawStatus                                         string
+	RawStatus                                         microapps.RunStatus
 	Queued, Started, Finished                         TimeVM
 	Duration                                          string
 	APICalls                                          int
@@ -259,7 +260,7 @@ type IntegrationFormVM struct {
 	Summary    []FieldErrVM
 	Verdict    string            // Qualtrics' verdict, above the summary
 	Warnings   map[string]string // what Qualtrics said that did not stop the change, by field
-	AuthMethod string
+	AuthMethod microapps.AuthMethod
 	TokenHint  string
 	Icons      []string
 }
@@ -277,7 +278,8 @@ type ConsoleDetailVM struct {
 	ID, Name, Group, Icon    string
 	Status                   Tag
 	StatusMessage            string
-	BaseURL, AuthMethod      string
+	BaseURL                  string
+	AuthMethod               microapps.AuthMethod
 	BrandID, Datacenter      string
 	AccountType, UserID      string
 	TokenHint, OAuthClientID string
@@ -320,23 +322,20 @@ type ConsoleListVM struct {
 	Filtered bool
 }
 
-// consoleStatuses are the status filter's values, in the order shown.
-var consoleStatuses = []string{"active", "paused", "error"}
-
 func (s *Server) consoleList(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	ctx := r.Context()
 	vm := ConsoleListVM{Search: strings.TrimSpace(r.URL.Query().Get("q"))}
 	if len(vm.Search) > 200 {
 		vm.Search = vm.Search[:200]
 	}
-	status := r.URL.Query().Get("status")
-	if !slices.Contains(consoleStatuses, status) {
+	status := microapps.IntegrationStatus(r.URL.Query().Get("status"))
+	if !status.Valid() {
 		status = ""
 	}
 	vm.Filtered = vm.Search != "" || status != ""
 	vm.Statuses = append(vm.Statuses, FilterVM{Key: "", Label: rc.lang.T("console.filter.all"), Selected: status == ""})
-	for _, k := range consoleStatuses {
-		vm.Statuses = append(vm.Statuses, FilterVM{Key: k, Label: rc.lang.T("console.status." + k), Selected: k == status})
+	for _, k := range microapps.IntegrationStatuses {
+		vm.Statuses = append(vm.Statuses, FilterVM{Key: string(k), Label: rc.lang.T("console.status." + string(k)), Selected: k == status})
 	}
 	q := store.IntegrationQuery{Status: status, Search: vm.Search, Limit: consolePageSize, ByName: true, WithCounts: true,
 		Offset: (pageParam(r) - 1) * consolePageSize}
@@ -363,12 +362,9 @@ func (s *Server) consoleList(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 			run := s.runVM(*it.LastRun, rc)
 			row.LastSync = &run
 		}
-		next, kind := in.NextFullSyncAt, "full"
-		if n := in.NextIncrementalSyncAt; n != nil && in.FirstFullSyncAt != nil && (next == nil || n.Before(*next)) {
-			next, kind = n, "incremental"
-		}
-		if in.Status == "active" {
-			row.NextSync, row.NextKind = s.timeVM(next, rc), rc.lang.T("console.kind."+kind)
+		if in.Status == microapps.IntegrationActive {
+			next, kind := microapps.NextSync(in.NextFullSyncAt, in.NextIncrementalSyncAt, in.FirstFullSyncAt != nil)
+			row.NextSync, row.NextKind = s.timeVM(next, rc), rc.lang.T("console.kind."+string(kind))
 		}
 		vm.Rows = append(vm.Rows, row)
 	}
@@ -376,28 +372,30 @@ func (s *Server) consoleList(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 	return nil
 }
 
-func integrationTag(status string, l Lang) Tag {
-	tone := map[string]string{"active": "success", "paused": "neutral", "error": "danger"}[status]
+func integrationTag(status microapps.IntegrationStatus, l Lang) Tag {
+	tone := map[microapps.IntegrationStatus]string{microapps.IntegrationActive: "success", microapps.IntegrationPaused: "neutral",
+		microapps.IntegrationError: "danger"}[status]
 	if tone == "" {
 		tone = "neutral"
 	}
-	return Tag{Key: status, Label: l.T("console.status." + status), Tone: tone}
+	return Tag{Key: string(status), Label: l.T("console.status." + string(status)), Tone: tone}
 }
 
-func runTag(status string, l Lang) Tag {
-	tone := map[string]string{"queued": "neutral", "running": "progress", "succeeded": "success", "failed": "danger"}[status]
+func runTag(status microapps.RunStatus, l Lang) Tag {
+	tone := map[microapps.RunStatus]string{microapps.RunQueued: "neutral", microapps.RunRunning: "progress",
+		microapps.RunSucceeded: "success", microapps.RunFailed: "danger"}[status]
 	if tone == "" {
 		tone = "neutral"
 	}
-	return Tag{Key: status, Label: l.T("console.run." + status), Tone: tone}
+	return Tag{Key: string(status), Label: l.T("console.run." + string(status)), Tone: tone}
 }
 
 func (s *Server) runVM(run store.SyncRun, rc *reqCtx) RunVM {
-	vm := RunVM{ID: run.ID, Kind: rc.lang.T("console.kind." + run.Kind), Trigger: rc.lang.T("console.trigger." + run.Trigger),
+	vm := RunVM{ID: run.ID, Kind: rc.lang.T("console.kind." + string(run.Kind)), Trigger: rc.lang.T("console.trigger." + string(run.Trigger)),
 		Status: runTag(run.Status, rc.lang), RawStatus: run.Status, Queued: timeVMAt(run.QueuedAt, rc),
 		Started: s.timeVM(run.StartedAt, rc), Finished: s.timeVM(run.FinishedAt, rc), APICalls: run.APICalls,
 		Surveys: run.Surveys, Distributions: run.Distributions, Recipients: run.Recipients, Notifications: run.Notifications,
-		Warnings: run.Warnings, Error: run.Error, Active: run.Status == "queued" || run.Status == "running",
+		Warnings: run.Warnings, Error: run.Error, Active: run.Status.Active(),
 		UnitsDone: run.Progress.UnitsDone, UnitsTotal: run.Progress.UnitsTotal, UnitsFailed: run.Progress.UnitsFailed,
 		Vetoed: run.Vetoed, Removals: run.Removals}
 	if run.Vetoed {
@@ -453,13 +451,13 @@ var consoleDone = map[string]bool{"created": true, "saved": true, "sync-queued":
 // warnings words what Qualtrics said on the last change (?warn=…, fixed
 // kinds only), each next to the field it concerns: the credential's or the
 // base URL's.
-func warnings(r *http.Request, rc *reqCtx, authMethod string) map[string]string {
+func warnings(r *http.Request, rc *reqCtx, authMethod microapps.AuthMethod) map[string]string {
 	out := map[string]string{}
 	for _, k := range strings.Split(r.URL.Query().Get("warn"), ",") {
 		switch k {
 		case manage.WarnNotBrandAdmin:
 			field := "token"
-			if authMethod == "oauth" {
+			if authMethod == microapps.AuthOAuth {
 				field = "oauth.clientSecret"
 			}
 			out[field] = rc.lang.T("console.warn." + k)
@@ -481,11 +479,13 @@ func warnParam(ws []manage.Warning) string {
 // ---- create and settings forms
 
 func (s *Server) consoleNew(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	f := IntegrationFormVM{Action: "/console/integrations", Creating: true, AuthMethod: "token", Icons: manage.Icons(),
+	sched, veto := microapps.DefaultSchedule, microapps.DefaultVetoRule
+	f := IntegrationFormVM{Action: "/console/integrations", Creating: true, AuthMethod: microapps.AuthToken, Icons: manage.Icons(),
 		Values: map[string]string{"icon": "clipboard", "rateLimit.requestsPerMinute": "1500", "requestTimeoutSeconds": "120",
-			"schedule.fullSyncEvery": "1h", "schedule.incrementalSyncEvery": "15m", "authMethod": "token",
-			"schedule.verifyEvery": manage.FormatDuration(store.DefaultVerifyEvery),
-			"vetoMaxDeletePercent": strconv.Itoa(store.DefaultVetoRule.MaxDeletePercent), "vetoMinRows": strconv.Itoa(store.DefaultVetoRule.MinRows)}}
+			"schedule.fullSyncEvery":        microapps.FormatDuration(sched.FullSyncEvery),
+			"schedule.incrementalSyncEvery": microapps.FormatDuration(sched.IncrementalSyncEvery),
+			"schedule.verifyEvery":          microapps.FormatDuration(sched.VerifyEvery), "authMethod": string(microapps.AuthToken),
+			"vetoMaxDeletePercent": strconv.Itoa(veto.MaxDeletePercent), "vetoMinRows": strconv.Itoa(veto.MinRows)}}
 	s.render(w, r, consoleNewPage(s.consoleLayout(rc, rc.lang.T("console.new.title")), f))
 	return nil
 }
@@ -554,27 +554,27 @@ func writeFromForm(r *http.Request, current *store.Integration, l Lang) (manage.
 	default:
 		w.Schedule.FullSyncWindow, _ = json.Marshal(manage.WindowWrite{Start: start, End: end, TimeZone: tz})
 	}
-	method, token := f.Get("authMethod"), f.Get("token")
+	method, token := microapps.AuthMethod(f.Get("authMethod")), f.Get("token")
 	clientID, secret := strings.TrimSpace(f.Get("oauth.clientId")), f.Get("oauth.clientSecret")
 	if current != nil {
 		method = current.AuthMethod
 	}
 	switch {
-	case method == "oauth" && (current == nil || secret != "" || clientID != current.OAuthClientID || f.Get("oauth.scope") != current.OAuthScope):
+	case method == microapps.AuthOAuth && (current == nil || secret != "" || clientID != current.OAuthClientID || f.Get("oauth.scope") != current.OAuthScope):
 		w.OAuth = &manage.OAuthWrite{ClientID: &clientID, ClientSecret: &secret, Scope: str("oauth.scope")}
 		if secret == "" {
 			w.OAuth.ClientSecret = nil
 		}
-	case method != "oauth" && (current == nil || token != ""):
+	case method != microapps.AuthOAuth && (current == nil || token != ""):
 		w.Token = &token
 	}
 	if current != nil {
 		paused := f.Get("paused") == "on"
 		switch {
-		case paused && current.Status != "paused":
-			w.Status = ptr("paused")
-		case !paused && current.Status == "paused":
-			w.Status = ptr("active")
+		case paused && current.Status != microapps.IntegrationPaused:
+			w.Status = ptr(string(microapps.IntegrationPaused))
+		case !paused && current.Status == microapps.IntegrationPaused:
+			w.Status = ptr(string(microapps.IntegrationActive))
 		}
 	}
 	return w, errs
@@ -645,7 +645,7 @@ func applyServiceError(f *IntegrationFormVM, err error, l Lang) (int, bool) {
 
 func (s *Server) consoleCreate(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	f := IntegrationFormVM{Action: "/console/integrations", Creating: true, Icons: manage.Icons(), Values: typedValues(r)}
-	f.AuthMethod = f.Values["authMethod"]
+	f.AuthMethod = microapps.AuthMethod(f.Values["authMethod"])
 	write, parseErrs := writeFromForm(r, nil, rc.lang)
 	var err error
 	var created manage.Created
@@ -676,7 +676,7 @@ func numberErrors(errs map[string]string) error {
 	me := &manage.Error{Kind: manage.Invalid}
 	for _, k := range formFields {
 		if msg, ok := errs[k]; ok {
-			me.Fields = append(me.Fields, manage.FieldError{Field: k, Message: msg})
+			me.Fields = append(me.Fields, microapps.FieldError{Field: k, Message: msg})
 		}
 	}
 	return me
@@ -703,15 +703,15 @@ func settingsValues(in store.Integration) map[string]string {
 	}
 	veto := in.Veto
 	if veto.MaxDeletePercent == 0 {
-		veto = store.DefaultVetoRule
+		veto = microapps.DefaultVetoRule
 	}
 	v := map[string]string{"name": in.Name, "functionalGroup": in.FunctionalGroup, "baseUrl": in.BaseURL,
-		"authMethod": in.AuthMethod, "oauth.clientId": in.OAuthClientID, "oauth.scope": in.OAuthScope, "icon": in.Icon,
+		"authMethod": string(in.AuthMethod), "oauth.clientId": in.OAuthClientID, "oauth.scope": in.OAuthScope, "icon": in.Icon,
 		"rateLimit.enabled": b(in.RateLimitEnabled), "rateLimit.requestsPerMinute": strconv.Itoa(in.RequestsPerMinute),
 		"requestTimeoutSeconds": strconv.Itoa(in.RequestTimeoutSeconds), "logging.enabled": b(in.LoggingEnabled),
-		"schedule.fullSyncEvery": manage.FormatDuration(in.FullSyncEvery), "schedule.incrementalSyncEvery": manage.FormatDuration(in.IncrementalSyncEvery),
-		"schedule.verifyEvery": manage.FormatDuration(manage.VerifyEvery(in)),
-		"events.enabled":       b(in.EventsEnabled), "paused": b(in.Status == "paused"),
+		"schedule.fullSyncEvery": microapps.FormatDuration(in.FullSyncEvery), "schedule.incrementalSyncEvery": microapps.FormatDuration(in.IncrementalSyncEvery),
+		"schedule.verifyEvery": microapps.FormatDuration(in.Schedule.Effective().VerifyEvery),
+		"events.enabled":       b(in.EventsEnabled), "paused": b(in.Status == microapps.IntegrationPaused),
 		"vetoMaxDeletePercent": strconv.Itoa(veto.MaxDeletePercent), "vetoMinRows": strconv.Itoa(veto.MinRows)}
 	if in.FullSyncWindow != nil {
 		v["schedule.fullSyncWindow.start"], v["schedule.fullSyncWindow.end"], v["schedule.fullSyncWindow.timeZone"] =
@@ -902,7 +902,7 @@ func (s *Server) consoleUpdate(w http.ResponseWriter, r *http.Request, rc *reqCt
 
 func (s *Server) consoleSync(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
 	id := r.PathValue("id")
-	_, created, err := s.opts.Manage.TriggerSyncOverride(r.Context(), rc.email, id, r.PostForm.Get("kind"), r.PostForm.Get("overrideVeto") == "on")
+	_, created, err := s.opts.Manage.TriggerSyncOverride(r.Context(), rc.email, id, microapps.SyncKind(r.PostForm.Get("kind")), r.PostForm.Get("overrideVeto") == "on")
 	if err != nil {
 		me, err := refusal(err)
 		if err != nil {

@@ -10,13 +10,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/store"
 )
 
 // queueingSyncs queues runs in the store, as the syncer does without River.
 type queueingSyncs struct{ st *store.Store }
 
-func (q queueingSyncs) Trigger(ctx context.Context, id, kind, trigger string) (run store.SyncRun, created bool, err error) {
+func (q queueingSyncs) Trigger(ctx context.Context, id string, kind microapps.SyncKind, trigger microapps.SyncTrigger) (run store.SyncRun, created bool, err error) {
 	err = q.st.WithTx(ctx, func(tx pgx.Tx) error {
 		run, created, err = q.st.QueueSyncRunTx(ctx, tx, id, kind, trigger)
 		return err

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/store"
 )
@@ -353,10 +354,10 @@ func securityHeaders(next http.Handler, https bool) http.Handler {
 	})
 }
 
-// normalizeEmail matches how the sync stores emails (store.NormalizeEmail):
+// normalizeEmail matches how the sync stores emails (microapps.NormalizeEmail):
 // trimmed, ASCII lower-cased; "" for an address that is not ASCII.
 func normalizeEmail(e string) string {
-	n, _ := store.NormalizeEmail(e)
+	n, _ := microapps.NormalizeEmail(e)
 	return n
 }
 

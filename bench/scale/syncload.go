@@ -13,11 +13,11 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
-	"github.com/microapps/microapps/syncer"
 )
 
 // syncOptions is the brand synced while the pages are measured.
@@ -155,14 +155,14 @@ func (b *bench) newSyncedIntegration(kr *seal.Keyring, simURL, token, brandID st
 		return "", 0, err
 	}
 	if _, err := b.st.CreateIntegration(b.ctx, store.Integration{ID: id, Name: "scale sync " + id[:8], BaseURL: simURL + "/API/v3/",
-		AuthMethod: "token", SecretSealed: sealed, SecretKeyID: keyID, RequestsPerMinute: 1500, RequestTimeoutSeconds: 60,
-		FullSyncEvery: time.Hour, IncrementalSyncEvery: 15 * time.Minute, Status: "active", BrandID: brandID},
+		AuthMethod: microapps.AuthToken, SecretSealed: sealed, SecretKeyID: keyID, RequestsPerMinute: 1500, RequestTimeoutSeconds: 60,
+		Schedule: microapps.DefaultSchedule, Status: microapps.IntegrationActive, BrandID: brandID},
 		store.AuditEvent{Actor: "scale", Action: "integration.create"}); err != nil {
 		return "", 0, fmt.Errorf("create integration: %w", err)
 	}
 	var runID int64
 	err = b.st.WithTx(b.ctx, func(tx pgx.Tx) error {
-		run, _, err := b.st.QueueSyncRunTx(b.ctx, tx, id, syncer.KindFull, "scale")
+		run, _, err := b.st.QueueSyncRunTx(b.ctx, tx, id, microapps.SyncFull, "scale")
 		runID = run.ID
 		return err
 	})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/store/storetest"
@@ -32,7 +33,7 @@ func TestResealMovesEverySecretToTheFirstKey(t *testing.T) {
 		}
 		_, err = st.CreateIntegration(ctx, store.Integration{ID: id, Name: "I" + string(rune('A'+i)), BaseURL: "https://iad1.qualtrics.com/API/v3/",
 			Icon: "clipboard", AuthMethod: "token", SecretSealed: sealed, SecretKeyID: keyID, RequestsPerMinute: 1500,
-			RequestTimeoutSeconds: 120, FullSyncEvery: 3600e9, IncrementalSyncEvery: 900e9, Status: "active"},
+			RequestTimeoutSeconds: 120, Schedule: microapps.DefaultSchedule, Status: "active"},
 			store.AuditEvent{Actor: "test", Action: "create"})
 		if err != nil {
 			t.Fatal(err)

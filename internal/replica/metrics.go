@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/syncer"
 )
@@ -177,17 +178,17 @@ func (m *metrics) ObserveMalformedValues(endpoint string, n int) {
 
 // SyncFinished records a finished sync run. result is the run's final status
 // (succeeded or failed); at is when it finished.
-func (m *metrics) SyncFinished(kind, result string, d time.Duration, integrationID string, at time.Time) {
-	m.syncRuns.WithLabelValues(kind, result).Inc()
-	m.syncDuration.WithLabelValues(kind).Observe(d.Seconds())
-	if result == "succeeded" {
+func (m *metrics) SyncFinished(kind microapps.SyncKind, result microapps.RunStatus, d time.Duration, integrationID string, at time.Time) {
+	m.syncRuns.WithLabelValues(string(kind), string(result)).Inc()
+	m.syncDuration.WithLabelValues(string(kind)).Observe(d.Seconds())
+	if result == microapps.RunSucceeded {
 		m.lastSuccessfulSync.WithLabelValues(integrationID).Set(float64(at.UnixNano()) / 1e9)
 	}
 }
 
 // SyncVetoed counts a run the veto rule held back (syncer.VetoMetrics).
-func (m *metrics) SyncVetoed(kind, _ string) {
-	m.syncVetoed.WithLabelValues(kind).Inc()
+func (m *metrics) SyncVetoed(kind microapps.SyncKind, _ string) {
+	m.syncVetoed.WithLabelValues(string(kind)).Inc()
 }
 
 // ForgetIntegration drops the series of a deleted integration.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/store"
 )
 
@@ -144,9 +145,9 @@ func loadIntegration(ctx context.Context, st *store.Store, sp ScaleSpec, i int, 
 	rng := rand.New(rand.NewPCG(sp.Seed, uint64(i)))
 	id := ScaleIntegrationID(i + sp.Offset)
 	_, err := st.CreateIntegration(ctx, store.Integration{ID: id, Name: fmt.Sprintf("Brand %04d", i+sp.Offset), FunctionalGroup: fmt.Sprintf("Group %d", i%20),
-		BaseURL: "https://iad1.qualtrics.com/API/v3/", AuthMethod: "token", SecretSealed: []byte{0}, SecretKeyID: "k",
-		RequestsPerMinute: 1500, RequestTimeoutSeconds: 60, FullSyncEvery: time.Hour, IncrementalSyncEvery: 15 * time.Minute,
-		Status: "active"}, store.AuditEvent{Actor: "scale", Action: "integration.create"})
+		BaseURL: "https://iad1.qualtrics.com/API/v3/", AuthMethod: microapps.AuthToken, SecretSealed: []byte{0}, SecretKeyID: "k",
+		RequestsPerMinute: 1500, RequestTimeoutSeconds: 60, Schedule: microapps.DefaultSchedule,
+		Status: microapps.IntegrationActive}, store.AuditEvent{Actor: "scale", Action: "integration.create"})
 	if err != nil {
 		return 0, err
 	}

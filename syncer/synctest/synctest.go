@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/store"
@@ -122,7 +123,7 @@ func checkRecipients(ctx context.Context, t testing.TB, st *store.Store, sim *qu
 		if !ok {
 			t.Fatalf("recipient %s of %s missing", w.ContactID, d.ID)
 		}
-		email, _ := store.NormalizeEmail(w.Email) // "" for an address that is not ASCII, as the sync stores it
+		email, _ := microapps.NormalizeEmail(w.Email) // "" for an address that is not ASCII, as the sync stores it
 		if g.Email != email || g.Status != w.Status || g.RespondLink != w.Link || g.ContactLookupID != w.ContactLookupID ||
 			g.FirstName != w.FirstName || g.LastName != w.LastName || g.SurveyID != d.SurveyID || g.ResponseID != w.ResponseID ||
 			g.Unsubscribed != w.Unsubscribed || g.DeletedAt != nil {
