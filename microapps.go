@@ -113,6 +113,9 @@ const (
 	ChannelWebhook Channel = "webhook"
 )
 
+// Channels lists every channel.
+var Channels = []Channel{ChannelEmail, ChannelWebhook}
+
 // DeliveryStatus is where a notification's delivery on one channel stands.
 type DeliveryStatus string
 

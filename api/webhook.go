@@ -7,13 +7,14 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/manage"
 )
 
 type webhookResource struct {
-	URL    string `json:"url"`
-	Format string `json:"format"`
-	Signed bool   `json:"signed"`
+	URL    string                  `json:"url"`
+	Format microapps.WebhookFormat `json:"format"`
+	Signed bool                    `json:"signed"`
 }
 
 func (h *handler) getWebhook(w http.ResponseWriter, r *http.Request) error {
@@ -46,17 +47,17 @@ func (h *handler) deleteWebhook(w http.ResponseWriter, r *http.Request) error {
 }
 
 type deliveryResource struct {
-	ID             int64      `json:"id"`
-	NotificationID int64      `json:"notificationId"`
-	Kind           string     `json:"kind"`
-	Email          string     `json:"email"`
-	Channel        string     `json:"channel"`
-	Status         string     `json:"status"`
-	Attempts       int        `json:"attempts"`
-	LastError      string     `json:"lastError"`
-	CreatedAt      time.Time  `json:"createdAt"`
-	UpdatedAt      time.Time  `json:"updatedAt"`
-	DeliveredAt    *time.Time `json:"deliveredAt"`
+	ID             int64                      `json:"id"`
+	NotificationID int64                      `json:"notificationId"`
+	Kind           microapps.NotificationKind `json:"kind"`
+	Email          string                     `json:"email"`
+	Channel        microapps.Channel          `json:"channel"`
+	Status         microapps.DeliveryStatus   `json:"status"`
+	Attempts       int                        `json:"attempts"`
+	LastError      string                     `json:"lastError"`
+	CreatedAt      time.Time                  `json:"createdAt"`
+	UpdatedAt      time.Time                  `json:"updatedAt"`
+	DeliveredAt    *time.Time                 `json:"deliveredAt"`
 }
 
 func (h *handler) listDeliveries(w http.ResponseWriter, r *http.Request) error {

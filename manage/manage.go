@@ -589,13 +589,13 @@ func (s *Service) Webhook(ctx context.Context, id string) (WebhookView, error) {
 }
 
 func webhookView(wh store.Webhook) WebhookView {
-	return WebhookView{URL: WebhookURLShown(wh.URL), Format: orJSON(wh.Format), Signed: len(wh.SecretSealed) > 0, Set: wh.URL != ""}
+	return WebhookView{URL: WebhookURLShown(wh.URL), Format: wh.Format.OrDefault(), Signed: len(wh.SecretSealed) > 0, Set: wh.URL != ""}
 }
 
 // WebhookView is a webhook as it may be shown.
 type WebhookView struct {
 	URL    string
-	Format string
+	Format microapps.WebhookFormat
 	Signed bool
 	Set    bool
 }
@@ -610,31 +610,31 @@ type WebhookWrite struct {
 // SetWebhook validates and stores the integration's webhook.
 func (s *Service) SetWebhook(ctx context.Context, actor, id string, body WebhookWrite) error {
 	var errs []microapps.FieldError
-	wh := store.Webhook{Format: "json"}
+	wh := store.Webhook{Format: microapps.WebhookJSON}
 	if body.URL == nil {
-		errs = append(errs, microapps.FieldError{"url", "is required"})
+		errs = append(errs, microapps.FieldError{Field: "url", Message: "is required"})
 	} else if u, err := url.Parse(*body.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || len(*body.URL) > 2000 {
-		errs = append(errs, microapps.FieldError{"url", "must be an absolute http(s) URL without user info, at most 2000 characters"})
+		errs = append(errs, microapps.FieldError{Field: "url", Message: "must be an absolute http(s) URL without user info, at most 2000 characters"})
 	} else if !s.webhookHostAllowed(u) {
-		errs = append(errs, microapps.FieldError{"url", "must not point at a loopback, private, link-local or other internal address"})
+		errs = append(errs, microapps.FieldError{Field: "url", Message: "must not point at a loopback, private, link-local or other internal address"})
 	} else if u.Scheme == "http" && !s.webhookHostListed(u) {
-		errs = append(errs, microapps.FieldError{"url", "must use https (plain http is allowed only for the hosts in MICROAPPS_WEBHOOK_ALLOWED_HOSTS)"})
+		errs = append(errs, microapps.FieldError{Field: "url", Message: "must use https (plain http is allowed only for the hosts in MICROAPPS_WEBHOOK_ALLOWED_HOSTS)"})
 	} else {
 		wh.URL = *body.URL
 	}
 	if body.Format != nil {
-		switch *body.Format {
-		case "json", "slack", "teams":
-			wh.Format = *body.Format
+		switch f := microapps.WebhookFormat(*body.Format); {
+		case f.Valid():
+			wh.Format = f
 		default:
-			errs = append(errs, microapps.FieldError{"format", `must be "json", "slack" or "teams"`})
+			errs = append(errs, microapps.FieldError{Field: "format", Message: `must be "json", "slack" or "teams"`})
 		}
 	}
 	if body.Secret != nil {
 		if msg := checkSecret(*body.Secret); msg != "" {
-			errs = append(errs, microapps.FieldError{"secret", msg})
+			errs = append(errs, microapps.FieldError{Field: "secret", Message: msg})
 		} else if len(*body.Secret) < 16 {
-			errs = append(errs, microapps.FieldError{"secret", "must be at least 16 characters"})
+			errs = append(errs, microapps.FieldError{Field: "secret", Message: "must be at least 16 characters"})
 		}
 	}
 	if len(errs) > 0 {
@@ -793,12 +793,6 @@ func WebhookURLShown(raw string) string {
 	return u.Scheme + "://" + u.Host + "/"
 }
 
-func orJSON(f string) string {
-	if f == "" {
-		return "json"
-	}
-	return f
-}
 
 // Icons are the icons bundled with the pages, in the order a picker shows them.
 func Icons() []string {

@@ -60,13 +60,13 @@ func (s *Service) SetNotificationDefaults(ctx context.Context, actor, id string,
 		case "", "en", "fr":
 			d.Language = *body.Language
 		default:
-			errs = append(errs, microapps.FieldError{"language", `must be "en", "fr" or "" (the service's default)`})
+			errs = append(errs, microapps.FieldError{Field: "language", Message: `must be "en", "fr" or "" (the service's default)`})
 		}
 	}
 	if body.TimeZone != nil && *body.TimeZone != "" {
 		tz := *body.TimeZone
 		if _, err := time.LoadLocation(tz); err != nil || strings.EqualFold(tz, "local") || len(tz) > 64 {
-			errs = append(errs, microapps.FieldError{"timeZone", fmt.Sprintf(`%q is not an IANA time zone such as "Europe/Paris" or "UTC"`, tz)})
+			errs = append(errs, microapps.FieldError{Field: "timeZone", Message: fmt.Sprintf(`%q is not an IANA time zone such as "Europe/Paris" or "UTC"`, tz)})
 		} else {
 			d.TimeZone = tz
 		}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+
+	"github.com/microapps/microapps"
 )
 
 // Chat messages: an Adaptive Card in the envelope of a Teams Workflows
@@ -246,8 +248,8 @@ func (t texts) slackMessage() SlackMessage {
 func ptr[T any](v T) *T { return &v }
 
 // chatBody is the JSON body of a "slack" or "teams" webhook.
-func (t texts) chatBody(format string) ([]byte, error) {
-	if format == "slack" {
+func (t texts) chatBody(format microapps.WebhookFormat) ([]byte, error) {
+	if format == microapps.WebhookSlack {
 		return json.Marshal(t.slackMessage())
 	}
 	return json.Marshal(t.teamsMessage())

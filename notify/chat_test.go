@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/store"
 )
@@ -26,7 +27,7 @@ const pipeLink = "https://acme.iad1.qualtrics.com/jfe/form/SV_1?Q_DL=EMD_1_CID_1
 // chatWorld raises one notification of each kind in a new integration whose
 // webhook posts to a recorder in format, written in lang (the integration's
 // default), and returns the body posted for each kind.
-func chatWorld(t *testing.T, f *fixture, format, lang, zone string) (integ string, bodies map[string][]byte) {
+func chatWorld(t *testing.T, f *fixture, format microapps.WebhookFormat, lang, zone string) (integ string, bodies map[string][]byte) {
 	t.Helper()
 	var mu sync.Mutex
 	var got []byte
@@ -74,7 +75,7 @@ func chatWorld(t *testing.T, f *fixture, format, lang, zone string) (integ strin
 			t.Fatal(err)
 		}
 		mu.Lock()
-		bodies[d.Kind] = got
+		bodies[string(d.Kind)] = got
 		mu.Unlock()
 	}
 	if len(bodies) != 3 {

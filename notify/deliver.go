@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/internal/links"
 	"github.com/microapps/microapps/internal/words"
 	"github.com/microapps/microapps/seal"
@@ -43,60 +44,60 @@ func (n *Notifier) Deliver(ctx context.Context, deliveryID int64, final bool, no
 		return err
 	}
 	d := w.Delivery
-	if d.Status == "sent" || d.Status == "skipped" {
+	if d.Status == microapps.DeliverySent || d.Status == microapps.DeliverySkipped {
 		return nil
 	}
-	log := n.o.Log.With(zap.Int64("delivery", d.ID), zap.String("channel", d.Channel),
-		zap.String("integrationId", d.IntegrationID), zap.String("kind", w.Notification.Kind))
+	log := n.o.Log.With(zap.Int64("delivery", d.ID), zap.String("channel", string(d.Channel)),
+		zap.String("integrationId", d.IntegrationID), zap.String("kind", string(w.Notification.Kind)))
 
 	var sendErr error
 	switch {
-	case d.Channel == ChannelEmail && n.o.Mailer == nil:
-		return n.finish(ctx, d, "skipped", "email is not configured", now, nil)
-	case d.Channel == ChannelWebhook && w.Webhook.URL == "":
-		return n.finish(ctx, d, "skipped", "the integration has no webhook", now, nil)
-	case d.Channel == ChannelEmail && w.Unsubscribed:
+	case d.Channel == microapps.ChannelEmail && n.o.Mailer == nil:
+		return n.finish(ctx, d, microapps.DeliverySkipped, "email is not configured", now, nil)
+	case d.Channel == microapps.ChannelWebhook && w.Webhook.URL == "":
+		return n.finish(ctx, d, microapps.DeliverySkipped, "the integration has no webhook", now, nil)
+	case d.Channel == microapps.ChannelEmail && w.Unsubscribed:
 		// Qualtrics' opt-out is the person's choice: the feed still shows
 		// the item, no email goes out.
-		return n.finish(ctx, d, "skipped", "the recipient unsubscribed in Qualtrics", now, nil)
-	case d.Channel == ChannelEmail && w.User.EmailOff:
-		return n.finish(ctx, d, "skipped", "the user turned email notifications off", now, nil)
-	case d.Channel == ChannelEmail:
+		return n.finish(ctx, d, microapps.DeliverySkipped, "the recipient unsubscribed in Qualtrics", now, nil)
+	case d.Channel == microapps.ChannelEmail && w.User.EmailOff:
+		return n.finish(ctx, d, microapps.DeliverySkipped, "the user turned email notifications off", now, nil)
+	case d.Channel == microapps.ChannelEmail:
 		var msg Message
 		if msg, sendErr = n.emailMessage(ctx, w, now); sendErr == nil {
 			sendErr = n.o.Mailer.Send(ctx, msg)
 		}
-	case d.Channel == ChannelWebhook:
+	case d.Channel == microapps.ChannelWebhook:
 		sendErr = n.postWebhook(ctx, w)
 	default:
 		sendErr = &permanentError{fmt.Errorf("unknown channel %q", d.Channel)}
 	}
 	if sendErr == nil {
 		log.Info("notification delivered")
-		return n.finish(ctx, d, "sent", "", now, nil)
+		return n.finish(ctx, d, microapps.DeliverySent, "", now, nil)
 	}
 	var perm *permanentError
 	switch {
 	case errors.As(sendErr, &perm):
 		log.Warn("notification delivery failed for good", zap.Error(sendErr))
-		return n.finish(ctx, d, "failed", sendErr.Error(), now, river.JobCancel(sendErr))
+		return n.finish(ctx, d, microapps.DeliveryFailed, sendErr.Error(), now, river.JobCancel(sendErr))
 	case final:
 		log.Warn("notification delivery failed, no attempts left", zap.Error(sendErr))
-		return n.finish(ctx, d, "failed", sendErr.Error(), now, sendErr)
+		return n.finish(ctx, d, microapps.DeliveryFailed, sendErr.Error(), now, sendErr)
 	default:
 		log.Info("notification delivery failed, will retry", zap.Error(sendErr))
-		return n.finish(ctx, d, "pending", sendErr.Error(), now, sendErr)
+		return n.finish(ctx, d, microapps.DeliveryPending, sendErr.Error(), now, sendErr)
 	}
 }
 
 // finish records the outcome and returns ret, the error River should see.
-func (n *Notifier) finish(ctx context.Context, d store.Delivery, status, lastError string, now time.Time, ret error) error {
+func (n *Notifier) finish(ctx context.Context, d store.Delivery, status microapps.DeliveryStatus, lastError string, now time.Time, ret error) error {
 	if _, err := n.o.Store.FinishDelivery(ctx, d.ID, status, truncate(lastError, 1000), now); err != nil {
 		return err
 	}
 	if n.o.Metrics != nil {
-		result := status
-		if status == "pending" {
+		result := string(status)
+		if status == microapps.DeliveryPending {
 			result = "retry"
 		}
 		n.o.Metrics.Delivery(d.Channel, result)
@@ -113,14 +114,14 @@ func truncate(s string, n int) string {
 
 // WebhookPayload is the JSON body of a "json" format webhook.
 type WebhookPayload struct {
-	ID             int64           `json:"id"`
-	Kind           string          `json:"kind"`
-	IntegrationID  string          `json:"integrationId"`
-	Email          string          `json:"email"`
-	SurveyID       string          `json:"surveyId"`
-	DistributionID string          `json:"distributionId"`
-	Data           json.RawMessage `json:"data"`
-	CreatedAt      time.Time       `json:"createdAt"`
+	ID             int64                      `json:"id"`
+	Kind           microapps.NotificationKind `json:"kind"`
+	IntegrationID  string                     `json:"integrationId"`
+	Email          string                     `json:"email"`
+	SurveyID       string                     `json:"surveyId"`
+	DistributionID string                     `json:"distributionId"`
+	Data           json.RawMessage            `json:"data"`
+	CreatedAt      time.Time                  `json:"createdAt"`
 }
 
 // SignatureHeader carries "sha256=" and the hex HMAC-SHA256 of the body under
@@ -144,7 +145,7 @@ func SealWebhookSecret(kr *seal.Keyring, integrationID, secret string) (keyID st
 func (n *Notifier) webhookBody(w store.DeliveryWork) ([]byte, error) {
 	nt := w.Notification
 	switch w.Webhook.Format {
-	case "slack", "teams":
+	case microapps.WebhookSlack, microapps.WebhookTeams:
 		t, err := n.compose(w, n.readerOf(w))
 		if err != nil {
 			return nil, err
@@ -152,7 +153,7 @@ func (n *Notifier) webhookBody(w store.DeliveryWork) ([]byte, error) {
 		return t.chatBody(w.Webhook.Format)
 	default:
 		data := nt.Data
-		if nt.Kind == KindSurveyStatistics {
+		if nt.Kind == microapps.NoticeSurveyStatistics {
 			data = words.WithReviewLink(data, links.ReviewDistributionsURL(
 				links.Integration{BaseURL: w.BaseURL, BrandBaseURL: w.BrandBaseURL, DeepLinks: w.DeepLinks}, nt.SurveyID, nt.DistributionID))
 		}
@@ -228,8 +229,8 @@ func (n *Notifier) SendTestWebhook(ctx context.Context, integrationID string, wh
 	data, _ := json.Marshal(map[string]any{"surveyName": "Test delivery", "functionalGroup": "microapps",
 		"sent": 100, "finished": 42, "expiresAt": now.Add(24 * time.Hour).Format(time.RFC3339), "test": true})
 	w := store.DeliveryWork{
-		Delivery:     store.Delivery{IntegrationID: integrationID, Channel: ChannelWebhook, IdempotencyKey: "test-" + now.Format("20060102T150405.000000000")},
-		Notification: store.Notification{IntegrationID: integrationID, Kind: "survey_statistics", Data: data, CreatedAt: now},
+		Delivery:     store.Delivery{IntegrationID: integrationID, Channel: microapps.ChannelWebhook, IdempotencyKey: "test-" + now.Format("20060102T150405.000000000")},
+		Notification: store.Notification{IntegrationID: integrationID, Kind: microapps.NoticeSurveyStatistics, Data: data, CreatedAt: now},
 		Webhook:      wh,
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)

@@ -20,6 +20,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
@@ -293,7 +294,7 @@ func TestWebhookFailures(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 
-	setup := func(t *testing.T, url, format string) (*notify.Notifier, int64) {
+	setup := func(t *testing.T, url string, format microapps.WebhookFormat) (*notify.Notifier, int64) {
 		t.Helper()
 		integ := f.integration(integrationRow{})
 		f.survey(integ, surveyRow{ID: "SV_1", Name: "Pulse"})

@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/store/storetest"
@@ -225,22 +226,22 @@ type countingMetrics struct {
 	deliveries map[string]int
 }
 
-func (m *countingMetrics) NotificationRaised(kind string) {
+func (m *countingMetrics) NotificationRaised(kind microapps.NotificationKind) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.raised == nil {
 		m.raised = map[string]int{}
 	}
-	m.raised[kind]++
+	m.raised[string(kind)]++
 }
 
-func (m *countingMetrics) Delivery(channel, result string) {
+func (m *countingMetrics) Delivery(channel microapps.Channel, result string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.deliveries == nil {
 		m.deliveries = map[string]int{}
 	}
-	m.deliveries[channel+":"+result]++
+	m.deliveries[string(channel)+":"+result]++
 }
 
 // onChanges runs the sync hook in its own committed transaction.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/internal/links"
 	"github.com/microapps/microapps/internal/words"
 	"github.com/microapps/microapps/store"
@@ -81,7 +82,7 @@ func (n *Notifier) compose(w store.DeliveryWork, r reader) (texts, error) {
 	abs := func(l words.Link) link { return link{l.Label, links.Absolute(n.o.PublicURL, l.URL)} }
 	t := texts{lang: wd.Lang, Subject: txt(wd.Subject), Title: txt(wd.Title), Body: txt(wd.Body),
 		Button: link{wd.Qualtrics.Label, wd.Qualtrics.URL}, Feed: link{wd.Feed.Label, n.feedURL()}, Footer: wd.Footer, Settings: abs(wd.Settings)}
-	if nt.Kind == KindSurveyStatistics && wd.Page.URL != "" {
+	if nt.Kind == microapps.NoticeSurveyStatistics && wd.Page.URL != "" {
 		t.Page = abs(wd.Page)
 	}
 	for _, f := range wd.Facts {

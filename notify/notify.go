@@ -24,22 +24,10 @@ import (
 	"github.com/riverqueue/river"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
-)
-
-// Kinds of notification, as stored in notifications.kind.
-const (
-	KindNewSurvey        = "new_survey"
-	KindSurveyExpiring   = "survey_expiring"
-	KindSurveyStatistics = "survey_statistics"
-)
-
-// Channels of delivery, as stored in deliveries.channel.
-const (
-	ChannelEmail   = "email"
-	ChannelWebhook = "webhook"
 )
 
 // Defaults of Options.
@@ -56,16 +44,16 @@ type Store interface {
 	RaiseSurveyExpiringTx(ctx context.Context, tx pgx.Tx, o store.RaiseOptions) (store.Raised, error)
 	RaiseSurveyStatisticsTx(ctx context.Context, tx pgx.Tx, o store.RaiseOptions) (store.Raised, error)
 	GetDeliveryWork(ctx context.Context, id int64) (store.DeliveryWork, error)
-	FinishDelivery(ctx context.Context, id int64, status, lastError string, now time.Time) (bool, error)
+	FinishDelivery(ctx context.Context, id int64, status microapps.DeliveryStatus, lastError string, now time.Time) (bool, error)
 	UnsubscribeToken(ctx context.Context, email string, now time.Time) (string, error)
 }
 
 // Metrics receives counts; nil means none are kept.
 type Metrics interface {
-	NotificationRaised(kind string)
+	NotificationRaised(kind microapps.NotificationKind)
 	// Delivery is called once per attempt with result "sent", "retry",
 	// "failed" or "skipped".
-	Delivery(channel, result string)
+	Delivery(channel microapps.Channel, result string)
 }
 
 // Options configure a Notifier. Zero values take the defaults.
@@ -227,7 +215,7 @@ func (n *Notifier) OnChanges(ctx context.Context, tx pgx.Tx, in store.Integratio
 	if err := n.enqueue(ctx, tx, r.DeliveryIDs); err != nil {
 		return 0, err
 	}
-	n.count(KindNewSurvey, r.Count)
+	n.count(microapps.NoticeNewSurvey, r.Count)
 	return r.Count, nil
 }
 
@@ -258,8 +246,8 @@ func (n *Notifier) CheckWindows(ctx context.Context, integrationID string, now t
 	if err != nil {
 		return 0, fmt.Errorf("notify: check windows: %w", err)
 	}
-	n.count(KindSurveyExpiring, expiring.Count)
-	n.count(KindSurveyStatistics, stats.Count)
+	n.count(microapps.NoticeSurveyExpiring, expiring.Count)
+	n.count(microapps.NoticeSurveyStatistics, stats.Count)
 	return expiring.Count + stats.Count, nil
 }
 
@@ -268,9 +256,9 @@ func retryable(err error) bool {
 	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
 }
 
-func (n *Notifier) count(kind string, c int) {
+func (n *Notifier) count(kind microapps.NotificationKind, c int) {
 	if c > 0 {
-		n.o.Log.Info("notifications raised", zap.String("kind", kind), zap.Int("count", c))
+		n.o.Log.Info("notifications raised", zap.String("kind", string(kind)), zap.Int("count", c))
 	}
 	if n.o.Metrics == nil {
 		return

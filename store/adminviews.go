@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/microapps/microapps"
 )
 
 // The admin read models join brand_admins on the caller's email in the same
@@ -401,7 +403,7 @@ func (s *Store) SurveyResults(ctx context.Context, q SurveyResultsQuery, now tim
 	if integrationID == nil {
 		return p, mapErr("survey results", pgx.ErrNoRows)
 	}
-	a.ID, a.Name, a.FunctionalGroup, a.Icon, a.Freshness.Status = *integrationID, *name, *group, *icon, *status
+	a.ID, a.Name, a.FunctionalGroup, a.Icon, a.Freshness.Status = *integrationID, *name, *group, *icon, microapps.IntegrationStatus(*status)
 	a.BaseURL, a.BrandBaseURL = *base, *brand
 	a.finish(*every, links)
 	r.SurveyID, r.Name, r.IsActive, r.Deleted = *surveyID, *surveyName, *active, *deleted

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/microapps/microapps"
 )
 
 // Delivery is one attempt-tracked sending of a notification over one channel.
@@ -13,8 +15,8 @@ type Delivery struct {
 	ID             int64
 	NotificationID int64
 	IntegrationID  string
-	Channel        string // "email" or "webhook"
-	Status         string // "pending", "sent", "failed", "skipped"
+	Channel        microapps.Channel
+	Status         microapps.DeliveryStatus
 	Attempts       int
 	LastError      string
 	IdempotencyKey string
@@ -22,7 +24,7 @@ type Delivery struct {
 	UpdatedAt      time.Time
 	DeliveredAt    *time.Time
 	// From the notification, so admins can tell deliveries apart.
-	Kind  string
+	Kind  microapps.NotificationKind
 	Email string
 }
 
@@ -32,7 +34,7 @@ type Webhook struct {
 	URL          string // "" = no webhook
 	SecretSealed []byte // nil = bodies are not signed
 	SecretKeyID  string
-	Format       string // "json", "slack" or "teams"
+	Format       microapps.WebhookFormat // "" means JSON
 }
 
 // DeliveryWork is everything a delivery job needs, read in one query.
@@ -120,13 +122,13 @@ func (s *Store) GetDeliveryWork(ctx context.Context, id int64) (DeliveryWork, er
 	return w, mapErr("get delivery", err)
 }
 
-// FinishDelivery records the outcome of one attempt: status "sent" (with
-// delivered_at), "failed" (final), "skipped", or "pending" (will be retried).
+// FinishDelivery records the outcome of one attempt: sent (with
+// delivered_at), failed (final), skipped, or pending (will be retried).
 // A delivery already sent is never changed, so a late duplicate attempt
 // cannot turn it back. It reports whether the row changed.
-func (s *Store) FinishDelivery(ctx context.Context, id int64, status, lastError string, now time.Time) (bool, error) {
+func (s *Store) FinishDelivery(ctx context.Context, id int64, status microapps.DeliveryStatus, lastError string, now time.Time) (bool, error) {
 	switch status {
-	case "sent", "failed", "skipped", "pending":
+	case microapps.DeliverySent, microapps.DeliveryFailed, microapps.DeliverySkipped, microapps.DeliveryPending:
 	default:
 		return false, fmt.Errorf("store: finish delivery: bad status %q", status)
 	}
@@ -162,7 +164,7 @@ func (s *Store) SetWebhook(ctx context.Context, integrationID string, w Webhook,
 		return mapErr("set webhook", pgx.ErrNoRows)
 	}
 	if w.Format == "" {
-		w.Format = "json"
+		w.Format = microapps.WebhookJSON
 	}
 	if len(w.SecretSealed) == 0 {
 		w.SecretSealed, w.SecretKeyID = nil, ""

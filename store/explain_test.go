@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/store/storetest"
 )
@@ -105,7 +106,7 @@ func rulesAndPagesNeverScan(t *testing.T, staleStats bool) {
 		{"purge of notifications", store.PurgeNotificationsSQL, []any{5000, now.Add(-30 * 24 * time.Hour)}},
 		{"admin deliveries", `SELECT d.id FROM deliveries d JOIN notifications n ON n.id = d.notification_id
 			WHERE d.integration_id = $1 ORDER BY d.id DESC LIMIT 50`, []any{integ}},
-		{"metrics: the outbox's oldest pending delivery", store.OutboxOldestSQL, []any{store.DeliveryChannels}},
+		{"metrics: the outbox's oldest pending delivery", store.OutboxOldestSQL, []any{microapps.Channels}},
 	} {
 		t.Run(q.name, func(t *testing.T) {
 			var plan []byte

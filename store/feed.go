@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/microapps/microapps"
 )
 
 // FeedItem is one notification in a user's feed. The notify package writes
@@ -13,7 +15,7 @@ import (
 type FeedItem struct {
 	ID             int64
 	IntegrationID  string
-	Kind           string // new_survey, survey_expiring, survey_statistics
+	Kind           microapps.NotificationKind
 	SurveyID       string
 	DistributionID string
 	Data           json.RawMessage

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/microapps/microapps"
 )
 
 // The service's state as an operator watches it (metrics at scrape time,
@@ -17,18 +19,15 @@ const outboxOldestSQL = `SELECT c.channel, (SELECT min(d.created_at) FROM delive
 		WHERE d.channel = c.channel AND d.status = 'pending')
 	FROM unnest($1::text[]) c(channel)`
 
-// DeliveryChannels are the outbox's channels.
-var DeliveryChannels = []string{"email", "webhook"}
-
 // OutboxOldestPending returns, per channel, when its oldest pending delivery
 // was created (absent: none pending).
-func (s *Store) OutboxOldestPending(ctx context.Context) (map[string]time.Time, error) {
-	rows, err := s.pool.Query(ctx, outboxOldestSQL, DeliveryChannels)
+func (s *Store) OutboxOldestPending(ctx context.Context) (map[microapps.Channel]time.Time, error) {
+	rows, err := s.pool.Query(ctx, outboxOldestSQL, microapps.Channels)
 	if err != nil {
 		return nil, mapErr("outbox oldest pending", err)
 	}
-	out := map[string]time.Time{}
-	var channel string
+	out := map[microapps.Channel]time.Time{}
+	var channel microapps.Channel
 	var at *time.Time
 	_, err = pgx.ForEachRow(rows, []any{&channel, &at}, func() error {
 		if at != nil {
@@ -39,17 +38,14 @@ func (s *Store) OutboxOldestPending(ctx context.Context) (map[string]time.Time, 
 	return out, mapErr("outbox oldest pending", err)
 }
 
-// IntegrationStatuses are the statuses an integration can be in.
-var IntegrationStatuses = []string{"active", "paused", "error"}
-
 // IntegrationsByStatus counts the integrations (not deleted) by status.
-func (s *Store) IntegrationsByStatus(ctx context.Context) (map[string]int64, error) {
+func (s *Store) IntegrationsByStatus(ctx context.Context) (map[microapps.IntegrationStatus]int64, error) {
 	rows, err := s.pool.Query(ctx, `SELECT status, count(*) FROM integrations WHERE deleted_at IS NULL GROUP BY status`)
 	if err != nil {
 		return nil, mapErr("integrations by status", err)
 	}
-	out := map[string]int64{}
-	var status string
+	out := map[microapps.IntegrationStatus]int64{}
+	var status microapps.IntegrationStatus
 	var n int64
 	_, err = pgx.ForEachRow(rows, []any{&status, &n}, func() error {
 		out[status] = n

@@ -5,12 +5,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/microapps/microapps"
 )
 
 // Freshness says how current an integration's synced data is, so pages can
 // warn when Qualtrics has not been reachable for a while.
 type Freshness struct {
-	Status        string // active, paused, error
+	Status        microapps.IntegrationStatus
 	LastSuccessAt *time.Time
 	FullSyncEvery time.Duration
 }
@@ -18,7 +20,7 @@ type Freshness struct {
 // Stale reports whether pages should say the data may be out of date: the
 // last sync failed, or the last success is older than two full-sync periods.
 func (f Freshness) Stale(now time.Time) bool {
-	if f.Status == "error" {
+	if f.Status == microapps.IntegrationError {
 		return true
 	}
 	if f.LastSuccessAt == nil || f.FullSyncEvery <= 0 {
@@ -147,7 +149,7 @@ func (s *Store) MyActiveSurveysAndSummary(ctx context.Context, email string, now
 		m := MySurvey{SurveyID: *surveyID, SurveyName: *surveyName, DistributionID: *distID, Status: *rstatus,
 			SentAt: sentAt, ExpiresAt: expiresAt, RespondLink: *link}
 		m.Integration.ID, m.Integration.Name, m.Integration.FunctionalGroup, m.Integration.Icon = *integrationID, *name, *group, *icon
-		m.Integration.Freshness.Status, m.Integration.Freshness.LastSuccessAt = *status, lastSuccess
+		m.Integration.Freshness.Status, m.Integration.Freshness.LastSuccessAt = microapps.IntegrationStatus(*status), lastSuccess
 		if every != nil {
 			m.Integration.Freshness.FullSyncEvery = seconds(*every)
 		}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/microapps/microapps"
 )
 
 // Notification is one item of a user's feed. Data holds what the templates need
@@ -13,7 +15,7 @@ import (
 type Notification struct {
 	ID             int64
 	IntegrationID  string
-	Kind           string // "new_survey", "survey_expiring", "survey_statistics"
+	Kind           microapps.NotificationKind
 	DedupeKey      string
 	Email          string
 	SurveyID       string

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/internal/links"
 	"github.com/microapps/microapps/internal/words"
 )
@@ -35,15 +36,15 @@ type meSurvey struct {
 }
 
 type meNotification struct {
-	ID             int64           `json:"id"`
-	Kind           string          `json:"kind"`
-	IntegrationID  string          `json:"integrationId"`
-	SurveyID       string          `json:"surveyId"`
-	DistributionID string          `json:"distributionId"`
-	Data           json.RawMessage `json:"data"`
-	CreatedAt      time.Time       `json:"createdAt"`
-	ExpiresAt      time.Time       `json:"expiresAt"`
-	Read           bool            `json:"read"`
+	ID             int64                      `json:"id"`
+	Kind           microapps.NotificationKind `json:"kind"`
+	IntegrationID  string                     `json:"integrationId"`
+	SurveyID       string                     `json:"surveyId"`
+	DistributionID string                     `json:"distributionId"`
+	Data           json.RawMessage            `json:"data"`
+	CreatedAt      time.Time                  `json:"createdAt"`
+	ExpiresAt      time.Time                  `json:"expiresAt"`
+	Read           bool                       `json:"read"`
 }
 
 type problem struct {
@@ -115,7 +116,7 @@ func (s *Server) meItems(r *http.Request, st Store, p, email string, now time.Ti
 		out := make([]meNotification, 0, len(feed.Items))
 		for _, f := range feed.Items {
 			data := f.Data
-			if f.Kind == words.KindSurveyStatistics {
+			if f.Kind == microapps.NoticeSurveyStatistics {
 				data = words.WithReviewLink(data, links.ReviewDistributionsURL(linksOf(feed, f.IntegrationID), f.SurveyID, f.DistributionID))
 			}
 			data = safeLinks(data)

@@ -740,12 +740,12 @@ func (s *Server) detailVM(r *http.Request, rc *reqCtx, id string) (ConsoleDetail
 		LoggingEnabled: in.LoggingEnabled, Notices: doneNotices(r, rc),
 		Form: IntegrationFormVM{Action: "/console/integrations/" + in.ID, Values: settingsValues(in), Errors: map[string]string{},
 			AuthMethod: in.AuthMethod, TokenHint: in.SecretHint, Icons: manage.Icons(), Warnings: warnings(r, rc, in.AuthMethod)},
-		WebhookForm: map[string]string{"format": "json"}, WebhookErrs: map[string]string{},
+		WebhookForm: map[string]string{"format": string(microapps.WebhookJSON)}, WebhookErrs: map[string]string{},
 		Admins: o.BrandAdmins, Webhook: o.WebhookView, HasDefaults: true, DefaultsErrs: map[string]string{},
 		Defaults: map[string]string{"language": o.Defaults.Language, "timeZone": o.Defaults.TimeZone}}
 	vm.Runs, vm.Refreshing = s.runVMs(o.Runs, rc)
 	if vm.Webhook.Set {
-		vm.WebhookForm["format"] = vm.Webhook.Format
+		vm.WebhookForm["format"] = string(vm.Webhook.Format)
 	}
 	if in.LoggingEnabled {
 		logs := o.Logs
@@ -772,7 +772,7 @@ func (s *Server) detailVM(r *http.Request, rc *reqCtx, id string) (ConsoleDetail
 		}
 	}
 	for _, d := range o.Deliveries {
-		vm.Deliveries = append(vm.Deliveries, DeliveryVM{Kind: rc.lang.T("kind." + d.Kind), Email: d.Email, Channel: d.Channel,
+		vm.Deliveries = append(vm.Deliveries, DeliveryVM{Kind: rc.lang.T("kind." + string(d.Kind)), Email: d.Email, Channel: string(d.Channel),
 			LastError: strings.TrimSpace(d.LastError), Status: deliveryTag(d.Status, rc.lang), Attempts: d.Attempts, Updated: timeVMAt(d.UpdatedAt, rc)})
 	}
 	evs := o.Audit
@@ -799,12 +799,13 @@ func (s *Server) runVMs(runs []store.SyncRun, rc *reqCtx) ([]RunVM, bool) {
 	return out, active
 }
 
-func deliveryTag(status string, l Lang) Tag {
-	tone := map[string]string{"pending": "progress", "sent": "success", "failed": "danger", "skipped": "neutral"}[status]
+func deliveryTag(status microapps.DeliveryStatus, l Lang) Tag {
+	tone := map[microapps.DeliveryStatus]string{microapps.DeliveryPending: "progress", microapps.DeliverySent: "success",
+		microapps.DeliveryFailed: "danger", microapps.DeliverySkipped: "neutral"}[status]
 	if tone == "" {
 		tone = "neutral"
 	}
-	return Tag{Key: status, Label: l.T("console.delivery." + status), Tone: tone}
+	return Tag{Key: string(status), Label: l.T("console.delivery." + string(status)), Tone: tone}
 }
 
 func (s *Server) auditVMs(evs []store.AuditEvent, rc *reqCtx) []AuditVM {

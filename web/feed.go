@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/internal/links"
 	"github.com/microapps/microapps/internal/words"
 	"github.com/microapps/microapps/store"
@@ -19,7 +20,7 @@ type Seg struct {
 // FeedItemVM is one notification.
 type FeedItemVM struct {
 	ID            int64
-	Kind          string
+	Kind          microapps.NotificationKind
 	Unread        bool
 	Title         string
 	Group         string
@@ -40,7 +41,7 @@ func (s *Server) feedItemVM(f store.FeedItem, in links.Integration, rc *reqCtx) 
 	w, err := words.Compose(words.Notification{Kind: f.Kind, IntegrationID: f.IntegrationID, SurveyID: f.SurveyID,
 		DistributionID: f.DistributionID, Data: d}, string(rc.lang), in)
 	if err != nil {
-		vm.Title = f.Kind // an unknown kind shows itself rather than vanish
+		vm.Title = string(f.Kind) // an unknown kind shows itself rather than vanish
 		return vm
 	}
 	vm.Title = w.Heading

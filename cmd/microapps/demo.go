@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/internal/pgcluster"
 	"github.com/microapps/microapps/internal/replica"
 	"github.com/microapps/microapps/migrations"
@@ -201,7 +202,7 @@ func runDemoWith(ctx context.Context, args []string, getenv func(string) string,
 		say("  ✓ registered integration %q (Brand Admin %s)", g.name, g.admin)
 	}
 	for i, g := range demoGroups {
-		run, err := client.waitSync(ctx, ids[i], "full", func(s string) { say("    … %s: %s", g.name, s) })
+		run, err := client.waitSync(ctx, ids[i], microapps.SyncFull, func(s string) { say("    … %s: %s", g.name, s) })
 		if err != nil {
 			return fmt.Errorf("first sync of %s: %w", g.name, err)
 		}
@@ -219,7 +220,7 @@ func runDemoWith(ctx context.Context, args []string, getenv func(string) string,
 		say("  ✓ staged a change in Qualtrics: a new survey for %d people (bob's invitation bounced: Survey results shows it, bob gets nothing)", n)
 	}
 	for i, g := range demoGroups {
-		run, err := client.waitSync(ctx, ids[i], "incremental", func(s string) { say("    … %s: %s", g.name, s) })
+		run, err := client.waitSync(ctx, ids[i], microapps.SyncIncremental, func(s string) { say("    … %s: %s", g.name, s) })
 		if err != nil {
 			return fmt.Errorf("incremental sync of %s: %w", g.name, err)
 		}
@@ -427,28 +428,28 @@ func (c *demoClient) call(ctx context.Context, method, path string, body, out an
 }
 
 type demoRun struct {
-	ID            int64   `json:"id"`
-	Kind          string  `json:"kind"`
-	Status        string  `json:"status"`
-	APICalls      int     `json:"apiCalls"`
-	Surveys       int     `json:"surveys"`
-	Distributions int     `json:"distributions"`
-	Recipients    int     `json:"recipients"`
-	Notifications int     `json:"notifications"`
-	Error         *string `json:"error"`
+	ID            int64               `json:"id"`
+	Kind          microapps.SyncKind  `json:"kind"`
+	Status        microapps.RunStatus `json:"status"`
+	APICalls      int                 `json:"apiCalls"`
+	Surveys       int                 `json:"surveys"`
+	Distributions int                 `json:"distributions"`
+	Recipients    int                 `json:"recipients"`
+	Notifications int                 `json:"notifications"`
+	Error         *string             `json:"error"`
 }
 
 // waitSync asks for a sync of the kind (or joins the one queued) and waits
 // for it to end, reporting progress.
-func (c *demoClient) waitSync(ctx context.Context, id, kind string, progress func(string)) (demoRun, error) {
+func (c *demoClient) waitSync(ctx context.Context, id string, kind microapps.SyncKind, progress func(string)) (demoRun, error) {
 	var run demoRun
-	if err := c.call(ctx, "POST", "/integrations/"+id+"/syncs", map[string]string{"kind": kind}, &run); err != nil {
+	if err := c.call(ctx, "POST", "/integrations/"+id+"/syncs", map[string]microapps.SyncKind{"kind": kind}, &run); err != nil {
 		return run, err
 	}
 	started := time.Now()
 	deadline := started.Add(5 * time.Minute)
 	last := started
-	for run.Status == "queued" || run.Status == "running" {
+	for run.Status.Active() {
 		if time.Now().After(deadline) {
 			return run, fmt.Errorf("sync %d still %s after 5 minutes", run.ID, run.Status)
 		}
@@ -465,7 +466,7 @@ func (c *demoClient) waitSync(ctx context.Context, id, kind string, progress fun
 			last = time.Now()
 		}
 	}
-	if run.Status != "succeeded" {
+	if run.Status != microapps.RunSucceeded {
 		msg := ""
 		if run.Error != nil {
 			msg = *run.Error

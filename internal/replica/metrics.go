@@ -122,8 +122,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.qualtricsLimited, m.qualtricsMalformed, m.syncRuns, m.syncVetoed, m.syncDuration, m.lastSuccessfulSync, m.notifications, m.deliveries, m.purgedRows,
 		m.pageReads)
 	// Exported at 0 from the start: an alert on its increase needs the series.
-	m.syncVetoed.WithLabelValues("full")
-	m.syncVetoed.WithLabelValues("incremental")
+	m.syncVetoed.WithLabelValues(string(microapps.SyncFull))
+	m.syncVetoed.WithLabelValues(string(microapps.SyncIncremental))
 	return m
 }
 
@@ -197,13 +197,13 @@ func (m *metrics) ForgetIntegration(integrationID string) {
 }
 
 // NotificationRaised counts one notification raised (not its deliveries).
-func (m *metrics) NotificationRaised(kind string) {
-	m.notifications.WithLabelValues(kind).Inc()
+func (m *metrics) NotificationRaised(kind microapps.NotificationKind) {
+	m.notifications.WithLabelValues(string(kind)).Inc()
 }
 
 // Delivery counts one delivery attempt of a notification on a channel.
-func (m *metrics) Delivery(channel, result string) {
-	m.deliveries.WithLabelValues(channel, result).Inc()
+func (m *metrics) Delivery(channel microapps.Channel, result string) {
+	m.deliveries.WithLabelValues(string(channel), result).Inc()
 }
 
 // metricMethod folds methods a client made up into one label value.
@@ -320,8 +320,8 @@ func (m *metrics) Purged(table string, n int64) {
 
 // stateSource is what the service-state collector reads (*store.Store).
 type stateSource interface {
-	OutboxOldestPending(ctx context.Context) (map[string]time.Time, error)
-	IntegrationsByStatus(ctx context.Context) (map[string]int64, error)
+	OutboxOldestPending(ctx context.Context) (map[microapps.Channel]time.Time, error)
+	IntegrationsByStatus(ctx context.Context) (map[microapps.IntegrationStatus]int64, error)
 }
 
 // stateCollector reports the service's state read from the database at
@@ -361,8 +361,8 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(c.integrations, err)
 	} else {
 		// Every status, zero included: a rule on an absent series never fires.
-		for _, s := range store.IntegrationStatuses {
-			ch <- prometheus.MustNewConstMetric(c.integrations, prometheus.GaugeValue, float64(counts[s]), s)
+		for _, s := range microapps.IntegrationStatuses {
+			ch <- prometheus.MustNewConstMetric(c.integrations, prometheus.GaugeValue, float64(counts[s]), string(s))
 		}
 	}
 	if oldest, err := c.db.OutboxOldestPending(ctx); err != nil {
@@ -370,12 +370,12 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(c.outbox, err)
 	} else {
 		now := c.now()
-		for _, channel := range store.DeliveryChannels {
+		for _, channel := range microapps.Channels {
 			age := 0.0
 			if at, ok := oldest[channel]; ok {
 				age = max(0, now.Sub(at).Seconds())
 			}
-			ch <- prometheus.MustNewConstMetric(c.outbox, prometheus.GaugeValue, age, channel)
+			ch <- prometheus.MustNewConstMetric(c.outbox, prometheus.GaugeValue, age, string(channel))
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/store/storetest"
 )
@@ -77,11 +78,11 @@ func TestStateMetricsReportIntegrationsAndTheOutbox(t *testing.T) {
 
 type failingState struct{}
 
-func (failingState) OutboxOldestPending(context.Context) (map[string]time.Time, error) {
+func (failingState) OutboxOldestPending(context.Context) (map[microapps.Channel]time.Time, error) {
 	return nil, errors.New("down")
 }
 
-func (failingState) IntegrationsByStatus(context.Context) (map[string]int64, error) {
+func (failingState) IntegrationsByStatus(context.Context) (map[microapps.IntegrationStatus]int64, error) {
 	return nil, errors.New("down")
 }
 

@@ -14,14 +14,8 @@ import (
 	"time"
 	_ "time/tzdata" // containers often lack /usr/share/zoneinfo; users' zones must still load
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/internal/links"
-)
-
-// Kinds of notification, as stored in notifications.kind.
-const (
-	KindNewSurvey        = "new_survey"
-	KindSurveyExpiring   = "survey_expiring"
-	KindSurveyStatistics = "survey_statistics"
 )
 
 // Data is notifications.data, whatever the kind.
@@ -95,7 +89,7 @@ type Link struct{ Label, URL string }
 
 // Notification is what Compose needs of a notification row.
 type Notification struct {
-	Kind           string
+	Kind           microapps.NotificationKind
 	IntegrationID  string
 	SurveyID       string
 	DistributionID string
@@ -324,13 +318,13 @@ func Compose(n Notification, lang string, in links.Integration) (Words, error) {
 		vals["expires"] = vals["due"]
 	}
 	switch n.Kind {
-	case KindNewSurvey, KindSurveyExpiring:
+	case microapps.NoticeNewSurvey, microapps.NoticeSurveyExpiring:
 		body := b.newBody
 		w.Heading = b.newHeading
 		switch {
-		case n.Kind == KindSurveyExpiring && expires != nil:
+		case n.Kind == microapps.NoticeSurveyExpiring && expires != nil:
 			w.Heading, body = b.expHeading, b.expBody
-		case n.Kind == KindSurveyExpiring:
+		case n.Kind == microapps.NoticeSurveyExpiring:
 			w.Heading, body = b.expHeading, b.expNoDue
 		case expires == nil:
 			body = b.newBodyNoDue
@@ -344,7 +338,7 @@ func Compose(n Notification, lang string, in links.Integration) (Words, error) {
 		if n.DistributionID != "" {
 			w.Page = Link{b.details, links.SurveyDetails(n.IntegrationID, n.DistributionID)}
 		}
-	case KindSurveyStatistics:
+	case microapps.NoticeSurveyStatistics:
 		w.Heading = b.statHeading
 		sent := parseTime(d.SentAt)
 		if sent != nil {
@@ -386,7 +380,7 @@ func Compose(n Notification, lang string, in links.Integration) (Words, error) {
 	vals["heading"] = text(w.Heading)
 	w.Title = fill(b.title, vals)
 	w.Subject = w.Title
-	if n.Kind == KindSurveyStatistics && vals["sentDay"] != nil {
+	if n.Kind == microapps.NoticeSurveyStatistics && vals["sentDay"] != nil {
 		w.Subject = fill(b.statSubject, vals)
 	}
 	// The data comes from Qualtrics and integration settings: only http(s)

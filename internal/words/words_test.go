@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/internal/links"
 )
 
@@ -28,7 +29,7 @@ func TestComposeWritesOneSentenceForEveryChannel(t *testing.T) {
 	t.Parallel()
 	paris, _ := time.LoadLocation("Europe/Paris")
 	exp, sent := "2026-03-03T08:00:00Z", "2026-02-27T12:00:00Z"
-	n := Notification{Kind: KindSurveyStatistics, IntegrationID: "i-1", SurveyID: "SV_1", DistributionID: "EMD 2",
+	n := Notification{Kind: microapps.NoticeSurveyStatistics, IntegrationID: "i-1", SurveyID: "SV_1", DistributionID: "EMD 2",
 		Data: Data{SurveyName: "Pulse", FunctionalGroup: "Sales", ExpiresAt: &exp, SentAt: &sent, Sent: 8, Finished: 2,
 			ReviewLink: "https://stale.example/ignored"}}
 	in := links.Integration{BaseURL: "https://iad1.qualtrics.com/API/v3/", BrandBaseURL: "acme.qualtrics.com"}
@@ -49,7 +50,7 @@ func TestComposeWritesOneSentenceForEveryChannel(t *testing.T) {
 	if !w.Body[0].Name || w.Body[0].Text != "Pulse" {
 		t.Error("the survey name is not marked as such")
 	}
-	w, _ = Compose(Notification{Kind: KindNewSurvey, Data: Data{SurveyName: "P", RespondLink: "javascript:alert(1)"}}, "de", in)
+	w, _ = Compose(Notification{Kind: microapps.NoticeNewSurvey, Data: Data{SurveyName: "P", RespondLink: "javascript:alert(1)"}}, "de", in)
 	if w.Lang != "en" || w.Qualtrics.URL != "" || !strings.HasPrefix(Text(w.Body, time.UTC, w.Lang), "You have received") {
 		t.Errorf("fallback %+v", w)
 	}
