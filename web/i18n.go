@@ -3,8 +3,9 @@ package web
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
+
+	"golang.org/x/text/language"
 )
 
 // Lang is a page language. Messages are looked up by key; a key missing from
@@ -32,32 +33,40 @@ func (l Lang) T(key string, args ...any) string {
 	return m
 }
 
-// pickLang chooses the language: the cookie set by the switch wins, then the
-// first supported language in Accept-Language, then English.
+// pickLang chooses the language: the cookie set by the switch wins, then
+// Accept-Language, then English. The header is matched by x/text rather than
+// by hand so quality values, "*" and regional variants (fr-CA, en-GB) are
+// read the way browsers mean them; a header that does not parse tells us
+// nothing, so it gets English like no header at all.
 func pickLang(r *http.Request, cookieName string) Lang {
 	if c, err := r.Cookie(cookieName); err == nil {
 		if l, ok := parseLang(c.Value); ok {
 			return l
 		}
 	}
-	best, bestQ := langEN, 0.0
-	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
-		fields := strings.Split(part, ";")
-		q := 1.0
-		for _, p := range fields[1:] {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(p), "q="); ok {
-				if f, err := strconv.ParseFloat(v, 64); err == nil {
-					q = f
-				}
-			}
-		}
-		primary, _, _ := strings.Cut(strings.TrimSpace(fields[0]), "-")
-		if l, ok := parseLang(primary); ok && q > bestQ {
-			best, bestQ = l, q
-		}
+	tags, _, err := language.ParseAcceptLanguage(r.Header.Get("Accept-Language"))
+	if err != nil {
+		return langEN
 	}
-	return best
+	// With no match the matcher answers its first language, English.
+	_, i, _ := langMatcher.Match(tags...)
+	return supportedLangs[i]
 }
+
+// supportedLangs are the languages with a catalog, English first: it is the
+// default when the browser asks for none of them.
+var supportedLangs = []Lang{langEN, langFR}
+
+var langMatcher = func() language.Matcher {
+	tags := make([]language.Tag, len(supportedLangs))
+	for i, l := range supportedLangs {
+		tags[i] = l.tag()
+	}
+	return language.NewMatcher(tags)
+}()
+
+// tag is l as x/text names it.
+func (l Lang) tag() language.Tag { return language.MustParse(string(l)) }
 
 func parseLang(s string) (Lang, bool) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
