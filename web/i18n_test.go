@@ -52,3 +52,80 @@ func TestPickLang(t *testing.T) {
 		})
 	}
 }
+
+func TestPluralForms(t *testing.T) {
+	t.Parallel()
+	one := func(n int) []any { return []any{n} }
+	const nnbsp, nbsp = "\u202f", "\u00a0"
+	cases := []struct {
+		key    string
+		args   func(n int) []any
+		en, fr [3]string // for n = 0, 1, 2
+	}{
+		{"nav.unread", one,
+			[3]string{"0 unread", "1 unread", "2 unread"},
+			[3]string{"0 non lue", "1 non lue", "2 non lues"}},
+		{"results.completion", func(n int) []any { return []any{n, 10, n * 10} },
+			[3]string{"0 of 10 finished (0%)", "1 of 10 finished (10%)", "2 of 10 finished (20%)"},
+			[3]string{"0 sur 10 terminé (0" + nnbsp + "%)", "1 sur 10 terminé (10" + nnbsp + "%)", "2 sur 10 terminés (20" + nnbsp + "%)"}},
+		{"rel.in.min", one,
+			[3]string{"in 0 minutes", "in 1 minute", "in 2 minutes"},
+			[3]string{"dans 0 minute", "dans 1 minute", "dans 2 minutes"}},
+		{"rel.in.hour", one,
+			[3]string{"in 0 hours", "in 1 hour", "in 2 hours"},
+			[3]string{"dans 0 heure", "dans 1 heure", "dans 2 heures"}},
+		{"rel.in.day", one,
+			[3]string{"in 0 days", "in 1 day", "in 2 days"},
+			[3]string{"dans 0 jour", "dans 1 jour", "dans 2 jours"}},
+		{"rel.ago.min", one,
+			[3]string{"0 minutes ago", "1 minute ago", "2 minutes ago"},
+			[3]string{"il y a 0 minute", "il y a 1 minute", "il y a 2 minutes"}},
+		{"rel.ago.hour", one,
+			[3]string{"0 hours ago", "1 hour ago", "2 hours ago"},
+			[3]string{"il y a 0 heure", "il y a 1 heure", "il y a 2 heures"}},
+		{"rel.ago.day", one,
+			[3]string{"0 days ago", "1 day ago", "2 days ago"},
+			[3]string{"il y a 0 jour", "il y a 1 jour", "il y a 2 jours"}},
+	}
+	tested := map[string]bool{}
+	for _, c := range cases {
+		tested[c.key] = true
+		for _, lw := range []struct {
+			l    Lang
+			want [3]string
+		}{{langEN, c.en}, {langFR, c.fr}} {
+			for n, want := range lw.want {
+				if got := lw.l.T(c.key, c.args(n)...); got != want {
+					t.Errorf("%s T(%q, %v) =\n\t%q, want\n\t%q", lw.l, c.key, c.args(n), got, want)
+				}
+			}
+		}
+	}
+	for _, l := range supportedLangs {
+		for key := range pluralMessages[l] {
+			if !tested[key] {
+				t.Errorf("plural message %q has no case here", key)
+			}
+		}
+	}
+}
+
+func TestPluralCountsAreGroupedTheLanguagesWay(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		l    Lang
+		want string
+	}{{langEN, "1,234 days ago"}, {langFR, "il y a 1\u00a0234 jours"}} {
+		if got := c.l.T("rel.ago.day", 1234); got != c.want {
+			t.Errorf("%s: %q, want %q", c.l, got, c.want)
+		}
+	}
+}
+
+func TestPluralMessageFallsBackToEnglish(t *testing.T) {
+	t.Parallel()
+	// A language without a catalog reads English, plural forms included.
+	if got := Lang("de").T("rel.ago.day", 1); got != "1 day ago" {
+		t.Errorf("got %q", got)
+	}
+}
