@@ -30,6 +30,13 @@ func (l Lang) T(key string, args ...any) string {
 	return key
 }
 
+// has reports whether l has a message of its own for key, plain or plural.
+func (l Lang) has(key string) bool {
+	_, plain := messages[l][key]
+	_, counted := pluralMessages[l][key]
+	return plain || counted
+}
+
 func (l Lang) lookup(key string, args []any) (string, bool) {
 	if m, ok := messages[l][key]; ok {
 		if len(args) > 0 {

@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -86,6 +87,33 @@ func TestPluralForms(t *testing.T) {
 		{"rel.ago.day", one,
 			[3]string{"0 days ago", "1 day ago", "2 days ago"},
 			[3]string{"il y a 0 jour", "il y a 1 jour", "il y a 2 jours"}},
+		{"console.warnings.n", one,
+			[3]string{"0 warnings", "1 warning", "2 warnings"},
+			[3]string{"0 avertissement", "1 avertissement", "2 avertissements"}},
+		{"console.logs.lead", one,
+			[3]string{
+				"0 calls to Qualtrics in the last 24 hours (at most 500, newest first).",
+				"1 call to Qualtrics in the last 24 hours (at most 500, newest first).",
+				"2 calls to Qualtrics in the last 24 hours (at most 500, newest first)."},
+			[3]string{
+				"0 appel à Qualtrics ces dernières 24 heures (500 au plus, les plus récents d’abord).",
+				"1 appel à Qualtrics ces dernières 24 heures (500 au plus, les plus récents d’abord).",
+				"2 appels à Qualtrics ces dernières 24 heures (500 au plus, les plus récents d’abord)."}},
+		{"console.runs.units", func(n int) []any { return []any{0, n} },
+			[3]string{"0 of 0 surveys and distributions", "0 of 1 survey or distribution", "0 of 2 surveys and distributions"},
+			[3]string{"0 sur 0 enquête ou distribution", "0 sur 1 enquête ou distribution", "0 sur 2 enquêtes et distributions"}},
+		{"console.runs.failedunits", one,
+			[3]string{"0 failed, retried", "1 failed, retried", "2 failed, retried"},
+			[3]string{"0 en échec, relancée", "1 en échec, relancée", "2 en échec, relancées"}},
+		{"console.run.vetoed", func(n int) []any { return []any{n, n, n} },
+			[3]string{
+				"Nothing was removed: this sync would have removed 0 surveys, 0 distributions and 0 recipients, more than the veto allows. If the service account lost access to projects in Qualtrics, restore it; if they are really gone, let the removal through.",
+				"Nothing was removed: this sync would have removed 1 survey, 1 distribution and 1 recipient, more than the veto allows. If the service account lost access to projects in Qualtrics, restore it; if they are really gone, let the removal through.",
+				"Nothing was removed: this sync would have removed 2 surveys, 2 distributions and 2 recipients, more than the veto allows. If the service account lost access to projects in Qualtrics, restore it; if they are really gone, let the removal through."},
+			[3]string{
+				"Rien n’a été supprimé" + nbsp + ": cette synchro aurait supprimé 0 questionnaire, 0 distribution et 0 destinataire, plus que le veto ne le permet. Si le compte de service a perdu l’accès à des projets dans Qualtrics, rétablissez-le" + nnbsp + "; s’ils ont vraiment disparu, autorisez la suppression.",
+				"Rien n’a été supprimé" + nbsp + ": cette synchro aurait supprimé 1 questionnaire, 1 distribution et 1 destinataire, plus que le veto ne le permet. Si le compte de service a perdu l’accès à des projets dans Qualtrics, rétablissez-le" + nnbsp + "; s’ils ont vraiment disparu, autorisez la suppression.",
+				"Rien n’a été supprimé" + nbsp + ": cette synchro aurait supprimé 2 questionnaires, 2 distributions et 2 destinataires, plus que le veto ne le permet. Si le compte de service a perdu l’accès à des projets dans Qualtrics, rétablissez-le" + nnbsp + "; s’ils ont vraiment disparu, autorisez la suppression."}},
 	}
 	tested := map[string]bool{}
 	for _, c := range cases {
@@ -110,13 +138,25 @@ func TestPluralForms(t *testing.T) {
 	}
 }
 
+func TestPluralFormsFollowEachCount(t *testing.T) {
+	t.Parallel()
+	got := langEN.T("console.run.vetoed", 1, 0, 2)
+	if want := "would have removed 1 survey, 0 distributions and 2 recipients,"; !strings.Contains(got, want) {
+		t.Errorf("got %q, want it to say %q", got, want)
+	}
+	got = langFR.T("console.run.vetoed", 2, 1, 0)
+	if want := "aurait supprimé 2 questionnaires, 1 distribution et 0 destinataire,"; !strings.Contains(got, want) {
+		t.Errorf("got %q, want it to say %q", got, want)
+	}
+}
+
 func TestPluralCountsAreGroupedTheLanguagesWay(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
 		l    Lang
 		want string
-	}{{langEN, "1,234 days ago"}, {langFR, "il y a 1\u00a0234 jours"}} {
-		if got := c.l.T("rel.ago.day", 1234); got != c.want {
+	}{{langEN, "1,234 warnings"}, {langFR, "1\u00a0234 avertissements"}} {
+		if got := c.l.T("console.warnings.n", 1234); got != c.want {
 			t.Errorf("%s: %q, want %q", c.l, got, c.want)
 		}
 	}
@@ -125,7 +165,7 @@ func TestPluralCountsAreGroupedTheLanguagesWay(t *testing.T) {
 func TestPluralMessageFallsBackToEnglish(t *testing.T) {
 	t.Parallel()
 	// A language without a catalog reads English, plural forms included.
-	if got := Lang("de").T("rel.ago.day", 1); got != "1 day ago" {
+	if got := Lang("de").T("console.warnings.n", 1); got != "1 warning" {
 		t.Errorf("got %q", got)
 	}
 }
