@@ -235,6 +235,7 @@ var messages = map[Lang]map[string]string{
 		"type.ThankYou":       "Thank you",
 	},
 	langFR: {
+		"product":             "microapps",
 		"skip":                "Aller au contenu principal",
 		"nav.label":           "Principale",
 		"nav.my":              "Mes enquêtes actives",

@@ -1,8 +1,10 @@
 package web
 
 import (
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -51,6 +53,46 @@ func TestPickLang(t *testing.T) {
 				t.Errorf("pickLang(cookie %q, Accept-Language %q) = %q, want %q", c.cookie, c.header, got, c.want)
 			}
 		})
+	}
+}
+
+func TestEveryKeyIsInEveryLanguage(t *testing.T) {
+	t.Parallel()
+	kind := func(l Lang, key string) string {
+		if _, ok := messages[l][key]; ok {
+			return "plain"
+		}
+		if _, ok := pluralMessages[l][key]; ok {
+			return "plural"
+		}
+		return "missing"
+	}
+	for _, from := range supportedLangs {
+		keys := slices.Collect(maps.Keys(messages[from]))
+		keys = slices.AppendSeq(keys, maps.Keys(pluralMessages[from]))
+		for _, key := range keys {
+			want := kind(from, key)
+			for _, to := range supportedLangs {
+				if got := kind(to, key); got != want {
+					t.Errorf("%q is %s in %s but %s in %s", key, want, from, got, to)
+				}
+			}
+		}
+	}
+}
+
+// Page numbers and a percentage are numbers, not counts of things: their
+// words do not change with them.
+var notCounts = map[string]bool{"pager.of": true, "admin.rate": true}
+
+func TestCountsHavePluralForms(t *testing.T) {
+	t.Parallel()
+	for _, l := range supportedLangs {
+		for key, m := range messages[l] {
+			if strings.Contains(m, "%d") && !notCounts[key] {
+				t.Errorf("%s %q takes a count but has no plural forms: %q", l, key, m)
+			}
+		}
 	}
 }
 
