@@ -16,8 +16,9 @@ import (
 // warnings", French "0 avertissement" and "1 avertissement". Such a message
 // sits in pluralMessages rather than messages, under a key Lang.T looks up
 // like any other, so a call site does not change when its message gains
-// forms. Both languages give "one" and "other" forms; CLDR has no other
-// category for integers in either.
+// forms. Both languages give a "one" and an "other" form: whole numbers
+// need no more in either, and any other category CLDR may name reads
+// "other".
 //
 // The counts are printed by x/text's message.Printer, which groups digits
 // the language's way ("1,234", "1 234").
