@@ -9,6 +9,11 @@ func init() {
 			messages[l][k] = v
 		}
 	}
+	for l, m := range consolePlurals {
+		for k, v := range m {
+			pluralMessages[l][k] = v
+		}
+	}
 }
 
 var consoleMessages = map[Lang]map[string]string{
@@ -29,7 +34,6 @@ var consoleMessages = map[Lang]map[string]string{
 		"console.col.recipients":                     "Recipients",
 		"console.col.surveys":                        "Active surveys",
 		"console.never":                              "Never synced",
-		"console.warnings.n":                         "%d warnings",
 		"console.status.active":                      "Active",
 		"console.status.paused":                      "Paused",
 		"console.status.error":                       "Error",
@@ -63,7 +67,6 @@ var consoleMessages = map[Lang]map[string]string{
 		"console.f.vetoMaxDeletePercent":             "Largest share removed (%)",
 		"console.f.vetoMinRows":                      "Rows always allowed",
 		"console.run.vetoedtag":                      "Vetoed",
-		"console.run.vetoed":                         "Nothing was removed: this sync would have removed %d surveys, %d distributions and %d recipients, more than the veto allows. If the service account lost access to projects in Qualtrics, restore it; if they are really gone, let the removal through.",
 		"console.run.overrideveto":                   "Remove them anyway",
 		"console.f.name":                             "Name",
 		"console.f.functionalGroup":                  "Functional group",
@@ -153,7 +156,6 @@ var consoleMessages = map[Lang]map[string]string{
 		"console.webhook.testfailed":                 "The test delivery failed: %s",
 		"console.logs.title":                         "Request logs (24 hours)",
 		"console.logs.empty":                         "No request in the last 24 hours.",
-		"console.logs.lead":                          "%d calls to Qualtrics in the last 24 hours (at most 500, newest first).",
 		"console.logs.at":                            "When",
 		"console.logs.request":                       "Request",
 		"console.logs.requestId":                     "Request ID",
@@ -200,8 +202,6 @@ var consoleMessages = map[Lang]map[string]string{
 		"icon.heart":                                 "Heart",
 		"icon.briefcase":                             "Briefcase",
 		"icon.globe":                                 "Globe",
-		"console.runs.units":                         "%d of %d surveys and distributions",
-		"console.runs.failedunits":                   "%d failed, retried",
 		"console.phase.surveys":                      "reading the survey list",
 		"console.phase.units":                        "reading distributions and recipients",
 		"console.phase.finish":                       "finishing",
@@ -234,7 +234,6 @@ var consoleMessages = map[Lang]map[string]string{
 		"console.col.recipients":                     "Destinataires",
 		"console.col.surveys":                        "Enquêtes actives",
 		"console.never":                              "Jamais synchronisée",
-		"console.warnings.n":                         "%d avertissements",
 		"console.status.active":                      "Active",
 		"console.status.paused":                      "En pause",
 		"console.status.error":                       "En erreur",
@@ -268,7 +267,6 @@ var consoleMessages = map[Lang]map[string]string{
 		"console.f.vetoMaxDeletePercent":             "Part maximale supprimée (%)",
 		"console.f.vetoMinRows":                      "Lignes toujours permises",
 		"console.run.vetoedtag":                      "Bloquée",
-		"console.run.vetoed":                         "Rien n’a été supprimé : cette synchro aurait supprimé %d questionnaires, %d distributions et %d destinataires, plus que le veto ne le permet. Si le compte de service a perdu l’accès à des projets dans Qualtrics, rétablissez-le ; s’ils ont vraiment disparu, autorisez la suppression.",
 		"console.run.overrideveto":                   "Les supprimer quand même",
 		"console.f.name":                             "Nom",
 		"console.f.functionalGroup":                  "Groupe fonctionnel",
@@ -358,7 +356,6 @@ var consoleMessages = map[Lang]map[string]string{
 		"console.webhook.testfailed":                 "L’essai a échoué : %s",
 		"console.logs.title":                         "Journaux de requêtes (24 heures)",
 		"console.logs.empty":                         "Aucune requête ces dernières 24 heures.",
-		"console.logs.lead":                          "%d appels à Qualtrics ces dernières 24 heures (500 au plus, les plus récents d’abord).",
 		"console.logs.at":                            "Quand",
 		"console.logs.request":                       "Requête",
 		"console.logs.requestId":                     "ID de requête",
@@ -405,8 +402,6 @@ var consoleMessages = map[Lang]map[string]string{
 		"icon.heart":                                 "Cœur",
 		"icon.briefcase":                             "Mallette",
 		"icon.globe":                                 "Globe",
-		"console.runs.units":                         "%d sur %d enquêtes et distributions",
-		"console.runs.failedunits":                   "%d en échec, relancées",
 		"console.phase.surveys":                      "lecture de la liste des enquêtes",
 		"console.phase.units":                        "lecture des distributions et destinataires",
 		"console.phase.finish":                       "finalisation",
@@ -421,5 +416,32 @@ var consoleMessages = map[Lang]map[string]string{
 		"console.defaults.lang.fr":                   "Français",
 		"console.defaults.save":                      "Enregistrer",
 		"console.done.defaults-saved":                "Réglages des messages enregistrés.",
+	},
+}
+
+// consolePlurals are the console's messages that take a count.
+var consolePlurals = map[Lang]map[string]pluralMessage{
+	langEN: {
+		"console.warnings.n": forms(1, "%d warning", "%d warnings"),
+		"console.run.vetoed": counts("Nothing was removed: this sync would have removed ${surveys}, ${distributions} and ${recipients}, more than the veto allows. If the service account lost access to projects in Qualtrics, restore it; if they are really gone, let the removal through.",
+			named("surveys", 1, "%[1]d survey", "%[1]d surveys"),
+			named("distributions", 2, "%[2]d distribution", "%[2]d distributions"),
+			named("recipients", 3, "%[3]d recipient", "%[3]d recipients")),
+		"console.logs.lead": forms(1, "%d call to Qualtrics in the last 24 hours (at most 500, newest first).",
+			"%d calls to Qualtrics in the last 24 hours (at most 500, newest first)."),
+		// The units agree with their total: "0 of 1 survey or distribution".
+		"console.runs.units":       forms(2, "%d of %d survey or distribution", "%d of %d surveys and distributions"),
+		"console.runs.failedunits": forms(1, "%d failed, retried", "%d failed, retried"),
+	},
+	langFR: {
+		"console.warnings.n": forms(1, "%d avertissement", "%d avertissements"),
+		"console.run.vetoed": counts("Rien n’a été supprimé : cette synchro aurait supprimé ${surveys}, ${distributions} et ${recipients}, plus que le veto ne le permet. Si le compte de service a perdu l’accès à des projets dans Qualtrics, rétablissez-le ; s’ils ont vraiment disparu, autorisez la suppression.",
+			named("surveys", 1, "%[1]d questionnaire", "%[1]d questionnaires"),
+			named("distributions", 2, "%[2]d distribution", "%[2]d distributions"),
+			named("recipients", 3, "%[3]d destinataire", "%[3]d destinataires")),
+		"console.logs.lead": forms(1, "%d appel à Qualtrics ces dernières 24 heures (500 au plus, les plus récents d’abord).",
+			"%d appels à Qualtrics ces dernières 24 heures (500 au plus, les plus récents d’abord)."),
+		"console.runs.units":       forms(2, "%d sur %d enquête ou distribution", "%d sur %d enquêtes et distributions"),
+		"console.runs.failedunits": forms(1, "%d en échec, relancée", "%d en échec, relancées"),
 	},
 }

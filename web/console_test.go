@@ -443,7 +443,7 @@ func TestConsoleMessagesAreComplete(t *testing.T) {
 			if strings.HasSuffix(key, ".") {
 				continue // a prefix completed at run time
 			}
-			if _, ok := messages[langEN][key]; !ok {
+			if !langEN.has(key) {
 				t.Errorf("%s names %s, which has no message", file, key)
 			}
 		}

@@ -3,8 +3,9 @@ package web
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
+
+	"golang.org/x/text/language"
 )
 
 // Lang is a page language. Messages are looked up by key; a key missing from
@@ -17,47 +18,72 @@ const (
 	langFR Lang = "fr"
 )
 
-// T returns the message for key, with fmt verbs filled from args.
+// T returns the message for key, with fmt verbs filled from args. A message
+// with plural forms (pluralMessages) takes the form its counts call for.
 func (l Lang) T(key string, args ...any) string {
-	m, ok := messages[l][key]
-	if !ok {
-		m, ok = messages[langEN][key]
+	if m, ok := l.lookup(key, args); ok {
+		return m
 	}
-	if !ok {
-		return key
+	if m, ok := langEN.lookup(key, args); ok {
+		return m
 	}
-	if len(args) > 0 {
-		return fmt.Sprintf(m, args...)
-	}
-	return m
+	return key
 }
 
-// pickLang chooses the language: the cookie set by the switch wins, then the
-// first supported language in Accept-Language, then English.
+// has reports whether l has a message of its own for key, plain or plural.
+func (l Lang) has(key string) bool {
+	_, plain := messages[l][key]
+	_, counted := pluralMessages[l][key]
+	return plain || counted
+}
+
+func (l Lang) lookup(key string, args []any) (string, bool) {
+	if m, ok := messages[l][key]; ok {
+		if len(args) > 0 {
+			return fmt.Sprintf(m, args...), true
+		}
+		return m, true
+	}
+	if _, ok := pluralMessages[l][key]; ok {
+		return pluralPrinters()[l].Sprintf(key, args...), true
+	}
+	return "", false
+}
+
+// pickLang chooses the language: the cookie set by the switch wins, then
+// Accept-Language, then English. The header is matched by x/text rather than
+// by hand so quality values, "*" and regional variants (fr-CA, en-GB) are
+// read the way browsers mean them; a header that does not parse tells us
+// nothing, so it gets English like no header at all.
 func pickLang(r *http.Request, cookieName string) Lang {
 	if c, err := r.Cookie(cookieName); err == nil {
 		if l, ok := parseLang(c.Value); ok {
 			return l
 		}
 	}
-	best, bestQ := langEN, 0.0
-	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
-		fields := strings.Split(part, ";")
-		q := 1.0
-		for _, p := range fields[1:] {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(p), "q="); ok {
-				if f, err := strconv.ParseFloat(v, 64); err == nil {
-					q = f
-				}
-			}
-		}
-		primary, _, _ := strings.Cut(strings.TrimSpace(fields[0]), "-")
-		if l, ok := parseLang(primary); ok && q > bestQ {
-			best, bestQ = l, q
-		}
+	tags, _, err := language.ParseAcceptLanguage(r.Header.Get("Accept-Language"))
+	if err != nil {
+		return langEN
 	}
-	return best
+	// With no match the matcher answers its first language, English.
+	_, i, _ := langMatcher.Match(tags...)
+	return supportedLangs[i]
 }
+
+// supportedLangs are the languages with a catalog, English first: it is the
+// default when the browser asks for none of them.
+var supportedLangs = []Lang{langEN, langFR}
+
+var langMatcher = func() language.Matcher {
+	tags := make([]language.Tag, len(supportedLangs))
+	for i, l := range supportedLangs {
+		tags[i] = l.tag()
+	}
+	return language.NewMatcher(tags)
+}()
+
+// tag is l as x/text names it.
+func (l Lang) tag() language.Tag { return language.MustParse(string(l)) }
 
 func parseLang(s string) (Lang, bool) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
@@ -79,7 +105,6 @@ var messages = map[Lang]map[string]string{
 		"nav.my":              "My active surveys",
 		"nav.admin":           "Open surveys",
 		"nav.notifications":   "Notifications",
-		"nav.unread":          "%d unread",
 		"signout":             "Sign out",
 		"signedin":            "Signed in as %s",
 		"lang.label":          "Language",
@@ -142,7 +167,6 @@ var messages = map[Lang]map[string]string{
 		"results.filter.go":   "Filter",
 		"results.nobody":      "No recipient matches this filter.",
 		"results.data":        "Distribution data",
-		"results.completion":  "%d of %d finished (%d%%)",
 		"dist.title":          "Distribution data",
 		"dist.created":        "Created",
 		"dist.sent":           "Sent",
@@ -196,18 +220,6 @@ var messages = map[Lang]map[string]string{
 
 		"signedout.title":     "You are signed out",
 		"rel.now":             "now",
-		"rel.in.min":          "in %d minutes",
-		"rel.in.min1":         "in 1 minute",
-		"rel.in.hour":         "in %d hours",
-		"rel.in.hour1":        "in 1 hour",
-		"rel.in.day":          "in %d days",
-		"rel.in.day1":         "in 1 day",
-		"rel.ago.min":         "%d minutes ago",
-		"rel.ago.min1":        "1 minute ago",
-		"rel.ago.hour":        "%d hours ago",
-		"rel.ago.hour1":       "1 hour ago",
-		"rel.ago.day":         "%d days ago",
-		"rel.ago.day1":        "1 day ago",
 		"status.not_started":  "Not started",
 		"status.opened":       "Opened",
 		"status.in_progress":  "In progress",
@@ -223,12 +235,12 @@ var messages = map[Lang]map[string]string{
 		"type.ThankYou":       "Thank you",
 	},
 	langFR: {
+		"product":             "microapps",
 		"skip":                "Aller au contenu principal",
 		"nav.label":           "Principale",
 		"nav.my":              "Mes enquêtes actives",
 		"nav.admin":           "Enquêtes ouvertes",
 		"nav.notifications":   "Notifications",
-		"nav.unread":          "%d non lues",
 		"signout":             "Se déconnecter",
 		"signedin":            "Connecté en tant que %s",
 		"lang.label":          "Langue",
@@ -291,7 +303,6 @@ var messages = map[Lang]map[string]string{
 		"results.filter.go":   "Filtrer",
 		"results.nobody":      "Aucun destinataire ne correspond à ce filtre.",
 		"results.data":        "Données de distribution",
-		"results.completion":  "%d sur %d terminés (%d %%)",
 		"dist.title":          "Données de distribution",
 		"dist.created":        "Créée",
 		"dist.sent":           "Envoyée",
@@ -344,18 +355,6 @@ var messages = map[Lang]map[string]string{
 
 		"signedout.title":     "Vous êtes déconnecté",
 		"rel.now":             "maintenant",
-		"rel.in.min":          "dans %d minutes",
-		"rel.in.min1":         "dans 1 minute",
-		"rel.in.hour":         "dans %d heures",
-		"rel.in.hour1":        "dans 1 heure",
-		"rel.in.day":          "dans %d jours",
-		"rel.in.day1":         "dans 1 jour",
-		"rel.ago.min":         "il y a %d minutes",
-		"rel.ago.min1":        "il y a 1 minute",
-		"rel.ago.hour":        "il y a %d heures",
-		"rel.ago.hour1":       "il y a 1 heure",
-		"rel.ago.day":         "il y a %d jours",
-		"rel.ago.day1":        "il y a 1 jour",
 		"status.not_started":  "Pas commencée",
 		"status.opened":       "Ouverte",
 		"status.in_progress":  "En cours",
@@ -369,5 +368,32 @@ var messages = map[Lang]map[string]string{
 		"type.Invite":         "Invitation",
 		"type.Reminder":       "Rappel",
 		"type.ThankYou":       "Remerciement",
+	},
+}
+
+// pluralMessages are the messages that take a count, per language; a key
+// is either here or in messages, in every language. Forms over several
+// arguments are format strings over all of them, in order.
+var pluralMessages = map[Lang]map[string]pluralMessage{
+	langEN: {
+		"nav.unread":         forms(1, "%d unread", "%d unread"),
+		"results.completion": forms(1, "%d of %d finished (%d%%)", "%d of %d finished (%d%%)"),
+		"rel.in.min":         forms(1, "in %d minute", "in %d minutes"),
+		"rel.in.hour":        forms(1, "in %d hour", "in %d hours"),
+		"rel.in.day":         forms(1, "in %d day", "in %d days"),
+		"rel.ago.min":        forms(1, "%d minute ago", "%d minutes ago"),
+		"rel.ago.hour":       forms(1, "%d hour ago", "%d hours ago"),
+		"rel.ago.day":        forms(1, "%d day ago", "%d days ago"),
+	},
+	langFR: {
+		"nav.unread": forms(1, "%d non lue", "%d non lues"),
+		// The finished ones agree with their own count: "1 sur 10 terminé".
+		"results.completion": forms(1, "%d sur %d terminé (%d %%)", "%d sur %d terminés (%d %%)"),
+		"rel.in.min":         forms(1, "dans %d minute", "dans %d minutes"),
+		"rel.in.hour":        forms(1, "dans %d heure", "dans %d heures"),
+		"rel.in.day":         forms(1, "dans %d jour", "dans %d jours"),
+		"rel.ago.min":        forms(1, "il y a %d minute", "il y a %d minutes"),
+		"rel.ago.hour":       forms(1, "il y a %d heure", "il y a %d heures"),
+		"rel.ago.day":        forms(1, "il y a %d jour", "il y a %d jours"),
 	},
 }

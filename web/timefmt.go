@@ -76,9 +76,6 @@ func relTime(t, now time.Time, l Lang) string {
 	if future {
 		dir = "in"
 	}
-	if n == 1 {
-		return l.T("rel." + dir + "." + unit + "1")
-	}
 	return l.T("rel."+dir+"."+unit, n)
 }
 
