@@ -13,8 +13,8 @@
 // ReapplyPending and dropped after 24 h.
 //
 // Wiring, in the command that composes the app:
-//   - every replica: svc.Register(workers) (River refuses to insert a job kind
-//     its client has no worker for) and svc.SetRiver(client);
+//   - every replica: built with Options.Jobs, then svc.Register(workers)
+//     (River refuses to insert a job kind its client has no worker for);
 //   - replicas that work jobs: Queues[events.Queue] = events.QueueConfig(),
 //     and a pool big enough for those workers besides the sync's;
 //   - the router: svc.Receiver() at the root, e.g. r.Handle("/hooks/qualtrics/*", …),
@@ -75,6 +75,9 @@ type Options struct {
 	Keyring Keyring
 	Log     *zap.Logger
 	Now     func() time.Time
+	// Jobs inserts the apply and subscription jobs (nil: received events are
+	// stored and wait for ReapplyPending).
+	Jobs *river.Client[pgx.Tx]
 
 	// MaxBody bounds a callback's body; default 64 KiB. Larger bodies get 413.
 	MaxBody int64
@@ -129,8 +132,7 @@ type Service struct {
 	publicURL  *url.URL
 	clientFor  func(store.Integration) (*qualtrics.Client, error)
 
-	riverMu sync.RWMutex
-	river   *river.Client[pgx.Tx]
+	river *river.Client[pgx.Tx]
 
 	// limiters are the integrations' budgets; failures are the budgets of
 	// failed callbacks by integration and source address.
@@ -163,7 +165,7 @@ func New(o Options) (*Service, error) {
 	if o.Store == nil || o.Keyring == nil {
 		return nil, errors.New("events: a store and a keyring are required")
 	}
-	s := &Service{store: o.Store, keyring: o.Keyring, log: o.Log, now: o.Now, maxBody: o.MaxBody,
+	s := &Service{store: o.Store, keyring: o.Keyring, river: o.Jobs, log: o.Log, now: o.Now, maxBody: o.MaxBody,
 		rps: rate.Limit(o.RatePerSecond), burst: o.Burst, keyTTL: o.KeyCacheTTL,
 		pendingTTL: o.PendingTTL, appliedTTL: o.AppliedTTL, publicURL: o.PublicURL, clientFor: o.Client,
 		keys: map[string]cachedKey{}}
@@ -210,20 +212,6 @@ func New(o Options) (*Service, error) {
 		s.appliedTTL = 7 * 24 * time.Hour
 	}
 	return s, nil
-}
-
-// SetRiver gives the receiver the client that inserts apply jobs. Until it is
-// set, received events are stored and wait for ReapplyPending.
-func (s *Service) SetRiver(c *river.Client[pgx.Tx]) {
-	s.riverMu.Lock()
-	s.river = c
-	s.riverMu.Unlock()
-}
-
-func (s *Service) riverClient() *river.Client[pgx.Tx] {
-	s.riverMu.RLock()
-	defer s.riverMu.RUnlock()
-	return s.river
 }
 
 // limiter returns the integration's rate limiter.

@@ -75,6 +75,29 @@ func newEnv(t testing.TB, o envOptions, brands ...*qualtricssim.Brand) *env {
 	core, logs := observer.New(zapcore.DebugLevel)
 	opts := o.options
 	opts.Store, opts.Keyring, opts.Log = st, kr, zap.New(core)
+	var (
+		workers *river.Workers
+		rc      *river.Client[pgx.Tx]
+	)
+	if o.river {
+		qc := events.QueueConfig()
+		if o.riverWorkers > 0 {
+			qc.MaxWorkers = o.riverWorkers
+		}
+		workers = river.NewWorkers()
+		var err error
+		rc, err = river.NewClient(riverpgxv5.New(st.Pool()), &river.Config{
+			Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Workers:           workers,
+			Queues:            map[string]river.QueueConfig{events.Queue: qc},
+			FetchPollInterval: 100 * time.Millisecond,
+			TestOnly:          true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Jobs = rc
+	}
 	svc, err := events.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -89,22 +112,7 @@ func newEnv(t testing.TB, o envOptions, brands ...*qualtricssim.Brand) *env {
 		e.simURL = simSrv.URL + "/API/v3/"
 	}
 	if o.river {
-		qc := events.QueueConfig()
-		if o.riverWorkers > 0 {
-			qc.MaxWorkers = o.riverWorkers
-		}
-		workers := river.NewWorkers()
 		svc.Register(workers)
-		rc, err := river.NewClient(riverpgxv5.New(st.Pool()), &river.Config{
-			Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Workers:           workers,
-			Queues:            map[string]river.QueueConfig{events.Queue: qc},
-			FetchPollInterval: 100 * time.Millisecond,
-			TestOnly:          true,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
 		if err := rc.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -113,7 +121,6 @@ func newEnv(t testing.TB, o envOptions, brands ...*qualtricssim.Brand) *env {
 			defer cancel()
 			_ = rc.Stop(ctx)
 		})
-		svc.SetRiver(rc)
 	}
 	t.Cleanup(e.checkLogs)
 	return e

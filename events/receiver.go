@@ -181,7 +181,7 @@ func (s *Service) receive(w http.ResponseWriter, r *http.Request) {
 		id       int64
 		inserted bool
 	)
-	rc := s.riverClient()
+	rc := s.river
 	err = s.store.WithTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		if id, inserted, err = s.store.InsertEventTx(ctx, tx, ev); err != nil || !inserted || rc == nil {

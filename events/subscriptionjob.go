@@ -41,9 +41,9 @@ func (SubscriptionArgs) InsertOpts() river.InsertOpts {
 // QueueSubscriptions queues the subscription job of an integration whose
 // events setting changed. Call it after the change is stored.
 func (s *Service) QueueSubscriptions(ctx context.Context, integrationID string, enabled bool) error {
-	rc := s.riverClient()
+	rc := s.river
 	if rc == nil {
-		return errors.New("events: queue subscriptions: no River client (SetRiver)")
+		return errors.New("events: queue subscriptions: no job client (Options.Jobs)")
 	}
 	if _, err := rc.Insert(ctx, SubscriptionArgs{IntegrationID: integrationID, Enabled: enabled}, nil); err != nil {
 		return fmt.Errorf("events: queue subscriptions: %w", err)

@@ -51,8 +51,7 @@ func BenchmarkExpiryWindow(b *testing.B) {
 		b.Run(variant.name, func(b *testing.B) {
 			n := notify.New(notify.Options{Store: f.s})
 			if variant.outbox {
-				n = notify.New(notify.Options{Store: f.s, Mailer: &fakeMailer{}})
-				n.SetRiver(insertOnlyRiver(b, f.s))
+				n = notify.New(notify.Options{Store: f.s, Mailer: &fakeMailer{}, Jobs: insertOnlyRiver(b, f.s)})
 			}
 			var raise, feed []time.Duration
 			for i := 0; i < b.N; i++ {

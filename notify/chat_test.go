@@ -54,8 +54,7 @@ func chatWorld(t *testing.T, f *fixture, format microapps.WebhookFormat, lang, z
 		LinkExpiration: at(20 * h)})
 
 	public, _ := url.Parse("https://surveys.example.com/")
-	n := notify.New(notify.Options{Store: f.s, PublicURL: public, WebhookAllowedHosts: []string{"127.0.0.1"}})
-	n.SetRiver(insertOnlyRiver(t, f.s))
+	n := notify.New(notify.Options{Store: f.s, PublicURL: public, WebhookAllowedHosts: []string{"127.0.0.1"}, Jobs: insertOnlyRiver(t, f.s)})
 	if raised := onChanges(t, f, n, integ, []store.Change{delivered("EMD_1", "CID_1")}, t0); raised != 1 {
 		t.Fatalf("new_survey raised %d", raised)
 	}

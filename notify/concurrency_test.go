@@ -49,8 +49,7 @@ func TestConcurrentChecksRaiseEachNotificationOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n := notify.New(notify.Options{Store: f.s, Mailer: &fakeMailer{}})
-			n.SetRiver(insertOnlyRiver(t, f.s))
+			n := notify.New(notify.Options{Store: f.s, Mailer: &fakeMailer{}, Jobs: insertOnlyRiver(t, f.s)})
 			<-start
 			raised, err := n.CheckWindows(f.ctx, "", t0.Add(time.Duration(i)*time.Millisecond))
 			if err != nil {
@@ -90,9 +89,7 @@ func TestTwoRiverClientsRunningTheCheckAtOnce(t *testing.T) {
 	var clients []*river.Client[pgx.Tx]
 	var events []<-chan *river.Event
 	for range 2 {
-		n := notify.New(notify.Options{Store: f.s})
 		workers := river.NewWorkers()
-		n.Register(workers)
 		c, err := river.NewClient(riverpgxv5.New(f.s.Pool()), &river.Config{
 			Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
 			Workers:           workers,
@@ -103,7 +100,8 @@ func TestTwoRiverClientsRunningTheCheckAtOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n.SetRiver(c)
+		n := notify.New(notify.Options{Store: f.s, Jobs: c})
+		n.Register(workers)
 		ev, cancelEv := c.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed)
 		t.Cleanup(cancelEv)
 		clients, events = append(clients, c), append(events, ev)

@@ -64,8 +64,7 @@ func deliveryIDs(f *fixture, channel string) []int64 {
 func TestOutboxEnqueuesDeliveriesInTheSameTransaction(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	n := notify.New(notify.Options{Store: f.s, Mailer: &fakeMailer{}})
-	n.SetRiver(insertOnlyRiver(t, f.s))
+	n := notify.New(notify.Options{Store: f.s, Mailer: &fakeMailer{}, Jobs: insertOnlyRiver(t, f.s)})
 	integ := expiringWorld(f, integrationRow{WebhookURL: "http://127.0.0.1:1/hook"})
 	f.dist(integ, distRow{ID: "EMD_2", SurveyID: "SV_1"})
 	f.recip(integ, recipRow{Dist: "EMD_2", Contact: "CID_2", Survey: "SV_1", Email: "bob@example.com"})
@@ -181,12 +180,9 @@ func TestWebhookIsRetriedWithTheSameIdempotencyKeyAndSigned(t *testing.T) {
 		t.Fatal(err)
 	}
 	metrics := &countingMetrics{}
-	n := notify.New(notify.Options{Store: f.s, Keyring: kr, Metrics: metrics, WebhookAllowedHosts: []string{"127.0.0.1"}})
-
 	// A real River client working the jobs, retrying at once instead of
 	// River's backoff.
 	workers := river.NewWorkers()
-	n.Register(workers)
 	client, err := river.NewClient(riverpgxv5.New(f.s.Pool()), &river.Config{
 		Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Workers:           workers,
@@ -198,7 +194,8 @@ func TestWebhookIsRetriedWithTheSameIdempotencyKeyAndSigned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.SetRiver(client)
+	n := notify.New(notify.Options{Store: f.s, Jobs: client, Keyring: kr, Metrics: metrics, WebhookAllowedHosts: []string{"127.0.0.1"}})
+	n.Register(workers)
 	events, cancelEvents := client.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed, river.EventKindJobCancelled)
 	defer cancelEvents()
 	ctx, cancel := context.WithTimeout(f.ctx, 30*time.Second)
@@ -303,8 +300,7 @@ func TestWebhookFailures(t *testing.T) {
 		if err := f.s.SetWebhook(f.ctx, integ, store.Webhook{URL: url, Format: format}, store.AuditEvent{}); err != nil {
 			t.Fatal(err)
 		}
-		n := notify.New(notify.Options{Store: f.s, Language: "en", WebhookAllowedHosts: []string{"127.0.0.1"}})
-		n.SetRiver(insertOnlyRiver(t, f.s))
+		n := notify.New(notify.Options{Store: f.s, Language: "en", WebhookAllowedHosts: []string{"127.0.0.1"}, Jobs: insertOnlyRiver(t, f.s)})
 		if raised, err := n.CheckWindows(f.ctx, integ, t0); err != nil || raised != 1 {
 			t.Fatalf("raised %d, %v", raised, err)
 		}

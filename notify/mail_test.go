@@ -112,8 +112,7 @@ func TestEmailIsSentOverSMTPWithTextAndHTML(t *testing.T) {
 		t.Fatal(err)
 	}
 	public, _ := url.Parse("https://surveys.example.com/")
-	n := notify.New(notify.Options{Store: f.s, Mailer: mailer, PublicURL: public})
-	n.SetRiver(insertOnlyRiver(t, f.s))
+	n := notify.New(notify.Options{Store: f.s, Mailer: mailer, PublicURL: public, Jobs: insertOnlyRiver(t, f.s)})
 
 	integ := f.integration(integrationRow{Admins: []string{"boss@example.com"}, BrandBaseURL: "https://acme.qualtrics.com"})
 	f.survey(integ, surveyRow{ID: "SV_1", Name: "Pulse <Q1>"})
@@ -200,8 +199,7 @@ func TestEmailIsSentOverSMTPWithTextAndHTML(t *testing.T) {
 func TestEmailIsSkippedWithoutMailer(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	withMail := notify.New(notify.Options{Store: f.s, Mailer: &fakeMailer{}})
-	withMail.SetRiver(insertOnlyRiver(t, f.s))
+	withMail := notify.New(notify.Options{Store: f.s, Mailer: &fakeMailer{}, Jobs: insertOnlyRiver(t, f.s)})
 	expiringWorld(f, integrationRow{})
 	if raised, err := withMail.CheckWindows(f.ctx, "", t0); err != nil || raised != 1 {
 		t.Fatalf("raised %d, %v", raised, err)
@@ -221,8 +219,7 @@ func TestEmailTemporaryFailureIsRetried(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	m := &fakeMailer{failures: 1}
-	n := notify.New(notify.Options{Store: f.s, Mailer: m, Language: "fr"})
-	n.SetRiver(insertOnlyRiver(t, f.s))
+	n := notify.New(notify.Options{Store: f.s, Mailer: m, Language: "fr", Jobs: insertOnlyRiver(t, f.s)})
 	expiringWorld(f, integrationRow{})
 	if _, err := n.CheckWindows(f.ctx, "", t0); err != nil {
 		t.Fatal(err)

@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -58,7 +57,10 @@ type Metrics interface {
 
 // Options configure a Notifier. Zero values take the defaults.
 type Options struct {
-	Store   Store
+	Store Store
+	// Jobs enqueues the deliveries (nil: notifications are raised into the
+	// feed and none is delivered).
+	Jobs    *river.Client[pgx.Tx]
 	Keyring *seal.Keyring // opens webhook secrets
 	Log     *zap.Logger
 	// PublicURL is the external URL of the service, for the link to the feed
@@ -88,13 +90,10 @@ type Options struct {
 
 // Notifier raises and delivers notifications.
 type Notifier struct {
-	o     Options
-	mu    sync.RWMutex
-	river *river.Client[pgx.Tx]
+	o Options
 }
 
-// New returns a Notifier. Call SetRiver before raising anything that needs
-// delivering, and Register to have its workers run.
+// New returns a Notifier; Register adds its workers.
 func New(o Options) *Notifier {
 	if o.Log == nil {
 		o.Log = zap.NewNop()
@@ -166,24 +165,9 @@ func (t httpsUnlessAllowed) RoundTrip(req *http.Request) (*http.Response, error)
 	return t.next.RoundTrip(req)
 }
 
-// SetRiver gives the notifier the client it enqueues delivery jobs with. It
-// exists apart from New because the River client is built from the workers
-// that Register adds.
-func (n *Notifier) SetRiver(c *river.Client[pgx.Tx]) {
-	n.mu.Lock()
-	n.river = c
-	n.mu.Unlock()
-}
-
-func (n *Notifier) riverClient() *river.Client[pgx.Tx] {
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	return n.river
-}
-
 func (n *Notifier) raiseOptions(integrationID string, now time.Time) store.RaiseOptions {
 	// Without a job queue no delivery would ever be worked: enqueue none.
-	queue := n.riverClient() != nil
+	queue := n.o.Jobs != nil
 	return store.RaiseOptions{
 		IntegrationID: integrationID,
 		Now:           now,
@@ -273,9 +257,9 @@ func (n *Notifier) enqueue(ctx context.Context, tx pgx.Tx, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	rc := n.riverClient()
+	rc := n.o.Jobs
 	if rc == nil {
-		return errors.New("notify: deliveries to enqueue but no River client (SetRiver)")
+		return errors.New("notify: deliveries to enqueue but no job client (Options.Jobs)")
 	}
 	params := make([]river.InsertManyParams, len(ids))
 	for i, id := range ids {

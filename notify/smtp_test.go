@@ -184,8 +184,7 @@ func TestEmailThroughAPrivateRelay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := notify.New(notify.Options{Store: f.s, Mailer: mailer, PublicURL: public})
-	n.SetRiver(insertOnlyRiver(t, f.s))
+	n := notify.New(notify.Options{Store: f.s, Mailer: mailer, PublicURL: public, Jobs: insertOnlyRiver(t, f.s)})
 	if raised := onChanges(t, f, n, integ, []store.Change{delivered("EMD_1", "CID_1")}, t0); raised != 1 {
 		t.Fatalf("new_survey raised %d", raised)
 	}
@@ -343,8 +342,7 @@ func TestBadSMTPCredentialsFailFast(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := notify.New(notify.Options{Store: f.s, Mailer: mailer})
-	n.SetRiver(insertOnlyRiver(t, f.s))
+	n := notify.New(notify.Options{Store: f.s, Mailer: mailer, Jobs: insertOnlyRiver(t, f.s)})
 	expiringWorld(f, integrationRow{})
 	if _, err := n.CheckWindows(f.ctx, "", t0); err != nil {
 		t.Fatal(err)

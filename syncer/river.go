@@ -49,10 +49,6 @@ const ScheduleQueue = "sync_schedule"
 // rescue of jobs whose replica died.
 const orphanGrace = 10 * time.Minute
 
-// SetRiver gives the syncer the River client it inserts and cancels jobs
-// with. The app builds the client after Register, hence a setter.
-func (s *Syncer) SetRiver(c *river.Client[pgx.Tx]) { s.river = c }
-
 // Register adds the sync and schedule workers.
 func (s *Syncer) Register(workers *river.Workers) {
 	river.AddWorker(workers, &syncWorker{s: s})
@@ -78,7 +74,7 @@ func scheduleJob() (river.JobArgs, *river.InsertOpts) {
 // with one run and one job.
 func (s *Syncer) Trigger(ctx context.Context, integrationID string, kind microapps.SyncKind, trigger microapps.SyncTrigger) (store.SyncRun, bool, error) {
 	if s.river == nil {
-		return store.SyncRun{}, false, errors.New("syncer: trigger: no River client (SetRiver)")
+		return store.SyncRun{}, false, errors.New("syncer: trigger: no job client (Options.Jobs)")
 	}
 	if !kind.Valid() {
 		return store.SyncRun{}, false, fmt.Errorf("syncer: trigger: unknown kind %q", kind)
@@ -116,7 +112,7 @@ func (s *Syncer) Trigger(ctx context.Context, integrationID string, kind microap
 // A running sync sees its context cancelled and stops at a page boundary.
 func (s *Syncer) CancelJobs(ctx context.Context, jobIDs []int64) error {
 	if s.river == nil {
-		return errors.New("syncer: cancel jobs: no River client (SetRiver)")
+		return errors.New("syncer: cancel jobs: no job client (Options.Jobs)")
 	}
 	var errs []error
 	for _, id := range jobIDs {

@@ -17,12 +17,7 @@ import (
 // replica is one app instance: its own Syncer and River client on the shared database.
 func newReplica(t *testing.T, e *env, start bool) *syncer.Syncer {
 	t.Helper()
-	sy, err := syncer.New(syncer.Options{Store: e.st, Keyring: e.keyring, AllowedHosts: []string{"127.0.0.1"}, ClientConfig: fastClient})
-	if err != nil {
-		t.Fatal(err)
-	}
 	workers := river.NewWorkers()
-	sy.Register(workers)
 	cfg := &river.Config{Workers: workers, FetchPollInterval: 50 * time.Millisecond, FetchCooldown: 10 * time.Millisecond}
 	if start {
 		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}, syncer.Queue: {MaxWorkers: 2}}
@@ -31,7 +26,11 @@ func newReplica(t *testing.T, e *env, start bool) *syncer.Syncer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sy.SetRiver(c)
+	sy, err := syncer.New(syncer.Options{Store: e.st, Jobs: c, Keyring: e.keyring, AllowedHosts: []string{"127.0.0.1"}, ClientConfig: fastClient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sy.Register(workers)
 	if start {
 		ctx, cancel := context.WithCancel(context.Background())
 		if err := c.Start(ctx); err != nil {

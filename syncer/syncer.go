@@ -98,6 +98,9 @@ type Keyring interface {
 type Options struct {
 	Store   Store
 	Keyring Keyring
+	// Jobs inserts and cancels the sync jobs (nil: runs can only be worked
+	// directly, with RunNow).
+	Jobs *river.Client[pgx.Tx]
 	// AllowedHosts are extra Qualtrics hosts besides *.qualtrics.com (the
 	// simulator in tests and the demo).
 	AllowedHosts []string
@@ -165,7 +168,7 @@ func New(o Options) (*Syncer, error) {
 	if o.Store == nil || o.Keyring == nil {
 		return nil, errors.New("syncer: a store and a keyring are required")
 	}
-	s := &Syncer{store: o.Store, keyring: o.Keyring, allowed: append([]string(nil), o.AllowedHosts...),
+	s := &Syncer{store: o.Store, keyring: o.Keyring, river: o.Jobs, allowed: append([]string(nil), o.AllowedHosts...),
 		notifier: o.Notifier, metrics: o.Metrics, afterSync: o.AfterSync, log: o.Log, now: o.Now, clientConfig: o.ClientConfig,
 		jobTimeout: o.JobTimeout, maxChanges: o.MaxChanges, concurrency: o.Concurrency,
 		sliceBudget: o.SliceBudget, failureBudget: o.FailureBudget, brandLimits: o.BrandLimits.withDefaults(),

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps/lifecycle"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store/storetest"
 )
@@ -110,7 +111,7 @@ func TestMetricsAreServedWithRoutePatternsAndAppMetrics(t *testing.T) {
 		}
 	}
 	// A queued job shows up in the queue depth, which is read from the database.
-	if _, err := a.river.Insert(ctx, purgeArgs{}, nil); err != nil {
+	if _, err := a.river.Insert(ctx, lifecycle.PurgeArgs{}, nil); err != nil {
 		t.Fatalf("insert job: %v", err)
 	}
 	finished := time.Unix(1_700_000_000, 0)

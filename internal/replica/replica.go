@@ -30,7 +30,7 @@ import (
 
 	"github.com/microapps/microapps/api"
 	"github.com/microapps/microapps/events"
-	"github.com/microapps/microapps/internal/links"
+	"github.com/microapps/microapps/lifecycle"
 	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/migrations"
 	"github.com/microapps/microapps/notify"
@@ -143,11 +143,12 @@ type Replica struct {
 	registry *prometheus.Registry
 	metrics  *metrics
 
-	syncer *syncer.Syncer
-	events *events.Service
-	web    *web.Server
-	manage *manage.Service
-	jobsUI *riverui.Handler
+	syncer    *syncer.Syncer
+	events    *events.Service
+	lifecycle *lifecycle.Service
+	web       *web.Server
+	manage    *manage.Service
+	jobsUI    *riverui.Handler
 }
 
 type schemaCheck struct {
@@ -191,9 +192,9 @@ func New(ctx context.Context, o Options, log *zap.Logger) (*Replica, error) {
 	// console both call it.
 	a.manage = manage.New(manage.Options{Store: st, Syncs: a.syncer, Keyring: o.Keyring,
 		AllowedHosts: o.QualtricsAllowedHosts, WebhookAllowedHosts: o.WebhookAllowedHosts, Log: log.Named("manage"),
-		BeforeDelete: a.beforeDelete,
+		BeforeDelete: a.lifecycle.BeforeDelete,
 		// The deleted integration's data goes in a background job, in batches.
-		AfterDelete: func(ctx context.Context, id string) error { return enqueueRemovals(ctx, a.river, []string{id}) },
+		AfterDelete: a.lifecycle.AfterDelete,
 		// Turning events on or off registers or removes the subscriptions at once.
 		QueueSubscriptions: a.events.QueueSubscriptions,
 		SealWebhookSecret: func(integrationID, secret string) (string, []byte, error) {
@@ -332,28 +333,10 @@ func (a *Replica) setupBackground() error {
 		}
 		mailer = m
 	}
-	a.notifier = notify.New(notify.Options{Store: a.store, Keyring: a.opts.Keyring, Log: a.log.Named("notify"),
-		PublicURL: a.opts.PublicURL, Mailer: mailer, Metrics: a.metrics, WebhookAllowedHosts: a.opts.WebhookAllowedHosts})
-	sy, err := syncer.New(syncer.Options{Store: a.store, Keyring: a.opts.Keyring, AllowedHosts: a.opts.QualtricsAllowedHosts,
-		Notifier: a.notifier, Metrics: a.metrics, Log: a.log.Named("syncer"), AfterSync: a.afterSync,
-		ClientConfig: a.opts.QualtricsClientConfig, BrandLimits: a.opts.BrandLimits, SliceBudget: a.opts.SyncSliceBudget,
-		Now: a.opts.Now})
-	if err != nil {
-		return err
-	}
-	a.syncer = sy
-	ev, err := events.New(events.Options{Store: a.store, Keyring: a.opts.Keyring, Log: a.log.Named("events"),
-		PublicURL: a.opts.PublicURL, Client: a.syncer.Client, Now: a.opts.Now})
-	if err != nil {
-		return err
-	}
-	a.events = ev
+	// The job client comes first, with an empty bundle of workers: every
+	// service is built with it, then adds its workers (River looks them up
+	// when it works a job, and refuses to start without any).
 	workers := river.NewWorkers()
-	a.events.Register(workers)
-	river.AddWorker(workers, &purgeWorker{store: a.store, log: a.log, metrics: a.metrics, river: a.River})
-	river.AddWorker(workers, &removeIntegrationWorker{store: a.store, log: a.log, metrics: a.metrics})
-	a.notifier.Register(workers)
-	a.syncer.Register(workers)
 	rcfg := &river.Config{
 		Logger:  slog.New(zapslog.NewHandler(a.log.Named("river").Core(), zapslog.WithName("river"))),
 		Workers: workers,
@@ -380,23 +363,43 @@ func (a *Replica) setupBackground() error {
 			events.Queue:         events.QueueConfig(),
 		}
 	}
-	if a.opts.Workers > 0 && !a.opts.NoPeriodicJobs {
-		rcfg.PeriodicJobs = []*river.PeriodicJob{
-			river.NewPeriodicJob(river.PeriodicInterval(10*time.Minute), func() (river.JobArgs, *river.InsertOpts) {
-				return purgeArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: 10 * time.Minute}}
-			}, &river.PeriodicJobOpts{ID: "purge", RunOnStart: true}),
-		}
-		rcfg.PeriodicJobs = append(rcfg.PeriodicJobs, a.notifier.PeriodicJobs()...)
-		rcfg.PeriodicJobs = append(rcfg.PeriodicJobs, a.syncer.PeriodicJobs()...)
-	}
-	c, err := river.NewClient(riverpgxv5.New(a.store.Pool()), rcfg)
+	jobs, err := river.NewClient(riverpgxv5.New(a.store.Pool()), rcfg)
 	if err != nil {
 		return fmt.Errorf("river: %w", err)
 	}
-	a.river = c
-	a.notifier.SetRiver(c)
-	a.syncer.SetRiver(c)
-	a.events.SetRiver(c)
+	a.river = jobs
+	a.notifier = notify.New(notify.Options{Store: a.store, Jobs: jobs, Keyring: a.opts.Keyring, Log: a.log.Named("notify"),
+		PublicURL: a.opts.PublicURL, Mailer: mailer, Metrics: a.metrics, WebhookAllowedHosts: a.opts.WebhookAllowedHosts})
+	a.syncer, err = syncer.New(syncer.Options{Store: a.store, Jobs: jobs, Keyring: a.opts.Keyring, AllowedHosts: a.opts.QualtricsAllowedHosts,
+		Notifier: a.notifier, Metrics: a.metrics, Log: a.log.Named("syncer"),
+		// The lifecycle is built below: it needs the syncer's clients.
+		AfterSync: func(ctx context.Context, in store.Integration, c *qualtrics.Client, first bool) (int, error) {
+			return a.lifecycle.AfterSync(ctx, in, c, first)
+		},
+		ClientConfig: a.opts.QualtricsClientConfig, BrandLimits: a.opts.BrandLimits, SliceBudget: a.opts.SyncSliceBudget,
+		Now: a.opts.Now})
+	if err != nil {
+		return err
+	}
+	a.events, err = events.New(events.Options{Store: a.store, Jobs: jobs, Keyring: a.opts.Keyring, Log: a.log.Named("events"),
+		PublicURL: a.opts.PublicURL, Client: a.syncer.Client, Now: a.opts.Now})
+	if err != nil {
+		return err
+	}
+	a.lifecycle, err = lifecycle.New(lifecycle.Options{Store: a.store, Jobs: jobs, Events: a.events, Windows: a.notifier,
+		Client: a.syncer.Client, PublicURL: a.opts.PublicURL, Metrics: a.metrics, Log: a.log.Named("lifecycle"), Now: a.now})
+	if err != nil {
+		return err
+	}
+	a.events.Register(workers)
+	a.lifecycle.Register(workers)
+	a.notifier.Register(workers)
+	a.syncer.Register(workers)
+	if a.opts.Workers > 0 && !a.opts.NoPeriodicJobs {
+		jobs.PeriodicJobs().AddMany(a.lifecycle.PeriodicJobs())
+		jobs.PeriodicJobs().AddMany(a.notifier.PeriodicJobs())
+		jobs.PeriodicJobs().AddMany(a.syncer.PeriodicJobs())
+	}
 	return nil
 }
 
@@ -420,79 +423,6 @@ func (a *Replica) now() time.Time {
 
 // defaultQueueWorkers works notification checks, deliveries and purges.
 const defaultQueueWorkers = 4
-
-// afterSync runs after each successful sync: events that waited for their
-// survey or recipient are applied, event subscriptions follow the active
-// surveys (or go when events were turned off), and the time-based
-// notification rules run for that integration, so an expiry window that
-// opened is announced now rather than at the next periodic check. The first
-// sync raises nothing.
-func (a *Replica) afterSync(ctx context.Context, in store.Integration, client *qualtrics.Client, firstSync bool) (int, error) {
-	var errs []error
-	if _, err := a.events.ReapplyPending(ctx, in.ID, a.now()); err != nil {
-		errs = append(errs, err)
-	}
-	if in.EventsEnabled {
-		if err := a.events.SyncSubscriptions(ctx, in, client, a.opts.PublicURL); err != nil {
-			errs = append(errs, err)
-		}
-	} else if subs, err := a.store.ListEventSubscriptions(ctx, in.ID); err == nil && len(subs) > 0 {
-		if err := a.events.RemoveAll(ctx, in, client); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if in.BrandBaseURL == "" {
-		if err := a.fillBrandBaseURL(ctx, in, client); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	raised := 0
-	if !firstSync {
-		n, err := a.notifier.CheckWindows(ctx, in.ID, a.now())
-		raised += n
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return raised, errors.Join(errs...)
-}
-
-// fillBrandBaseURL learns the brand's web host (a vanity host, often) from
-// one of its surveys' definitions, once: deep links into Qualtrics (Review
-// distributions, results) use it rather than the API host.
-func (a *Replica) fillBrandBaseURL(ctx context.Context, in store.Integration, client *qualtrics.Client) error {
-	surveyID, err := a.store.AnySurveyID(ctx, in.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil // no survey yet: the next sync tries again
-	}
-	if err != nil {
-		return err
-	}
-	meta, err := client.SurveyMeta(ctx, surveyID)
-	if err != nil {
-		return fmt.Errorf("brand base URL: %w", err)
-	}
-	if u, ok := links.SafeHTTP(meta.BrandBaseURL); ok {
-		return a.store.SetBrandBaseURL(ctx, in.ID, u)
-	}
-	return nil
-}
-
-// beforeDelete removes an integration's event subscriptions from Qualtrics
-// while its credential is still stored.
-func (a *Replica) beforeDelete(ctx context.Context, in store.Integration) error {
-	subs, err := a.store.ListEventSubscriptions(ctx, in.ID)
-	if err != nil || len(subs) == 0 {
-		return err
-	}
-	client, err := a.syncer.Client(in)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	return a.events.RemoveAll(ctx, in, client)
-}
 
 // Serve listens on Options.HTTPAddr, starts River when there are workers, and
 // runs until ctx is cancelled, then drains: readiness turns 503, the
