@@ -793,7 +793,6 @@ func WebhookURLShown(raw string) string {
 	return u.Scheme + "://" + u.Host + "/"
 }
 
-
 // Icons are the icons bundled with the pages, in the order a picker shows them.
 func Icons() []string {
 	out := make([]string, 0, len(icons))
