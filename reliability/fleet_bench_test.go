@@ -17,7 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/microapps/microapps"
-	"github.com/microapps/microapps/internal/replica"
+	"github.com/microapps/microapps/replica"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
@@ -114,7 +114,7 @@ func fleetOnce(b *testing.B) {
 	}()
 
 	const workers = 4
-	// Each replica's pool (internal/replica), plus the connection River's
+	// Each replica's pool (replica), plus the connection River's
 	// listener hijacks from it, which the pool then replaces.
 	poolSize := int64(2 * (replica.PoolSize(workers) + 1))
 	b.StartTimer()

@@ -15,7 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/microapps/microapps"
-	"github.com/microapps/microapps/internal/replica"
+	"github.com/microapps/microapps/replica"
 	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/seal"
@@ -24,7 +24,7 @@ import (
 	"github.com/microapps/microapps/web"
 )
 
-// stack is one replica built in-process by internal/replica, the code
+// stack is one replica built in-process by replica, the code
 // `microapps serve` runs: store, notifier, syncer, event service and River
 // workers, the admin API, the pages, /api/v1/me, /hooks/qualtrics, /metrics,
 // /livez and /readyz behind the real middleware. Tests that need the real

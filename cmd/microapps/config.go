@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/microapps/microapps/internal/replica"
+	"github.com/microapps/microapps/replica"
 	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/web"

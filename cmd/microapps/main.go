@@ -16,7 +16,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/microapps/microapps/internal/replica"
+	"github.com/microapps/microapps/replica"
 	"github.com/microapps/microapps/migrations"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 )

@@ -26,7 +26,7 @@ import (
 	"go.uber.org/zap"
 	"gopkg.in/yaml.v3"
 
-	"github.com/microapps/microapps/internal/replica"
+	"github.com/microapps/microapps/replica"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/seal"
