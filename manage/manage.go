@@ -321,7 +321,7 @@ func (s *Service) Update(ctx context.Context, actor, id string, w IntegrationWri
 	}
 	if cred == nil && baseURLHost(draft.BaseURL) != baseURLHost(current.BaseURL) {
 		// The stored credential was given for the current host: it is sent
-		// to another host only when the same write gives it again (issue 31).
+		// to another host only when the same write gives it again.
 		field := "token"
 		if current.AuthMethod == microapps.AuthOAuth {
 			field = "oauth.clientSecret"

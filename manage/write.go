@@ -55,7 +55,7 @@ type ScheduleWrite struct {
 	FullSyncWindow       json.RawMessage `json:"fullSyncWindow"` // null clears it
 }
 
-// VetoWrite is the sync veto rule (issue 36): a run that would remove more
+// VetoWrite is the sync veto rule: a run that would remove more
 // than MaxDeletePercent of the integration's live rows of a kind and more
 // than MinRows of them removes nothing.
 type VetoWrite struct {

@@ -1,4 +1,4 @@
--- Data at scale (issue 16): what the rules and pages need is stored on the row
+-- Data at scale: what the rules and pages need is stored on the row
 -- when it is written, not recomputed over the whole table on every read.
 
 -- A recipient's effective expiry: its own link's expiration, else the

@@ -1,5 +1,5 @@
 -- Qualtrics signs only MSG, not Topic: the same signed MSG posted again under
--- another topic must not count as a new event (issue 18). Each stored event
+-- another topic must not count as a new event. Each stored event
 -- keeps the SHA-256 of its MSG, and an integration accepts a signed MSG once,
 -- whatever the topic. Rows from before this column have NULL, which the
 -- unique index does not compare; the receiver refuses MSGs older than 48 h,

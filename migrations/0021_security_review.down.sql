@@ -1,4 +1,4 @@
--- Issue 31. The cleared BrandBaseURLs are learnt again by the next sync.
+-- The cleared BrandBaseURLs are learnt again by the next sync.
 -- Only hashes were kept: the tokens cannot be restored, so every link of an
 -- email sent since 0021 stops working, and the older code makes each user a
 -- new token with their next email.

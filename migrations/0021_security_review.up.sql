@@ -1,8 +1,8 @@
--- Issue 31 (third security review): hashed, expiring unsubscribe tokens, and
+-- Third security review: hashed, expiring unsubscribe tokens, and
 -- BrandBaseURLs that pass the host policy.
 
 -- Unsubscribe tokens are stored as their SHA-256 only, one per email sent,
--- and expire (issue 31, item 4). Before, one token per user was kept in
+-- and expire. Before, one token per user was kept in
 -- clear in user_settings and never changed: anyone who could read the table
 -- or a forwarded email could turn the user's email off for ever, even after
 -- they turned it back on. Now each email carries a token of its own, valid
@@ -26,7 +26,7 @@ ALTER TABLE user_settings DROP COLUMN unsubscribe_token;
 
 -- A BrandBaseURL learnt from Qualtrics goes into the deep links of emails
 -- and pages, and must now be a qualtrics.com host over https, or one of
--- MICROAPPS_QUALTRICS_ALLOWED_HOSTS (issue 31). Those this SQL cannot tell
+-- MICROAPPS_QUALTRICS_ALLOWED_HOSTS. Those this SQL cannot tell
 -- apart from a hostile one (any other host; the allowed hosts are
 -- configuration) are cleared: the next sync learns them again through the
 -- check.

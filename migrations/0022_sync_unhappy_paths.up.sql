@@ -1,4 +1,4 @@
--- The sync's unhappy paths (issue 29). Every statement here changes the
+-- The sync's unhappy paths. Every statement here changes the
 -- catalog only (new columns with constant defaults), or touches the rows it
 -- names through an index; none waits long for a lock.
 SET lock_timeout = '10s';

@@ -1,4 +1,4 @@
--- The purge finds what outlived its retention through indexes (issue 29.9):
+-- The purge finds what outlived its retention through indexes:
 -- finished sync runs by when they finished, and surveys marked deleted.
 -- Both tables are small (runs are purged, surveys are a brand's), so a plain
 -- CREATE INDEX takes a short lock; it waits for it at most 10 s.

@@ -1,4 +1,4 @@
--- Distributions marked deleted, for the purge (issue 29.9). The table can be
+-- Distributions marked deleted, for the purge. The table can be
 -- large: built concurrently, alone in its file (no transaction block). An
 -- index a failed build left INVALID is rebuilt by migrations.Up.
 CREATE INDEX CONCURRENTLY IF NOT EXISTS distributions_deleted_idx ON distributions (deleted_at) WHERE deleted_at IS NOT NULL;

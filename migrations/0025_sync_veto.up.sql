@@ -1,4 +1,4 @@
--- Sync veto (issue 36): a run that would remove much of an integration
+-- Sync veto: a run that would remove much of an integration
 -- removes nothing until an admin lets it (the template's veto rules).
 SET lock_timeout = '10s';
 ALTER TABLE integrations

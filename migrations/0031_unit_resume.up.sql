@@ -1,5 +1,5 @@
 -- A large distribution whose read failed part-way keeps its staged pages and
--- its cursor for the next run (issue 29.2): the next read goes on from there
+-- its cursor for the next run: the next read goes on from there
 -- instead of page 1. resume_run_id is the run the pages are staged under,
 -- resume_cursor the unit's cursor when it failed, resume_at when; a resume
 -- older than the syncer's limit is dropped.
@@ -12,7 +12,7 @@ ALTER TABLE distributions
 -- The run whose staged pages a unit continues (NULL: its own run's).
 ALTER TABLE sync_units ADD COLUMN stage_run_id bigint;
 
--- A survey unit's cursor (issue 29.3): where its distribution listing stands
+-- A survey unit's cursor: where its distribution listing stands
 -- (the nextPage to follow), whether it read the survey's details, and whether
 -- they must be read again at the end (a distribution's figures moved).
 ALTER TABLE sync_units

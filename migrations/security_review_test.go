@@ -13,7 +13,7 @@ import (
 	"github.com/microapps/microapps/store/storetest"
 )
 
-// Migration 0021 (issue 31, item 4) keeps the unsubscribe links of emails
+// Migration 0021 keeps the unsubscribe links of emails
 // already sent working, by their hash, for 60 days, and drops the clear
 // tokens; it clears the brand base URLs that are no https qualtrics.com
 // origin (learnt again, through the check, by the next sync); its down

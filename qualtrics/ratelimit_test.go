@@ -109,7 +109,7 @@ func (g *grantLog) Throttled(string, time.Duration) {}
 // before its request goes out: after the integration's own limiter and after
 // a slow OAuth token request. A token taken earlier is spent in one minute
 // of the brand's budget while its request lands in the next, which let one
-// window carry more calls than the cap (issue 29, item 6).
+// window carry more calls than the cap.
 func TestSharedTokenIsTakenLast(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex

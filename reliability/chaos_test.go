@@ -49,7 +49,7 @@ type chaosPlan struct {
 	keepHistoryFile bool
 }
 
-// TestChaos is the short form of the chaos run (issue 32): three replicas of
+// TestChaos is the short form of the chaos run: three replicas of
 // the real binary on one throwaway cluster, Qualtrics moving, one or two
 // replicas killed, one PostgreSQL restart, bursts of Qualtrics, SMTP and
 // webhook faults, one replica's clock ahead; then the checker.

@@ -349,7 +349,7 @@ func webhookWorld(t testing.TB, st *store.Store, url string) (string, int64) {
 	return id, deliveryID
 }
 
-// TestWebhooksCannotReachInternalAddresses (issue 18, item 1): webhook URLs
+// TestWebhooksCannotReachInternalAddresses: webhook URLs
 // aimed at internal addresses are refused by PUT …/webhook, and a stored one
 // (set before the check existed, or a name that resolves inward) is never
 // dialled; no redirect is followed; and the recorded error is the same
@@ -463,7 +463,7 @@ func TestWebhooksCannotReachInternalAddresses(t *testing.T) {
 	})
 }
 
-// TestSignedEventsCannotBeReplayedUnderAnotherTopic (issue 18, item 2):
+// TestSignedEventsCannotBeReplayedUnderAnotherTopic:
 // Qualtrics signs MSG, not Topic. One legitimate completedResponse callback
 // is posted, then its MSG and HMAC are replayed as controlpanel.deactivateSurvey
 // (which deactivated the survey before), as partialResponse and
@@ -585,7 +585,7 @@ func devPages(t testing.TB, public *url.URL) *web.Server {
 	return srv
 }
 
-// TestRedirectTargetsStayOnThisSite (issue 18, item 3): the next parameter of
+// TestRedirectTargetsStayOnThisSite: the next parameter of
 // the dev sign-in, of the language switch, and of GET /signin (stored for
 // after the identity provider, or put in the sign-in form) never sends the
 // browser to another site. Browsers drop tabs and newlines from URLs and read
@@ -747,7 +747,7 @@ func (c *countingEventsStore) EventsReceivingIntegrationIDs(ctx context.Context)
 	return c.Store.EventsReceivingIntegrationIDs(ctx)
 }
 
-// TestCallbackFloodCostsNeitherLogsNorQueries (issue 18, item 9): 3,000
+// TestCallbackFloodCostsNeitherLogsNorQueries: 3,000
 // unauthenticated callbacks to /hooks/qualtrics/{id} with made-up ids
 // (malformed, 5,000 characters long, and well-formed random UUIDs) write a
 // bounded number of log lines, each short, make a bounded number of
@@ -835,7 +835,7 @@ func TestCallbackFloodCostsNeitherLogsNorQueries(t *testing.T) {
 	}
 }
 
-// TestFormPostsAreSmallAndURLEncoded (issue 18, item 10): the pages' POST
+// TestFormPostsAreSmallAndURLEncoded: the pages' POST
 // routes read at most 16 KiB of url-encoded form. A 5 MB multipart body to
 // POST /lang got 303 before, having been read whole.
 func TestFormPostsAreSmallAndURLEncoded(t *testing.T) {
@@ -884,7 +884,7 @@ func TestFormPostsAreSmallAndURLEncoded(t *testing.T) {
 	}
 }
 
-// TestHTTPSDeploymentsPinTransportAndCookies (issue 18, item 13): with an
+// TestHTTPSDeploymentsPinTransportAndCookies: with an
 // https MICROAPPS_PUBLIC_URL every answer carries Strict-Transport-Security,
 // the cookies are "__Host-" cookies (Secure, path /, no Domain: a sibling
 // subdomain or a plain-http page cannot plant them), and every answer, the

@@ -325,7 +325,7 @@ func TestNoSecretInServeOutputOrMetrics(t *testing.T) {
 	}
 }
 
-// TestAuditActorIsNoHashOfTheAdminToken (issue 18, item 12): the audit trail
+// TestAuditActorIsNoHashOfTheAdminToken: the audit trail
 // names the admin token that acted by an HMAC under a key derived from the
 // encryption keys, not by a prefix of its SHA-256 that anyone reading the
 // trail could test guesses against. Replicas sharing the keys agree on the
@@ -378,7 +378,7 @@ func TestAuditActorIsNoHashOfTheAdminToken(t *testing.T) {
 	}
 }
 
-// TestASealedSecretOpensOnlyAsItsOwnKind (issue 18, item 11): an
+// TestASealedSecretOpensOnlyAsItsOwnKind: an
 // integration's Qualtrics token, sealed by the admin API, copied into the
 // same row's event key column (one UPDATE by someone with write access to
 // the database) does not become the key callbacks are checked with: a

@@ -7,7 +7,7 @@ import (
 	"github.com/microapps/microapps/seal"
 )
 
-// TestEachKindOfSecretHasItsOwnAssociatedData (issue 18, item 11): a value
+// TestEachKindOfSecretHasItsOwnAssociatedData: a value
 // sealed as one kind does not open as another kind of the same owner, and a
 // value sealed the old way (the owner id alone) still opens, flagged legacy,
 // until it is re-sealed.

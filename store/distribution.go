@@ -102,7 +102,7 @@ WITH src AS (
 		subject = excluded.subject, mailing_list_id = excluded.mailing_list_id, contact_id = excluded.contact_id,
 		library_id = excluded.library_id, sample_id = excluded.sample_id, link_type = excluded.link_type,
 		-- An expiry that is missing or could not be read is unknown, not
-		-- "never": the one read before stays (issue 17).
+		-- "never": the one read before stays.
 		link_expiration = coalesce(excluded.link_expiration, d.link_expiration),
 		sent = excluded.sent, failed = excluded.failed, started = excluded.started, bounced = excluded.bounced,
 		opened = excluded.opened, skipped = excluded.skipped, finished = excluded.finished,
@@ -162,7 +162,7 @@ FROM ch ORDER BY qualtrics_id`
 // there are any, and driven by their ids, so its cost follows the change. (A
 // CTE of the upsert did this, and the planner, told by the statistics that
 // almost no recipient lacks an expiry of its own, started from a scan of the
-// integration's recipients for every page, changed or not: issue 30.)
+// integration's recipients for every page, changed or not.)
 const inheritExpirySQL = `UPDATE recipients r SET expires_at = x.expires_at
 	FROM (SELECT d.qualtrics_id, coalesce(d.link_expiration, s.end_date) AS expires_at
 		FROM distributions d LEFT JOIN surveys s ON s.integration_id = d.integration_id AND s.qualtrics_id = d.survey_id

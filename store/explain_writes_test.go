@@ -223,7 +223,7 @@ func TestSyncWritesCostWhatChanged(t *testing.T) {
 				}, store.UnseenDistributionsSQL, []any{integ, int64(1), []string{}}, 0, []string{"distributions"}, 2 * (4 + 250)},
 				{"full sync: a distribution whose history was unavailable", nil, store.HistoryUnavailableSampleSQL,
 					[]any{integ}, 0, []string{"distributions"}, 1},
-				// A failed read's kept pages (issue 29.2).
+				// A failed read's kept pages.
 				{"resume: units of a survey's distributions", nil, store.ResumeRecipientsUnitsSQL,
 					[]any{integ, int64(1), []string{"EMD_SV_2_0", "EMD_SV_2_1"}, now.Add(-time.Hour)}, 0, []string{"distributions"}, 2},
 				{"resume: stale ones dropped by the purge", func(ctx context.Context, tx pgx.Tx) error {

@@ -9,8 +9,8 @@ import (
 	"github.com/microapps/microapps"
 )
 
-// The service's state as an operator watches it (metrics at scrape time,
-// issue 35): every statement reads an index or a small table, never a table
+// The service's state as an operator watches it (metrics at scrape time):
+// every statement reads an index or a small table, never a table
 // that grows with the brands.
 
 // outboxOldestSQL is each channel's oldest pending delivery: one probe of

@@ -59,7 +59,7 @@ type RecipientRef struct {
 
 // activeRecipient is the domain's "this survey is active for this recipient",
 // less the expiry test, which each rule states with its own bound: the
-// invitation reached them (DESIGN.md's reached statuses) and they have not
+// invitation reached them (the reached statuses of store/status.go) and they have not
 // finished it. It expects r (recipients), d (distributions), s (surveys) and
 // i (integrations).
 var activeRecipient = `i.first_full_sync_at IS NOT NULL AND i.deleted_at IS NULL

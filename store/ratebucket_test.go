@@ -36,7 +36,7 @@ func tokensIn(t *testing.T, s *store.Store, key string, b []store.RateBucket, d 
 // TestNoBurstAfterA429 drains a bucket of 20 tokens a second, records a 429
 // that blocks it for 300 ms (a 429 without Retry-After), and counts the
 // tokens of the second after the block: at most the lowered rate, no burst
-// of what the bucket refilled while blocked (issue 29, item 6).
+// of what the bucket refilled while blocked.
 func TestNoBurstAfterA429(t *testing.T) {
 	t.Parallel()
 	s := storetest.New(t)

@@ -188,7 +188,7 @@ func (b *RecipientBatch) copyLinks(ctx context.Context, page []LinkInput) error 
 // stored status and dates unless one of its dates is newer than every stored
 // one. The test is made against the row as locked by ON CONFLICT, so an event
 // that committed while the listing was read is seen. recipient_delivered is
-// reported when the status becomes a reached one (DESIGN.md), also from a
+// reported when the status becomes a reached one (docs/ARCHITECTURE.md), also from a
 // bounce (SoftBounce, then Success on a later sync).
 //
 // expires_at is the effective expiry: the link's, else the distribution's,
@@ -233,7 +233,7 @@ WITH dist AS (
 		response_completed_at = ` + keptAt("response_completed_at") + `, response_id = ` + keptResponseID + `,
 		-- An expiry that is missing or could not be read is unknown, not
 		-- "never": the one read before stays, else the distribution's, else
-		-- the survey's end date apply (issue 17).
+		-- the survey's end date apply.
 		respond_link = excluded.respond_link, link_expiration = coalesce(excluded.link_expiration, r.link_expiration),
 		unsubscribed = excluded.unsubscribed, exceeded_contact_frequency = excluded.exceeded_contact_frequency,
 		expires_at = ` + keptExpiry + `, deleted_at = NULL, unlisted_run_id = NULL, unannounced = false,
@@ -273,7 +273,7 @@ WITH dist AS (
 	-- Recipients no longer listed. They are never in src, so this touches
 	-- none of the rows up writes, and one statement saves a round trip.
 	-- During a run they are marked with it, and the run removes them at its
-	-- end unless its veto holds them back (issue 36); outside any run
+	-- end unless its veto holds them back; outside any run
 	-- (tools, tests) they are removed at once.
 	UPDATE recipients r SET unlisted_run_id = cr.id, deleted_at = CASE WHEN cr.id IS NULL THEN $4::timestamptz END,
 		updated_at = $4

@@ -8,7 +8,7 @@ import (
 )
 
 // A large distribution read over many pages keeps what it read when the read
-// fails part-way (issue 29.2): its staged pages stay under the run that
+// fails part-way: its staged pages stay under the run that
 // staged them, and its cursor is kept on the distribution (its resume). The
 // next run that reads it takes the cursor over and goes on from there, rather
 // than reading a 10,000-page distribution from page 1 after a failure at page

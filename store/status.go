@@ -2,7 +2,7 @@ package store
 
 import "strings"
 
-// Recipient history statuses, as DESIGN.md's rules of the domain name them.
+// Recipient history statuses, as the rules name them (docs/ARCHITECTURE.md).
 // An invitation *reached* its recipient when its status is one of reached;
 // only then does it raise new_survey and count as active for them. The
 // others (Pending, Error, Skipped, Blocked, Failure, SoftBounce, HardBounce,

@@ -9,7 +9,7 @@ import (
 // cleanText says whether s may reach the database as text: PostgreSQL
 // refuses a NUL byte and invalid UTF-8 in a text value (SQLSTATE 22021), so
 // such a value in a page parameter would be a 500, and on a read replica a
-// read failure (issue 31, item 2).
+// read failure.
 func cleanText(s string) bool {
 	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }

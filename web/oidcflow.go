@@ -16,8 +16,8 @@ import (
 // started. It travels in a cookie sealed with AES-256-GCM under a key
 // derived from the OIDC client secret, which every replica has, so any
 // replica can finish a sign-in another one started and none of them keeps
-// anything for a visitor who never comes back (issue 31, item 5: 200
-// anonymous GET /signin wrote 200 session rows).
+// anything for a visitor who never comes back (a session row per anonymous
+// GET /signin would let anyone fill the table).
 type oidcFlow struct {
 	State    string `json:"s"`
 	Nonce    string `json:"n"`

@@ -364,7 +364,7 @@ func (c *config) logFields() []zap.Field {
 }
 
 // metricsWarning is serve's start-up warning when /metrics is on the public
-// listener (MICROAPPS_METRICS_ADDR empty, which DESIGN.md allows).
+// listener (MICROAPPS_METRICS_ADDR empty, which the configuration allows).
 const metricsWarning = "/metrics is served on the public listener: anyone who reaches the service reads its " +
 	"integration ids, queue depths and routes; set MICROAPPS_METRICS_ADDR (e.g. :9090) to serve it on a listener " +
 	"of its own that only Prometheus reaches"
@@ -380,7 +380,7 @@ func (c *config) warnStart(log *zap.Logger) {
 // redactURL is raw as it may be logged or printed: the password of the user
 // info, and the value of every query parameter that names a password or
 // another secret (PostgreSQL's password and sslpassword, and the like),
-// masked. url.Redacted alone masks only the user info (issue 31, item 6).
+// masked. url.Redacted alone masks only the user info.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {

@@ -445,7 +445,7 @@ func TestDeploymentsAreProbedAndProtected(t *testing.T) {
 		t.Errorf("Service targetPort = %q, want the named port http", tp)
 	}
 	// /metrics is on a listener of its own, which the pods expose and
-	// Prometheus scrapes, and which the Service does not route (issue 18).
+	// Prometheus scrapes, and which the Service does not route.
 	cm := named(t, objs, "ConfigMap", "microapps-config")
 	metricsAddr := digString(cm.obj, "data", "MICROAPPS_METRICS_ADDR")
 	_, metricsPort, err := splitAddr(metricsAddr)
@@ -746,7 +746,7 @@ func TestComposeTrialStartsInOrderWithAValidConfiguration(t *testing.T) {
 	}
 	// Header mode with nothing in front: only the network's gateway (where
 	// published requests come from) may name the user, not every private
-	// address, which includes the other containers (issue 18).
+	// address, which includes the other containers.
 	gateway := ""
 	for _, c := range digList(c, "networks", "default", "ipam", "config") {
 		gateway = digString(c, "gateway")
