@@ -233,3 +233,17 @@ type VetoRule struct {
 
 // DefaultVetoRule is the rule of an integration that does not say.
 var DefaultVetoRule = VetoRule{MaxDeletePercent: 50, MinRows: 10}
+
+// ParseEvery reads one of the schedule's periods as people type it ("1h",
+// "90m"); field is its name in the schedule ("fullSyncEvery").
+func ParseEvery(field, raw string) (time.Duration, *FieldError) {
+	d, err := time.ParseDuration(strings.TrimSpace(raw))
+	if err != nil {
+		example := map[string]string{"fullSyncEvery": `"1h" or "90m"`, "incrementalSyncEvery": `"15m"`}[field]
+		if example == "" {
+			example = `"24h"`
+		}
+		return 0, &FieldError{Field: "schedule." + field, Message: "must be a duration such as " + example}
+	}
+	return d, nil
+}

@@ -57,11 +57,11 @@ func warningTexts(ws []manage.Warning) []string {
 }
 
 func (h *handler) createIntegration(w http.ResponseWriter, r *http.Request) error {
-	var body manage.IntegrationWrite
+	var body integrationBody
 	if err := decodeStrict(w, r, &body); err != nil {
 		return err
 	}
-	c, err := h.svc.Create(r.Context(), h.actor(r), body)
+	c, err := h.svc.Create(r.Context(), h.actor(r), body.patch())
 	if err != nil {
 		return fromService(err)
 	}
@@ -159,11 +159,11 @@ func (h *handler) getIntegration(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) patchIntegration(w http.ResponseWriter, r *http.Request) error {
-	var body manage.IntegrationWrite
+	var body integrationBody
 	if err := decodeStrict(w, r, &body); err != nil {
 		return err
 	}
-	updated, warnings, err := h.svc.Update(r.Context(), h.actor(r), chi.URLParam(r, "id"), body)
+	updated, warnings, err := h.svc.Update(r.Context(), h.actor(r), chi.URLParam(r, "id"), body.patch())
 	if err != nil {
 		return fromService(err)
 	}

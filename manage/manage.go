@@ -7,7 +7,6 @@ package manage
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/netip"
 	"net/url"
@@ -229,8 +228,8 @@ type Created struct {
 // Create validates w, checks its credential with /whoami (switching to the
 // datacenter Qualtrics advises), seals it, stores the integration with its
 // audit event and queues its first full sync.
-func (s *Service) Create(ctx context.Context, actor string, w IntegrationWrite) (Created, error) {
-	if st := w.Status; st != nil && *st != string(microapps.IntegrationActive) && *st != string(microapps.IntegrationPaused) {
+func (s *Service) Create(ctx context.Context, actor string, w IntegrationPatch) (Created, error) {
+	if st := w.Status; st != nil && *st != microapps.IntegrationActive && *st != microapps.IntegrationPaused {
 		return Created{}, invalid(microapps.FieldError{Field: "status", Message: `must be "active" or "paused"`})
 	}
 	in := store.Integration{Icon: "clipboard", RequestsPerMinute: 1500, RequestTimeoutSeconds: 120,
@@ -263,7 +262,7 @@ func (s *Service) Create(ctx context.Context, actor string, w IntegrationWrite) 
 // afterCreate runs once a new integration is stored: its event
 // subscriptions are queued when it has events on, and its first full sync
 // starts. Hook point for work that follows a new integration.
-func (s *Service) afterCreate(ctx context.Context, w *IntegrationWrite, created store.Integration) *store.SyncRun {
+func (s *Service) afterCreate(ctx context.Context, w *IntegrationPatch, created store.Integration) *store.SyncRun {
 	s.queueSubscriptions(ctx, w, created, true)
 	if created.Status != microapps.IntegrationActive || s.o.Syncs == nil {
 		return nil
@@ -280,7 +279,7 @@ func (s *Service) afterCreate(ctx context.Context, w *IntegrationWrite, created 
 // afterUpdate runs once a change w to an integration is stored (w is nil for
 // a credential change alone): its event subscriptions follow events.enabled.
 // Hook point for work that follows a settings change.
-func (s *Service) afterUpdate(ctx context.Context, w *IntegrationWrite, before, after store.Integration) {
+func (s *Service) afterUpdate(ctx context.Context, w *IntegrationPatch, before, after store.Integration) {
 	if w != nil {
 		s.queueSubscriptions(ctx, w, after, false)
 	}
@@ -291,8 +290,8 @@ func (s *Service) afterUpdate(ctx context.Context, w *IntegrationWrite, before, 
 // once when on, removed at once when off (see Options.QueueSubscriptions).
 // A creation with events off has nothing to remove. A failure is logged: the
 // next sync brings the subscriptions in step anyway.
-func (s *Service) queueSubscriptions(ctx context.Context, w *IntegrationWrite, in store.Integration, creating bool) {
-	if s.o.QueueSubscriptions == nil || w.Events == nil || w.Events.Enabled == nil || (creating && !in.EventsEnabled) {
+func (s *Service) queueSubscriptions(ctx context.Context, w *IntegrationPatch, in store.Integration, creating bool) {
+	if s.o.QueueSubscriptions == nil || w.EventsEnabled == nil || (creating && !in.EventsEnabled) {
 		return
 	}
 	if err := s.o.QueueSubscriptions(ctx, in.ID, in.EventsEnabled); err != nil {
@@ -306,7 +305,7 @@ func (s *Service) queueSubscriptions(ctx context.Context, w *IntegrationWrite, i
 // fails. A base URL on another host name needs the credential in the same
 // write (an Invalid error naming its field otherwise); a new port on the same
 // host is checked with the stored one.
-func (s *Service) Update(ctx context.Context, actor, id string, w IntegrationWrite) (store.Integration, []Warning, error) {
+func (s *Service) Update(ctx context.Context, actor, id string, w IntegrationPatch) (store.Integration, []Warning, error) {
 	current, err := s.Get(ctx, id)
 	if err != nil {
 		return current, nil, err
@@ -346,7 +345,7 @@ func (s *Service) Update(ctx context.Context, actor, id string, w IntegrationWri
 		}
 		v = &vv
 	}
-	updated, err := s.o.Store.UpdateIntegration(ctx, current.ID, audit(actor, "integration.update", map[string]any{"fields": ChangedFields(&w)}),
+	updated, err := s.o.Store.UpdateIntegration(ctx, current.ID, audit(actor, "integration.update", map[string]any{"fields": w.Changed()}),
 		func(in *store.Integration) error {
 			cred2, errs := s.apply(&w, in, false)
 			if len(errs) > 0 {
@@ -753,24 +752,6 @@ func audit(actor, action string, details map[string]any) store.AuditEvent {
 	return store.AuditEvent{Actor: actor, Action: action, Details: details}
 }
 
-// ChangedFields names the top-level fields w sets, the credential as
-// "credential" (never the secret itself).
-func ChangedFields(w *IntegrationWrite) []string {
-	var out []string
-	raw, _ := json.Marshal(w)
-	var m map[string]json.RawMessage
-	_ = json.Unmarshal(raw, &m)
-	for k, v := range m {
-		if string(v) != "null" {
-			if k == "token" || k == "oauth" {
-				k = "credential"
-			}
-			out = append(out, k)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
 
 func cloneMap(m map[string]string) map[string]string {
 	out := make(map[string]string, len(m))

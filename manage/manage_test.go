@@ -33,9 +33,9 @@ func TestVerdictsNameTheirFieldAndKind(t *testing.T) {
 	st := storetest.New(t)
 	svc := manage.New(manage.Options{Store: st, Keyring: kr, AllowedHosts: []string{"127.0.0.1"}, VerifyTimeout: 5 * time.Second})
 	ctx := context.Background()
-	write := func(baseURL, token string) manage.IntegrationWrite {
+	write := func(baseURL, token string) manage.IntegrationPatch {
 		name := "Verdicts"
-		return manage.IntegrationWrite{Name: &name, BaseURL: &baseURL, Token: &token}
+		return manage.IntegrationPatch{Name: &name, BaseURL: &baseURL, Credential: &manage.Credential{Token: &token}}
 	}
 
 	_, err = svc.Create(ctx, "pat@example.com", write(sim.URL+"/API/v3/", "WrongToken000000000000000000"))

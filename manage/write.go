@@ -1,8 +1,7 @@
 package manage
 
 import (
-	"bytes"
-	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -13,60 +12,81 @@ import (
 	"github.com/microapps/microapps/store"
 )
 
-// IntegrationWrite is a change to an integration: the body of the REST API's POST and
-// PATCH, and what the console's forms are turned into. Pointers tell "absent" from
-// "zero" so PATCH changes only what it names.
-type IntegrationWrite struct {
-	Name                  *string           `json:"name"`
-	FunctionalGroup       *string           `json:"functionalGroup"`
-	BaseURL               *string           `json:"baseUrl"`
-	Token                 *string           `json:"token"`
-	OAuth                 *OAuthWrite       `json:"oauth"`
-	Icon                  *string           `json:"icon"`
-	RateLimit             *RateLimitWrite   `json:"rateLimit"`
-	RequestTimeoutSeconds *int              `json:"requestTimeoutSeconds"`
-	Logging               *EnabledWrite     `json:"logging"`
-	Schedule              *ScheduleWrite    `json:"schedule"`
-	Events                *EnabledWrite     `json:"events"`
-	Veto                  *VetoWrite        `json:"veto"`
-	DeepLinks             map[string]string `json:"deepLinks"`
-	Status                *string           `json:"status"`
+// IntegrationPatch is a change to an integration: each field that is set
+// is changed, the others keep their value. Creating one needs Name, BaseURL
+// and a Credential; every other field has a default. Each front end maps
+// its own input (JSON, a form) onto it.
+type IntegrationPatch struct {
+	Name            *string
+	FunctionalGroup *string // "" on creation: the name
+	BaseURL         *string
+	Icon            *string
+	// Credential replaces the stored one (checked with /whoami first).
+	Credential *Credential
+
+	RateLimitEnabled      *bool
+	RequestsPerMinute     *int
+	RequestTimeoutSeconds *int
+	LoggingEnabled        *bool
+	EventsEnabled         *bool
+
+	FullSyncEvery        *time.Duration
+	IncrementalSyncEvery *time.Duration
+	VerifyEvery          *time.Duration
+	// SetFullSyncWindow changes the window to FullSyncWindow (nil clears it).
+	SetFullSyncWindow bool
+	FullSyncWindow    *microapps.SyncWindow
+
+	VetoMaxDeletePercent *int
+	VetoMinRows          *int
+	// DeepLinks overrides deep-link templates by key; "" goes back to the
+	// default.
+	DeepLinks map[string]string
+	// Status is active or paused: an integration enters error by itself.
+	Status *microapps.IntegrationStatus
+
+	// InputErrors are what the front end could not read (a period that is
+	// no duration): reported with the service's own refusals, at once.
+	InputErrors []microapps.FieldError
 }
 
-type OAuthWrite struct {
-	ClientID     *string `json:"clientId"`
-	ClientSecret *string `json:"clientSecret"`
-	Scope        *string `json:"scope"`
+// Credential is an API token or an OAuth client. A nil field of an OAuth
+// client is "not given" (its secret is required).
+type Credential struct {
+	Token *string
+	OAuth *OAuthClient
 }
 
-type RateLimitWrite struct {
-	Enabled           *bool `json:"enabled"`
-	RequestsPerMinute *int  `json:"requestsPerMinute"`
+// OAuthClient is the credential of the OAuth client-credentials flow.
+type OAuthClient struct {
+	ClientID, ClientSecret, Scope *string
 }
 
-type EnabledWrite struct {
-	Enabled *bool `json:"enabled"`
-}
-
-type ScheduleWrite struct {
-	FullSyncEvery        *string         `json:"fullSyncEvery"`
-	IncrementalSyncEvery *string         `json:"incrementalSyncEvery"`
-	VerifyEvery          *string         `json:"verifyEvery"`
-	FullSyncWindow       json.RawMessage `json:"fullSyncWindow"` // null clears it
-}
-
-// VetoWrite is the sync veto rule: a run that would remove more
-// than MaxDeletePercent of the integration's live rows of a kind and more
-// than MinRows of them removes nothing.
-type VetoWrite struct {
-	MaxDeletePercent *int `json:"maxDeletePercent"`
-	MinRows          *int `json:"minRows"`
-}
-
-type WindowWrite struct {
-	Start    string `json:"start"`
-	End      string `json:"end"`
-	TimeZone string `json:"timeZone"`
+// Changed names the settings p changes as the audit trail records them: the
+// top-level fields of the admin API's body, the credential as "credential"
+// (never the secret itself).
+func (p *IntegrationPatch) Changed() []string {
+	var out []string
+	add := func(set bool, name string) {
+		if set && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	add(p.Credential != nil, "credential")
+	add(p.DeepLinks != nil, "deepLinks")
+	add(p.EventsEnabled != nil, "events")
+	add(p.FunctionalGroup != nil, "functionalGroup")
+	add(p.Icon != nil, "icon")
+	add(p.LoggingEnabled != nil, "logging")
+	add(p.BaseURL != nil, "baseUrl")
+	add(p.Name != nil, "name")
+	add(p.RateLimitEnabled != nil || p.RequestsPerMinute != nil, "rateLimit")
+	add(p.RequestTimeoutSeconds != nil, "requestTimeoutSeconds")
+	add(p.FullSyncEvery != nil || p.IncrementalSyncEvery != nil || p.VerifyEvery != nil || p.SetFullSyncWindow, "schedule")
+	add(p.Status != nil, "status")
+	add(p.VetoMaxDeletePercent != nil || p.VetoMinRows != nil, "veto")
+	slices.Sort(out)
+	return out
 }
 
 // Icons bundled with the pages; an integration picks one by name.
@@ -84,8 +104,8 @@ var deepLinkKeys = map[string][]string{
 // apply validates w and applies it to in. creating says every required field
 // must be present. It returns the credential change, if any; nothing is
 // written anywhere.
-func (s *Service) apply(w *IntegrationWrite, in *store.Integration, creating bool) (*credentialChange, []microapps.FieldError) {
-	var errs []microapps.FieldError
+func (s *Service) apply(w *IntegrationPatch, in *store.Integration, creating bool) (*credentialChange, []microapps.FieldError) {
+	errs := slices.Clone(w.InputErrors)
 	bad := func(field, msg string) { errs = append(errs, microapps.FieldError{Field: field, Message: msg}) }
 
 	if w.Name != nil {
@@ -129,16 +149,14 @@ func (s *Service) apply(w *IntegrationWrite, in *store.Integration, creating boo
 			in.Icon = *w.Icon
 		}
 	}
-	if w.RateLimit != nil {
-		if w.RateLimit.Enabled != nil {
-			in.RateLimitEnabled = *w.RateLimit.Enabled
-		}
-		if rpm := w.RateLimit.RequestsPerMinute; rpm != nil {
-			if *rpm < 1 || *rpm > 3000 {
-				bad("rateLimit.requestsPerMinute", "must be from 1 to 3000 (Qualtrics allows about 3000 per brand)")
-			} else {
-				in.RequestsPerMinute = *rpm
-			}
+	if w.RateLimitEnabled != nil {
+		in.RateLimitEnabled = *w.RateLimitEnabled
+	}
+	if rpm := w.RequestsPerMinute; rpm != nil {
+		if *rpm < 1 || *rpm > 3000 {
+			bad("rateLimit.requestsPerMinute", "must be from 1 to 3000 (Qualtrics allows about 3000 per brand)")
+		} else {
+			in.RequestsPerMinute = *rpm
 		}
 	}
 	if t := w.RequestTimeoutSeconds; t != nil {
@@ -148,33 +166,31 @@ func (s *Service) apply(w *IntegrationWrite, in *store.Integration, creating boo
 			in.RequestTimeoutSeconds = *t
 		}
 	}
-	if w.Logging != nil && w.Logging.Enabled != nil {
-		in.LoggingEnabled = *w.Logging.Enabled
+	if w.LoggingEnabled != nil {
+		in.LoggingEnabled = *w.LoggingEnabled
 	}
-	if w.Events != nil && w.Events.Enabled != nil {
-		in.EventsEnabled = *w.Events.Enabled
+	if w.EventsEnabled != nil {
+		in.EventsEnabled = *w.EventsEnabled
 	}
 	if in.Veto.MaxDeletePercent == 0 {
 		in.Veto = microapps.DefaultVetoRule
 	}
-	if w.Veto != nil {
-		if p := w.Veto.MaxDeletePercent; p != nil {
-			if *p < 1 || *p > 100 {
-				bad("veto.maxDeletePercent", "must be from 1 to 100 (100: never veto)")
-			} else {
-				in.Veto.MaxDeletePercent = *p
-			}
+	if p := w.VetoMaxDeletePercent; p != nil {
+		if *p < 1 || *p > 100 {
+			bad("veto.maxDeletePercent", "must be from 1 to 100 (100: never veto)")
+		} else {
+			in.Veto.MaxDeletePercent = *p
 		}
-		if n := w.Veto.MinRows; n != nil {
-			if *n < 0 || *n > 1_000_000_000 {
-				bad("veto.minRows", "must be from 0 to 1000000000")
-			} else {
-				in.Veto.MinRows = *n
-			}
+	}
+	if n := w.VetoMinRows; n != nil {
+		if *n < 0 || *n > 1_000_000_000 {
+			bad("veto.minRows", "must be from 0 to 1000000000")
+		} else {
+			in.Veto.MinRows = *n
 		}
 	}
 	if w.Status != nil {
-		switch st := microapps.IntegrationStatus(*w.Status); st {
+		switch st := *w.Status; st {
 		case microapps.IntegrationActive, microapps.IntegrationPaused:
 			if st == microapps.IntegrationPaused || in.Status == microapps.IntegrationError {
 				in.StatusMessage = ""
@@ -184,9 +200,7 @@ func (s *Service) apply(w *IntegrationWrite, in *store.Integration, creating boo
 			bad("status", `must be "active" or "paused" (an integration enters "error" by itself)`)
 		}
 	}
-	if w.Schedule != nil {
-		errs = append(errs, applySchedule(w.Schedule, in)...)
-	}
+	errs = append(errs, applySchedule(w, in)...)
 	if w.DeepLinks != nil {
 		for k, v := range w.DeepLinks {
 			allowed, ok := deepLinkKeys[k]
@@ -210,17 +224,21 @@ func (s *Service) apply(w *IntegrationWrite, in *store.Integration, creating boo
 	}
 
 	var cred *credentialChange
+	var given Credential
+	if w.Credential != nil {
+		given = *w.Credential
+	}
 	switch {
-	case w.Token != nil && w.OAuth != nil:
+	case given.Token != nil && given.OAuth != nil:
 		bad("token", "give either token or oauth, not both")
-	case w.Token != nil:
-		if msg := checkSecret(*w.Token); msg != "" {
+	case given.Token != nil:
+		if msg := checkSecret(*given.Token); msg != "" {
 			bad("token", msg)
 		} else {
-			cred = &credentialChange{method: microapps.AuthToken, secret: *w.Token}
+			cred = &credentialChange{method: microapps.AuthToken, secret: *given.Token}
 		}
-	case w.OAuth != nil:
-		o := w.OAuth
+	case given.OAuth != nil:
+		o := given.OAuth
 		c := credentialChange{method: microapps.AuthOAuth}
 		if o.ClientID == nil || strings.TrimSpace(*o.ClientID) == "" {
 			bad("oauth.clientId", "is required")
@@ -287,39 +305,24 @@ func checkTemplate(v string, allowed []string) string {
 	return ""
 }
 
-func applySchedule(w *ScheduleWrite, in *store.Integration) []microapps.FieldError {
-	var errs []microapps.FieldError
+func applySchedule(w *IntegrationPatch, in *store.Integration) []microapps.FieldError {
 	sched := in.Schedule.Effective()
-	period := func(raw *string, field, example string, dst *time.Duration) {
-		if raw == nil {
-			return
-		}
-		d, err := time.ParseDuration(*raw)
-		if err != nil {
-			errs = append(errs, microapps.FieldError{Field: "schedule." + field, Message: `must be a duration such as ` + example})
-			return
-		}
-		*dst = d
-	}
-	period(w.FullSyncEvery, "fullSyncEvery", `"1h" or "90m"`, &sched.FullSyncEvery)
-	period(w.IncrementalSyncEvery, "incrementalSyncEvery", `"15m"`, &sched.IncrementalSyncEvery)
-	period(w.VerifyEvery, "verifyEvery", `"24h"`, &sched.VerifyEvery)
-	if len(w.FullSyncWindow) > 0 {
-		if bytes.Equal(bytes.TrimSpace(w.FullSyncWindow), []byte("null")) {
-			sched.FullSyncWindow = nil
-		} else {
-			var ww WindowWrite
-			dec := json.NewDecoder(bytes.NewReader(w.FullSyncWindow))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&ww); err != nil {
-				errs = append(errs, microapps.FieldError{Field: "schedule.fullSyncWindow",
-					Message: `must be {"start": "HH:MM", "end": "HH:MM", "timeZone": "Area/City"} or null`})
-			} else {
-				sched.FullSyncWindow = &microapps.SyncWindow{Start: ww.Start, End: ww.End, TimeZone: ww.TimeZone}
-			}
+	for _, p := range []struct {
+		d   *time.Duration
+		dst *time.Duration
+	}{{w.FullSyncEvery, &sched.FullSyncEvery}, {w.IncrementalSyncEvery, &sched.IncrementalSyncEvery}, {w.VerifyEvery, &sched.VerifyEvery}} {
+		if p.d != nil {
+			*p.dst = *p.d
 		}
 	}
-	if errs = append(errs, sched.Validate()...); len(errs) == 0 {
+	if w.SetFullSyncWindow {
+		sched.FullSyncWindow = w.FullSyncWindow
+	}
+	if w.FullSyncEvery == nil && w.IncrementalSyncEvery == nil && w.VerifyEvery == nil && !w.SetFullSyncWindow {
+		return nil // not changed: a stored schedule is not judged again
+	}
+	errs := sched.Validate()
+	if len(errs) == 0 {
 		in.Schedule = sched
 	}
 	return errs

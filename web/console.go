@@ -508,11 +508,11 @@ func typedValues(r *http.Request) map[string]string {
 	return v
 }
 
-// writeFromForm turns the integration form into the service's write. On the
-// settings form (current != nil) the credential is written only when a new
-// secret was typed. Inputs that are not numbers are refused here, before
+// writeFromForm turns the integration form into the service's change. On
+// the settings form (current != nil) the credential is written only when a
+// new secret was typed. Inputs that are not numbers are refused here, before
 // anything is checked with Qualtrics.
-func writeFromForm(r *http.Request, current *store.Integration, l Lang) (manage.IntegrationWrite, map[string]string) {
+func writeFromForm(r *http.Request, current *store.Integration, l Lang) (manage.IntegrationPatch, map[string]string) {
 	f := r.PostForm
 	str := func(k string) *string { v := f.Get(k); return &v }
 	on := func(k string) *bool { b := f.Get(k) == "on"; return &b }
@@ -525,34 +525,39 @@ func writeFromForm(r *http.Request, current *store.Integration, l Lang) (manage.
 		}
 		return &n
 	}
-	w := manage.IntegrationWrite{Name: str("name"), FunctionalGroup: str("functionalGroup"), BaseURL: str("baseUrl"),
-		Icon: str("icon"), RateLimit: &manage.RateLimitWrite{Enabled: on("rateLimit.enabled"), RequestsPerMinute: num("rateLimit.requestsPerMinute")},
-		RequestTimeoutSeconds: num("requestTimeoutSeconds"), Logging: &manage.EnabledWrite{Enabled: on("logging.enabled")},
-		Events: &manage.EnabledWrite{Enabled: on("events.enabled")},
-		Schedule: &manage.ScheduleWrite{FullSyncEvery: str("schedule.fullSyncEvery"), IncrementalSyncEvery: str("schedule.incrementalSyncEvery"),
-			VerifyEvery: str("schedule.verifyEvery")},
-		Veto: &manage.VetoWrite{}}
+	p := manage.IntegrationPatch{Name: str("name"), FunctionalGroup: str("functionalGroup"), BaseURL: str("baseUrl"),
+		Icon: str("icon"), RateLimitEnabled: on("rateLimit.enabled"), RequestsPerMinute: num("rateLimit.requestsPerMinute"),
+		RequestTimeoutSeconds: num("requestTimeoutSeconds"), LoggingEnabled: on("logging.enabled"), EventsEnabled: on("events.enabled")}
 	// An empty veto field keeps the current (or default) value.
 	if strings.TrimSpace(f.Get("vetoMaxDeletePercent")) != "" {
-		w.Veto.MaxDeletePercent = num("vetoMaxDeletePercent")
+		p.VetoMaxDeletePercent = num("vetoMaxDeletePercent")
 	}
 	if strings.TrimSpace(f.Get("vetoMinRows")) != "" {
-		w.Veto.MinRows = num("vetoMinRows")
+		p.VetoMinRows = num("vetoMinRows")
 	}
-	if *w.Icon == "" {
-		w.Icon = nil
+	if *p.Icon == "" {
+		p.Icon = nil
 	}
-	if strings.TrimSpace(*w.Schedule.VerifyEvery) == "" {
-		w.Schedule.VerifyEvery = nil // keep the current (or default) interval
+	for _, e := range []struct {
+		field string
+		dst   **time.Duration
+	}{{"fullSyncEvery", &p.FullSyncEvery}, {"incrementalSyncEvery", &p.IncrementalSyncEvery}, {"verifyEvery", &p.VerifyEvery}} {
+		raw := f.Get("schedule." + e.field)
+		if e.field == "verifyEvery" && strings.TrimSpace(raw) == "" {
+			continue // keep the current (or default) interval
+		}
+		if d, ferr := microapps.ParseEvery(e.field, raw); ferr != nil {
+			p.InputErrors = append(p.InputErrors, *ferr)
+		} else {
+			*e.dst = &d
+		}
 	}
 	start, end, tz := f.Get("schedule.fullSyncWindow.start"), f.Get("schedule.fullSyncWindow.end"), strings.TrimSpace(f.Get("schedule.fullSyncWindow.timeZone"))
 	switch {
 	case start == "" && end == "" && tz == "":
-		if current == nil || current.FullSyncWindow != nil {
-			w.Schedule.FullSyncWindow = json.RawMessage("null")
-		}
+		p.SetFullSyncWindow = current == nil || current.FullSyncWindow != nil
 	default:
-		w.Schedule.FullSyncWindow, _ = json.Marshal(manage.WindowWrite{Start: start, End: end, TimeZone: tz})
+		p.SetFullSyncWindow, p.FullSyncWindow = true, &microapps.SyncWindow{Start: start, End: end, TimeZone: tz}
 	}
 	method, token := microapps.AuthMethod(f.Get("authMethod")), f.Get("token")
 	clientID, secret := strings.TrimSpace(f.Get("oauth.clientId")), f.Get("oauth.clientSecret")
@@ -561,23 +566,24 @@ func writeFromForm(r *http.Request, current *store.Integration, l Lang) (manage.
 	}
 	switch {
 	case method == microapps.AuthOAuth && (current == nil || secret != "" || clientID != current.OAuthClientID || f.Get("oauth.scope") != current.OAuthScope):
-		w.OAuth = &manage.OAuthWrite{ClientID: &clientID, ClientSecret: &secret, Scope: str("oauth.scope")}
+		o := &manage.OAuthClient{ClientID: &clientID, ClientSecret: &secret, Scope: str("oauth.scope")}
 		if secret == "" {
-			w.OAuth.ClientSecret = nil
+			o.ClientSecret = nil
 		}
+		p.Credential = &manage.Credential{OAuth: o}
 	case method != microapps.AuthOAuth && (current == nil || token != ""):
-		w.Token = &token
+		p.Credential = &manage.Credential{Token: &token}
 	}
 	if current != nil {
 		paused := f.Get("paused") == "on"
 		switch {
 		case paused && current.Status != microapps.IntegrationPaused:
-			w.Status = ptr(string(microapps.IntegrationPaused))
+			p.Status = ptr(microapps.IntegrationPaused)
 		case !paused && current.Status == microapps.IntegrationPaused:
-			w.Status = ptr(string(microapps.IntegrationActive))
+			p.Status = ptr(microapps.IntegrationActive)
 		}
 	}
-	return w, errs
+	return p, errs
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -70,7 +70,7 @@ func newCheckWorld(t *testing.T) *checkWorld {
 	defer st.Close()
 	name, base := "Sales", simSrv.URL+"/API/v3/"
 	svc := manage.New(manage.Options{Store: st, Keyring: kr, AllowedHosts: []string{"127.0.0.1"}, Log: zap.NewNop()})
-	if _, err := svc.Create(ctx, "test", manage.IntegrationWrite{Name: &name, BaseURL: &base, Token: &w.token}); err != nil {
+	if _, err := svc.Create(ctx, "test", manage.IntegrationPatch{Name: &name, BaseURL: &base, Credential: &manage.Credential{Token: &w.token}}); err != nil {
 		t.Fatal(err)
 	}
 
