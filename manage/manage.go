@@ -752,7 +752,6 @@ func audit(actor, action string, details map[string]any) store.AuditEvent {
 	return store.AuditEvent{Actor: actor, Action: action, Details: details}
 }
 
-
 func cloneMap(m map[string]string) map[string]string {
 	out := make(map[string]string, len(m))
 	for k, v := range m {

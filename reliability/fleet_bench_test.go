@@ -17,8 +17,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/microapps/microapps"
-	"github.com/microapps/microapps/replica"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
+	"github.com/microapps/microapps/replica"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/store/storetest"

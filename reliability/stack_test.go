@@ -15,9 +15,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/microapps/microapps"
-	"github.com/microapps/microapps/replica"
 	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/qualtrics"
+	"github.com/microapps/microapps/replica"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/syncer"

@@ -46,8 +46,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 
-	"github.com/microapps/microapps/replica"
 	"github.com/microapps/microapps/migrations"
+	"github.com/microapps/microapps/replica"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/store/storetest"

@@ -11,8 +11,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/microapps/microapps/replica"
 	"github.com/microapps/microapps/notify"
+	"github.com/microapps/microapps/replica"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/web"
 )

@@ -23,9 +23,9 @@ import (
 
 	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/internal/pgcluster"
-	"github.com/microapps/microapps/replica"
 	"github.com/microapps/microapps/migrations"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
+	"github.com/microapps/microapps/replica"
 	"github.com/microapps/microapps/store"
 )
 

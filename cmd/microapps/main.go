@@ -16,9 +16,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/microapps/microapps/replica"
 	"github.com/microapps/microapps/migrations"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
+	"github.com/microapps/microapps/replica"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=…".

@@ -14,8 +14,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/microapps/microapps/internal/pgcluster"
-	"github.com/microapps/microapps/replica"
 	"github.com/microapps/microapps/migrations"
+	"github.com/microapps/microapps/replica"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/store/storetest"
 )

@@ -26,9 +26,9 @@ import (
 	"go.uber.org/zap"
 	"gopkg.in/yaml.v3"
 
-	"github.com/microapps/microapps/replica"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
+	"github.com/microapps/microapps/replica"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store/storetest"
 )
