@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 	"go.uber.org/zap"
@@ -27,45 +26,19 @@ import (
 	"github.com/microapps/microapps/store"
 )
 
-// Store is what the API needs from persistence: what the manage service needs.
-type Store = manage.Store
-
-// Syncs starts and cancels sync runs; the syncer implements it.
-type Syncs = manage.Syncs
-
 // Options configure the API.
 type Options struct {
-	Store        Store
-	Syncs        Syncs
-	Keyring      *seal.Keyring
-	AdminTokens  []string
-	AllowedHosts []string // extra Qualtrics hosts (MICROAPPS_QUALTRICS_ALLOWED_HOSTS)
-	// WebhookAllowedHosts may be webhook hosts although they are loopback or
-	// private addresses (MICROAPPS_WEBHOOK_ALLOWED_HOSTS).
-	WebhookAllowedHosts []string
-	Log                 *zap.Logger
-	Now                 func() time.Time
-	// VerifyTimeout bounds the /whoami check on create and token change.
-	VerifyTimeout time.Duration
-	// SealWebhookSecret seals a webhook signing secret for an integration
-	// (the notify package owns how).
-	SealWebhookSecret func(integrationID, secret string) (keyID string, sealed []byte, err error)
-	// BeforeDelete runs before an integration is deleted, while its
-	// credential is still stored (removing its event subscriptions in
-	// Qualtrics). Its error is logged; the delete goes on.
-	BeforeDelete func(ctx context.Context, in store.Integration) error
-	// QueueSubscriptions runs after an integration is stored by a write that
-	// named events.enabled (a creation with events on, a PATCH): it queues the
-	// registering or removing of its event subscriptions in Qualtrics, so they
-	// need not wait for the next sync. Its error is logged.
-	QueueSubscriptions func(ctx context.Context, integrationID string, enabled bool) error
+	// Service holds every rule about integrations; the handlers only speak
+	// HTTP (the replica shares one service with the console).
+	Service *manage.Service
+	// Keyring derives the key that names admin tokens in the audit trail
+	// (nil: a random key for this process).
+	Keyring     *seal.Keyring
+	AdminTokens []string
+	Log         *zap.Logger
 	// RequestIDFrom returns the request id set by the app's middleware, for
 	// the instance field of problems and for logs.
 	RequestIDFrom func(context.Context) string
-	// Service, when set, is the manage service the handlers call (the
-	// replica shares one with the console); otherwise New builds one from
-	// the fields above.
-	Service *manage.Service
 	// AuthFailureRate and AuthFailureBurst throttle wrong or missing admin
 	// tokens per source address (an IPv6 /64): a source may fail
 	// AuthFailureBurst times at once (each a 401), then AuthFailureRate times
@@ -90,14 +63,8 @@ type handler struct {
 
 // New returns the router for /api/v1 (mount it there).
 func New(opts Options) http.Handler {
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
 	if opts.Log == nil {
 		opts.Log = zap.NewNop()
-	}
-	if opts.VerifyTimeout == 0 {
-		opts.VerifyTimeout = 30 * time.Second
 	}
 	if opts.RequestIDFrom == nil {
 		opts.RequestIDFrom = func(context.Context) string { return "" }
@@ -109,12 +76,6 @@ func New(opts Options) http.Handler {
 		opts.AuthFailureBurst = 10
 	}
 	h := &handler{Options: opts, svc: opts.Service, authFailures: budget.New(rate.Limit(opts.AuthFailureRate), opts.AuthFailureBurst)}
-	if h.svc == nil {
-		h.svc = manage.New(manage.Options{Store: opts.Store, Syncs: opts.Syncs, Keyring: opts.Keyring,
-			AllowedHosts: opts.AllowedHosts, WebhookAllowedHosts: opts.WebhookAllowedHosts, Log: opts.Log, Now: opts.Now,
-			VerifyTimeout: opts.VerifyTimeout, SealWebhookSecret: opts.SealWebhookSecret, BeforeDelete: opts.BeforeDelete,
-			QueueSubscriptions: opts.QueueSubscriptions})
-	}
 	if opts.Keyring != nil {
 		h.actorKey = opts.Keyring.MAC("audit actor", nil)
 	} else {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/api"
+	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
@@ -149,10 +150,7 @@ func newEnvOn(t testing.TB, st *store.Store) *env {
 	}
 	core, logs := observer.New(zapcore.DebugLevel)
 	syncs := &fakeSyncs{store: st}
-	h := api.New(api.Options{Store: st, Syncs: syncs, Keyring: kr, AdminTokens: []string{adminToken},
-		AllowedHosts: []string{"127.0.0.1"}, Log: zap.New(core), VerifyTimeout: 10 * time.Second,
-		QueueSubscriptions: syncs.QueueSubscriptions,
-		SealWebhookSecret:  func(id, secret string) (string, []byte, error) { return kr.Seal([]byte(secret), []byte("webhook:"+id)) }})
+	h := api.New(api.Options{Service: manage.New(manage.Options{Store: st, Syncs: syncs, Keyring: kr, AllowedHosts: []string{"127.0.0.1"}, Log: zap.New(core), VerifyTimeout: 10 * time.Second, QueueSubscriptions: syncs.QueueSubscriptions, SealWebhookSecret: func(id, secret string) (string, []byte, error) { return kr.Seal([]byte(secret), []byte("webhook:"+id)) }}), Keyring: kr, AdminTokens: []string{adminToken}, Log: zap.New(core)})
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", http.StripPrefix("/api/v1", h))
 	srv := httptest.NewServer(mux)
@@ -306,8 +304,7 @@ func (e *env) assertNoSecret(bodies []response, secrets ...string) {
 func TestRepeatedWrongAdminTokensAreThrottledPerAddress(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	h := api.New(api.Options{Store: e.store, AdminTokens: []string{adminToken}, Log: zap.NewNop(),
-		AuthFailureRate: 5, AuthFailureBurst: 10})
+	h := api.New(api.Options{Service: manage.New(manage.Options{Store: e.store, Log: zap.NewNop()}), AdminTokens: []string{adminToken}, Log: zap.NewNop(), AuthFailureRate: 5, AuthFailureBurst: 10})
 	get := func(remote, auth string) response {
 		req := httptest.NewRequest(http.MethodGet, "/integrations", nil)
 		req.RemoteAddr = remote

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/microapps/microapps/api"
+	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/seal"
 )
 
@@ -411,8 +412,7 @@ func TestMovingTheBaseURLToAnotherHostNeedsTheSecretAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The same API, allowing a second name for the simulator's loopback.
-	h := api.New(api.Options{Store: e.store, Syncs: e.syncs, Keyring: kr, AdminTokens: []string{adminToken},
-		AllowedHosts: []string{"127.0.0.1", "localhost"}, Log: zap.NewNop(), VerifyTimeout: 10 * time.Second})
+	h := api.New(api.Options{Service: manage.New(manage.Options{Store: e.store, Syncs: e.syncs, Keyring: kr, AllowedHosts: []string{"127.0.0.1", "localhost"}, Log: zap.NewNop(), VerifyTimeout: 10 * time.Second}), Keyring: kr, AdminTokens: []string{adminToken}, Log: zap.NewNop()})
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", http.StripPrefix("/api/v1", h))
 	e.server = httptest.NewServer(mux)

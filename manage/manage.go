@@ -30,6 +30,8 @@ type Store interface {
 	ListIntegrations(ctx context.Context) ([]store.Integration, error)
 	ListIntegrationsPage(ctx context.Context, q store.IntegrationQuery) (store.IntegrationPage, error)
 	IntegrationOverview(ctx context.Context, id string, q store.OverviewQuery) (store.IntegrationOverview, error)
+	GetNotificationDefaults(ctx context.Context, integrationID string) (store.NotificationDefaults, error)
+	SetNotificationDefaults(ctx context.Context, integrationID string, d store.NotificationDefaults, audit store.AuditEvent) error
 	UpdateIntegration(ctx context.Context, id string, audit store.AuditEvent, fn func(*store.Integration) error) (store.Integration, error)
 	DeleteIntegration(ctx context.Context, id string, audit store.AuditEvent) ([]int64, error)
 	ListBrandAdmins(ctx context.Context, integrationID string) ([]string, error)

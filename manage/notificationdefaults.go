@@ -19,20 +19,6 @@ type NotificationDefaultsWrite struct {
 	TimeZone *string `json:"timeZone"`
 }
 
-// defaultsStore keeps the defaults; *store.Store has it. A Store without it
-// has no such resource (NotFound).
-type defaultsStore interface {
-	GetNotificationDefaults(ctx context.Context, integrationID string) (store.NotificationDefaults, error)
-	SetNotificationDefaults(ctx context.Context, integrationID string, d store.NotificationDefaults, audit store.AuditEvent) error
-}
-
-func (s *Service) defaults() (defaultsStore, error) {
-	if ds, ok := s.o.Store.(defaultsStore); ok {
-		return ds, nil
-	}
-	return nil, notFound("This route")
-}
-
 func integrationNotFound(err error) error {
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound("This integration")
@@ -42,11 +28,7 @@ func integrationNotFound(err error) error {
 
 // NotificationDefaults returns the integration's notification defaults.
 func (s *Service) NotificationDefaults(ctx context.Context, id string) (store.NotificationDefaults, error) {
-	ds, err := s.defaults()
-	if err != nil {
-		return store.NotificationDefaults{}, err
-	}
-	d, err := ds.GetNotificationDefaults(ctx, id)
+	d, err := s.o.Store.GetNotificationDefaults(ctx, id)
 	return d, integrationNotFound(err)
 }
 
@@ -74,10 +56,6 @@ func (s *Service) SetNotificationDefaults(ctx context.Context, actor, id string,
 	if len(errs) > 0 {
 		return invalid(errs...)
 	}
-	ds, err := s.defaults()
-	if err != nil {
-		return err
-	}
-	return integrationNotFound(ds.SetNotificationDefaults(ctx, id, d, audit(actor, "notification_defaults.set",
+	return integrationNotFound(s.o.Store.SetNotificationDefaults(ctx, id, d, audit(actor, "notification_defaults.set",
 		map[string]any{"language": d.Language, "timeZone": d.TimeZone})))
 }

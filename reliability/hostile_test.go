@@ -22,6 +22,7 @@ import (
 
 	"github.com/microapps/microapps/api"
 	"github.com/microapps/microapps/events"
+	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/seal"
@@ -259,8 +260,7 @@ func TestBaseURLsCannotReachInternalAddresses(t *testing.T) {
 	defer metadata.Close()
 
 	newAPI := func(allowed ...string) http.Handler {
-		return api.New(api.Options{Store: st, Keyring: kr, AdminTokens: []string{adminToken}, AllowedHosts: allowed,
-			Log: zap.NewNop(), VerifyTimeout: 3 * time.Second})
+		return api.New(api.Options{Service: manage.New(manage.Options{Store: st, Keyring: kr, AllowedHosts: allowed, Log: zap.NewNop(), VerifyTimeout: 3 * time.Second}), Keyring: kr, AdminTokens: []string{adminToken}, Log: zap.NewNop()})
 	}
 	strict, loopback := newAPI(), newAPI("127.0.0.1")
 	cases := []struct {
@@ -361,8 +361,7 @@ func TestWebhooksCannotReachInternalAddresses(t *testing.T) {
 	kr, _ := newKeyring(t)
 	canary, canaryPort, canaryHits := loopbackCanary(t)
 
-	h := api.New(api.Options{Store: st, Keyring: kr, AdminTokens: []string{adminToken}, Log: zap.NewNop(),
-		SealWebhookSecret: func(id, secret string) (string, []byte, error) { return notify.SealWebhookSecret(kr, id, secret) }})
+	h := api.New(api.Options{Service: manage.New(manage.Options{Store: st, Keyring: kr, Log: zap.NewNop(), SealWebhookSecret: func(id, secret string) (string, []byte, error) { return notify.SealWebhookSecret(kr, id, secret) }}), Keyring: kr, AdminTokens: []string{adminToken}, Log: zap.NewNop()})
 	in, _ := webhookWorld(t, st, "")
 	t.Run("PUT …/webhook refuses internal destinations", func(t *testing.T) {
 		for _, u := range []string{
@@ -398,8 +397,7 @@ func TestWebhooksCannotReachInternalAddresses(t *testing.T) {
 		if r := serveOnce(t, h, "PUT", "/integrations/"+in+"/webhook", map[string]any{"url": "http://hooks.example.com/x"}); !strings.Contains(string(r.body), "https") {
 			t.Errorf("the refusal of plain http does not say to use https: %s", r.body)
 		}
-		allowed := api.New(api.Options{Store: st, Keyring: kr, AdminTokens: []string{adminToken}, Log: zap.NewNop(),
-			WebhookAllowedHosts: []string{"127.0.0.1"}})
+		allowed := api.New(api.Options{Service: manage.New(manage.Options{Store: st, Keyring: kr, Log: zap.NewNop(), WebhookAllowedHosts: []string{"127.0.0.1"}}), Keyring: kr, AdminTokens: []string{adminToken}, Log: zap.NewNop()})
 		if r := serveOnce(t, allowed, "PUT", "/integrations/"+in+"/webhook", map[string]any{"url": canary.URL + "/hook"}); r.status != http.StatusNoContent {
 			t.Errorf("plain http to an allowed host: %d %s", r.status, r.body)
 		}

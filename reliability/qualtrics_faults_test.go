@@ -10,6 +10,7 @@ import (
 
 	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/api"
+	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/qualtrics"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/seal"
@@ -220,8 +221,7 @@ func integrationOf(t testing.TB, st *store.Store, id string) store.Integration {
 // putToken replaces an integration's token through the admin API.
 func putToken(t testing.TB, st *store.Store, kr *seal.Keyring, id, token string) {
 	t.Helper()
-	h := api.New(api.Options{Store: st, Keyring: kr, AdminTokens: []string{adminToken},
-		AllowedHosts: []string{"127.0.0.1"}, Log: zap.NewNop(), VerifyTimeout: 10 * time.Second})
+	h := api.New(api.Options{Service: manage.New(manage.Options{Store: st, Keyring: kr, AllowedHosts: []string{"127.0.0.1"}, Log: zap.NewNop(), VerifyTimeout: 10 * time.Second}), Keyring: kr, AdminTokens: []string{adminToken}, Log: zap.NewNop()})
 	r := serveOnce(t, h, "PUT", "/integrations/"+id+"/token", map[string]string{"token": token})
 	if r.status != 204 {
 		t.Fatalf("PUT token: %d %s", r.status, r.body)

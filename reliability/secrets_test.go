@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/microapps/microapps/api"
+	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
 	"github.com/microapps/microapps/seal"
@@ -341,8 +342,7 @@ func TestAuditActorIsNoHashOfTheAdminToken(t *testing.T) {
 	}
 	other, _ := newKeyring(t)
 	actorOf := func(kr *seal.Keyring, name string) string {
-		h := api.New(api.Options{Store: st, Keyring: kr, AdminTokens: []string{adminToken}, Log: zap.NewNop(),
-			SealWebhookSecret: func(id, secret string) (string, []byte, error) { return notify.SealWebhookSecret(kr, id, secret) }})
+		h := api.New(api.Options{Service: manage.New(manage.Options{Store: st, Keyring: kr, Log: zap.NewNop(), SealWebhookSecret: func(id, secret string) (string, []byte, error) { return notify.SealWebhookSecret(kr, id, secret) }}), Keyring: kr, AdminTokens: []string{adminToken}, Log: zap.NewNop()})
 		in := newUUID()
 		if _, err := st.Pool().Exec(ctx, `INSERT INTO integrations (id, name, functional_group, base_url, secret_sealed, secret_key_id, status)
 			VALUES ($1, $2, $2, 'https://iad1.qualtrics.com/API/v3/', '\x00', 'k1', 'active')`, in, name); err != nil {
