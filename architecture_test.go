@@ -16,12 +16,13 @@ import (
 // docs/ARCHITECTURE.md draws the same picture.
 var layers = map[string][]string{
 	// The domain and the leaf helpers.
-	"":                {},
-	"internal/links":  {},
-	"internal/budget": {},
-	"internal/words":  {"", "internal/links"},
-	"seal":            {},
-	"migrations":      {},
+	"":                 {},
+	"internal/links":   {},
+	"internal/budget":  {},
+	"internal/problem": {},
+	"internal/words":   {"", "internal/links"},
+	"seal":             {},
+	"migrations":       {},
 	// Adapters: PostgreSQL and Qualtrics.
 	"store":     {""},
 	"qualtrics": {""},
@@ -29,11 +30,11 @@ var layers = map[string][]string{
 	"manage":    {"", "qualtrics", "seal", "store"},
 	"syncer":    {"", "internal/budget", "qualtrics", "seal", "store"},
 	"notify":    {"", "internal/links", "internal/words", "qualtrics", "seal", "store"},
-	"events":    {"", "internal/budget", "qualtrics", "seal", "store"},
+	"events":    {"", "internal/budget", "internal/problem", "qualtrics", "seal", "store"},
 	"lifecycle": {"", "internal/links", "qualtrics", "store"},
 	// Front ends: each maps its own input onto the services.
-	"api": {"", "internal/budget", "manage", "seal", "store"},
-	"web": {"", "internal/budget", "internal/links", "internal/words", "manage", "store"},
+	"api": {"", "internal/budget", "internal/problem", "manage", "seal", "store"},
+	"web": {"", "internal/budget", "internal/links", "internal/problem", "internal/words", "manage", "store"},
 	// The composition root and the command.
 	"replica": {"", "api", "events", "internal/budget", "internal/links", "lifecycle", "manage", "migrations",
 		"notify", "qualtrics", "seal", "store", "syncer", "web"},

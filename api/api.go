@@ -21,6 +21,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/microapps/microapps/internal/budget"
+	"github.com/microapps/microapps/internal/problem"
 	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/seal"
 	"github.com/microapps/microapps/store"
@@ -211,9 +212,10 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 				detail: "Something went wrong on our side; the request id helps an operator find it in the logs."}
 		}
 	}
-	p := problem{Type: "https://microapps.dev/problems/" + ae.kind, Title: ae.title, Status: ae.status, Detail: ae.detail, Errors: ae.fields}
+	p := problem.New(ae.status, ae.kind, ae.title, ae.detail)
+	p.Errors = ae.fields
 	if reqID != "" {
 		p.Instance = "urn:request:" + reqID
 	}
-	writeProblem(w, p)
+	problem.Write(w, p)
 }

@@ -7,22 +7,11 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/microapps/microapps/internal/problem"
 )
 
-// problem is an RFC 9457 problem detail, the body of every error answer.
-type problem struct {
-	Type     string       `json:"type"`
-	Title    string       `json:"title"`
-	Status   int          `json:"status"`
-	Detail   string       `json:"detail,omitempty"`
-	Errors   []fieldError `json:"errors,omitempty"`
-	Instance string       `json:"instance,omitempty"`
-}
-
-type fieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
+type fieldError = problem.FieldError
 
 // apiError is what handlers return; writeError turns it into a problem.
 type apiError struct {
@@ -54,13 +43,6 @@ func errUnprocessable(detail string) *apiError {
 
 func errBadGateway(detail string) *apiError {
 	return &apiError{status: http.StatusBadGateway, kind: "qualtrics-unreachable", title: "Qualtrics could not be reached", detail: detail}
-}
-
-func writeProblem(w http.ResponseWriter, p problem) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(p.Status)
-	_ = json.NewEncoder(w).Encode(p)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

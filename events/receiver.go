@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 
+	"github.com/microapps/microapps/internal/problem"
 	"github.com/microapps/microapps/store"
 )
 
@@ -40,20 +41,8 @@ func (s *Service) Receiver() http.Handler {
 	return mux
 }
 
-// problem is an RFC 9457 problem detail, as the admin API writes them.
-type problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail,omitempty"`
-}
-
 func writeProblem(w http.ResponseWriter, status int, kind, title, detail string) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(problem{Type: "/problems/" + kind, Title: title, Status: status, Detail: detail})
+	problem.Write(w, problem.New(status, kind, title, detail))
 }
 
 func writeStatus(w http.ResponseWriter, status int, outcome string) {

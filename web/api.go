@@ -8,6 +8,7 @@ import (
 
 	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/internal/links"
+	"github.com/microapps/microapps/internal/problem"
 	"github.com/microapps/microapps/internal/words"
 )
 
@@ -47,29 +48,22 @@ type meNotification struct {
 	Read           bool                       `json:"read"`
 }
 
-type problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail"`
-}
-
 func (s *Server) serveMe(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	p := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/api/v1/me"), "/")
 	if p != "/surveys" && p != "/notifications" {
-		writeProblem(w, http.StatusNotFound, "Not found", "There is no such resource.")
+		writeProblem(w, http.StatusNotFound, "not-found", "Not found", "There is no such resource.")
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeProblem(w, http.StatusMethodNotAllowed, "Method not allowed", "Only GET is supported here.")
+		writeProblem(w, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", "Only GET is supported here.")
 		return
 	}
 	email, err := s.userEmail(r)
 	if err != nil {
-		writeProblem(w, http.StatusUnauthorized, "Unauthorized", "Sign in to see your own surveys and notifications.")
+		writeProblem(w, http.StatusUnauthorized, "unauthorized", "Unauthorized", "Sign in to see your own surveys and notifications.")
 		return
 	}
 	now := s.now()
@@ -129,13 +123,11 @@ func (s *Server) meItems(r *http.Request, st Store, p, email string, now time.Ti
 
 func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.Sugar().Errorw("me api", "error", err, "requestId", w.Header().Get("X-Request-Id"), "path", LogPath(r.URL.Path))
-	writeProblem(w, http.StatusInternalServerError, "Internal server error", "Something went wrong on our side.")
+	writeProblem(w, http.StatusInternalServerError, "internal", "Internal server error", "Something went wrong on our side.")
 }
 
-func writeProblem(w http.ResponseWriter, status int, title, detail string) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(problem{Type: "about:blank", Title: title, Status: status, Detail: detail})
+func writeProblem(w http.ResponseWriter, status int, kind, title, detail string) {
+	problem.Write(w, problem.New(status, kind, title, detail))
 }
 
 // safeLinks drops from a notification's data every link that is not plain

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microapps/microapps/internal/problem"
 	"github.com/microapps/microapps/store"
 )
 
@@ -144,7 +145,7 @@ func TestHeaderModeTrustsOnlyTheProxy(t *testing.T) {
 	req.Header.Set("X-Auth-Email", "alice@example.com")
 	rec := httptest.NewRecorder()
 	srv.MeAPI().ServeHTTP(rec, req)
-	var p problem
+	var p problem.Problem
 	if rec.Code != 401 || rec.Header().Get("Content-Type") != "application/problem+json" ||
 		json.Unmarshal(rec.Body.Bytes(), &p) != nil || p.Status != 401 || p.Title == "" {
 		t.Errorf("API 401: %d %s %s", rec.Code, rec.Header().Get("Content-Type"), rec.Body)

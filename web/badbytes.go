@@ -61,6 +61,6 @@ func refuseBadBytesAPI(next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
-		writeProblem(w, http.StatusBadRequest, "Bad request", "The address holds a NUL byte or text that is not UTF-8.")
+		writeProblem(w, http.StatusBadRequest, "bad-request", "Bad request", "The address holds a NUL byte or text that is not UTF-8.")
 	})
 }
