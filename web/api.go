@@ -6,6 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
 	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/internal/links"
 	"github.com/microapps/microapps/internal/problem"
@@ -16,7 +19,23 @@ import (
 // /notifications, to be mounted at /api/v1/me (with or without the prefix
 // stripped). It uses the same sign-in as the pages.
 func (s *Server) MeAPI() http.Handler {
-	var h http.Handler = http.HandlerFunc(s.serveMe)
+	r := chi.NewRouter()
+	r.Use(middleware.GetHead)
+	for _, p := range []string{"/surveys", "/notifications"} {
+		serve := func(w http.ResponseWriter, r *http.Request) { s.serveMe(w, r, p) }
+		// Mounted with its prefix or without, with a trailing slash or not.
+		for _, path := range []string{p, p + "/", "/api/v1/me" + p, "/api/v1/me" + p + "/"} {
+			r.Get(path, serve)
+		}
+	}
+	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
+		writeProblem(w, http.StatusNotFound, "not-found", "Not found", "There is no such resource.")
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeProblem(w, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", "Only GET is supported here.")
+	})
+	var h http.Handler = r
 	if s.sessions != nil {
 		h = s.sessions.LoadAndSave(h)
 	}
@@ -48,19 +67,10 @@ type meNotification struct {
 	Read           bool                       `json:"read"`
 }
 
-func (s *Server) serveMe(w http.ResponseWriter, r *http.Request) {
+// serveMe answers GET p (/surveys or /notifications).
+func (s *Server) serveMe(w http.ResponseWriter, r *http.Request, p string) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	p := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/api/v1/me"), "/")
-	if p != "/surveys" && p != "/notifications" {
-		writeProblem(w, http.StatusNotFound, "not-found", "Not found", "There is no such resource.")
-		return
-	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		writeProblem(w, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", "Only GET is supported here.")
-		return
-	}
 	email, err := s.userEmail(r)
 	if err != nil {
 		writeProblem(w, http.StatusUnauthorized, "unauthorized", "Unauthorized", "Sign in to see your own surveys and notifications.")

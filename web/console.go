@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+
 	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/store"
@@ -103,29 +105,30 @@ func inGroup(groups json.RawMessage, group string) bool {
 }
 
 // consoleRoutes adds the console's routes to mux.
-func (s *Server) consoleRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /console", s.console(s.consoleList))
-	mux.HandleFunc("GET /console/{$}", s.console(s.consoleList))
-	mux.HandleFunc("GET /console/integrations/new", s.console(s.consoleNew))
-	mux.HandleFunc("POST /console/integrations", s.console(s.consoleCreate))
-	mux.HandleFunc("GET /console/integrations/{id}", s.console(s.consoleDetail))
-	mux.HandleFunc("POST /console/integrations/{id}", s.console(s.consoleUpdate))
-	mux.HandleFunc("GET /console/integrations/{id}/runs", s.console(s.consoleRuns))
-	mux.HandleFunc("POST /console/integrations/{id}/syncs", s.console(s.consoleSync))
-	mux.HandleFunc("POST /console/integrations/{id}/brand-admins", s.console(s.consoleAddAdmin))
-	mux.HandleFunc("POST /console/integrations/{id}/brand-admins/remove", s.console(s.consoleRemoveAdmin))
-	mux.HandleFunc("POST /console/integrations/{id}/webhook", s.console(s.consoleWebhook))
-	mux.HandleFunc("POST /console/integrations/{id}/webhook/delete", s.console(s.consoleWebhookDelete))
-	mux.HandleFunc("POST /console/integrations/{id}/webhook/test", s.console(s.consoleWebhookTest))
-	mux.HandleFunc("POST /console/integrations/{id}/notification-defaults", s.console(s.consoleNotificationDefaults))
-	mux.HandleFunc("GET /console/integrations/{id}/delete", s.console(s.consoleDeleteConfirm))
-	mux.HandleFunc("POST /console/integrations/{id}/delete", s.console(s.consoleDelete))
-	mux.HandleFunc("GET /console/audit", s.console(s.consoleAudit))
+func (s *Server) consoleRoutes(mux chi.Router) {
+	mux.Get("/console", s.console(s.consoleList))
+	mux.Get("/console/", s.console(s.consoleList))
+	mux.Route("/console/integrations", func(r chi.Router) {
+		r.Get("/new", s.console(s.consoleNew))
+		r.Post("/", s.console(s.consoleCreate))
+		r.Get("/{id}", s.console(s.consoleDetail))
+		r.Post("/{id}", s.console(s.consoleUpdate))
+		r.Get("/{id}/runs", s.console(s.consoleRuns))
+		r.Post("/{id}/syncs", s.console(s.consoleSync))
+		r.Post("/{id}/brand-admins", s.console(s.consoleAddAdmin))
+		r.Post("/{id}/brand-admins/remove", s.console(s.consoleRemoveAdmin))
+		r.Post("/{id}/webhook", s.console(s.consoleWebhook))
+		r.Post("/{id}/webhook/delete", s.console(s.consoleWebhookDelete))
+		r.Post("/{id}/webhook/test", s.console(s.consoleWebhookTest))
+		r.Post("/{id}/notification-defaults", s.console(s.consoleNotificationDefaults))
+		r.Get("/{id}/delete", s.console(s.consoleDeleteConfirm))
+		r.Post("/{id}/delete", s.console(s.consoleDelete))
+	})
+	mux.Get("/console/audit", s.console(s.consoleAudit))
 	if s.opts.JobsUI != nil {
-		mux.Handle(jobsPath, s.jobsGate(s.opts.JobsUI))
-		mux.Handle("GET /console/jobs", http.RedirectHandler("/console/jobs/", http.StatusMovedPermanently))
+		mux.Handle(jobsPath+"*", s.jobsGate(s.opts.JobsUI))
+		mux.Get("/console/jobs", http.RedirectHandler("/console/jobs/", http.StatusMovedPermanently).ServeHTTP)
 	}
-	mux.HandleFunc("/console/", s.console(func(http.ResponseWriter, *http.Request, *reqCtx) error { return errNotFound }))
 }
 
 // console wraps a console handler: signed in like every page, then 404 for

@@ -22,6 +22,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
 	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/store"
@@ -228,26 +231,38 @@ func (s *Server) Handler() http.Handler {
 }
 
 func (s *Server) buildHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /static/{file}", s.static)
-	mux.HandleFunc("GET /{$}", s.pageWith(s.myActiveSurveys, false))
-	mux.HandleFunc("GET /surveys/{integrationId}/{distributionId}", s.pageWith(s.surveyDetails, false))
-	mux.HandleFunc("GET /admin/surveys", s.pageWith(s.openSurveys, false))
-	mux.HandleFunc("GET /admin/surveys/{integrationId}/{surveyId}", s.pageWith(s.surveyResults, false))
-	mux.HandleFunc("GET /admin/distributions/{integrationId}/{distributionId}", s.pageWith(s.distributionData, false))
-	mux.HandleFunc("GET /notifications", s.pageWith(s.notifications, false))
-	mux.HandleFunc("POST /notifications/read", s.page(s.markRead))
-	mux.HandleFunc("POST /lang", s.setLang)
-	mux.HandleFunc("GET /settings/notifications", s.page(s.emailSettings))
-	mux.HandleFunc("POST /settings/notifications", s.page(s.saveEmailSettings))
-	mux.HandleFunc("GET /unsubscribe/{token}", s.unsubscribe)
-	mux.HandleFunc("POST /unsubscribe/{token}", s.unsubscribe)
-	mux.HandleFunc("GET /signin", s.signIn)
-	mux.HandleFunc("POST /signin/dev", s.devSignIn)
-	mux.HandleFunc("GET /auth/callback", s.oidcCallback)
-	mux.HandleFunc("POST /signout", s.signOut)
+	mux := chi.NewRouter()
+	// A GET route answers HEAD too, as it did on the standard library's mux.
+	mux.Use(middleware.GetHead)
+	mux.Get("/static/{file}", s.static.ServeHTTP)
+	mux.Get("/", s.pageWith(s.myActiveSurveys, false))
+	mux.Get("/surveys/{integrationId}/{distributionId}", s.pageWith(s.surveyDetails, false))
+	mux.Get("/admin/surveys", s.pageWith(s.openSurveys, false))
+	mux.Get("/admin/surveys/{integrationId}/{surveyId}", s.pageWith(s.surveyResults, false))
+	mux.Get("/admin/distributions/{integrationId}/{distributionId}", s.pageWith(s.distributionData, false))
+	mux.Get("/notifications", s.pageWith(s.notifications, false))
+	mux.Post("/notifications/read", s.page(s.markRead))
+	mux.Post("/lang", s.setLang)
+	mux.Get("/settings/notifications", s.page(s.emailSettings))
+	mux.Post("/settings/notifications", s.page(s.saveEmailSettings))
+	mux.Get("/unsubscribe/{token}", s.unsubscribe)
+	mux.Post("/unsubscribe/{token}", s.unsubscribe)
+	mux.Get("/signin", s.signIn)
+	mux.Post("/signin/dev", s.devSignIn)
+	mux.Get("/auth/callback", s.oidcCallback)
+	mux.Post("/signout", s.signOut)
 	s.consoleRoutes(mux)
-	mux.HandleFunc("/", s.notFoundHandler)
+	// A path no route has, or a route asked with another method, is the
+	// not-found page (the console's own under /console/).
+	notFound := func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/console/") {
+			s.console(func(http.ResponseWriter, *http.Request, *reqCtx) error { return errNotFound })(w, r)
+			return
+		}
+		s.notFoundHandler(w, r)
+	}
+	mux.NotFound(notFound)
+	mux.MethodNotAllowed(notFound)
 
 	var h http.Handler = mux
 	if s.sessions != nil {
