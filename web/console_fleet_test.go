@@ -77,3 +77,25 @@ func TestConsoleReadsInThreeRoundTripsAtAThousandIntegrations(t *testing.T) {
 		t.Logf("GET %s: %d round trips", path, n)
 	}
 }
+
+// BenchmarkConsoleReads renders the console's list and an integration's page
+// in a fleet of 1,000 integrations.
+func BenchmarkConsoleReads(b *testing.B) {
+	st := storetest.New(b)
+	storetest.Fleet(b, st, 1000)
+	h := (&fixture{store: st}).consoleServer(b)
+	var id string
+	if err := st.Pool().QueryRow(b.Context(), `SELECT id::text FROM integrations ORDER BY created_at DESC LIMIT 1`).Scan(&id); err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct{ name, path string }{{"list", "/console"}, {"list-page-20", "/console?page=20"},
+		{"search", "/console?status=active&q=group"}, {"integration", "/console/integrations/" + id}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				if rec := get(b, h, platformAdmin, c.path); rec.Code != 200 {
+					b.Fatal(rec.Code)
+				}
+			}
+		})
+	}
+}
