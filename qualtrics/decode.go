@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
 )
 
 // wireMeta is the "meta" of every answer. Old answers (2015) put the error
@@ -80,11 +79,11 @@ var nulEscape = []byte(`\u0000`)
 
 // stripNULs removes every NUL character from the strings of the JSON text
 // body, before anything decodes it: PostgreSQL refuses NUL in text (SQLSTATE
-// 22021), so one survey name with \u0000 made a unit's COPY fail on every run
-// (issue 31). It works on the escapes, so every string of every answer is
-// covered in one place; an escape is a real one when an even number of
-// backslashes precedes its own (\\u0000 is the text "\u0000", kept). A
-// body without the escape is returned as it is, not copied.
+// 22021), so one survey name with \u0000 made a unit's COPY fail on every run.
+// It works on the escapes, so every string of every answer is covered in one
+// place; an escape is a real one when an even number of backslashes precedes
+// its own (\\u0000 is the text "\u0000", kept). A body without the escape is
+// returned as it is, not copied.
 func stripNULs(body []byte) []byte {
 	i := bytes.Index(body, nulEscape)
 	if i < 0 {
@@ -121,131 +120,6 @@ func decodeEnvelope[T any](body []byte) (T, wireMeta, error) {
 // a nil slice on success, so a caller can tell "empty page" from "no page".
 func decodePage[T any](body []byte) (page[T], error) {
 	body = stripNULs(body)
-	if p, ok := decodePageFast[T](body); ok {
-		return p, nil
-	}
-	return decodePageReflect[T](body)
-}
-
-// fastElement is an element type with a one-pass decoder (see fastdecode.go).
-type fastElement interface{ decodeFast([]byte) bool }
-
-// decodePageFast decodes a list answer whose elements have a one-pass
-// decoder without running encoding/json over each element again. false means
-// the page is out of the ordinary (an element the fast decoder refuses, a
-// result that is not a list, any error): decodePageReflect decides then, so
-// results and errors stay encoding/json's.
-func decodePageFast[T any](body []byte) (page[T], bool) {
-	if _, ok := any((*T)(nil)).(fastElement); !ok {
-		return page[T]{}, false
-	}
-	raw, nextPage, meta, ok := splitPage(body)
-	if !ok {
-		return page[T]{}, false
-	}
-	var elems []T
-	switch i := skipSpace(raw, 0); {
-	case len(raw) == 0 || string(raw) == "null":
-		elems = []T{}
-	case raw[i] != '[':
-		return page[T]{}, false
-	default:
-		// Count first so the slice is made once, then decode in place.
-		var bounds [][2]int
-		for i = skipSpace(raw, i+1); i < len(raw) && raw[i] != ']'; {
-			end := skipValue(raw, i)
-			if end < 0 {
-				return page[T]{}, false
-			}
-			bounds = append(bounds, [2]int{i, end})
-			i = skipSpace(raw, end)
-			if i < len(raw) && raw[i] == ',' {
-				i = skipSpace(raw, i+1)
-			}
-		}
-		elems = make([]T, len(bounds))
-		for k, b := range bounds {
-			if !any(&elems[k]).(fastElement).decodeFast(raw[b[0]:b[1]]) {
-				return page[T]{}, false
-			}
-		}
-	}
-	return page[T]{Elements: elems, NextPage: strings.TrimSpace(nextPage), Meta: meta}, true
-}
-
-var (
-	envelopeKeys = []string{"result", "meta"}
-	resultKeys   = []string{"elements", "nextPage"}
-)
-
-// splitPage finds the elements (raw), nextPage and meta of a list answer in
-// one pass over a body encoding/json accepts. false means the body is out of
-// the ordinary (invalid, no result object, a key named twice or only
-// case-insensitively, a nextPage that is no string) and encoding/json must
-// decide.
-func splitPage(body []byte) (elements []byte, nextPage string, meta wireMeta, ok bool) {
-	if !validJSON(body) {
-		return nil, "", wireMeta{}, false
-	}
-	var result, metaRaw []byte
-	if !scanObject(body, func(key, raw []byte, _, _ int) bool {
-		switch string(key) {
-		case "result":
-			if result != nil {
-				return false
-			}
-			result = raw
-		case "meta":
-			if metaRaw != nil {
-				return false
-			}
-			metaRaw = raw
-		default:
-			return !foldsToAny(key, envelopeKeys)
-		}
-		return true
-	}) || len(result) == 0 || result[0] != '{' {
-		return nil, "", wireMeta{}, false
-	}
-	var next []byte
-	if !scanObject(result, func(key, raw []byte, _, _ int) bool {
-		switch string(key) {
-		case "elements":
-			if elements != nil {
-				return false
-			}
-			elements = raw
-		case "nextPage":
-			if next != nil {
-				return false
-			}
-			next = raw
-		default:
-			return !foldsToAny(key, resultKeys)
-		}
-		return true
-	}) {
-		return nil, "", wireMeta{}, false
-	}
-	switch {
-	case next == nil || string(next) == "null":
-	case next[0] == '"' && bytes.IndexByte(next, '\\') < 0 && utf8.Valid(next):
-		nextPage = string(next[1 : len(next)-1])
-	case next[0] == '"':
-		if json.Unmarshal(next, &nextPage) != nil {
-			return nil, "", wireMeta{}, false
-		}
-	default:
-		return nil, "", wireMeta{}, false
-	}
-	if metaRaw != nil && json.Unmarshal(metaRaw, &meta) != nil {
-		return nil, "", wireMeta{}, false
-	}
-	return elements, nextPage, meta, true
-}
-
-// decodePageReflect is decodePage through encoding/json alone.
-func decodePageReflect[T any](body []byte) (page[T], error) {
 	var env envelope[*pageResult[T]]
 	if err := json.Unmarshal(body, &env); err != nil {
 		return page[T]{}, classifyDecode(err)
@@ -291,24 +165,19 @@ func (t *lenientTime) UnmarshalJSON(b []byte) error {
 	}
 	var s string
 	// Timestamps never hold escapes, so the common case skips a second
-	// reflection-driven decode per field.
+	// decode of the value into a string.
 	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 {
 		s = string(b[1 : len(b)-1])
 	} else if json.Unmarshal(b, &s) != nil {
 		t.shape = shapeOf(b) // a number, an object, …
 		return nil
 	}
-	t.set(s, b)
-	return nil
-}
-
-// set reads s, the text of the raw JSON value raw.
-func (t *lenientTime) set(s string, raw []byte) {
 	v, ok := parseLenientTime(s)
-	t.Time, t.shape = v, ""
+	t.Time = v
 	if !ok {
-		t.shape = shapeOf(raw)
+		t.shape = shapeOf(b)
 	}
+	return nil
 }
 
 // parseLenientTime is lenientTime's reading of a string: the zero time for

@@ -355,14 +355,6 @@ type HistoryEntry struct {
 func (h *HistoryEntry) malformed() *malformedDates { return h.bad }
 
 func (h *HistoryEntry) UnmarshalJSON(b []byte) error {
-	if h.decodeFast(b) {
-		return nil
-	}
-	return h.decodeSlow(b)
-}
-
-// decodeSlow is the reflective decode through a shadow struct.
-func (h *HistoryEntry) decodeSlow(b []byte) error {
 	type plain HistoryEntry
 	var w struct {
 		plain
@@ -407,14 +399,6 @@ type Link struct {
 func (l *Link) malformed() *malformedDates { return l.bad }
 
 func (l *Link) UnmarshalJSON(b []byte) error {
-	if l.decodeFast(b) {
-		return nil
-	}
-	return l.decodeSlow(b)
-}
-
-// decodeSlow is the reflective decode through a shadow struct.
-func (l *Link) decodeSlow(b []byte) error {
 	type plain Link
 	var w struct {
 		plain

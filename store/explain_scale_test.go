@@ -16,8 +16,8 @@ import (
 
 // TestExplainAnalyzeScaleDatabase prints EXPLAIN (ANALYZE, BUFFERS) of the
 // rules and of the user pages' statements on a database the scale benchmark
-// kept (go run ./bench/scale -keep ...), to compare the single table with the
-// hash-partitioned variant (docs/partitioning.md). It runs only when
+// kept (go run ./bench/scale -keep ...), to read the plans on data of that
+// size and shape rather than the tests' few rows. It runs only when
 // MICROAPPS_EXPLAIN_DB names that database's URL; the plans go to
 // MICROAPPS_EXPLAIN_OUT (default: the test log). The rules run inside a
 // transaction that is rolled back.

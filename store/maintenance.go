@@ -62,10 +62,7 @@ func (r PurgeResult) ByTable() map[string]int64 {
 // batched runs sql (a DELETE of at most $1 rows; args follow) until it
 // deletes fewer than a batch, and returns the rows deleted. The statements
 // pick their batch by index and delete it by ctid (a TID scan), so the
-// planner has no way to turn a batch into a scan of the whole table. A ctid
-// is unique only within one table: a delete from recipients also states the
-// integration, so that on a table partitioned by integration (measured in
-// docs/partitioning.md) it touches that partition alone.
+// planner has no way to turn a batch into a scan of the whole table.
 func (s *Store) batched(ctx context.Context, op, sql string, args ...any) (int64, error) {
 	var total int64
 	for {
@@ -235,29 +232,10 @@ func (s *Store) analyzeLargeShare(ctx context.Context, removed map[string]int64)
 // session is analyzing right now (many syncs ending at once, on several
 // replicas) is left to it: one fresh sample is enough.
 func (s *Store) AnalyzeIfChanged(ctx context.Context, tables ...string) ([]string, time.Duration, error) {
-	// A partitioned table (docs/partitioning.md measures one) counts no
-	// changes of its own: each of its partitions is checked as a table, and
-	// the whole (whose ANALYZE also refreshes every partition) when the
-	// partitions' rows moved away from its estimate by the same share. For a
-	// plain table this is the plain check.
-	const staleSQL = `WITH asked AS (
-			SELECT c.oid, c.relkind FROM unnest($1::text[]) n JOIN pg_class c ON c.oid = to_regclass(n)
-		), leaves AS (
-			SELECT a.oid AS relid FROM asked a WHERE a.relkind <> 'p'
-			UNION ALL
-			SELECT l.relid FROM asked a CROSS JOIN LATERAL pg_partition_tree(a.oid) l WHERE a.relkind = 'p' AND l.isleaf
-		), parents AS (
-			SELECT c.relname, greatest(c.reltuples, 0) AS est,
-				(SELECT sum(greatest(lc.reltuples, 0)) FROM pg_partition_tree(a.oid) l JOIN pg_class lc ON lc.oid = l.relid
-					WHERE l.isleaf) AS parts
-			FROM asked a JOIN pg_class c ON c.oid = a.oid WHERE a.relkind = 'p'
-		)
-		SELECT t.relname::text FROM pg_stat_user_tables t JOIN pg_class c ON c.oid = t.relid
-		WHERE t.relid IN (SELECT relid FROM leaves)
+	const staleSQL = `SELECT t.relname::text FROM pg_stat_user_tables t JOIN pg_class c ON c.oid = t.relid
+		WHERE t.relid = ANY (ARRAY (SELECT to_regclass(n) FROM unnest($1::text[]) n))
 			AND ((t.last_analyze IS NULL AND t.last_autoanalyze IS NULL AND t.n_mod_since_analyze > 0)
 				OR t.n_mod_since_analyze >= $2 * greatest(c.reltuples, 0))
-		UNION ALL
-		SELECT relname::text FROM parents WHERE parts > 0 AND abs(parts - est) >= $2 * est
 		ORDER BY 1`
 	start := time.Now()
 	rows, err := s.pool.Query(ctx, staleSQL, tables, AnalyzeShare)
@@ -277,7 +255,7 @@ func (s *Store) AnalyzeIfChanged(ctx context.Context, tables ...string) ([]strin
 				return err
 			}
 			// Still stale? Another session may have just analyzed it.
-			if err := tx.QueryRow(ctx, `SELECT $3::text = ANY (ARRAY (`+staleSQL+`))`, []string{table}, AnalyzeShare, table).Scan(&still); err != nil || !still {
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (`+staleSQL+`)`, []string{table}, AnalyzeShare).Scan(&still); err != nil || !still {
 				return err
 			}
 			analyzed = true

@@ -87,7 +87,6 @@ func run() error {
 		reuse        = flag.Bool("reuse", false, "measure a database loaded by an earlier run")
 		keep         = flag.Bool("keep", false, "keep the database afterwards")
 		skipDelete   = flag.Bool("skip-delete", false, "do not delete the large integration at the end")
-		partitions   = flag.Int("partitions", 0, "hash-partition recipients by integration_id into this many partitions (0: the migrations' single table)")
 		cpuProfile   = flag.String("cpuprofile", "", "write a CPU profile of the whole run (server and load alike) to this file")
 		pageFilter   = flag.String("page", "", "measure only the pages whose name contains this")
 		only         = flag.String("only", "", "comma-separated phases to run (sizes,rules,pages,rate,purge,delete,indexes); empty runs all")
@@ -135,11 +134,6 @@ func run() error {
 		if err := migrations.Up(ctx, dbURL.String()); err != nil {
 			return err
 		}
-		if *partitions > 0 {
-			if err := storetest.PartitionRecipients(ctx, dbURL.String(), *partitions); err != nil {
-				return err
-			}
-		}
 	}
 	b.st, err = store.Open(ctx, dbURL.String(), store.Options{MaxConns: 40, AppName: "scale-bench"})
 	if err != nil {
@@ -160,15 +154,6 @@ func run() error {
 	} else {
 		fmt.Fprintf(b.out, "# scale benchmark: %d recipients, %d integrations (integration 0: %d), %d users\n\n",
 			b.spec.Recipients, b.spec.Integrations, b.spec.RowsOf(0), b.spec.Users())
-	}
-	var parts int
-	if err := b.st.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_inherits WHERE inhparent = 'recipients'::regclass`).Scan(&parts); err != nil {
-		return err
-	}
-	if parts > 0 {
-		fmt.Fprintf(b.out, "recipients: hash-partitioned by integration_id into %d partitions\n\n", parts)
-	} else {
-		fmt.Fprintf(b.out, "recipients: one table\n\n")
 	}
 	if !*reuse {
 		if err := b.load(); err != nil {
@@ -254,10 +239,7 @@ func (b *bench) sizes() error {
 	}
 	for _, t := range []string{"recipients", "distributions", "distribution_stats", "surveys", "notifications", "deliveries"} {
 		var n, size int64
-		// A partitioned table holds nothing itself: its size is its partitions'.
-		if err := b.st.Pool().QueryRow(b.ctx, `SELECT (SELECT count(*) FROM `+t+`),
-			coalesce((SELECT sum(pg_total_relation_size(relid))::bigint FROM pg_partition_tree($1::regclass)), pg_total_relation_size($1::regclass))`,
-			t).Scan(&n, &size); err != nil {
+		if err := b.st.Pool().QueryRow(b.ctx, `SELECT (SELECT count(*) FROM `+t+`), pg_total_relation_size($1::regclass)`, t).Scan(&n, &size); err != nil {
 			return err
 		}
 		fmt.Fprintf(b.out, "| %s | %d | %s | %s |\n", t, n, mib(size), mib(int64(float64(size)/recipients*1e6)))
@@ -269,13 +251,8 @@ func (b *bench) sizes() error {
 	fmt.Fprintf(b.out, "| database | | %s | %s |\n\n", mib(db), mib(int64(float64(db)/recipients*1e6)))
 	// pageinspect reads the btrees' depth (this scratch database only).
 	_, _ = b.st.Pool().Exec(b.ctx, `CREATE EXTENSION IF NOT EXISTS pageinspect`)
-	// Of a partitioned index: the sum of its partitions' sizes and their
-	// deepest btree.
-	rows, err := b.st.Pool().Query(b.ctx, `SELECT c.relname, sum(pg_relation_size(x.relid))::bigint, max((bt_metap(x.relid::regclass::text)).level)
-		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-		CROSS JOIN LATERAL (SELECT c.oid AS relid WHERE c.relkind <> 'I'
-			UNION ALL SELECT l.relid FROM pg_partition_tree(c.oid) l WHERE c.relkind = 'I' AND l.isleaf) x
-		WHERE i.indrelid = 'recipients'::regclass GROUP BY 1 ORDER BY 1`)
+	rows, err := b.st.Pool().Query(b.ctx, `SELECT c.relname, pg_relation_size(c.oid), (bt_metap(c.relname::text)).level
+		FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'recipients'::regclass ORDER BY 1`)
 	if err == nil {
 		fmt.Fprintln(b.out, "| recipients index | size | btree depth (levels above leaves) |")
 		fmt.Fprintln(b.out, "|---|---:|---:|")
@@ -658,14 +635,9 @@ func (b *bench) deleteLarge() error {
 }
 
 func (b *bench) indexUse() error {
-	// A partition's index counts under its partitioned parent's name.
-	rows, err := b.st.Pool().Query(b.ctx, `SELECT coalesce(pt.relname, s.relname), coalesce(pi.relname, s.indexrelname),
-			sum(s.idx_scan)::bigint, sum(pg_relation_size(s.indexrelid))::bigint
-		FROM pg_stat_user_indexes s
-		LEFT JOIN pg_inherits ii ON ii.inhrelid = s.indexrelid LEFT JOIN pg_class pi ON pi.oid = ii.inhparent
-		LEFT JOIN pg_inherits ti ON ti.inhrelid = s.relid LEFT JOIN pg_class pt ON pt.oid = ti.inhparent
-		WHERE coalesce(pt.relname, s.relname) IN ('recipients', 'notifications', 'deliveries', 'distributions', 'distribution_stats', 'surveys')
-		GROUP BY 1, 2 ORDER BY 1, 2`)
+	rows, err := b.st.Pool().Query(b.ctx, `SELECT relname, indexrelname, idx_scan, pg_relation_size(indexrelid)
+		FROM pg_stat_user_indexes WHERE relname IN ('recipients', 'notifications', 'deliveries', 'distributions', 'distribution_stats', 'surveys')
+		ORDER BY relname, indexrelname`)
 	if err != nil {
 		return err
 	}

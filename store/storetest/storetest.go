@@ -144,10 +144,6 @@ func ensureTemplate() (string, error) {
 		return "", err
 	}
 	name := "microapps_tpl_" + fp
-	parts := testPartitions()
-	if parts > 0 {
-		name += fmt.Sprintf("_p%d", parts)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	admin, err := connectAdmin(ctx)
@@ -178,11 +174,6 @@ func ensureTemplate() (string, error) {
 	}
 	if err := migrations.Up(ctx, withDatabase(AdminURL(), name)); err != nil {
 		return "", fmt.Errorf("migrate template: %w", err)
-	}
-	if parts > 0 {
-		if err := PartitionRecipients(ctx, withDatabase(AdminURL(), name), parts); err != nil {
-			return "", err
-		}
 	}
 	if _, err := admin.Exec(ctx, "COMMENT ON DATABASE "+ident+" IS 'ready'"); err != nil {
 		return "", fmt.Errorf("mark template: %w", err)
