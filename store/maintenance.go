@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Retention, as DESIGN.md and issue 16 set it.
+// Retention: what a page, the audit of a sync or an operator still needs, no longer.
 const (
 	RequestLogRetention     = 24 * time.Hour
 	NotificationRetention   = 30 * 24 * time.Hour // after the notification left the feed; deliveries go with it

@@ -1,4 +1,4 @@
-// Command scale is issue 16's scale benchmark. It bulk-loads recipients across
+// Command scale is the scale benchmark. It bulk-loads recipients across
 // integrations through the store's own write path (never raw SQL, never a
 // hand-run ANALYZE), then measures each notification rule, each page's
 // p50/p99 at 16 concurrent users alone and while a 100,000-recipient first
@@ -7,7 +7,7 @@
 // the run used. The 16 users without think time are the saturation figure:
 // the queue of a busy machine, not a page.
 //
-// With -rate (issue 30) it also sends the load people make: an open loop of
+// With -rate it also sends the load people make: an open loop of
 // Poisson arrivals at each rate, the pages mixed as they are used (see mix),
 // each request on its own and timed from when it was due, alone and while a
 // 100,000-recipient brand's first full sync runs through serve's syncer
