@@ -223,13 +223,9 @@ func (h *handler) triggerSync(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) listSyncs(w http.ResponseWriter, r *http.Request) error {
-	limit, aerr := queryLimit(r, 50, 500)
-	if aerr != nil {
-		// The integration's existence is checked first, as before.
-		if _, err := h.svc.Get(r.Context(), chi.URLParam(r, "id")); err != nil {
-			return fromService(err)
-		}
-		return aerr
+	limit, err := h.integrationLimit(r, 50, 500)
+	if err != nil {
+		return err
 	}
 	runs, err := h.svc.SyncRuns(r.Context(), chi.URLParam(r, "id"), limit)
 	if err != nil {
@@ -271,12 +267,9 @@ type requestLogResource struct {
 }
 
 func (h *handler) listLogs(w http.ResponseWriter, r *http.Request) error {
-	limit, aerr := queryLimit(r, 500, 5000)
-	if aerr != nil {
-		if _, err := h.svc.Get(r.Context(), chi.URLParam(r, "id")); err != nil {
-			return fromService(err)
-		}
-		return aerr
+	limit, err := h.integrationLimit(r, 500, 5000)
+	if err != nil {
+		return err
 	}
 	logs, err := h.svc.RequestLogs(r.Context(), chi.URLParam(r, "id"), limit)
 	if err != nil {
@@ -289,6 +282,19 @@ func (h *handler) listLogs(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items})
 	return nil
+}
+
+// integrationLimit reads the limit of a list of one integration's items: a
+// missing integration is a 404 before a bad limit is a 400.
+func (h *handler) integrationLimit(r *http.Request, def, max int) (int, error) {
+	limit, aerr := queryLimit(r, def, max)
+	if aerr != nil {
+		if _, err := h.svc.Get(r.Context(), chi.URLParam(r, "id")); err != nil {
+			return 0, fromService(err)
+		}
+		return 0, aerr
+	}
+	return limit, nil
 }
 
 func queryLimit(r *http.Request, def, max int) (int, *apiError) {

@@ -61,12 +61,9 @@ type deliveryResource struct {
 }
 
 func (h *handler) listDeliveries(w http.ResponseWriter, r *http.Request) error {
-	limit, aerr := queryLimit(r, 100, 1000)
-	if aerr != nil {
-		if _, err := h.svc.Get(r.Context(), chi.URLParam(r, "id")); err != nil {
-			return fromService(err)
-		}
-		return aerr
+	limit, err := h.integrationLimit(r, 100, 1000)
+	if err != nil {
+		return err
 	}
 	ds, err := h.svc.Deliveries(r.Context(), chi.URLParam(r, "id"), limit)
 	if err != nil {

@@ -27,7 +27,6 @@ import (
 type Store interface {
 	CreateIntegration(ctx context.Context, in store.Integration, audit store.AuditEvent) (store.Integration, error)
 	GetIntegration(ctx context.Context, id string) (store.Integration, error)
-	ListIntegrations(ctx context.Context) ([]store.Integration, error)
 	ListIntegrationsPage(ctx context.Context, q store.IntegrationQuery) (store.IntegrationPage, error)
 	IntegrationOverview(ctx context.Context, id string, q store.OverviewQuery) (store.IntegrationOverview, error)
 	GetNotificationDefaults(ctx context.Context, integrationID string) (store.NotificationDefaults, error)
@@ -178,11 +177,6 @@ func (s *Service) Get(ctx context.Context, id string) (store.Integration, error)
 		return in, notFound("This integration")
 	}
 	return in, err
-}
-
-// List returns every integration, oldest first.
-func (s *Service) List(ctx context.Context) ([]store.Integration, error) {
-	return s.o.Store.ListIntegrations(ctx)
 }
 
 // Page returns one page of integrations with their newest run (two

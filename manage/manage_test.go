@@ -2,8 +2,6 @@ package manage_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"net/http/httptest"
 	"testing"
@@ -11,7 +9,7 @@ import (
 
 	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
-	"github.com/microapps/microapps/seal"
+	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/store/storetest"
 )
 
@@ -24,12 +22,7 @@ func TestVerdictsNameTheirFieldAndKind(t *testing.T) {
 	t.Cleanup(sim.Close)
 	gone := httptest.NewServer(nil)
 	gone.Close()
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	kr, err := seal.ParseKeyring("k1:" + base64.StdEncoding.EncodeToString(key))
-	if err != nil {
-		t.Fatal(err)
-	}
+	kr := mustKeyring(t)
 	st := storetest.New(t)
 	svc := manage.New(manage.Options{Store: st, Keyring: kr, AllowedHosts: []string{"127.0.0.1"}, VerifyTimeout: 5 * time.Second})
 	ctx := context.Background()
@@ -38,7 +31,7 @@ func TestVerdictsNameTheirFieldAndKind(t *testing.T) {
 		return manage.IntegrationPatch{Name: &name, BaseURL: &baseURL, Credential: &manage.Credential{Token: &token}}
 	}
 
-	_, err = svc.Create(ctx, "pat@example.com", write(sim.URL+"/API/v3/", "WrongToken000000000000000000"))
+	_, err := svc.Create(ctx, "pat@example.com", write(sim.URL+"/API/v3/", "WrongToken000000000000000000"))
 	var me *manage.Error
 	if !errors.As(err, &me) || me.Kind != manage.Rejected || me.Field != "token" {
 		t.Fatalf("wrong token: %#v", err)
@@ -47,8 +40,8 @@ func TestVerdictsNameTheirFieldAndKind(t *testing.T) {
 	if !errors.As(err, &me) || me.Kind != manage.Unreachable || me.Field != "baseUrl" {
 		t.Fatalf("unreachable: %#v", err)
 	}
-	if list, _ := svc.List(ctx); len(list) != 0 {
-		t.Fatalf("refused integrations were stored: %d", len(list))
+	if page, _ := st.ListIntegrationsPage(ctx, store.IntegrationQuery{Limit: 1}); len(page.Items) != 0 {
+		t.Fatalf("refused integrations were stored: %d", len(page.Items))
 	}
 
 	// The analyst's token is no Brand Admin's: created, with a warning on the token.

@@ -36,12 +36,7 @@ func newRulesEnv(t *testing.T, syncs manage.Syncs) *rulesEnv {
 	brand := qualtricssim.Generate(5, qualtricssim.Spec{BrandID: "rules", Surveys: 1, Recipients: 5})
 	sim := httptest.NewServer(qualtricssim.New(qualtricssim.Options{Brands: []*qualtricssim.Brand{brand}}))
 	t.Cleanup(sim.Close)
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	kr, err := seal.ParseKeyring("k1:" + base64.StdEncoding.EncodeToString(key))
-	if err != nil {
-		t.Fatal(err)
-	}
+	kr := mustKeyring(t)
 	st := storetest.New(t)
 	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 	svc := manage.New(manage.Options{Store: st, Keyring: kr, Syncs: syncs, AllowedHosts: []string{"127.0.0.1"},
@@ -59,6 +54,16 @@ func (e *rulesEnv) valid(edit func(*manage.IntegrationPatch)) manage.Integration
 		edit(&p)
 	}
 	return p
+}
+
+// create creates a valid integration and returns its id.
+func (e *rulesEnv) create() string {
+	e.t.Helper()
+	c, err := e.svc.Create(e.ctx, "pat@example.com", e.valid(nil))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c.Integration.ID
 }
 
 // fields returns the fields an Invalid error names (nil for another error).
@@ -168,11 +173,7 @@ func TestCreateFillsTheDefaultsAndAudits(t *testing.T) {
 func TestUpdateChangesOnlyWhatThePatchNames(t *testing.T) {
 	t.Parallel()
 	e := newRulesEnv(t, nil)
-	c, err := e.svc.Create(e.ctx, "pat@example.com", e.valid(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := c.Integration.ID
+	id := e.create()
 	d := func(s string) *time.Duration { v, _ := time.ParseDuration(s); return &v }
 	window := &microapps.SyncWindow{Start: "01:00", End: "05:00", TimeZone: "Europe/Paris"}
 	for _, tc := range []struct {
@@ -321,11 +322,7 @@ func TestSyncRequestsFollowTheRules(t *testing.T) {
 func TestBrandAdminsAndWebhooksAreChecked(t *testing.T) {
 	t.Parallel()
 	e := newRulesEnv(t, nil)
-	c, err := e.svc.Create(e.ctx, "pat@example.com", e.valid(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := c.Integration.ID
+	id := e.create()
 	for _, tc := range []struct {
 		raw, want string
 	}{{" Ana@Example.COM ", "ana@example.com"}, {"Ana <ana@example.com>", ""}, {"ana", ""}, {"anä@example.com", ""}} {
