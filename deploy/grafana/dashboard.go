@@ -11,10 +11,11 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
 )
 
-// pages selects the requests the page SLOs count: the web pages (one
-// mounted handler, chi route "/*") and /api/v1/me. Kept equal to the
-// selector of deploy/prometheus/recording.yml.
-const pages = `route=~"/\\*|/api/v1/me/\\*"`
+// pages selects the requests the page SLOs count: every route of the web
+// pages, the console, sign-in and /api/v1/me, that is every route but the
+// admin API's, the event hooks', the probes' and the requests that matched
+// none. Kept equal to the selector of deploy/prometheus/recording.yml.
+const pages = `route!~"/api/v1/integrations.*|/api/v1/openapi.yaml|/hooks/.*|/livez|/readyz|/metrics|unmatched"`
 
 // The SLOs of docs/RUNBOOK.md#slos.
 const (
