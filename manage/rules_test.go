@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/qualtrics/qualtricssim"
@@ -254,19 +252,6 @@ func isKind(err error, k manage.Kind) bool {
 	return errors.As(err, &me) && me.Kind == k
 }
 
-// queueOnly records triggers as queued runs without River.
-type queueOnly struct{ st *store.Store }
-
-func (q queueOnly) Trigger(ctx context.Context, id string, kind microapps.SyncKind, trigger microapps.SyncTrigger) (run store.SyncRun, created bool, err error) {
-	err = q.st.WithTx(ctx, func(tx storeTx) error {
-		run, created, err = q.st.QueueSyncRunTx(ctx, tx, id, kind, trigger)
-		return err
-	})
-	return run, created, err
-}
-
-func (queueOnly) CancelJobs(context.Context, []int64) error { return nil }
-
 func TestSyncRequestsFollowTheRules(t *testing.T) {
 	t.Parallel()
 	without := newRulesEnv(t, nil)
@@ -278,7 +263,7 @@ func TestSyncRequestsFollowTheRules(t *testing.T) {
 		t.Fatalf("without sync control: %v", err)
 	}
 	e := newRulesEnv(t, nil)
-	e.svc = manage.New(manage.Options{Store: e.st, Syncs: queueOnly{e.st}, Keyring: mustKeyring(t), AllowedHosts: []string{"127.0.0.1"}})
+	e.svc = manage.New(manage.Options{Store: e.st, Syncs: storetest.QueuedSyncs{Store: e.st}, Keyring: mustKeyring(t), AllowedHosts: []string{"127.0.0.1"}})
 	c, err = e.svc.Create(e.ctx, "pat@example.com", e.valid(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -357,8 +342,6 @@ func TestBrandAdminsAndWebhooksAreChecked(t *testing.T) {
 		t.Errorf("webhook shown as %+v (%v)", wh, err)
 	}
 }
-
-type storeTx = pgx.Tx
 
 func mustKeyring(t *testing.T) *seal.Keyring {
 	t.Helper()

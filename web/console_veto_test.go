@@ -8,24 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/microapps/microapps"
-	"github.com/microapps/microapps/store"
+	"github.com/microapps/microapps/store/storetest"
 )
-
-// queueingSyncs queues runs in the store, as the syncer does without River.
-type queueingSyncs struct{ st *store.Store }
-
-func (q queueingSyncs) Trigger(ctx context.Context, id string, kind microapps.SyncKind, trigger microapps.SyncTrigger) (run store.SyncRun, created bool, err error) {
-	err = q.st.WithTx(ctx, func(tx pgx.Tx) error {
-		run, created, err = q.st.QueueSyncRunTx(ctx, tx, id, kind, trigger)
-		return err
-	})
-	return run, created, err
-}
-
-func (queueingSyncs) CancelJobs(context.Context, []int64) error { return nil }
 
 // Issue 36: a vetoed run says what it would have removed and offers to
 // remove it anyway; the button queues a full sync that overrides the veto,
@@ -34,7 +18,7 @@ func TestConsoleLetsAVetoedRemovalThrough(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
-	h := f.consoleServerWith(t, queueingSyncs{f.store})
+	h := f.consoleServerWith(t, storetest.QueuedSyncs{Store: f.store})
 	if _, err := f.store.Pool().Exec(ctx, `UPDATE sync_runs SET status = 'succeeded' WHERE integration_id = $1 AND status IN ('queued', 'running')`, intA); err != nil {
 		t.Fatal(err)
 	}

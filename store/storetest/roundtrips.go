@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/store"
 )
 
@@ -78,3 +79,19 @@ func Fleet(t testing.TB, st *store.Store, n int) {
 		}
 	}
 }
+
+// QueuedSyncs queues sync runs in the store as the syncer does, without
+// River: what the admin services need of sync control in tests.
+type QueuedSyncs struct{ Store *store.Store }
+
+// Trigger queues a run unless one is queued or running, which it returns.
+func (q QueuedSyncs) Trigger(ctx context.Context, id string, kind microapps.SyncKind, trigger microapps.SyncTrigger) (run store.SyncRun, created bool, err error) {
+	err = q.Store.WithTx(ctx, func(tx pgx.Tx) error {
+		run, created, err = q.Store.QueueSyncRunTx(ctx, tx, id, kind, trigger)
+		return err
+	})
+	return run, created, err
+}
+
+// CancelJobs cancels nothing: there are no jobs.
+func (QueuedSyncs) CancelJobs(context.Context, []int64) error { return nil }
