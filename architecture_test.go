@@ -34,12 +34,14 @@ var layers = map[string][]string{
 	"lifecycle": {"", "internal/links", "qualtrics", "store"},
 	// Front ends: each maps its own input onto the services.
 	"api": {"", "internal/budget", "internal/problem", "manage", "seal", "store"},
-	"web": {"", "internal/budget", "internal/links", "internal/problem", "internal/words", "manage", "store"},
+	"web": {"", "internal/budget", "internal/links", "internal/problem", "internal/words", "manage", "store", "web/signin"},
+	// Sign-in's OpenID Connect side: the provider, the claims, the flow cookie.
+	"web/signin": {},
 	// The composition root and the command.
 	"replica": {"", "api", "events", "internal/budget", "internal/links", "lifecycle", "manage", "migrations",
 		"notify", "qualtrics", "seal", "store", "syncer", "web"},
 	"cmd/microapps": {"", "internal/pgcluster", "replica", "migrations", "notify", "qualtrics",
-		"qualtrics/qualtricssim", "seal", "store", "syncer", "web"},
+		"qualtrics/qualtricssim", "seal", "store", "syncer", "web", "web/signin"},
 	// Operations as code: they stand alone.
 	"deploy/grafana":    {},
 	"deploy/prometheus": {},

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/oauth2-proxy/mockoidc"
+
+	"github.com/microapps/microapps/web/signin"
 )
 
 func TestOIDCSignIn(t *testing.T) {
@@ -213,7 +215,7 @@ func TestAnonymousSignInsWriteNoSessionRows(t *testing.T) {
 		c, auth := start(t)
 		cks := c.Jar.Cookies(public)
 		for _, ck := range cks {
-			if ck.Name == oidcFlowCookie {
+			if ck.Name == signin.FlowCookie {
 				b := []byte(ck.Value)
 				b[len(b)/2] ^= 1
 				if b[len(b)/2] == '-' || b[len(b)/2] == '_' || b[len(b)/2] > 'z' {
@@ -229,8 +231,8 @@ func TestAnonymousSignInsWriteNoSessionRows(t *testing.T) {
 	})
 	t.Run("a flow older than ten minutes is refused", func(t *testing.T) {
 		c, auth := start(t)
-		clock.Add(int64(oidcFlowLifetime/time.Second) + 1)
-		defer clock.Add(-int64(oidcFlowLifetime/time.Second) - 1)
+		clock.Add(int64(signin.FlowLifetime/time.Second) + 1)
+		defer clock.Add(-int64(signin.FlowLifetime/time.Second) - 1)
 		if resp := finish(t, c, auth); resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("expired flow: %d, want 401", resp.StatusCode)
 		}

@@ -28,6 +28,7 @@ import (
 	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/store"
+	"github.com/microapps/microapps/web/signin"
 )
 
 // Store is what the pages read. *store.Store satisfies it.
@@ -74,7 +75,7 @@ type Options struct {
 	OIDCIssuer       string
 	OIDCClientID     string
 	OIDCClientSecret string
-	// OIDCScopes are asked of the provider; empty means DefaultOIDCScopes.
+	// OIDCScopes are asked of the provider; empty means signin.DefaultScopes.
 	OIDCScopes []string
 	// PublicURL is the external URL of the service: the OIDC redirect URL is
 	// derived from it, and an https URL makes cookies Secure.
@@ -105,7 +106,7 @@ type Server struct {
 	log      *zap.Logger
 	now      func() time.Time
 	sessions *scs.SessionManager // nil in header mode
-	oidc     *oidcAuth           // nil unless oidc mode
+	oidc     *signin.OIDC        // nil unless oidc mode
 	static   *staticFiles
 	zones    zones
 	locales  locales
@@ -168,14 +169,15 @@ func New(opts Options) (*Server, error) {
 		if opts.OIDCIssuer == "" || opts.OIDCClientID == "" || opts.OIDCClientSecret == "" {
 			return nil, errors.New("web: oidc auth needs an issuer, a client id and a client secret")
 		}
-		if err := CheckIssuer(opts.OIDCIssuer); err != nil {
+		if err := signin.CheckIssuer(opts.OIDCIssuer); err != nil {
 			return nil, fmt.Errorf("web: oidc issuer %s", err)
 		}
 		if opts.PublicURL == nil || opts.PublicURL.Host == "" {
 			return nil, errors.New("web: oidc auth needs the public URL for its redirect URL")
 		}
 		s.sessions = s.newSessions()
-		s.oidc = newOIDCAuth(opts)
+		s.oidc = signin.New(signin.Config{Issuer: opts.OIDCIssuer, ClientID: opts.OIDCClientID,
+			ClientSecret: opts.OIDCClientSecret, Scopes: opts.OIDCScopes, PublicURL: opts.PublicURL})
 	default:
 		return nil, fmt.Errorf("web: unknown auth mode %q (want oidc, header or dev)", opts.AuthMode)
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/microapps/microapps/notify"
 	"github.com/microapps/microapps/replica"
 	"github.com/microapps/microapps/seal"
-	"github.com/microapps/microapps/web"
+	"github.com/microapps/microapps/web/signin"
 )
 
 // config is every setting of the service, read once from the environment:
@@ -168,7 +168,7 @@ func loadConfig(getenv func(string) string, use configUse) (*config, error) {
 		if use == useServe {
 			if c.OIDCIssuer == "" {
 				bad("MICROAPPS_OIDC_ISSUER", "required in oidc mode: the issuer URL of your identity provider")
-			} else if err := web.CheckIssuer(c.OIDCIssuer); err != nil {
+			} else if err := signin.CheckIssuer(c.OIDCIssuer); err != nil {
 				bad("MICROAPPS_OIDC_ISSUER", "%v", err)
 			}
 			if c.OIDCClientID == "" {
