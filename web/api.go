@@ -71,7 +71,7 @@ type meNotification struct {
 func (s *Server) serveMe(w http.ResponseWriter, r *http.Request, p string) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	email, err := s.userEmail(r)
+	email, err := s.UserEmail(r)
 	if err != nil {
 		writeProblem(w, http.StatusUnauthorized, "unauthorized", "Unauthorized", "Sign in to see your own surveys and notifications.")
 		return

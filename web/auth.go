@@ -24,7 +24,7 @@ const sessEmail = "email"
 var errUnauthenticated = errors.New("web: not signed in")
 
 // userEmail returns the signed-in user's normalised email.
-func (s *Server) userEmail(r *http.Request) (string, error) {
+func (s *Server) UserEmail(r *http.Request) (string, error) {
 	switch s.opts.AuthMode {
 	case AuthHeader:
 		ap, err := netip.ParseAddrPort(r.RemoteAddr)
@@ -68,18 +68,18 @@ func (s *Server) userEmail(r *http.Request) (string, error) {
 
 // unauthenticated answers a request without a user: header mode has no
 // sign-in of its own, so it is a 401 page; otherwise GETs go to sign-in.
-func (s *Server) unauthenticated(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+func (s *Server) Unauthenticated(w http.ResponseWriter, r *http.Request, rc *Request) {
 	if s.opts.AuthMode != AuthHeader && r.Method == http.MethodGet {
 		http.Redirect(w, r, "/signin?next="+url.QueryEscape(localPath(r.URL.RequestURI())), http.StatusSeeOther)
 		return
 	}
-	s.renderStatus(w, r, http.StatusUnauthorized, messagePage(s.layout(rc, rc.lang.T("unauth.title")), rc.lang.T("unauth.body"), ""))
+	s.RenderStatus(w, r, http.StatusUnauthorized, messagePage(s.Layout(rc, rc.Lang.T("unauth.title")), rc.Lang.T("unauth.body"), ""))
 }
 
 // signIn starts a sign-in: the list of demo users in dev mode, the identity
 // provider in oidc mode.
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
-	rc := s.newReqCtx(r)
+	rc := s.NewRequest(r)
 	next := localPath(r.URL.Query().Get("next"))
 	switch s.opts.AuthMode {
 	case AuthDev:
@@ -89,7 +89,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 				users = append(users, n)
 			}
 		}
-		s.render(w, r, devSignInPage(s.layout(rc, rc.lang.T("signin.title")), users, next))
+		s.Render(w, r, devSignInPage(s.Layout(rc, rc.Lang.T("signin.title")), users, next))
 	case AuthOIDC:
 		s.oidcStart(w, r, next)
 	default:
@@ -99,12 +99,12 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) devSignIn(w http.ResponseWriter, r *http.Request) {
 	if s.opts.AuthMode != AuthDev {
-		s.notFoundHandler(w, r)
+		s.NotFound(w, r)
 		return
 	}
 	email := normalizeEmail(r.PostFormValue("email"))
 	if !s.devUsers[email] {
-		s.notFoundHandler(w, r)
+		s.NotFound(w, r)
 		return
 	}
 	if err := s.startSession(r.Context()); err != nil {
@@ -134,8 +134,8 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
-	rc := s.newReqCtx(r)
-	s.render(w, r, messagePage(s.layout(rc, rc.lang.T("signedout.title")), "", "/signin"))
+	rc := s.NewRequest(r)
+	s.Render(w, r, messagePage(s.Layout(rc, rc.Lang.T("signedout.title")), "", "/signin"))
 }
 
 func (s *Server) oidcStart(w http.ResponseWriter, r *http.Request, next string) {
@@ -155,11 +155,11 @@ func (s *Server) oidcStart(w http.ResponseWriter, r *http.Request, next string) 
 
 func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	if s.oidc == nil {
-		s.notFoundHandler(w, r)
+		s.NotFound(w, r)
 		return
 	}
 	ctx := r.Context()
-	rc := s.newReqCtx(r)
+	rc := s.NewRequest(r)
 	failBecause := func(f *signin.Refusal) {
 		s.log.Warn("oidc sign-in refused", zap.String("reason", f.Reason), zap.Error(f.Err),
 			zap.String("requestId", w.Header().Get("X-Request-Id")))
@@ -167,8 +167,8 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		if page == "" {
 			page = "signin.failed.body"
 		}
-		s.renderStatus(w, r, http.StatusUnauthorized,
-			messagePage(s.layout(rc, rc.lang.T("signin.failed")), rc.lang.T(page), "/signin"))
+		s.RenderStatus(w, r, http.StatusUnauthorized,
+			messagePage(s.Layout(rc, rc.Lang.T("signin.failed")), rc.Lang.T(page), "/signin"))
 	}
 	fail := func(reason string, err error) { failBecause(&signin.Refusal{Reason: reason, Err: err}) }
 	// The flow cookie serves one callback, whatever its outcome.

@@ -45,11 +45,11 @@ func (s *Server) refuseBadBytes(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		rc := s.newReqCtx(r)
-		rc.path = "/" // the language switch must not carry the bytes back
+		rc := s.NewRequest(r)
+		rc.Path = "/" // the language switch must not carry the bytes back
 		w.Header().Set("Cache-Control", "no-store")
-		s.renderStatus(w, r, http.StatusBadRequest,
-			messagePage(s.layout(rc, rc.lang.T("badinput.title")), rc.lang.T("badinput.body"), ""))
+		s.RenderStatus(w, r, http.StatusBadRequest,
+			messagePage(s.Layout(rc, rc.Lang.T("badinput.title")), rc.Lang.T("badinput.body"), ""))
 	})
 }
 

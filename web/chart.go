@@ -32,7 +32,7 @@ type SeriesVM struct {
 
 func (c ChartVM) HasData() bool { return len(c.Series) > 0 }
 
-func buildChart(h []store.StatsSnapshot, rc *reqCtx) ChartVM {
+func buildChart(h []store.StatsSnapshot, rc *Request) ChartVM {
 	c := ChartVM{Width: 640, Height: 240, Left: 48, Bottom: 208, PlotRight: 628, PlotTop: 12}
 	if len(h) < 2 {
 		return c
@@ -49,7 +49,7 @@ func buildChart(h []store.StatsSnapshot, rc *reqCtx) ChartVM {
 	c.YMax = ymax
 	c.YMaxLabel = strconv.Itoa(ymax)
 	from, to := first, last
-	c.From, c.To = timeVMAt(from, rc), timeVMAt(to, rc)
+	c.From, c.To = TimeAt(from, rc), TimeAt(to, rc)
 	w := float64(c.PlotRight - c.Left)
 	ht := float64(c.Bottom - c.PlotTop)
 	series := []struct {
@@ -72,11 +72,11 @@ func buildChart(h []store.StatsSnapshot, rc *reqCtx) ChartVM {
 			b.WriteByte(',')
 			b.WriteString(strconv.FormatFloat(y, 'f', 1, 64))
 		}
-		c.Series = append(c.Series, SeriesVM{Key: s.key, Label: rc.lang.T("stat." + s.key), Points: b.String(), Last: s.get(h[len(h)-1])})
+		c.Series = append(c.Series, SeriesVM{Key: s.key, Label: rc.Lang.T("stat." + s.key), Points: b.String(), Last: s.get(h[len(h)-1])})
 	}
 	return c
 }
 
-func timeVMAt(t time.Time, rc *reqCtx) TimeVM {
-	return TimeVM{Set: true, ISO: t.UTC().Format(time.RFC3339), Abs: absTime(t, rc.loc, rc.lang), Rel: relTime(t, rc.now, rc.lang)}
+func TimeAt(t time.Time, rc *Request) TimeVM {
+	return TimeVM{Set: true, ISO: t.UTC().Format(time.RFC3339), Abs: absTime(t, rc.Loc, rc.Lang), Rel: relTime(t, rc.Now, rc.Lang)}
 }

@@ -106,25 +106,25 @@ func inGroup(groups json.RawMessage, group string) bool {
 
 // consoleRoutes adds the console's routes to mux.
 func (s *Server) consoleRoutes(mux chi.Router) {
-	mux.Get("/console", s.console(s.consoleList))
-	mux.Get("/console/", s.console(s.consoleList))
+	mux.Get("/console", s.ConsolePage(s.consoleList))
+	mux.Get("/console/", s.ConsolePage(s.consoleList))
 	mux.Route("/console/integrations", func(r chi.Router) {
-		r.Get("/new", s.console(s.consoleNew))
-		r.Post("/", s.console(s.consoleCreate))
-		r.Get("/{id}", s.console(s.consoleDetail))
-		r.Post("/{id}", s.console(s.consoleUpdate))
-		r.Get("/{id}/runs", s.console(s.consoleRuns))
-		r.Post("/{id}/syncs", s.console(s.consoleSync))
-		r.Post("/{id}/brand-admins", s.console(s.consoleAddAdmin))
-		r.Post("/{id}/brand-admins/remove", s.console(s.consoleRemoveAdmin))
-		r.Post("/{id}/webhook", s.console(s.consoleWebhook))
-		r.Post("/{id}/webhook/delete", s.console(s.consoleWebhookDelete))
-		r.Post("/{id}/webhook/test", s.console(s.consoleWebhookTest))
-		r.Post("/{id}/notification-defaults", s.console(s.consoleNotificationDefaults))
-		r.Get("/{id}/delete", s.console(s.consoleDeleteConfirm))
-		r.Post("/{id}/delete", s.console(s.consoleDelete))
+		r.Get("/new", s.ConsolePage(s.consoleNew))
+		r.Post("/", s.ConsolePage(s.consoleCreate))
+		r.Get("/{id}", s.ConsolePage(s.consoleDetail))
+		r.Post("/{id}", s.ConsolePage(s.consoleUpdate))
+		r.Get("/{id}/runs", s.ConsolePage(s.consoleRuns))
+		r.Post("/{id}/syncs", s.ConsolePage(s.consoleSync))
+		r.Post("/{id}/brand-admins", s.ConsolePage(s.consoleAddAdmin))
+		r.Post("/{id}/brand-admins/remove", s.ConsolePage(s.consoleRemoveAdmin))
+		r.Post("/{id}/webhook", s.ConsolePage(s.consoleWebhook))
+		r.Post("/{id}/webhook/delete", s.ConsolePage(s.consoleWebhookDelete))
+		r.Post("/{id}/webhook/test", s.ConsolePage(s.consoleWebhookTest))
+		r.Post("/{id}/notification-defaults", s.ConsolePage(s.consoleNotificationDefaults))
+		r.Get("/{id}/delete", s.ConsolePage(s.consoleDeleteConfirm))
+		r.Post("/{id}/delete", s.ConsolePage(s.consoleDelete))
 	})
-	mux.Get("/console/audit", s.console(s.consoleAudit))
+	mux.Get("/console/audit", s.ConsolePage(s.consoleAudit))
 	if s.opts.JobsUI != nil {
 		mux.Handle(jobsPath+"*", s.jobsGate(s.opts.JobsUI))
 		mux.Get("/console/jobs", http.RedirectHandler("/console/jobs/", http.StatusMovedPermanently).ServeHTTP)
@@ -133,15 +133,15 @@ func (s *Server) consoleRoutes(mux chi.Router) {
 
 // console wraps a console handler: signed in like every page, then 404 for
 // anyone who is not a platform admin.
-func (s *Server) console(h pageHandler) http.HandlerFunc {
-	return s.page(func(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-		if !rc.platformAdmin {
-			if s.consoleAccess(r, rc.email) == consoleRecheck {
+func (s *Server) ConsolePage(h PageHandler) http.HandlerFunc {
+	return s.Page(func(w http.ResponseWriter, r *http.Request, rc *Request) error {
+		if !rc.PlatformAdmin {
+			if s.consoleAccess(r, rc.Email) == consoleRecheck {
 				// The group is confirmed again by signing in again.
-				s.unauthenticated(w, r, rc)
+				s.Unauthenticated(w, r, rc)
 				return nil
 			}
-			return errNotFound
+			return ErrNotFound
 		}
 		// Form bodies were read and bounded before, by limitForms, as for every page.
 		return h(w, r, rc)
@@ -151,19 +151,19 @@ func (s *Server) console(h pageHandler) http.HandlerFunc {
 // jobsGate lets only platform admins through to River's job UI.
 func (s *Server) jobsGate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := s.newReqCtx(r)
-		email, err := s.userEmail(r)
+		rc := s.NewRequest(r)
+		email, err := s.UserEmail(r)
 		if err != nil {
-			s.unauthenticated(w, r, rc)
+			s.Unauthenticated(w, r, rc)
 			return
 		}
 		switch s.consoleAccess(r, email) {
 		case consoleGranted:
 		case consoleRecheck:
-			s.unauthenticated(w, r, rc)
+			s.Unauthenticated(w, r, rc)
 			return
 		default:
-			s.notFoundHandler(w, r)
+			s.NotFound(w, r)
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
@@ -174,8 +174,8 @@ func (s *Server) jobsGate(next http.Handler) http.Handler {
 	})
 }
 
-func (s *Server) consoleLayout(rc *reqCtx, title string) Layout {
-	l := s.layout(rc, title)
+func (s *Server) consoleLayout(rc *Request, title string) Layout {
+	l := s.Layout(rc, title)
 	l.Nav = "console"
 	l.ConsoleJobs = s.opts.JobsUI != nil
 	return l
@@ -325,7 +325,7 @@ type ConsoleListVM struct {
 	Filtered bool
 }
 
-func (s *Server) consoleList(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+func (s *Server) consoleList(w http.ResponseWriter, r *http.Request, rc *Request) error {
 	ctx := r.Context()
 	vm := ConsoleListVM{Search: strings.TrimSpace(r.URL.Query().Get("q"))}
 	if len(vm.Search) > 200 {
@@ -336,12 +336,12 @@ func (s *Server) consoleList(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 		status = ""
 	}
 	vm.Filtered = vm.Search != "" || status != ""
-	vm.Statuses = append(vm.Statuses, FilterVM{Key: "", Label: rc.lang.T("console.filter.all"), Selected: status == ""})
+	vm.Statuses = append(vm.Statuses, FilterVM{Key: "", Label: rc.Lang.T("console.filter.all"), Selected: status == ""})
 	for _, k := range microapps.IntegrationStatuses {
-		vm.Statuses = append(vm.Statuses, FilterVM{Key: string(k), Label: rc.lang.T("console.status." + string(k)), Selected: k == status})
+		vm.Statuses = append(vm.Statuses, FilterVM{Key: string(k), Label: rc.Lang.T("console.status." + string(k)), Selected: k == status})
 	}
 	q := store.IntegrationQuery{Status: status, Search: vm.Search, Limit: consolePageSize, ByName: true, WithCounts: true,
-		Offset: (pageParam(r) - 1) * consolePageSize}
+		Offset: (PageParam(r) - 1) * consolePageSize}
 	page, err := s.opts.Manage.Page(ctx, q)
 	if err != nil {
 		return err
@@ -355,11 +355,11 @@ func (s *Server) consoleList(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 		}
 		page.Items = nil
 	}
-	vm.Pager = newPager(r, page.Total, consolePageSize)
+	vm.Pager = NewPager(r, page.Total, consolePageSize)
 	for _, it := range page.Items {
 		in := it.Integration
 		row := ConsoleRowVM{ID: in.ID, Name: in.Name, Group: in.FunctionalGroup, Icon: in.Icon,
-			Status: integrationTag(in.Status, rc.lang), StatusMessage: in.StatusMessage,
+			Status: integrationTag(in.Status, rc.Lang), StatusMessage: in.StatusMessage,
 			Recipients: it.Counts.Recipients, ActiveSurveys: it.Counts.ActiveSurveys}
 		if it.LastRun != nil {
 			run := s.runVM(*it.LastRun, rc)
@@ -367,11 +367,11 @@ func (s *Server) consoleList(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 		}
 		if in.Status == microapps.IntegrationActive {
 			next, kind := microapps.NextSync(in.NextFullSyncAt, in.NextIncrementalSyncAt, in.FirstFullSyncAt != nil)
-			row.NextSync, row.NextKind = s.timeVM(next, rc), rc.lang.T("console.kind."+string(kind))
+			row.NextSync, row.NextKind = s.Time(next, rc), rc.Lang.T("console.kind."+string(kind))
 		}
 		vm.Rows = append(vm.Rows, row)
 	}
-	s.render(w, r, consoleListPage(s.consoleLayout(rc, rc.lang.T("console.title")), vm, doneNotices(r, rc)))
+	s.Render(w, r, consoleListPage(s.consoleLayout(rc, rc.Lang.T("console.title")), vm, doneNotices(r, rc)))
 	return nil
 }
 
@@ -393,22 +393,22 @@ func runTag(status microapps.RunStatus, l Lang) Tag {
 	return Tag{Key: string(status), Label: l.T("console.run." + string(status)), Tone: tone}
 }
 
-func (s *Server) runVM(run store.SyncRun, rc *reqCtx) RunVM {
-	vm := RunVM{ID: run.ID, Kind: rc.lang.T("console.kind." + string(run.Kind)), Trigger: rc.lang.T("console.trigger." + string(run.Trigger)),
-		Status: runTag(run.Status, rc.lang), RawStatus: run.Status, Queued: timeVMAt(run.QueuedAt, rc),
-		Started: s.timeVM(run.StartedAt, rc), Finished: s.timeVM(run.FinishedAt, rc), APICalls: run.APICalls,
+func (s *Server) runVM(run store.SyncRun, rc *Request) RunVM {
+	vm := RunVM{ID: run.ID, Kind: rc.Lang.T("console.kind." + string(run.Kind)), Trigger: rc.Lang.T("console.trigger." + string(run.Trigger)),
+		Status: runTag(run.Status, rc.Lang), RawStatus: run.Status, Queued: TimeAt(run.QueuedAt, rc),
+		Started: s.Time(run.StartedAt, rc), Finished: s.Time(run.FinishedAt, rc), APICalls: run.APICalls,
 		Surveys: run.Surveys, Distributions: run.Distributions, Recipients: run.Recipients, Notifications: run.Notifications,
 		Warnings: run.Warnings, Error: run.Error, Active: run.Status.Active(),
 		UnitsDone: run.Progress.UnitsDone, UnitsTotal: run.Progress.UnitsTotal, UnitsFailed: run.Progress.UnitsFailed,
 		Vetoed: run.Vetoed, Removals: run.Removals}
 	if run.Vetoed {
-		vm.Status = Tag{Key: "vetoed", Label: rc.lang.T("console.run.vetoedtag"), Tone: "danger"}
+		vm.Status = Tag{Key: "vetoed", Label: rc.Lang.T("console.run.vetoedtag"), Tone: "danger"}
 	}
 	if run.Progress.Phase != "" {
-		vm.Phase = rc.lang.T("console.phase." + run.Progress.Phase)
+		vm.Phase = rc.Lang.T("console.phase." + run.Progress.Phase)
 	}
 	if run.StartedAt != nil {
-		end := rc.now
+		end := rc.Now
 		if run.FinishedAt != nil {
 			end = *run.FinishedAt
 		}
@@ -439,11 +439,11 @@ func roundDuration(d time.Duration) string {
 
 // doneNotices words the outcome of the last change (?done=…&warn=…), from
 // fixed keys only.
-func doneNotices(r *http.Request, rc *reqCtx) []string {
+func doneNotices(r *http.Request, rc *Request) []string {
 	var out []string
 	q := r.URL.Query()
 	if d := q.Get("done"); d != "" && consoleDone[d] {
-		out = append(out, rc.lang.T("console.done."+d))
+		out = append(out, rc.Lang.T("console.done."+d))
 	}
 	return out
 }
@@ -454,7 +454,7 @@ var consoleDone = map[string]bool{"created": true, "saved": true, "sync-queued":
 // warnings words what Qualtrics said on the last change (?warn=…, fixed
 // kinds only), each next to the field it concerns: the credential's or the
 // base URL's.
-func warnings(r *http.Request, rc *reqCtx, authMethod microapps.AuthMethod) map[string]string {
+func warnings(r *http.Request, rc *Request, authMethod microapps.AuthMethod) map[string]string {
 	out := map[string]string{}
 	for _, k := range strings.Split(r.URL.Query().Get("warn"), ",") {
 		switch k {
@@ -463,9 +463,9 @@ func warnings(r *http.Request, rc *reqCtx, authMethod microapps.AuthMethod) map[
 			if authMethod == microapps.AuthOAuth {
 				field = "oauth.clientSecret"
 			}
-			out[field] = rc.lang.T("console.warn." + k)
+			out[field] = rc.Lang.T("console.warn." + k)
 		case manage.WarnHostSwitched:
-			out["baseUrl"] = rc.lang.T("console.warn." + k)
+			out["baseUrl"] = rc.Lang.T("console.warn." + k)
 		}
 	}
 	return out
@@ -481,7 +481,7 @@ func warnParam(ws []manage.Warning) string {
 
 // ---- create and settings forms
 
-func (s *Server) consoleNew(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+func (s *Server) consoleNew(w http.ResponseWriter, r *http.Request, rc *Request) error {
 	sched, veto := microapps.DefaultSchedule, microapps.DefaultVetoRule
 	f := IntegrationFormVM{Action: "/console/integrations", Creating: true, AuthMethod: microapps.AuthToken, Icons: manage.Icons(),
 		Values: map[string]string{"icon": "clipboard", "rateLimit.requestsPerMinute": "1500", "requestTimeoutSeconds": "120",
@@ -489,7 +489,7 @@ func (s *Server) consoleNew(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 			"schedule.incrementalSyncEvery": microapps.FormatDuration(sched.IncrementalSyncEvery),
 			"schedule.verifyEvery":          microapps.FormatDuration(sched.VerifyEvery), "authMethod": string(microapps.AuthToken),
 			"vetoMaxDeletePercent": strconv.Itoa(veto.MaxDeletePercent), "vetoMinRows": strconv.Itoa(veto.MinRows)}}
-	s.render(w, r, consoleNewPage(s.consoleLayout(rc, rc.lang.T("console.new.title")), f))
+	s.Render(w, r, consoleNewPage(s.consoleLayout(rc, rc.Lang.T("console.new.title")), f))
 	return nil
 }
 
@@ -652,23 +652,23 @@ func applyServiceError(f *IntegrationFormVM, err error, l Lang) (int, bool) {
 	return status, true
 }
 
-func (s *Server) consoleCreate(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+func (s *Server) consoleCreate(w http.ResponseWriter, r *http.Request, rc *Request) error {
 	f := IntegrationFormVM{Action: "/console/integrations", Creating: true, Icons: manage.Icons(), Values: typedValues(r)}
 	f.AuthMethod = microapps.AuthMethod(f.Values["authMethod"])
-	write, parseErrs := writeFromForm(r, nil, rc.lang)
+	write, parseErrs := writeFromForm(r, nil, rc.Lang)
 	var err error
 	var created manage.Created
 	if len(parseErrs) > 0 {
 		err = numberErrors(parseErrs)
 	} else {
-		created, err = s.opts.Manage.Create(r.Context(), rc.email, write)
+		created, err = s.opts.Manage.Create(r.Context(), rc.Email, write)
 	}
 	if err != nil {
-		status, ok := applyServiceError(&f, err, rc.lang)
+		status, ok := applyServiceError(&f, err, rc.Lang)
 		if !ok {
 			return err
 		}
-		s.renderStatus(w, r, status, consoleNewPage(s.consoleLayout(rc, rc.lang.T("console.new.title")), f))
+		s.RenderStatus(w, r, status, consoleNewPage(s.consoleLayout(rc, rc.Lang.T("console.new.title")), f))
 		return nil
 	}
 	target := "/console/integrations/" + created.Integration.ID + "?done=created"
@@ -693,12 +693,12 @@ func numberErrors(errs map[string]string) error {
 
 // ---- one integration
 
-func (s *Server) consoleDetail(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+func (s *Server) consoleDetail(w http.ResponseWriter, r *http.Request, rc *Request) error {
 	vm, err := s.detailVM(r, rc, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	s.render(w, r, consoleDetailPage(s.consoleLayout(rc, vm.Name), vm))
+	s.Render(w, r, consoleDetailPage(s.consoleLayout(rc, vm.Name), vm))
 	return nil
 }
 
@@ -729,7 +729,7 @@ func settingsValues(in store.Integration) map[string]string {
 	return v
 }
 
-func (s *Server) detailVM(r *http.Request, rc *reqCtx, id string) (ConsoleDetailVM, error) {
+func (s *Server) detailVM(r *http.Request, rc *Request, id string) (ConsoleDetailVM, error) {
 	ctx := r.Context()
 	before := int64(0)
 	if n, err := strconv.ParseInt(r.URL.Query().Get("auditBefore"), 10, 64); err == nil && n > 0 {
@@ -742,10 +742,10 @@ func (s *Server) detailVM(r *http.Request, rc *reqCtx, id string) (ConsoleDetail
 	}
 	in := o.Integration
 	vm := ConsoleDetailVM{ID: in.ID, Name: in.Name, Group: in.FunctionalGroup, Icon: in.Icon,
-		Status: integrationTag(in.Status, rc.lang), StatusMessage: in.StatusMessage, BaseURL: in.BaseURL,
+		Status: integrationTag(in.Status, rc.Lang), StatusMessage: in.StatusMessage, BaseURL: in.BaseURL,
 		AuthMethod: in.AuthMethod, BrandID: in.BrandID, Datacenter: in.Datacenter, AccountType: in.AccountType,
 		UserID: in.QualtricsUserID, TokenHint: in.SecretHint, OAuthClientID: in.OAuthClientID,
-		Created: timeVMAt(in.CreatedAt, rc), Updated: timeVMAt(in.UpdatedAt, rc), FirstFullSync: in.FirstFullSyncAt != nil,
+		Created: TimeAt(in.CreatedAt, rc), Updated: TimeAt(in.UpdatedAt, rc), FirstFullSync: in.FirstFullSyncAt != nil,
 		LoggingEnabled: in.LoggingEnabled, Notices: doneNotices(r, rc),
 		Form: IntegrationFormVM{Action: "/console/integrations/" + in.ID, Values: settingsValues(in), Errors: map[string]string{},
 			AuthMethod: in.AuthMethod, TokenHint: in.SecretHint, Icons: manage.Icons(), Warnings: warnings(r, rc, in.AuthMethod)},
@@ -776,13 +776,13 @@ func (s *Server) detailVM(r *http.Request, rc *reqCtx, id string) (ConsoleDetail
 			vm.LogsPager.NextURL = link(page + 1)
 		}
 		for _, l := range logs {
-			vm.Logs = append(vm.Logs, LogVM{At: timeVMAt(l.At, rc), Method: l.Method, Path: l.Path, RequestID: l.RequestID,
+			vm.Logs = append(vm.Logs, LogVM{At: TimeAt(l.At, rc), Method: l.Method, Path: l.Path, RequestID: l.RequestID,
 				Err: l.ErrorCode, Status: l.Status, DurationMS: l.DurationMS})
 		}
 	}
 	for _, d := range o.Deliveries {
-		vm.Deliveries = append(vm.Deliveries, DeliveryVM{Kind: rc.lang.T("kind." + string(d.Kind)), Email: d.Email, Channel: string(d.Channel),
-			LastError: strings.TrimSpace(d.LastError), Status: deliveryTag(d.Status, rc.lang), Attempts: d.Attempts, Updated: timeVMAt(d.UpdatedAt, rc)})
+		vm.Deliveries = append(vm.Deliveries, DeliveryVM{Kind: rc.Lang.T("kind." + string(d.Kind)), Email: d.Email, Channel: string(d.Channel),
+			LastError: strings.TrimSpace(d.LastError), Status: deliveryTag(d.Status, rc.Lang), Attempts: d.Attempts, Updated: TimeAt(d.UpdatedAt, rc)})
 	}
 	evs := o.Audit
 	if len(evs) > auditShown {
@@ -796,7 +796,7 @@ func (s *Server) detailVM(r *http.Request, rc *reqCtx, id string) (ConsoleDetail
 // auditShown is how many audit events an integration's page shows at once.
 const auditShown = 20
 
-func (s *Server) runVMs(runs []store.SyncRun, rc *reqCtx) ([]RunVM, bool) {
+func (s *Server) runVMs(runs []store.SyncRun, rc *Request) ([]RunVM, bool) {
 	var out []RunVM
 	active := false
 	for i, run := range runs {
@@ -817,7 +817,7 @@ func deliveryTag(status microapps.DeliveryStatus, l Lang) Tag {
 	return Tag{Key: string(status), Label: l.T("console.delivery." + string(status)), Tone: tone}
 }
 
-func (s *Server) auditVMs(evs []store.AuditEvent, rc *reqCtx) []AuditVM {
+func (s *Server) auditVMs(evs []store.AuditEvent, rc *Request) []AuditVM {
 	out := make([]AuditVM, 0, len(evs))
 	for _, ev := range evs {
 		details := ""
@@ -825,7 +825,7 @@ func (s *Server) auditVMs(evs []store.AuditEvent, rc *reqCtx) []AuditVM {
 			b, _ := json.Marshal(ev.Details)
 			details = string(b)
 		}
-		out = append(out, AuditVM{At: timeVMAt(ev.At, rc), Actor: ev.Actor, Action: ev.Action, Details: details,
+		out = append(out, AuditVM{At: TimeAt(ev.At, rc), Actor: ev.Actor, Action: ev.Action, Details: details,
 			IntegrationID: ev.IntegrationID, Name: ev.IntegrationName})
 	}
 	return out
@@ -840,7 +840,7 @@ func refusal(err error) (*manage.Error, error) {
 		return nil, err
 	}
 	if me.Kind == manage.NotFound {
-		return nil, errNotFound
+		return nil, ErrNotFound
 	}
 	return me, nil
 }
@@ -848,57 +848,57 @@ func refusal(err error) (*manage.Error, error) {
 func notFoundErr(err error) error {
 	var me *manage.Error
 	if errors.As(err, &me) && me.Kind == manage.NotFound {
-		return errNotFound
+		return ErrNotFound
 	}
 	return err
 }
 
 // consoleRuns is the runs section alone: the page's script swaps it in while
 // a run is queued or running, so progress shows without a full reload.
-func (s *Server) consoleRuns(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+func (s *Server) consoleRuns(w http.ResponseWriter, r *http.Request, rc *Request) error {
 	id := r.PathValue("id")
 	list, err := s.opts.Manage.SyncRuns(r.Context(), id, 10)
 	if err != nil {
 		return notFoundErr(err)
 	}
 	runs, refreshing := s.runVMs(list, rc)
-	s.render(w, r, runsSection(rc.lang, id, runs, refreshing))
+	s.Render(w, r, runsSection(rc.Lang, id, runs, refreshing))
 	return nil
 }
 
 // rerender shows the integration page again with what went wrong in place.
-func (s *Server) rerender(w http.ResponseWriter, r *http.Request, rc *reqCtx, status int, edit func(*ConsoleDetailVM)) error {
+func (s *Server) rerender(w http.ResponseWriter, r *http.Request, rc *Request, status int, edit func(*ConsoleDetailVM)) error {
 	vm, err := s.detailVM(r, rc, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	edit(&vm)
-	s.renderStatus(w, r, status, consoleDetailPage(s.consoleLayout(rc, vm.Name), vm))
+	s.RenderStatus(w, r, status, consoleDetailPage(s.consoleLayout(rc, vm.Name), vm))
 	return nil
 }
 
-func (s *Server) consoleUpdate(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+func (s *Server) consoleUpdate(w http.ResponseWriter, r *http.Request, rc *Request) error {
 	id := r.PathValue("id")
 	current, err := s.opts.Manage.Get(r.Context(), id)
 	if err != nil {
 		return notFoundErr(err)
 	}
-	write, parseErrs := writeFromForm(r, &current, rc.lang)
+	write, parseErrs := writeFromForm(r, &current, rc.Lang)
 	var warnings []manage.Warning
 	if len(parseErrs) > 0 {
 		err = numberErrors(parseErrs)
 	} else {
-		_, warnings, err = s.opts.Manage.Update(r.Context(), rc.email, id, write)
+		_, warnings, err = s.opts.Manage.Update(r.Context(), rc.Email, id, write)
 	}
 	if err != nil {
 		f := IntegrationFormVM{Action: "/console/integrations/" + id, Values: typedValues(r), AuthMethod: current.AuthMethod,
 			TokenHint: current.SecretHint, Icons: manage.Icons()}
-		status, ok := applyServiceError(&f, err, rc.lang)
+		status, ok := applyServiceError(&f, err, rc.Lang)
 		if !ok {
 			return err
 		}
 		if status == http.StatusNotFound {
-			return errNotFound
+			return ErrNotFound
 		}
 		return s.rerender(w, r, rc, status, func(vm *ConsoleDetailVM) { vm.Form = f })
 	}
@@ -910,9 +910,9 @@ func (s *Server) consoleUpdate(w http.ResponseWriter, r *http.Request, rc *reqCt
 	return nil
 }
 
-func (s *Server) consoleSync(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+func (s *Server) consoleSync(w http.ResponseWriter, r *http.Request, rc *Request) error {
 	id := r.PathValue("id")
-	_, created, err := s.opts.Manage.TriggerSyncOverride(r.Context(), rc.email, id, microapps.SyncKind(r.PostForm.Get("kind")), r.PostForm.Get("overrideVeto") == "on")
+	_, created, err := s.opts.Manage.TriggerSyncOverride(r.Context(), rc.Email, id, microapps.SyncKind(r.PostForm.Get("kind")), r.PostForm.Get("overrideVeto") == "on")
 	if err != nil {
 		me, err := refusal(err)
 		if err != nil {
@@ -920,9 +920,9 @@ func (s *Server) consoleSync(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 		}
 		msg := me.Detail
 		if me.Kind == manage.Invalid && len(me.Fields) > 0 {
-			msg = formLabel(me.Fields[0].Field, rc.lang) + " " + me.Fields[0].Message
+			msg = formLabel(me.Fields[0].Field, rc.Lang) + " " + me.Fields[0].Message
 		} else if me.Kind == manage.Conflict {
-			msg = rc.lang.T("console.sync.needfull")
+			msg = rc.Lang.T("console.sync.needfull")
 		}
 		return s.rerender(w, r, rc, http.StatusConflict, func(vm *ConsoleDetailVM) { vm.SyncErr = msg })
 	}
@@ -934,38 +934,38 @@ func (s *Server) consoleSync(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 	return nil
 }
 
-func (s *Server) consoleAddAdmin(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+func (s *Server) consoleAddAdmin(w http.ResponseWriter, r *http.Request, rc *Request) error {
 	return s.adminChange(w, r, rc, s.opts.Manage.PutBrandAdmin, "admin-added")
 }
 
-func (s *Server) consoleRemoveAdmin(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+func (s *Server) consoleRemoveAdmin(w http.ResponseWriter, r *http.Request, rc *Request) error {
 	return s.adminChange(w, r, rc, s.opts.Manage.DeleteBrandAdmin, "admin-removed")
 }
 
-func (s *Server) adminChange(w http.ResponseWriter, r *http.Request, rc *reqCtx,
+func (s *Server) adminChange(w http.ResponseWriter, r *http.Request, rc *Request,
 	op func(ctx context.Context, actor, id, email string) (string, error), done string) error {
 	id := r.PathValue("id")
 	typed := r.PostForm.Get("email")
-	if _, err := op(r.Context(), rc.email, id, typed); err != nil {
+	if _, err := op(r.Context(), rc.Email, id, typed); err != nil {
 		if _, err := refusal(err); err != nil {
 			return err
 		}
 		return s.rerender(w, r, rc, http.StatusBadRequest, func(vm *ConsoleDetailVM) {
-			vm.AdminEmail, vm.AdminErr = typed, rc.lang.T("console.err.email")
+			vm.AdminEmail, vm.AdminErr = typed, rc.Lang.T("console.err.email")
 		})
 	}
 	http.Redirect(w, r, "/console/integrations/"+id+"?done="+done+"#brand-admins", http.StatusSeeOther)
 	return nil
 }
 
-func (s *Server) consoleWebhook(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+func (s *Server) consoleWebhook(w http.ResponseWriter, r *http.Request, rc *Request) error {
 	id := r.PathValue("id")
 	f := r.PostForm
 	body := manage.WebhookWrite{URL: ptr(strings.TrimSpace(f.Get("url"))), Format: ptr(f.Get("format"))}
 	if sec := f.Get("secret"); sec != "" {
 		body.Secret = &sec
 	}
-	if err := s.opts.Manage.SetWebhook(r.Context(), rc.email, id, body); err != nil {
+	if err := s.opts.Manage.SetWebhook(r.Context(), rc.Email, id, body); err != nil {
 		me, err := refusal(err)
 		if err != nil {
 			return err
@@ -982,10 +982,10 @@ func (s *Server) consoleWebhook(w http.ResponseWriter, r *http.Request, rc *reqC
 	return nil
 }
 
-func (s *Server) consoleNotificationDefaults(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+func (s *Server) consoleNotificationDefaults(w http.ResponseWriter, r *http.Request, rc *Request) error {
 	id := r.PathValue("id")
 	lang, tz := r.PostForm.Get("language"), strings.TrimSpace(r.PostForm.Get("timeZone"))
-	err := s.opts.Manage.SetNotificationDefaults(r.Context(), rc.email, id, manage.NotificationDefaultsWrite{Language: &lang, TimeZone: &tz})
+	err := s.opts.Manage.SetNotificationDefaults(r.Context(), rc.Email, id, manage.NotificationDefaultsWrite{Language: &lang, TimeZone: &tz})
 	if err != nil {
 		me, err := refusal(err)
 		if err != nil {
@@ -1002,40 +1002,40 @@ func (s *Server) consoleNotificationDefaults(w http.ResponseWriter, r *http.Requ
 	return nil
 }
 
-func (s *Server) consoleWebhookDelete(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+func (s *Server) consoleWebhookDelete(w http.ResponseWriter, r *http.Request, rc *Request) error {
 	id := r.PathValue("id")
-	if err := s.opts.Manage.DeleteWebhook(r.Context(), rc.email, id); err != nil {
+	if err := s.opts.Manage.DeleteWebhook(r.Context(), rc.Email, id); err != nil {
 		return notFoundErr(err)
 	}
 	http.Redirect(w, r, "/console/integrations/"+id+"?done=webhook-deleted#webhook", http.StatusSeeOther)
 	return nil
 }
 
-func (s *Server) consoleWebhookTest(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+func (s *Server) consoleWebhookTest(w http.ResponseWriter, r *http.Request, rc *Request) error {
 	id := r.PathValue("id")
-	if err := s.opts.Manage.TestWebhook(r.Context(), rc.email, id); err != nil {
+	if err := s.opts.Manage.TestWebhook(r.Context(), rc.Email, id); err != nil {
 		me, err := refusal(err)
 		if err != nil {
 			return err
 		}
 		return s.rerender(w, r, rc, http.StatusBadGateway, func(vm *ConsoleDetailVM) {
-			vm.WebhookErrs["test"] = rc.lang.T("console.webhook.testfailed", me.Detail)
+			vm.WebhookErrs["test"] = rc.Lang.T("console.webhook.testfailed", me.Detail)
 		})
 	}
 	http.Redirect(w, r, "/console/integrations/"+id+"?done=webhook-tested#webhook", http.StatusSeeOther)
 	return nil
 }
 
-func (s *Server) consoleDeleteConfirm(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+func (s *Server) consoleDeleteConfirm(w http.ResponseWriter, r *http.Request, rc *Request) error {
 	in, err := s.opts.Manage.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return notFoundErr(err)
 	}
-	s.render(w, r, consoleDeletePage(s.consoleLayout(rc, rc.lang.T("console.delete.title", in.Name)), in.ID, in.Name, ""))
+	s.Render(w, r, consoleDeletePage(s.consoleLayout(rc, rc.Lang.T("console.delete.title", in.Name)), in.ID, in.Name, ""))
 	return nil
 }
 
-func (s *Server) consoleDelete(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+func (s *Server) consoleDelete(w http.ResponseWriter, r *http.Request, rc *Request) error {
 	id := r.PathValue("id")
 	in, err := s.opts.Manage.Get(r.Context(), id)
 	if err != nil {
@@ -1043,11 +1043,11 @@ func (s *Server) consoleDelete(w http.ResponseWriter, r *http.Request, rc *reqCt
 	}
 	// The admin types the name, so a stray click never deletes a tenant.
 	if strings.TrimSpace(r.PostForm.Get("confirm")) != in.Name {
-		s.renderStatus(w, r, http.StatusBadRequest, consoleDeletePage(s.consoleLayout(rc, rc.lang.T("console.delete.title", in.Name)),
-			in.ID, in.Name, rc.lang.T("console.delete.mismatch")))
+		s.RenderStatus(w, r, http.StatusBadRequest, consoleDeletePage(s.consoleLayout(rc, rc.Lang.T("console.delete.title", in.Name)),
+			in.ID, in.Name, rc.Lang.T("console.delete.mismatch")))
 		return nil
 	}
-	if err := s.opts.Manage.Delete(r.Context(), rc.email, id); err != nil {
+	if err := s.opts.Manage.Delete(r.Context(), rc.Email, id); err != nil {
 		return notFoundErr(err)
 	}
 	http.Redirect(w, r, "/console?done=deleted", http.StatusSeeOther)
@@ -1056,13 +1056,13 @@ func (s *Server) consoleDelete(w http.ResponseWriter, r *http.Request, rc *reqCt
 
 // ---- audit trail
 
-func (s *Server) consoleAudit(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+func (s *Server) consoleAudit(w http.ResponseWriter, r *http.Request, rc *Request) error {
 	ctx := r.Context()
 	before := int64(0)
 	if raw := r.URL.Query().Get("before"); raw != "" {
 		n, err := strconv.ParseInt(raw, 10, 64)
 		if err != nil || n < 1 {
-			return errNotFound
+			return ErrNotFound
 		}
 		before = n
 	}
@@ -1075,6 +1075,6 @@ func (s *Server) consoleAudit(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		evs = evs[:auditPageSize]
 		next = fmt.Sprintf("/console/audit?before=%d", evs[len(evs)-1].ID)
 	}
-	s.render(w, r, consoleAuditPage(s.consoleLayout(rc, rc.lang.T("console.audit.title")), s.auditVMs(evs, rc), before > 0, next))
+	s.Render(w, r, consoleAuditPage(s.consoleLayout(rc, rc.Lang.T("console.audit.title")), s.auditVMs(evs, rc), before > 0, next))
 	return nil
 }

@@ -566,7 +566,7 @@ func consoleListPage(l Layout, vm ConsoleListVM, done []string) templ.Component 
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = group(row.Icon, row.Group).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = Group(row.Icon, row.Group).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -600,7 +600,7 @@ func consoleListPage(l Layout, vm ConsoleListVM, done []string) templ.Component 
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = tag(row.Status).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = Badge(row.Status).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -658,7 +658,7 @@ func consoleListPage(l Layout, vm ConsoleListVM, done []string) templ.Component 
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
-						templ_7745c5c3_Err = tag(row.LastSync.Status).Render(ctx, templ_7745c5c3_Buffer)
+						templ_7745c5c3_Err = Badge(row.LastSync.Status).Render(ctx, templ_7745c5c3_Buffer)
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
@@ -666,7 +666,7 @@ func consoleListPage(l Layout, vm ConsoleListVM, done []string) templ.Component 
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
-						templ_7745c5c3_Err = timeWithRel(row.LastSync.Queued, "").Render(ctx, templ_7745c5c3_Buffer)
+						templ_7745c5c3_Err = TimeWithRel(row.LastSync.Queued, "").Render(ctx, templ_7745c5c3_Buffer)
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
@@ -735,7 +735,7 @@ func consoleListPage(l Layout, vm ConsoleListVM, done []string) templ.Component 
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
-						templ_7745c5c3_Err = timeWithRel(row.NextSync, "").Render(ctx, templ_7745c5c3_Buffer)
+						templ_7745c5c3_Err = TimeWithRel(row.NextSync, "").Render(ctx, templ_7745c5c3_Buffer)
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
@@ -806,14 +806,14 @@ func consoleListPage(l Layout, vm ConsoleListVM, done []string) templ.Component 
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = pager(l.Lang, vm.Pager).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = PagerNav(l.Lang, vm.Pager).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 			}
 			return nil
 		})
-		templ_7745c5c3_Err = page(l).Render(templ.WithChildren(ctx, templ_7745c5c3_Var12), templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = Page(l).Render(templ.WithChildren(ctx, templ_7745c5c3_Var12), templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -1740,7 +1740,7 @@ func integrationForm(l Lang, f IntegrationFormVM) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = icon(ic).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = Icon(ic).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -2167,7 +2167,7 @@ func consoleNewPage(l Layout, f IntegrationFormVM) templ.Component {
 			}
 			return nil
 		})
-		templ_7745c5c3_Err = page(l).Render(templ.WithChildren(ctx, templ_7745c5c3_Var112), templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = Page(l).Render(templ.WithChildren(ctx, templ_7745c5c3_Var112), templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -2344,7 +2344,7 @@ func runsSection(l Lang, id string, runs []RunVM, refreshing bool) templ.Compone
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = tag(run.Status).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = Badge(run.Status).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -2365,7 +2365,7 @@ func runsSection(l Lang, id string, runs []RunVM, refreshing bool) templ.Compone
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = timeWithRel(run.Queued, "").Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = TimeWithRel(run.Queued, "").Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -2953,7 +2953,7 @@ func consoleDetailPage(l Layout, vm ConsoleDetailVM) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = group(vm.Icon, vm.Group).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = Group(vm.Icon, vm.Group).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -2987,7 +2987,7 @@ func consoleDetailPage(l Layout, vm ConsoleDetailVM) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = tag(vm.Status).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = Badge(vm.Status).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -3412,7 +3412,7 @@ func consoleDetailPage(l Layout, vm ConsoleDetailVM) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = timeEl(vm.Created, "—").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = TimeEl(vm.Created, "—").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -4630,7 +4630,7 @@ func consoleDetailPage(l Layout, vm ConsoleDetailVM) templ.Component {
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
-						templ_7745c5c3_Err = timeEl(lg.At, "").Render(ctx, templ_7745c5c3_Buffer)
+						templ_7745c5c3_Err = TimeEl(lg.At, "").Render(ctx, templ_7745c5c3_Buffer)
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
@@ -4770,7 +4770,7 @@ func consoleDetailPage(l Layout, vm ConsoleDetailVM) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = pager(l.Lang, vm.LogsPager).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = PagerNav(l.Lang, vm.LogsPager).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -4942,11 +4942,11 @@ func consoleDetailPage(l Layout, vm ConsoleDetailVM) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = tag(d.Status).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = Badge(d.Status).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = timeWithRel(d.Updated, "").Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = TimeWithRel(d.Updated, "").Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -5123,7 +5123,7 @@ func consoleDetailPage(l Layout, vm ConsoleDetailVM) templ.Component {
 			}
 			return nil
 		})
-		templ_7745c5c3_Err = page(l).Render(templ.WithChildren(ctx, templ_7745c5c3_Var159), templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = Page(l).Render(templ.WithChildren(ctx, templ_7745c5c3_Var159), templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -5264,7 +5264,7 @@ func auditTable(l Lang, rows []AuditVM, withIntegration bool) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = timeWithRel(a.At, "").Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = TimeWithRel(a.At, "").Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -5583,7 +5583,7 @@ func consoleAuditPage(l Layout, rows []AuditVM, paged bool, next string) templ.C
 			}
 			return nil
 		})
-		templ_7745c5c3_Err = page(l).Render(templ.WithChildren(ctx, templ_7745c5c3_Var314), templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = Page(l).Render(templ.WithChildren(ctx, templ_7745c5c3_Var314), templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -5806,7 +5806,7 @@ func consoleDeletePage(l Layout, id, name, errMsg string) templ.Component {
 			}
 			return nil
 		})
-		templ_7745c5c3_Err = page(l).Render(templ.WithChildren(ctx, templ_7745c5c3_Var322), templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = Page(l).Render(templ.WithChildren(ctx, templ_7745c5c3_Var322), templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -34,12 +34,12 @@ type FeedItemVM struct {
 
 // feedItemVM puts a notification into the words the emails and chat
 // messages use (internal/words), with its dates as <time>.
-func (s *Server) feedItemVM(f store.FeedItem, in links.Integration, rc *reqCtx) FeedItemVM {
+func (s *Server) feedItemVM(f store.FeedItem, in links.Integration, rc *Request) FeedItemVM {
 	d := words.ParseData(f.Data)
 	vm := FeedItemVM{ID: f.ID, Kind: f.Kind, Unread: f.ReadAt == nil, Group: d.FunctionalGroup,
-		Created: s.timeVM(&f.CreatedAt, rc)}
+		Created: s.Time(&f.CreatedAt, rc)}
 	w, err := words.Compose(words.Notification{Kind: f.Kind, IntegrationID: f.IntegrationID, SurveyID: f.SurveyID,
-		DistributionID: f.DistributionID, Data: d}, string(rc.lang), in)
+		DistributionID: f.DistributionID, Data: d}, string(rc.Lang), in)
 	if err != nil {
 		vm.Title = string(f.Kind) // an unknown kind shows itself rather than vanish
 		return vm
@@ -48,7 +48,7 @@ func (s *Server) feedItemVM(f store.FeedItem, in links.Integration, rc *reqCtx) 
 	for _, g := range w.Body {
 		switch {
 		case g.Time != nil:
-			t := s.timeVM(g.Time, rc)
+			t := s.Time(g.Time, rc)
 			vm.Body = append(vm.Body, Seg{Time: &t})
 		default:
 			vm.Body = append(vm.Body, Seg{Text: g.Text, Strong: g.Name})
@@ -65,11 +65,11 @@ func linksOf(p store.FeedPage, integrationID string) links.Integration {
 	return links.Integration{BaseURL: l.BaseURL, BrandBaseURL: l.BrandBaseURL, DeepLinks: l.DeepLinks}
 }
 
-func (s *Server) notifications(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+func (s *Server) notifications(w http.ResponseWriter, r *http.Request, rc *Request) error {
 	// One round trip: the frame's summary, the items and their
 	// integrations' link settings.
-	p, err := rc.read.FeedPage(r.Context(), rc.email, rc.now, 200)
-	rc.summary = p.Summary
+	p, err := rc.Read.FeedPage(r.Context(), rc.Email, rc.Now, 200)
+	rc.Summary = p.Summary
 	if err != nil {
 		return err
 	}
@@ -77,24 +77,24 @@ func (s *Server) notifications(w http.ResponseWriter, r *http.Request, rc *reqCt
 	for _, f := range p.Items {
 		vm = append(vm, s.feedItemVM(f, linksOf(p, f.IntegrationID), rc))
 	}
-	l := s.layout(rc, rc.lang.T("feed.title"))
+	l := s.Layout(rc, rc.Lang.T("feed.title"))
 	l.Nav = "notifications"
-	s.render(w, r, feedPage(l, vm))
+	s.Render(w, r, feedPage(l, vm))
 	return nil
 }
 
 // markRead marks one notification (id) or all (id=all) read, then goes back
 // to the feed. Another user's id changes nothing and says nothing.
-func (s *Server) markRead(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+func (s *Server) markRead(w http.ResponseWriter, r *http.Request, rc *Request) error {
 	var id int64
 	if v := r.PostFormValue("id"); v != "all" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {
-			return errNotFound
+			return ErrNotFound
 		}
 		id = n
 	}
-	if _, err := s.opts.Store.MarkRead(r.Context(), rc.email, id, rc.now); err != nil {
+	if _, err := s.opts.Store.MarkRead(r.Context(), rc.Email, id, rc.Now); err != nil {
 		return err
 	}
 	http.Redirect(w, r, "/notifications", http.StatusSeeOther)

@@ -50,7 +50,7 @@ func TestErrorsBecomeCleanPages(t *testing.T) {
 		return errors.New("boom")
 	})
 	rec = httptest.NewRecorder()
-	srv.render(rec, httptest.NewRequest("GET", "/", nil), broken)
+	srv.Render(rec, httptest.NewRequest("GET", "/", nil), broken)
 	if rec.Code != http.StatusInternalServerError || strings.Contains(rec.Body.String(), "half a page") {
 		t.Errorf("broken component: %d %q", rec.Code, rec.Body)
 	}

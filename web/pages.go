@@ -16,8 +16,8 @@ type Pager struct {
 	PrevURL, NextURL   string
 }
 
-func newPager(r *http.Request, total, size int) Pager {
-	p := Pager{Page: pageParam(r), Total: total, Pages: (total + size - 1) / size}
+func NewPager(r *http.Request, total, size int) Pager {
+	p := Pager{Page: PageParam(r), Total: total, Pages: (total + size - 1) / size}
 	if p.Pages < 1 {
 		p.Pages = 1
 	}
@@ -60,7 +60,7 @@ func keysetPager(r *http.Request, page store.RecipientsPage, rq store.Recipients
 	return p
 }
 
-func pageParam(r *http.Request) int {
+func PageParam(r *http.Request) int {
 	n, err := strconv.Atoi(r.URL.Query().Get("page"))
 	if err != nil || n < 1 {
 		return 1
@@ -83,13 +83,13 @@ type SurveyRowVM struct {
 	DetailsURL string
 }
 
-func (s *Server) myActiveSurveys(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	rows, sum, err := rc.read.MyActiveSurveysAndSummary(r.Context(), rc.email, rc.now)
+func (s *Server) myActiveSurveys(w http.ResponseWriter, r *http.Request, rc *Request) error {
+	rows, sum, err := rc.Read.MyActiveSurveysAndSummary(r.Context(), rc.Email, rc.Now)
 	if err != nil {
 		return err
 	}
-	rc.summary = sum
-	l := s.layout(rc, rc.lang.T("my.title"))
+	rc.Summary = sum
+	l := s.Layout(rc, rc.Lang.T("my.title"))
 	l.Nav = "my"
 	vm := make([]SurveyRowVM, 0, len(rows))
 	refs := make([]store.IntegrationRef, 0, len(rows))
@@ -99,14 +99,14 @@ func (s *Server) myActiveSurveys(w http.ResponseWriter, r *http.Request, rc *req
 			Name:       m.SurveyName,
 			Group:      groupName(m.Integration),
 			Icon:       m.Integration.Icon,
-			Ends:       s.timeVM(m.ExpiresAt, rc),
-			Status:     statusTag(m.Status, rc.lang),
+			Ends:       s.Time(m.ExpiresAt, rc),
+			Status:     statusTag(m.Status, rc.Lang),
 			DetailsURL: surveyDetailsPath(m.Integration.ID, m.DistributionID),
 		})
 		refs = append(refs, m.Integration)
 	}
 	l.Stale = s.staleNotes(rc, refs...)
-	s.render(w, r, myActivePage(l, vm))
+	s.Render(w, r, myActivePage(l, vm))
 	return nil
 }
 
@@ -135,14 +135,14 @@ type SurveyDetailVM struct {
 	Inactive   bool
 }
 
-func (s *Server) surveyDetails(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+func (s *Server) surveyDetails(w http.ResponseWriter, r *http.Request, rc *Request) error {
 	integ, dist := r.PathValue("integrationId"), r.PathValue("distributionId")
 	if !store.ValidUUID(integ) || !validID(dist) {
 		return s.notFoundWithSummary(r, rc)
 	}
 	// One round trip: the frame's summary and the invitation.
-	d, err := rc.read.MySurveyDetail(r.Context(), rc.email, integ, dist, rc.now)
-	rc.summary = d.Summary
+	d, err := rc.Read.MySurveyDetail(r.Context(), rc.Email, integ, dist, rc.Now)
+	rc.Summary = d.Summary
 	if err != nil {
 		return err
 	}
@@ -151,24 +151,24 @@ func (s *Server) surveyDetails(w http.ResponseWriter, r *http.Request, rc *reqCt
 		Name:     d.SurveyName,
 		Group:    groupName(d.Integration),
 		Icon:     d.Integration.Icon,
-		Sent:     s.timeVM(d.SentAt, rc),
-		Expires:  s.timeVM(d.ExpiresAt, rc),
-		Status:   statusTag(d.Status, rc.lang),
+		Sent:     s.Time(d.SentAt, rc),
+		Expires:  s.Time(d.ExpiresAt, rc),
+		Status:   statusTag(d.Status, rc.Lang),
 		Sender:   sender(d.FromName, d.FromEmail),
 		Finished: isFinished(d.Status) || d.FinishedElsewhere,
-		Expired:  d.ExpiresAt != nil && !d.ExpiresAt.After(rc.now),
+		Expired:  d.ExpiresAt != nil && !d.ExpiresAt.After(rc.Now),
 		Inactive: !d.SurveyActive,
 	}
 	if d.FinishedElsewhere && !isFinished(d.Status) {
-		vm.Status = statusTag("SurveyFinished", rc.lang)
+		vm.Status = statusTag("SurveyFinished", rc.Lang)
 	}
 	if !vm.Finished && !vm.Expired && !vm.Inactive {
 		vm.RespondURL, _ = safeHTTPURL(d.RespondLink)
 	}
-	l := s.layout(rc, d.SurveyName)
+	l := s.Layout(rc, d.SurveyName)
 	l.Nav = "my"
 	l.Stale = s.staleNotes(rc, d.Integration)
-	s.render(w, r, surveyDetailPage(l, vm))
+	s.Render(w, r, surveyDetailPage(l, vm))
 	return nil
 }
 
@@ -216,30 +216,30 @@ func percent(part, whole int) int {
 	return max(0, min(p, 100))
 }
 
-func (s *Server) openSurveys(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+func (s *Server) openSurveys(w http.ResponseWriter, r *http.Request, rc *Request) error {
 	search := strings.TrimSpace(r.URL.Query().Get("q"))
 	if len(search) > 200 {
 		search = search[:200]
 	}
-	page := pageParam(r)
+	page := PageParam(r)
 	// One round trip: the frame's summary, the user's integrations, the total
 	// and the page.
-	res, err := rc.read.OpenSurveys(r.Context(), store.OpenSurveysQuery{
-		Email: rc.email, Search: search, Limit: openSurveysPageSize, Offset: (page - 1) * openSurveysPageSize,
-	}, rc.now)
-	rc.summary = res.Summary
+	res, err := rc.Read.OpenSurveys(r.Context(), store.OpenSurveysQuery{
+		Email: rc.Email, Search: search, Limit: openSurveysPageSize, Offset: (page - 1) * openSurveysPageSize,
+	}, rc.Now)
+	rc.Summary = res.Summary
 	if err != nil {
 		return err
 	}
-	if !rc.summary.IsAdmin {
-		return errNotFound
+	if !rc.Summary.IsAdmin {
+		return ErrNotFound
 	}
-	vm := OpenSurveysVM{Search: search, Pager: newPager(r, res.Total, openSurveysPageSize)}
+	vm := OpenSurveysVM{Search: search, Pager: NewPager(r, res.Total, openSurveysPageSize)}
 	for _, o := range res.Rows {
 		vm.Rows = append(vm.Rows, OpenSurveyVM{
 			SurveyID: o.SurveyID, Name: o.Name, Group: groupName(o.Integration), Icon: o.Integration.Icon,
 			Responses: o.Responses, Sent: o.Sent, Finished: o.Finished, Rate: percent(o.Finished, o.Sent),
-			Ends: s.timeVM(o.EndDate, rc), ResultsURL: surveyResultsPath(o.Integration.ID, o.SurveyID),
+			Ends: s.Time(o.EndDate, rc), ResultsURL: surveyResultsPath(o.Integration.ID, o.SurveyID),
 		})
 	}
 	names := make([]string, 0, len(res.Integrations))
@@ -248,14 +248,14 @@ func (s *Server) openSurveys(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 	}
 	refs := res.Integrations
 	if search != "" {
-		vm.EmptyLabel = rc.lang.T("admin.empty.search", search)
+		vm.EmptyLabel = rc.Lang.T("admin.empty.search", search)
 	} else {
-		vm.EmptyLabel = rc.lang.T("admin.empty", strings.Join(names, ", "))
+		vm.EmptyLabel = rc.Lang.T("admin.empty", strings.Join(names, ", "))
 	}
-	l := s.layout(rc, rc.lang.T("admin.title"))
+	l := s.Layout(rc, rc.Lang.T("admin.title"))
 	l.Nav = "admin"
 	l.Stale = s.staleNotes(rc, refs...)
-	s.render(w, r, openSurveysPage(l, vm))
+	s.Render(w, r, openSurveysPage(l, vm))
 	return nil
 }
 
@@ -312,7 +312,7 @@ type SurveyResultsVM struct {
 	Path          string
 }
 
-func (s *Server) surveyResults(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+func (s *Server) surveyResults(w http.ResponseWriter, r *http.Request, rc *Request) error {
 	integ, surveyID := r.PathValue("integrationId"), r.PathValue("surveyId")
 	if !store.ValidUUID(integ) || !validID(surveyID) {
 		return s.notFoundWithSummary(r, rc)
@@ -340,16 +340,16 @@ func (s *Server) surveyResults(w http.ResponseWriter, r *http.Request, rc *reqCt
 	}
 	// One round trip: the frame's summary, the survey, its distributions and
 	// the selected one's page of recipients.
-	res, err := rc.read.SurveyResults(r.Context(), store.SurveyResultsQuery{Email: rc.email, IntegrationID: integ,
-		SurveyID: surveyID, Recipients: rq}, rc.now)
-	rc.summary = res.Summary
+	res, err := rc.Read.SurveyResults(r.Context(), store.SurveyResultsQuery{Email: rc.Email, IntegrationID: integ,
+		SurveyID: surveyID, Recipients: rq}, rc.Now)
+	rc.Summary = res.Summary
 	if err != nil {
 		return err
 	}
 	vm := SurveyResultsVM{
 		SurveyID: res.SurveyID, Name: res.Name, Group: groupName(res.Integration.IntegrationRef), Icon: res.Integration.Icon,
 		Recorded: res.ResponsesAuditable, Generated: res.ResponsesGenerated, Deleted: res.ResponsesDeleted,
-		Ends:       s.timeVM(res.EndDate, rc),
+		Ends:       s.Time(res.EndDate, rc),
 		ResultsURL: deepLink(res.Integration, linkResults, map[string]string{"surveyId": res.SurveyID}),
 		Path:       r.URL.Path,
 		Status:     status,
@@ -357,8 +357,8 @@ func (s *Server) surveyResults(w http.ResponseWriter, r *http.Request, rc *reqCt
 	base := surveyResultsPath(integ, res.SurveyID)
 	for _, d := range res.Distributions {
 		dv := DistributionVM{
-			ID: d.ID, Type: rc.lang.T("type." + d.RequestType), Subject: d.Subject,
-			Sent: s.timeVM(d.SendDate, rc), SentCount: d.Sent, Finished: d.Finished, Rate: percent(d.Finished, d.Sent),
+			ID: d.ID, Type: rc.Lang.T("type." + d.RequestType), Subject: d.Subject,
+			Sent: s.Time(d.SendDate, rc), SentCount: d.Sent, Finished: d.Finished, Rate: percent(d.Finished, d.Sent),
 			SelectURL: base + "?distribution=" + url.QueryEscape(d.ID),
 			DataURL:   distributionDataPath(integ, d.ID),
 		}
@@ -376,35 +376,35 @@ func (s *Server) surveyResults(w http.ResponseWriter, r *http.Request, rc *reqCt
 		}
 	}
 	if want != "" && vm.Selected == nil {
-		return errNotFound
+		return ErrNotFound
 	}
-	vm.Filters = append(vm.Filters, FilterVM{Key: "", Label: rc.lang.T("results.filter.all"), Selected: status == ""})
+	vm.Filters = append(vm.Filters, FilterVM{Key: "", Label: rc.Lang.T("results.filter.all"), Selected: status == ""})
 	for _, k := range filterKeys {
-		vm.Filters = append(vm.Filters, FilterVM{Key: k, Label: rc.lang.T("status." + k), Selected: k == status})
+		vm.Filters = append(vm.Filters, FilterVM{Key: k, Label: rc.Lang.T("status." + k), Selected: k == status})
 	}
 	if vm.Selected != nil {
 		for _, rr := range res.Recipients.Rows {
-			vm.Recipients = append(vm.Recipients, RecipientVM{Email: rr.Email, Status: statusTag(rr.Status, rc.lang), At: s.timeVM(rr.LatestAt(), rc)})
+			vm.Recipients = append(vm.Recipients, RecipientVM{Email: rr.Email, Status: statusTag(rr.Status, rc.Lang), At: s.Time(rr.LatestAt(), rc)})
 		}
 		vm.Pager = keysetPager(r, res.Recipients, rq)
 	}
-	l := s.layout(rc, res.Name)
+	l := s.Layout(rc, res.Name)
 	l.Nav = "admin"
 	l.Stale = s.staleNotes(rc, res.Integration.IntegrationRef)
-	s.render(w, r, surveyResultsPage(l, vm))
+	s.Render(w, r, surveyResultsPage(l, vm))
 	return nil
 }
 
 // notFoundWithSummary is the 404 of a page that loads the frame's summary
 // with its own data (pageWith(h, false)) but found the request invalid
 // before asking for it.
-func (s *Server) notFoundWithSummary(r *http.Request, rc *reqCtx) error {
-	sum, err := rc.read.UserSummary(r.Context(), rc.email, rc.now)
+func (s *Server) notFoundWithSummary(r *http.Request, rc *Request) error {
+	sum, err := rc.Read.UserSummary(r.Context(), rc.Email, rc.Now)
 	if err != nil {
 		return err
 	}
-	rc.summary = sum
-	return errNotFound
+	rc.Summary = sum
+	return ErrNotFound
 }
 
 // ---- Distribution data
@@ -435,14 +435,14 @@ type DistributionDataVM struct {
 	Chart      ChartVM
 }
 
-func (s *Server) distributionData(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+func (s *Server) distributionData(w http.ResponseWriter, r *http.Request, rc *Request) error {
 	integ, distID := r.PathValue("integrationId"), r.PathValue("distributionId")
 	if !store.ValidUUID(integ) || !validID(distID) {
 		return s.notFoundWithSummary(r, rc)
 	}
 	// One round trip: the frame's summary, the distribution and its chart.
-	d, err := rc.read.DistributionData(r.Context(), rc.email, integ, distID, rc.now)
-	rc.summary = d.Summary
+	d, err := rc.Read.DistributionData(r.Context(), rc.Email, integ, distID, rc.Now)
+	rc.Summary = d.Summary
 	if err != nil {
 		return err
 	}
@@ -450,18 +450,18 @@ func (s *Server) distributionData(w http.ResponseWriter, r *http.Request, rc *re
 	vm := DistributionDataVM{
 		ID: d.ID, SurveyName: d.SurveyName, SurveyURL: surveyResultsPath(integ, d.SurveyID) + "?distribution=" + url.QueryEscape(d.ID),
 		Group: groupName(d.Integration.IntegrationRef), Icon: d.Integration.Icon,
-		Type: rc.lang.T("type." + d.RequestType), Subject: d.Subject, Sender: sender(d.FromName, d.FromEmail),
-		Created: s.timeVM(d.CreatedDate, rc), Sent: s.timeVM(d.SendDate, rc), Expires: s.timeVM(d.LinkExpiration, rc),
+		Type: rc.Lang.T("type." + d.RequestType), Subject: d.Subject, Sender: sender(d.FromName, d.FromEmail),
+		Created: s.Time(d.CreatedDate, rc), Sent: s.Time(d.SendDate, rc), Expires: s.Time(d.LinkExpiration, rc),
 		Stats: []StatVM{
-			{"sent", rc.lang.T("stat.sent"), st.Sent},
-			{"opened", rc.lang.T("stat.opened"), st.Opened},
-			{"started", rc.lang.T("stat.started"), st.Started},
-			{"finished", rc.lang.T("stat.finished"), st.Finished},
-			{"bounced", rc.lang.T("stat.bounced"), st.Bounced},
-			{"failed", rc.lang.T("stat.failed"), st.Failed},
-			{"skipped", rc.lang.T("stat.skipped"), st.Skipped},
-			{"blocked", rc.lang.T("stat.blocked"), st.Blocked},
-			{"complaints", rc.lang.T("stat.complaints"), st.Complaints},
+			{"sent", rc.Lang.T("stat.sent"), st.Sent},
+			{"opened", rc.Lang.T("stat.opened"), st.Opened},
+			{"started", rc.Lang.T("stat.started"), st.Started},
+			{"finished", rc.Lang.T("stat.finished"), st.Finished},
+			{"bounced", rc.Lang.T("stat.bounced"), st.Bounced},
+			{"failed", rc.Lang.T("stat.failed"), st.Failed},
+			{"skipped", rc.Lang.T("stat.skipped"), st.Skipped},
+			{"blocked", rc.Lang.T("stat.blocked"), st.Blocked},
+			{"complaints", rc.Lang.T("stat.complaints"), st.Complaints},
 		},
 		RateLabel: strconv.Itoa(percent(st.Finished, st.Sent)) + "%",
 		ReviewURL: deepLink(d.Integration, linkReviewDistributions, map[string]string{"surveyId": d.SurveyID, "distributionId": d.ID}),
@@ -470,16 +470,16 @@ func (s *Server) distributionData(w http.ResponseWriter, r *http.Request, rc *re
 	if strings.HasPrefix(vm.Type, "type.") {
 		vm.Type = d.RequestType
 	}
-	if rc.lang == langFR {
+	if rc.Lang == langFR {
 		vm.RateLabel = strconv.Itoa(percent(st.Finished, st.Sent)) + " %"
 	}
-	title := rc.lang.T("dist.title")
+	title := rc.Lang.T("dist.title")
 	if d.SurveyName != "" {
 		title += " – " + d.SurveyName
 	}
-	l := s.layout(rc, title)
+	l := s.Layout(rc, title)
 	l.Nav = "admin"
 	l.Stale = s.staleNotes(rc, d.Integration.IntegrationRef)
-	s.render(w, r, distributionDataPage(l, vm))
+	s.Render(w, r, distributionDataPage(l, vm))
 	return nil
 }

@@ -228,7 +228,7 @@ func myActivePage(l Layout, rows []SurveyRowVM) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = group(row.Icon, row.Group).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = Group(row.Icon, row.Group).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -249,7 +249,7 @@ func myActivePage(l Layout, rows []SurveyRowVM) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = timeWithRel(row.Ends, l.Lang.T("no.end")).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = TimeWithRel(row.Ends, l.Lang.T("no.end")).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -270,7 +270,7 @@ func myActivePage(l Layout, rows []SurveyRowVM) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = tag(row.Status).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = Badge(row.Status).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -286,7 +286,7 @@ func myActivePage(l Layout, rows []SurveyRowVM) templ.Component {
 			}
 			return nil
 		})
-		templ_7745c5c3_Err = page(l).Render(templ.WithChildren(ctx, templ_7745c5c3_Var2), templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = Page(l).Render(templ.WithChildren(ctx, templ_7745c5c3_Var2), templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -392,7 +392,7 @@ func surveyDetailPage(l Layout, vm SurveyDetailVM) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = tag(vm.Status).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = Badge(vm.Status).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -413,7 +413,7 @@ func surveyDetailPage(l Layout, vm SurveyDetailVM) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = timeWithRel(vm.Expires, l.Lang.T("no.end")).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = TimeWithRel(vm.Expires, l.Lang.T("no.end")).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -434,7 +434,7 @@ func surveyDetailPage(l Layout, vm SurveyDetailVM) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = timeEl(vm.Sent, "—").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = TimeEl(vm.Sent, "—").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -491,7 +491,7 @@ func surveyDetailPage(l Layout, vm SurveyDetailVM) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = group(vm.Icon, vm.Group).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = Group(vm.Icon, vm.Group).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -609,7 +609,7 @@ func surveyDetailPage(l Layout, vm SurveyDetailVM) templ.Component {
 			}
 			return nil
 		})
-		templ_7745c5c3_Err = page(l).Render(templ.WithChildren(ctx, templ_7745c5c3_Var19), templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = Page(l).Render(templ.WithChildren(ctx, templ_7745c5c3_Var19), templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -873,7 +873,7 @@ func openSurveysPage(l Layout, vm OpenSurveysVM) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = group(row.Icon, row.Group).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = Group(row.Icon, row.Group).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -941,7 +941,7 @@ func openSurveysPage(l Layout, vm OpenSurveysVM) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = timeWithRel(row.Ends, l.Lang.T("no.end")).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = TimeWithRel(row.Ends, l.Lang.T("no.end")).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -954,14 +954,14 @@ func openSurveysPage(l Layout, vm OpenSurveysVM) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = pager(l.Lang, vm.Pager).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = PagerNav(l.Lang, vm.Pager).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 			}
 			return nil
 		})
-		templ_7745c5c3_Err = page(l).Render(templ.WithChildren(ctx, templ_7745c5c3_Var37), templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = Page(l).Render(templ.WithChildren(ctx, templ_7745c5c3_Var37), templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -1118,7 +1118,7 @@ func surveyResultsPage(l Layout, vm SurveyResultsVM) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = group(vm.Icon, vm.Group).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = Group(vm.Icon, vm.Group).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1422,7 +1422,7 @@ func surveyResultsPage(l Layout, vm SurveyResultsVM) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = timeEl(d.Sent, "—").Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = TimeEl(d.Sent, "—").Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -1750,7 +1750,7 @@ func surveyResultsPage(l Layout, vm SurveyResultsVM) templ.Component {
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
-						templ_7745c5c3_Err = tag(rr.Status).Render(ctx, templ_7745c5c3_Buffer)
+						templ_7745c5c3_Err = Badge(rr.Status).Render(ctx, templ_7745c5c3_Buffer)
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
@@ -1771,7 +1771,7 @@ func surveyResultsPage(l Layout, vm SurveyResultsVM) templ.Component {
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
-						templ_7745c5c3_Err = timeEl(rr.At, "—").Render(ctx, templ_7745c5c3_Buffer)
+						templ_7745c5c3_Err = TimeEl(rr.At, "—").Render(ctx, templ_7745c5c3_Buffer)
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
@@ -1784,7 +1784,7 @@ func surveyResultsPage(l Layout, vm SurveyResultsVM) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = pager(l.Lang, vm.Pager).Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = PagerNav(l.Lang, vm.Pager).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -1792,7 +1792,7 @@ func surveyResultsPage(l Layout, vm SurveyResultsVM) templ.Component {
 			}
 			return nil
 		})
-		templ_7745c5c3_Err = page(l).Render(templ.WithChildren(ctx, templ_7745c5c3_Var64), templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = Page(l).Render(templ.WithChildren(ctx, templ_7745c5c3_Var64), templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -1960,7 +1960,7 @@ func distributionDataPage(l Layout, vm DistributionDataVM) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = timeEl(vm.Created, "—").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = TimeEl(vm.Created, "—").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1981,7 +1981,7 @@ func distributionDataPage(l Layout, vm DistributionDataVM) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = timeEl(vm.Sent, "—").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = TimeEl(vm.Sent, "—").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -2002,7 +2002,7 @@ func distributionDataPage(l Layout, vm DistributionDataVM) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = timeWithRel(vm.Expires, l.Lang.T("no.end")).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = TimeWithRel(vm.Expires, l.Lang.T("no.end")).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -2059,7 +2059,7 @@ func distributionDataPage(l Layout, vm DistributionDataVM) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = group(vm.Icon, vm.Group).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = Group(vm.Icon, vm.Group).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -2201,7 +2201,7 @@ func distributionDataPage(l Layout, vm DistributionDataVM) templ.Component {
 			}
 			return nil
 		})
-		templ_7745c5c3_Err = page(l).Render(templ.WithChildren(ctx, templ_7745c5c3_Var108), templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = Page(l).Render(templ.WithChildren(ctx, templ_7745c5c3_Var108), templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -2953,7 +2953,7 @@ func feedPage(l Layout, items []FeedItemVM) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = timeWithRel(it.Created, "").Render(ctx, templ_7745c5c3_Buffer)
+					templ_7745c5c3_Err = TimeWithRel(it.Created, "").Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -2963,7 +2963,7 @@ func feedPage(l Layout, items []FeedItemVM) templ.Component {
 					}
 					for _, seg := range it.Body {
 						if seg.Time != nil {
-							templ_7745c5c3_Err = timeEl(*seg.Time, "—").Render(ctx, templ_7745c5c3_Buffer)
+							templ_7745c5c3_Err = TimeEl(*seg.Time, "—").Render(ctx, templ_7745c5c3_Buffer)
 							if templ_7745c5c3_Err != nil {
 								return templ_7745c5c3_Err
 							}
@@ -3136,7 +3136,7 @@ func feedPage(l Layout, items []FeedItemVM) templ.Component {
 			}
 			return nil
 		})
-		templ_7745c5c3_Err = page(l).Render(templ.WithChildren(ctx, templ_7745c5c3_Var169), templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = Page(l).Render(templ.WithChildren(ctx, templ_7745c5c3_Var169), templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

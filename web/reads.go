@@ -73,7 +73,7 @@ func (s *Server) reader(r *http.Request) (Store, bool) {
 // nothing, which a replica a moment behind may) before the request is read
 // again from the primary.
 func (s *Server) readAgain(err error) {
-	if errors.Is(err, errNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		err = fmt.Errorf("%w: %w", store.ErrNotFound, err)
 	}
 	s.opts.Reads.ReadFailed(err)

@@ -22,56 +22,56 @@ import (
 	"github.com/microapps/microapps/store"
 )
 
-// reqCtx is what every page handler needs about the request.
-type reqCtx struct {
-	email   string // "" when not signed in
-	lang    Lang
-	loc     *time.Location
-	now     time.Time
-	path    string // for the language switch to come back to
-	summary store.UserSummary
-	// read is the store this request reads from: the primary's, or a read
-	// replica's (standby true) for the pages and /api/v1/me.
-	read    Store
-	standby bool
-	// platformAdmin: may use the console (MICROAPPS_PLATFORM_ADMINS or the OIDC group).
-	platformAdmin bool
+// Request is what every page handler needs about the request.
+type Request struct {
+	Email   string // "" when not signed in
+	Lang    Lang
+	Loc     *time.Location
+	Now     time.Time
+	Path    string // for the language switch to come back to
+	Summary store.UserSummary
+	// Read is the store this request reads from: the primary's, or a read
+	// replica's (Standby true) for the pages and /api/v1/me.
+	Read    Store
+	Standby bool
+	// PlatformAdmin: may use the console (MICROAPPS_PLATFORM_ADMINS or the OIDC group).
+	PlatformAdmin bool
 }
 
-func (s *Server) newReqCtx(r *http.Request) *reqCtx {
-	return &reqCtx{lang: pickLang(r, s.cookieName(langCookie)), loc: s.zones.userLocation(r), now: s.now(), path: r.URL.RequestURI(),
-		read: s.opts.Store}
+func (s *Server) NewRequest(r *http.Request) *Request {
+	return &Request{Lang: pickLang(r, s.cookieName(langCookie)), Loc: s.zones.userLocation(r), Now: s.now(), Path: r.URL.RequestURI(),
+		Read: s.opts.Store}
 }
 
-// errNotFound from a handler renders the 404 page: the same page whether the
+// ErrNotFound from a handler renders the 404 page: the same page whether the
 // item does not exist or belongs to someone else.
-var errNotFound = errors.New("web: not found")
+var ErrNotFound = errors.New("web: not found")
 
-type pageHandler func(w http.ResponseWriter, r *http.Request, rc *reqCtx) error
+type PageHandler func(w http.ResponseWriter, r *http.Request, rc *Request) error
 
 // page authenticates the user, loads what the layout shows, and turns
 // handler errors into the 404 or 500 page.
-func (s *Server) page(h pageHandler) http.HandlerFunc { return s.pageWith(h, true) }
+func (s *Server) Page(h PageHandler) http.HandlerFunc { return s.PageWith(h, true) }
 
 // pageWith is page for handlers that may load the layout's UserSummary
 // themselves (summary false), together with their own data.
-func (s *Server) pageWith(h pageHandler, summary bool) http.HandlerFunc {
+func (s *Server) PageWith(h PageHandler, summary bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		rc := s.newReqCtx(r)
-		email, err := s.userEmail(r)
+		rc := s.NewRequest(r)
+		email, err := s.UserEmail(r)
 		if err != nil {
-			s.unauthenticated(w, r, rc)
+			s.Unauthenticated(w, r, rc)
 			return
 		}
-		rc.email = email
-		rc.platformAdmin = s.isPlatformAdmin(r, email)
-		rc.read, rc.standby = s.reader(r)
+		rc.Email = email
+		rc.PlatformAdmin = s.isPlatformAdmin(r, email)
+		rc.Read, rc.Standby = s.reader(r)
 		s.rememberLocale(r, rc)
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Vary", "Cookie, Accept-Language")
 		serve := func() error {
 			if summary {
-				if rc.summary, err = rc.read.UserSummary(r.Context(), email, rc.now); err != nil {
+				if rc.Summary, err = rc.Read.UserSummary(r.Context(), email, rc.Now); err != nil {
 					return err
 				}
 			}
@@ -81,14 +81,14 @@ func (s *Server) pageWith(h pageHandler, summary bool) http.HandlerFunc {
 		// A page the read replica failed to serve, or did not find (a row
 		// it has not replayed yet), is read again from the primary. Handlers
 		// write nothing before they succeed, and GET pages write nothing.
-		if err != nil && rc.standby && r.Context().Err() == nil {
+		if err != nil && rc.Standby && r.Context().Err() == nil {
 			s.readAgain(err)
-			rc.read, rc.standby = s.opts.Store, false
+			rc.Read, rc.Standby = s.opts.Store, false
 			err = serve()
 		}
 		switch {
 		case err == nil:
-		case errors.Is(err, errNotFound), errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, ErrNotFound), errors.Is(err, store.ErrNotFound):
 			s.renderNotFound(w, r, rc)
 		default:
 			s.serverError(w, r, err)
@@ -115,36 +115,36 @@ type Layout struct {
 	TZ              string // the zone times are shown in; app.js reloads once when it learns the real one
 }
 
-func (s *Server) layout(rc *reqCtx, title string) Layout {
+func (s *Server) Layout(rc *Request, title string) Layout {
 	return Layout{
-		Lang:            rc.lang,
+		Lang:            rc.Lang,
 		Title:           title,
-		User:            rc.email,
-		Unread:          rc.summary.Unread,
-		IsAdmin:         rc.summary.IsAdmin,
-		IsPlatformAdmin: rc.platformAdmin,
+		User:            rc.Email,
+		Unread:          rc.Summary.Unread,
+		IsAdmin:         rc.Summary.IsAdmin,
+		IsPlatformAdmin: rc.PlatformAdmin,
 		CSS:             s.static.url("app.css"),
 		JS:              s.static.url("app.js"),
 		Icon:            s.static.url("favicon.svg"),
-		Path:            rc.path,
-		SignOut:         rc.email != "" && s.sessions != nil,
-		TZ:              rc.loc.String(),
+		Path:            rc.Path,
+		SignOut:         rc.Email != "" && s.sessions != nil,
+		TZ:              rc.Loc.String(),
 	}
 }
 
 // staleNotes says which integrations' data may be out of date.
-func (s *Server) staleNotes(rc *reqCtx, refs ...store.IntegrationRef) []string {
+func (s *Server) staleNotes(rc *Request, refs ...store.IntegrationRef) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, ref := range refs {
-		if seen[ref.ID] || !ref.Freshness.Stale(rc.now) {
+		if seen[ref.ID] || !ref.Freshness.Stale(rc.Now) {
 			continue
 		}
 		seen[ref.ID] = true
 		if ref.Freshness.LastSuccessAt == nil {
-			out = append(out, rc.lang.T("stale.never", ref.Name))
+			out = append(out, rc.Lang.T("stale.never", ref.Name))
 		} else {
-			out = append(out, rc.lang.T("stale", ref.Name, absTime(*ref.Freshness.LastSuccessAt, rc.loc, rc.lang)))
+			out = append(out, rc.Lang.T("stale", ref.Name, absTime(*ref.Freshness.LastSuccessAt, rc.Loc, rc.Lang)))
 		}
 	}
 	return out
@@ -153,13 +153,13 @@ func (s *Server) staleNotes(rc *reqCtx, refs ...store.IntegrationRef) []string {
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // render writes c as a 200 page.
-func (s *Server) render(w http.ResponseWriter, r *http.Request, c templ.Component) {
-	s.renderStatus(w, r, http.StatusOK, c)
+func (s *Server) Render(w http.ResponseWriter, r *http.Request, c templ.Component) {
+	s.RenderStatus(w, r, http.StatusOK, c)
 }
 
 // renderStatus renders into a buffer first, so a failing component becomes a
 // clean 500 page instead of half a page.
-func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+func (s *Server) RenderStatus(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
@@ -181,13 +181,13 @@ func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) 
 	} else {
 		s.log.Error("serve page", zap.Error(err), zap.String("requestId", id), zap.String("path", LogPath(r.URL.Path)))
 	}
-	rc := s.newReqCtx(r)
+	rc := s.NewRequest(r)
 	ref := ""
 	if id != "" {
-		ref = rc.lang.T("error.ref", id)
+		ref = rc.Lang.T("error.ref", id)
 	}
-	s.renderStatus(w, r, http.StatusInternalServerError,
-		messagePage(s.layout(rc, rc.lang.T("error.title")), rc.lang.T("error.body")+" "+ref, ""))
+	s.RenderStatus(w, r, http.StatusInternalServerError,
+		messagePage(s.Layout(rc, rc.Lang.T("error.title")), rc.Lang.T("error.body")+" "+ref, ""))
 }
 
 // plainError is the last resort when even the error page cannot render.
@@ -197,26 +197,26 @@ func (s *Server) plainError(w http.ResponseWriter) {
 	_, _ = fmt.Fprint(w, `<!doctype html><html lang="en"><meta charset="utf-8"><title>Error – microapps</title><h1>Sorry, there is a problem</h1><p>Try again in a few minutes.</p></html>`)
 }
 
-func (s *Server) renderNotFound(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+func (s *Server) renderNotFound(w http.ResponseWriter, r *http.Request, rc *Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	s.renderStatus(w, r, http.StatusNotFound,
-		messagePage(s.layout(rc, rc.lang.T("notfound.title")), rc.lang.T("notfound.body"), ""))
+	s.RenderStatus(w, r, http.StatusNotFound,
+		messagePage(s.Layout(rc, rc.Lang.T("notfound.title")), rc.Lang.T("notfound.body"), ""))
 }
 
 // notFoundHandler serves unknown paths with the same page as a hidden item.
-func (s *Server) notFoundHandler(w http.ResponseWriter, r *http.Request) {
-	rc := s.newReqCtx(r)
-	if email, err := s.userEmail(r); err == nil {
-		rc.email = email
-		rc.summary, _ = s.opts.Store.UserSummary(r.Context(), email, rc.now)
+func (s *Server) NotFound(w http.ResponseWriter, r *http.Request) {
+	rc := s.NewRequest(r)
+	if email, err := s.UserEmail(r); err == nil {
+		rc.Email = email
+		rc.Summary, _ = s.opts.Store.UserSummary(r.Context(), email, rc.Now)
 	}
 	s.renderNotFound(w, r, rc)
 }
 
 func (s *Server) forbidden(w http.ResponseWriter, r *http.Request) {
-	rc := s.newReqCtx(r)
-	s.renderStatus(w, r, http.StatusForbidden,
-		messagePage(s.layout(rc, rc.lang.T("forbidden.title")), rc.lang.T("forbidden.body"), ""))
+	rc := s.NewRequest(r)
+	s.RenderStatus(w, r, http.StatusForbidden,
+		messagePage(s.Layout(rc, rc.Lang.T("forbidden.title")), rc.Lang.T("forbidden.body"), ""))
 }
 
 // setLang remembers the chosen language for a year and goes back.

@@ -37,33 +37,33 @@ type locales struct{ m sync.Map }
 // rememberLocale stores the language and zone the user's browser uses, for
 // their emails and chat messages. The zone is stored only when the browser
 // reported one.
-func (s *Server) rememberLocale(r *http.Request, rc *reqCtx) {
+func (s *Server) rememberLocale(r *http.Request, rc *Request) {
 	ss, ok := s.settingsStore()
-	if !ok || rc.email == "" {
+	if !ok || rc.Email == "" {
 		return
 	}
 	// Only what the browser said: a request with neither a language (cookie
 	// or Accept-Language) nor a zone cookie tells nothing worth a write.
 	lang := ""
 	if _, err := r.Cookie(langCookie); err == nil || r.Header.Get("Accept-Language") != "" {
-		lang = string(rc.lang)
+		lang = string(rc.Lang)
 	}
 	zone := ""
-	if _, err := r.Cookie(tzCookie); err == nil && rc.loc != time.UTC {
-		zone = rc.loc.String()
+	if _, err := r.Cookie(tzCookie); err == nil && rc.Loc != time.UTC {
+		zone = rc.Loc.String()
 	}
 	if lang == "" && zone == "" {
 		return
 	}
 	key := lang + "|" + zone
-	if last, ok := s.locales.m.Load(rc.email); ok && last == key {
+	if last, ok := s.locales.m.Load(rc.Email); ok && last == key {
 		return
 	}
-	if err := ss.RememberUserLocale(r.Context(), rc.email, lang, zone, rc.now); err != nil {
+	if err := ss.RememberUserLocale(r.Context(), rc.Email, lang, zone, rc.Now); err != nil {
 		s.log.Warn("remember user locale", zap.Error(err))
 		return
 	}
-	s.locales.m.Store(rc.email, key)
+	s.locales.m.Store(rc.Email, key)
 }
 
 // EmailSettingsVM is the notification settings page.
@@ -72,25 +72,25 @@ type EmailSettingsVM struct {
 	Saved    bool
 }
 
-func (s *Server) emailSettings(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
-	ss, ok := rc.read.(SettingsStore)
+func (s *Server) emailSettings(w http.ResponseWriter, r *http.Request, rc *Request) error {
+	ss, ok := rc.Read.(SettingsStore)
 	if !ok {
-		return errNotFound
+		return ErrNotFound
 	}
-	u, err := ss.GetUserSettings(r.Context(), rc.email)
+	u, err := ss.GetUserSettings(r.Context(), rc.Email)
 	if err != nil {
 		return err
 	}
-	l := s.layout(rc, rc.lang.T("settings.title"))
+	l := s.Layout(rc, rc.Lang.T("settings.title"))
 	l.Nav = "notifications"
-	s.render(w, r, emailSettingsPage(l, EmailSettingsVM{EmailOff: u.EmailOff, Saved: r.URL.Query().Get("saved") == "1"}))
+	s.Render(w, r, emailSettingsPage(l, EmailSettingsVM{EmailOff: u.EmailOff, Saved: r.URL.Query().Get("saved") == "1"}))
 	return nil
 }
 
-func (s *Server) saveEmailSettings(w http.ResponseWriter, r *http.Request, rc *reqCtx) error {
+func (s *Server) saveEmailSettings(w http.ResponseWriter, r *http.Request, rc *Request) error {
 	ss, ok := s.settingsStore()
 	if !ok {
-		return errNotFound
+		return ErrNotFound
 	}
 	var off bool
 	switch r.PostFormValue("email") {
@@ -101,7 +101,7 @@ func (s *Server) saveEmailSettings(w http.ResponseWriter, r *http.Request, rc *r
 		http.Error(w, "email must be on or off", http.StatusBadRequest)
 		return nil
 	}
-	if err := ss.SetEmailOff(r.Context(), rc.email, off, rc.now); err != nil {
+	if err := ss.SetEmailOff(r.Context(), rc.Email, off, rc.Now); err != nil {
 		return err
 	}
 	http.Redirect(w, r, links.EmailSettings+"?saved=1", http.StatusSeeOther)
@@ -113,7 +113,7 @@ func (s *Server) saveEmailSettings(w http.ResponseWriter, r *http.Request, rc *r
 // turns the token's user's email notifications off, with no sign-in and
 // whatever its origin, since the token is the credential.
 func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
-	rc := s.newReqCtx(r)
+	rc := s.NewRequest(r)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	ss, ok := s.settingsStore()
@@ -125,9 +125,9 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 	var email string
 	var err error
 	if r.Method == http.MethodPost {
-		email, err = ss.UnsubscribeEmail(r.Context(), token, rc.now)
+		email, err = ss.UnsubscribeEmail(r.Context(), token, rc.Now)
 	} else {
-		email, err = ss.EmailOfToken(r.Context(), token, rc.now)
+		email, err = ss.EmailOfToken(r.Context(), token, rc.Now)
 	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -138,7 +138,7 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	done := r.Method == http.MethodPost
-	s.render(w, r, unsubscribePage(s.layout(rc, rc.lang.T("unsub.title")), email, r.URL.Path, done))
+	s.Render(w, r, unsubscribePage(s.Layout(rc, rc.Lang.T("unsub.title")), email, r.URL.Path, done))
 }
 
 func init() {

@@ -79,14 +79,14 @@ func relTime(t, now time.Time, l Lang) string {
 	return l.T("rel."+dir+"."+unit, n)
 }
 
-func (s *Server) timeVM(t *time.Time, rc *reqCtx) TimeVM {
+func (s *Server) Time(t *time.Time, rc *Request) TimeVM {
 	if t == nil || t.IsZero() {
 		return TimeVM{}
 	}
 	return TimeVM{
 		Set: true,
 		ISO: t.UTC().Format(time.RFC3339),
-		Abs: absTime(*t, rc.loc, rc.lang),
-		Rel: relTime(*t, rc.now, rc.lang),
+		Abs: absTime(*t, rc.Loc, rc.Lang),
+		Rel: relTime(*t, rc.Now, rc.Lang),
 	}
 }

@@ -237,16 +237,16 @@ func (s *Server) buildHandler() http.Handler {
 	// A GET route answers HEAD too, as it did on the standard library's mux.
 	mux.Use(middleware.GetHead)
 	mux.Get("/static/{file}", s.static.ServeHTTP)
-	mux.Get("/", s.pageWith(s.myActiveSurveys, false))
-	mux.Get("/surveys/{integrationId}/{distributionId}", s.pageWith(s.surveyDetails, false))
-	mux.Get("/admin/surveys", s.pageWith(s.openSurveys, false))
-	mux.Get("/admin/surveys/{integrationId}/{surveyId}", s.pageWith(s.surveyResults, false))
-	mux.Get("/admin/distributions/{integrationId}/{distributionId}", s.pageWith(s.distributionData, false))
-	mux.Get("/notifications", s.pageWith(s.notifications, false))
-	mux.Post("/notifications/read", s.page(s.markRead))
+	mux.Get("/", s.PageWith(s.myActiveSurveys, false))
+	mux.Get("/surveys/{integrationId}/{distributionId}", s.PageWith(s.surveyDetails, false))
+	mux.Get("/admin/surveys", s.PageWith(s.openSurveys, false))
+	mux.Get("/admin/surveys/{integrationId}/{surveyId}", s.PageWith(s.surveyResults, false))
+	mux.Get("/admin/distributions/{integrationId}/{distributionId}", s.PageWith(s.distributionData, false))
+	mux.Get("/notifications", s.PageWith(s.notifications, false))
+	mux.Post("/notifications/read", s.Page(s.markRead))
 	mux.Post("/lang", s.setLang)
-	mux.Get("/settings/notifications", s.page(s.emailSettings))
-	mux.Post("/settings/notifications", s.page(s.saveEmailSettings))
+	mux.Get("/settings/notifications", s.Page(s.emailSettings))
+	mux.Post("/settings/notifications", s.Page(s.saveEmailSettings))
 	mux.Get("/unsubscribe/{token}", s.unsubscribe)
 	mux.Post("/unsubscribe/{token}", s.unsubscribe)
 	mux.Get("/signin", s.signIn)
@@ -258,10 +258,10 @@ func (s *Server) buildHandler() http.Handler {
 	// not-found page (the console's own under /console/).
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/console/") {
-			s.console(func(http.ResponseWriter, *http.Request, *reqCtx) error { return errNotFound })(w, r)
+			s.ConsolePage(func(http.ResponseWriter, *http.Request, *Request) error { return ErrNotFound })(w, r)
 			return
 		}
-		s.notFoundHandler(w, r)
+		s.NotFound(w, r)
 	}
 	mux.NotFound(notFound)
 	mux.MethodNotAllowed(notFound)
