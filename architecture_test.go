@@ -35,11 +35,13 @@ var layers = map[string][]string{
 	// Front ends: each maps its own input onto the services.
 	"api": {"", "internal/budget", "internal/problem", "manage", "seal", "store"},
 	"web": {"", "internal/budget", "internal/links", "internal/problem", "internal/words", "manage", "store", "web/signin"},
+	// The platform admin console, on the pages' kit.
+	"web/console": {"", "manage", "store", "web"},
 	// Sign-in's OpenID Connect side: the provider, the claims, the flow cookie.
 	"web/signin": {},
 	// The composition root and the command.
 	"replica": {"", "api", "events", "internal/budget", "internal/links", "lifecycle", "manage", "migrations",
-		"notify", "qualtrics", "seal", "store", "syncer", "web"},
+		"notify", "qualtrics", "seal", "store", "syncer", "web", "web/console"},
 	"cmd/microapps": {"", "internal/pgcluster", "replica", "migrations", "notify", "qualtrics",
 		"qualtrics/qualtricssim", "seal", "store", "syncer", "web", "web/signin"},
 	// Operations as code: they stand alone.

@@ -39,6 +39,7 @@ import (
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/syncer"
 	"github.com/microapps/microapps/web"
+	"github.com/microapps/microapps/web/console"
 )
 
 // Options is what a replica is built from. The command fills it from its
@@ -222,6 +223,8 @@ func New(ctx context.Context, o Options, log *zap.Logger) (*Replica, error) {
 		a.Close()
 		return nil, err
 	}
+	// The console's pages, inside the pages' sign-in, sessions and limits.
+	a.web.AddRoutes(console.New(console.Options{Web: a.web, Manage: a.manage, Jobs: jobs != nil}).Routes)
 	return a, nil
 }
 

@@ -14,8 +14,8 @@ import (
 type Lang string
 
 const (
-	langEN Lang = "en"
-	langFR Lang = "fr"
+	LangEN Lang = "en"
+	LangFR Lang = "fr"
 )
 
 // T returns the message for key, with fmt verbs filled from args. A message
@@ -24,14 +24,14 @@ func (l Lang) T(key string, args ...any) string {
 	if m, ok := l.lookup(key, args); ok {
 		return m
 	}
-	if m, ok := langEN.lookup(key, args); ok {
+	if m, ok := LangEN.lookup(key, args); ok {
 		return m
 	}
 	return key
 }
 
 // has reports whether l has a message of its own for key, plain or plural.
-func (l Lang) has(key string) bool {
+func (l Lang) Has(key string) bool {
 	_, plain := messages[l][key]
 	_, counted := pluralMessages[l][key]
 	return plain || counted
@@ -63,7 +63,7 @@ func pickLang(r *http.Request, cookieName string) Lang {
 	}
 	tags, _, err := language.ParseAcceptLanguage(r.Header.Get("Accept-Language"))
 	if err != nil {
-		return langEN
+		return LangEN
 	}
 	// With no match the matcher answers its first language, English.
 	_, i, _ := langMatcher.Match(tags...)
@@ -72,7 +72,7 @@ func pickLang(r *http.Request, cookieName string) Lang {
 
 // supportedLangs are the languages with a catalog, English first: it is the
 // default when the browser asks for none of them.
-var supportedLangs = []Lang{langEN, langFR}
+var supportedLangs = []Lang{LangEN, LangFR}
 
 var langMatcher = func() language.Matcher {
 	tags := make([]language.Tag, len(supportedLangs))
@@ -88,9 +88,9 @@ func (l Lang) tag() language.Tag { return language.MustParse(string(l)) }
 func parseLang(s string) (Lang, bool) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "en":
-		return langEN, true
+		return LangEN, true
 	case "fr":
-		return langFR, true
+		return LangFR, true
 	}
 	return "", false
 }
@@ -98,7 +98,7 @@ func parseLang(s string) (Lang, bool) {
 const langCookie = "microapps_lang"
 
 var messages = map[Lang]map[string]string{
-	langEN: {
+	LangEN: {
 		"product":             "microapps",
 		"skip":                "Skip to main content",
 		"nav.label":           "Main",
@@ -234,7 +234,7 @@ var messages = map[Lang]map[string]string{
 		"type.Reminder":       "Reminder",
 		"type.ThankYou":       "Thank you",
 	},
-	langFR: {
+	LangFR: {
 		"product":             "microapps",
 		"skip":                "Aller au contenu principal",
 		"nav.label":           "Principale",
@@ -374,26 +374,26 @@ var messages = map[Lang]map[string]string{
 // pluralMessages are the messages that take a count, per language; a key
 // is either here or in messages, in every language. Forms over several
 // arguments are format strings over all of them, in order.
-var pluralMessages = map[Lang]map[string]pluralMessage{
-	langEN: {
-		"nav.unread":         forms(1, "%d unread", "%d unread"),
-		"results.completion": forms(1, "%d of %d finished (%d%%)", "%d of %d finished (%d%%)"),
-		"rel.in.min":         forms(1, "in %d minute", "in %d minutes"),
-		"rel.in.hour":        forms(1, "in %d hour", "in %d hours"),
-		"rel.in.day":         forms(1, "in %d day", "in %d days"),
-		"rel.ago.min":        forms(1, "%d minute ago", "%d minutes ago"),
-		"rel.ago.hour":       forms(1, "%d hour ago", "%d hours ago"),
-		"rel.ago.day":        forms(1, "%d day ago", "%d days ago"),
+var pluralMessages = map[Lang]map[string]PluralMessage{
+	LangEN: {
+		"nav.unread":         Forms(1, "%d unread", "%d unread"),
+		"results.completion": Forms(1, "%d of %d finished (%d%%)", "%d of %d finished (%d%%)"),
+		"rel.in.min":         Forms(1, "in %d minute", "in %d minutes"),
+		"rel.in.hour":        Forms(1, "in %d hour", "in %d hours"),
+		"rel.in.day":         Forms(1, "in %d day", "in %d days"),
+		"rel.ago.min":        Forms(1, "%d minute ago", "%d minutes ago"),
+		"rel.ago.hour":       Forms(1, "%d hour ago", "%d hours ago"),
+		"rel.ago.day":        Forms(1, "%d day ago", "%d days ago"),
 	},
-	langFR: {
-		"nav.unread": forms(1, "%d non lue", "%d non lues"),
+	LangFR: {
+		"nav.unread": Forms(1, "%d non lue", "%d non lues"),
 		// The finished ones agree with their own count: "1 sur 10 terminé".
-		"results.completion": forms(1, "%d sur %d terminé (%d %%)", "%d sur %d terminés (%d %%)"),
-		"rel.in.min":         forms(1, "dans %d minute", "dans %d minutes"),
-		"rel.in.hour":        forms(1, "dans %d heure", "dans %d heures"),
-		"rel.in.day":         forms(1, "dans %d jour", "dans %d jours"),
-		"rel.ago.min":        forms(1, "il y a %d minute", "il y a %d minutes"),
-		"rel.ago.hour":       forms(1, "il y a %d heure", "il y a %d heures"),
-		"rel.ago.day":        forms(1, "il y a %d jour", "il y a %d jours"),
+		"results.completion": Forms(1, "%d sur %d terminé (%d %%)", "%d sur %d terminés (%d %%)"),
+		"rel.in.min":         Forms(1, "dans %d minute", "dans %d minutes"),
+		"rel.in.hour":        Forms(1, "dans %d heure", "dans %d heures"),
+		"rel.in.day":         Forms(1, "dans %d jour", "dans %d jours"),
+		"rel.ago.min":        Forms(1, "il y a %d minute", "il y a %d minutes"),
+		"rel.ago.hour":       Forms(1, "il y a %d heure", "il y a %d heures"),
+		"rel.ago.day":        Forms(1, "il y a %d jour", "il y a %d jours"),
 	},
 }

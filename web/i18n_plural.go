@@ -23,47 +23,47 @@ import (
 // The counts are printed by x/text's message.Printer, which groups digits
 // the language's way ("1,234", "1 234").
 
-// pluralMessage is a message whose words follow one or more of its
+// PluralMessage is a message whose words follow one or more of its
 // arguments: either one count's forms are the whole message (text empty),
 // or text holds ${name} where each named count's words go.
-type pluralMessage struct {
+type PluralMessage struct {
 	text   string
-	counts []countForms
+	counts []CountForms
 }
 
-// countForms are the words for one counted argument. Each form is a format
+// CountForms are the words for one counted argument. Each form is a format
 // string over the message's arguments; where a message has several counts,
 // each form names its argument (%[2]d) since the forms are printed apart.
-type countForms struct {
+type CountForms struct {
 	name       string
 	arg        int // from 1, as plural.Selectf counts
 	one, other string
 }
 
 // forms is a message that is the words of argument arg, counted.
-func forms(arg int, one, other string) pluralMessage {
-	return pluralMessage{counts: []countForms{{arg: arg, one: one, other: other}}}
+func Forms(arg int, one, other string) PluralMessage {
+	return PluralMessage{counts: []CountForms{{arg: arg, one: one, other: other}}}
 }
 
 // counts is a message with several counted arguments, each written
 // ${name} in text.
-func counts(text string, c ...countForms) pluralMessage {
-	return pluralMessage{text: text, counts: c}
+func Counts(text string, c ...CountForms) PluralMessage {
+	return PluralMessage{text: text, counts: c}
 }
 
 // named is the forms of argument arg, written ${name} in a counts message.
-func named(name string, arg int, one, other string) countForms {
-	return countForms{name: name, arg: arg, one: one, other: other}
+func Named(name string, arg int, one, other string) CountForms {
+	return CountForms{name: name, arg: arg, one: one, other: other}
 }
 
 // catalogMessages turns m into x/text catalog messages for l.
-func (m pluralMessage) catalogMessages(l Lang) []catalog.Message {
+func (m PluralMessage) catalogMessages(l Lang) []catalog.Message {
 	typo := func(s string) string { return s }
-	if l == langFR {
+	if l == LangFR {
 		// French typography, as settings.go gives the plain messages.
 		typo = words.French
 	}
-	sel := func(c countForms) catalog.Message {
+	sel := func(c CountForms) catalog.Message {
 		return plural.Selectf(c.arg, "%d", plural.One, typo(c.one), plural.Other, typo(c.other))
 	}
 	if m.text == "" {
@@ -93,3 +93,19 @@ var pluralPrinters = sync.OnceValue(func() map[Lang]*message.Printer {
 	}
 	return ps
 })
+
+// AddMessages adds an audience's own messages, plain and counted, to every
+// language's catalog. Call it from an init function: the counted messages
+// are compiled at their first use.
+func AddMessages(plain map[Lang]map[string]string, counted map[Lang]map[string]PluralMessage) {
+	for l, m := range plain {
+		for k, v := range m {
+			messages[l][k] = v
+		}
+	}
+	for l, m := range counted {
+		for k, v := range m {
+			pluralMessages[l][k] = v
+		}
+	}
+}

@@ -17,27 +17,27 @@ func TestPickLang(t *testing.T) {
 		header string // Accept-Language; "" sends none
 		want   Lang
 	}{
-		{"no header and no cookie gives English", "", "", langEN},
-		{"plain French gives French", "", "fr", langFR},
-		{"Swiss French gives French", "", "fr-CH", langFR},
-		{"Canadian French before English gives French", "", "fr-CA,en;q=0.8", langFR},
-		{"British English before French gives English", "", "en-GB,fr;q=0.9", langEN},
-		{"the higher quality wins whatever the order", "", "en;q=0.1, fr;q=0.9", langFR},
-		{"an unsupported first choice falls to the next supported one", "", "de, fr;q=0.5", langFR},
-		{"only unsupported languages give English", "", "de, es;q=0.5", langEN},
-		{"a star alone gives English", "", "*", langEN},
-		{"a star before French gives French", "", "*, fr;q=0.5", langFR},
-		{"q=0 refuses a language", "", "fr;q=0", langEN},
-		{"q=0 on French leaves English", "", "fr;q=0, en;q=0.1", langEN},
-		{"a malformed quality gives English", "", "fr;q=abc", langEN},
-		{"a malformed tag gives English", "", "français", langEN},
-		{"separators alone give English", "", ";;;", langEN},
-		{"case does not matter", "", "FR-be", langFR},
-		{"a long browser list is followed in order", "", "pt-BR,pt;q=0.9,en-US;q=0.8,en;q=0.7,fr;q=0.6", langEN},
-		{"the cookie wins over the header", "fr", "en-US,en;q=0.9", langFR},
-		{"the English cookie wins over a French header", "en", "fr-FR", langEN},
-		{"an unknown cookie leaves the header to decide", "de", "fr-CH", langFR},
-		{"an unknown cookie and no header give English", "xx", "", langEN},
+		{"no header and no cookie gives English", "", "", LangEN},
+		{"plain French gives French", "", "fr", LangFR},
+		{"Swiss French gives French", "", "fr-CH", LangFR},
+		{"Canadian French before English gives French", "", "fr-CA,en;q=0.8", LangFR},
+		{"British English before French gives English", "", "en-GB,fr;q=0.9", LangEN},
+		{"the higher quality wins whatever the order", "", "en;q=0.1, fr;q=0.9", LangFR},
+		{"an unsupported first choice falls to the next supported one", "", "de, fr;q=0.5", LangFR},
+		{"only unsupported languages give English", "", "de, es;q=0.5", LangEN},
+		{"a star alone gives English", "", "*", LangEN},
+		{"a star before French gives French", "", "*, fr;q=0.5", LangFR},
+		{"q=0 refuses a language", "", "fr;q=0", LangEN},
+		{"q=0 on French leaves English", "", "fr;q=0, en;q=0.1", LangEN},
+		{"a malformed quality gives English", "", "fr;q=abc", LangEN},
+		{"a malformed tag gives English", "", "français", LangEN},
+		{"separators alone give English", "", ";;;", LangEN},
+		{"case does not matter", "", "FR-be", LangFR},
+		{"a long browser list is followed in order", "", "pt-BR,pt;q=0.9,en-US;q=0.8,en;q=0.7,fr;q=0.6", LangEN},
+		{"the cookie wins over the header", "fr", "en-US,en;q=0.9", LangFR},
+		{"the English cookie wins over a French header", "en", "fr-FR", LangEN},
+		{"an unknown cookie leaves the header to decide", "de", "fr-CH", LangFR},
+		{"an unknown cookie and no header give English", "xx", "", LangEN},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -129,33 +129,6 @@ func TestPluralForms(t *testing.T) {
 		{"rel.ago.day", one,
 			[3]string{"0 days ago", "1 day ago", "2 days ago"},
 			[3]string{"il y a 0 jour", "il y a 1 jour", "il y a 2 jours"}},
-		{"console.warnings.n", one,
-			[3]string{"0 warnings", "1 warning", "2 warnings"},
-			[3]string{"0 avertissement", "1 avertissement", "2 avertissements"}},
-		{"console.logs.lead", one,
-			[3]string{
-				"0 calls to Qualtrics in the last 24 hours (at most 500, newest first).",
-				"1 call to Qualtrics in the last 24 hours (at most 500, newest first).",
-				"2 calls to Qualtrics in the last 24 hours (at most 500, newest first)."},
-			[3]string{
-				"0 appel à Qualtrics ces dernières 24 heures (500 au plus, les plus récents d’abord).",
-				"1 appel à Qualtrics ces dernières 24 heures (500 au plus, les plus récents d’abord).",
-				"2 appels à Qualtrics ces dernières 24 heures (500 au plus, les plus récents d’abord)."}},
-		{"console.runs.units", func(n int) []any { return []any{0, n} },
-			[3]string{"0 of 0 surveys and distributions", "0 of 1 survey or distribution", "0 of 2 surveys and distributions"},
-			[3]string{"0 sur 0 enquête ou distribution", "0 sur 1 enquête ou distribution", "0 sur 2 enquêtes et distributions"}},
-		{"console.runs.failedunits", one,
-			[3]string{"0 failed, retried", "1 failed, retried", "2 failed, retried"},
-			[3]string{"0 en échec, relancée", "1 en échec, relancée", "2 en échec, relancées"}},
-		{"console.run.vetoed", func(n int) []any { return []any{n, n, n} },
-			[3]string{
-				"Nothing was removed: this sync would have removed 0 surveys, 0 distributions and 0 recipients, more than the veto allows. If the service account lost access to projects in Qualtrics, restore it; if they are really gone, let the removal through.",
-				"Nothing was removed: this sync would have removed 1 survey, 1 distribution and 1 recipient, more than the veto allows. If the service account lost access to projects in Qualtrics, restore it; if they are really gone, let the removal through.",
-				"Nothing was removed: this sync would have removed 2 surveys, 2 distributions and 2 recipients, more than the veto allows. If the service account lost access to projects in Qualtrics, restore it; if they are really gone, let the removal through."},
-			[3]string{
-				"Rien n’a été supprimé" + nbsp + ": cette synchro aurait supprimé 0 questionnaire, 0 distribution et 0 destinataire, plus que le veto ne le permet. Si le compte de service a perdu l’accès à des projets dans Qualtrics, rétablissez-le" + nnbsp + "; s’ils ont vraiment disparu, autorisez la suppression.",
-				"Rien n’a été supprimé" + nbsp + ": cette synchro aurait supprimé 1 questionnaire, 1 distribution et 1 destinataire, plus que le veto ne le permet. Si le compte de service a perdu l’accès à des projets dans Qualtrics, rétablissez-le" + nnbsp + "; s’ils ont vraiment disparu, autorisez la suppression.",
-				"Rien n’a été supprimé" + nbsp + ": cette synchro aurait supprimé 2 questionnaires, 2 distributions et 2 destinataires, plus que le veto ne le permet. Si le compte de service a perdu l’accès à des projets dans Qualtrics, rétablissez-le" + nnbsp + "; s’ils ont vraiment disparu, autorisez la suppression."}},
 	}
 	tested := map[string]bool{}
 	for _, c := range cases {
@@ -163,7 +136,7 @@ func TestPluralForms(t *testing.T) {
 		for _, lw := range []struct {
 			l    Lang
 			want [3]string
-		}{{langEN, c.en}, {langFR, c.fr}} {
+		}{{LangEN, c.en}, {LangFR, c.fr}} {
 			for n, want := range lw.want {
 				if got := lw.l.T(c.key, c.args(n)...); got != want {
 					t.Errorf("%s T(%q, %v) =\n\t%q, want\n\t%q", lw.l, c.key, c.args(n), got, want)
@@ -180,25 +153,13 @@ func TestPluralForms(t *testing.T) {
 	}
 }
 
-func TestPluralFormsFollowEachCount(t *testing.T) {
-	t.Parallel()
-	got := langEN.T("console.run.vetoed", 1, 0, 2)
-	if want := "would have removed 1 survey, 0 distributions and 2 recipients,"; !strings.Contains(got, want) {
-		t.Errorf("got %q, want it to say %q", got, want)
-	}
-	got = langFR.T("console.run.vetoed", 2, 1, 0)
-	if want := "aurait supprimé 2 questionnaires, 1 distribution et 0 destinataire,"; !strings.Contains(got, want) {
-		t.Errorf("got %q, want it to say %q", got, want)
-	}
-}
-
 func TestPluralCountsAreGroupedTheLanguagesWay(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
 		l    Lang
 		want string
-	}{{langEN, "1,234 warnings"}, {langFR, "1\u00a0234 avertissements"}} {
-		if got := c.l.T("console.warnings.n", 1234); got != c.want {
+	}{{LangEN, "1,234 unread"}, {LangFR, "1\u00a0234 non lues"}} {
+		if got := c.l.T("nav.unread", 1234); got != c.want {
 			t.Errorf("%s: %q, want %q", c.l, got, c.want)
 		}
 	}
@@ -207,7 +168,7 @@ func TestPluralCountsAreGroupedTheLanguagesWay(t *testing.T) {
 func TestPluralMessageFallsBackToEnglish(t *testing.T) {
 	t.Parallel()
 	// A language without a catalog reads English, plural forms included.
-	if got := Lang("de").T("console.warnings.n", 1); got != "1 warning" {
+	if got := Lang("de").T("nav.unread", 1); got != "1 unread" {
 		t.Errorf("got %q", got)
 	}
 }

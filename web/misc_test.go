@@ -102,12 +102,12 @@ func TestRelativeTime(t *testing.T) {
 		l    Lang
 		want string
 	}{
-		{5*time.Hour + 20*time.Minute, langEN, "in 5 hours"},
-		{time.Hour, langEN, "in 1 hour"},
-		{30 * time.Second, langEN, "now"},
-		{45 * time.Minute, langFR, "dans 45 minutes"},
-		{-3 * 24 * time.Hour, langEN, "3 days ago"},
-		{-26 * time.Hour, langFR, "il y a 26 heures"},
+		{5*time.Hour + 20*time.Minute, LangEN, "in 5 hours"},
+		{time.Hour, LangEN, "in 1 hour"},
+		{30 * time.Second, LangEN, "now"},
+		{45 * time.Minute, LangFR, "dans 45 minutes"},
+		{-3 * 24 * time.Hour, LangEN, "3 days ago"},
+		{-26 * time.Hour, LangFR, "il y a 26 heures"},
 	}
 	for _, c := range cases {
 		if got := relTime(now.Add(c.d), now, c.l); got != c.want {

@@ -470,7 +470,7 @@ func (s *Server) distributionData(w http.ResponseWriter, r *http.Request, rc *Re
 	if strings.HasPrefix(vm.Type, "type.") {
 		vm.Type = d.RequestType
 	}
-	if rc.Lang == langFR {
+	if rc.Lang == LangFR {
 		vm.RateLabel = strconv.Itoa(percent(st.Finished, st.Sent)) + " %"
 	}
 	title := rc.Lang.T("dist.title")

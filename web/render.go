@@ -223,7 +223,7 @@ func (s *Server) forbidden(w http.ResponseWriter, r *http.Request) {
 func (s *Server) setLang(w http.ResponseWriter, r *http.Request) {
 	l, ok := parseLang(r.PostFormValue("lang"))
 	if !ok {
-		l = langEN
+		l = LangEN
 	}
 	http.SetCookie(w, &http.Cookie{Name: s.cookieName(langCookie), Value: string(l), Path: "/", MaxAge: 365 * 24 * 3600,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.https()})

@@ -149,14 +149,14 @@ func init() {
 	}
 	// French typography on every page, as in emails: no-break spaces before
 	// ":", ";", "?", "!", "%" and inside « ».
-	for k, v := range messages[langFR] {
-		messages[langFR][k] = words.French(v)
+	for k, v := range messages[LangFR] {
+		messages[LangFR][k] = words.French(v)
 	}
 }
 
 // settingsMessages are the words of the settings and unsubscribe pages.
 var settingsMessages = map[Lang]map[string]string{
-	langEN: {
+	LangEN: {
 		"settings.title":  "Email notifications",
 		"settings.lead":   "Choose whether we email you about new surveys, surveys about to expire and survey statistics. Your notifications page shows them either way.",
 		"settings.on":     "Email me notifications",
@@ -171,7 +171,7 @@ var settingsMessages = map[Lang]map[string]string{
 		"unsub.undo":      "Changed your mind? Sign in and turn them back on in your email settings.",
 		"unsub.undo.link": "Email settings",
 	},
-	langFR: {
+	LangFR: {
 		"settings.title":  "Notifications par courriel",
 		"settings.lead":   "Choisissez si nous vous écrivons au sujet des nouvelles enquêtes, des enquêtes bientôt expirées et des statistiques d’enquête. Votre page de notifications les affiche dans tous les cas.",
 		"settings.on":     "M’envoyer les notifications par courriel",

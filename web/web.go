@@ -115,6 +115,7 @@ type Server struct {
 	platformAdmins map[string]bool
 
 	handlerOnce sync.Once
+	routes      []func(chi.Router) // AddRoutes
 	handler     http.Handler
 }
 
@@ -225,6 +226,10 @@ func (s *Server) cookieName(name string) string {
 	return name
 }
 
+// AddRoutes adds an audience's pages (the console's) to the handler, inside
+// its sessions, sign-in, limits and headers. Call it before Handler.
+func (s *Server) AddRoutes(add func(chi.Router)) { s.routes = append(s.routes, add) }
+
 // Handler serves every page, the sign-in routes and the static assets. It
 // does not serve /livez, /readyz or /metrics.
 func (s *Server) Handler() http.Handler {
@@ -253,7 +258,10 @@ func (s *Server) buildHandler() http.Handler {
 	mux.Post("/signin/dev", s.devSignIn)
 	mux.Get("/auth/callback", s.oidcCallback)
 	mux.Post("/signout", s.signOut)
-	s.consoleRoutes(mux)
+	s.jobsRoutes(mux)
+	for _, add := range s.routes {
+		add(mux)
+	}
 	// A path no route has, or a route asked with another method, is the
 	// not-found page (the console's own under /console/).
 	notFound := func(w http.ResponseWriter, r *http.Request) {

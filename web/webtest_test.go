@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
+	"github.com/go-chi/chi/v5"
 	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/microapps/microapps/store"
@@ -184,6 +186,16 @@ func oidcApp(t testing.TB, st *store.Store, mod func(*Options)) (idp *mockoidc.M
 	srv, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if opts.Manage != nil {
+		// The console's pages are package console's: a stub stands for
+		// them here, behind the same access rule.
+		srv.AddRoutes(func(r chi.Router) {
+			r.Get("/console", srv.ConsolePage(func(w http.ResponseWriter, _ *http.Request, _ *Request) error {
+				_, err := io.WriteString(w, "console")
+				return err
+			}))
+		})
 	}
 	h = srv.Handler()
 	return idp, app, public

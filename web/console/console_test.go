@@ -1,73 +1,16 @@
-package web
+package console
 
 import (
-	"crypto/rand"
-	"encoding/base64"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
-	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/microapps/microapps/manage"
-	"github.com/microapps/microapps/seal"
+	"github.com/microapps/microapps/web"
 )
-
-const platformAdmin = "pat@example.com"
-
-// consoleServer is a header-mode server with the console on the fixture.
-// It has no sync control: "Sync now" answers that it is unavailable.
-func (f *fixture) consoleServer(t testing.TB) http.Handler {
-	t.Helper()
-	return f.consoleServerWith(t, nil)
-}
-
-// consoleServerWith is consoleServer with sync control (nil: none).
-func (f *fixture) consoleServerWith(t testing.TB, syncs manage.Syncs) http.Handler {
-	t.Helper()
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	kr, err := seal.ParseKeyring("k1:" + base64.StdEncoding.EncodeToString(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(Options{Store: f.store, AuthMode: AuthHeader, AuthHeader: "X-Forwarded-Email",
-		TrustedProxies: []netip.Prefix{testProxy}, Now: func() time.Time { return testNow },
-		Manage: manage.New(manage.Options{Store: f.store, Keyring: kr, Now: func() time.Time { return testNow },
-			SealWebhookSecret: func(id, secret string) (string, []byte, error) { return kr.Seal([]byte(secret), []byte("webhook:"+id)) },
-			Syncs:             syncs}),
-		PlatformAdmins: []string{" PAT@example.com "}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv.Handler()
-}
-
-// postForm sends a same-origin form POST as user.
-func postForm(t testing.TB, h http.Handler, user, path string, form url.Values, hdr ...string) *httptest.ResponseRecorder {
-	t.Helper()
-	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	if user != "" {
-		req.Header.Set("X-Forwarded-Email", user)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec
-}
 
 func TestConsoleIsNotFoundForAnyoneElse(t *testing.T) {
 	t.Parallel()
@@ -369,45 +312,17 @@ func TestConsoleSettingsSaveAndRefuseInPlace(t *testing.T) {
 	}
 }
 
-// In oidc mode the groups claim grants the console when it holds
-// MICROAPPS_PLATFORM_ADMIN_GROUP; other groups get the 404 like anyone else.
-func TestConsoleGroupClaimGrantsTheConsole(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	idp, app, _ := oidcApp(t, f.store, func(o *Options) {
-		o.OIDCScopes, o.PlatformAdminGroup = []string{"openid", "email", "groups"}, "microapps-admins"
-		o.Manage = manage.New(manage.Options{Store: f.store})
-	})
-	for _, tc := range []struct {
-		groups []string
-		want   int
-	}{{[]string{"engineering", "microapps-admins"}, http.StatusOK}, {[]string{"engineering"}, http.StatusNotFound}, {nil, http.StatusNotFound}} {
-		jar, _ := cookiejar.New(nil)
-		c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-		idp.QueueUser(&mockoidc.MockUser{Subject: "u-" + strings.Join(tc.groups, "-"), Email: "ops@example.com", EmailVerified: true, Groups: tc.groups})
-		resp, err := c.Get(app.URL + "/console")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.Request.URL.Path != "/console" || resp.StatusCode != tc.want {
-			t.Errorf("groups %v: %d at %s, want %d", tc.groups, resp.StatusCode, resp.Request.URL.Path, tc.want)
-		}
-	}
-}
-
 // Every console message has its French, and every key the console's code
 // and templates name exists: a missing one would show as its key.
 func TestConsoleMessagesAreComplete(t *testing.T) {
 	t.Parallel()
-	for k := range consoleMessages[langEN] {
-		if _, ok := consoleMessages[langFR][k]; !ok {
+	for k := range consoleMessages[web.LangEN] {
+		if _, ok := consoleMessages[web.LangFR][k]; !ok {
 			t.Errorf("%s has no French", k)
 		}
 	}
-	for k := range consoleMessages[langFR] {
-		if _, ok := consoleMessages[langEN][k]; !ok {
+	for k := range consoleMessages[web.LangFR] {
+		if _, ok := consoleMessages[web.LangEN][k]; !ok {
 			t.Errorf("%s has no English", k)
 		}
 	}
@@ -428,7 +343,7 @@ func TestConsoleMessagesAreComplete(t *testing.T) {
 		dynamic = append(dynamic, "icon."+ic)
 	}
 	for _, key := range dynamic {
-		if _, ok := messages[langEN][key]; !ok {
+		if !web.LangEN.Has(key) {
 			t.Errorf("%s has no message", key)
 		}
 	}
@@ -443,87 +358,9 @@ func TestConsoleMessagesAreComplete(t *testing.T) {
 			if strings.HasSuffix(key, ".") {
 				continue // a prefix completed at run time
 			}
-			if !langEN.has(key) {
+			if !web.LangEN.Has(key) {
 				t.Errorf("%s names %s, which has no message", file, key)
 			}
 		}
-	}
-}
-
-// Issue 31, item 1: the console right read from the groups claim belongs to
-// one sign-in. A later sign-in in the same browser (another user, or the same
-// one out of the group) writes it afresh, true or false, and a grant older
-// than consoleGroupRecheck sends the user through the provider again.
-func TestConsoleGroupRightLastsOneSignInAndIsRechecked(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	var clock atomic.Int64
-	clock.Store(testNow.Unix())
-	idp, app, _ := oidcApp(t, f.store, func(o *Options) {
-		o.OIDCScopes, o.PlatformAdminGroup = []string{"openid", "email", "groups"}, "microapps-admins"
-		o.Manage = manage.New(manage.Options{Store: f.store})
-		o.Now = func() time.Time { return time.Unix(clock.Load(), 0) }
-	})
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	console := func(t *testing.T) *http.Response {
-		t.Helper()
-		resp, err := browser.Get(app.URL + "/console")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp
-	}
-	signIn := func(t *testing.T, email string, groups ...string) {
-		t.Helper()
-		idp.QueueUser(&mockoidc.MockUser{Subject: email, Email: email, EmailVerified: true, Groups: groups})
-		resp, err := browser.Get(app.URL + "/signin?next=%2F")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || resp.Request.URL.Path != "/" {
-			t.Fatalf("sign-in of %s: %d at %s", email, resp.StatusCode, resp.Request.URL)
-		}
-	}
-
-	signIn(t, "ops@example.com", "microapps-admins")
-	if resp := console(t); resp.StatusCode != 200 {
-		t.Fatalf("ops in the group: /console %d", resp.StatusCode)
-	}
-	signIn(t, "eve@example.com", "engineering")
-	if resp := console(t); resp.StatusCode != http.StatusNotFound {
-		t.Errorf("eve, signed in after ops in the same browser: /console %d, want 404", resp.StatusCode)
-	}
-	signIn(t, "ops@example.com", "microapps-admins")
-	signIn(t, "ops@example.com", "engineering")
-	if resp := console(t); resp.StatusCode != http.StatusNotFound {
-		t.Errorf("ops, removed from the group and signed in again: /console %d, want 404", resp.StatusCode)
-	}
-
-	// A grant older than the re-check interval goes back to the provider,
-	// which no longer lists the group: the console is gone.
-	signIn(t, "ops@example.com", "microapps-admins")
-	clock.Add(int64((consoleGroupRecheck - time.Second) / time.Second))
-	if resp := console(t); resp.StatusCode != 200 {
-		t.Fatalf("ops within the re-check interval: /console %d", resp.StatusCode)
-	}
-	clock.Add(2)
-	browser.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp := console(t)
-	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/signin?next=%2Fconsole") {
-		t.Fatalf("ops after the re-check interval: /console %d %q, want a new sign-in", resp.StatusCode, resp.Header.Get("Location"))
-	}
-	browser.CheckRedirect = nil
-	idp.QueueUser(&mockoidc.MockUser{Subject: "ops", Email: "ops@example.com", EmailVerified: true, Groups: []string{"engineering"}})
-	if resp := console(t); resp.StatusCode != http.StatusNotFound || resp.Request.URL.Path != "/console" {
-		t.Errorf("ops re-checked out of the group: /console %d at %s, want 404", resp.StatusCode, resp.Request.URL.Path)
-	}
-	signIn(t, "ops@example.com", "microapps-admins")
-	if resp := console(t); resp.StatusCode != 200 {
-		t.Errorf("ops re-checked in the group: /console %d", resp.StatusCode)
 	}
 }

@@ -1,23 +1,14 @@
-package web
+package console
+
+import "github.com/microapps/microapps/web"
 
 // The console's messages, kept apart from the pages' so both grow without
 // touching each other. Messages that come from the manage service (a field's
 // rule, Qualtrics' own answer) are shown as they are, after a translated lead.
-func init() {
-	for l, m := range consoleMessages {
-		for k, v := range m {
-			messages[l][k] = v
-		}
-	}
-	for l, m := range consolePlurals {
-		for k, v := range m {
-			pluralMessages[l][k] = v
-		}
-	}
-}
+func init() { web.AddMessages(consoleMessages, consolePlurals) }
 
-var consoleMessages = map[Lang]map[string]string{
-	langEN: {
+var consoleMessages = map[web.Lang]map[string]string{
+	web.LangEN: {
 		"nav.console":                                "Console",
 		"yes":                                        "Yes",
 		"no":                                         "No",
@@ -221,7 +212,7 @@ var consoleMessages = map[Lang]map[string]string{
 		"console.defaults.save":                      "Save",
 		"console.done.defaults-saved":                "Message defaults saved.",
 	},
-	langFR: {
+	web.LangFR: {
 		"nav.console":                                "Console",
 		"yes":                                        "Oui",
 		"no":                                         "Non",
@@ -428,28 +419,28 @@ var consoleMessages = map[Lang]map[string]string{
 }
 
 // consolePlurals are the console's messages that take a count.
-var consolePlurals = map[Lang]map[string]pluralMessage{
-	langEN: {
-		"console.warnings.n": forms(1, "%d warning", "%d warnings"),
-		"console.run.vetoed": counts("Nothing was removed: this sync would have removed ${surveys}, ${distributions} and ${recipients}, more than the veto allows. If the service account lost access to projects in Qualtrics, restore it; if they are really gone, let the removal through.",
-			named("surveys", 1, "%[1]d survey", "%[1]d surveys"),
-			named("distributions", 2, "%[2]d distribution", "%[2]d distributions"),
-			named("recipients", 3, "%[3]d recipient", "%[3]d recipients")),
-		"console.logs.lead": forms(1, "%d call to Qualtrics in the last 24 hours (at most 500, newest first).",
+var consolePlurals = map[web.Lang]map[string]web.PluralMessage{
+	web.LangEN: {
+		"console.warnings.n": web.Forms(1, "%d warning", "%d warnings"),
+		"console.run.vetoed": web.Counts("Nothing was removed: this sync would have removed ${surveys}, ${distributions} and ${recipients}, more than the veto allows. If the service account lost access to projects in Qualtrics, restore it; if they are really gone, let the removal through.",
+			web.Named("surveys", 1, "%[1]d survey", "%[1]d surveys"),
+			web.Named("distributions", 2, "%[2]d distribution", "%[2]d distributions"),
+			web.Named("recipients", 3, "%[3]d recipient", "%[3]d recipients")),
+		"console.logs.lead": web.Forms(1, "%d call to Qualtrics in the last 24 hours (at most 500, newest first).",
 			"%d calls to Qualtrics in the last 24 hours (at most 500, newest first)."),
 		// The units agree with their total: "0 of 1 survey or distribution".
-		"console.runs.units":       forms(2, "%d of %d survey or distribution", "%d of %d surveys and distributions"),
-		"console.runs.failedunits": forms(1, "%d failed, retried", "%d failed, retried"),
+		"console.runs.units":       web.Forms(2, "%d of %d survey or distribution", "%d of %d surveys and distributions"),
+		"console.runs.failedunits": web.Forms(1, "%d failed, retried", "%d failed, retried"),
 	},
-	langFR: {
-		"console.warnings.n": forms(1, "%d avertissement", "%d avertissements"),
-		"console.run.vetoed": counts("Rien n’a été supprimé : cette synchro aurait supprimé ${surveys}, ${distributions} et ${recipients}, plus que le veto ne le permet. Si le compte de service a perdu l’accès à des projets dans Qualtrics, rétablissez-le ; s’ils ont vraiment disparu, autorisez la suppression.",
-			named("surveys", 1, "%[1]d questionnaire", "%[1]d questionnaires"),
-			named("distributions", 2, "%[2]d distribution", "%[2]d distributions"),
-			named("recipients", 3, "%[3]d destinataire", "%[3]d destinataires")),
-		"console.logs.lead": forms(1, "%d appel à Qualtrics ces dernières 24 heures (500 au plus, les plus récents d’abord).",
+	web.LangFR: {
+		"console.warnings.n": web.Forms(1, "%d avertissement", "%d avertissements"),
+		"console.run.vetoed": web.Counts("Rien n’a été supprimé : cette synchro aurait supprimé ${surveys}, ${distributions} et ${recipients}, plus que le veto ne le permet. Si le compte de service a perdu l’accès à des projets dans Qualtrics, rétablissez-le ; s’ils ont vraiment disparu, autorisez la suppression.",
+			web.Named("surveys", 1, "%[1]d questionnaire", "%[1]d questionnaires"),
+			web.Named("distributions", 2, "%[2]d distribution", "%[2]d distributions"),
+			web.Named("recipients", 3, "%[3]d destinataire", "%[3]d destinataires")),
+		"console.logs.lead": web.Forms(1, "%d appel à Qualtrics ces dernières 24 heures (500 au plus, les plus récents d’abord).",
 			"%d appels à Qualtrics ces dernières 24 heures (500 au plus, les plus récents d’abord)."),
-		"console.runs.units":       forms(2, "%d sur %d enquête ou distribution", "%d sur %d enquêtes et distributions"),
-		"console.runs.failedunits": forms(1, "%d en échec, relancée", "%d en échec, relancées"),
+		"console.runs.units":       web.Forms(2, "%d sur %d enquête ou distribution", "%d sur %d enquêtes et distributions"),
+		"console.runs.failedunits": web.Forms(1, "%d en échec, relancée", "%d en échec, relancées"),
 	},
 }

@@ -1,10 +1,10 @@
-package web
-
-// The platform admin console (/console): integrations, their syncs, logs,
-// deliveries and audit trail. Every change goes through the manage service,
-// the same code the REST API calls; this file only turns forms into its
-// calls and its answers into pages. Anyone who is not a platform admin gets
-// the 404 page on every console route.
+// Package console is the platform admin console (/console): integrations,
+// their syncs, logs, deliveries and audit trail. Every change goes through
+// the manage service, the same code the REST API calls; this package only
+// turns forms into its calls and its answers into pages, on the pages' kit
+// (package web), which also decides who is a platform admin: anyone else
+// gets the 404 page on every console route.
+package console
 
 import (
 	"context"
@@ -23,89 +23,39 @@ import (
 	"github.com/microapps/microapps"
 	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/store"
+	"github.com/microapps/microapps/web"
 )
 
 const (
-	sessConsole     = "console_group"    // oidc: this sign-in's claims held the platform admin group (true or false)
-	sessConsoleAt   = "console_group_at" // oidc: when that was read from the provider (Unix seconds)
-	maxJobsBody     = 1 << 20            // River's UI posts small JSON bodies to its API
 	consolePageSize = 50
 	auditPageSize   = 50
 	logsPageSize    = 25
 	maxLogsShown    = 500 // the newest calls; the REST API serves up to 5000
 )
 
-// consoleGroupRecheck bounds how long the platform admin group read at
-// sign-in grants the console: after it, the console sends the user through
-// the provider again, so someone removed from the group loses the console
-// within this interval, not at the end of a 12-hour session.
-const consoleGroupRecheck = 15 * time.Minute
-
-// consoleAccess is what the session says about the console.
-type consoleAccess int
-
-const (
-	consoleDenied consoleAccess = iota
-	consoleGranted
-	// consoleRecheck: the group granted the console, longer ago than
-	// consoleGroupRecheck; a new sign-in must confirm it.
-	consoleRecheck
-)
-
-// isPlatformAdmin reports whether the signed-in user may use the console:
-// named in MICROAPPS_PLATFORM_ADMINS, or (oidc) signed in with the
-// MICROAPPS_PLATFORM_ADMIN_GROUP group claim less than consoleGroupRecheck ago.
-func (s *Server) isPlatformAdmin(r *http.Request, email string) bool {
-	return s.consoleAccess(r, email) == consoleGranted
+// Options build the console.
+type Options struct {
+	Web    *web.Server     // the pages' kit: sign-in, layout, rendering
+	Manage *manage.Service // every rule about integrations
+	// Jobs says River's job UI is mounted under /console/jobs/ (a link in
+	// the console's navigation).
+	Jobs bool
 }
 
-func (s *Server) consoleAccess(r *http.Request, email string) consoleAccess {
-	if s.opts.Manage == nil || email == "" {
-		return consoleDenied
-	}
-	if s.platformAdmins[email] {
-		return consoleGranted
-	}
-	if s.oidc == nil || s.opts.PlatformAdminGroup == "" || !s.sessions.GetBool(r.Context(), sessConsole) {
-		return consoleDenied
-	}
-	at := time.Unix(s.sessions.GetInt64(r.Context(), sessConsoleAt), 0)
-	if age := s.now().Sub(at); age < 0 || age >= consoleGroupRecheck {
-		return consoleRecheck
-	}
-	return consoleGranted
+// Console serves the console's pages.
+type Console struct {
+	*web.Server
+	manage *manage.Service
+	jobs   bool
 }
 
-// rememberConsoleGroup records at sign-in whether the user's groups claim
-// (from the ID token or UserInfo; a list or a single string) holds the
-// platform admin group, true or false, and when it was read. The session was
-// cleared just before: nothing of an earlier sign-in survives.
-func (s *Server) rememberConsoleGroup(ctx context.Context, groups json.RawMessage) {
-	if s.opts.PlatformAdminGroup == "" {
-		return
-	}
-	s.sessions.Put(ctx, sessConsole, inGroup(groups, s.opts.PlatformAdminGroup))
-	s.sessions.Put(ctx, sessConsoleAt, s.now().Unix())
+// New returns the console; mount it with o.Web.AddRoutes(c.Routes).
+func New(o Options) *Console {
+	return &Console{Server: o.Web, manage: o.Manage, jobs: o.Jobs}
 }
 
-// inGroup says whether a groups claim (a list of names or one name) holds group.
-func inGroup(groups json.RawMessage, group string) bool {
-	if len(groups) == 0 {
-		return false
-	}
-	var list []string
-	if json.Unmarshal(groups, &list) != nil {
-		var one string
-		if json.Unmarshal(groups, &one) != nil {
-			return false
-		}
-		list = []string{one}
-	}
-	return slices.Contains(list, group)
-}
-
-// consoleRoutes adds the console's routes to mux.
-func (s *Server) consoleRoutes(mux chi.Router) {
+// Routes adds the console's routes to mux (web.Server.AddRoutes).
+func (s *Console) Routes(mux chi.Router) {
 	mux.Get("/console", s.ConsolePage(s.consoleList))
 	mux.Get("/console/", s.ConsolePage(s.consoleList))
 	mux.Route("/console/integrations", func(r chi.Router) {
@@ -125,59 +75,12 @@ func (s *Server) consoleRoutes(mux chi.Router) {
 		r.Post("/{id}/delete", s.ConsolePage(s.consoleDelete))
 	})
 	mux.Get("/console/audit", s.ConsolePage(s.consoleAudit))
-	if s.opts.JobsUI != nil {
-		mux.Handle(jobsPath+"*", s.jobsGate(s.opts.JobsUI))
-		mux.Get("/console/jobs", http.RedirectHandler("/console/jobs/", http.StatusMovedPermanently).ServeHTTP)
-	}
 }
 
-// console wraps a console handler: signed in like every page, then 404 for
-// anyone who is not a platform admin.
-func (s *Server) ConsolePage(h PageHandler) http.HandlerFunc {
-	return s.Page(func(w http.ResponseWriter, r *http.Request, rc *Request) error {
-		if !rc.PlatformAdmin {
-			if s.consoleAccess(r, rc.Email) == consoleRecheck {
-				// The group is confirmed again by signing in again.
-				s.Unauthenticated(w, r, rc)
-				return nil
-			}
-			return ErrNotFound
-		}
-		// Form bodies were read and bounded before, by limitForms, as for every page.
-		return h(w, r, rc)
-	})
-}
-
-// jobsGate lets only platform admins through to River's job UI.
-func (s *Server) jobsGate(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := s.NewRequest(r)
-		email, err := s.UserEmail(r)
-		if err != nil {
-			s.Unauthenticated(w, r, rc)
-			return
-		}
-		switch s.consoleAccess(r, email) {
-		case consoleGranted:
-		case consoleRecheck:
-			s.Unauthenticated(w, r, rc)
-			return
-		default:
-			s.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, maxJobsBody)
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func (s *Server) consoleLayout(rc *Request, title string) Layout {
+func (s *Console) consoleLayout(rc *web.Request, title string) web.Layout {
 	l := s.Layout(rc, title)
 	l.Nav = "console"
-	l.ConsoleJobs = s.opts.JobsUI != nil
+	l.ConsoleJobs = s.jobs
 	return l
 }
 
@@ -186,10 +89,10 @@ func (s *Server) consoleLayout(rc *Request, title string) Layout {
 // ConsoleRowVM is one integration in the console's list.
 type ConsoleRowVM struct {
 	ID, Name, Group, Icon string
-	Status                Tag
+	Status                web.Tag
 	StatusMessage         string
 	LastSync              *RunVM
-	NextSync              TimeVM
+	NextSync              web.TimeVM
 	NextKind              string
 	Recipients            int
 	ActiveSurveys         int
@@ -199,9 +102,9 @@ type ConsoleRowVM struct {
 type RunVM struct {
 	ID                                                int64
 	Kind, Trigger                                     string
-	Status                                            Tag
+	Status                                            web.Tag
 	RawStatus                                         microapps.RunStatus
-	Queued, Started, Finished                         TimeVM
+	Queued, Started, Finished                         web.TimeVM
 	Duration                                          string
 	APICalls                                          int
 	Endpoints                                         []EndpointVM
@@ -229,7 +132,7 @@ type EndpointVM struct {
 
 // LogVM is one logged Qualtrics call.
 type LogVM struct {
-	At                           TimeVM
+	At                           web.TimeVM
 	Method, Path, RequestID, Err string
 	Status, DurationMS           int
 }
@@ -237,14 +140,14 @@ type LogVM struct {
 // DeliveryVM is one notification delivery.
 type DeliveryVM struct {
 	Kind, Email, Channel, LastError string
-	Status                          Tag
+	Status                          web.Tag
 	Attempts                        int
-	Updated                         TimeVM
+	Updated                         web.TimeVM
 }
 
 // AuditVM is one audit event.
 type AuditVM struct {
-	At                     TimeVM
+	At                     web.TimeVM
 	Actor, Action, Details string
 	IntegrationID, Name    string
 }
@@ -279,14 +182,14 @@ func errID(name string) string                   { return fieldID(name) + "-erro
 // ConsoleDetailVM is the page of one integration.
 type ConsoleDetailVM struct {
 	ID, Name, Group, Icon    string
-	Status                   Tag
+	Status                   web.Tag
 	StatusMessage            string
 	BaseURL                  string
 	AuthMethod               microapps.AuthMethod
 	BrandID, Datacenter      string
 	AccountType, UserID      string
 	TokenHint, OAuthClientID string
-	Created, Updated         TimeVM
+	Created, Updated         web.TimeVM
 	FirstFullSync            bool
 	Notices                  []string
 	Warnings                 []string
@@ -304,7 +207,7 @@ type ConsoleDetailVM struct {
 	LoggingEnabled           bool
 	Logs                     []LogVM
 	LogsTotal                int
-	LogsPager                Pager
+	LogsPager                web.Pager
 	Deliveries               []DeliveryVM
 	Audit                    []AuditVM
 	AuditMoreURL             string
@@ -317,15 +220,15 @@ type ConsoleDetailVM struct {
 // match the search and the status filter.
 type ConsoleListVM struct {
 	Rows     []ConsoleRowVM
-	Pager    Pager
+	Pager    web.Pager
 	Search   string
-	Statuses []FilterVM
+	Statuses []web.FilterVM
 	// Filtered says a search or filter is on, so an empty page says "no
 	// match" rather than "no integration yet".
 	Filtered bool
 }
 
-func (s *Server) consoleList(w http.ResponseWriter, r *http.Request, rc *Request) error {
+func (s *Console) consoleList(w http.ResponseWriter, r *http.Request, rc *web.Request) error {
 	ctx := r.Context()
 	vm := ConsoleListVM{Search: strings.TrimSpace(r.URL.Query().Get("q"))}
 	if len(vm.Search) > 200 {
@@ -336,13 +239,13 @@ func (s *Server) consoleList(w http.ResponseWriter, r *http.Request, rc *Request
 		status = ""
 	}
 	vm.Filtered = vm.Search != "" || status != ""
-	vm.Statuses = append(vm.Statuses, FilterVM{Key: "", Label: rc.Lang.T("console.filter.all"), Selected: status == ""})
+	vm.Statuses = append(vm.Statuses, web.FilterVM{Key: "", Label: rc.Lang.T("console.filter.all"), Selected: status == ""})
 	for _, k := range microapps.IntegrationStatuses {
-		vm.Statuses = append(vm.Statuses, FilterVM{Key: string(k), Label: rc.Lang.T("console.status." + string(k)), Selected: k == status})
+		vm.Statuses = append(vm.Statuses, web.FilterVM{Key: string(k), Label: rc.Lang.T("console.status." + string(k)), Selected: k == status})
 	}
 	q := store.IntegrationQuery{Status: status, Search: vm.Search, Limit: consolePageSize, ByName: true, WithCounts: true,
-		Offset: (PageParam(r) - 1) * consolePageSize}
-	page, err := s.opts.Manage.Page(ctx, q)
+		Offset: (web.PageParam(r) - 1) * consolePageSize}
+	page, err := s.manage.Page(ctx, q)
 	if err != nil {
 		return err
 	}
@@ -350,12 +253,12 @@ func (s *Server) consoleList(w http.ResponseWriter, r *http.Request, rc *Request
 		// Past the last page (the fleet shrank, a hand-made link): the
 		// pager below links back to the last one.
 		q.Offset, q.Limit = 0, 1
-		if page, err = s.opts.Manage.Page(ctx, q); err != nil {
+		if page, err = s.manage.Page(ctx, q); err != nil {
 			return err
 		}
 		page.Items = nil
 	}
-	vm.Pager = NewPager(r, page.Total, consolePageSize)
+	vm.Pager = web.NewPager(r, page.Total, consolePageSize)
 	for _, it := range page.Items {
 		in := it.Integration
 		row := ConsoleRowVM{ID: in.ID, Name: in.Name, Group: in.FunctionalGroup, Icon: in.Icon,
@@ -375,34 +278,34 @@ func (s *Server) consoleList(w http.ResponseWriter, r *http.Request, rc *Request
 	return nil
 }
 
-func integrationTag(status microapps.IntegrationStatus, l Lang) Tag {
+func integrationTag(status microapps.IntegrationStatus, l web.Lang) web.Tag {
 	tone := map[microapps.IntegrationStatus]string{microapps.IntegrationActive: "success", microapps.IntegrationPaused: "neutral",
 		microapps.IntegrationError: "danger"}[status]
 	if tone == "" {
 		tone = "neutral"
 	}
-	return Tag{Key: string(status), Label: l.T("console.status." + string(status)), Tone: tone}
+	return web.Tag{Key: string(status), Label: l.T("console.status." + string(status)), Tone: tone}
 }
 
-func runTag(status microapps.RunStatus, l Lang) Tag {
+func runTag(status microapps.RunStatus, l web.Lang) web.Tag {
 	tone := map[microapps.RunStatus]string{microapps.RunQueued: "neutral", microapps.RunRunning: "progress",
 		microapps.RunSucceeded: "success", microapps.RunFailed: "danger"}[status]
 	if tone == "" {
 		tone = "neutral"
 	}
-	return Tag{Key: string(status), Label: l.T("console.run." + string(status)), Tone: tone}
+	return web.Tag{Key: string(status), Label: l.T("console.run." + string(status)), Tone: tone}
 }
 
-func (s *Server) runVM(run store.SyncRun, rc *Request) RunVM {
+func (s *Console) runVM(run store.SyncRun, rc *web.Request) RunVM {
 	vm := RunVM{ID: run.ID, Kind: rc.Lang.T("console.kind." + string(run.Kind)), Trigger: rc.Lang.T("console.trigger." + string(run.Trigger)),
-		Status: runTag(run.Status, rc.Lang), RawStatus: run.Status, Queued: TimeAt(run.QueuedAt, rc),
+		Status: runTag(run.Status, rc.Lang), RawStatus: run.Status, Queued: web.TimeAt(run.QueuedAt, rc),
 		Started: s.Time(run.StartedAt, rc), Finished: s.Time(run.FinishedAt, rc), APICalls: run.APICalls,
 		Surveys: run.Surveys, Distributions: run.Distributions, Recipients: run.Recipients, Notifications: run.Notifications,
 		Warnings: run.Warnings, Error: run.Error, Active: run.Status.Active(),
 		UnitsDone: run.Progress.UnitsDone, UnitsTotal: run.Progress.UnitsTotal, UnitsFailed: run.Progress.UnitsFailed,
 		Vetoed: run.Vetoed, Removals: run.Removals}
 	if run.Vetoed {
-		vm.Status = Tag{Key: "vetoed", Label: rc.Lang.T("console.run.vetoedtag"), Tone: "danger"}
+		vm.Status = web.Tag{Key: "vetoed", Label: rc.Lang.T("console.run.vetoedtag"), Tone: "danger"}
 	}
 	if run.Progress.Phase != "" {
 		vm.Phase = rc.Lang.T("console.phase." + run.Progress.Phase)
@@ -439,7 +342,7 @@ func roundDuration(d time.Duration) string {
 
 // doneNotices words the outcome of the last change (?done=…&warn=…), from
 // fixed keys only.
-func doneNotices(r *http.Request, rc *Request) []string {
+func doneNotices(r *http.Request, rc *web.Request) []string {
 	var out []string
 	q := r.URL.Query()
 	if d := q.Get("done"); d != "" && consoleDone[d] {
@@ -454,7 +357,7 @@ var consoleDone = map[string]bool{"created": true, "saved": true, "sync-queued":
 // warnings words what Qualtrics said on the last change (?warn=…, fixed
 // kinds only), each next to the field it concerns: the credential's or the
 // base URL's.
-func warnings(r *http.Request, rc *Request, authMethod microapps.AuthMethod) map[string]string {
+func warnings(r *http.Request, rc *web.Request, authMethod microapps.AuthMethod) map[string]string {
 	out := map[string]string{}
 	for _, k := range strings.Split(r.URL.Query().Get("warn"), ",") {
 		switch k {
@@ -481,7 +384,7 @@ func warnParam(ws []manage.Warning) string {
 
 // ---- create and settings forms
 
-func (s *Server) consoleNew(w http.ResponseWriter, r *http.Request, rc *Request) error {
+func (s *Console) consoleNew(w http.ResponseWriter, r *http.Request, rc *web.Request) error {
 	sched, veto := microapps.DefaultSchedule, microapps.DefaultVetoRule
 	f := IntegrationFormVM{Action: "/console/integrations", Creating: true, AuthMethod: microapps.AuthToken, Icons: manage.Icons(),
 		Values: map[string]string{"icon": "clipboard", "rateLimit.requestsPerMinute": "1500", "requestTimeoutSeconds": "120",
@@ -515,7 +418,7 @@ func typedValues(r *http.Request) map[string]string {
 // the settings form (current != nil) the credential is written only when a
 // new secret was typed. Inputs that are not numbers are refused here, before
 // anything is checked with Qualtrics.
-func writeFromForm(r *http.Request, current *store.Integration, l Lang) (manage.IntegrationPatch, map[string]string) {
+func writeFromForm(r *http.Request, current *store.Integration, l web.Lang) (manage.IntegrationPatch, map[string]string) {
 	f := r.PostForm
 	str := func(k string) *string { v := f.Get(k); return &v }
 	on := func(k string) *bool { b := f.Get(k) == "on"; return &b }
@@ -592,7 +495,7 @@ func writeFromForm(r *http.Request, current *store.Integration, l Lang) (manage.
 func ptr[T any](v T) *T { return &v }
 
 // formLabels names each field for the error summary.
-func formLabel(field string, l Lang) string {
+func formLabel(field string, l web.Lang) string {
 	key := "console.f." + field
 	if t := l.T(key); t != key {
 		return t
@@ -606,7 +509,7 @@ func formLabel(field string, l Lang) string {
 // vetoFormFields are the form inputs of the service's veto fields.
 var vetoFormFields = map[string]string{"veto.maxDeletePercent": "vetoMaxDeletePercent", "veto.minRows": "vetoMinRows"}
 
-func applyServiceError(f *IntegrationFormVM, err error, l Lang) (int, bool) {
+func applyServiceError(f *IntegrationFormVM, err error, l web.Lang) (int, bool) {
 	var me *manage.Error
 	if !errors.As(err, &me) {
 		return 0, false
@@ -652,7 +555,7 @@ func applyServiceError(f *IntegrationFormVM, err error, l Lang) (int, bool) {
 	return status, true
 }
 
-func (s *Server) consoleCreate(w http.ResponseWriter, r *http.Request, rc *Request) error {
+func (s *Console) consoleCreate(w http.ResponseWriter, r *http.Request, rc *web.Request) error {
 	f := IntegrationFormVM{Action: "/console/integrations", Creating: true, Icons: manage.Icons(), Values: typedValues(r)}
 	f.AuthMethod = microapps.AuthMethod(f.Values["authMethod"])
 	write, parseErrs := writeFromForm(r, nil, rc.Lang)
@@ -661,7 +564,7 @@ func (s *Server) consoleCreate(w http.ResponseWriter, r *http.Request, rc *Reque
 	if len(parseErrs) > 0 {
 		err = numberErrors(parseErrs)
 	} else {
-		created, err = s.opts.Manage.Create(r.Context(), rc.Email, write)
+		created, err = s.manage.Create(r.Context(), rc.Email, write)
 	}
 	if err != nil {
 		status, ok := applyServiceError(&f, err, rc.Lang)
@@ -693,7 +596,7 @@ func numberErrors(errs map[string]string) error {
 
 // ---- one integration
 
-func (s *Server) consoleDetail(w http.ResponseWriter, r *http.Request, rc *Request) error {
+func (s *Console) consoleDetail(w http.ResponseWriter, r *http.Request, rc *web.Request) error {
 	vm, err := s.detailVM(r, rc, r.PathValue("id"))
 	if err != nil {
 		return err
@@ -729,13 +632,13 @@ func settingsValues(in store.Integration) map[string]string {
 	return v
 }
 
-func (s *Server) detailVM(r *http.Request, rc *Request, id string) (ConsoleDetailVM, error) {
+func (s *Console) detailVM(r *http.Request, rc *web.Request, id string) (ConsoleDetailVM, error) {
 	ctx := r.Context()
 	before := int64(0)
 	if n, err := strconv.ParseInt(r.URL.Query().Get("auditBefore"), 10, 64); err == nil && n > 0 {
 		before = n
 	}
-	o, err := s.opts.Manage.Overview(ctx, id, store.OverviewQuery{Runs: 10, Logs: maxLogsShown, Deliveries: 50,
+	o, err := s.manage.Overview(ctx, id, store.OverviewQuery{Runs: 10, Logs: maxLogsShown, Deliveries: 50,
 		Audit: auditShown + 1, AuditBefore: before})
 	if err != nil {
 		return ConsoleDetailVM{}, notFoundErr(err)
@@ -745,7 +648,7 @@ func (s *Server) detailVM(r *http.Request, rc *Request, id string) (ConsoleDetai
 		Status: integrationTag(in.Status, rc.Lang), StatusMessage: in.StatusMessage, BaseURL: in.BaseURL,
 		AuthMethod: in.AuthMethod, BrandID: in.BrandID, Datacenter: in.Datacenter, AccountType: in.AccountType,
 		UserID: in.QualtricsUserID, TokenHint: in.SecretHint, OAuthClientID: in.OAuthClientID,
-		Created: TimeAt(in.CreatedAt, rc), Updated: TimeAt(in.UpdatedAt, rc), FirstFullSync: in.FirstFullSyncAt != nil,
+		Created: web.TimeAt(in.CreatedAt, rc), Updated: web.TimeAt(in.UpdatedAt, rc), FirstFullSync: in.FirstFullSyncAt != nil,
 		LoggingEnabled: in.LoggingEnabled, Notices: doneNotices(r, rc),
 		Form: IntegrationFormVM{Action: "/console/integrations/" + in.ID, Values: settingsValues(in), Errors: map[string]string{},
 			AuthMethod: in.AuthMethod, TokenHint: in.SecretHint, Icons: manage.Icons(), Warnings: warnings(r, rc, in.AuthMethod)},
@@ -768,7 +671,7 @@ func (s *Server) detailVM(r *http.Request, rc *Request, id string) (ConsoleDetai
 		link := func(n int) string {
 			return fmt.Sprintf("/console/integrations/%s?logs=%d#logs", in.ID, n)
 		}
-		vm.LogsPager = Pager{Page: page, Pages: max(1, (vm.LogsTotal+logsPageSize-1)/logsPageSize), Total: vm.LogsTotal}
+		vm.LogsPager = web.Pager{Page: page, Pages: max(1, (vm.LogsTotal+logsPageSize-1)/logsPageSize), Total: vm.LogsTotal}
 		if page > 1 {
 			vm.LogsPager.PrevURL = link(page - 1)
 		}
@@ -776,13 +679,13 @@ func (s *Server) detailVM(r *http.Request, rc *Request, id string) (ConsoleDetai
 			vm.LogsPager.NextURL = link(page + 1)
 		}
 		for _, l := range logs {
-			vm.Logs = append(vm.Logs, LogVM{At: TimeAt(l.At, rc), Method: l.Method, Path: l.Path, RequestID: l.RequestID,
+			vm.Logs = append(vm.Logs, LogVM{At: web.TimeAt(l.At, rc), Method: l.Method, Path: l.Path, RequestID: l.RequestID,
 				Err: l.ErrorCode, Status: l.Status, DurationMS: l.DurationMS})
 		}
 	}
 	for _, d := range o.Deliveries {
 		vm.Deliveries = append(vm.Deliveries, DeliveryVM{Kind: rc.Lang.T("kind." + string(d.Kind)), Email: d.Email, Channel: string(d.Channel),
-			LastError: strings.TrimSpace(d.LastError), Status: deliveryTag(d.Status, rc.Lang), Attempts: d.Attempts, Updated: TimeAt(d.UpdatedAt, rc)})
+			LastError: strings.TrimSpace(d.LastError), Status: deliveryTag(d.Status, rc.Lang), Attempts: d.Attempts, Updated: web.TimeAt(d.UpdatedAt, rc)})
 	}
 	evs := o.Audit
 	if len(evs) > auditShown {
@@ -796,7 +699,7 @@ func (s *Server) detailVM(r *http.Request, rc *Request, id string) (ConsoleDetai
 // auditShown is how many audit events an integration's page shows at once.
 const auditShown = 20
 
-func (s *Server) runVMs(runs []store.SyncRun, rc *Request) ([]RunVM, bool) {
+func (s *Console) runVMs(runs []store.SyncRun, rc *web.Request) ([]RunVM, bool) {
 	var out []RunVM
 	active := false
 	for i, run := range runs {
@@ -808,16 +711,16 @@ func (s *Server) runVMs(runs []store.SyncRun, rc *Request) ([]RunVM, bool) {
 	return out, active
 }
 
-func deliveryTag(status microapps.DeliveryStatus, l Lang) Tag {
+func deliveryTag(status microapps.DeliveryStatus, l web.Lang) web.Tag {
 	tone := map[microapps.DeliveryStatus]string{microapps.DeliveryPending: "progress", microapps.DeliverySent: "success",
 		microapps.DeliveryFailed: "danger", microapps.DeliverySkipped: "neutral"}[status]
 	if tone == "" {
 		tone = "neutral"
 	}
-	return Tag{Key: string(status), Label: l.T("console.delivery." + string(status)), Tone: tone}
+	return web.Tag{Key: string(status), Label: l.T("console.delivery." + string(status)), Tone: tone}
 }
 
-func (s *Server) auditVMs(evs []store.AuditEvent, rc *Request) []AuditVM {
+func (s *Console) auditVMs(evs []store.AuditEvent, rc *web.Request) []AuditVM {
 	out := make([]AuditVM, 0, len(evs))
 	for _, ev := range evs {
 		details := ""
@@ -825,7 +728,7 @@ func (s *Server) auditVMs(evs []store.AuditEvent, rc *Request) []AuditVM {
 			b, _ := json.Marshal(ev.Details)
 			details = string(b)
 		}
-		out = append(out, AuditVM{At: TimeAt(ev.At, rc), Actor: ev.Actor, Action: ev.Action, Details: details,
+		out = append(out, AuditVM{At: web.TimeAt(ev.At, rc), Actor: ev.Actor, Action: ev.Action, Details: details,
 			IntegrationID: ev.IntegrationID, Name: ev.IntegrationName})
 	}
 	return out
@@ -840,7 +743,7 @@ func refusal(err error) (*manage.Error, error) {
 		return nil, err
 	}
 	if me.Kind == manage.NotFound {
-		return nil, ErrNotFound
+		return nil, web.ErrNotFound
 	}
 	return me, nil
 }
@@ -848,16 +751,16 @@ func refusal(err error) (*manage.Error, error) {
 func notFoundErr(err error) error {
 	var me *manage.Error
 	if errors.As(err, &me) && me.Kind == manage.NotFound {
-		return ErrNotFound
+		return web.ErrNotFound
 	}
 	return err
 }
 
 // consoleRuns is the runs section alone: the page's script swaps it in while
 // a run is queued or running, so progress shows without a full reload.
-func (s *Server) consoleRuns(w http.ResponseWriter, r *http.Request, rc *Request) error {
+func (s *Console) consoleRuns(w http.ResponseWriter, r *http.Request, rc *web.Request) error {
 	id := r.PathValue("id")
-	list, err := s.opts.Manage.SyncRuns(r.Context(), id, 10)
+	list, err := s.manage.SyncRuns(r.Context(), id, 10)
 	if err != nil {
 		return notFoundErr(err)
 	}
@@ -867,7 +770,7 @@ func (s *Server) consoleRuns(w http.ResponseWriter, r *http.Request, rc *Request
 }
 
 // rerender shows the integration page again with what went wrong in place.
-func (s *Server) rerender(w http.ResponseWriter, r *http.Request, rc *Request, status int, edit func(*ConsoleDetailVM)) error {
+func (s *Console) rerender(w http.ResponseWriter, r *http.Request, rc *web.Request, status int, edit func(*ConsoleDetailVM)) error {
 	vm, err := s.detailVM(r, rc, r.PathValue("id"))
 	if err != nil {
 		return err
@@ -877,9 +780,9 @@ func (s *Server) rerender(w http.ResponseWriter, r *http.Request, rc *Request, s
 	return nil
 }
 
-func (s *Server) consoleUpdate(w http.ResponseWriter, r *http.Request, rc *Request) error {
+func (s *Console) consoleUpdate(w http.ResponseWriter, r *http.Request, rc *web.Request) error {
 	id := r.PathValue("id")
-	current, err := s.opts.Manage.Get(r.Context(), id)
+	current, err := s.manage.Get(r.Context(), id)
 	if err != nil {
 		return notFoundErr(err)
 	}
@@ -888,7 +791,7 @@ func (s *Server) consoleUpdate(w http.ResponseWriter, r *http.Request, rc *Reque
 	if len(parseErrs) > 0 {
 		err = numberErrors(parseErrs)
 	} else {
-		_, warnings, err = s.opts.Manage.Update(r.Context(), rc.Email, id, write)
+		_, warnings, err = s.manage.Update(r.Context(), rc.Email, id, write)
 	}
 	if err != nil {
 		f := IntegrationFormVM{Action: "/console/integrations/" + id, Values: typedValues(r), AuthMethod: current.AuthMethod,
@@ -898,7 +801,7 @@ func (s *Server) consoleUpdate(w http.ResponseWriter, r *http.Request, rc *Reque
 			return err
 		}
 		if status == http.StatusNotFound {
-			return ErrNotFound
+			return web.ErrNotFound
 		}
 		return s.rerender(w, r, rc, status, func(vm *ConsoleDetailVM) { vm.Form = f })
 	}
@@ -910,9 +813,9 @@ func (s *Server) consoleUpdate(w http.ResponseWriter, r *http.Request, rc *Reque
 	return nil
 }
 
-func (s *Server) consoleSync(w http.ResponseWriter, r *http.Request, rc *Request) error {
+func (s *Console) consoleSync(w http.ResponseWriter, r *http.Request, rc *web.Request) error {
 	id := r.PathValue("id")
-	_, created, err := s.opts.Manage.TriggerSyncOverride(r.Context(), rc.Email, id, microapps.SyncKind(r.PostForm.Get("kind")), r.PostForm.Get("overrideVeto") == "on")
+	_, created, err := s.manage.TriggerSyncOverride(r.Context(), rc.Email, id, microapps.SyncKind(r.PostForm.Get("kind")), r.PostForm.Get("overrideVeto") == "on")
 	if err != nil {
 		me, err := refusal(err)
 		if err != nil {
@@ -934,15 +837,15 @@ func (s *Server) consoleSync(w http.ResponseWriter, r *http.Request, rc *Request
 	return nil
 }
 
-func (s *Server) consoleAddAdmin(w http.ResponseWriter, r *http.Request, rc *Request) error {
-	return s.adminChange(w, r, rc, s.opts.Manage.PutBrandAdmin, "admin-added")
+func (s *Console) consoleAddAdmin(w http.ResponseWriter, r *http.Request, rc *web.Request) error {
+	return s.adminChange(w, r, rc, s.manage.PutBrandAdmin, "admin-added")
 }
 
-func (s *Server) consoleRemoveAdmin(w http.ResponseWriter, r *http.Request, rc *Request) error {
-	return s.adminChange(w, r, rc, s.opts.Manage.DeleteBrandAdmin, "admin-removed")
+func (s *Console) consoleRemoveAdmin(w http.ResponseWriter, r *http.Request, rc *web.Request) error {
+	return s.adminChange(w, r, rc, s.manage.DeleteBrandAdmin, "admin-removed")
 }
 
-func (s *Server) adminChange(w http.ResponseWriter, r *http.Request, rc *Request,
+func (s *Console) adminChange(w http.ResponseWriter, r *http.Request, rc *web.Request,
 	op func(ctx context.Context, actor, id, email string) (string, error), done string) error {
 	id := r.PathValue("id")
 	typed := r.PostForm.Get("email")
@@ -958,14 +861,14 @@ func (s *Server) adminChange(w http.ResponseWriter, r *http.Request, rc *Request
 	return nil
 }
 
-func (s *Server) consoleWebhook(w http.ResponseWriter, r *http.Request, rc *Request) error {
+func (s *Console) consoleWebhook(w http.ResponseWriter, r *http.Request, rc *web.Request) error {
 	id := r.PathValue("id")
 	f := r.PostForm
 	body := manage.WebhookWrite{URL: ptr(strings.TrimSpace(f.Get("url"))), Format: ptr(f.Get("format"))}
 	if sec := f.Get("secret"); sec != "" {
 		body.Secret = &sec
 	}
-	if err := s.opts.Manage.SetWebhook(r.Context(), rc.Email, id, body); err != nil {
+	if err := s.manage.SetWebhook(r.Context(), rc.Email, id, body); err != nil {
 		me, err := refusal(err)
 		if err != nil {
 			return err
@@ -982,10 +885,10 @@ func (s *Server) consoleWebhook(w http.ResponseWriter, r *http.Request, rc *Requ
 	return nil
 }
 
-func (s *Server) consoleNotificationDefaults(w http.ResponseWriter, r *http.Request, rc *Request) error {
+func (s *Console) consoleNotificationDefaults(w http.ResponseWriter, r *http.Request, rc *web.Request) error {
 	id := r.PathValue("id")
 	lang, tz := r.PostForm.Get("language"), strings.TrimSpace(r.PostForm.Get("timeZone"))
-	err := s.opts.Manage.SetNotificationDefaults(r.Context(), rc.Email, id, manage.NotificationDefaultsWrite{Language: &lang, TimeZone: &tz})
+	err := s.manage.SetNotificationDefaults(r.Context(), rc.Email, id, manage.NotificationDefaultsWrite{Language: &lang, TimeZone: &tz})
 	if err != nil {
 		me, err := refusal(err)
 		if err != nil {
@@ -1002,18 +905,18 @@ func (s *Server) consoleNotificationDefaults(w http.ResponseWriter, r *http.Requ
 	return nil
 }
 
-func (s *Server) consoleWebhookDelete(w http.ResponseWriter, r *http.Request, rc *Request) error {
+func (s *Console) consoleWebhookDelete(w http.ResponseWriter, r *http.Request, rc *web.Request) error {
 	id := r.PathValue("id")
-	if err := s.opts.Manage.DeleteWebhook(r.Context(), rc.Email, id); err != nil {
+	if err := s.manage.DeleteWebhook(r.Context(), rc.Email, id); err != nil {
 		return notFoundErr(err)
 	}
 	http.Redirect(w, r, "/console/integrations/"+id+"?done=webhook-deleted#webhook", http.StatusSeeOther)
 	return nil
 }
 
-func (s *Server) consoleWebhookTest(w http.ResponseWriter, r *http.Request, rc *Request) error {
+func (s *Console) consoleWebhookTest(w http.ResponseWriter, r *http.Request, rc *web.Request) error {
 	id := r.PathValue("id")
-	if err := s.opts.Manage.TestWebhook(r.Context(), rc.Email, id); err != nil {
+	if err := s.manage.TestWebhook(r.Context(), rc.Email, id); err != nil {
 		me, err := refusal(err)
 		if err != nil {
 			return err
@@ -1026,8 +929,8 @@ func (s *Server) consoleWebhookTest(w http.ResponseWriter, r *http.Request, rc *
 	return nil
 }
 
-func (s *Server) consoleDeleteConfirm(w http.ResponseWriter, r *http.Request, rc *Request) error {
-	in, err := s.opts.Manage.Get(r.Context(), r.PathValue("id"))
+func (s *Console) consoleDeleteConfirm(w http.ResponseWriter, r *http.Request, rc *web.Request) error {
+	in, err := s.manage.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return notFoundErr(err)
 	}
@@ -1035,9 +938,9 @@ func (s *Server) consoleDeleteConfirm(w http.ResponseWriter, r *http.Request, rc
 	return nil
 }
 
-func (s *Server) consoleDelete(w http.ResponseWriter, r *http.Request, rc *Request) error {
+func (s *Console) consoleDelete(w http.ResponseWriter, r *http.Request, rc *web.Request) error {
 	id := r.PathValue("id")
-	in, err := s.opts.Manage.Get(r.Context(), id)
+	in, err := s.manage.Get(r.Context(), id)
 	if err != nil {
 		return notFoundErr(err)
 	}
@@ -1047,7 +950,7 @@ func (s *Server) consoleDelete(w http.ResponseWriter, r *http.Request, rc *Reque
 			in.ID, in.Name, rc.Lang.T("console.delete.mismatch")))
 		return nil
 	}
-	if err := s.opts.Manage.Delete(r.Context(), rc.Email, id); err != nil {
+	if err := s.manage.Delete(r.Context(), rc.Email, id); err != nil {
 		return notFoundErr(err)
 	}
 	http.Redirect(w, r, "/console?done=deleted", http.StatusSeeOther)
@@ -1056,17 +959,17 @@ func (s *Server) consoleDelete(w http.ResponseWriter, r *http.Request, rc *Reque
 
 // ---- audit trail
 
-func (s *Server) consoleAudit(w http.ResponseWriter, r *http.Request, rc *Request) error {
+func (s *Console) consoleAudit(w http.ResponseWriter, r *http.Request, rc *web.Request) error {
 	ctx := r.Context()
 	before := int64(0)
 	if raw := r.URL.Query().Get("before"); raw != "" {
 		n, err := strconv.ParseInt(raw, 10, 64)
 		if err != nil || n < 1 {
-			return ErrNotFound
+			return web.ErrNotFound
 		}
 		before = n
 	}
-	evs, err := s.opts.Manage.AuditEvents(ctx, before, auditPageSize+1)
+	evs, err := s.manage.AuditEvents(ctx, before, auditPageSize+1)
 	if err != nil {
 		return err
 	}
