@@ -51,6 +51,7 @@ var layers = map[string][]string{
 	"qualtrics/qualtricssim": {},
 	"internal/pgcluster":     {},
 	"internal/browsertest":   {},
+	"web/webtest":            {"store", "store/storetest"},
 	"store/storetest":        {"", "migrations", "store"},
 	"syncer/synctest":        {"", "qualtrics", "qualtrics/qualtricssim", "store"},
 	// Measurements and fault tests drive the whole product.
