@@ -387,3 +387,48 @@ func TestThePlanOfARunFailedAsAnOrphanIsDropped(t *testing.T) {
 		t.Errorf("%d rows of the failed run's plan left", n)
 	}
 }
+
+// seeAnalyze runs check before each of the syncer's analyses.
+type seeAnalyze struct {
+	syncer.Store
+	check func(ctx context.Context)
+}
+
+func (s seeAnalyze) AnalyzeIfChanged(ctx context.Context, tables ...string) ([]string, time.Duration, error) {
+	s.check(ctx)
+	return s.Store.AnalyzeIfChanged(ctx, tables...)
+}
+
+// A run's outcome is counted as soon as it is visible: the analysis and the
+// clean-up after it (seconds on a busy database) come after. A scrape in
+// between saw a finished run with no metric of it, and an alert on a stale
+// integration could fire for one that had just synced.
+func TestTheOutcomeIsCountedAsSoonAsItIsVisible(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m := &fakeMetrics{}
+	var finishedUncounted atomic.Int64
+	var e *env
+	e = newEnv(t, envOptions{seed: 5, syncOpts: func(o *syncer.Options) {
+		o.Metrics = m
+		o.Store = seeAnalyze{Store: o.Store, check: func(ctx context.Context) {
+			var finished int
+			if err := e.st.Pool().QueryRow(ctx, `SELECT count(*) FROM sync_runs WHERE status IN ('succeeded', 'failed')`).Scan(&finished); err != nil {
+				t.Error(err)
+			}
+			m.mu.Lock()
+			counted := len(m.finished)
+			m.mu.Unlock()
+			if finished > counted {
+				finishedUncounted.Add(1)
+			}
+		}}
+	}})
+	e.mustSucceed(e.sync(ctx, microapps.SyncFull))
+	if n := finishedUncounted.Load(); n > 0 {
+		t.Fatalf("%d analyses ran after a run's outcome was stored and before it was counted", n)
+	}
+	if len(m.finished) != 1 {
+		t.Fatalf("SyncFinished calls %v", m.finished)
+	}
+}

@@ -539,15 +539,18 @@ func (rs *runState) finish(ctx context.Context, syncErr error) (store.SyncRun, e
 		}
 		return store.RecordSyncOutcomeTx(ctx, tx, out)
 	})
+	// Counted as soon as it is visible: the clean-up and the analysis below
+	// take seconds on a busy database, and a scrape meanwhile must not see a
+	// finished run without its metric.
+	if m := rs.s.metrics; m != nil {
+		m.SyncFinished(run.Kind, run.Status, now.Sub(rs.start), rs.in.ID, now)
+	}
 	if err == nil {
 		// The plan and what it staged are of no use once the run ended.
 		if derr := rs.s.store.DeleteSyncUnits(ctx, run.ID); derr != nil {
 			rs.s.log.Warn("sync plan not deleted", zap.Int64("syncRunId", run.ID), zap.Error(derr))
 		}
 		rs.analyze(ctx)
-	}
-	if m := rs.s.metrics; m != nil {
-		m.SyncFinished(run.Kind, run.Status, now.Sub(rs.start), rs.in.ID, now)
 	}
 	fields := []zap.Field{zap.String("integrationId", rs.in.ID), zap.Int64("syncRunId", run.ID), zap.String("kind", string(run.Kind)),
 		zap.String("status", string(run.Status)), zap.Int("apiCalls", run.APICalls), zap.Int("surveys", run.Surveys),
