@@ -30,6 +30,7 @@ type Store interface {
 	ListIntegrationsPage(ctx context.Context, q store.IntegrationQuery) (store.IntegrationPage, error)
 	IntegrationOverview(ctx context.Context, id string, q store.OverviewQuery) (store.IntegrationOverview, error)
 	GetNotificationDefaults(ctx context.Context, integrationID string) (store.NotificationDefaults, error)
+	Health(ctx context.Context, now time.Time, limit, offset int) (store.HealthView, error)
 	SetNotificationDefaults(ctx context.Context, integrationID string, d store.NotificationDefaults, audit store.AuditEvent) error
 	UpdateIntegration(ctx context.Context, id string, audit store.AuditEvent, fn func(*store.Integration) error) (store.Integration, error)
 	DeleteIntegration(ctx context.Context, id string, audit store.AuditEvent) ([]int64, error)
@@ -203,6 +204,12 @@ func (s *Service) Overview(ctx context.Context, id string, q store.OverviewQuery
 		return Overview{}, err
 	}
 	return Overview{IntegrationOverview: o, WebhookView: webhookView(o.Webhook)}, nil
+}
+
+// Health reads a page of the fleet's health, failing integrations first,
+// with the outbox, River's queues and the brands' budgets.
+func (s *Service) Health(ctx context.Context, limit, offset int) (store.HealthView, error) {
+	return s.o.Store.Health(ctx, s.o.Now(), limit, offset)
 }
 
 // LastRun returns the integration's newest sync run, if any.

@@ -290,6 +290,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		{"console-integration", detailPath, `[data-testid="sync-run"]`},
 		{"console-delete", detailPath + "/delete", `[data-testid="confirm-delete"]`},
 		{"console-audit", "/console/audit", `[data-testid="audit-event"]`},
+		{"console-health", "/console/health", `[data-testid="health-integration"]`},
 	}
 	for _, width := range []int64{1280, 390} {
 		do("viewport", chromedp.EmulateViewport(width, 900))

@@ -224,7 +224,11 @@ func New(ctx context.Context, o Options, log *zap.Logger) (*Replica, error) {
 		return nil, err
 	}
 	// The console's pages, inside the pages' sign-in, sessions and limits.
-	a.web.AddRoutes(console.New(console.Options{Web: a.web, Manage: a.manage, Jobs: jobs != nil}).Routes)
+	co := console.Options{Web: a.web, Manage: a.manage, Jobs: jobs != nil}
+	if a.reads != nil {
+		co.Standby = a.reads.Status
+	}
+	a.web.AddRoutes(console.New(co).Routes)
 	return a, nil
 }
 

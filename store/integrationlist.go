@@ -123,24 +123,29 @@ func (s *Store) ListIntegrationsPage(ctx context.Context, q IntegrationQuery) (I
 	if len(page.Items) == 0 {
 		return page, nil
 	}
-	// The newest run of each: one index probe per integration of the page
-	// (sync_runs_integration_idx), in one statement.
 	ids := make([]string, len(page.Items))
-	at := make(map[string]int, len(page.Items))
 	for i, it := range page.Items {
-		ids[i], at[it.ID] = it.ID, i
+		ids[i] = it.ID
 	}
-	rows, err = s.pool.Query(ctx, `SELECT r.* FROM unnest($1::uuid[]) AS p(id)
+	runs, err := s.newestRuns(ctx, ids)
+	for i := range page.Items {
+		page.Items[i].LastRun = runs[page.Items[i].ID]
+	}
+	return page, err
+}
+
+// newestRuns returns the newest run of each integration that has one: one
+// index probe per integration (sync_runs_integration_idx), in one statement.
+func (s *Store) newestRuns(ctx context.Context, ids []string) (map[string]*SyncRun, error) {
+	rows, err := s.pool.Query(ctx, `SELECT r.* FROM unnest($1::uuid[]) AS p(id)
 	CROSS JOIN LATERAL (SELECT `+syncRunColumns+` FROM sync_runs WHERE integration_id = p.id ORDER BY id DESC LIMIT 1) r`, ids)
 	if err != nil {
-		return IntegrationPage{}, mapErr("list integrations' runs", err)
+		return nil, mapErr("newest runs", err)
 	}
 	runs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (SyncRun, error) { return scanSyncRun(r) })
-	if err != nil {
-		return IntegrationPage{}, mapErr("list integrations' runs", err)
-	}
+	out := make(map[string]*SyncRun, len(runs))
 	for _, run := range runs {
-		page.Items[at[run.IntegrationID]].LastRun = &run
+		out[run.IntegrationID] = &run
 	}
-	return page, nil
+	return out, mapErr("newest runs", err)
 }

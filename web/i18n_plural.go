@@ -100,6 +100,9 @@ var pluralPrinters = sync.OnceValue(func() map[Lang]*message.Printer {
 func AddMessages(plain map[Lang]map[string]string, counted map[Lang]map[string]PluralMessage) {
 	for l, m := range plain {
 		for k, v := range m {
+			if l == LangFR {
+				v = words.French(v) // as every page's French
+			}
 			messages[l][k] = v
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -40,18 +41,21 @@ type Options struct {
 	// Jobs says River's job UI is mounted under /console/jobs/ (a link in
 	// the console's navigation).
 	Jobs bool
+	// Standby, when a read replica is configured, says where it stands.
+	Standby func() store.StandbyStatus
 }
 
 // Console serves the console's pages.
 type Console struct {
 	*web.Server
-	manage *manage.Service
-	jobs   bool
+	manage  *manage.Service
+	jobs    bool
+	standby func() store.StandbyStatus
 }
 
 // New returns the console; mount it with o.Web.AddRoutes(c.Routes).
 func New(o Options) *Console {
-	return &Console{Server: o.Web, manage: o.Manage, jobs: o.Jobs}
+	return &Console{Server: o.Web, manage: o.Manage, jobs: o.Jobs, standby: o.Standby}
 }
 
 // Routes adds the console's routes to mux (web.Server.AddRoutes).
@@ -75,6 +79,7 @@ func (s *Console) Routes(mux chi.Router) {
 		r.Post("/{id}/delete", s.ConsolePage(s.consoleDelete))
 	})
 	mux.Get("/console/audit", s.ConsolePage(s.consoleAudit))
+	mux.Get("/console/health", s.ConsolePage(s.consoleHealth))
 }
 
 func (s *Console) consoleLayout(rc *web.Request, title string) web.Layout {
@@ -980,4 +985,116 @@ func (s *Console) consoleAudit(w http.ResponseWriter, r *http.Request, rc *web.R
 	}
 	s.Render(w, r, consoleAuditPage(s.consoleLayout(rc, rc.Lang.T("console.audit.title")), s.auditVMs(evs, rc), before > 0, next))
 	return nil
+}
+
+// ---- health
+
+// HealthVM is the health page: the signals an operator watches, for someone
+// without Grafana.
+type HealthVM struct {
+	Rows     []HealthRowVM
+	Pager    web.Pager
+	Outbox   []OutboxVM
+	Queues   []QueueVM
+	Budgets  []BudgetVM
+	Standby  *StandbyVM // nil without a read replica
+	Failing  int        // integrations on this page that need someone
+	Computed web.TimeVM
+}
+
+// HealthRowVM is one integration's health.
+type HealthRowVM struct {
+	ID, Name, Group, Icon string
+	Status                web.Tag
+	Health                web.Tag
+	Message               string
+	LastSuccess           web.TimeVM
+	LastRun               *RunVM
+}
+
+// OutboxVM is one channel's oldest undelivered notice.
+type OutboxVM struct {
+	Channel string
+	Oldest  web.TimeVM // unset: nothing waits
+	Late    bool       // older than the outbox alert's 15 minutes
+}
+
+// QueueVM is one River queue's jobs still to run.
+type QueueVM struct {
+	Queue                                    string
+	Available, Scheduled, Retryable, Running int64
+}
+
+// BudgetVM is one brand bucket that a 429 lowered or blocked.
+type BudgetVM struct {
+	Brand, Endpoint string
+	Percent         int
+	Blocked         web.TimeVM
+	Throttled       int
+}
+
+// StandbyVM is where the read replica stands.
+type StandbyVM struct {
+	OK    bool
+	Error string
+	Lag   string
+}
+
+const healthPageSize = 50
+
+func (s *Console) consoleHealth(w http.ResponseWriter, r *http.Request, rc *web.Request) error {
+	v, err := s.manage.Health(r.Context(), healthPageSize, (web.PageParam(r)-1)*healthPageSize)
+	if err != nil {
+		return err
+	}
+	vm := HealthVM{Pager: web.NewPager(r, v.Total, healthPageSize), Computed: web.TimeAt(rc.Now, rc)}
+	for _, h := range v.Rows {
+		row := HealthRowVM{ID: h.ID, Name: h.Name, Group: h.FunctionalGroup, Icon: h.Icon,
+			Status: integrationTag(h.Status, rc.Lang), Health: healthTag(h.Rank, rc.Lang), Message: h.StatusMessage,
+			LastSuccess: s.Time(h.LastSuccessAt, rc)}
+		if h.LastRun != nil {
+			run := s.runVM(*h.LastRun, rc)
+			row.LastRun = &run
+		}
+		if h.Rank <= store.HealthStale {
+			vm.Failing++
+		}
+		vm.Rows = append(vm.Rows, row)
+	}
+	for _, ch := range microapps.Channels {
+		o := OutboxVM{Channel: rc.Lang.T("console.health.channel." + string(ch))}
+		if at, ok := v.OutboxOldest[ch]; ok {
+			o.Oldest, o.Late = web.TimeAt(at, rc), rc.Now.Sub(at) > 15*time.Minute
+		}
+		vm.Outbox = append(vm.Outbox, o)
+	}
+	for _, q := range slices.Sorted(maps.Keys(v.Jobs)) {
+		j := v.Jobs[q]
+		vm.Queues = append(vm.Queues, QueueVM{Queue: q, Available: j["available"], Scheduled: j["scheduled"],
+			Retryable: j["retryable"], Running: j["running"]})
+	}
+	for _, b := range v.Budgets {
+		vm.Budgets = append(vm.Budgets, BudgetVM{Brand: b.BrandKey, Endpoint: b.Endpoint, Percent: int(b.Share*100 + 0.5),
+			Blocked: s.Time(b.BlockedUntil, rc), Throttled: b.Throttled})
+	}
+	if s.standby != nil {
+		st := s.standby()
+		sv := &StandbyVM{OK: st.OK}
+		if st.Err != nil {
+			sv.Error = st.Err.Error()
+		}
+		if !st.FreshAsOf.IsZero() {
+			sv.Lag = roundDuration(rc.Now.Sub(st.FreshAsOf))
+		}
+		vm.Standby = sv
+	}
+	s.Render(w, r, consoleHealthPage(s.consoleLayout(rc, rc.Lang.T("console.health.title")), vm))
+	return nil
+}
+
+func healthTag(rank store.HealthRank, l web.Lang) web.Tag {
+	t := map[store.HealthRank]struct{ key, tone string }{store.HealthError: {"error", "danger"},
+		store.HealthFailing: {"failing", "danger"}, store.HealthStale: {"stale", "warning"},
+		store.HealthPaused: {"paused", "neutral"}, store.HealthFine: {"fine", "success"}}[rank]
+	return web.Tag{Key: t.key, Label: l.T("console.health.rank." + t.key), Tone: t.tone}
 }

@@ -45,6 +45,11 @@ func TestConsolePluralForms(t *testing.T) {
 				"Rien n’a été supprimé" + nbsp + ": cette synchro aurait supprimé 0 questionnaire, 0 distribution et 0 destinataire, plus que le veto ne le permet. Si le compte de service a perdu l’accès à des projets dans Qualtrics, rétablissez-le" + nnbsp + "; s’ils ont vraiment disparu, autorisez la suppression.",
 				"Rien n’a été supprimé" + nbsp + ": cette synchro aurait supprimé 1 questionnaire, 1 distribution et 1 destinataire, plus que le veto ne le permet. Si le compte de service a perdu l’accès à des projets dans Qualtrics, rétablissez-le" + nnbsp + "; s’ils ont vraiment disparu, autorisez la suppression.",
 				"Rien n’a été supprimé" + nbsp + ": cette synchro aurait supprimé 2 questionnaires, 2 distributions et 2 destinataires, plus que le veto ne le permet. Si le compte de service a perdu l’accès à des projets dans Qualtrics, rétablissez-le" + nnbsp + "; s’ils ont vraiment disparu, autorisez la suppression."}},
+		{"console.health.failing", one,
+			[3]string{"0 integrations on this page need someone.", "1 integration on this page needs someone.",
+				"2 integrations on this page need someone."},
+			[3]string{"0 intégration de cette page demande quelqu’un.", "1 intégration de cette page demande quelqu’un.",
+				"2 intégrations de cette page demandent quelqu’un."}},
 	}
 	tested := map[string]bool{}
 	for _, c := range cases {
