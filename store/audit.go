@@ -63,9 +63,7 @@ func (s *Store) listAudit(ctx context.Context, integrationID string, beforeID in
 		err  error
 	)
 	if integrationID == "" {
-		rows, err = s.pool.Query(ctx, `SELECT a.id, a.at, a.actor, a.action, coalesce(a.integration_id::text, ''), a.details,
-		coalesce(i.name, '') FROM audit_events a LEFT JOIN integrations i ON i.id = a.integration_id
-		WHERE a.id < $1 ORDER BY a.id DESC LIMIT $2`, beforeID, limit)
+		rows, err = s.pool.Query(ctx, auditSQL, beforeID, limit)
 	} else {
 		rows, err = s.pool.Query(ctx, integrationAuditSQL, beforeID, limit, integrationID)
 	}
@@ -75,6 +73,10 @@ func (s *Store) listAudit(ctx context.Context, integrationID string, beforeID in
 	out, err := pgx.CollectRows(rows, scanAuditEvent)
 	return out, mapErr("list audit events", err)
 }
+
+const auditSQL = `SELECT a.id, a.at, a.actor, a.action, coalesce(a.integration_id::text, ''), a.details,
+	coalesce(i.name, '') FROM audit_events a LEFT JOIN integrations i ON i.id = a.integration_id
+	WHERE a.id < $1 ORDER BY a.id DESC LIMIT $2`
 
 const integrationAuditSQL = `SELECT id, at, actor, action, coalesce(integration_id::text, ''), details, ''
 	FROM audit_events WHERE integration_id = $3 AND id < $1 ORDER BY integration_id, id DESC LIMIT $2`

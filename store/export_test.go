@@ -30,6 +30,17 @@ var (
 	OutboxOldestSQL              = outboxOldestSQL
 )
 
+// The admin reads, for their EXPLAIN test.
+var (
+	NewestRunsSQL       = newestRunsSQL
+	AuditSQL            = auditSQL
+	IntegrationAuditSQL = integrationAuditSQL
+	HealthRowsSQL       = healthRowsSQL
+	HealthJobsSQL       = healthJobsSQL
+	HealthBudgetsSQL    = healthBudgetsSQL
+	SyncRunsSQL         = syncRunsSQL
+)
+
 // The statements the sync, the merge and the purges write with, for the
 // EXPLAIN test of writes.
 var (

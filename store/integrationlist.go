@@ -134,11 +134,13 @@ func (s *Store) ListIntegrationsPage(ctx context.Context, q IntegrationQuery) (I
 	return page, err
 }
 
+const newestRunsSQL = `SELECT r.* FROM unnest($1::uuid[]) AS p(id)
+	CROSS JOIN LATERAL (SELECT ` + syncRunColumns + ` FROM sync_runs WHERE integration_id = p.id ORDER BY id DESC LIMIT 1) r`
+
 // newestRuns returns the newest run of each integration that has one: one
 // index probe per integration (sync_runs_integration_idx), in one statement.
 func (s *Store) newestRuns(ctx context.Context, ids []string) (map[string]*SyncRun, error) {
-	rows, err := s.pool.Query(ctx, `SELECT r.* FROM unnest($1::uuid[]) AS p(id)
-	CROSS JOIN LATERAL (SELECT `+syncRunColumns+` FROM sync_runs WHERE integration_id = p.id ORDER BY id DESC LIMIT 1) r`, ids)
+	rows, err := s.pool.Query(ctx, newestRunsSQL, ids)
 	if err != nil {
 		return nil, mapErr("newest runs", err)
 	}
