@@ -34,7 +34,7 @@ var layers = map[string][]string{
 	"lifecycle": {"", "internal/links", "qualtrics", "store"},
 	// Front ends: each maps its own input onto the services.
 	"api": {"", "internal/budget", "internal/problem", "manage", "seal", "store"},
-	"web": {"", "internal/budget", "internal/links", "internal/problem", "internal/words", "manage", "store", "web/signin"},
+	"web": {"", "internal/budget", "internal/links", "internal/problem", "internal/words", "store", "web/signin"},
 	// The platform admin console, on the pages' kit.
 	"web/console": {"", "manage", "store", "web"},
 	// Sign-in's OpenID Connect side: the provider, the claims, the flow cookie.

@@ -45,7 +45,7 @@ func (s *Server) isPlatformAdmin(r *http.Request, email string) bool {
 }
 
 func (s *Server) consoleAccess(r *http.Request, email string) consoleAccess {
-	if s.opts.Manage == nil || email == "" {
+	if !s.opts.Console || email == "" {
 		return consoleDenied
 	}
 	if s.platformAdmins[email] {

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/oauth2-proxy/mockoidc"
-
-	"github.com/microapps/microapps/manage"
 )
 
 // In oidc mode the groups claim grants the console when it holds
@@ -21,7 +19,7 @@ func TestConsoleGroupClaimGrantsTheConsole(t *testing.T) {
 	f := newFixture(t)
 	idp, app, _ := oidcApp(t, f.store, func(o *Options) {
 		o.OIDCScopes, o.PlatformAdminGroup = []string{"openid", "email", "groups"}, "microapps-admins"
-		o.Manage = manage.New(manage.Options{Store: f.store})
+		o.Console = true
 	})
 	for _, tc := range []struct {
 		groups []string
@@ -53,7 +51,7 @@ func TestConsoleGroupRightLastsOneSignInAndIsRechecked(t *testing.T) {
 	clock.Store(testNow.Unix())
 	idp, app, _ := oidcApp(t, f.store, func(o *Options) {
 		o.OIDCScopes, o.PlatformAdminGroup = []string{"openid", "email", "groups"}, "microapps-admins"
-		o.Manage = manage.New(manage.Options{Store: f.store})
+		o.Console = true
 		o.Now = func() time.Time { return time.Unix(clock.Load(), 0) }
 	})
 	jar, _ := cookiejar.New(nil)

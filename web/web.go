@@ -26,7 +26,6 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/microapps/microapps"
-	"github.com/microapps/microapps/manage"
 	"github.com/microapps/microapps/store"
 	"github.com/microapps/microapps/web/signin"
 )
@@ -88,8 +87,9 @@ type Options struct {
 
 	Now func() time.Time // default time.Now
 
-	// Manage is the service behind the platform admin console; nil: no console.
-	Manage *manage.Service
+	// Console says the platform admin console is mounted (package console,
+	// through AddRoutes): platform admins get its link and its pages.
+	Console bool
 	// PlatformAdmins may use the console (MICROAPPS_PLATFORM_ADMINS).
 	PlatformAdmins []string
 	// PlatformAdminGroup, in oidc mode, also grants the console to users whose

@@ -55,7 +55,7 @@ func (f *fixture) headerServer(t testing.TB) *Server {
 }
 
 // oidcApp serves the pages in oidc mode against a mockoidc provider, over
-// HTTP on loopback; mod adjusts the options (Manage, the group, the clock).
+// HTTP on loopback; mod adjusts the options (the console, the group, the clock).
 func oidcApp(t testing.TB, st *store.Store, mod func(*Options)) (idp *mockoidc.MockOIDC, app *httptest.Server, public *url.URL) {
 	t.Helper()
 	idp, err := mockoidc.Run()
@@ -77,7 +77,7 @@ func oidcApp(t testing.TB, st *store.Store, mod func(*Options)) (idp *mockoidc.M
 	if err != nil {
 		t.Fatal(err)
 	}
-	if opts.Manage != nil {
+	if opts.Console {
 		// The console's pages are package console's: a stub stands for
 		// them here, behind the same access rule.
 		srv.AddRoutes(func(r chi.Router) {

@@ -67,7 +67,7 @@ func (f *fixture) consoleServerWith(t testing.TB, syncs manage.Syncs) http.Handl
 		Syncs:             syncs})
 	srv, err := web.New(web.Options{Store: f.store, AuthMode: web.AuthHeader, AuthHeader: "X-Forwarded-Email",
 		TrustedProxies: []netip.Prefix{testProxy}, Now: func() time.Time { return testNow },
-		Manage:         svc,
+		Console:        true,
 		PlatformAdmins: []string{" PAT@example.com "}})
 	if err != nil {
 		t.Fatal(err)
