@@ -55,8 +55,6 @@ type IntegrationPage struct {
 	Items []IntegrationListItem
 	// Next is the cursor of the next page in creation order (nil on the last).
 	Next *IntegrationCursor
-	// HasMore says a next page exists (either order).
-	HasMore bool
 	// Total counts every integration the query matches (WithCounts only).
 	Total int
 }
@@ -114,7 +112,7 @@ func (s *Store) ListIntegrationsPage(ctx context.Context, q IntegrationQuery) (I
 		return IntegrationPage{}, mapErr("list integrations", err)
 	}
 	if len(page.Items) > q.Limit {
-		page.Items, page.HasMore = page.Items[:q.Limit], true
+		page.Items = page.Items[:q.Limit]
 		if !q.ByName {
 			last := page.Items[q.Limit-1]
 			page.Next = &IntegrationCursor{CreatedAt: last.CreatedAt, ID: last.ID}
